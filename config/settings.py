@@ -1,0 +1,106 @@
+"""Braid's settings: every knob has a default, an environment variable and a line in the README.
+
+Sources, strongest first: constructor arguments, environment (``BRAID_*``, nested with ``__``),
+the TOML file named by ``BRAID_CONFIG_FILE`` (default ``braid.toml`` in the working directory, if present).
+"""
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+VenueName = Literal["binance", "kraken", "htx"]
+VENUES: tuple[VenueName, ...] = ("binance", "kraken", "htx")
+
+
+class VenueSettings(BaseModel):
+    """One venue's market-data and fee settings."""
+
+    enabled: bool = True
+    taker_fee: Decimal = Decimal("0.001")
+    maker_fee: Decimal = Decimal("0.001")
+    # A venue whose last frame is older than this is stale and leaves the consolidated book.
+    stale_after_s: float = 10.0
+    ws_url: str | None = None  # override, e.g. a simulator's ws://127.0.0.1:port/...
+    rest_url: str | None = None
+    testnet: bool = False  # Binance only: use the testnet endpoints
+    depth: int = 1000  # subscribed / snapshot depth
+    priority: int = 0  # tie-break between venues at equal effective price: lower wins
+
+
+# Per-venue defaults live on subclasses so that overriding one field keeps the venue's other defaults.
+class BinanceSettings(VenueSettings):
+    pass
+
+
+class KrakenSettings(VenueSettings):
+    taker_fee: Decimal = Decimal("0.0026")
+    maker_fee: Decimal = Decimal("0.0016")
+    priority: int = 1
+    depth: int = 100
+
+
+class HtxSettings(VenueSettings):
+    taker_fee: Decimal = Decimal("0.002")
+    maker_fee: Decimal = Decimal("0.002")
+    priority: int = 2
+    depth: int = 150
+
+
+class VenuesSettings(BaseModel):
+    binance: BinanceSettings = Field(default_factory=BinanceSettings)
+    kraken: KrakenSettings = Field(default_factory=KrakenSettings)
+    htx: HtxSettings = Field(default_factory=HtxSettings)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BRAID_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    env: Literal["development", "production"] = "development"
+    log_level: str = "INFO"
+    venues: VenuesSettings = Field(default_factory=VenuesSettings)
+    symbols: list[str] = Field(default_factory=lambda: ["BTC/USDT", "ETH/USDT"])
+    # Reconnect before the venue's own 24 h cut, and back off between attempts.
+    ws_max_age_s: float = 23.5 * 3600
+    ws_backoff_initial_s: float = 0.5
+    ws_backoff_max_s: float = 30.0
+    ws_open_timeout_s: float = 10.0
+    # Silence on a connection longer than this closes it (the venue's pings keep a healthy one busy).
+    ws_silence_timeout_s: float = 60.0
+    snapshot_retries: int = 5
+    http_timeout_s: float = 10.0
+    data_dir: str = "var"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = os.environ.get("BRAID_CONFIG_FILE", "braid.toml")
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=path))
+
+    def venue(self, name: str) -> VenueSettings:
+        found = getattr(self.venues, name, None)
+        if not isinstance(found, VenueSettings):
+            raise KeyError(f"unknown venue {name!r}")
+        return found
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,47 @@
+"""Exact conversions between venue decimal text, Decimal and the books' scaled integer units."""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+_POW10 = [10**i for i in range(40)]
+
+
+def units_to_decimal(units: int, scale: int) -> Decimal:
+    return Decimal(units).scaleb(-scale)
+
+
+def format_units(units: int, scale: int) -> str:
+    """Fixed-point text with exactly ``scale`` decimals: (35130000, 8) -> '0.35130000'."""
+    if scale == 0:
+        return str(units)
+    sign = "-" if units < 0 else ""
+    digits = str(abs(units)).rjust(scale + 1, "0")
+    return f"{sign}{digits[:-scale]}.{digits[-scale:]}"
+
+
+def to_units(value: Decimal | str | int, scale: int) -> int:
+    """Exact scaled integer; raises ValueError if ``value`` has more decimals than ``scale``."""
+    d = value if isinstance(value, Decimal) else Decimal(value)
+    if not d.is_finite():
+        raise ValueError(f"not a finite decimal: {value!r}")
+    scaled = d.scaleb(scale)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{value!r} has more than {scale} decimals")
+    return int(scaled)
+
+
+def rescale(units: int, from_scale: int, to_scale: int) -> int:
+    """Move units between scales; going down must be exact."""
+    if to_scale >= from_scale:
+        return units * _POW10[to_scale - from_scale]
+    q, r = divmod(units, _POW10[from_scale - to_scale])
+    if r:
+        raise ValueError(f"{units} at scale {from_scale} does not fit scale {to_scale}")
+    return q
+
+
+def loads_exact(text: str | bytes) -> Any:
+    """JSON with every non-integer number parsed as Decimal (HTX and Kraken v2 send numbers, not strings)."""
+    return json.loads(text, parse_float=Decimal)
