@@ -201,14 +201,14 @@ class HtxFeed:
 
     def _next_req(self, now_ns: int) -> list[Action]:
         """At most one REQ in flight, and REQs at least 100 ms apart on the connection (HTX's rule)."""
-        if not self._req_queue or self.mode != "mbp":
-            return []
         if self._req_inflight is not None:
             if now_ns - self._req_inflight[2] < REQ_TIMEOUT_NS:
                 return []
             log.warning("htx_req_timeout", symbol=self._req_inflight[1])
             self._req_queue.append(self._req_inflight[1])
             self._req_inflight = None
+        if not self._req_queue:
+            return []
         if self._last_req_ns is not None and now_ns - self._last_req_ns < REQ_MIN_INTERVAL_NS:
             return []
         symbol = self._req_queue.popleft()
