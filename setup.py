@@ -8,5 +8,10 @@ setup(
             sources=["connectors/_l2book.c"],
             extra_compile_args=["-O3", "-std=c11"],
         ),
+        Extension(
+            "internal_book._engine",
+            sources=["internal_book/_engine.c"],
+            extra_compile_args=["-O3", "-std=c11"],
+        ),
     ],
 )

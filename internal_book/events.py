@@ -165,3 +165,15 @@ Event = Union[
 def events_to_json(events: list[Event]) -> bytes:
     """Canonical bytes of a whole event stream, one JSON object per line."""
     return b"\n".join(e.to_json() for e in events)
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What an order would match internally right now: (price, quantity, maker order id) fills.
+
+    Not an event: ``preview`` changes nothing and consumes no sequence number.
+    """
+
+    fills: tuple[tuple[Decimal, Decimal, int], ...]
+    filled_qty: Decimal
+    remaining_qty: Decimal | None  # None for quote-quantity orders

@@ -1,0 +1,11 @@
+"""Fixtures for the internal book suites (helpers live in ib_fixtures.py)."""
+from __future__ import annotations
+
+import pytest
+from ib_fixtures import ENGINES, INSTRUMENTS
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def engine(request: pytest.FixtureRequest) -> object:
+    """Each scenario runs on the compiled engine and on the reference model."""
+    return ENGINES[request.param](INSTRUMENTS)
