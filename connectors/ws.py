@@ -57,9 +57,6 @@ class FeedSession:
         self._stopping = True
         for t in self._snapshot_tasks.values():
             t.cancel()
-        if self._ws is not None:
-            with contextlib.suppress(Exception):
-                await self._ws.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -86,7 +83,7 @@ class FeedSession:
         while not self._stopping:
             # A fresh backoff after every connection that lived; failures in a row back off further.
             retrying = AsyncRetrying(
-                wait=wait_exponential_jitter(initial=s.ws_backoff_initial_s, max=s.ws_backoff_max_s),
+                wait=wait_exponential_jitter(multiplier=s.ws_backoff_initial_s, max=s.ws_backoff_max_s),
                 retry=retry_if_exception_type(_RETRYABLE),
                 reraise=True,
             )
@@ -106,6 +103,8 @@ class FeedSession:
             await asyncio.sleep(s.ws_backoff_initial_s)
 
     async def _connection(self) -> None:
+        if self._stopping:
+            return
         s = self.settings
         stats = self.handler.health.stats
         async with connect(

@@ -19,7 +19,7 @@ class Faults:
     corrupt_checksum: int = 0
     disconnects: int = 0
     stalled: asyncio.Event = field(default_factory=asyncio.Event)  # set = sending normally
-    held: list[str | bytes] = field(default_factory=list)
+    held: dict[str, str | bytes] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.stalled.set()
@@ -46,15 +46,19 @@ class Faults:
             return True
         return False
 
-    def pass_through(self, frame: str | bytes) -> list[str | bytes]:
-        """Frames to actually send for one book frame, after drop and reorder."""
+    def pass_through(self, frame: str | bytes, key: str = "") -> list[str | bytes]:
+        """Frames to actually send for one book frame, after drop and reorder.
+
+        A reorder swaps two consecutive frames of the same ``key`` (symbol), so the book really sees them
+        out of order.
+        """
         if self.take_drop():
             return []
         if self.reorder > 0:
+            if key in self.held:
+                self.reorder -= 1
+                return [frame, self.held.pop(key)]
             if not self.held:
-                self.held.append(frame)
+                self.held[key] = frame
                 return []
-            self.reorder -= 1
-            held = self.held.pop()
-            return [frame, held]
         return [frame]

@@ -135,9 +135,9 @@ class SimServer:
             except Exception:  # a client vanishing mid-send must not stop the market
                 log.exception("simulator_step_failed", venue=self.venue)
 
-    async def send_book_frame(self, client: Client, frame: str | bytes) -> None:
+    async def send_book_frame(self, client: Client, frame: str | bytes, symbol: str = "") -> None:
         """Send a book frame through the fault plan (drop / reorder)."""
-        for out in self.faults.pass_through(frame):
+        for out in self.faults.pass_through(frame, symbol):
             await client.send(out)
 
     def subscribers(self, symbol: str) -> Iterable[Client]:
