@@ -79,6 +79,9 @@ typedef struct {
     int64_t last;
     Book side[2];
     int32_t *stops, nstops, capstops, ntrail;
+    /* cached trigger bounds of plain (non-trailing) stops so the common no-trigger check is O(1) */
+    int64_t up_min, down_max;
+    int bounds_dirty;
 } Sym;
 
 typedef struct {
@@ -89,6 +92,8 @@ typedef struct {
     PyObject *clid;
 } Ev;
 
+typedef struct ClidEnt { uint64_t hh; int32_t slot; } ClidEnt; /* slot -1: empty */
+
 typedef struct {
     PyObject_HEAD
     Sym *syms;
@@ -98,8 +103,8 @@ typedef struct {
     int64_t *hk;
     int32_t *hv;
     uint64_t hcap, hcnt;
-    PyObject **acct;
-    int64_t nacct;
+    struct ClidEnt *ck; /* open client ids: (account, clid) -> slot */
+    uint64_t ccap, ccnt;
     int64_t seq, next_oid, next_tid;
     Ev *ev;
     int64_t nev, evcap;
@@ -107,7 +112,7 @@ typedef struct {
 
 /* ---------------------------------------------------------------- id map (oid -> slot) */
 static inline uint64_t hslot(Engine *E, int64_t k) {
-    return ((uint64_t)k * 0x9E3779B97F4A7C15ull) & (E->hcap - 1);
+    return (uint64_t)k & (E->hcap - 1); /* ids are sequential: identity keeps neighbours adjacent */
 }
 static int hput(Engine *E, int64_t k, int32_t v);
 static int hgrow(Engine *E) {
@@ -218,35 +223,74 @@ static void slot_free(Engine *E, int32_t s) {
     E->ofree = s;
 }
 
-/* ---------------------------------------------------------------- accounts' open client ids */
-static PyObject *acct_dict(Engine *E, int64_t acct, int create) {
-    if (acct < 0) return NULL;
-    if (acct >= E->nacct) {
-        if (!create) return NULL;
-        int64_t nn = acct + 64;
-        PyObject **na = realloc(E->acct, nn * sizeof(PyObject *));
-        if (!na) { PyErr_NoMemory(); return NULL; }
-        for (int64_t i = E->nacct; i < nn; i++) na[i] = NULL;
-        E->acct = na;
-        E->nacct = nn;
-    }
-    if (!E->acct[acct] && create) E->acct[acct] = PyDict_New();
-    return E->acct[acct];
+/* ---------------------------------------------------------------- open client ids
+ * One open-addressing table keyed by (account, client id) -> order slot. The str hash is cached
+ * by CPython, so a lookup is a probe plus a pointer (or string) compare against the slot's clid. */
+static inline uint64_t clid_hh(int64_t acct, PyObject *clid) {
+    uint64_t h = (uint64_t)PyObject_Hash(clid);
+    return (h ^ ((uint64_t)acct * 0x9E3779B97F4A7C15ull)) * 0xD6E8FEB86659FD93ull;
 }
-static int clid_open(Engine *E, Order *o) { /* register id of an order that is now open */
+static inline int clid_eq(PyObject *a, PyObject *b) {
+    return a == b || (PyUnicode_GET_LENGTH(a) == PyUnicode_GET_LENGTH(b) && PyUnicode_Compare(a, b) == 0);
+}
+static int32_t clid_find(Engine *E, int64_t acct, PyObject *clid) {
+    if (!E->ccap) return -1;
+    uint64_t hh = clid_hh(acct, clid), m = E->ccap - 1, i = hh & m;
+    while (E->ck[i].slot >= 0) {
+        if (E->ck[i].hh == hh) {
+            Order *o = &E->ord[E->ck[i].slot];
+            if (o->acct == acct && clid_eq(o->clid, clid)) return E->ck[i].slot;
+        }
+        i = (i + 1) & m;
+    }
+    return -1;
+}
+static int clid_grow(Engine *E) {
+    uint64_t oc = E->ccap;
+    ClidEnt *old = E->ck;
+    E->ccap = oc ? oc * 2 : 1024;
+    E->ck = malloc(E->ccap * sizeof(ClidEnt));
+    if (!E->ck) { PyErr_NoMemory(); return -1; }
+    for (uint64_t i = 0; i < E->ccap; i++) E->ck[i].slot = -1;
+    for (uint64_t i = 0; i < oc; i++)
+        if (old[i].slot >= 0) {
+            uint64_t j = old[i].hh & (E->ccap - 1);
+            while (E->ck[j].slot >= 0) j = (j + 1) & (E->ccap - 1);
+            E->ck[j] = old[i];
+        }
+    free(old);
+    return 0;
+}
+static int clid_open(Engine *E, Order *o) { /* register the id of an order that is now open */
     if (!o->clid) return 0;
-    PyObject *d = acct_dict(E, o->acct, 1);
-    if (!d) return -1;
-    PyObject *v = PyLong_FromLongLong(o->oid);
-    if (!v) return -1;
-    int r = PyDict_SetItem(d, o->clid, v);
-    Py_DECREF(v);
-    return r;
+    int32_t s = (int32_t)(o - E->ord);
+    if ((E->ccnt + 1) * 2 > E->ccap && clid_grow(E) < 0) return -1;
+    uint64_t hh = clid_hh(o->acct, o->clid), m = E->ccap - 1, i = hh & m;
+    while (E->ck[i].slot >= 0) i = (i + 1) & m;
+    E->ck[i].hh = hh;
+    E->ck[i].slot = s;
+    E->ccnt++;
+    return 0;
 }
 static void clid_close(Engine *E, Order *o) {
-    if (!o->clid) return;
-    PyObject *d = acct_dict(E, o->acct, 0);
-    if (d && PyDict_DelItem(d, o->clid) < 0) PyErr_Clear();
+    if (!o->clid || !E->ccap) return;
+    int32_t s = (int32_t)(o - E->ord);
+    uint64_t hh = clid_hh(o->acct, o->clid), m = E->ccap - 1, i = hh & m;
+    while (E->ck[i].slot >= 0 && E->ck[i].slot != s) i = (i + 1) & m;
+    if (E->ck[i].slot < 0) return;
+    E->ck[i].slot = -1;
+    E->ccnt--;
+    uint64_t j = i; /* backward-shift deletion, as in hdel */
+    for (;;) {
+        j = (j + 1) & m;
+        if (E->ck[j].slot < 0) break;
+        uint64_t h = E->ck[j].hh & m;
+        if ((j > i && (h <= i || h > j)) || (j < i && (h <= i && h > j))) {
+            E->ck[i] = E->ck[j];
+            E->ck[j].slot = -1;
+            i = j;
+        }
+    }
 }
 
 /* ---------------------------------------------------------------- levels */
@@ -319,6 +363,7 @@ static void stop_unlink(Engine *E, int32_t s) {
             break;
         }
     if (o->trail != 0) S->ntrail--;
+    else S->bounds_dirty = 1;
     o->state = 0;
     hdel(E, o->oid);
     clid_close(E, o);
@@ -335,6 +380,8 @@ static int stop_park(Engine *E, int32_t s) {
     }
     S->stops[S->nstops++] = s;
     if (o->trail != 0) S->ntrail++;
+    else if (stop_up(o->type, o->side)) { if (o->stop < S->up_min) S->up_min = o->stop; }
+    else if (o->stop > S->down_max) S->down_max = o->stop;
     o->state = 2;
     if (hput(E, o->oid, s) < 0) return -1;
     return clid_open(E, o);
@@ -365,9 +412,23 @@ static int triggered(Order *o, int64_t last) {
     return l <= (__int128)o->extreme * (10000 - o->trail);
 }
 static int execute(Engine *E, int32_t s, int64_t ts);
+static void stop_bounds(Sym *S, Order *ord) {
+    S->up_min = INT64_MAX;
+    S->down_max = INT64_MIN;
+    for (int32_t i = 0; i < S->nstops; i++) {
+        Order *o = &ord[S->stops[i]];
+        if (o->trail) continue;
+        if (stop_up(o->type, o->side)) { if (o->stop < S->up_min) S->up_min = o->stop; }
+        else if (o->stop > S->down_max) S->down_max = o->stop;
+    }
+    S->bounds_dirty = 0;
+}
 static int run_triggers(Engine *E, int sym, int64_t ts) {
     Sym *S = &E->syms[sym];
     while (S->nstops && S->last != NONE_V) {
+        if (S->bounds_dirty) stop_bounds(S, E->ord);
+        /* nothing can fire: no trailing stops and the price is inside the plain stops' bounds */
+        if (!S->ntrail && S->last < S->up_min && S->last > S->down_max) return 0;
         int32_t hit = -1;
         for (int32_t i = 0; i < S->nstops; i++)
             if (triggered(&E->ord[S->stops[i]], S->last)) { hit = S->stops[i]; break; }
@@ -518,6 +579,15 @@ static int execute(Engine *E, int32_t s, int64_t ts) {
 static inline int64_t get_i(PyObject *t, Py_ssize_t i) {
     PyObject *o = PyTuple_GET_ITEM(t, i);
     if (o == Py_None) return NONE_V;
+#if PY_VERSION_HEX < 0x030C0000
+    /* fast path for small ints (one 30-bit digit) in the 3.11 long layout */
+    if (PyLong_CheckExact(o)) {
+        Py_ssize_t sz = Py_SIZE(o);
+        if (sz == 0) return 0;
+        if (sz == 1) return (int64_t)((PyLongObject *)o)->ob_digit[0];
+        if (sz == -1) return -(int64_t)((PyLongObject *)o)->ob_digit[0];
+    }
+#endif
     return PyLong_AsLongLong(o);
 }
 static inline int price_bad(Sym *S, int64_t p) {
@@ -591,11 +661,7 @@ static int cmd_new(Engine *E, PyObject *t) {
         else { if (stop == NONE_V) have = 0; else n = (__int128)stop * qty; }
         if (have && notional_bad(S, n, 0)) { reason = R_NOTIONAL; goto reject; }
     }
-    if (clid != Py_None && acct < E->nacct && E->acct[acct]) {
-        int c = PyDict_Contains(E->acct[acct], clid);
-        if (c < 0) return -1;
-        if (c) { reason = R_DUPLICATE_ORDER; goto reject; }
-    }
+    if (clid != Py_None && clid_find(E, acct, clid) >= 0) { reason = R_DUPLICATE_ORDER; goto reject; }
     if (is_stop_type(type) && trail == NONE_V && S->last != NONE_V && stop_cond((int)type, (int)side, S->last, stop)) {
         reason = R_WOULD_TRIGGER_IMMEDIATELY;
         goto reject;
@@ -646,10 +712,7 @@ reject:
 static int32_t find_open(Engine *E, int64_t sym, int64_t acct, int64_t oid, PyObject *clid) {
     int32_t s = -1;
     if (oid != NONE_V) s = hget(E, oid);
-    else if (clid != Py_None && acct < E->nacct && E->acct[acct]) {
-        PyObject *v = PyDict_GetItemWithError(E->acct[acct], clid);
-        if (v) s = hget(E, PyLong_AsLongLong(v));
-    }
+    else if (clid != Py_None && PyUnicode_CheckExact(clid)) s = clid_find(E, acct, clid);
     if (s < 0 || E->ord[s].sym != sym || E->ord[s].acct != acct) return -1;
     return s;
 }
@@ -767,8 +830,7 @@ static void Engine_dealloc(Engine *E) {
     free(E->ord);
     free(E->hk);
     free(E->hv);
-    for (int64_t i = 0; i < E->nacct; i++) Py_XDECREF(E->acct[i]);
-    free(E->acct);
+    free(E->ck);
     for (int32_t i = 0; i < E->nsyms; i++) {
         free(E->syms[i].side[0].v);
         free(E->syms[i].side[1].v);
@@ -796,6 +858,8 @@ static int Engine_init(Engine *E, PyObject *args, PyObject *kw) {
         S->mkt_step = get_i(t, 4); S->mkt_max = get_i(t, 5); S->min_not = get_i(t, 6); S->max_not = get_i(t, 7);
         S->apply_min_mkt = (int)get_i(t, 8); S->trading = (int)get_i(t, 9);
         S->last = NONE_V;
+        S->up_min = INT64_MAX;
+        S->down_max = INT64_MIN;
         if (PyErr_Occurred()) return -1;
         if (S->mkt_step <= 0) S->mkt_step = 1;
     }
@@ -983,6 +1047,15 @@ static PyObject *Engine_validate(Engine *E, PyObject *unused) {
     }
     int32_t i = -1;
     CHECK(open == E->hcnt, "id map holds closed orders");
+    uint64_t with_clid = 0;
+    for (uint64_t k = 0; k < E->ccap; k++) {
+        int32_t s = E->ck[k].slot;
+        if (s < 0) continue;
+        CHECK(E->ord[s].state && E->ord[s].clid && clid_find(E, E->ord[s].acct, E->ord[s].clid) == s,
+              "client id table out of sync");
+        with_clid++;
+    }
+    CHECK(with_clid == E->ccnt, "client id count out of sync");
     Py_RETURN_NONE;
 }
 

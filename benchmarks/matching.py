@@ -1,0 +1,329 @@
+"""Benchmark the internal matching engine against peers on one deterministic input flow.
+
+Flow (seeded, same every run): ~60% passive GTC limits, ~30% cancels, ~10% marketable (IOC limits
+and MARKET orders), ~0.2% stop orders, a reference-price update every 1,000 inputs; 1,000 accounts
+with EXPIRE_MAKER STP and client order ids on every order. Events are on: the core writes one event
+record per change (accepted, trade, cancelled, ...) with its sequence number.
+
+Figures printed:
+  engine bulk     MatchingEngine.submit_many() on pre-encoded tuples (integer ticks/lots), events
+                  recorded and dropped per 10k chunk (``discard_events``), i.e. the core's throughput;
+  engine + drain  the same, but events are also drained into Python tuples;
+  engine apply()  the single-command API the rest of Braid uses (Decimal edge, Event objects), on a
+                  prefix of the flow;
+  p50/p99         per-input time of the core, every input timed separately with perf_counter_ns in a
+                  separate pass (the timer's own cost, printed, is included);
+  bare loop       a naive pure-Python price-time loop (limit/market/IOC/cancel only) on the same flow;
+  order-matching  the PyPI ``order-matching`` engine, if installed, on a prefix of the same flow.
+
+Run: .venv/bin/python benchmarks/matching.py [--inputs 1000000] [--peer-inputs 20000]
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import heapq
+import random
+import statistics
+import sys
+import time
+from collections import deque
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from config import Instrument  # noqa: E402
+from internal_book import (  # noqa: E402
+    CancelOrder, MatchingEngine, NewOrder, OrderType, SetReferencePrice, Side, STPMode, TimeInForce,
+)
+
+INSTRUMENT = Instrument(
+    symbol="BTC/USDT", base="BTC", quote="USDT", venue="internal", venue_symbol="BTCUSDT",
+    tick_size=Decimal("0.01"), step_size=Decimal("0.00001"), min_qty=Decimal("0.00001"),
+    max_qty=Decimal("9000"), min_price=Decimal("0.01"), max_price=Decimal("1000000"),
+    min_notional=Decimal("5"), max_notional=Decimal("9000000"),
+)
+N_ACCOUNTS = 1000
+GTC, IOC = int(TimeInForce.GTC), int(TimeInForce.IOC)
+LIMIT, MARKET, STOP_LOSS = int(OrderType.LIMIT), int(OrderType.MARKET), int(OrderType.STOP_LOSS)
+EXPIRE_MAKER = int(STPMode.EXPIRE_MAKER)
+
+
+def make_flow(n: int, seed: int = 20261125) -> list[tuple[Any, ...]]:
+    """Deterministic pre-encoded inputs (the core's tuple form; account k has key k)."""
+    rng = random.Random(seed)
+    rand, randint = rng.random, rng.randint
+    mid = 3_000_000  # 30,000.00 in 0.01 ticks
+    live: list[tuple[int, int]] = []  # (order id, account) of passive orders, for cancels
+    next_oid = 1
+    flow: list[tuple[Any, ...]] = []
+    append = flow.append
+    for i in range(n):
+        if i % 100 == 0:
+            mid += randint(-3, 3)
+        if i % 1000 == 999:
+            append((4, 0, mid, i))
+            continue
+        r = rand()
+        acct = randint(0, N_ACCOUNTS - 1)
+        if r < 0.30 and live:
+            j = randint(0, len(live) - 1)
+            live[j], live[-1] = live[-1], live[j]
+            oid, owner = live.pop()
+            append((2, 0, owner, oid, None, i))
+            continue
+        side = 0 if rand() < 0.5 else 1
+        lots = randint(1, 2000) * 100  # 0.001 .. 2 BTC
+        clid = f"c{i}"
+        if r < 0.898:  # passive, resting away from the touch
+            px = mid - 1 - randint(0, 60) if side == 0 else mid + 1 + randint(0, 60)
+            append((1, 0, acct, side, LIMIT, GTC, px, lots, None, None, None, EXPIRE_MAKER, clid, i, None))
+            live.append((next_oid, acct))
+        elif r < 0.998:  # marketable
+            if rand() < 0.5:
+                px = mid + randint(0, 20) if side == 0 else mid - randint(0, 20)
+                append((1, 0, acct, side, LIMIT, IOC, px, lots, None, None, None, EXPIRE_MAKER, clid, i, None))
+            else:
+                append((1, 0, acct, side, MARKET, None, None, lots, None, None, None, EXPIRE_MAKER, clid, i, None))
+        else:  # stop loss, far enough not to trigger at once
+            stop = mid + 30 + randint(0, 50) if side == 0 else mid - 30 - randint(0, 50)
+            append((1, 0, acct, side, STOP_LOSS, None, None, lots, None, stop, None, EXPIRE_MAKER, clid, i, None))
+        next_oid += 1
+    return flow
+
+
+def fresh_engine() -> MatchingEngine:
+    eng = MatchingEngine([INSTRUMENT])
+    for k in range(N_ACCOUNTS):
+        assert eng.account_key(f"tenant{k % 10}", f"acct{k}") == k
+    return eng
+
+
+def run_bulk(flow: list[tuple[Any, ...]], drain: bool) -> tuple[float, int]:
+    eng = fresh_engine()
+    chunks = [flow[i:i + 10_000] for i in range(0, len(flow), 10_000)]
+    core = eng._core  # noqa: SLF001 - same call submit_many makes, minus the journal append
+    events = 0
+    gc.disable()
+    t0 = time.perf_counter()
+    for chunk in chunks:
+        core.process_many(chunk)
+        if drain:
+            events += len(core.drain())
+        else:
+            events += core.discard_events()
+    elapsed = time.perf_counter() - t0
+    gc.enable()
+    eng.validate_internal_state()
+    return elapsed, events
+
+
+def run_latency(flow: list[tuple[Any, ...]]) -> tuple[float, float, float]:
+    eng = fresh_engine()
+    core = eng._core  # noqa: SLF001
+    process, discard, clock = core.process, core.discard_events, time.perf_counter_ns
+    samples = [0] * len(flow)
+    gc.disable()
+    for i, t in enumerate(flow):
+        t0 = clock()
+        process(t)
+        samples[i] = clock() - t0
+        if i % 10_000 == 0:
+            discard()
+    gc.enable()
+    empty = []
+    for _ in range(100_000):
+        t0 = clock()
+        empty.append(clock() - t0)
+    samples.sort()
+    return samples[len(samples) // 2], samples[int(len(samples) * 0.99)], statistics.median(empty)
+
+
+def to_command(t: tuple[Any, ...], eng: MatchingEngine) -> Any:
+    """Decimal-edge command for a pre-encoded tuple (for the apply() figure)."""
+    tick, step = INSTRUMENT.tick_size, INSTRUMENT.step_size
+    sym = INSTRUMENT.symbol
+    if t[0] == 4:
+        return SetReferencePrice(sym, t[2] * tick, t[3])
+    tenant, account = f"tenant{t[2] % 10}", f"acct{t[2]}"
+    if t[0] == 2:
+        return CancelOrder(sym, account, order_id=t[3], tenant=tenant, ts=t[5])
+    _, _, _, side, typ, tif, px, lots, _, stop, _, stp, clid, ts, _ = t
+    return NewOrder(sym, account, Side(side), OrderType(typ), lots * step, None if px is None else px * tick,
+                    None if tif is None else TimeInForce(tif), None, None if stop is None else stop * tick, None,
+                    clid, STPMode(stp), tenant, ts)
+
+
+def run_apply(flow: list[tuple[Any, ...]]) -> float:
+    eng = fresh_engine()
+    cmds = [to_command(t, eng) for t in flow]
+    apply = eng.apply
+    gc.disable()
+    t0 = time.perf_counter()
+    for c in cmds:
+        apply(c)
+    elapsed = time.perf_counter() - t0
+    gc.enable()
+    return elapsed
+
+
+class BareLoop:
+    """Naive pure-Python price-time loop: dict of price -> FIFO, heaps of prices, id -> order."""
+
+    def __init__(self) -> None:
+        self.levels: tuple[dict[int, deque[list[int]]], dict[int, deque[list[int]]]] = ({}, {})
+        self.heaps: tuple[list[int], list[int]] = ([], [])  # bids as negated prices
+        self.orders: dict[int, list[int]] = {}
+        self.next_oid = 1
+        self.trades = 0
+
+    def best(self, side: int) -> int | None:
+        heap, levels = self.heaps[side], self.levels[side]
+        while heap:
+            px = -heap[0] if side == 0 else heap[0]
+            q = levels.get(px)
+            if q:
+                while q and q[0][1] == 0:  # lazily drop cancelled orders
+                    q.popleft()
+                if q:
+                    return px
+                del levels[px]
+            heapq.heappop(heap)
+        return None
+
+    def process(self, t: tuple[Any, ...]) -> None:
+        op = t[0]
+        if op == 2:
+            o = self.orders.pop(t[3], None)
+            if o is not None:
+                o[1] = 0
+            return
+        if op != 1:
+            return
+        side, typ, tif, px, qty = t[3], t[4], t[5], t[6], t[7]
+        oid = self.next_oid
+        self.next_oid += 1
+        if typ == STOP_LOSS:
+            return
+        opp = 1 - side
+        levels = self.levels[opp]
+        while qty:
+            bp = self.best(opp)
+            if bp is None or (typ == LIMIT and (bp > px if side == 0 else bp < px)):
+                break
+            q = levels[bp]
+            m = q[0]
+            f = m[1] if m[1] < qty else qty
+            m[1] -= f
+            qty -= f
+            self.trades += 1
+            if m[1] == 0:
+                q.popleft()
+                self.orders.pop(m[0], None)
+        if qty and typ == LIMIT and tif == GTC:
+            o = [oid, qty]
+            self.orders[oid] = o
+            mine = self.levels[side]
+            q = mine.get(px)
+            if q is None:
+                q = mine[px] = deque()
+                heapq.heappush(self.heaps[side], -px if side == 0 else px)
+            q.append(o)
+
+
+def run_bare(flow: list[tuple[Any, ...]]) -> float:
+    b = BareLoop()
+    process = b.process
+    gc.disable()
+    t0 = time.perf_counter()
+    for t in flow:
+        process(t)
+    elapsed = time.perf_counter() - t0
+    gc.enable()
+    return elapsed
+
+
+def run_order_matching(flow: list[tuple[Any, ...]]) -> float | None:
+    try:
+        from datetime import datetime
+
+        from loguru import logger
+        from order_matching.enums import Side as OMSide
+        from order_matching.matching_engine import MatchingEngine as OMEngine
+        from order_matching.order import LimitOrder, MarketOrder
+        from order_matching.orders import Orders
+    except ImportError:
+        return None
+    logger.remove()  # its debug logging would dominate otherwise
+    eng = OMEngine(seed=1)
+    ts = datetime(2026, 1, 1)
+    oid = 0
+    t0 = time.perf_counter()
+    for t in flow:
+        if t[0] == 2:
+            try:
+                eng.cancel_order(str(t[3]))
+            except ValueError:
+                pass
+            continue
+        if t[0] != 1:
+            continue
+        oid += 1
+        side = OMSide.BUY if t[3] == 0 else OMSide.SELL
+        if t[4] == LIMIT:
+            o = LimitOrder(side=side, price=t[6] / 100, size=t[7] / 100_000, timestamp=ts, order_id=str(oid),
+                           trader_id=str(t[2]), price_number_of_digits=2)
+        elif t[4] == MARKET:
+            o = MarketOrder(side=side, size=t[7] / 100_000, timestamp=ts, order_id=str(oid), trader_id=str(t[2]))
+        else:
+            continue
+        eng.place(Orders([o]))
+        eng.match(timestamp=ts)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--inputs", type=int, default=1_000_000)
+    ap.add_argument("--apply-inputs", type=int, default=200_000)
+    ap.add_argument("--peer-inputs", type=int, default=20_000)
+    ap.add_argument("--repeat", type=int, default=3, help="best of N for the engine throughput runs")
+    args = ap.parse_args()
+
+    flow = make_flow(args.inputs)
+    kinds = {"new": sum(1 for t in flow if t[0] == 1), "cancel": sum(1 for t in flow if t[0] == 2),
+             "reference": sum(1 for t in flow if t[0] == 4)}
+    n = len(flow)
+    print(f"flow: {n:,} inputs  {kinds}  (1 symbol, {N_ACCOUNTS} accounts, STP EXPIRE_MAKER, client ids on)")
+
+    bulk = min(run_bulk(flow, drain=False) for _ in range(args.repeat))
+    print(f"engine bulk     : {n / bulk[0]:>12,.0f} inputs/s   ({bulk[0]:.3f} s, {bulk[1]:,} events recorded)")
+    drained = min(run_bulk(flow, drain=True) for _ in range(args.repeat))
+    print(f"engine + drain  : {n / drained[0]:>12,.0f} inputs/s   ({drained[0]:.3f} s, events drained to tuples)")
+    p50, p99, timer = run_latency(flow)
+    print(f"engine latency  : p50 {p50} ns  p99 {p99} ns per input "
+          f"(every input timed alone in a separate pass; timer cost itself ~{timer:.0f} ns, included)")
+    m = min(args.apply_inputs, n)
+    ap_t = run_apply(flow[:m])
+    print(f"engine apply()  : {m / ap_t:>12,.0f} inputs/s   (first {m:,} inputs, Decimal edge + Event objects)")
+    bare = run_bare(flow)
+    print(f"bare loop peer  : {n / bare:>12,.0f} inputs/s   ({bare:.3f} s, limit/market/cancel only)")
+    print(f"ratio engine bulk / bare loop: {bare / bulk[0]:.2f}x")
+    k = min(args.peer_inputs, n)
+    om = run_order_matching(flow[:k])
+    if om is None:
+        print("order-matching  : not installed (pip install order-matching) - skipped")
+    else:
+        bare_k = run_bare(flow[:k])
+        print(f"order-matching  : {k / om:>12,.0f} inputs/s   (first {k:,} inputs; bare loop on the same: "
+              f"{k / bare_k:,.0f}/s)")
+        print(f"ratio engine bulk / order-matching: {(n / bulk[0]) / (k / om):,.0f}x")
+    target = 1_400_000
+    verdict = "meets" if n / bulk[0] >= target else "misses"
+    print(f"target {target:,} orders/s (Binance's published figure): engine bulk {verdict} it")
+
+
+if __name__ == "__main__":
+    main()
