@@ -571,16 +571,21 @@ static PyObject *L2Book_top(L2Book *self, PyObject *Py_UNUSED(ignored))
 
 static PyObject *side_levels(const Side *s, int ask, PyObject *args)
 {
-    Py_ssize_t n = -1, i, count;
+    Py_ssize_t n = -1, offset = 0, i, count, avail;
     PyObject *list;
-    if (!PyArg_ParseTuple(args, "|n", &n))
+    if (!PyArg_ParseTuple(args, "|nn", &n, &offset))
         return NULL;
-    count = (n < 0 || n > s->n) ? s->n : n;
+    if (offset < 0) {
+        PyErr_SetString(PyExc_ValueError, "offset must be >= 0");
+        return NULL;
+    }
+    avail = offset >= s->n ? 0 : s->n - offset;
+    count = (n < 0 || n > avail) ? avail : n;
     list = PyList_New(count);
     if (list == NULL)
         return NULL;
     for (i = 0; i < count; i++) {
-        PyObject *t = level_tuple(s, s->n - 1 - i, ask);
+        PyObject *t = level_tuple(s, s->n - 1 - offset - i, ask);
         if (t == NULL) {
             Py_DECREF(list);
             return NULL;
@@ -631,8 +636,8 @@ static PyMethodDef L2Book_methods[] = {
     {"best_bid", (PyCFunction)L2Book_best_bid, METH_NOARGS, "(price, qty) in units, or None."},
     {"best_ask", (PyCFunction)L2Book_best_ask, METH_NOARGS, "(price, qty) in units, or None."},
     {"top", (PyCFunction)L2Book_top, METH_NOARGS, "(bid_px, bid_qty, ask_px, ask_qty) in units; None if empty."},
-    {"bids", (PyCFunction)L2Book_bids, METH_VARARGS, "bids(n=-1): best first, [(price, qty)] in units."},
-    {"asks", (PyCFunction)L2Book_asks, METH_VARARGS, "asks(n=-1): best first, [(price, qty)] in units."},
+    {"bids", (PyCFunction)L2Book_bids, METH_VARARGS, "bids(n=-1, offset=0): best first, [(price, qty)] in units, skipping `offset` levels."},
+    {"asks", (PyCFunction)L2Book_asks, METH_VARARGS, "asks(n=-1, offset=0): best first, [(price, qty)] in units, skipping `offset` levels."},
     {"copy", (PyCFunction)L2Book_copy, METH_NOARGS, "An independent copy."},
     {NULL, NULL, 0, NULL},
 };

@@ -1,0 +1,257 @@
+"""The consolidated book: every live venue's book for one symbol, merged, raw or fee-adjusted.
+
+Arithmetic is exact: each venue's integer units are brought to one common scale, and a taker fee f is
+folded in as price * (1 + f) for asks (what a buyer pays) and price * (1 - f) for bids (what a seller
+receives), still in integers. A venue counts only while its book is synced and its feed is not stale, so
+venues drop out and come back without anyone telling the book.
+"""
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Context, Decimal
+from typing import Literal, Protocol
+
+from connectors.base import VenueHealth
+from connectors.book import L2Book
+
+Side = Literal["bids", "asks"]
+_CTX = Context(prec=50)
+_CHUNK = 64
+
+
+class BookView(Protocol):
+    venue: str
+    synced: bool
+    levels: L2Book
+
+
+@dataclass(frozen=True, slots=True)
+class ConsolidatedLevel:
+    price: Decimal  # raw, or effective (fee-adjusted) for the fee-adjusted view
+    qty: Decimal  # total over the venues below
+    venues: tuple[tuple[str, Decimal], ...]  # (venue, qty), in venue priority order
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """The result of walking the book for a size."""
+
+    qty: Decimal  # what the displayed liquidity could fill (may be less than asked)
+    vwap: Decimal | None  # volume-weighted price, None if nothing could fill
+    by_venue: tuple[tuple[str, Decimal], ...]
+
+
+@dataclass(slots=True)
+class _Source:
+    book: BookView
+    health: VenueHealth | None
+    fee: Decimal
+    priority: int
+
+
+class ConsolidatedBook:
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self._sources: dict[str, _Source] = {}
+
+    # ----- membership -----
+    def attach(self, book: BookView, health: VenueHealth | None = None, *, fee: Decimal = Decimal(0), priority: int = 0) -> None:
+        self._sources[book.venue] = _Source(book, health, Decimal(fee), priority)
+
+    def detach(self, venue: str) -> None:
+        self._sources.pop(venue, None)
+
+    def set_fee(self, venue: str, fee: Decimal) -> None:
+        self._sources[venue].fee = Decimal(fee)
+
+    def live_venues(self, now_ns: int | None = None) -> list[str]:
+        now = now_ns or time.time_ns()
+        return [s.book.venue for s in self._live(now)]
+
+    def _live(self, now_ns: int) -> list[_Source]:
+        out = [
+            s
+            for s in self._sources.values()
+            if s.book.synced and (s.health is None or not s.health.is_stale(now_ns))
+        ]
+        out.sort(key=lambda s: (s.priority, s.book.venue))
+        return out
+
+    # ----- the merge, in integers -----
+    def _streams(self, side: Side, fee_adjusted: bool, now_ns: int) -> tuple[list[Iterator[tuple[int, int, int, int]]], int, int, list[str]]:
+        """Per live venue, an iterator of (sort_key, venue_rank, price_units, qty_units) at common scales."""
+        sources = self._live(now_ns)
+        if not sources:
+            return [], 0, 0, []
+        fee_dp = max((_decimals(s.fee) for s in sources), default=0) if fee_adjusted else 0
+        pscale = max(s.book.levels.price_scale for s in sources) + fee_dp
+        qscale = max(s.book.levels.qty_scale for s in sources)
+        streams = []
+        for rank, s in enumerate(sources):
+            one = 10**fee_dp
+            fee_units = int(s.fee.scaleb(fee_dp)) if fee_adjusted else 0
+            factor = one - fee_units if side == "bids" else one + fee_units
+            pmul = factor * 10 ** (pscale - fee_dp - s.book.levels.price_scale)
+            qmul = 10 ** (qscale - s.book.levels.qty_scale)
+            streams.append(_walk(s.book.levels, side, rank, pmul, qmul))
+        return streams, pscale, qscale, [s.book.venue for s in sources]
+
+    def _merged(self, side: Side, fee_adjusted: bool, now_ns: int | None) -> tuple[Iterator[tuple[int, int, int, int]], int, int, list[str]]:
+        streams, pscale, qscale, venues = self._streams(side, fee_adjusted, now_ns or time.time_ns())
+        return heapq.merge(*streams), pscale, qscale, venues
+
+    # ----- queries -----
+    def top(self, n: int = 10, side: Side = "bids", *, fee_adjusted: bool = False, now_ns: int | None = None) -> list[ConsolidatedLevel]:
+        """The best ``n`` price levels of one side, each with its venues' quantities."""
+        merged, pscale, qscale, venues = self._merged(side, fee_adjusted, now_ns)
+        out: list[ConsolidatedLevel] = []
+        cur_key: int | None = None
+        parts: list[tuple[int, int]] = []
+        price_units = 0
+        for key, rank, p, q in merged:
+            if key != cur_key:
+                if parts:
+                    out.append(_level(price_units, parts, pscale, qscale, venues))
+                    if len(out) == n:
+                        return out
+                cur_key, price_units, parts = key, p, []
+            parts.append((rank, q))
+        if parts and len(out) < n:
+            out.append(_level(price_units, parts, pscale, qscale, venues))
+        return out
+
+    def bids(self, n: int = 10, *, fee_adjusted: bool = False, now_ns: int | None = None) -> list[ConsolidatedLevel]:
+        return self.top(n, "bids", fee_adjusted=fee_adjusted, now_ns=now_ns)
+
+    def asks(self, n: int = 10, *, fee_adjusted: bool = False, now_ns: int | None = None) -> list[ConsolidatedLevel]:
+        return self.top(n, "asks", fee_adjusted=fee_adjusted, now_ns=now_ns)
+
+    def best(self, *, fee_adjusted: bool = False, now_ns: int | None = None) -> tuple[ConsolidatedLevel | None, ConsolidatedLevel | None]:
+        bids = self.top(1, "bids", fee_adjusted=fee_adjusted, now_ns=now_ns)
+        asks = self.top(1, "asks", fee_adjusted=fee_adjusted, now_ns=now_ns)
+        return (bids[0] if bids else None), (asks[0] if asks else None)
+
+    def mid(self, now_ns: int | None = None) -> Decimal | None:
+        bid, ask = self.best(now_ns=now_ns)
+        if bid is None or ask is None:
+            return None
+        return _CTX.divide(bid.price + ask.price, 2)
+
+    def fill(self, side: Literal["buy", "sell"], qty: Decimal, *, fee_adjusted: bool = True, now_ns: int | None = None) -> Fill:
+        """Walk the book to fill ``qty`` (a buy takes asks, a sell takes bids)."""
+        merged, pscale, qscale, venues = self._merged("asks" if side == "buy" else "bids", fee_adjusted, now_ns)
+        want = int(Decimal(qty).scaleb(qscale).to_integral_value(rounding="ROUND_CEILING"))
+        got = notional = 0
+        taken: dict[int, int] = {}
+        for _, rank, p, q in merged:
+            take = min(q, want - got)
+            got += take
+            notional += take * p
+            taken[rank] = taken.get(rank, 0) + take
+            if got >= want:
+                break
+        filled = Decimal(got).scaleb(-qscale)
+        vwap = _CTX.divide(Decimal(notional).scaleb(-pscale), Decimal(got)) if got else None
+        by_venue = tuple((venues[r], Decimal(u).scaleb(-qscale)) for r, u in sorted(taken.items()))
+        return Fill(filled, vwap, by_venue)
+
+    def vwap(self, side: Literal["buy", "sell"], qty: Decimal, *, fee_adjusted: bool = True, now_ns: int | None = None) -> Decimal | None:
+        """Volume-weighted price to fill ``qty`` in full, or None if the displayed books cannot."""
+        f = self.fill(side, qty, fee_adjusted=fee_adjusted, now_ns=now_ns)
+        return f.vwap if f.qty >= qty else None
+
+    def depth_within_bps(self, bps: Decimal | int, *, now_ns: int | None = None) -> tuple[Decimal, Decimal]:
+        """Total bid and ask quantity priced within ``bps`` basis points of the consolidated mid."""
+        mid = self.mid(now_ns)
+        if mid is None:
+            return Decimal(0), Decimal(0)
+        band = _CTX.multiply(mid, _CTX.divide(Decimal(bps), 10_000))
+        out = []
+        for side, limit in (("bids", mid - band), ("asks", mid + band)):
+            merged, pscale, qscale, _ = self._merged(side, False, now_ns)  # type: ignore[arg-type]
+            limit_units = limit.scaleb(pscale)
+            total = 0
+            for _, _, p, q in merged:
+                if (side == "bids" and p < limit_units) or (side == "asks" and p > limit_units):
+                    break
+                total += q
+            out.append(Decimal(total).scaleb(-qscale))
+        return out[0], out[1]
+
+    def snapshot(self, depth: int = 10, *, fee_adjusted: bool = False, now_ns: int | None = None) -> dict[str, object]:
+        """A JSON-ready view: prices and quantities as exact decimal strings."""
+        now = now_ns or time.time_ns()
+
+        def rows(levels: list[ConsolidatedLevel]) -> list[dict[str, object]]:
+            return [
+                {"price": str(lv.price), "qty": str(lv.qty), "venues": {v: str(q) for v, q in lv.venues}}
+                for lv in levels
+            ]
+
+        return {
+            "symbol": self.symbol,
+            "venues": self.live_venues(now),
+            "bids": rows(self.top(depth, "bids", fee_adjusted=fee_adjusted, now_ns=now)),
+            "asks": rows(self.top(depth, "asks", fee_adjusted=fee_adjusted, now_ns=now)),
+        }
+
+
+def _walk(levels: L2Book, side: Side, rank: int, pmul: int, qmul: int) -> Iterator[tuple[int, int, int, int]]:
+    # Fetch levels in chunks from the compiled book; most queries stop within the first chunk.
+    fetch = levels.bids if side == "bids" else levels.asks
+    offset = 0
+    while True:
+        chunk = fetch(_CHUNK, offset)
+        if side == "bids":
+            for p, q in chunk:
+                pu = p * pmul
+                yield -pu, rank, pu, q * qmul
+        else:
+            for p, q in chunk:
+                pu = p * pmul
+                yield pu, rank, pu, q * qmul
+        if len(chunk) < _CHUNK:
+            return
+        offset += _CHUNK
+
+
+def _level(price_units: int, parts: list[tuple[int, int]], pscale: int, qscale: int, venues: list[str]) -> ConsolidatedLevel:
+    total = sum(q for _, q in parts)
+    # Drop the zeros the common scale added, but never write an exponent: 10000 at scale 2 is "100".
+    while pscale > 0 and price_units % 10 == 0:
+        price_units //= 10
+        pscale -= 1
+    return ConsolidatedLevel(
+        Decimal(price_units).scaleb(-pscale),
+        Decimal(total).scaleb(-qscale),
+        tuple((venues[r], Decimal(q).scaleb(-qscale)) for r, q in parts),
+    )
+
+
+def _decimals(d: Decimal) -> int:
+    exp = d.normalize().as_tuple().exponent
+    return max(0, -exp) if isinstance(exp, int) else 0
+
+
+class ConsolidatedMarket(Mapping[str, ConsolidatedBook]):
+    """All consolidated books, one per canonical symbol."""
+
+    def __init__(self) -> None:
+        self._books: dict[str, ConsolidatedBook] = {}
+
+    def book(self, symbol: str) -> ConsolidatedBook:
+        if symbol not in self._books:
+            self._books[symbol] = ConsolidatedBook(symbol)
+        return self._books[symbol]
+
+    def __getitem__(self, symbol: str) -> ConsolidatedBook:
+        return self._books[symbol]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._books)
+
+    def __len__(self) -> int:
+        return len(self._books)
