@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     snapshot_retries: int = 5
     http_timeout_s: float = 10.0
     data_dir: str = "var"
+    # Where market data comes from: "live" venues, local "simulated" venues, or "auto" (live if reachable).
+    market_source: Literal["auto", "live", "simulated"] = "auto"
+    host: str = "127.0.0.1"
+    port: int = 8080
 
     @classmethod
     def settings_customise_sources(
@@ -93,6 +97,13 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         path = os.environ.get("BRAID_CONFIG_FILE", "braid.toml")
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=path))
+
+    def with_venue_overrides(self, overrides: dict[str, dict[str, object]]) -> Settings:
+        """A copy whose named venues have the given fields replaced (e.g. URLs of local simulators)."""
+        venues = self.venues.model_copy(
+            update={name: self.venue(name).model_copy(update=fields) for name, fields in overrides.items()}
+        )
+        return self.model_copy(update={"venues": venues})
 
     def venue(self, name: str) -> VenueSettings:
         found = getattr(self.venues, name, None)

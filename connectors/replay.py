@@ -105,12 +105,12 @@ def replay_files(
     spare: dict[tuple[str, str], list[CaptureLine]] = defaultdict(list)
     owner: dict[str, FeedHandler] = {}
 
+    def tagged(tag: int, lines: list[CaptureLine]) -> list[tuple[int, int, int, CaptureLine]]:
+        return [(ln.ts_ns, tag, n, ln) for n, ln in enumerate(lines)]
+
     def events() -> Iterator[tuple[int, int, int, CaptureLine]]:
-        iters = []
-        for i, st in enumerate(streams):
-            iters.append(((ln.ts_ns, i, n, ln) for n, ln in enumerate(st.lines)))
-        for n, ((venue, vs), lines) in enumerate(sorted(snapshots.items())):
-            iters.append(((ln.ts_ns, -1 - n, k, ln) for k, ln in enumerate(lines)))
+        iters = [tagged(i, st.lines) for i, st in enumerate(streams)]
+        iters += [tagged(-1 - n, lines) for n, (_, lines) in enumerate(sorted(snapshots.items()))]
         return heapq.merge(*iters)
 
     def perform(feed: FeedHandler, actions: list[Action], ts_ns: int) -> None:

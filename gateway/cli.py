@@ -1,0 +1,28 @@
+"""The `braid` command line."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from config.logging import configure_logging
+from config.settings import get_settings
+from gateway import book_commands, serve_command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="braid", description="Braid: liquidity aggregator and smart order router")
+    sub = parser.add_subparsers(dest="command", required=True)
+    book_commands.add_parsers(sub)
+    serve_command.add_parsers(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings)
+    return int(args.run(args, settings) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Market data as the router sees it: one live feed session per venue feeding the consolidated books."""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import aiohttp
+import structlog
+
+from config.instruments import Instrument
+from config.settings import Settings
+from connectors.base import FeedHandler
+from connectors.http import get_text
+from connectors.venues import VenueSpec, venue_spec
+from connectors.ws import FeedSession
+from router.consolidated import ConsolidatedMarket
+
+log = structlog.get_logger(__name__)
+
+
+async def resolve_instruments(
+    spec: VenueSpec, symbols: Iterable[str], settings: Settings, http: aiohttp.ClientSession
+) -> list[Instrument]:
+    """The venue's rules for our canonical symbols, from its reference data; names alone if that fails."""
+    wanted = list(symbols)
+    base = (settings.venue(spec.name).rest_url or spec.default_rest_url).rstrip("/")
+    try:
+        body = await get_text(http, base + spec.reference_path, attempts=2, timeout_s=settings.http_timeout_s)
+        known = {inst.symbol: inst for inst in spec.load_instruments(body)}
+    except Exception as exc:  # no network, or a simulator without reference data
+        log.warning("reference_data_unavailable", venue=spec.name, error=str(exc) or type(exc).__name__)
+        known = {}
+    out = []
+    for sym in wanted:
+        inst = known.get(sym)
+        if inst is None:
+            inst = spec.bare_instrument(spec.guess_venue_symbol(sym), sym)
+        out.append(inst)
+    return out
+
+
+class MarketData:
+    def __init__(self, settings: Settings, symbols: Iterable[str], venues: Iterable[str]) -> None:
+        self.settings = settings
+        self.symbols = list(symbols)
+        self.venues = list(venues)
+        self.market = ConsolidatedMarket()
+        self.feeds: dict[str, FeedHandler] = {}
+        self.sessions: dict[str, FeedSession] = {}
+        self._http: aiohttp.ClientSession | None = None
+
+    async def start(self, instruments: Mapping[str, list[Instrument]] | None = None) -> None:
+        self._http = aiohttp.ClientSession()
+        for venue in self.venues:
+            spec = venue_spec(venue)
+            vs = self.settings.venue(venue)
+            insts = (instruments or {}).get(venue) or await resolve_instruments(spec, self.symbols, self.settings, self._http)
+            feed = spec.make_feed(insts, vs, "")
+            session = FeedSession(
+                feed, spec.stream_url(feed), settings=self.settings, snapshot_fetcher=spec.snapshot_fetcher(feed, self._http)
+            )
+            self.feeds[venue] = feed
+            self.sessions[venue] = session
+            for sym, book in feed.books.items():
+                self.market.book(sym).attach(book, feed.health, fee=vs.taker_fee, priority=vs.priority)
+            await session.start()
+            log.info("venue_started", venue=venue, url=spec.stream_url(feed), symbols=list(feed.books))
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(s.stop() for s in self.sessions.values()), return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+
+    def status(self, now_ns: int | None = None) -> dict[str, Any]:
+        now = now_ns or time.time_ns()
+        venues = {}
+        for name, feed in self.feeds.items():
+            h = feed.health
+            venues[name] = {
+                "stale": h.is_stale(now),
+                "last_frame_age_s": h.age_s(now),
+                "books": {sym: {"synced": b.synced, "update_id": b.update_id} for sym, b in feed.books.items()},
+                **h.stats.as_dict(),
+            }
+        return {"venues": venues, "symbols": {sym: self.market[sym].live_venues(now) for sym in self.market}}
