@@ -7,6 +7,8 @@ WS_URL_V2 = "wss://ws.kraken.com/v2"
 WS_URL_V1 = "wss://ws.kraken.com"
 REST_URL = "https://api.kraken.com"
 ASSET_PAIRS_PATH = "/0/public/AssetPairs"
+# Recorded traffic from these hosts (and their subdomains: ws., api., beta-ws.) is Kraken's.
+CAPTURE_HOSTS: tuple[str, ...] = ("kraken.com",)
 
 BOOK_CHANNEL = "book"
 HEARTBEAT_CHANNEL = "heartbeat"

@@ -143,6 +143,7 @@ class KrakenFeed:
     def on_open(self, now_ns: int) -> list[Action]:
         for sym, sync in self.syncs.items():
             sync.reset()
+            sync.depth = self.depth
             self.wire_dp[sym] = None
         self._channels.clear()
         self.health.stats.connected = True
@@ -235,8 +236,13 @@ class KrakenFeed:
                 return [Send(orjson.dumps({"method": "pong", "req_id": ev.req_id}).decode())]
             return [Send(orjson.dumps({"event": "pong", "reqid": ev.req_id}).decode())]
         sym = self._by_wire.get(ev.venue_symbol) if ev.venue_symbol is not None else None
-        if kind == "subscribed" and sym is not None and ev.channel_id is not None:
-            self._channels[sym] = ev.channel_id
+        if kind == "subscribed" and sym is not None:
+            if ev.channel_id is not None:
+                self._channels[sym] = ev.channel_id
+            if ev.depth in BOOK_DEPTHS and ev.depth != self.syncs[sym].depth:
+                # Truncate to what the venue serves (a replayed capture may have used another depth).
+                log.info("kraken_depth_from_ack", symbol=sym, depth=ev.depth, configured=self.depth)
+                self.syncs[sym].depth = ev.depth
         elif kind == "unsubscribed" and sym is not None:
             self._channels.pop(sym, None)
         elif kind == "error":

@@ -32,6 +32,7 @@ class KrakenEvent(NamedTuple):
     channel_id: int | None = None
     req_id: int | None = None
     message: str | None = None
+    depth: int | None = None  # the book depth a subscription ack confirms
 
 
 class KrakenV1Book(NamedTuple):
@@ -155,8 +156,10 @@ def parse_v1_event(msg: Mapping[str, Any]) -> KrakenEvent:
         pair = msg.get("pair") if type(msg.get("pair")) is str else None
         chan = msg.get("channelID") if type(msg.get("channelID")) is int else None
         status = msg.get("status")
+        sub = msg.get("subscription")
+        depth = sub.get("depth") if isinstance(sub, dict) and type(sub.get("depth")) is int else None
         if status in ("subscribed", "unsubscribed"):
-            return KrakenEvent(status, pair, chan, reqid)
+            return KrakenEvent(status, pair, chan, reqid, depth=depth)
         return KrakenEvent("error", pair, chan, reqid, str(msg.get("errorMessage", status)))
     if event == "error":
         return KrakenEvent("error", req_id=reqid, message=str(msg.get("errorMessage")))
@@ -216,9 +219,14 @@ def parse_v2_event(msg: Mapping[str, Any]) -> KrakenEvent:
         return KrakenEvent(method, req_id=req_id)
     if method in ("subscribe", "unsubscribe"):
         result = msg.get("result")
-        symbol = result.get("symbol") if isinstance(result, dict) and type(result.get("symbol")) is str else None
+        result = result if isinstance(result, dict) else {}
+        symbol = result.get("symbol") if type(result.get("symbol")) is str else None
+        depth = result.get("depth") if type(result.get("depth")) is int else None
         if msg.get("success") is True:
-            return KrakenEvent("subscribed" if method == "subscribe" else "unsubscribed", symbol, None, req_id)
+            kind = "subscribed" if method == "subscribe" else "unsubscribed"
+            return KrakenEvent(kind, symbol, None, req_id, depth=depth)
+        if symbol is None and type(msg.get("symbol")) is str:
+            symbol = msg["symbol"]
         return KrakenEvent("error", symbol, None, req_id, str(msg.get("error")))
     if "error" in msg:
         return KrakenEvent("error", req_id=req_id, message=str(msg.get("error")))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -22,12 +23,12 @@ INSTRUMENTS = [
 ]
 
 
-async def settle(sim: KrakenSimulator, feed: KrakenFeed, timeout: float = 5.0) -> None:
+async def settle(sim: KrakenSimulator, feed: KrakenFeed, instruments=INSTRUMENTS, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
     """Wait until every mirrored book equals the simulator's top ``DEPTH`` levels."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        if all(books_equal(sim, feed, inst.symbol) for inst in INSTRUMENTS):
+        if all(books_equal(sim, feed, inst.symbol) for inst in instruments):
             return
         if loop.time() > deadline:
             raise AssertionError({s: b for s, b in feed.books.items()})
@@ -49,20 +50,27 @@ async def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-
         await asyncio.sleep(0.01)
 
 
-@pytest.fixture(params=[2, 1], ids=["v2", "v1"])
-async def running(request: pytest.FixtureRequest) -> AsyncIterator[tuple[KrakenSimulator, KrakenFeed, FeedSession]]:
-    version = request.param
+@contextlib.asynccontextmanager
+async def live(version: int, instruments=INSTRUMENTS) -> AsyncIterator[tuple[KrakenSimulator, KrakenFeed, FeedSession]]:  # type: ignore[no-untyped-def]
     # v1 sends XBT/USD prices with 5 decimals although the pair has 1 (as Kraken does for XBT/CHF)
-    sim = KrakenSimulator(INSTRUMENTS, autostart_ticks=False, heartbeat_s=0.2, v1_price_dp={"BTC/USD": 5})
+    sim = KrakenSimulator(instruments, autostart_ticks=False, heartbeat_s=0.2, v1_price_dp={"BTC/USD": 5})
     await sim.start()
     url = sim.ws_base + ("/v2" if version == 2 else "/")
-    feed = KrakenFeed(INSTRUMENTS, VenueSettings(depth=DEPTH, ws_url=url), version=version)
+    feed = KrakenFeed(instruments, VenueSettings(depth=DEPTH, ws_url=url), version=version)
     session = FeedSession(feed, feed.url(), settings=SETTINGS)
     await session.start()
-    await session.wait_synced()
-    yield sim, feed, session
-    await session.stop()
-    await sim.stop()
+    try:
+        await session.wait_synced()
+        yield sim, feed, session
+    finally:
+        await session.stop()
+        await sim.stop()
+
+
+@pytest.fixture(params=[2, 1], ids=["v2", "v1"])
+async def running(request: pytest.FixtureRequest) -> AsyncIterator[tuple[KrakenSimulator, KrakenFeed, FeedSession]]:
+    async with live(request.param) as triple:
+        yield triple
 
 
 async def test_mirrored_books_follow_the_stream_exactly(running) -> None:
@@ -138,3 +146,30 @@ async def test_capture_served_verbatim_validates_over_sockets(capture_instrument
     finally:
         await session.stop()
         await sim.stop()
+
+
+@pytest.mark.parametrize("version", [2, 1], ids=["v2", "v1"])
+async def test_reordered_updates_are_caught_and_resynced(version: int) -> None:
+    # One symbol, so the two swapped frames are surely of the same book.
+    async with live(version, INSTRUMENTS[:1]) as (sim, feed, _):
+        await sim.step(3)
+        await settle(sim, feed, INSTRUMENTS[:1])
+        await sim.apply_fault("reorder")
+        while sim.faults.reorder:
+            await sim.step()
+        await wait_for(lambda: feed.health.stats.checksum_failures >= 1)
+        await sim.step(10)
+        await settle(sim, feed, INSTRUMENTS[:1])
+
+
+async def test_stall_makes_the_venue_stale(running) -> None:
+    sim, feed, _ = running
+    feed.health.stale_after_ns = 300_000_000
+    await sim.step(2)
+    await settle(sim, feed)
+    await sim.apply_fault("stall")
+    await wait_for(lambda: feed.health.is_stale(), timeout=3)
+    await sim.apply_fault("resume")
+    await wait_for(lambda: not feed.health.is_stale(), timeout=3)
+    await sim.step(5)
+    await settle(sim, feed)

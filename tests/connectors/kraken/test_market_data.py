@@ -244,3 +244,32 @@ def test_helpers() -> None:
     assert version_for_url("wss://ws.kraken.com/v2") == 2 and version_for_url("wss://ws.kraken.com") == 1
     with pytest.raises(ValueError):
         KrakenFeed([MATIC], VenueSettings(), version=3)
+
+
+def test_depth_confirmed_by_the_ack_is_used_for_truncation() -> None:
+    feed = KrakenFeed([MATIC], VenueSettings(depth=10), version=1)
+    feed.on_open(0)
+    feed.on_frame(
+        '{"channelID":7,"channelName":"book-1000","event":"subscriptionStatus","pair":"MATIC/USD",'
+        '"status":"subscribed","subscription":{"depth":1000,"name":"book"}}',
+        1,
+    )
+    assert feed.syncs["MATIC/USD"].depth == 1000
+    feed.on_open(2)  # a new connection subscribes at the configured depth again
+    assert feed.syncs["MATIC/USD"].depth == 10
+
+
+def test_capture_through_the_shared_replay_driver(capture_lines) -> None:
+    from connectors.venues import known_venues
+
+    if "kraken" not in known_venues():
+        pytest.skip("kraken is not in the venue table yet")
+    from config.settings import Settings
+    from connectors.replay import replay_files
+    from tests.connectors.kraken.conftest import ASSET_PAIRS, CAPTURE
+
+    result = replay_files([ASSET_PAIRS, CAPTURE], settings=Settings())
+    (feed,) = result.feeds
+    assert isinstance(feed, KrakenFeed) and feed.version == 1
+    assert feed.checksums_ok == 4269 and feed.health.stats.checksum_failures == 0
+    assert all(b.synced for b in feed.books.values()) and len(feed.books) == 10
