@@ -18,7 +18,7 @@ from config.instruments import Instrument
 from config.settings import VenueSettings
 from connectors.base import Action, BookDelta, BookSnapshot, FeedStats, Send, VenueHealth
 from connectors.book import VenueBook
-from connectors.booksync import BookSync, Outcome
+from connectors.booksync import BookSync, Checksum, Outcome
 from connectors.kraken.checksum import book_checksum
 from connectors.kraken.constants import BOOK_CHANNEL, BOOK_DEPTHS, PING_V1, PING_V2, VENUE, WS_URL_V1, WS_URL_V2
 from connectors.kraken.parse import (
@@ -106,7 +106,7 @@ class KrakenFeed:
         self._by_wire[wire] = sym
         self.wire_dp[sym] = None
 
-    def _checker(self, sym: str, inst: Instrument) -> Any:
+    def _checker(self, sym: str, inst: Instrument) -> Checksum:
         if self.version == 2:
             pdp, qdp = inst.price_decimals, inst.qty_decimals  # v2: the pair's precision, not the JSON text
 
@@ -248,6 +248,9 @@ class KrakenFeed:
         elif kind == "error":
             self.errors += 1
             log.warning("kraken_error", symbol=ev.venue_symbol, message=ev.message, req_id=ev.req_id)
+        elif kind == "other":
+            # A channel or event we never subscribed to: count it like any other frame we cannot use.
+            raise KrakenParseError(f"unexpected message {ev.message!r}")
         return []
 
 

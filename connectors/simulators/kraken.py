@@ -44,8 +44,7 @@ class _Sub:
 
 def _num(value: Decimal) -> str:
     # v2 prints JSON numbers without trailing zeros (the doc's 0.566 for 0.5660): the checksum trap, kept.
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
 
 
 def _now_rfc3339() -> str:
@@ -65,6 +64,14 @@ def _diff(old: dict[Decimal, Decimal], new: list[Level], truth: dict[Decimal, De
 
 
 class KrakenSimulator(SimServer):
+    """Kraken's public book protocol over a real WebSocket, for tests and demos.
+
+    ``instruments`` give the pairs (canonical ``symbol`` for v2, ``venue_symbol`` for v1) and their precisions;
+    ``generators`` (by canonical symbol) default to a seeded walk on each pair's tick and lot. ``v1_price_dp``
+    widens v1 price strings beyond the pair's decimals, as Kraken does for some pairs. ``capture_files`` serve
+    recorded v1 frames verbatim (``capture_speed`` 0 = as fast as possible) to a client once it subscribes.
+    """
+
     venue = "kraken"
 
     def __init__(
@@ -115,7 +122,10 @@ class KrakenSimulator(SimServer):
         return await self._serve(request, 1)
 
     async def _serve(self, request: web.Request, version: int) -> web.StreamResponse:
+        clients: list[Client] = []
+
         async def on_open(client: Client) -> None:
+            clients.append(client)
             client.state.update(version=version, subs={})
             client.state["heartbeat"] = asyncio.create_task(self._heartbeats(client))
             if self.capture_frames:
@@ -128,15 +138,9 @@ class KrakenSimulator(SimServer):
                 status = {"connectionID": conn, "event": "systemStatus", "status": "online", "version": "1.9.0"}
             await client.send(orjson.dumps(status).decode())
 
-        clients: list[Client] = []
-
-        async def opened(client: Client) -> None:
-            clients.append(client)
-            await on_open(client)
-
         handler = self._on_text_v2 if version == 2 else self._on_text_v1
         try:
-            return await self.serve_ws(request, handler, opened)
+            return await self.serve_ws(request, handler, on_open)
         finally:
             # serve_ws returns when the client leaves; its background tasks go with it
             for client in clients:

@@ -122,6 +122,7 @@ BAD_V1 = [
     '[1360,{"as":[["0.000022900","x","1"]],"bs":[]},"book-1000","ADA/XBT"]',  # snapshot with a bad qty
     "42",
     b"\xff\xfe not json",
+    '{"event":"surprise"}',  # an event we do not know
 ]
 
 
@@ -191,6 +192,7 @@ BAD_V2 = [
     '{"channel":"book","type":"update","data":[{"symbol":"MATIC/USD","bids":[{"price":0.5657,"qty":-1}],"asks":[],"checksum":1}]}',
     '{"channel":"book","type":"update","data":[{"symbol":"MATIC/USD","bids":[{"price":0.5',
     '["not", "an", "object"]',
+    '{"channel":"ticker","type":"update","data":[{"symbol":"MATIC/USD","bid":0.5}]}',  # a channel never subscribed
 ]
 
 
