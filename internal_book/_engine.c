@@ -890,15 +890,53 @@ static PyObject *Engine_drain(Engine *E, PyObject *unused) {
     if (!out) return NULL;
     for (int64_t k = 0; k < E->nev; k++) {
         Ev *e = &E->ev[k];
-        PyObject *t = Py_BuildValue("(LLiiNNNNNNNiiiiO)", (long long)e->seq, (long long)e->ts, e->kind, e->sym,
-                                    ll_or_none(e->oid), ll_or_none(e->a), ll_or_none(e->b), ll_or_none(e->c),
-                                    ll_or_none(e->d), ll_or_none(e->e), ll_or_none(e->f), e->g, e->h, e->i, e->j,
-                                    e->clid ? e->clid : Py_None);
+        PyObject *t = PyTuple_New(16);
         if (!t) { Py_DECREF(out); return NULL; }
+        PyObject **it = ((PyTupleObject *)t)->ob_item;
+        it[0] = PyLong_FromLongLong(e->seq);
+        it[1] = PyLong_FromLongLong(e->ts);
+        it[2] = PyLong_FromLong(e->kind);
+        it[3] = PyLong_FromLong(e->sym);
+        it[4] = ll_or_none(e->oid);
+        it[5] = ll_or_none(e->a);
+        it[6] = ll_or_none(e->b);
+        it[7] = ll_or_none(e->c);
+        it[8] = ll_or_none(e->d);
+        it[9] = ll_or_none(e->e);
+        it[10] = ll_or_none(e->f);
+        it[11] = PyLong_FromLong(e->g);
+        it[12] = PyLong_FromLong(e->h);
+        it[13] = PyLong_FromLong(e->i);
+        it[14] = PyLong_FromLong(e->j);
+        it[15] = e->clid ? e->clid : Py_None; /* the record's reference moves to the tuple */
+        Py_INCREF(it[15]);
+        for (int f = 0; f < 15; f++)
+            if (!it[f]) { Py_DECREF(t); Py_DECREF(out); return NULL; }
         PyList_SET_ITEM(out, k, t);
     }
     ev_clear(E);
     return out;
+}
+/* drain_packed() -> (bytes, [clid, ...]): the raw fixed-size records (see EVENT_RECORD in
+ * engine.py) with the clid pointer replaced by an index into the list (-1: none). For consumers
+ * that persist or forward events without building Python objects per event. */
+static PyObject *Engine_drain_packed(Engine *E, PyObject *unused) {
+    PyObject *clids = PyList_New(0);
+    if (!clids) return NULL;
+    PyObject *buf = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(E->nev * (int64_t)sizeof(Ev)));
+    if (!buf) { Py_DECREF(clids); return NULL; }
+    Ev *dst = (Ev *)PyBytes_AS_STRING(buf);
+    memcpy(dst, E->ev, (size_t)E->nev * sizeof(Ev));
+    for (int64_t k = 0; k < E->nev; k++) {
+        intptr_t idx = -1;
+        if (E->ev[k].clid) {
+            idx = PyList_GET_SIZE(clids);
+            if (PyList_Append(clids, E->ev[k].clid) < 0) { Py_DECREF(buf); Py_DECREF(clids); return NULL; }
+        }
+        dst[k].clid = (PyObject *)idx;
+    }
+    ev_clear(E);
+    return Py_BuildValue("(NN)", buf, clids);
 }
 static PyObject *Engine_discard_events(Engine *E, PyObject *unused) {
     int64_t n = E->nev;
@@ -1072,6 +1110,7 @@ static PyMethodDef Engine_methods[] = {
     {"process", (PyCFunction)Engine_process, METH_O, "Apply one command tuple."},
     {"process_many", (PyCFunction)Engine_process_many, METH_O, "Apply a sequence of command tuples."},
     {"drain", (PyCFunction)Engine_drain, METH_NOARGS, "Return and clear buffered event records."},
+    {"drain_packed", (PyCFunction)Engine_drain_packed, METH_NOARGS, "Return and clear events as packed records."},
     {"discard_events", (PyCFunction)Engine_discard_events, METH_NOARGS, "Clear buffered events; return count."},
     {"pending_events", (PyCFunction)Engine_pending_events, METH_NOARGS, "Number of buffered events."},
     {"preview", (PyCFunction)Engine_preview, METH_VARARGS, "Fills an order would get, without changes."},
@@ -1101,6 +1140,7 @@ PyMODINIT_FUNC PyInit__engine(void) {
     Py_INCREF(&EngineType);
     if (PyModule_AddObject(m, "Engine", (PyObject *)&EngineType) < 0) return NULL;
     PyModule_AddObject(m, "NONE", PyLong_FromLongLong(NONE_V));
+    PyModule_AddObject(m, "EVENT_RECORD_SIZE", PyLong_FromLong((long)sizeof(Ev)));
     PyModule_AddObject(m, "OFFGRID", PyLong_FromLongLong(OFFGRID_V));
     return m;
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Sequence
@@ -23,6 +24,13 @@ from internal_book.orders import PRICED, OrderStatus, OrderType, Side, STPMode, 
 NONE = None
 OFFGRID: int = _engine.OFFGRID
 _LIMIT = 2**62  # beyond this a scaled value is treated as off the grid (int64 core)
+
+# One packed event record of the core (``drain_packed``): seq, ts, kind, sym, order id, a..f, g..j, clid
+# index; the meaning of a..j depends on the kind (see ``MatchingEngine._event``).
+EVENT_RECORD = struct.Struct("<qqiiqqqqqqqiiiiq")
+assert EVENT_RECORD.size == _engine.EVENT_RECORD_SIZE
+_NONE_INT: int = _engine.NONE
+_SIDES, _STATUSES, _TYPES, _TIFS, _STPS = tuple(Side), tuple(OrderStatus), tuple(OrderType), tuple(TimeInForce), tuple(STPMode)
 
 OP_ACCOUNT, OP_NEW, OP_CANCEL, OP_AMEND, OP_REFPX, OP_CANCEL_REPLACE = 0, 1, 2, 3, 4, 5
 
@@ -152,6 +160,20 @@ class MatchingEngine:
     def drain_events(self) -> list[ev.Event]:
         return self._events(self._core.drain(), "")
 
+    def drain_packed(self) -> tuple[bytes, list[str]]:
+        """Buffered events as packed ``EVENT_RECORD`` bytes plus the client ids they reference."""
+        return self._core.drain_packed()
+
+    def decode_packed(self, buf: bytes, clids: list[str]) -> list[ev.Event]:
+        """Event objects from ``drain_packed`` output (the same objects ``drain_events`` gives)."""
+        none = _NONE_INT
+        rows = []
+        for r in EVENT_RECORD.iter_unpack(buf):
+            vals = [None if v == none else v for v in r[4:11]]
+            rows.append((r[0], r[1], r[2], r[3], *vals, r[11], r[12], r[13], r[14],
+                         None if r[15] < 0 else clids[r[15]]))
+        return self._events(rows, "")
+
     def discard_events(self) -> int:
         """Drop buffered events without building objects; returns how many there were."""
         return self._core.discard_events()
@@ -198,23 +220,23 @@ class MatchingEngine:
         name = s.instrument.symbol if s else fallback_symbol
         if kind == 2:
             return ev.Trade(seq=seq, ts=ts, symbol=name, trade_id=d, price=a * s.tick, quantity=b * s.step,
-                            taker_order_id=oid, maker_order_id=c, taker_side=Side(g), taker_status=OrderStatus(h),
-                            maker_status=OrderStatus(i))
+                            taker_order_id=oid, maker_order_id=c, taker_side=_SIDES[g], taker_status=_STATUSES[h],
+                            maker_status=_STATUSES[i])
         if kind == 1:
             tenant, account = self._account_names[e]
             return ev.OrderAccepted(
                 seq=seq, ts=ts, symbol=name, order_id=oid, client_order_id=clid, tenant=tenant, account=account,
-                side=Side(g), order_type=OrderType(h), time_in_force=None if i < 0 else TimeInForce(i),
+                side=_SIDES[g], order_type=_TYPES[h], time_in_force=None if i < 0 else _TIFS[i],
                 price=None if a is None else a * s.tick, quantity=None if b is None else b * s.step,
                 quote_order_qty=None if c is None else c * s.unit, stop_price=None if d is None else d * s.tick,
-                trailing_delta=f, stp_mode=STPMode(j))
+                trailing_delta=f, stp_mode=_STPS[j])
         if kind == 3:
             return ev.OrderCancelled(seq=seq, ts=ts, symbol=name, order_id=oid, client_order_id=clid,
                                      executed_qty=a * s.step, leaves_qty=b * s.step)
         if kind == 4:
             return ev.OrderExpired(seq=seq, ts=ts, symbol=name, order_id=oid, executed_qty=a * s.step,
                                    leaves_qty=b * s.step, leaves_quote=None if c is None else c * s.unit,
-                                   status=OrderStatus(g))
+                                   status=_STATUSES[g])
         if kind == 5:
             return ev.StopTriggered(seq=seq, ts=ts, symbol=name, order_id=oid, trigger_price=a * s.tick)
         if kind == 6:

@@ -80,3 +80,12 @@ def test_event_canonical_bytes_are_stable() -> None:
         b'{"kind":"trade","maker_order_id":1,"maker_status":"PARTIALLY_FILLED","price":"100.1","quantity":"0.5",'
         b'"seq":3,"symbol":"BTC/USDT","taker_order_id":2,"taker_side":"BUY","taker_status":"FILLED",'
         b'"trade_id":1,"ts":6}')
+
+
+def test_packed_events_decode_to_the_same_events() -> None:
+    head, _ = _split_flow(800, 800)
+    a, b = MatchingEngine(INSTRUMENTS), MatchingEngine(INSTRUMENTS)
+    direct = _run(a, head)
+    for c in head:
+        b._core.process(b.encode(c))  # noqa: SLF001 - the bulk path, events left buffered
+    assert events_to_json(b.decode_packed(*b.drain_packed())) == direct
