@@ -28,11 +28,42 @@ class BookView(Protocol):
     levels: L2Book
 
 
-@dataclass(frozen=True, slots=True)
 class ConsolidatedLevel:
-    price: Decimal  # raw, or effective (fee-adjusted) for the fee-adjusted view
-    qty: Decimal  # total over the venues below
-    venues: tuple[tuple[str, Decimal], ...]  # (venue, qty), in venue priority order
+    """One merged price level. Held as exact integer units; the Decimal views are made on access."""
+
+    __slots__ = ("price_units", "qty_units", "price_scale", "qty_scale", "parts")
+
+    def __init__(self, price_units: int, qty_units: int, price_scale: int, qty_scale: int, parts: tuple[tuple[str, int], ...]) -> None:
+        self.price_units = price_units
+        self.qty_units = qty_units
+        self.price_scale = price_scale
+        self.qty_scale = qty_scale
+        self.parts = parts  # (venue, qty units), in venue priority order
+
+    @property
+    def price(self) -> Decimal:
+        """Raw price, or the effective (fee-adjusted) one in the fee-adjusted view; no padding zeros."""
+        units, scale = self.price_units, self.price_scale
+        while scale > 0 and units % 10 == 0:
+            units //= 10
+            scale -= 1
+        return Decimal(units).scaleb(-scale)
+
+    @property
+    def qty(self) -> Decimal:
+        return Decimal(self.qty_units).scaleb(-self.qty_scale)
+
+    @property
+    def venues(self) -> tuple[tuple[str, Decimal], ...]:
+        return tuple((v, Decimal(q).scaleb(-self.qty_scale)) for v, q in self.parts)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ConsolidatedLevel):
+            return NotImplemented
+        return (self.price, self.qty, self.venues) == (other.price, other.qty, other.venues)
+
+    def __repr__(self) -> str:
+        return f"ConsolidatedLevel(price={self.price}, qty={self.qty}, venues={self.venues})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +71,8 @@ class Fill:
     """The result of walking the book for a size."""
 
     qty: Decimal  # what the displayed liquidity could fill (may be less than asked)
-    vwap: Decimal | None  # volume-weighted price, None if nothing could fill
+    notional: Decimal  # exact sum of price * qty over the levels taken
+    vwap: Decimal | None  # notional / qty to 28 significant digits; None if nothing could fill
     by_venue: tuple[tuple[str, Decimal], ...]
 
 
@@ -50,53 +82,65 @@ class _Source:
     health: VenueHealth | None
     fee: Decimal
     priority: int
+    fee_dp: int = 0  # decimals of the fee, so that it folds into integer prices exactly
+
+    def __post_init__(self) -> None:
+        self.fee_dp = _decimals(self.fee)
 
 
 class ConsolidatedBook:
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
         self._sources: dict[str, _Source] = {}
+        self._ordered: list[_Source] = []
 
     # ----- membership -----
     def attach(self, book: BookView, health: VenueHealth | None = None, *, fee: Decimal = Decimal(0), priority: int = 0) -> None:
         self._sources[book.venue] = _Source(book, health, Decimal(fee), priority)
+        self._order()
 
     def detach(self, venue: str) -> None:
         self._sources.pop(venue, None)
+        self._order()
+
+    def _order(self) -> None:
+        # Venue priority breaks ties at equal price; kept sorted so queries need not sort.
+        self._ordered = sorted(self._sources.values(), key=lambda s: (s.priority, s.book.venue))
 
     def set_fee(self, venue: str, fee: Decimal) -> None:
-        self._sources[venue].fee = Decimal(fee)
+        src = self._sources[venue]
+        src.fee, src.fee_dp = Decimal(fee), _decimals(Decimal(fee))
 
     def live_venues(self, now_ns: int | None = None) -> list[str]:
         now = now_ns or time.time_ns()
         return [s.book.venue for s in self._live(now)]
 
     def _live(self, now_ns: int) -> list[_Source]:
-        out = [
-            s
-            for s in self._sources.values()
-            if s.book.synced and (s.health is None or not s.health.is_stale(now_ns))
-        ]
-        out.sort(key=lambda s: (s.priority, s.book.venue))
-        return out
+        return [s for s in self._ordered if s.book.synced and (s.health is None or not s.health.is_stale(now_ns))]
 
     # ----- the merge, in integers -----
+    def _scales(self, sources: list[_Source], side: Side, fee_adjusted: bool) -> tuple[int, int, list[tuple[int, int]]]:
+        """Common price and qty scales, and per source the integer multipliers that bring its units there."""
+        fee_dp = max(s.fee_dp for s in sources) if fee_adjusted else 0
+        pscale = max(s.book.levels.price_scale for s in sources) + fee_dp
+        qscale = max(s.book.levels.qty_scale for s in sources)
+        one = 10**fee_dp
+        factors = []
+        for s in sources:
+            fee_units = int(s.fee.scaleb(fee_dp)) if fee_adjusted else 0
+            factor = one - fee_units if side == "bids" else one + fee_units
+            factors.append(
+                (factor * 10 ** (pscale - fee_dp - s.book.levels.price_scale), 10 ** (qscale - s.book.levels.qty_scale))
+            )
+        return pscale, qscale, factors
+
     def _streams(self, side: Side, fee_adjusted: bool, now_ns: int) -> tuple[list[Iterator[tuple[int, int, int, int]]], int, int, list[str]]:
         """Per live venue, an iterator of (sort_key, venue_rank, price_units, qty_units) at common scales."""
         sources = self._live(now_ns)
         if not sources:
             return [], 0, 0, []
-        fee_dp = max((_decimals(s.fee) for s in sources), default=0) if fee_adjusted else 0
-        pscale = max(s.book.levels.price_scale for s in sources) + fee_dp
-        qscale = max(s.book.levels.qty_scale for s in sources)
-        streams = []
-        for rank, s in enumerate(sources):
-            one = 10**fee_dp
-            fee_units = int(s.fee.scaleb(fee_dp)) if fee_adjusted else 0
-            factor = one - fee_units if side == "bids" else one + fee_units
-            pmul = factor * 10 ** (pscale - fee_dp - s.book.levels.price_scale)
-            qmul = 10 ** (qscale - s.book.levels.qty_scale)
-            streams.append(_walk(s.book.levels, side, rank, pmul, qmul))
+        pscale, qscale, factors = self._scales(sources, side, fee_adjusted)
+        streams = [_walk(s.book.levels, side, rank, pm, qm) for rank, (s, (pm, qm)) in enumerate(zip(sources, factors))]
         return streams, pscale, qscale, [s.book.venue for s in sources]
 
     def _merged(self, side: Side, fee_adjusted: bool, now_ns: int | None) -> tuple[Iterator[tuple[int, int, int, int]], int, int, list[str]]:
@@ -106,21 +150,30 @@ class ConsolidatedBook:
     # ----- queries -----
     def top(self, n: int = 10, side: Side = "bids", *, fee_adjusted: bool = False, now_ns: int | None = None) -> list[ConsolidatedLevel]:
         """The best ``n`` price levels of one side, each with its venues' quantities."""
-        merged, pscale, qscale, venues = self._merged(side, fee_adjusted, now_ns)
+        sources = self._live(now_ns or time.time_ns())
+        if not sources or n <= 0:
+            return []
+        pscale, qscale, factors = self._scales(sources, side, fee_adjusted)
+        rows: list[tuple[int, int, int, int]] = []
+        bids = side == "bids"
+        # The best n merged levels need at most n levels from each venue.
+        for rank, (src, (pmul, qmul)) in enumerate(zip(sources, factors)):
+            levels = src.book.levels.bids(n) if bids else src.book.levels.asks(n)
+            if bids:
+                rows += [(-p * pmul, rank, p * pmul, q * qmul) for p, q in levels]
+            else:
+                rows += [(p * pmul, rank, p * pmul, q * qmul) for p, q in levels]
+        rows.sort()
+        venues = [src.book.venue for src in sources]
         out: list[ConsolidatedLevel] = []
-        cur_key: int | None = None
-        parts: list[tuple[int, int]] = []
-        price_units = 0
-        for key, rank, p, q in merged:
-            if key != cur_key:
-                if parts:
-                    out.append(_level(price_units, parts, pscale, qscale, venues))
-                    if len(out) == n:
-                        return out
-                cur_key, price_units, parts = key, p, []
-            parts.append((rank, q))
-        if parts and len(out) < n:
-            out.append(_level(price_units, parts, pscale, qscale, venues))
+        i, total = 0, len(rows)
+        while i < total and len(out) < n:
+            key = rows[i][0]
+            j = i
+            while j < total and rows[j][0] == key:
+                j += 1
+            out.append(_level(rows[i][2], [(r[1], r[3]) for r in rows[i:j]], pscale, qscale, venues))
+            i = j
         return out
 
     def bids(self, n: int = 10, *, fee_adjusted: bool = False, now_ns: int | None = None) -> list[ConsolidatedLevel]:
@@ -154,9 +207,10 @@ class ConsolidatedBook:
             if got >= want:
                 break
         filled = Decimal(got).scaleb(-qscale)
-        vwap = _CTX.divide(Decimal(notional).scaleb(-pscale), Decimal(got)) if got else None
+        total = Decimal(notional).scaleb(-pscale - qscale)
+        vwap = total / filled if got else None
         by_venue = tuple((venues[r], Decimal(u).scaleb(-qscale)) for r, u in sorted(taken.items()))
-        return Fill(filled, vwap, by_venue)
+        return Fill(filled, total, vwap, by_venue)
 
     def vwap(self, side: Literal["buy", "sell"], qty: Decimal, *, fee_adjusted: bool = True, now_ns: int | None = None) -> Decimal | None:
         """Volume-weighted price to fill ``qty`` in full, or None if the displayed books cannot."""
@@ -219,15 +273,8 @@ def _walk(levels: L2Book, side: Side, rank: int, pmul: int, qmul: int) -> Iterat
 
 
 def _level(price_units: int, parts: list[tuple[int, int]], pscale: int, qscale: int, venues: list[str]) -> ConsolidatedLevel:
-    total = sum(q for _, q in parts)
-    # Drop the zeros the common scale added, but never write an exponent: 10000 at scale 2 is "100".
-    while pscale > 0 and price_units % 10 == 0:
-        price_units //= 10
-        pscale -= 1
     return ConsolidatedLevel(
-        Decimal(price_units).scaleb(-pscale),
-        Decimal(total).scaleb(-qscale),
-        tuple((venues[r], Decimal(q).scaleb(-qscale)) for r, q in parts),
+        price_units, sum(q for _, q in parts), pscale, qscale, tuple((venues[r], q) for r, q in parts)
     )
 
 
