@@ -86,6 +86,7 @@ class KrakenFeed:
         self._by_wire: dict[str, str] = {}  # wire name -> canonical
         # v1 checksums use the wire text: (price decimals, qty decimals) as sent, learned from the snapshot.
         self.wire_dp: dict[str, tuple[int, int] | None] = {}
+        self._learn_dp: set[str] = set()  # v2 symbols without a known precision
         self._channels: dict[str, int] = {}  # v1: canonical -> channelID from the subscription ack
         self._req_ids = itertools.count(1)
         self.checksums_ok = 0  # updates whose checksum validated
@@ -105,9 +106,12 @@ class KrakenFeed:
         self.wire_symbols[sym] = wire
         self._by_wire[wire] = sym
         self.wire_dp[sym] = None
+        if self.version == 2 and not (inst.tick_size and inst.step_size):
+            log.warning("kraken_precision_unknown", symbol=sym)
+            self._learn_dp.add(sym)
 
     def _checker(self, sym: str, inst: Instrument) -> Checksum:
-        if self.version == 2:
+        if self.version == 2 and inst.tick_size and inst.step_size:
             pdp, qdp = inst.price_decimals, inst.qty_decimals  # v2: the pair's precision, not the JSON text
 
             def check_v2(book: VenueBook, expected: int) -> bool:
@@ -115,11 +119,13 @@ class KrakenFeed:
 
             return check_v2
 
-        def check_v1(book: VenueBook, expected: int) -> bool:
+        # v1 (wire text), or v2 without reference data: decimals as seen on the wire (for v2 a lower bound
+        # that the many levels of a snapshot almost always reach).
+        def check_wire(book: VenueBook, expected: int) -> bool:
             dp = self.wire_dp[sym]
             return dp is not None and book_checksum(book.levels, dp[0], dp[1]) == expected
 
-        return check_v1
+        return check_wire
 
     # ----- endpoints and frames -----
     def url(self) -> str:
@@ -196,6 +202,10 @@ class KrakenFeed:
         if msg.get("channel") == BOOK_CHANNEL:
             actions: list[Action] = []
             for item in parse_v2_book(msg, self._by_wire):  # the whole frame is checked before any book moves
+                if item.symbol in self._learn_dp:
+                    seen = (_decimals(item.bids, item.asks, 0), _decimals(item.bids, item.asks, 1))
+                    old = self.wire_dp[item.symbol] if isinstance(item, BookDelta) else None
+                    self.wire_dp[item.symbol] = seen if old is None else (max(old[0], seen[0]), max(old[1], seen[1]))
                 actions += self._apply(item, now_ns)
             return actions
         return self._on_event(parse_v2_event(msg))
@@ -252,6 +262,17 @@ class KrakenFeed:
             # A channel or event we never subscribed to: count it like any other frame we cannot use.
             raise KrakenParseError(f"unexpected message {ev.message!r}")
         return []
+
+
+def _decimals(bids: Sequence[Any], asks: Sequence[Any], i: int) -> int:
+    # Most decimals among the levels' price (i=0) or qty (i=1) values (Decimal or int).
+    out = 0
+    for side in (bids, asks):
+        for lvl in side:
+            exp = lvl[i].as_tuple().exponent if type(lvl[i]) is not int else 0
+            if isinstance(exp, int) and -exp > out:
+                out = -exp
+    return out
 
 
 def _excerpt(frame: str | bytes) -> str:

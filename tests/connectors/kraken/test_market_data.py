@@ -275,3 +275,13 @@ def test_capture_through_the_shared_replay_driver(capture_lines) -> None:
     assert isinstance(feed, KrakenFeed) and feed.version == 1
     assert feed.checksums_ok == 4269 and feed.health.stats.checksum_failures == 0
     assert all(b.synced for b in feed.books.values()) and len(feed.books) == 10
+
+
+def test_v2_without_reference_data_learns_decimals_from_the_snapshot() -> None:
+    bare = Instrument("MATIC/USD", "MATIC", "USD", "kraken", "MATIC/USD", Decimal(0), Decimal(0))
+    feed = KrakenFeed([bare], VenueSettings(depth=10))
+    feed.on_open(0)
+    assert feed.on_frame((FIXTURES / "ws_book_v2_matic_snapshot.json").read_text(), 1) == []
+    assert feed.wire_dp["MATIC/USD"] == (4, 8)
+    assert feed.on_frame((FIXTURES / "ws_book_v2_matic_update.json").read_text(), 2) == []
+    assert feed.checksums_ok == 1 and feed.health.stats.checksum_failures == 0
