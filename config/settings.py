@@ -80,7 +80,6 @@ class Settings(BaseSettings):
     ws_silence_timeout_s: float = 60.0
     snapshot_retries: int = 5
     http_timeout_s: float = 10.0
-    data_dir: str = "var"
     # Where market data comes from: "live" venues, local "simulated" venues, or "auto" (live if reachable).
     market_source: Literal["auto", "live", "simulated"] = "auto"
     host: str = "127.0.0.1"

@@ -1,19 +1,25 @@
-"""Shared test fixtures: where the recorded venue samples live, and quiet logs."""
+"""Shared test fixtures: where the recorded venue samples live, quiet logs, reproducible hypothesis runs."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
 import structlog
+from hypothesis import settings
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "replay_samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "replay_data" / "captures"
 
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+# CI runs the same examples every time, so a red build can be reproduced.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
 def samples() -> Path:
-    if not SAMPLES.is_dir():
-        pytest.skip(f"recorded samples not found at {SAMPLES}")
+    assert SAMPLES.is_dir(), f"recorded samples missing: {SAMPLES}"
     return SAMPLES
