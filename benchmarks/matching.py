@@ -60,13 +60,12 @@ def make_flow(n: int, seed: int = 20261125) -> list[tuple[Any, ...]]:
     rng = random.Random(seed)
     rand, randint = rng.random, rng.randint
     mid = 3_000_000  # 30,000.00 in 0.01 ticks
-    live: list[tuple[int, int]] = []  # (order id, account) of passive orders, for cancels
-    next_oid = 1
+    live: list[tuple[str, int]] = []  # (client order id, account) of passive orders, for cancels
     flow: list[tuple[Any, ...]] = []
     append = flow.append
     for i in range(n):
-        if i % 100 == 0:
-            mid += randint(-3, 3)
+        if i % 2000 == 0:  # slow drift: passive orders rarely become marketable by themselves
+            mid += randint(-2, 2)
         if i % 1000 == 999:
             append((4, 0, mid, i))
             continue
@@ -75,8 +74,8 @@ def make_flow(n: int, seed: int = 20261125) -> list[tuple[Any, ...]]:
         if r < 0.30 and live:
             j = randint(0, len(live) - 1)
             live[j], live[-1] = live[-1], live[j]
-            oid, owner = live.pop()
-            append((2, 0, owner, oid, None, i))
+            clid, owner = live.pop()  # by client order id: ids stay right even if an order was rejected
+            append((2, 0, owner, None, clid, i))
             continue
         side = 0 if rand() < 0.5 else 1
         lots = randint(1, 2000) * 100  # 0.001 .. 2 BTC
@@ -84,17 +83,16 @@ def make_flow(n: int, seed: int = 20261125) -> list[tuple[Any, ...]]:
         if r < 0.898:  # passive, resting away from the touch
             px = mid - 1 - randint(0, 60) if side == 0 else mid + 1 + randint(0, 60)
             append((1, 0, acct, side, LIMIT, GTC, px, lots, None, None, None, EXPIRE_MAKER, clid, i, None))
-            live.append((next_oid, acct))
+            live.append((clid, acct))
         elif r < 0.998:  # marketable
             if rand() < 0.5:
-                px = mid + randint(0, 20) if side == 0 else mid - randint(0, 20)
+                px = mid + randint(1, 5) if side == 0 else mid - randint(1, 5)
                 append((1, 0, acct, side, LIMIT, IOC, px, lots, None, None, None, EXPIRE_MAKER, clid, i, None))
             else:
                 append((1, 0, acct, side, MARKET, None, None, lots, None, None, None, EXPIRE_MAKER, clid, i, None))
         else:  # stop loss, far enough not to trigger at once
-            stop = mid + 30 + randint(0, 50) if side == 0 else mid - 30 - randint(0, 50)
+            stop = mid + 10 + randint(0, 30) if side == 0 else mid - 10 - randint(0, 30)
             append((1, 0, acct, side, STOP_LOSS, None, None, lots, None, stop, None, EXPIRE_MAKER, clid, i, None))
-        next_oid += 1
     return flow
 
 
@@ -126,6 +124,19 @@ def run_bulk(flow: list[tuple[Any, ...]], drain: str) -> tuple[float, int]:
     return elapsed, events
 
 
+def event_counts(flow: list[tuple[Any, ...]]) -> dict[str, int]:
+    """Untimed pass: how many events of each kind the flow produces (shows every path is used)."""
+    names = {1: "accepted", 2: "trade", 3: "cancelled", 4: "expired", 5: "triggered", 6: "rejected",
+             7: "amended", 8: "released"}
+    eng = fresh_engine()
+    counts: dict[str, int] = {}
+    for i in range(0, len(flow), 10_000):
+        eng._core.process_many(flow[i:i + 10_000])  # noqa: SLF001
+        for r in eng._core.drain():  # noqa: SLF001
+            counts[names[r[2]]] = counts.get(names[r[2]], 0) + 1
+    return counts
+
+
 def run_latency(flow: list[tuple[Any, ...]]) -> tuple[float, float, float]:
     eng = fresh_engine()
     core = eng._core  # noqa: SLF001
@@ -155,7 +166,7 @@ def to_command(t: tuple[Any, ...], eng: MatchingEngine) -> Any:
         return SetReferencePrice(sym, t[2] * tick, t[3])
     tenant, account = f"tenant{t[2] % 10}", f"acct{t[2]}"
     if t[0] == 2:
-        return CancelOrder(sym, account, order_id=t[3], tenant=tenant, ts=t[5])
+        return CancelOrder(sym, account, order_id=t[3], client_order_id=t[4], tenant=tenant, ts=t[5])
     _, _, _, side, typ, tif, px, lots, _, stop, _, stp, clid, ts, _ = t
     return NewOrder(sym, account, Side(side), OrderType(typ), lots * step, None if px is None else px * tick,
                     None if tif is None else TimeInForce(tif), None, None if stop is None else stop * tick, None,
@@ -179,10 +190,9 @@ class BareLoop:
     """Naive pure-Python price-time loop: dict of price -> FIFO, heaps of prices, id -> order."""
 
     def __init__(self) -> None:
-        self.levels: tuple[dict[int, deque[list[int]]], dict[int, deque[list[int]]]] = ({}, {})
+        self.levels: tuple[dict[int, deque[list[Any]]], dict[int, deque[list[Any]]]] = ({}, {})
         self.heaps: tuple[list[int], list[int]] = ([], [])  # bids as negated prices
-        self.orders: dict[int, list[int]] = {}
-        self.next_oid = 1
+        self.orders: dict[str, list[Any]] = {}  # client order id -> [id, leaves]
         self.trades = 0
 
     def best(self, side: int) -> int | None:
@@ -202,15 +212,13 @@ class BareLoop:
     def process(self, t: tuple[Any, ...]) -> None:
         op = t[0]
         if op == 2:
-            o = self.orders.pop(t[3], None)
+            o = self.orders.pop(t[4], None)
             if o is not None:
                 o[1] = 0
             return
         if op != 1:
             return
-        side, typ, tif, px, qty = t[3], t[4], t[5], t[6], t[7]
-        oid = self.next_oid
-        self.next_oid += 1
+        side, typ, tif, px, qty, oid = t[3], t[4], t[5], t[6], t[7], t[12]
         if typ == STOP_LOSS:
             return
         opp = 1 - side
@@ -265,24 +273,22 @@ def run_order_matching(flow: list[tuple[Any, ...]]) -> float | None:
     logger.remove()  # its debug logging would dominate otherwise
     eng = OMEngine(seed=1)
     ts = datetime(2026, 1, 1)
-    oid = 0
     t0 = time.perf_counter()
     for t in flow:
         if t[0] == 2:
             try:
-                eng.cancel_order(str(t[3]))
+                eng.cancel_order(t[4])
             except ValueError:
                 pass
             continue
         if t[0] != 1:
             continue
-        oid += 1
         side = OMSide.BUY if t[3] == 0 else OMSide.SELL
         if t[4] == LIMIT:
-            o = LimitOrder(side=side, price=t[6] / 100, size=t[7] / 100_000, timestamp=ts, order_id=str(oid),
+            o = LimitOrder(side=side, price=t[6] / 100, size=t[7] / 100_000, timestamp=ts, order_id=t[12],
                            trader_id=str(t[2]), price_number_of_digits=2)
         elif t[4] == MARKET:
-            o = MarketOrder(side=side, size=t[7] / 100_000, timestamp=ts, order_id=str(oid), trader_id=str(t[2]))
+            o = MarketOrder(side=side, size=t[7] / 100_000, timestamp=ts, order_id=t[12], trader_id=str(t[2]))
         else:
             continue
         eng.place(Orders([o]))
@@ -308,6 +314,8 @@ def main() -> None:
     n = len(flow)
     print(f"flow: {n:,} inputs  {kinds}  (1 symbol, {N_ACCOUNTS} accounts, STP EXPIRE_MAKER, client ids on)")
 
+    counts = event_counts(flow)
+    print("events per kind: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     bulk = min(run_bulk(flow, "discard") for _ in range(args.repeat))
     print(f"engine bulk     : {n / bulk[0]:>12,.0f} inputs/s   ({bulk[0]:.3f} s, {bulk[1]:,} event records written)")
     packed = min(run_bulk(flow, "packed") for _ in range(args.repeat))

@@ -190,7 +190,7 @@ class MatchingEngine:
             return (OP_NEW, s.index, acct, int(cmd.side), int(cmd.order_type),
                     None if cmd.time_in_force is None else int(cmd.time_in_force),
                     scale(cmd.price, s.tick), scale(cmd.quantity, s.step), scale(cmd.quote_order_qty, s.unit),
-                    scale(cmd.stop_price, s.tick), cmd.trailing_delta, int(cmd.stp_mode), cmd.client_order_id,
+                    scale(cmd.stop_price, s.tick), _clamp(cmd.trailing_delta), int(cmd.stp_mode), cmd.client_order_id,
                     cmd.ts, scale(cmd.protect_price, s.tick))
         if isinstance(cmd, CancelOrder):
             return (OP_CANCEL, self.symbol_index(cmd.symbol), self._acct(cmd.tenant, cmd.account),
@@ -349,6 +349,11 @@ class MatchingEngine:
                 eng.apply(cmd)
         eng.discard_events()
         return eng
+
+
+def _clamp(delta: int | None) -> int | None:
+    # out-of-range deltas still reach the core, which rejects them with TRAILING_DELTA
+    return None if delta is None else max(-(2**31), min(2**31, int(delta)))
 
 
 def _tuples(x: Any) -> Any:

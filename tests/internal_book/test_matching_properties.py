@@ -103,8 +103,14 @@ def _with_ts(c: object, ts: int) -> object:
     return replace(c, ts=ts)  # type: ignore[type-var]
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(commands(), min_size=1, max_size=60))
+def _assert_uncrossed(eng: MatchingEngine) -> None:
+    sy = eng.state()["symbols"][SYM]
+    if sy["bids"] and sy["asks"]:
+        assert D(sy["bids"][0][7]) < D(sy["asks"][0][7]), "book crossed"
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(commands(), min_size=1, max_size=80))
 def test_compiled_engine_matches_reference_event_for_event(cmds: list[object]) -> None:
     fast, ref = MatchingEngine(INSTRUMENTS), ReferenceEngine(INSTRUMENTS)
     orders: dict[int, OrderAccepted] = {}
@@ -114,6 +120,7 @@ def test_compiled_engine_matches_reference_event_for_event(cmds: list[object]) -
         assert [e.to_json() for e in a] == [e.to_json() for e in b], cmd
         fast.validate_internal_state()  # sorted, uncrossed, totals and indexes consistent
         ref.validate_internal_state()
+        _assert_uncrossed(fast)
         for e in a:
             if isinstance(e, OrderAccepted):
                 orders[e.order_id] = e
@@ -132,7 +139,7 @@ def test_compiled_engine_matches_reference_event_for_event(cmds: list[object]) -
     assert fast.state_hash() == ref.state_hash()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(commands(), min_size=1, max_size=60))
 def test_every_order_quantity_is_conserved(cmds: list[object]) -> None:
     """filled + still open + cancelled/expired/released == original quantity, for every order."""
