@@ -11,6 +11,7 @@ setup(
         Extension(
             "internal_book._engine",
             sources=["internal_book/_engine.c"],
+            depends=[f"internal_book/_core_{part}.h" for part in ("types", "tables", "book", "commands")],
             extra_compile_args=["-O3", "-std=c11"],
         ),
     ],
