@@ -9,7 +9,9 @@ _POW10 = [10**i for i in range(40)]
 
 
 def units_to_decimal(units: int, scale: int) -> Decimal:
-    return Decimal(units).scaleb(-scale)
+    """Exact at any size (Decimal.scaleb would round to the context's 28 digits)."""
+    sign = 1 if units < 0 else 0
+    return Decimal((sign, tuple(int(c) for c in str(abs(units))), -scale))
 
 
 def format_units(units: int, scale: int) -> str:
@@ -26,10 +28,17 @@ def to_units(value: Decimal | str | int, scale: int) -> int:
     d = value if isinstance(value, Decimal) else Decimal(value)
     if not d.is_finite():
         raise ValueError(f"not a finite decimal: {value!r}")
-    scaled = d.scaleb(scale)
-    if scaled != scaled.to_integral_value():
-        raise ValueError(f"{value!r} has more than {scale} decimals")
-    return int(scaled)
+    sign, digits, exp = d.as_tuple()
+    assert isinstance(exp, int)
+    mantissa = int("".join(map(str, digits)) or "0")
+    shift = exp + scale
+    if shift >= 0:
+        units = mantissa * _POW10[shift] if shift < 40 else mantissa * 10**shift
+    else:
+        units, rest = divmod(mantissa, 10**-shift)
+        if rest:
+            raise ValueError(f"{value!r} has more than {scale} decimals")
+    return -units if sign else units
 
 
 def rescale(units: int, from_scale: int, to_scale: int) -> int:

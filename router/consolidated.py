@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 
 from connectors.base import VenueHealth
 from connectors.book import L2Book
+from connectors.numbers import to_units, units_to_decimal
 
 Side = Literal["bids", "asks"]
 _CTX = Context(prec=50)
@@ -47,15 +48,15 @@ class ConsolidatedLevel:
         while scale > 0 and units % 10 == 0:
             units //= 10
             scale -= 1
-        return Decimal(units).scaleb(-scale)
+        return units_to_decimal(units, scale)
 
     @property
     def qty(self) -> Decimal:
-        return Decimal(self.qty_units).scaleb(-self.qty_scale)
+        return units_to_decimal(self.qty_units, self.qty_scale)
 
     @property
     def venues(self) -> tuple[tuple[str, Decimal], ...]:
-        return tuple((v, Decimal(q).scaleb(-self.qty_scale)) for v, q in self.parts)
+        return tuple((v, units_to_decimal(q, self.qty_scale)) for v, q in self.parts)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ConsolidatedLevel):
@@ -127,7 +128,7 @@ class ConsolidatedBook:
         one = 10**fee_dp
         factors = []
         for s in sources:
-            fee_units = int(s.fee.scaleb(fee_dp)) if fee_adjusted else 0
+            fee_units = to_units(s.fee, fee_dp) if fee_adjusted else 0
             factor = one - fee_units if side == "bids" else one + fee_units
             factors.append(
                 (factor * 10 ** (pscale - fee_dp - s.book.levels.price_scale), 10 ** (qscale - s.book.levels.qty_scale))
@@ -196,7 +197,7 @@ class ConsolidatedBook:
     def fill(self, side: Literal["buy", "sell"], qty: Decimal, *, fee_adjusted: bool = True, now_ns: int | None = None) -> Fill:
         """Walk the book to fill ``qty`` (a buy takes asks, a sell takes bids)."""
         merged, pscale, qscale, venues = self._merged("asks" if side == "buy" else "bids", fee_adjusted, now_ns)
-        want = int(Decimal(qty).scaleb(qscale).to_integral_value(rounding="ROUND_CEILING"))
+        want = _units_ceil(Decimal(qty), qscale)
         got = notional = 0
         taken: dict[int, int] = {}
         for _, rank, p, q in merged:
@@ -206,10 +207,10 @@ class ConsolidatedBook:
             taken[rank] = taken.get(rank, 0) + take
             if got >= want:
                 break
-        filled = Decimal(got).scaleb(-qscale)
-        total = Decimal(notional).scaleb(-pscale - qscale)
+        filled = units_to_decimal(got, qscale)
+        total = units_to_decimal(notional, pscale + qscale)
         vwap = total / filled if got else None
-        by_venue = tuple((venues[r], Decimal(u).scaleb(-qscale)) for r, u in sorted(taken.items()))
+        by_venue = tuple((venues[r], units_to_decimal(u, qscale)) for r, u in sorted(taken.items()))
         return Fill(filled, total, vwap, by_venue)
 
     def vwap(self, side: Literal["buy", "sell"], qty: Decimal, *, fee_adjusted: bool = True, now_ns: int | None = None) -> Decimal | None:
@@ -226,13 +227,13 @@ class ConsolidatedBook:
         out = []
         for side, limit in (("bids", mid - band), ("asks", mid + band)):
             merged, pscale, qscale, _ = self._merged(side, False, now_ns)  # type: ignore[arg-type]
-            limit_units = limit.scaleb(pscale)
             total = 0
             for _, _, p, q in merged:
-                if (side == "bids" and p < limit_units) or (side == "asks" and p > limit_units):
+                price = units_to_decimal(p, pscale)
+                if (side == "bids" and price < limit) or (side == "asks" and price > limit):
                     break
                 total += q
-            out.append(Decimal(total).scaleb(-qscale))
+            out.append(units_to_decimal(total, qscale))
         return out[0], out[1]
 
     def snapshot(self, depth: int = 10, *, fee_adjusted: bool = False, now_ns: int | None = None) -> dict[str, object]:
@@ -276,6 +277,14 @@ def _level(price_units: int, parts: list[tuple[int, int]], pscale: int, qscale: 
     return ConsolidatedLevel(
         price_units, sum(q for _, q in parts), pscale, qscale, tuple((venues[r], q) for r, q in parts)
     )
+
+
+def _units_ceil(value: Decimal, scale: int) -> int:
+    """Units at ``scale`` covering ``value`` (rounded up when it has more decimals than the scale)."""
+    try:
+        return to_units(value, scale)
+    except ValueError:
+        return to_units(value.quantize(Decimal(1).scaleb(-scale), rounding="ROUND_CEILING", context=_CTX), scale)
 
 
 def _decimals(d: Decimal) -> int:
