@@ -144,7 +144,7 @@ class KrakenSimulator(SimServer):
         finally:
             # serve_ws returns when the client leaves; its background tasks go with it
             for client in clients:
-                for name in ("heartbeat", "replay"):
+                for name in ("heartbeat", "replay", "replay_pending"):
                     task = client.state.get(name)
                     if task is not None:
                         task.cancel()
@@ -168,9 +168,29 @@ class KrakenSimulator(SimServer):
             }  # fmt: skip
         return web.json_response({"error": [], "result": result})
 
+    def _defer(self, client: Client, text: str, handler: Any) -> bool:
+        """While stalled, requests wait (in order) and are answered after the resume; True if deferred."""
+        pending: list[str] | None = client.state.get("pending")
+        if pending is None and not self.faults.is_stalled:
+            return False
+        if pending is None:
+            pending = client.state["pending"] = []
+            client.state["replay_pending"] = asyncio.create_task(self._answer_later(client, handler))
+        pending.append(text)
+        return True
+
+    async def _answer_later(self, client: Client, handler: Any) -> None:
+        await self.faults.stalled.wait()
+        async with self._lock:
+            pending = client.state.pop("pending", [])
+            for text in pending:
+                if client.ws.closed:
+                    return
+                await handler(client, text)
+
     # ----- v2 protocol -----
     async def _on_text_v2(self, client: Client, text: str) -> None:
-        if self.faults.is_stalled:
+        if self._defer(client, text, self._on_text_v2):
             return
         try:
             msg = orjson.loads(text)
@@ -212,7 +232,7 @@ class KrakenSimulator(SimServer):
 
     # ----- v1 protocol -----
     async def _on_text_v1(self, client: Client, text: str) -> None:
-        if self.faults.is_stalled:
+        if self._defer(client, text, self._on_text_v1):
             return
         try:
             msg = orjson.loads(text)
@@ -284,6 +304,8 @@ class KrakenSimulator(SimServer):
         await client.send(frame)  # snapshots bypass the drop/reorder plan: a lost one could never be noticed
 
     async def publish(self, symbol: str, changes: list[Change]) -> None:
+        if self.faults.is_stalled:
+            return  # views stay as last sent: the first update after the resume carries everything since
         truth = self.books[symbol]
         changed = {(c.bid, c.price) for c in changes}
         for client in self.subscribers(symbol):

@@ -168,8 +168,26 @@ async def test_stall_makes_the_venue_stale(running) -> None:
     await sim.step(2)
     await settle(sim, feed)
     await sim.apply_fault("stall")
+    await sim.step(3)  # held back; the first update after the resume carries these changes too
     await wait_for(lambda: feed.health.is_stale(), timeout=3)
     await sim.apply_fault("resume")
     await wait_for(lambda: not feed.health.is_stale(), timeout=3)
     await sim.step(5)
     await settle(sim, feed)
+
+
+async def test_reconnect_during_a_stall_syncs_after_the_resume(running) -> None:
+    sim, feed, session = running
+    await sim.step(2)
+    await settle(sim, feed)
+    await sim.apply_fault("stall")
+    await sim.step(5)  # the market moves while nothing is sent
+    await session.reconnect()
+    await wait_for(lambda: feed.health.stats.reconnects >= 1 and feed.health.stats.connected)
+    await asyncio.sleep(0.2)
+    assert not any(b.synced for b in feed.books.values())  # the subscribe waits for the venue
+    await sim.apply_fault("resume")
+    await session.wait_synced()
+    await sim.step(5)
+    await settle(sim, feed)
+    assert feed.health.stats.checksum_failures == 0
