@@ -6,15 +6,17 @@ with EXPIRE_MAKER STP and client order ids on every order. Events are on: the co
 record per change (accepted, trade, cancelled, ...) with its sequence number.
 
 Figures printed:
-  engine bulk     MatchingEngine.submit_many() on pre-encoded tuples (integer ticks/lots), events
-                  recorded and dropped per 10k chunk (``discard_events``), i.e. the core's throughput;
+  engine bulk     MatchingEngine.submit_many() on pre-encoded tuples (integer ticks/lots) in 10k
+                  chunks, journaled; events recorded by the core and dropped per chunk
+                  (``discard_events``): the core's throughput;
   engine + packed the same, events drained as packed bytes (drain_packed: the form a journal or
                   a forwarder would take);
-  engine + tuples the same, events drained into one Python tuple each (drain);
+  engine + tuples the same, events drained into one Python tuple each (drain_records);
   engine apply()  the single-command API the rest of Braid uses (Decimal edge, Event objects), on a
                   prefix of the flow;
-  p50/p99         per-input time of the core, every input timed separately with perf_counter_ns in a
-                  separate pass (the timer's own cost, printed, is included);
+  p50/p99         per-input time of submit_raw() (one pre-encoded input per call), every input
+                  timed separately with perf_counter_ns in a separate pass (the timer's own cost,
+                  printed, is included);
   bare loop       a naive pure-Python price-time loop (limit/market/IOC/cancel only) on the same flow;
   order-matching  the PyPI ``order-matching`` engine, if installed, on a prefix of the same flow.
 
@@ -106,18 +108,18 @@ def fresh_engine() -> MatchingEngine:
 def run_bulk(flow: list[tuple[Any, ...]], drain: str) -> tuple[float, int]:
     eng = fresh_engine()
     chunks = [flow[i:i + 10_000] for i in range(0, len(flow), 10_000)]
-    core = eng._core  # noqa: SLF001 - same call submit_many makes, minus the journal append
+    submit_many = eng.submit_many  # journals too, as in production
     events = 0
     gc.disable()
     t0 = time.perf_counter()
     for chunk in chunks:
-        core.process_many(chunk)
+        submit_many(chunk)
         if drain == "tuples":
-            events += len(core.drain())
+            events += len(eng.drain_records())
         elif drain == "packed":
-            events += len(core.drain_packed()[0]) // EVENT_RECORD.size
+            events += len(eng.drain_packed()[0]) // EVENT_RECORD.size
         else:
-            events += core.discard_events()
+            events += eng.discard_events()
     elapsed = time.perf_counter() - t0
     gc.enable()
     eng.validate_internal_state()
@@ -131,16 +133,15 @@ def event_counts(flow: list[tuple[Any, ...]]) -> dict[str, int]:
     eng = fresh_engine()
     counts: dict[str, int] = {}
     for i in range(0, len(flow), 10_000):
-        eng._core.process_many(flow[i:i + 10_000])  # noqa: SLF001
-        for r in eng._core.drain():  # noqa: SLF001
+        eng.submit_many(flow[i:i + 10_000])
+        for r in eng.drain_records():
             counts[names[r[2]]] = counts.get(names[r[2]], 0) + 1
     return counts
 
 
 def run_latency(flow: list[tuple[Any, ...]]) -> tuple[float, float, float]:
     eng = fresh_engine()
-    core = eng._core  # noqa: SLF001
-    process, discard, clock = core.process, core.discard_events, time.perf_counter_ns
+    process, discard, clock = eng.submit_raw, eng.discard_events, time.perf_counter_ns
     samples = [0] * len(flow)
     gc.disable()
     for i, t in enumerate(flow):
@@ -324,7 +325,7 @@ def main() -> None:
     print(f"engine + tuples : {n / drained[0]:>12,.0f} inputs/s   ({drained[0]:.3f} s, events drained to Python tuples)")
     p50, p99, timer = run_latency(flow)
     print(f"engine latency  : p50 {p50} ns  p99 {p99} ns per input "
-          f"(every input timed alone in a separate pass; timer cost itself ~{timer:.0f} ns, included)")
+          f"(submit_raw, every input timed alone in a separate pass; timer cost ~{timer:.0f} ns, included)")
     m = min(args.apply_inputs, n)
     ap_t = run_apply(flow[:m])
     print(f"engine apply()  : {m / ap_t:>12,.0f} inputs/s   (first {m:,} inputs, Decimal edge + Event objects)")

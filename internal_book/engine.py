@@ -126,7 +126,12 @@ class MatchingEngine:
 
     @property
     def journal(self) -> tuple[Command | tuple[Any, ...], ...]:
+        """Every input applied since construction (or since ``clear_journal``), in order."""
         return tuple(self._journal)
+
+    def clear_journal(self) -> None:
+        """Forget the journal, e.g. once a snapshot covering it is durable."""
+        self._journal.clear()
 
     # ---- commands ----------------------------------------------------------------------------
     def apply(self, cmd: Command) -> list[ev.Event]:
@@ -151,6 +156,11 @@ class MatchingEngine:
     def set_reference_price(self, symbol: str, price: Decimal, ts: int = 0) -> list[ev.Event]:
         return self.apply(SetReferencePrice(symbol, price, ts))
 
+    def submit_raw(self, raw_command: tuple[Any, ...]) -> None:
+        """One pre-encoded command tuple; events stay buffered (see ``submit_many``)."""
+        self._core.process(raw_command)
+        self._journal.append(raw_command)
+
     def submit_many(self, raw_commands: Sequence[tuple[Any, ...]]) -> None:
         """Bulk entry of pre-encoded command tuples (see ``encode``); events stay buffered in the
         core until ``drain_events()`` or ``discard_events()``. Same core code path as ``apply``."""
@@ -158,7 +168,12 @@ class MatchingEngine:
         self._journal.extend(raw_commands)
 
     def drain_events(self) -> list[ev.Event]:
+        """Buffered events (from the bulk entry points) as Event objects."""
         return self._events(self._core.drain(), "")
+
+    def drain_records(self) -> list[tuple[Any, ...]]:
+        """Buffered events as raw 16-tuples (seq, ts, kind, sym, order id, a..f, g..j, clid)."""
+        return self._core.drain()
 
     def drain_packed(self) -> tuple[bytes, list[str]]:
         """Buffered events as packed ``EVENT_RECORD`` bytes plus the client ids they reference."""
