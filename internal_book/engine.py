@@ -39,6 +39,8 @@ def scale(value: Decimal | None, unit: Decimal) -> int | None:
     """Exact integer count of ``unit`` in ``value``; OFFGRID if not a whole multiple or too large."""
     if value is None:
         return None
+    if isinstance(value, float):
+        raise TypeError("binary floats are not accepted for prices or quantities; use Decimal")
     try:
         q, r = divmod(value, unit)
     except (InvalidOperation, ArithmeticError):
@@ -355,15 +357,27 @@ class MatchingEngine:
     def rebuild(cls, instruments: Iterable[Instrument], journal: Iterable[Command | tuple[Any, ...]]) -> "MatchingEngine":
         """Replay a journal of inputs into a fresh engine (events are discarded)."""
         eng = cls(instruments)
+        eng.replay(journal)
+        return eng
+
+    @classmethod
+    def recover(cls, blob: bytes, instruments: Iterable[Instrument],
+                journal_tail: Iterable[Command | tuple[Any, ...]]) -> "MatchingEngine":
+        """Restart: restore the last durable snapshot, then replay the inputs journaled after it."""
+        eng = cls.restore(blob, instruments)
+        eng.replay(journal_tail)
+        return eng
+
+    def replay(self, journal: Iterable[Command | tuple[Any, ...]]) -> None:
+        """Apply journaled inputs in order, dropping their events (they were published already)."""
         for cmd in journal:
             if isinstance(cmd, tuple) and cmd[0] == OP_ACCOUNT:
-                eng.account_key(cmd[1], cmd[2])
+                self.account_key(cmd[1], cmd[2])
             elif isinstance(cmd, tuple):
-                eng.submit_many((cmd,))
+                self.submit_raw(cmd)
             else:
-                eng.apply(cmd)
-        eng.discard_events()
-        return eng
+                self.apply(cmd)
+        self.discard_events()
 
 
 def _clamp(delta: int | None) -> int | None:

@@ -89,3 +89,27 @@ def test_packed_events_decode_to_the_same_events() -> None:
     for c in head:
         b._core.process(b.encode(c))  # noqa: SLF001 - the bulk path, events left buffered
     assert events_to_json(b.decode_packed(*b.drain_packed())) == direct
+
+
+def test_restart_from_snapshot_plus_journal_tail_loses_nothing() -> None:
+    head, tail = _split_flow(3000, 1000)
+    middle, rest = tail[:1000], tail[1000:]
+    original = MatchingEngine(INSTRUMENTS)
+    _run(original, head)
+    blob = original.snapshot()  # durable at this point
+    original.clear_journal()
+    _run(original, middle)  # journaled after the snapshot, then the process dies
+    recovered = MatchingEngine.recover(blob, INSTRUMENTS, original.journal)
+    assert recovered.state_hash() == original.state_hash()
+    assert _run(recovered, rest) == _run(original, rest)
+
+
+def test_binary_floats_are_refused_at_the_edge() -> None:
+    import pytest
+
+    from internal_book import NewOrder, OrderType, Side, TimeInForce
+
+    eng = MatchingEngine(INSTRUMENTS)
+    with pytest.raises(TypeError):
+        eng.apply(NewOrder("BTC/USDT", "a", Side.BUY, OrderType.LIMIT, 1.0, 100.0, TimeInForce.GTC))  # type: ignore[arg-type]
+    assert eng.journal == ()
