@@ -32,6 +32,8 @@ assert EVENT_RECORD.size == _engine.EVENT_RECORD_SIZE
 _NONE_INT: int = _engine.NONE
 _SIDES, _STATUSES, _TYPES, _TIFS, _STPS = tuple(Side), tuple(OrderStatus), tuple(OrderType), tuple(TimeInForce), tuple(STPMode)
 
+_new = tuple.__new__
+
 OP_ACCOUNT, OP_NEW, OP_CANCEL, OP_AMEND, OP_REFPX, OP_CANCEL_REPLACE = 0, 1, 2, 3, 4, 5
 
 
@@ -232,41 +234,36 @@ class MatchingEngine:
         return [self._event(r, fallback_symbol) for r in records]
 
     def _event(self, r: tuple[Any, ...], fallback_symbol: str) -> ev.Event:
+        # positional tuple.__new__: events are NamedTuples and this runs once per event
         seq, ts, kind, sym, oid, a, b, c, d, e, f, g, h, i, j, clid = r
         s = self._by_index[sym] if sym >= 0 else None
         name = s.instrument.symbol if s else fallback_symbol
         if kind == 2:
-            return ev.Trade(seq=seq, ts=ts, symbol=name, trade_id=d, price=a * s.tick, quantity=b * s.step,
-                            taker_order_id=oid, maker_order_id=c, taker_side=_SIDES[g], taker_status=_STATUSES[h],
-                            maker_status=_STATUSES[i])
+            return _new(ev.Trade, (seq, ts, name, d, a * s.tick, b * s.step, oid, c, _SIDES[g], _STATUSES[h],
+                                   _STATUSES[i]))
         if kind == 1:
             tenant, account = self._account_names[e]
-            return ev.OrderAccepted(
-                seq=seq, ts=ts, symbol=name, order_id=oid, client_order_id=clid, tenant=tenant, account=account,
-                side=_SIDES[g], order_type=_TYPES[h], time_in_force=None if i < 0 else _TIFS[i],
-                price=None if a is None else a * s.tick, quantity=None if b is None else b * s.step,
-                quote_order_qty=None if c is None else c * s.unit, stop_price=None if d is None else d * s.tick,
-                trailing_delta=f, stp_mode=_STPS[j])
+            return _new(ev.OrderAccepted, (
+                seq, ts, name, oid, clid, tenant, account, _SIDES[g], _TYPES[h], None if i < 0 else _TIFS[i],
+                None if a is None else a * s.tick, None if b is None else b * s.step,
+                None if c is None else c * s.unit, None if d is None else d * s.tick, f, _STPS[j],
+                OrderStatus.NEW))
         if kind == 3:
-            return ev.OrderCancelled(seq=seq, ts=ts, symbol=name, order_id=oid, client_order_id=clid,
-                                     executed_qty=a * s.step, leaves_qty=b * s.step)
+            return _new(ev.OrderCancelled, (seq, ts, name, oid, clid, a * s.step, b * s.step, OrderStatus.CANCELED))
         if kind == 4:
-            return ev.OrderExpired(seq=seq, ts=ts, symbol=name, order_id=oid, executed_qty=a * s.step,
-                                   leaves_qty=b * s.step, leaves_quote=None if c is None else c * s.unit,
-                                   status=_STATUSES[g])
+            return _new(ev.OrderExpired, (seq, ts, name, oid, a * s.step, b * s.step,
+                                          None if c is None else c * s.unit, _STATUSES[g]))
         if kind == 5:
-            return ev.StopTriggered(seq=seq, ts=ts, symbol=name, order_id=oid, trigger_price=a * s.tick)
+            return _new(ev.StopTriggered, (seq, ts, name, oid, a * s.tick))
         if kind == 6:
             reason = RejectReason(g)
             code, msg = error_of(reason, h)
-            return ev.OrderRejected(seq=seq, ts=ts, symbol=name, client_order_id=clid, order_id=oid,
-                                    reason=reason, code=code, msg=msg)
+            return _new(ev.OrderRejected, (seq, ts, name, clid, oid, reason, code, msg, OrderStatus.REJECTED))
         if kind == 7:
-            return ev.OrderAmended(seq=seq, ts=ts, symbol=name, order_id=oid, price=a * s.tick,
-                                   quantity=b * s.step, leaves_qty=c * s.step, keeps_priority=bool(g))
+            return _new(ev.OrderAmended, (seq, ts, name, oid, a * s.tick, b * s.step, c * s.step, bool(g)))
         if kind == 8:
-            return ev.OrderReleased(seq=seq, ts=ts, symbol=name, order_id=oid, executed_qty=a * s.step,
-                                    leaves_qty=b * s.step, leaves_quote=None if c is None else c * s.unit)
+            return _new(ev.OrderReleased, (seq, ts, name, oid, a * s.step, b * s.step,
+                                           None if c is None else c * s.unit))
         raise ValueError(f"unknown event kind {kind}")
 
     # ---- router hook -------------------------------------------------------------------------

@@ -6,10 +6,10 @@ name): the same inputs give the same bytes, whichever engine (compiled or refere
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Any, ClassVar, Union
+from typing import Any, NamedTuple, Union
 
 from internal_book.errors import RejectReason
 from internal_book.orders import OrderStatus, OrderType, Side, STPMode, TimeInForce
@@ -25,22 +25,21 @@ def canonical(value: Any) -> Any:
     return value
 
 
-class _Event:
-    __slots__ = ()
-    kind: ClassVar[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {f.name: canonical(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
-        out["kind"] = self.kind
-        return out
-
-    def to_json(self) -> bytes:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+def _to_dict(self: Any) -> dict[str, Any]:
+    out = {name: canonical(value) for name, value in zip(self._fields, self)}
+    out["kind"] = self.kind
+    return out
 
 
-@dataclass(frozen=True, slots=True)
-class OrderAccepted(_Event):
-    kind: ClassVar[str] = "accepted"
+def _to_json(self: Any) -> bytes:
+    return json.dumps(_to_dict(self), sort_keys=True, separators=(",", ":")).encode()
+
+
+# Events are NamedTuples: immutable, cheap to build (the engine makes millions), and each class
+# gets ``kind`` plus the canonical ``to_dict()`` / ``to_json()`` below.
+
+
+class OrderAccepted(NamedTuple):
     seq: int
     ts: int
     symbol: str
@@ -60,11 +59,9 @@ class OrderAccepted(_Event):
     status: OrderStatus = OrderStatus.NEW
 
 
-@dataclass(frozen=True, slots=True)
-class Trade(_Event):
+class Trade(NamedTuple):
     """One fill at the maker's price; statuses are the orders' statuses right after this fill."""
 
-    kind: ClassVar[str] = "trade"
     seq: int
     ts: int
     symbol: str
@@ -78,9 +75,7 @@ class Trade(_Event):
     maker_status: OrderStatus
 
 
-@dataclass(frozen=True, slots=True)
-class OrderCancelled(_Event):
-    kind: ClassVar[str] = "cancelled"
+class OrderCancelled(NamedTuple):
     seq: int
     ts: int
     symbol: str
@@ -91,11 +86,9 @@ class OrderCancelled(_Event):
     status: OrderStatus = OrderStatus.CANCELED
 
 
-@dataclass(frozen=True, slots=True)
-class OrderExpired(_Event):
+class OrderExpired(NamedTuple):
     """Remaining quantity expired: ``EXPIRED`` (IOC/FOK/MARKET) or ``EXPIRED_IN_MATCH`` (STP)."""
 
-    kind: ClassVar[str] = "expired"
     seq: int
     ts: int
     symbol: str
@@ -106,9 +99,7 @@ class OrderExpired(_Event):
     status: OrderStatus
 
 
-@dataclass(frozen=True, slots=True)
-class StopTriggered(_Event):
-    kind: ClassVar[str] = "triggered"
+class StopTriggered(NamedTuple):
     seq: int
     ts: int
     symbol: str
@@ -116,9 +107,7 @@ class StopTriggered(_Event):
     trigger_price: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRejected(_Event):
-    kind: ClassVar[str] = "rejected"
+class OrderRejected(NamedTuple):
     seq: int
     ts: int
     symbol: str
@@ -130,9 +119,7 @@ class OrderRejected(_Event):
     status: OrderStatus = OrderStatus.REJECTED
 
 
-@dataclass(frozen=True, slots=True)
-class OrderAmended(_Event):
-    kind: ClassVar[str] = "amended"
+class OrderAmended(NamedTuple):
     seq: int
     ts: int
     symbol: str
@@ -143,11 +130,9 @@ class OrderAmended(_Event):
     keeps_priority: bool
 
 
-@dataclass(frozen=True, slots=True)
-class OrderReleased(_Event):
+class OrderReleased(NamedTuple):
     """Unmatched rest of a ``protect_price`` order, handed back to the router (not rested)."""
 
-    kind: ClassVar[str] = "released"
     seq: int
     ts: int
     symbol: str
@@ -155,6 +140,14 @@ class OrderReleased(_Event):
     executed_qty: Decimal
     leaves_qty: Decimal
     leaves_quote: Decimal | None
+
+
+for _cls, _kind in ((OrderAccepted, "accepted"), (Trade, "trade"), (OrderCancelled, "cancelled"),
+                    (OrderExpired, "expired"), (StopTriggered, "triggered"), (OrderRejected, "rejected"),
+                    (OrderAmended, "amended"), (OrderReleased, "released")):
+    _cls.kind = _kind  # type: ignore[attr-defined]
+    _cls.to_dict = _to_dict  # type: ignore[attr-defined]
+    _cls.to_json = _to_json  # type: ignore[attr-defined]
 
 
 Event = Union[

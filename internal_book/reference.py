@@ -5,7 +5,6 @@ event bytes out, same state hash). Every rule lives here in plain Python; no spe
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from decimal import Decimal
@@ -438,7 +437,7 @@ class ReferenceEngine:
                        leaves_qty=o.leaves, leaves_quote=leaves_quote, status=OrderStatus.EXPIRED_IN_MATCH)
         elif o.quote is not None and exhausted and o.executed > 0:
             t = self._out[last_trade]
-            self._out[last_trade] = dataclasses.replace(t, taker_status=OrderStatus.FILLED)
+            self._out[last_trade] = t._replace(taker_status=OrderStatus.FILLED)
         elif o.protect is not None:
             self._emit(ev.OrderReleased, ts=ts, symbol=o.symbol, order_id=o.oid, executed_qty=o.executed,
                        leaves_qty=o.leaves, leaves_quote=leaves_quote)
