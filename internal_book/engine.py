@@ -21,7 +21,6 @@ from internal_book.errors import RejectReason, error_of
 from internal_book.events import Preview
 from internal_book.orders import PRICED, OrderStatus, OrderType, Side, STPMode, TimeInForce
 
-NONE = None
 OFFGRID: int = _engine.OFFGRID
 _LIMIT = 2**62  # beyond this a scaled value is treated as off the grid (int64 core)
 

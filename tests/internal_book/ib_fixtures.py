@@ -23,7 +23,9 @@ CLOSED = Instrument(
 )
 INSTRUMENTS = (BTC, ETH, CLOSED)
 
-ENGINES: dict[str, Callable[..., object]] = {"compiled": MatchingEngine, "reference": ReferenceEngine}
+# Both engines share one face (apply, state, state_hash, preview, validate_internal_state).
+Engine = MatchingEngine | ReferenceEngine
+ENGINES: dict[str, Callable[..., Engine]] = {"compiled": MatchingEngine, "reference": ReferenceEngine}
 
 
 

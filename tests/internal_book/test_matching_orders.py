@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from ib_fixtures import kinds, limit, market, of
+from ib_fixtures import Engine, kinds, limit, market, of
 
 from internal_book import (
     NewOrder, OrderAccepted, OrderExpired, OrderRejected, OrderStatus, OrderType, Side, TimeInForce, Trade,
@@ -12,12 +12,12 @@ from internal_book import (
 BUY, SELL = Side.BUY, Side.SELL
 
 
-def book(engine, symbol: str = "BTC/USDT") -> tuple[list, list]:  # type: ignore[no-untyped-def]
+def book(engine: Engine, symbol: str = "BTC/USDT") -> tuple[list, list]:
     s = engine.state()["symbols"][symbol]
     return [(r[7], r[9]) for r in s["bids"]], [(r[7], r[9]) for r in s["asks"]]
 
 
-def test_gtc_limit_rests_then_fills_at_the_makers_price(engine) -> None:  # type: ignore[no-untyped-def]
+def test_gtc_limit_rests_then_fills_at_the_makers_price(engine: Engine) -> None:
     out = engine.apply(limit(SELL, "1", "100", "maker"))
     assert kinds(out) == ["accepted"] and out[0].status == OrderStatus.NEW
     out = engine.apply(limit(BUY, "0.4", "105", "taker"))
@@ -27,14 +27,14 @@ def test_gtc_limit_rests_then_fills_at_the_makers_price(engine) -> None:  # type
     assert book(engine) == ([], [("100", "0.6")])
 
 
-def test_gtc_remainder_rests_on_the_book(engine) -> None:  # type: ignore[no-untyped-def]
+def test_gtc_remainder_rests_on_the_book(engine: Engine) -> None:
     engine.apply(limit(SELL, "1", "100", "maker"))
     out = engine.apply(limit(BUY, "3", "100", "taker"))
     assert of(out, Trade)[0].taker_status == OrderStatus.PARTIALLY_FILLED
     assert book(engine) == ([("100", "2")], [])
 
 
-def test_price_then_time_priority(engine) -> None:  # type: ignore[no-untyped-def]
+def test_price_then_time_priority(engine: Engine) -> None:
     first = engine.apply(limit(SELL, "1", "101", "m1"))[0].order_id
     second = engine.apply(limit(SELL, "1", "101", "m2"))[0].order_id
     better = engine.apply(limit(SELL, "1", "100.5", "m3"))[0].order_id
@@ -43,7 +43,7 @@ def test_price_then_time_priority(engine) -> None:  # type: ignore[no-untyped-de
     assert [t.price for t in trades] == [D("100.5"), D("101"), D("101")]
 
 
-def test_ioc_fills_what_it_can_and_expires_the_rest(engine) -> None:  # type: ignore[no-untyped-def]
+def test_ioc_fills_what_it_can_and_expires_the_rest(engine: Engine) -> None:
     engine.apply(limit(SELL, "1", "100", "m"))
     out = engine.apply(limit(BUY, "2.5", "100", "t", TimeInForce.IOC))
     assert kinds(out) == ["accepted", "trade", "expired"]
@@ -52,7 +52,7 @@ def test_ioc_fills_what_it_can_and_expires_the_rest(engine) -> None:  # type: ig
     assert book(engine) == ([], [])  # IOC never rests
 
 
-def test_fok_without_enough_liquidity_expires_and_changes_nothing(engine) -> None:  # type: ignore[no-untyped-def]
+def test_fok_without_enough_liquidity_expires_and_changes_nothing(engine: Engine) -> None:
     engine.apply(limit(SELL, "1", "100", "m"))
     before = engine.state()["symbols"]
     out = engine.apply(limit(BUY, "1.5", "100", "t", TimeInForce.FOK))
@@ -61,7 +61,7 @@ def test_fok_without_enough_liquidity_expires_and_changes_nothing(engine) -> Non
     assert engine.state()["symbols"] == before
 
 
-def test_fok_with_enough_liquidity_fills_completely(engine) -> None:  # type: ignore[no-untyped-def]
+def test_fok_with_enough_liquidity_fills_completely(engine: Engine) -> None:
     engine.apply(limit(SELL, "1", "100", "m"))
     engine.apply(limit(SELL, "1", "100.01", "m"))
     out = engine.apply(limit(BUY, "1.5", "100.01", "t", TimeInForce.FOK))
@@ -69,14 +69,14 @@ def test_fok_with_enough_liquidity_fills_completely(engine) -> None:  # type: ig
     assert sum(t.quantity for t in trades) == D("1.5") and trades[-1].taker_status == OrderStatus.FILLED
 
 
-def test_limit_maker_rests_when_it_would_not_take(engine) -> None:  # type: ignore[no-untyped-def]
+def test_limit_maker_rests_when_it_would_not_take(engine: Engine) -> None:
     engine.apply(limit(SELL, "1", "100", "m"))
     out = engine.apply(NewOrder("BTC/USDT", "t", BUY, OrderType.LIMIT_MAKER, D("1"), D("99.99")))
     assert kinds(out) == ["accepted"]
     assert book(engine)[0] == [("99.99", "1")]
 
 
-def test_limit_maker_that_would_take_is_rejected(engine) -> None:  # type: ignore[no-untyped-def]
+def test_limit_maker_that_would_take_is_rejected(engine: Engine) -> None:
     engine.apply(limit(SELL, "1", "100", "m"))
     (rej,) = engine.apply(NewOrder("BTC/USDT", "t", BUY, OrderType.LIMIT_MAKER, D("1"), D("100")))
     assert isinstance(rej, OrderRejected)
@@ -84,7 +84,7 @@ def test_limit_maker_that_would_take_is_rejected(engine) -> None:  # type: ignor
     assert book(engine) == ([], [("100", "1")])
 
 
-def test_market_by_quantity_sweeps_levels_and_expires_the_rest(engine) -> None:  # type: ignore[no-untyped-def]
+def test_market_by_quantity_sweeps_levels_and_expires_the_rest(engine: Engine) -> None:
     engine.apply(limit(BUY, "1", "100", "m"))
     engine.apply(limit(BUY, "1", "99", "m"))
     out = engine.apply(market(SELL, "3", "t"))
@@ -93,7 +93,7 @@ def test_market_by_quantity_sweeps_levels_and_expires_the_rest(engine) -> None: 
     assert (exp.status, exp.executed_qty, exp.leaves_qty) == (OrderStatus.EXPIRED, D("2"), D("1"))
 
 
-def test_market_by_quote_spends_the_budget_in_whole_lots(engine) -> None:  # type: ignore[no-untyped-def]
+def test_market_by_quote_spends_the_budget_in_whole_lots(engine: Engine) -> None:
     engine.apply(limit(SELL, "0.1", "100", "m"))
     engine.apply(limit(SELL, "1", "200", "m"))
     out = engine.apply(market(BUY, None, "t", quote_order_qty=D("50")))
@@ -105,19 +105,19 @@ def test_market_by_quote_spends_the_budget_in_whole_lots(engine) -> None:  # typ
     assert "expired" not in kinds(out)
 
 
-def test_market_by_quote_with_thin_book_expires_with_unspent_quote(engine) -> None:  # type: ignore[no-untyped-def]
+def test_market_by_quote_with_thin_book_expires_with_unspent_quote(engine: Engine) -> None:
     engine.apply(limit(SELL, "0.1", "100", "m"))
     out = engine.apply(market(BUY, None, "t", quote_order_qty=D("50")))
     exp = of(out, OrderExpired)[0]
     assert (exp.status, exp.executed_qty, exp.leaves_quote) == (OrderStatus.EXPIRED, D("0.1"), D("40"))
 
 
-def test_market_with_empty_book_expires_unfilled(engine) -> None:  # type: ignore[no-untyped-def]
+def test_market_with_empty_book_expires_unfilled(engine: Engine) -> None:
     out = engine.apply(market(BUY, "1", "t"))
     assert kinds(out) == ["accepted", "expired"]
 
 
-def test_symbols_are_separate_books(engine) -> None:  # type: ignore[no-untyped-def]
+def test_symbols_are_separate_books(engine: Engine) -> None:
     engine.apply(limit(SELL, "1", "100", "m", symbol="ETH/USDT"))
     out = engine.apply(limit(BUY, "1", "100", "t"))
     assert kinds(out) == ["accepted"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from ib_fixtures import kinds, limit, of
+from ib_fixtures import Engine, kinds, limit, of
 
 from internal_book import (
     CancelOrder, NewOrder, OrderRejected, OrderType, SetReferencePrice, Side, StopTriggered, TimeInForce, Trade,
@@ -21,11 +21,11 @@ def stop(side: Side, t: OrderType, qty: str, stop_price: str | None = None, pric
                     trailing_delta=trailing)
 
 
-def ref(engine, price: str) -> list:  # type: ignore[no-untyped-def]
+def ref(engine: Engine, price: str) -> list:
     return engine.apply(SetReferencePrice(SYM, D(price)))
 
 
-def test_stop_loss_sell_triggers_when_reference_falls_to_stop_and_sells_at_market(engine) -> None:  # type: ignore[no-untyped-def]
+def test_stop_loss_sell_triggers_when_reference_falls_to_stop_and_sells_at_market(engine: Engine) -> None:
     engine.apply(limit(BUY, "1", "94", "bidder", symbol=SYM))
     ref(engine, "100")
     oid = engine.apply(stop(SELL, OrderType.STOP_LOSS, "1", "95"))[0].order_id
@@ -36,7 +36,7 @@ def test_stop_loss_sell_triggers_when_reference_falls_to_stop_and_sells_at_marke
     assert (out[1].taker_order_id, out[1].price) == (oid, D("94"))
 
 
-def test_stop_loss_limit_buy_triggers_on_an_internal_trade_and_rests_as_limit(engine) -> None:  # type: ignore[no-untyped-def]
+def test_stop_loss_limit_buy_triggers_on_an_internal_trade_and_rests_as_limit(engine: Engine) -> None:
     oid = engine.apply(stop(BUY, OrderType.STOP_LOSS_LIMIT, "1", "101", price="101.5"))[0].order_id
     engine.apply(limit(SELL, "1", "101", "m1", symbol=SYM))
     out = engine.apply(limit(BUY, "1", "101", "m2", symbol=SYM))  # last trade 101 >= stop 101
@@ -46,14 +46,14 @@ def test_stop_loss_limit_buy_triggers_on_an_internal_trade_and_rests_as_limit(en
     assert [(r[0], r[7]) for r in bids] == [(oid, "101.5")]  # no asks left: it rests at its limit
 
 
-def test_take_profit_buy_triggers_when_price_falls_to_stop(engine) -> None:  # type: ignore[no-untyped-def]
+def test_take_profit_buy_triggers_when_price_falls_to_stop(engine: Engine) -> None:
     ref(engine, "100")
     engine.apply(stop(BUY, OrderType.TAKE_PROFIT, "1", "90"))
     assert ref(engine, "90.5") == []
     assert kinds(ref(engine, "90")) == ["triggered", "expired"]  # market buy, no asks: expires
 
 
-def test_take_profit_limit_sell_triggers_when_price_rises_to_stop(engine) -> None:  # type: ignore[no-untyped-def]
+def test_take_profit_limit_sell_triggers_when_price_rises_to_stop(engine: Engine) -> None:
     ref(engine, "100")
     engine.apply(limit(BUY, "1", "110", "bidder", symbol=SYM))  # no trade: book had no asks
     engine.apply(stop(SELL, OrderType.TAKE_PROFIT_LIMIT, "1", "111", price="109"))
@@ -61,21 +61,21 @@ def test_take_profit_limit_sell_triggers_when_price_rises_to_stop(engine) -> Non
     assert kinds(out) == ["triggered", "trade"] and of(out, Trade)[0].price == D("110")
 
 
-def test_stop_that_would_trigger_immediately_is_rejected(engine) -> None:  # type: ignore[no-untyped-def]
+def test_stop_that_would_trigger_immediately_is_rejected(engine: Engine) -> None:
     ref(engine, "100")
     (rej,) = engine.apply(stop(SELL, OrderType.STOP_LOSS, "1", "100"))
     assert isinstance(rej, OrderRejected)
     assert (rej.code, rej.msg) == (-2010, "Order would trigger immediately.")
 
 
-def test_pending_stop_can_be_cancelled_and_then_never_triggers(engine) -> None:  # type: ignore[no-untyped-def]
+def test_pending_stop_can_be_cancelled_and_then_never_triggers(engine: Engine) -> None:
     ref(engine, "100")
     oid = engine.apply(stop(SELL, OrderType.STOP_LOSS, "1", "95"))[0].order_id
     assert kinds(engine.apply(CancelOrder(SYM, "s", order_id=oid))) == ["cancelled"]
     assert ref(engine, "90") == []
 
 
-def test_trailing_stop_without_stop_price_tracks_the_high_since_placement(engine) -> None:  # type: ignore[no-untyped-def]
+def test_trailing_stop_without_stop_price_tracks_the_high_since_placement(engine: Engine) -> None:
     # FAQ scenario E: SELL STOP_LOSS_LIMIT, trailingDelta 700, placed at 40000
     ref(engine, "40000")
     oid = engine.apply(stop(SELL, OrderType.STOP_LOSS_LIMIT, "0.1", price="39000", trailing=700))[0].order_id
@@ -85,7 +85,7 @@ def test_trailing_stop_without_stop_price_tracks_the_high_since_placement(engine
     assert [(e.kind, e.order_id) for e in out] == [("triggered", oid)]
 
 
-def test_trailing_stop_with_stop_price_starts_tracking_at_activation(engine) -> None:  # type: ignore[no-untyped-def]
+def test_trailing_stop_with_stop_price_starts_tracking_at_activation(engine: Engine) -> None:
     # FAQ scenario A: BUY STOP_LOSS_LIMIT, stopPrice 44000, trailingDelta 500, price 45000
     ref(engine, "40000")
     oid = engine.apply(stop(BUY, OrderType.STOP_LOSS_LIMIT, "0.1", "44000", price="45000", trailing=500))[0].order_id
@@ -95,7 +95,7 @@ def test_trailing_stop_with_stop_price_starts_tracking_at_activation(engine) -> 
     assert [(e.kind, e.order_id) for e in out] == [("triggered", oid)]
 
 
-def test_trailing_take_profit_sell_activates_above_stop_then_trails_the_high(engine) -> None:  # type: ignore[no-untyped-def]
+def test_trailing_take_profit_sell_activates_above_stop_then_trails_the_high(engine: Engine) -> None:
     # FAQ scenario D: SELL TAKE_PROFIT_LIMIT, stopPrice 42000, trailingDelta 750
     ref(engine, "40000")
     oid = engine.apply(stop(SELL, OrderType.TAKE_PROFIT_LIMIT, "0.1", "42000", price="41000", trailing=750))[0].order_id
@@ -104,7 +104,7 @@ def test_trailing_take_profit_sell_activates_above_stop_then_trails_the_high(eng
     assert [e.order_id for e in ref(engine, "43012.5")] == [oid]  # 46500 * 0.925
 
 
-def test_triggered_stop_can_trigger_the_next_one(engine) -> None:  # type: ignore[no-untyped-def]
+def test_triggered_stop_can_trigger_the_next_one(engine: Engine) -> None:
     ref(engine, "100")
     engine.apply(limit(BUY, "1", "94", "b1", symbol=SYM))
     engine.apply(limit(BUY, "1", "90", "b2", symbol=SYM))

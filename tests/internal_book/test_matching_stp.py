@@ -3,20 +3,20 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from ib_fixtures import kinds, limit, of
+from ib_fixtures import Engine, kinds, limit, of
 
 from internal_book import OrderExpired, OrderStatus, Side, STPMode, Trade
 
 BUY, SELL = Side.BUY, Side.SELL
 
 
-def _two_makers(engine) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+def _two_makers(engine: Engine) -> tuple[int, int]:
     own = engine.apply(limit(SELL, "1", "100", "me"))[0].order_id
     other = engine.apply(limit(SELL, "1", "100.5", "you"))[0].order_id
     return own, other
 
 
-def test_expire_taker_expires_the_incoming_order_and_keeps_the_maker(engine) -> None:  # type: ignore[no-untyped-def]
+def test_expire_taker_expires_the_incoming_order_and_keeps_the_maker(engine: Engine) -> None:
     own, _ = _two_makers(engine)
     out = engine.apply(limit(BUY, "2", "101", "me", stp_mode=STPMode.EXPIRE_TAKER))
     assert kinds(out) == ["accepted", "expired"]
@@ -25,7 +25,7 @@ def test_expire_taker_expires_the_incoming_order_and_keeps_the_maker(engine) -> 
     assert [r[0] for r in engine.state()["symbols"]["BTC/USDT"]["asks"]][0] == own
 
 
-def test_expire_maker_expires_the_resting_order_and_keeps_matching(engine) -> None:  # type: ignore[no-untyped-def]
+def test_expire_maker_expires_the_resting_order_and_keeps_matching(engine: Engine) -> None:
     own, other = _two_makers(engine)
     out = engine.apply(limit(BUY, "1", "101", "me", stp_mode=STPMode.EXPIRE_MAKER))
     assert kinds(out) == ["accepted", "expired", "trade"]
@@ -34,7 +34,7 @@ def test_expire_maker_expires_the_resting_order_and_keeps_matching(engine) -> No
     assert t.maker_order_id == other
 
 
-def test_expire_both_expires_taker_and_maker(engine) -> None:  # type: ignore[no-untyped-def]
+def test_expire_both_expires_taker_and_maker(engine: Engine) -> None:
     own, other = _two_makers(engine)
     out = engine.apply(limit(BUY, "1", "101", "me", stp_mode=STPMode.EXPIRE_BOTH))
     exps = of(out, OrderExpired)
@@ -43,25 +43,25 @@ def test_expire_both_expires_taker_and_maker(engine) -> None:  # type: ignore[no
     assert [r[0] for r in engine.state()["symbols"]["BTC/USDT"]["asks"]] == [other]
 
 
-def test_none_lets_the_self_trade_happen(engine) -> None:  # type: ignore[no-untyped-def]
+def test_none_lets_the_self_trade_happen(engine: Engine) -> None:
     own, _ = _two_makers(engine)
     out = engine.apply(limit(BUY, "1", "101", "me", stp_mode=STPMode.NONE))
     assert of(out, Trade)[0].maker_order_id == own
 
 
-def test_the_takers_mode_decides_not_the_makers(engine) -> None:  # type: ignore[no-untyped-def]
+def test_the_takers_mode_decides_not_the_makers(engine: Engine) -> None:
     own = engine.apply(limit(SELL, "1", "100", "me", stp_mode=STPMode.EXPIRE_BOTH))[0].order_id
     out = engine.apply(limit(BUY, "1", "100", "me", stp_mode=STPMode.NONE))
     assert of(out, Trade)[0].maker_order_id == own
 
 
-def test_same_account_id_under_another_tenant_is_not_a_self_trade(engine) -> None:  # type: ignore[no-untyped-def]
+def test_same_account_id_under_another_tenant_is_not_a_self_trade(engine: Engine) -> None:
     engine.apply(limit(SELL, "1", "100", "acct-1", tenant="broker-a"))
     out = engine.apply(limit(BUY, "1", "100", "acct-1", tenant="broker-b", stp_mode=STPMode.EXPIRE_BOTH))
     assert len(of(out, Trade)) == 1
 
 
-def test_other_accounts_of_the_same_tenant_trade_normally(engine) -> None:  # type: ignore[no-untyped-def]
+def test_other_accounts_of_the_same_tenant_trade_normally(engine: Engine) -> None:
     engine.apply(limit(SELL, "1", "100", "acct-1", tenant="broker-a"))
     out = engine.apply(limit(BUY, "1", "100", "acct-2", tenant="broker-a", stp_mode=STPMode.EXPIRE_BOTH))
     assert len(of(out, Trade)) == 1
