@@ -14,7 +14,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Sequence
 
 from config import Instrument
-from internal_book import _engine
+try:
+    from internal_book import _engine
+except ImportError as exc:  # pragma: no cover - only without a build
+    raise ImportError(
+        "internal_book._engine is not built; run `.venv/bin/python setup.py build_ext --inplace` "
+        "(or `pip install -e .`)") from exc
 from internal_book import events as ev
 from internal_book.commands import AmendOrder, CancelOrder, CancelReplace, Command, NewOrder, SetReferencePrice
 from internal_book.errors import RejectReason, error_of
