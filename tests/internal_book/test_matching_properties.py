@@ -17,6 +17,8 @@ from internal_book import (
 )
 
 SYM = "ETH/USDT"  # tick 0.5, step 0.1, min qty 0.1, min notional 2
+# random flows use both books (BTC's finer tick/step holds every ETH value) to check isolation
+symbols = st.sampled_from([SYM, SYM, "BTC/USDT"])
 
 prices = st.integers(196, 204).map(lambda i: D(i) / 2)  # 98.0 .. 102.0 on the 0.5 tick
 odd_prices = st.sampled_from([D("100.25"), D("0"), D("-1")])
@@ -63,7 +65,7 @@ def new_orders(draw: st.DrawFn) -> NewOrder:
         else:
             trail = draw(st.sampled_from([None, 5, 5000]))
     tenant, account = draw(who)
-    return NewOrder(SYM, account, side, t, qty, price, tif, quote, stop, trail, draw(clids),
+    return NewOrder(draw(symbols), account, side, t, qty, price, tif, quote, stop, trail, draw(clids),
                     draw(stps), tenant, 0, protect)
 
 
@@ -73,18 +75,19 @@ def commands(draw: st.DrawFn) -> object:
     if k < 11:
         return draw(new_orders())
     tenant, account = draw(who)
+    sym = draw(symbols)
     if k < 14:
         if draw(st.integers(0, 3)):
-            return CancelOrder(SYM, account, order_id=draw(oids), tenant=tenant)
-        return CancelOrder(SYM, account, client_order_id=draw(clids), tenant=tenant)
+            return CancelOrder(sym, account, order_id=draw(oids), tenant=tenant)
+        return CancelOrder(sym, account, client_order_id=draw(clids), tenant=tenant)
     if k < 17:
         if draw(st.booleans()):
-            return AmendOrder(SYM, account, order_id=draw(oids), new_quantity=draw(maybe(qtys)),
+            return AmendOrder(sym, account, order_id=draw(oids), new_quantity=draw(maybe(qtys)),
                               new_price=draw(maybe(prices)), tenant=tenant)
-        return AmendOrder(SYM, account, client_order_id=draw(clids), new_quantity=draw(maybe(qtys)), tenant=tenant)
+        return AmendOrder(sym, account, client_order_id=draw(clids), new_quantity=draw(maybe(qtys)), tenant=tenant)
     if k < 18:
-        return CancelReplace(CancelOrder(SYM, account, order_id=draw(oids), tenant=tenant), draw(new_orders()))
-    return SetReferencePrice(SYM, draw(prices))
+        return CancelReplace(CancelOrder(sym, account, order_id=draw(oids), tenant=tenant), draw(new_orders()))
+    return SetReferencePrice(sym, draw(prices))
 
 
 def _stamp(cmds: list[object]) -> list[object]:
@@ -114,9 +117,9 @@ def _previewable(cmd: object) -> bool:
 
 
 def _assert_uncrossed(eng: MatchingEngine) -> None:
-    sy = eng.state()["symbols"][SYM]
-    if sy["bids"] and sy["asks"]:
-        assert D(sy["bids"][0][7]) < D(sy["asks"][0][7]), "book crossed"
+    for sy in eng.state()["symbols"].values():
+        if sy["bids"] and sy["asks"]:
+            assert D(sy["bids"][0][7]) < D(sy["asks"][0][7]), "book crossed"
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -172,9 +175,10 @@ def test_every_order_quantity_is_conserved(cmds: list[object]) -> None:
                 filled[oid] = filled.get(oid, D(0)) + e.quantity
         elif e.kind in ("cancelled", "expired", "released"):
             closed[e.order_id] = e.leaves_qty
-    state = eng.state()["symbols"][SYM]
-    open_leaves = {row[0]: D(row[9]) for row in state["bids"] + state["asks"]}
-    open_leaves.update({row[0]: D(row[8]) for row in state["stops"]})
+    open_leaves: dict[int, D] = {}
+    for state in eng.state()["symbols"].values():
+        open_leaves.update({row[0]: D(row[9]) for row in state["bids"] + state["asks"]})
+        open_leaves.update({row[0]: D(row[8]) for row in state["stops"]})
     for oid, q in qty.items():
         done = filled.get(oid, D(0))
         rest = open_leaves.get(oid, closed.get(oid, D(0)))
