@@ -122,3 +122,30 @@ def test_symbols_are_separate_books(engine: Engine) -> None:
     out = engine.apply(limit(BUY, "1", "100", "t"))
     assert kinds(out) == ["accepted"]
     assert book(engine, "ETH/USDT") == ([], [("100", "1")])
+
+
+def test_market_sell_by_quote_stops_once_the_quote_target_is_reached(engine: Engine) -> None:
+    engine.apply(limit(BUY, "0.2", "100", "m"))
+    out = engine.apply(market(SELL, None, "t", quote_order_qty=D("15")))
+    (t,) = of(out, Trade)
+    assert (t.price, t.quantity, t.taker_status) == (D("100"), D("0.15"), OrderStatus.FILLED)
+
+
+def test_amending_a_post_only_order_across_the_spread_is_rejected(engine: Engine) -> None:
+    from internal_book import AmendOrder
+
+    engine.apply(limit(SELL, "1", "100", "m"))
+    oid = engine.apply(NewOrder("BTC/USDT", "t", BUY, OrderType.LIMIT_MAKER, D("1"), D("99")))[0].order_id
+    (rej,) = engine.apply(AmendOrder("BTC/USDT", "t", order_id=oid, new_price=D("100")))
+    assert isinstance(rej, OrderRejected) and rej.msg == "Order would immediately match and take."
+    assert book(engine)[0] == [("99", "1")]
+
+
+def test_fok_blocked_by_own_order_under_expire_taker_expires_without_trading(engine: Engine) -> None:
+    from internal_book import STPMode
+
+    engine.apply(limit(SELL, "1", "100", "me"))
+    engine.apply(limit(SELL, "1", "100", "you"))
+    out = engine.apply(limit(BUY, "2", "100", "me", TimeInForce.FOK, stp_mode=STPMode.EXPIRE_TAKER))
+    assert kinds(out) == ["accepted", "expired"]
+    assert of(out, OrderExpired)[0].status == OrderStatus.EXPIRED

@@ -114,3 +114,20 @@ def test_triggered_stop_can_trigger_the_next_one(engine: Engine) -> None:
     assert [(e.kind, e.order_id) for e in out if e.kind == "triggered"] == [("triggered", first),
                                                                             ("triggered", second)]
     assert [t.price for t in of(out, Trade)] == [D("94"), D("90")]
+
+
+def test_trailing_take_profit_buy_trails_the_low_after_activation(engine: Engine) -> None:
+    # FAQ scenario C: BUY TAKE_PROFIT_LIMIT, stopPrice 38000, trailingDelta 850, price 38500
+    ref(engine, "40000")
+    oid = engine.apply(stop(BUY, OrderType.TAKE_PROFIT_LIMIT, "0.1", "38000", price="38500", trailing=850))[0].order_id
+    for p in ("42000", "38000", "37000", "39000", "38000", "40144.5"):
+        assert ref(engine, p) == [], p
+    assert [e.order_id for e in ref(engine, "40145")] == [oid]  # 37000 * 1.085
+
+
+def test_simultaneous_triggers_fire_in_arrival_order(engine: Engine) -> None:
+    ref(engine, "100")
+    first = engine.apply(stop(SELL, OrderType.STOP_LOSS, "1", "95", account="s1"))[0].order_id
+    second = engine.apply(stop(SELL, OrderType.STOP_LOSS, "1", "96", account="s2"))[0].order_id
+    out = ref(engine, "94")
+    assert [e.order_id for e in of(out, StopTriggered)] == [first, second]
