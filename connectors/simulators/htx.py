@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from config.instruments import Instrument, decimals_of
 from connectors.capture import LineKind, read_capture
 from connectors.htx.constants import (
     DEPTH_STEP0_TOPIC,
@@ -30,6 +31,7 @@ from connectors.htx.constants import (
     PING_INTERVAL_S,
     REQ_MIN_INTERVAL_NS,
     STEP0_LEVELS,
+    SYMBOLS_PATH,
 )
 from connectors.numbers import loads_exact
 from connectors.simulators.market import Change, MarketGenerator
@@ -89,8 +91,10 @@ class HtxSimulator(SimServer):
         seed: int = 7,
         capture: str | Path | None = None,
         capture_delay_s: float = 0.0,
+        instruments: list[Instrument] | None = None,  # served on /v1/common/symbols; guessed if None
     ) -> None:
         super().__init__(generators, interval_s=interval_s, autostart_ticks=autostart_ticks)
+        self.instruments = instruments
         self.ping_interval_s = ping_interval_s
         self.max_missed_pings = max_missed_pings
         self.seq_steps = seq_steps
@@ -111,6 +115,20 @@ class HtxSimulator(SimServer):
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/ws", self._ws_endpoint)
         app.router.add_get("/feed", self._feed_endpoint)
+        app.router.add_get(SYMBOLS_PATH, self._symbols)
+
+    async def _symbols(self, request: web.Request) -> web.Response:
+        """``GET /v1/common/symbols`` for the simulated symbols, numbers as JSON numbers like the venue."""
+        entries = [_symbol_entry(inst) for inst in self.instruments or self._guess_instruments()]
+        return web.Response(text=dumps_exact({"status": "ok", "data": entries}), content_type="application/json")
+
+    def _guess_instruments(self) -> list[Instrument]:
+        out = []
+        for vs, gen in self.generators.items():
+            quote = next((q for q in _QUOTES if vs.endswith(q) and len(vs) > len(q)), vs[-4:])
+            base = vs[: -len(quote)]
+            out.append(Instrument(f"{base.upper()}/{quote.upper()}", base.upper(), quote.upper(), "htx", vs, gen.tick, gen.lot, min_qty=gen.lot))
+        return out
 
     # ----- connections -----
     async def _ws_endpoint(self, request: web.Request) -> web.WebSocketResponse:
@@ -300,6 +318,24 @@ class HtxSimulator(SimServer):
         await super().disconnect_all()
         with contextlib.suppress(Exception):
             self.faults.held.clear()  # a reordered frame held for a closed connection must not leak to the next
+
+
+_QUOTES = ("usdt", "usdc", "husd", "btc", "eth", "ht", "usdd", "trx")
+
+
+def _symbol_entry(inst: Instrument) -> dict[str, Any]:
+    return {
+        "base-currency": inst.base.lower(),
+        "quote-currency": inst.quote.lower(),
+        "price-precision": decimals_of(inst.tick_size),
+        "amount-precision": decimals_of(inst.step_size),
+        "symbol": inst.venue_symbol,
+        "state": "online" if inst.trading else "offline",
+        "min-order-amt": inst.min_qty,
+        "max-order-amt": inst.max_qty,
+        "min-order-value": inst.min_notional,
+        "api-trading": "enabled",
+    }
 
 
 def _ms() -> int:

@@ -192,3 +192,17 @@ async def test_recorded_capture_served_verbatim(samples: Path) -> None:
             assert feed.books["TRIO/ETH"].bids(1)[0][0] < Decimal("1E-6")
         finally:
             await session.stop()
+
+
+async def test_symbols_endpoint_round_trips_through_fetch_instruments() -> None:
+    from connectors.htx import fetch_instruments
+
+    async with HtxSimulator(generators(), autostart_ticks=False) as sim:
+        async with aiohttp.ClientSession() as http:
+            guessed = {i.venue_symbol: i for i in await fetch_instruments(http, sim.base_url)}
+        assert guessed["btcusdt"].symbol == "BTC/USDT" and guessed["trioeth"].symbol == "TRIO/ETH"
+        assert guessed["trioeth"].tick_size == Decimal("1E-10") and guessed["btcusdt"].step_size == Decimal("0.000001")
+    async with HtxSimulator(generators(), autostart_ticks=False, instruments=[BTC]) as sim:
+        async with aiohttp.ClientSession() as http:
+            (btc,) = await fetch_instruments(http, sim.base_url)
+        assert btc == BTC
