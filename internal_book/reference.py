@@ -2,6 +2,24 @@
 
 It is the executable specification the compiled engine is tested against (same commands in, same
 event bytes out, same state hash). Every rule lives here in plain Python; no speed tricks.
+
+Rules where Binance leaves room, as decided here (the compiled core does the same):
+- Entry checks run in a fixed order: symbol, trading, parameter presence, PRICE_FILTER (price, stop,
+  protect), quoteOrderQty precision, LOT_SIZE, MARKET_LOT_SIZE, TRAILING_DELTA, NOTIONAL, duplicate
+  client id, "would trigger immediately", LIMIT_MAKER "would take".
+- NOTIONAL: price * qty for priced types; for MARKET by quantity the last price * qty (Binance uses
+  a moving average); for market stops stopPrice * qty; quoteOrderQty itself for quote orders.
+- STP: the taker's mode decides; the group is (tenant, account). FOK is all-or-nothing against what
+  the taker could really execute (makers it would expire don't count, its own expiry stops it).
+- MARKET by quoteOrderQty buys/sells whole lots; it ends FILLED when the budget can't buy another
+  lot at the next price, EXPIRED when liquidity runs out first.
+- Stops: plain stops whose condition already holds are rejected; trailing stops activate (at the
+  current price) instead. Trailing extremes follow every trade price and reference price; triggers
+  are checked after each command's matching, lowest order id first, until none fires.
+- Amend: pure quantity decrease keeps priority; a price change or increase re-enters the order at
+  the back (it may trade). Quantity at or below the executed quantity is refused.
+- protect_price: matching stops at the protection price; the rest is released, never rested.
+- Reference prices are inputs (journaled, part of the state) but emit no event of their own.
 """
 from __future__ import annotations
 
