@@ -9,7 +9,7 @@ from decimal import Decimal as D
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ib_fixtures import INSTRUMENTS
+from ib_fixtures import INSTRUMENTS, random_flow
 
 from internal_book import (
     AmendOrder, CancelOrder, CancelReplace, MatchingEngine, NewOrder, OrderAccepted, OrderAmended, OrderType,
@@ -185,80 +185,10 @@ def test_every_order_quantity_is_conserved(cmds: list[object]) -> None:
         assert done + rest == q, (oid, q, done, rest)
 
 
-def _open_orders(eng: MatchingEngine) -> list[tuple[int, str, str]]:
-    sy = eng.state()["symbols"][SYM]
-    return [(r[0], r[1], r[2]) for r in sy["bids"] + sy["asks"] + sy["stops"]]
-
-
-def _random_flow(seed: int, n: int, eng: MatchingEngine):  # type: ignore[no-untyped-def]
-    """Long seeded flow with a live book: cancels/amends mostly target open orders of their owner."""
-    import random
-
-    rng = random.Random(seed)
-
-    cmds: list[object] = []  # one command at a time, yielded, so targets come from the live book
-    mid = 200
-    groups = [("t1", "a"), ("t1", "b"), ("t2", "a"), ("t2", "c")]
-    for i in range(1, n + 1):
-        mid = min(230, max(170, mid + rng.choice((-1, 0, 0, 1))))
-        tenant, account = rng.choice(groups)
-        r = rng.random()
-        side = rng.choice(list(Side))
-        px = D(mid + rng.randint(-6, 6)) / 2
-        qty = D(rng.randint(1, 40)) / 10
-        stp = rng.choice(list(STPMode))
-        clid = rng.choice([None, None, f"k{rng.randint(0, 9)}"])
-        if r < 0.45:
-            tif = rng.choice([TimeInForce.GTC] * 4 + [TimeInForce.IOC, TimeInForce.FOK])
-            cmds.append(NewOrder(SYM, account, side, OrderType.LIMIT, qty, px, tif, client_order_id=clid,
-                                 stp_mode=stp, tenant=tenant, ts=i,
-                                 protect_price=px if rng.random() < 0.05 else None))
-        elif r < 0.5:
-            cmds.append(NewOrder(SYM, account, side, OrderType.LIMIT_MAKER, qty, px, client_order_id=clid,
-                                 stp_mode=stp, tenant=tenant, ts=i))
-        elif r < 0.58:
-            if rng.random() < 0.5:
-                cmds.append(NewOrder(SYM, account, side, OrderType.MARKET, qty, stp_mode=stp, tenant=tenant, ts=i))
-            else:
-                cmds.append(NewOrder(SYM, account, side, OrderType.MARKET, quote_order_qty=D(rng.randint(1, 900)) / 2,
-                                     stp_mode=stp, tenant=tenant, ts=i))
-        elif r < 0.64:
-            t = rng.choice([OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT,
-                            OrderType.TAKE_PROFIT_LIMIT])
-            lim = t in (OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
-            mode = rng.choice(["stop", "trail", "both"])
-            cmds.append(NewOrder(SYM, account, side, t, qty, px if lim else None, TimeInForce.GTC if lim else None,
-                                 stop_price=D(mid + rng.randint(-8, 8)) / 2 if mode != "trail" else None,
-                                 trailing_delta=rng.choice([20, 50, 100]) if mode != "stop" else None,
-                                 client_order_id=clid, stp_mode=stp, tenant=tenant, ts=i))
-        else:
-            live = _open_orders(eng)
-            if live and rng.random() < 0.85:
-                oid, tenant, account = rng.choice(live)
-            else:
-                oid = rng.randint(1, i)
-        if r < 0.64:
-            pass  # already appended above
-        elif r < 0.86:
-            cmds.append(CancelOrder(SYM, account, order_id=oid, tenant=tenant, ts=i) if rng.random() < 0.8
-                        else CancelOrder(SYM, account, client_order_id=f"k{rng.randint(0, 9)}", tenant=tenant, ts=i))
-        elif r < 0.94:
-            cmds.append(AmendOrder(SYM, account, order_id=oid, tenant=tenant, ts=i,
-                                   new_quantity=qty if rng.random() < 0.7 else None,
-                                   new_price=px if rng.random() < 0.3 else None))
-        elif r < 0.96:
-            cmds.append(CancelReplace(CancelOrder(SYM, account, order_id=oid, tenant=tenant, ts=i),
-                                      NewOrder(SYM, account, side, OrderType.LIMIT, qty, px, TimeInForce.GTC,
-                                               stp_mode=stp, tenant=tenant, ts=i)))
-        else:
-            cmds.append(SetReferencePrice(SYM, D(mid + rng.randint(-10, 10)) / 2, ts=i))
-        yield cmds.pop()
-
-
 def test_long_random_flow_matches_reference() -> None:
     fast, ref = MatchingEngine(INSTRUMENTS), ReferenceEngine(INSTRUMENTS)
     kinds: dict[str, int] = {}
-    for n, cmd in enumerate(_random_flow(7, 6000, fast)):
+    for n, cmd in enumerate(random_flow(7, 6000, fast)):
         a, b = fast.apply(cmd), ref.apply(cmd)  # type: ignore[arg-type]
         assert [e.to_json() for e in a] == [e.to_json() for e in b], cmd
         for e in a:

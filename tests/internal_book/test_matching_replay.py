@@ -1,8 +1,7 @@
 """Determinism, snapshot/restore and journal rebuild: a restarted engine continues byte for byte."""
 from __future__ import annotations
 
-from ib_fixtures import INSTRUMENTS
-from test_matching_properties import _random_flow
+from ib_fixtures import INSTRUMENTS, random_flow
 
 from internal_book import MatchingEngine, events_to_json
 
@@ -10,7 +9,7 @@ from internal_book import MatchingEngine, events_to_json
 def _split_flow(n: int, cut: int) -> tuple[list, list]:
     driver = MatchingEngine(INSTRUMENTS)  # generates targets from a live book
     cmds = []
-    for cmd in _random_flow(11, n, driver):
+    for cmd in random_flow(11, n, driver):
         driver.apply(cmd)  # type: ignore[arg-type]
         cmds.append(cmd)
     return cmds[:cut], cmds[cut:]
