@@ -23,6 +23,9 @@ log = structlog.get_logger(__name__)
 
 # Fetches a REST snapshot body for a venue symbol; raising means "try again later".
 SnapshotFetcher = Callable[[str], Awaitable[str]]
+# Sees every event of a session, for the recorder: (kind, payload, now_ns, detail). kind is "open" (detail = url),
+# "recv", "sent", "rest" (a REST snapshot body; detail = venue symbol) or "close". Called before the handler is.
+Tap = Callable[[str, "str | bytes", int, "str | None"], None]
 
 _SHORT_LIVED_S = 5.0
 _RETRYABLE = (OSError, asyncio.TimeoutError, InvalidHandshake, ConnectionClosed)
@@ -36,11 +39,13 @@ class FeedSession:
         *,
         settings: Settings | None = None,
         snapshot_fetcher: SnapshotFetcher | None = None,
+        tap: Tap | None = None,
     ) -> None:
         self.handler = handler
         self.url = url
         self.settings = settings or get_settings()
         self.snapshot_fetcher = snapshot_fetcher
+        self.tap = tap
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._ws: ClientConnection | None = None
@@ -119,7 +124,10 @@ class FeedSession:
             opened = time.monotonic()
             log.info("feed_connected", venue=self.handler.venue, url=self.url, connection=self.connections)
             try:
-                await self._perform(self.handler.on_open(time.time_ns()))
+                now = time.time_ns()
+                if self.tap is not None:
+                    self.tap("open", "", now, self.url)
+                await self._perform(self.handler.on_open(now))
                 while True:
                     budget = min(s.ws_silence_timeout_s, s.ws_max_age_s - (time.monotonic() - opened))
                     if budget <= 0:
@@ -134,7 +142,10 @@ class FeedSession:
                     except asyncio.TimeoutError:
                         log.warning("feed_silent", venue=self.handler.venue, seconds=budget)
                         return
-                    actions = self.handler.on_frame(frame, time.time_ns())
+                    now = time.time_ns()
+                    if self.tap is not None:
+                        self.tap("recv", frame, now, None)
+                    actions = self.handler.on_frame(frame, now)
                     if actions and await self._perform(actions):
                         return
             finally:
@@ -144,6 +155,8 @@ class FeedSession:
                 for t in self._snapshot_tasks.values():
                     t.cancel()
                 self._snapshot_tasks.clear()
+                if self.tap is not None:
+                    self.tap("close", "", time.time_ns(), None)
                 self.handler.on_close()
                 if not self._stopping:
                     log.warning("feed_disconnected", venue=self.handler.venue)
@@ -157,6 +170,8 @@ class FeedSession:
             if isinstance(action, Send):
                 if self._ws is None:  # the connection went away meanwhile; on_open will redo the work
                     return True
+                if self.tap is not None:
+                    self.tap("sent", action.text, time.time_ns(), None)
                 await self._ws.send(action.text)
             elif isinstance(action, FetchSnapshot):
                 self._schedule_snapshot(action.venue_symbol)
@@ -188,6 +203,9 @@ class FeedSession:
                 delay = min(delay * 2, self.settings.ws_backoff_max_s)
                 continue
             self._snapshot_tasks.pop(venue_symbol, None)
-            await self._perform(on_rest(venue_symbol, body, time.time_ns()))
+            now = time.time_ns()
+            if self.tap is not None:
+                self.tap("rest", body, now, venue_symbol)
+            await self._perform(on_rest(venue_symbol, body, now))
             return
         log.error("snapshot_gave_up", venue=self.handler.venue, symbol=venue_symbol)
