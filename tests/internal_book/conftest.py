@@ -1,8 +1,14 @@
 """Fixtures for the internal book suites (helpers live in ib_fixtures.py)."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
-from ib_fixtures import ENGINES, INSTRUMENTS, Engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # ib_fixtures, whatever the import mode
+
+from ib_fixtures import ENGINES, INSTRUMENTS, Engine  # noqa: E402
 
 
 @pytest.fixture(params=sorted(ENGINES))
