@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 ZERO = Decimal(0)
 
 
+@lru_cache(maxsize=4096)
 def decimals_of(step: Decimal) -> int:
     """Number of decimal places a step such as Decimal('0.0100') really needs (2)."""
     if step == 0:

@@ -595,6 +595,68 @@ static PyObject *side_levels(const Side *s, int ask, PyObject *args)
     return list;
 }
 
+/* Rows for merging several books at one scale: (key, rank, price * pmul, qty * qmul), best first, where
+ * key = price * pmul * factor (asks) or its negation (bids), so ascending keys are best-first for both. */
+static PyObject *L2Book_scaled(L2Book *self, PyObject *args)
+{
+    int ask;
+    Py_ssize_t n, offset, i, count, avail;
+    PyObject *pmul_o, *qmul_o, *factor_o, *rank, *list;
+    long long pmul, qmul, factor;
+    const Side *s;
+    if (!PyArg_ParseTuple(args, "pnnOOOO", &ask, &n, &offset, &pmul_o, &qmul_o, &factor_o, &rank))
+        return NULL;
+    pmul = PyLong_AsLongLong(pmul_o);
+    qmul = PyLong_AsLongLong(qmul_o);
+    factor = PyLong_AsLongLong(factor_o);
+    if (PyErr_Occurred())
+        return NULL;
+    if (pmul <= 0 || qmul <= 0 || factor <= 0 || offset < 0) {
+        PyErr_SetString(PyExc_ValueError, "multipliers must be positive and offset >= 0");
+        return NULL;
+    }
+    s = ask ? &self->asks : &self->bids;
+    avail = offset >= s->n ? 0 : s->n - offset;
+    count = (n < 0 || n > avail) ? avail : n;
+    list = PyList_New(count);
+    if (list == NULL)
+        return NULL;
+    for (i = 0; i < count; i++) {
+        Py_ssize_t j = s->n - 1 - offset - i;
+        i128 price = ask ? -s->key[j] : s->key[j];
+        i128 pu, key, qu;
+        PyObject *t, *k, *p, *q;
+        /* keep well inside 128 bits: price < 10^37 already; refuse products that could overflow */
+        if (price > POW10[37] / pmul || price * pmul > POW10[37] / factor || s->qty[j] > POW10[37] / qmul) {
+            Py_DECREF(list);
+            PyErr_SetString(PyExc_OverflowError, "scaled level out of range");
+            return NULL;
+        }
+        pu = price * pmul;
+        key = ask ? pu * factor : -(pu * factor);
+        qu = s->qty[j] * qmul;
+        k = i128_to_py(key);
+        p = i128_to_py(pu);
+        q = i128_to_py(qu);
+        t = PyTuple_New(4);
+        if (k == NULL || p == NULL || q == NULL || t == NULL) {
+            Py_XDECREF(k);
+            Py_XDECREF(p);
+            Py_XDECREF(q);
+            Py_XDECREF(t);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_INCREF(rank);
+        PyTuple_SET_ITEM(t, 0, k);
+        PyTuple_SET_ITEM(t, 1, rank);
+        PyTuple_SET_ITEM(t, 2, p);
+        PyTuple_SET_ITEM(t, 3, q);
+        PyList_SET_ITEM(list, i, t);
+    }
+    return list;
+}
+
 static PyObject *L2Book_bids(L2Book *self, PyObject *args) { return side_levels(&self->bids, 0, args); }
 static PyObject *L2Book_asks(L2Book *self, PyObject *args) { return side_levels(&self->asks, 1, args); }
 
@@ -639,6 +701,9 @@ static PyMethodDef L2Book_methods[] = {
     {"bids", (PyCFunction)L2Book_bids, METH_VARARGS, "bids(n=-1, offset=0): best first, [(price, qty)] in units, skipping `offset` levels."},
     {"asks", (PyCFunction)L2Book_asks, METH_VARARGS, "asks(n=-1, offset=0): best first, [(price, qty)] in units, skipping `offset` levels."},
     {"copy", (PyCFunction)L2Book_copy, METH_NOARGS, "An independent copy."},
+    {"scaled", (PyCFunction)L2Book_scaled, METH_VARARGS,
+     "scaled(ask, n, offset, pmul, qmul, factor, rank): [(key, rank, price*pmul, qty*qmul)] best first, "
+     "key = price*pmul*factor (negated for bids) so that ascending keys merge books best first."},
     {NULL, NULL, 0, NULL},
 };
 

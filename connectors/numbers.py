@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 _POW10 = [10**i for i in range(40)]
+_LIMIT = 10**27  # below this, Decimal(units).scaleb() is exact in the default 28-digit context
 
 
 def units_to_decimal(units: int, scale: int) -> Decimal:
-    """Exact at any size (Decimal.scaleb would round to the context's 28 digits)."""
+    """Exact at any size (Decimal.scaleb rounds beyond the context's 28 digits, so big values go digit by digit)."""
+    if -_LIMIT < units < _LIMIT:
+        return Decimal(units).scaleb(-scale)
     sign = 1 if units < 0 else 0
     return Decimal((sign, tuple(int(c) for c in str(abs(units))), -scale))
 
@@ -41,6 +45,12 @@ def to_units(value: Decimal | str | int, scale: int) -> int:
     return -units if sign else units
 
 
+@lru_cache(maxsize=8192)
+def config_units(value: Decimal, scale: int) -> int:
+    """``to_units`` for configuration values (fees, steps, minimums) that recur on hot paths."""
+    return to_units(value, scale)
+
+
 def rescale(units: int, from_scale: int, to_scale: int) -> int:
     """Move units between scales; going down must be exact."""
     if to_scale >= from_scale:
@@ -54,3 +64,10 @@ def rescale(units: int, from_scale: int, to_scale: int) -> int:
 def loads_exact(text: str | bytes) -> Any:
     """JSON with every non-integer number parsed as Decimal (HTX and Kraken v2 send numbers, not strings)."""
     return json.loads(text, parse_float=Decimal)
+
+
+def plain(value: Decimal) -> Decimal:
+    """The same number without padding zeros and without an exponent: 100.500 -> 100.5, 1E+2 -> 100."""
+    d = value.normalize()
+    exp = d.as_tuple().exponent
+    return d.quantize(Decimal(1)) if isinstance(exp, int) and exp > 0 else d

@@ -116,6 +116,10 @@ class ConsolidatedBook:
         now = now_ns or time.time_ns()
         return [s.book.venue for s in self._live(now)]
 
+    def live_books(self, now_ns: int | None = None) -> dict[str, L2Book]:
+        """The price books of the venues that count right now, by venue (in priority order)."""
+        return {s.book.venue: s.book.levels for s in self._live(now_ns or time.time_ns())}
+
     def _live(self, now_ns: int) -> list[_Source]:
         return [s for s in self._ordered if s.book.synced and (s.health is None or not s.health.is_stale(now_ns))]
 
