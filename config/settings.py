@@ -84,6 +84,18 @@ class Settings(BaseSettings):
     market_source: Literal["auto", "live", "simulated"] = "auto"
     host: str = "127.0.0.1"
     port: int = 8080
+    # Desk routing policies (config/routing.example.toml); None runs on the built-in defaults.
+    routing_file: str | None = None
+    # How often the routing file's modification time is checked for a reload; 0 turns watching off.
+    routing_reload_s: float = Field(default=2.0, ge=0)
+    # Pre-trade risk, per order; None turns a rule off.
+    risk_max_order_notional: Decimal | None = Field(default=None, gt=0)
+    risk_collar_bps: Decimal | None = Field(default=Decimal(1000), ge=0)
+    risk_max_open_orders: int | None = Field(default=200, ge=1)
+    # Kill switch price-anomaly rule: halt a symbol whose consolidated mid moves more than
+    # this many percent within the window; None turns the rule off.
+    kill_anomaly_move_pct: Decimal | None = Field(default=Decimal(10), gt=0)
+    kill_anomaly_window_s: float = Field(default=10.0, gt=0)
 
     @classmethod
     def settings_customise_sources(
