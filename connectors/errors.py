@@ -9,6 +9,9 @@ Each venue's ``trading.py`` maps its own codes/texts onto these; ``from_ccxt`` m
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import aiohttp
 import ccxt
 
@@ -110,3 +113,17 @@ def from_ccxt(venue: str, exc: Exception, *, mutating: bool) -> VenueError:
     if isinstance(exc, ccxt.ExchangeError):
         return Rejected(venue, type(exc).__name__, text)
     return OrderStateUnknown(venue, text) if mutating else VenueUnavailable(venue, text)
+
+
+async def call_ccxt(venue: str, fn: Callable[..., Awaitable[Any]], *args: Any, mutating: bool) -> Any:
+    """Await a ccxt call; every failure comes out as a VenueError (the venue hook raised most already)."""
+    try:
+        return await fn(*args)
+    except OrderStateUnknown as exc:
+        if mutating:
+            raise
+        raise VenueUnavailable(venue, exc.message) from exc  # a read changes nothing: just retry it
+    except VenueError:
+        raise
+    except ccxt.BaseError as exc:
+        raise from_ccxt(venue, exc, mutating=mutating) from exc

@@ -170,3 +170,18 @@ async def place_once(
             return existing
     sent.add(order.client_order_id)  # before sending: a timeout must still count as sent
     return await send(order)
+
+
+def decimal_text(value: Decimal) -> str:
+    """Plain decimal text without exponent or trailing zeros: Decimal('1E+2') -> '100', '0.50' -> '0.5'."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+def dec(value: object) -> Decimal:
+    """Exact Decimal of a venue number (strings as sent; ints; never a float that slipped through)."""
+    if isinstance(value, float):
+        raise TypeError(f"a float reached an exact field: {value!r}")
+    if value is None or value == "":
+        return ZERO
+    return Decimal(str(value))

@@ -1,0 +1,137 @@
+"""Shared shell of the fake venue order-entry servers: aiohttp on loopback, API keys, fault injection.
+
+A venue subclass adds its routes and error shapes; orders go to its ``MatchingEngine``. Faults apply to
+the next order placement (``fail_next_order``):
+
+- ``timeout``: the order is accepted, then the answer is held for ``delay_s`` (past the client's timeout);
+- ``http_5xx``: the order is accepted, then a bare HTTP 5xx page is returned;
+- ``venue_unknown``: the order is accepted, then the venue's own "status unknown" error is returned
+  (Binance -1007, Kraken EService:Deadline elapsed, HTX gateway-internal-error);
+- ``rate_limit``: nothing is accepted; the venue's rate-limit answer with a Retry-After header.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+
+from connectors.simulators.order_entry.matching import MatchingEngine
+
+log = structlog.get_logger(__name__)
+
+FAULTS = ("timeout", "http_5xx", "venue_unknown", "rate_limit")
+
+
+@dataclass(frozen=True)
+class OrderFault:
+    kind: str
+    delay_s: float = 2.0
+    status: int = 502
+    retry_after_s: int = 1
+
+
+class FakeVenue:
+    venue = "fake"
+
+    def __init__(
+        self,
+        engine: MatchingEngine,
+        keys: dict[str, str],
+        *,
+        clock_ms: Callable[[], int] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.keys = dict(keys)  # api key -> secret; every key trades the one account of ``engine``
+        self.clock_ms = clock_ms or (lambda: int(time.time() * 1000))
+        engine.clock_ms = self.clock_ms  # one clock for timestamps and order times
+        self.faults: deque[OrderFault] = deque()
+        self.requests: list[tuple[str, str]] = []  # (method, path) in arrival order
+        self.auth_failures = 0
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.host = "127.0.0.1"
+
+    # ----- to be supplied by the venue -----
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    def unknown_state_response(self) -> web.Response:
+        raise NotImplementedError
+
+    def rate_limit_response(self, retry_after_s: int) -> web.Response:
+        raise NotImplementedError
+
+    # ----- faults -----
+    def fail_next_order(self, kind: str, *, delay_s: float = 2.0, status: int = 502, retry_after_s: int = 1) -> None:
+        if kind not in FAULTS:
+            raise ValueError(f"fault was {kind!r}, expected one of {FAULTS}")
+        self.faults.append(OrderFault(kind, delay_s, status, retry_after_s))
+
+    def fault_before_accept(self) -> web.Response | None:
+        """Call before matching an order: a queued rate-limit fault answers instead."""
+        if self.faults and self.faults[0].kind == "rate_limit":
+            fault = self.faults.popleft()
+            return self.rate_limit_response(fault.retry_after_s)
+        return None
+
+    async def fault_after_accept(self) -> web.Response | None:
+        """Call after the order was matched: a queued timeout/5xx fault replaces (or delays) the answer."""
+        if not self.faults:
+            return None
+        fault = self.faults.popleft()
+        log.info("fake_venue_fault", venue=self.venue, fault=fault.kind)
+        if fault.kind == "timeout":
+            await asyncio.sleep(fault.delay_s)
+            return None
+        if fault.kind == "http_5xx":
+            return web.Response(status=fault.status, text="<html><body><h1>502 Bad Gateway</h1></body></html>",
+                                content_type="text/html")
+        return self.unknown_state_response()
+
+    # ----- lifecycle -----
+    @web.middleware
+    async def _log_requests(self, request: web.Request, handler: Callable) -> web.StreamResponse:  # type: ignore[type-arg]
+        self.requests.append((request.method, request.path))
+        return await handler(request)
+
+    def build_app(self) -> web.Application:
+        """The venue's routes as an aiohttp application (mountable, or served by ``start``)."""
+        app = web.Application(middlewares=[self._log_requests])
+        self.routes(app)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._runner = web.AppRunner(self.build_app(), access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets
+        self.host, self.port = host, server.sockets[0].getsockname()[1]
+        log.info("fake_venue_started", venue=self.venue, port=self.port)
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeVenue:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def order_requests(self, path: str) -> int:
+        """How many requests reached ``path`` (e.g. to prove a retry sent no second order)."""
+        return sum(1 for _, p in self.requests if p == path)
