@@ -131,17 +131,21 @@ class BinanceTrading:
         base_url: str | None = None,
         timeout_s: float = 10.0,
         recv_window_ms: int = 5000,
+        rate_limit_ms: int | None = None,
     ) -> None:
         self.symbols = SymbolRegistry(i for i in instruments if i.venue == VENUE)
         self._sent = SentIds()
-        self._ex = _Binance({
+        config: dict[str, Any] = {
             "apiKey": api_key,
             "secret": secret,
-            "enableRateLimit": True,
+            "enableRateLimit": True,  # ccxt's weight-based throttle; 429/418 still map to RateLimited
             "timeout": int(timeout_s * 1000),
             "options": {"recvWindow": recv_window_ms, "adjustForTimeDifference": False, "fetchCurrencies": False,
                         "fetchMargins": False, "fetchMarkets": {"types": ["spot"]}},
-        })
+        }
+        if rate_limit_ms is not None:
+            config["rateLimit"] = rate_limit_ms
+        self._ex = _Binance(config)
         if base_url is not None:
             # Every API family at the override, so nothing can reach binance.com (client-compat.md §1).
             root = base_url.rstrip("/")
