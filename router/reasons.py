@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from internal_book.errors import BINANCE_ERRORS as MATCHING_ERRORS
-from internal_book.errors import RejectReason as MatchingReason
+from internal_book import BINANCE_ERRORS as MATCHING_ERRORS
+from internal_book import RejectReason as MatchingReason
 
 
 class RejectReason(IntEnum):
