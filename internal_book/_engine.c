@@ -64,13 +64,54 @@ static PyObject *Engine_process(Engine *E, PyObject *t) {
     if (dispatch(E, t) < 0) return NULL;
     Py_RETURN_NONE;
 }
+/* Touch the hash buckets the next command will probe (client id, order id) so their cache misses
+ * overlap with the current command. Pure hint: no state change, no errors. */
+static void prefetch_cmd(Engine *E, PyObject *t) {
+    if (!PyTuple_CheckExact(t) || PyTuple_GET_SIZE(t) < 6) return;
+    PyObject *op = PyTuple_GET_ITEM(t, 0), *clid = NULL, *acct = PyTuple_GET_ITEM(t, 2), *oid = NULL;
+    if (!PyLong_CheckExact(op) || !PyLong_CheckExact(acct)) return;
+    long o = PyLong_AsLong(op);
+    if (o == 1 && PyTuple_GET_SIZE(t) == 15) clid = PyTuple_GET_ITEM(t, 12);
+    else if (o == 2 || o == 3 || o == 5) { clid = PyTuple_GET_ITEM(t, 4); oid = PyTuple_GET_ITEM(t, 3); }
+    if (clid && PyUnicode_CheckExact(clid) && E->ccap) {
+        uint64_t hh = clid_hh(get_i(t, 2), clid);
+        __builtin_prefetch(&E->ck[hh & (E->ccap - 1)]);
+    }
+    if (oid && PyLong_CheckExact(oid) && E->hcap) {
+        uint64_t k = (uint64_t)get_i(t, 3) & (E->hcap - 1);
+        __builtin_prefetch(&E->hk[k]);
+        __builtin_prefetch(&E->hv[k]);
+    }
+    if (PyErr_Occurred()) PyErr_Clear();
+}
+
+/* Second stage: the bucket is (likely) cached now; prefetch the order slot a cancel or amend by
+ * client id will touch, without dereferencing it. */
+static void prefetch_slot(Engine *E, PyObject *t) {
+    if (!PyTuple_CheckExact(t) || PyTuple_GET_SIZE(t) < 6 || !E->ccap) return;
+    PyObject *op = PyTuple_GET_ITEM(t, 0), *clid = PyTuple_GET_ITEM(t, 4), *acct = PyTuple_GET_ITEM(t, 2);
+    if (!PyLong_CheckExact(op) || !PyLong_CheckExact(acct) || !PyUnicode_CheckExact(clid)) return;
+    long o = PyLong_AsLong(op);
+    if (o != 2 && o != 3 && o != 5) return;
+    uint64_t hh = clid_hh(get_i(t, 2), clid), m = E->ccap - 1, i = hh & m;
+    for (int probes = 0; probes < 8 && E->ck[i].slot >= 0; probes++, i = (i + 1) & m)
+        if (E->ck[i].hh == hh) { __builtin_prefetch(&E->ord[E->ck[i].slot]); break; }
+    if (PyErr_Occurred()) PyErr_Clear();
+}
+
 static PyObject *Engine_process_many(Engine *E, PyObject *seq) {
     PyObject *fast = PySequence_Fast(seq, "process_many needs a sequence");
     if (!fast) return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
     PyObject **items = PySequence_Fast_ITEMS(fast);
-    for (Py_ssize_t i = 0; i < n; i++)
+    /* two-stage software pipeline: hash buckets two commands ahead, the order slot one ahead */
+    if (n > 0) prefetch_cmd(E, items[0]);
+    if (n > 1) prefetch_cmd(E, items[1]);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i + 2 < n) prefetch_cmd(E, items[i + 2]);
+        if (i + 1 < n) prefetch_slot(E, items[i + 1]);
         if (dispatch(E, items[i]) < 0) { Py_DECREF(fast); return NULL; }
+    }
     Py_DECREF(fast);
     Py_RETURN_NONE;
 }
