@@ -82,12 +82,12 @@ def test_event_canonical_bytes_are_stable() -> None:
 
 
 def test_packed_events_decode_to_the_same_events() -> None:
-    head, _ = _split_flow(800, 800)
+    head, _ = _split_flow(3000, 3000)
     a, b = MatchingEngine(INSTRUMENTS), MatchingEngine(INSTRUMENTS)
     direct = _run(a, head)
-    for c in head:
-        b._core.process(b.encode(c))  # noqa: SLF001 - the bulk path, events left buffered
+    b.submit_many([b.encode(c) for c in head])  # the bulk path, events left buffered
     assert events_to_json(b.decode_packed(*b.drain_packed())) == direct
+    assert b.state_hash() == a.state_hash()
 
 
 def test_restart_from_snapshot_plus_journal_tail_loses_nothing() -> None:
