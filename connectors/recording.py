@@ -284,6 +284,9 @@ class Recorder:
         await asyncio.gather(*(s.wait_synced(timeout=timeout) for s in self.sessions.values()))
 
     async def stop(self) -> None:
+        # Stopping is not a disconnect: no "close" record, so a replay ends with the books as they were.
+        for session in self.sessions.values():
+            session.tap = None
         await asyncio.gather(*(s.stop() for s in self.sessions.values()), return_exceptions=True)
         if self._http is not None:
             await self._http.close()
@@ -309,3 +312,58 @@ def summarize(files: Iterable[str | Path]) -> dict[str, Any]:
             counts.setdefault(venue, {}).setdefault(line.kind.value, 0)
             counts[venue][line.kind.value] += 1
     return counts
+
+
+def convert_legacy(files: Iterable[str | Path], out: str | Path, *, recording: str, rotate_bytes: int | None = None) -> Path:
+    """Rewrite legacy capture files as one Braid recording in ``out``; returns the manifest path.
+
+    Records are written in the order the replayer merges the legacy files (connections by receive time,
+    recorded snapshots before stream frames of the same instant), so the two replay to the same books.
+    """
+    import heapq
+
+    from connectors.capture import LineKind, line_record
+    from connectors.venues import venue_for_url
+
+    writer = CaptureWriter(out, recording=recording, prefix="capture", rotate_bytes=rotate_bytes, compresslevel=9)
+    streams: list[list[tuple[str, str, Any]]] = []  # per connection: (venue, conn, line)
+    snapshots: dict[tuple[str, str], list[tuple[str, str, Any]]] = {}
+    references: list[tuple[str, Any]] = []
+    for f in files:
+        current: list[tuple[str, str, Any]] | None = None
+        venue = ""
+        for line in read_capture(f):
+            if line.kind is LineKind.HTTP:
+                spec = venue_for_url(line.url or "")
+                if spec is None:
+                    continue
+                if urlsplit(line.url or "").path in spec.reference_paths:
+                    references.append((spec.name, line))
+                else:
+                    from urllib.parse import parse_qs
+
+                    vs = parse_qs(urlsplit(line.url or "").query).get("symbol", [""])[0]
+                    snapshots.setdefault((spec.name, vs), []).append((spec.name, f"{spec.name}-rest", line))
+            elif line.kind is LineKind.OPEN:
+                spec = venue_for_url(line.url or "")
+                if spec is None:
+                    raise ValueError(f"{line.file}:{line.line_no}: no venue known for {line.url}")
+                venue = spec.name
+                current = []
+                streams.append(current)
+                current.append((venue, f"{venue}-{len(streams)}", line))
+            elif line.kind in (LineKind.RECEIVED, LineKind.SENT) and current is not None:
+                current.append((venue, current[0][1], line))
+    for venue, line in references:
+        writer.write(line.ts_ns, venue, f"{venue}-ref", "rest", line.payload, line.url)
+    inputs = [[(item[2].ts_ns, i, n, item) for n, item in enumerate(s)] for i, s in enumerate(streams)]
+    inputs += [[(item[2].ts_ns, -1 - k, n, item) for n, item in enumerate(lines)] for k, (_, lines) in enumerate(sorted(snapshots.items()))]
+    from connectors.venues import venue_spec
+
+    for stream in streams:
+        venue, _, first = stream[0]
+        sent = [str(x[2].payload) for x in stream if x[2].kind is LineKind.SENT]
+        writer.add_symbols(venue, venue_spec(venue).capture_symbols(first.url or "", sent))
+    for _, _, _, (venue, conn, line) in heapq.merge(*inputs):
+        writer.write(line.ts_ns, venue, conn, {"open": "open", "received": "recv", "sent": "sent", "http": "rest"}[line.kind.value], line.payload, line.url if line.kind in (LineKind.OPEN, LineKind.HTTP) else None)
+    return writer.close()

@@ -219,7 +219,9 @@ class Replayer:
     def _make_feeds(self) -> None:
         for st in self._streams.values():
             wanted = st.spec.capture_symbols(st.url, st.sent)
-            known = {inst.venue_symbol: inst for inst in self._references.get(st.spec.name, [])}
+            refs = self._references.get(st.spec.name, [])
+            known = {inst.symbol: inst for inst in refs}  # a wire name may be the canonical one (Kraken v2)
+            known.update({inst.venue_symbol: inst for inst in refs})
             instruments = [known.get(vs) or st.spec.bare_instrument(vs) for vs in wanted]
             vs_settings = self.settings.venue(st.spec.name)
             st.feed = st.spec.make_feed(instruments, vs_settings, st.url)

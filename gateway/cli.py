@@ -6,7 +6,7 @@ import sys
 
 from config.logging import configure_logging
 from config.settings import get_settings
-from gateway import book_commands, serve_command
+from gateway import book_commands, replay_commands, serve_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     book_commands.add_parsers(sub)
     serve_command.add_parsers(sub)
+    replay_commands.add_parsers(sub)
     return parser
 
 
