@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from ib_fixtures import INSTRUMENTS, random_flow
 
 from internal_book import (
-    AmendOrder, CancelOrder, CancelReplace, MatchingEngine, NewOrder, OrderAccepted, OrderAmended, OrderType,
-    ReferenceEngine, SetReferencePrice, Side, STPMode, TimeInForce, Trade,
+    AmendOrder, CancelOrder, CancelReplace, MatchingEngine, NewOrder, OrderAccepted, OrderAmended, OrderStatus,
+    OrderType, ReferenceEngine, SetReferencePrice, Side, STPMode, TimeInForce, Trade,
 )
 
 SYM = "ETH/USDT"  # tick 0.5, step 0.1, min qty 0.1, min notional 2
@@ -200,3 +200,40 @@ def test_long_random_flow_matches_reference() -> None:
     # the flow really exercised every path
     for k in ("accepted", "trade", "cancelled", "expired", "triggered", "rejected", "amended", "released"):
         assert kinds.get(k, 0) > 10, kinds
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(commands(), min_size=1, max_size=80))
+def test_makers_are_hit_in_price_time_order(cmds: list[object]) -> None:
+    """Independent of the reference: every trade hits the best-priced, longest-waiting resting order.
+
+    The queue is rebuilt from events alone: an order joins its level when it is accepted (or
+    triggered, or amended with lost priority) and leaves on fill, cancel, expiry or release.
+    """
+    eng = MatchingEngine(INSTRUMENTS)
+    info: dict[int, OrderAccepted] = {}
+    resting: dict[int, tuple[str, Side, D, int]] = {}  # order id -> (symbol, side, price, priority stamp)
+    for cmd in _stamp(cmds):
+        for e in eng.apply(cmd):  # type: ignore[arg-type]
+            if isinstance(e, OrderAccepted):
+                info[e.order_id] = e
+                if e.price is not None and e.order_type in (OrderType.LIMIT, OrderType.LIMIT_MAKER):
+                    resting[e.order_id] = (e.symbol, e.side, e.price, e.seq)
+            elif e.kind == "triggered" and info[e.order_id].price is not None:
+                a = info[e.order_id]
+                resting[e.order_id] = (a.symbol, a.side, a.price, e.seq)  # type: ignore[arg-type]
+            elif isinstance(e, OrderAmended):
+                sym, side, _, stamp = resting[e.order_id]
+                resting[e.order_id] = (sym, side, e.price, stamp if e.keeps_priority else e.seq)
+            elif isinstance(e, Trade):
+                maker_side = Side.SELL if e.taker_side == Side.BUY else Side.BUY
+                rivals = [(p, s, oid) for oid, (sym, sd, p, s) in resting.items()
+                          if sym == e.symbol and sd == maker_side and oid != e.taker_order_id]
+                best = min(rivals, key=lambda r: ((r[0] if maker_side == Side.SELL else -r[0]), r[1]))
+                assert best[2] == e.maker_order_id, (e, best)
+                if e.maker_status == OrderStatus.FILLED:
+                    del resting[e.maker_order_id]
+                if e.taker_status == OrderStatus.FILLED:
+                    resting.pop(e.taker_order_id, None)
+            elif e.kind in ("cancelled", "expired", "released"):
+                resting.pop(e.order_id, None)
