@@ -29,7 +29,7 @@ async def fake() -> AsyncIterator[FakeBinance]:
 
 @pytest.fixture
 async def trading(fake: FakeBinance) -> AsyncIterator[BinanceTrading]:
-    adapter = BinanceTrading(KEY, SECRET, [INST], base_url=fake.url, timeout_s=0.5)
+    adapter = BinanceTrading(KEY, SECRET, [INST], base_url=fake.url, timeout_s=0.5, rate_limit_ms=5)
     yield adapter
     await adapter.close()
 
