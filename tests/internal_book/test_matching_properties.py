@@ -237,3 +237,18 @@ def test_makers_are_hit_in_price_time_order(cmds: list[object]) -> None:
                     resting.pop(e.taker_order_id, None)
             elif e.kind in ("cancelled", "expired", "released"):
                 resting.pop(e.order_id, None)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(commands(), min_size=2, max_size=60), st.data())
+def test_snapshot_at_any_point_continues_identically(cmds: list[object], data: st.DataObject) -> None:
+    stamped = _stamp(cmds)
+    cut = data.draw(st.integers(0, len(stamped)))
+    original = MatchingEngine(INSTRUMENTS)
+    for c in stamped[:cut]:
+        original.apply(c)  # type: ignore[arg-type]
+    restored = MatchingEngine.restore(original.snapshot(), INSTRUMENTS)
+    for c in stamped[cut:]:
+        a, b = original.apply(c), restored.apply(c)  # type: ignore[arg-type]
+        assert [e.to_json() for e in a] == [e.to_json() for e in b]
+    assert original.state_hash() == restored.state_hash()
