@@ -78,6 +78,8 @@ class CaptureWriter:
         self._raw: BinaryIO | None = None
         self._gz: gzip.GzipFile | None = None
         self._closed = False
+        self._unflushed = 0
+        self._flush_every = min(1 << 20, max(1024, (rotate_bytes or 1 << 21) // 2))
 
     # ----- writing -----
     def write(self, ts_ns: int, venue: str, conn: str, direction: str, payload: str | bytes = "", url: str | None = None) -> None:
@@ -85,7 +87,13 @@ class CaptureWriter:
             raise ValueError("capture writer is closed")
         part = self._part_for(ts_ns)
         assert self._gz is not None
-        self._gz.write(encode_record(ts_ns, venue, conn, direction, payload, url))
+        data = encode_record(ts_ns, venue, conn, direction, payload, url)
+        self._gz.write(data)
+        self._unflushed += len(data)
+        if self._unflushed >= self._flush_every:
+            # Push compressed bytes to the file: the size rotation sees them, and a crash loses little.
+            self._gz.flush()
+            self._unflushed = 0
         part.records += 1
         part.first_ns = ts_ns if part.first_ns is None else min(part.first_ns, ts_ns)
         part.last_ns = ts_ns if part.last_ns is None else max(part.last_ns, ts_ns)
