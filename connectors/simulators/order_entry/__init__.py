@@ -7,6 +7,7 @@ from connectors.simulators.order_entry.binance import FakeBinance
 from connectors.simulators.order_entry.htx import FakeHtx
 from connectors.simulators.order_entry.kraken import FakeKraken
 from connectors.simulators.order_entry.matching import (
+    BookLiquidity,
     Liquidity,
     MatchingEngine,
     SimMarket,
@@ -17,6 +18,6 @@ from connectors.simulators.order_entry.matching import (
 from connectors.simulators.order_entry.server import FakeVenue
 
 __all__ = [
-    "FakeBinance", "FakeHtx", "FakeKraken", "FakeVenue", "Liquidity", "MatchingEngine", "SimMarket", "StaticBook",
+    "BookLiquidity", "FakeBinance", "FakeHtx", "FakeKraken", "FakeVenue", "Liquidity", "MatchingEngine", "SimMarket", "StaticBook",
     "fee_in_quote", "fee_in_received",
 ]

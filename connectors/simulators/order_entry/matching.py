@@ -7,7 +7,7 @@ liquidity (the router only sends IOC/FOK children; GTC exists to test cancel and
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
@@ -50,6 +50,41 @@ class StaticBook:
             else:
                 rest.append((price, avail))
         (self.asks if side == "BUY" else self.bids)[symbol] = rest
+        return out
+
+
+class PriceLevels(Protocol):
+    """Anything holding ``bids``/``asks`` as price -> qty dicts, e.g. the market-data simulators' ``SimBook``."""
+
+    bids: dict[Decimal, Decimal]
+    asks: dict[Decimal, Decimal]
+
+
+class BookLiquidity:
+    """Liquidity read from live price-level books (by venue symbol), such as the market-data simulators' truth.
+
+    With ``consume`` the taken quantity is removed from the book, as a real trade would; without it the book is
+    left to its own generator and every order sees the full depth.
+    """
+
+    def __init__(self, books: Mapping[str, PriceLevels], *, consume: bool = False) -> None:
+        self.books = books
+        self.consume = consume
+
+    def take(self, symbol: str, side: str, qty: Decimal, limit_price: Decimal, all_or_none: bool = False) -> list[Level]:
+        book = self.books.get(symbol)
+        if book is None:
+            return []
+        levels = book.asks if side == "BUY" else book.bids
+        static = StaticBook(asks={symbol: sorted(book.asks.items())}, bids={symbol: sorted(book.bids.items())})
+        out = static.take(symbol, side, qty, limit_price, all_or_none)
+        if self.consume:
+            for price, got in out:
+                left = levels[price] - got
+                if left > 0:
+                    levels[price] = left
+                else:
+                    del levels[price]
         return out
 
 

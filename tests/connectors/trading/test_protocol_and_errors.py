@@ -141,3 +141,19 @@ async def test_adapters_meet_the_protocol_and_never_point_at_the_venue(cls: type
             assert host not in everywhere
     finally:
         await adapter.close()
+
+
+def test_book_liquidity_reads_and_optionally_consumes_a_truth_book() -> None:
+    from connectors.simulators.market import SimBook
+    from connectors.simulators.order_entry.matching import BookLiquidity
+
+    truth = SimBook(bids={D("99"): D("1")}, asks={D("100"): D("1"), D("101"): D("2")})
+    peek = BookLiquidity({"BTCUSDT": truth})
+    assert peek.take("BTCUSDT", "BUY", D("2"), D("101")) == [(D("100"), D("1")), (D("101"), D("1"))]
+    assert truth.asks == {D("100"): D("1"), D("101"): D("2")}
+    assert peek.take("BTCUSDT", "BUY", D("5"), D("101"), all_or_none=True) == []
+    eat = BookLiquidity({"BTCUSDT": truth}, consume=True)
+    assert eat.take("BTCUSDT", "SELL", D("0.4"), D("98")) == [(D("99"), D("0.4"))]
+    assert eat.take("BTCUSDT", "BUY", D("1.5"), D("101")) == [(D("100"), D("1")), (D("101"), D("0.5"))]
+    assert truth.bids == {D("99"): D("0.6")} and truth.asks == {D("101"): D("1.5")}
+    assert eat.take("ETHUSDT", "BUY", D("1"), D("1")) == []
