@@ -7,6 +7,7 @@ HTTP 200 with an ``error`` list and are mapped by ``venue_error``.
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -154,6 +155,9 @@ class KrakenTrading:
         self.symbols = SymbolRegistry(mine)
         self._by_altname = {altname(i): i for i in mine}
         self._sent = SentIds()
+        # Kraken refuses a nonce not above the last one it saw; requests in flight together can arrive out of
+        # order, so private calls go one at a time.
+        self._lock = asyncio.Lock()
         config: dict[str, Any] = {"apiKey": api_key, "secret": secret, "enableRateLimit": True,
                                   "timeout": int(timeout_s * 1000)}
         if rate_limit_ms is not None:
@@ -170,7 +174,8 @@ class KrakenTrading:
             raise InvalidOrder(VENUE, "LOCAL", f"unknown symbol {symbol!r}") from None
 
     async def _call(self, method: str, params: dict[str, str], *, mutating: bool = False) -> Any:
-        raw = await call_ccxt(VENUE, getattr(self._ex, method), params, mutating=mutating)
+        async with self._lock:
+            raw = await call_ccxt(VENUE, getattr(self._ex, method), params, mutating=mutating)
         return raw["result"]
 
     async def place(self, order: ChildOrder) -> VenueOrder:

@@ -157,3 +157,14 @@ async def test_rate_limit_maps_retry_after(trading: BinanceTrading, fake: FakeBi
         await trading.place(child("0.1", "30000"))
     assert info.value.retry_after_s == 7.0
     assert fake.engine.orders == {}
+
+
+async def test_nothing_listening_is_unavailable_not_unknown() -> None:
+    from connectors.errors import VenueUnavailable
+
+    adapter = BinanceTrading(KEY, SECRET, [INST], base_url="http://127.0.0.1:9", timeout_s=0.5)  # discard port
+    try:
+        with pytest.raises(VenueUnavailable):
+            await adapter.place(child("0.1", "30000"))
+    finally:
+        await adapter.close()

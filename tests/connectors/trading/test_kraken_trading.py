@@ -147,3 +147,12 @@ async def test_duplicate_open_cl_ord_id_refused_by_venue(fake: FakeKraken) -> No
         await second.close()
     assert info.value.code == "EOrder:Duplicate order"
     assert len(fake.engine.orders) == 1
+
+
+async def test_concurrent_orders_keep_nonces_in_order(trading: KrakenTrading, fake: FakeKraken) -> None:
+    import asyncio
+
+    orders = [child("0.01", "29000", tif="GTC", round_no=i) for i in range(6)]
+    placed = await asyncio.gather(*(trading.place(o) for o in orders), trading.balances(), trading.open_orders())
+    assert all(p.status is OrderStatus.NEW for p in placed[:6])  # type: ignore[union-attr]
+    assert len(await trading.open_orders()) == 6
