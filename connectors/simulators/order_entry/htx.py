@@ -71,6 +71,7 @@ class FakeHtx(FakeVenue):
     def routes(self, app: web.Application) -> None:
         r = app.router
         r.add_get("/v1/common/symbols", self._symbols)
+        r.add_get("/v2/reference/currencies", self._currencies)
         r.add_get("/v1/account/accounts", self._signed(self._accounts))
         r.add_get("/v1/account/accounts/{account}/balance", self._signed(self._balance))
         r.add_post("/v1/order/orders/place", self._signed(self._place))
@@ -128,6 +129,13 @@ class FakeHtx(FakeVenue):
              "min-order-value": format(m.min_notional, "f"), "api-trading": "enabled"}
             for m in self.engine.markets.values()
         ])
+
+    async def _currencies(self, request: web.Request) -> web.Response:
+        # ccxt's load_markets reads it; the chain details only matter for deposits and withdrawals.
+        assets = sorted({m.base for m in self.engine.markets.values()} | {m.quote for m in self.engine.markets.values()})
+        return web.json_response({"code": 200, "data": [
+            {"currency": a, "assetType": 1, "instStatus": "normal", "chains": []} for a in assets
+        ]})
 
     async def _accounts(self, request: web.Request, q: dict[str, str], body: dict[str, Any]) -> web.Response:
         return ok([{"id": self.account_id, "type": "spot", "subtype": "", "state": "working"}])

@@ -77,6 +77,7 @@ class FakeKraken(FakeVenue):
         r = app.router
         r.add_get("/0/public/Time", self._time)
         r.add_get("/0/public/AssetPairs", self._asset_pairs)
+        r.add_get("/0/public/Assets", self._assets)
         for name, handler in (
             ("AddOrder", self._add_order), ("QueryOrders", self._query_orders), ("OpenOrders", self._open_orders),
             ("ClosedOrders", self._closed_orders), ("CancelOrder", self._cancel_order),
@@ -170,6 +171,12 @@ class FakeKraken(FakeVenue):
                        "costmin": format(m.min_notional, "f"), "status": "online"}
             for m in self.engine.markets.values()
         })
+
+    async def _assets(self, request: web.Request) -> web.Response:
+        codes = sorted({m.base for m in self.engine.markets.values()} | {m.quote for m in self.engine.markets.values()})
+        strip = {"XXBT": "XBT", "XETH": "ETH", "ZUSD": "USD", "ZEUR": "EUR"}
+        return ok({c: {"aclass": "currency", "altname": strip.get(c, c), "decimals": 10, "display_decimals": 5,
+                       "collateral_value": 1, "status": "enabled"} for c in codes})
 
     async def _add_order(self, p: dict[str, str]) -> web.Response:
         market = self._market(p.get("pair", ""))
