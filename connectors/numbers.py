@@ -71,3 +71,19 @@ def plain(value: Decimal) -> Decimal:
     d = value.normalize()
     exp = d.as_tuple().exponent
     return d.quantize(Decimal(1)) if isinstance(exp, int) and exp > 0 else d
+
+
+def floor_units(value: Decimal, scale: int) -> int:
+    """Units at ``scale``, rounding toward minus infinity when ``value`` has more decimals."""
+    try:
+        return to_units(value, scale)
+    except ValueError:
+        return to_units(value.quantize(Decimal(1).scaleb(-scale), rounding="ROUND_FLOOR"), scale)
+
+
+def ceil_units(value: Decimal, scale: int) -> int:
+    """Units at ``scale``, rounding toward plus infinity when ``value`` has more decimals."""
+    try:
+        return to_units(value, scale)
+    except ValueError:
+        return to_units(value.quantize(Decimal(1).scaleb(-scale), rounding="ROUND_CEILING"), scale)

@@ -16,7 +16,7 @@ from typing import Literal, Protocol
 
 from connectors.base import VenueHealth
 from connectors.book import L2Book
-from connectors.numbers import to_units, units_to_decimal
+from connectors.numbers import ceil_units, to_units, units_to_decimal
 
 Side = Literal["bids", "asks"]
 _CTX = Context(prec=50)
@@ -27,6 +27,7 @@ class BookView(Protocol):
     venue: str
     synced: bool
     levels: L2Book
+    last_update_ns: int
 
 
 class ConsolidatedLevel:
@@ -120,6 +121,10 @@ class ConsolidatedBook:
         """The price books of the venues that count right now, by venue (in priority order)."""
         return {s.book.venue: s.book.levels for s in self._live(now_ns or time.time_ns())}
 
+    def live_venue_books(self, now_ns: int | None = None) -> dict[str, BookView]:
+        """Like :meth:`live_books`, with each venue's whole mirrored book (sync state, last update time)."""
+        return {s.book.venue: s.book for s in self._live(now_ns or time.time_ns())}
+
     def _live(self, now_ns: int) -> list[_Source]:
         return [s for s in self._ordered if s.book.synced and (s.health is None or not s.health.is_stale(now_ns))]
 
@@ -201,7 +206,7 @@ class ConsolidatedBook:
     def fill(self, side: Literal["buy", "sell"], qty: Decimal, *, fee_adjusted: bool = True, now_ns: int | None = None) -> Fill:
         """Walk the book to fill ``qty`` (a buy takes asks, a sell takes bids)."""
         merged, pscale, qscale, venues = self._merged("asks" if side == "buy" else "bids", fee_adjusted, now_ns)
-        want = _units_ceil(Decimal(qty), qscale)
+        want = ceil_units(Decimal(qty), qscale)
         got = notional = 0
         taken: dict[int, int] = {}
         for _, rank, p, q in merged:
@@ -281,14 +286,6 @@ def _level(price_units: int, parts: list[tuple[int, int]], pscale: int, qscale: 
     return ConsolidatedLevel(
         price_units, sum(q for _, q in parts), pscale, qscale, tuple((venues[r], q) for r, q in parts)
     )
-
-
-def _units_ceil(value: Decimal, scale: int) -> int:
-    """Units at ``scale`` covering ``value`` (rounded up when it has more decimals than the scale)."""
-    try:
-        return to_units(value, scale)
-    except ValueError:
-        return to_units(value.quantize(Decimal(1).scaleb(-scale), rounding="ROUND_CEILING", context=_CTX), scale)
 
 
 def _decimals(d: Decimal) -> int:

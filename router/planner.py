@@ -15,7 +15,7 @@ from typing import Literal
 
 from config.instruments import Instrument, decimals_of
 from connectors.book import L2Book
-from connectors.numbers import config_units, plain, to_units, units_to_decimal
+from connectors.numbers import ceil_units, config_units, floor_units, plain, units_to_decimal
 
 Side = Literal["BUY", "SELL"]
 _CHUNK = 24  # levels fetched per venue at first; most sweeps stay within them
@@ -103,8 +103,9 @@ def _walk(
     qs = max(max(books[v].qty_scale, terms[v].instrument.qty_decimals) for v in venues)
     one, share_one = 10**fee_dp, 10**share_dp
     share_units = config_units(share, share_dp)
-    want = _floor_units(qty, qs)
-    limit = None if limit_price is None else _limit_units(limit_price, ps, buy)
+    want = floor_units(qty, qs)
+    # a limit between two representable prices: a buy may pay up to it, a sell accept down to it
+    limit = None if limit_price is None else (floor_units if buy else ceil_units)(limit_price, ps)
     order = sorted(venues, key=lambda v: (terms[v].priority, v))
 
     per_venue = []
@@ -115,11 +116,11 @@ def _walk(
         if avail is None:
             budget = None
         elif buy:  # quote inventory, at scale ps + qs + fee_dp
-            budget = _floor_units(avail, ps + qs + fee_dp)
+            budget = floor_units(avail, ps + qs + fee_dp)
         else:
-            budget = _floor_units(avail, qs)
+            budget = floor_units(avail, qs)
         per_venue.append((v, one + fee if buy else one - fee, 10 ** (ps - books[v].price_scale), 10 ** (qs - books[v].qty_scale), budget))
-    cap = None if max_child_notional is None else _floor_units(max_child_notional, ps + qs)
+    cap = None if max_child_notional is None else floor_units(max_child_notional, ps + qs)
 
     # Walk the first levels of each venue; only if they run out before the quantity, look deeper.
     depth = _CHUNK
@@ -212,19 +213,3 @@ def _take(
         if remaining <= 0:
             break
     return taken, remaining, True
-
-
-def _floor_units(value: Decimal, scale: int) -> int:
-    try:
-        return to_units(value, scale)
-    except ValueError:
-        return to_units(value.quantize(Decimal(1).scaleb(-scale), rounding="ROUND_FLOOR"), scale)
-
-
-def _limit_units(price: Decimal, scale: int, buy: bool) -> int:
-    # A limit between two representable prices: a buy may pay up to it (floor), a sell accept down to it (ceil).
-    try:
-        return to_units(price, scale)
-    except ValueError:
-        rounding = "ROUND_FLOOR" if buy else "ROUND_CEILING"
-        return to_units(price.quantize(Decimal(1).scaleb(-scale), rounding=rounding), scale)
