@@ -26,7 +26,7 @@ from connectors.htx.constants import (
     MBP_LEVELS,
     MBP_TOPIC,
     MODES,
-    REQ_MIN_INTERVAL_NS,
+    REQ_SPACING_NS,
     REQ_TIMEOUT_NS,
     VENUE,
     WS_HOSTS,
@@ -39,6 +39,7 @@ from connectors.htx.parse import (
     HtxFrameError,
     HtxMbpSnapshot,
     HtxMbpUpdate,
+    HtxMessage,
     HtxPing,
     parse_frame,
     split_topic,
@@ -144,7 +145,7 @@ class HtxFeed:
         self.health.stats.connected = False
 
     # ----- dispatch -----
-    def _dispatch(self, msg: object, now_ns: int) -> list[Action]:
+    def _dispatch(self, msg: HtxMessage, now_ns: int) -> list[Action]:
         if isinstance(msg, HtxPing):
             self.pongs_sent += 1
             return [Send(_json_text({"pong": msg.ts}))]
@@ -200,7 +201,7 @@ class HtxFeed:
         self._req_queue.append(symbol)
 
     def _next_req(self, now_ns: int) -> list[Action]:
-        """At most one REQ in flight, and REQs at least 100 ms apart on the connection (HTX's rule)."""
+        """At most one REQ in flight, and REQs more than 100 ms apart on the connection (HTX's rule)."""
         if self._req_inflight is not None:
             if now_ns - self._req_inflight[2] < REQ_TIMEOUT_NS:
                 return []
@@ -209,7 +210,7 @@ class HtxFeed:
             self._req_inflight = None
         if not self._req_queue:
             return []
-        if self._last_req_ns is not None and now_ns - self._last_req_ns < REQ_MIN_INTERVAL_NS:
+        if self._last_req_ns is not None and now_ns - self._last_req_ns < REQ_SPACING_NS:
             return []
         symbol = self._req_queue.popleft()
         req_id = self._new_id("req")

@@ -57,8 +57,9 @@ def test_buffer_align_duplicate_gap_and_resync() -> None:
     assert book.synced and book.update_id == 104
     assert book.bids() == [(D("100.50"), D("1.5")), (D("100.00"), D("2")), (D("99.00"), D("3"))]
     assert book.asks() == [(D("101.50"), D("0.000001")), (D("102.00"), D("5"))]
-    # Any frame after 100 ms carries the TRIO REQ out.
-    actions = feed.on_frame(mbp("btcusdt", 104, 103, asks=[[D("101.00"), 0], [D("101.50"), D("0.000001")]]), 101 * MS)
+    assert reqs(feed.on_frame(mbp("btcusdt", 100, 98, asks=[["101.00", 9]]), 100 * MS)) == []  # old: skipped
+    # Any frame after 100 ms (plus our margin) carries the TRIO REQ out.
+    actions = feed.on_frame(mbp("btcusdt", 104, 103, asks=[[D("101.00"), 0], [D("101.50"), D("0.000001")]]), 121 * MS)
     (trio_req,) = reqs(actions)
     assert trio_req["req"] == "market.trioeth.mbp.20"
     assert book.update_id == 104 and feed.health.stats.resyncs == 0  # the duplicate was skipped
@@ -109,7 +110,8 @@ def test_error_answer_to_a_req_is_counted_and_asked_again_later() -> None:
     err = encode_frame({"id": req["id"], "status": "error", "err-code": "too-many-request", "err-msg": "slow down", "ts": 1})
     assert reqs(feed.on_frame(err, 20 * MS)) == []
     assert feed.error_answers == 1 and feed.health.stats.bad_frames == 0
-    (again,) = reqs(feed.on_frame(encode_frame({"ping": 5}), 120 * MS))
+    assert reqs(feed.on_frame(encode_frame({"ping": 5}), 100 * MS)) == []
+    (again,) = reqs(feed.on_frame(encode_frame({"ping": 6}), 121 * MS))
     assert again["req"] == "market.btcusdt.mbp.20"
 
 
