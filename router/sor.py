@@ -175,6 +175,24 @@ class SmartOrderRouter:
             routed.append(pid)
         return routed
 
+    async def on_market(self, symbols: list[str] | None = None) -> None:
+        """Feed the kill switch's anomaly rule with each consolidated mid, then route out crossed remainders."""
+        now = self.clock()
+        for symbol in symbols if symbols is not None else list(self.market):
+            mid = self.market.book(symbol).mid(now)
+            if mid is not None:
+                await self.killswitch.observe_mid(symbol, mid, now)
+        await self.sweep_resting()
+
+    async def watch_market(self, interval_s: float = 0.1) -> None:
+        """Run :meth:`on_market` forever, every ``interval_s`` (a task of the service)."""
+        while True:
+            try:
+                await self.on_market()
+            except Exception:  # one bad pass must not end the watch
+                log.exception("market_watch_failed")
+            await asyncio.sleep(interval_s)
+
     # ----- admission -----
     def _admit(self, order: ParentOrder, policy: RoutingPolicy, mid: Decimal | None) -> Rejection | None:
         halted = self.killswitch.rejection(order.symbol)
@@ -186,9 +204,9 @@ class SmartOrderRouter:
             open_orders = sum(
                 1 for q in self.parents.values() if q.order.account == order.account and q.order.tenant == order.tenant and q.resting
             )
-            reason = self.risk.check(order.symbol, order.side, order.qty, order.price, mid, open_orders + 1)
-            if reason is not None:
-                return Rejection(reason)
+            refused = self.risk.evaluate(order.symbol, order.side, order.qty, order.price, mid, open_orders)
+            if refused is not None:
+                return refused
         return None
 
     def _effective_limit(self, order: ParentOrder, policy: RoutingPolicy, mid: Decimal | None) -> Decimal | None:

@@ -182,3 +182,42 @@ async def test_a_retried_parent_id_never_routes_twice(three_venues):
     first = await m.router.execute(parent("p17", "BUY", "1", "101"))
     again = await m.router.execute(parent("p17", "BUY", "1", "101"))
     assert first == again and m.venues["binance"].placed == 1
+
+
+async def test_pre_trade_risk_refuses_with_a_clear_error_and_routes_nothing(three_venues):
+    from router.risk import PreTradeRisk, RiskLimits
+
+    m = three_venues
+    m.router.risk = PreTradeRisk(RiskLimits(max_order_notional=D("250"), collar_bps=D("100"), max_open_orders=5))
+    big = await m.router.execute(parent("r1", "BUY", "3", "100.5"))  # 301.5 > 250
+    assert big.status == "REJECTED" and big.reject_code == -2010
+    assert big.reject_msg == "Order would exceed the maximum notional for this symbol."
+    far = await m.router.execute(parent("r2", "BUY", "1", "101"))  # mid 99.75, collar 1% -> at most 100.7475
+    assert far.status == "REJECTED" and (far.reject_code, far.reject_msg) == (-1013, "Filter failure: PERCENT_PRICE_BY_SIDE")
+    assert all(v.placed == 0 for v in m.venues.values())
+
+
+async def test_desk_policy_limits_venues_and_overrides_fees():
+    from config.policy import parse_policies
+
+    m = Market({"binance": ([], [["100.00", "1"]]), "kraken": ([], [["99.95", "1"]]), "htx": ([], [["99.90", "1"]])})
+    m.router.policies = parse_policies(
+        '[default]\nvenues = ["binance", "kraken"]\n[default.fees]\nkraken = "0.0001"\n'
+    )
+    report = await m.router.execute(parent("d1", "BUY", "1", "101"))
+    # htx is not allowed; with kraken's fee overridden to 1 bp its 99.95 * 1.0001 beats binance's 100.1
+    assert fills(report) == [("kraken", "99.95", "1")]
+    assert m.venues["htx"].placed == 0
+
+
+async def test_price_anomaly_halts_the_symbol():
+    from router.killswitch import AnomalyRule
+
+    ks = KillSwitch(AnomalyRule(D("5"), 10.0))
+    m = Market({"binance": ([["99.00", "1"]], [["101.00", "1"]])}, killswitch=ks)
+    await m.router.on_market()
+    m.clock_ns += 2_000_000_000
+    m.update("binance", bids=[["99.00", "0"], ["110.00", "1"]], asks=[["101.00", "0"], ["112.00", "1"]])  # mid 100 -> 111
+    await m.router.on_market()
+    refused = await m.router.execute(parent("a1", "BUY", "1", "112"))
+    assert refused.status == "REJECTED" and refused.reject_msg.startswith("Trading is halted for symbol BTC/USDT by anomaly")
