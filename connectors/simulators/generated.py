@@ -123,8 +123,9 @@ class Latent:
 
 # ----- one venue's book for one symbol (integer ticks and lots) -----
 class _Book:
-    def __init__(self, prof: VenueProfile, symbol: str, rng: random.Random, fair: float) -> None:
+    def __init__(self, prof: VenueProfile, symbol: str, rng: random.Random, fair: float, activity: float = 1.0) -> None:
         self.prof, self.symbol, self.rng = prof, symbol, rng
+        self.changes = (max(1, round(prof.changes[0] * activity)), max(1, round(prof.changes[1] * activity)))
         self.tick = 10.0 ** -prof.price_dp[symbol]
         self.lot_per_unit = 10 ** prof.qty_dp[symbol]
         self.gap_ticks = max(1.0, prof.gap_bps * 1e-4 * fair / self.tick)
@@ -175,7 +176,7 @@ class _Book:
                 p = p - self._gap() if is_bid else p + self._gap()
                 if best is None:
                     break
-        for _ in range(rng.randint(*self.prof.changes)):
+        for _ in range(rng.randint(*self.changes)):
             is_bid = rng.random() < 0.5
             side = self.bids if is_bid else self.asks
             best = max(side) if is_bid else min(side)
@@ -220,8 +221,11 @@ def _view_diff(old: dict[int, int], new: list[tuple[int, int]], truth: dict[int,
 
 # ----- the simulation -----
 class _Sim:
-    def __init__(self, seed: int, seconds: float, writer: CaptureWriter, kraken_version: int, venues: tuple[str, ...]) -> None:
+    def __init__(
+        self, seed: int, seconds: float, writer: CaptureWriter, kraken_version: int, venues: tuple[str, ...], activity: float = 1.0
+    ) -> None:
         self.rng = random.Random(seed)
+        self.activity = activity
         self.seconds = seconds
         self.end_ns = T0_NS + int(seconds * S)
         self.writer = writer
@@ -298,7 +302,7 @@ class _Sim:
             self._reference(venue)
         for sym in SYMBOLS:
             for venue in self.venues:
-                self.books[(venue, sym.symbol)] = _Book(PROFILES[venue], sym.symbol, self.rng, self.fair(venue, sym.symbol, T0_NS))
+                self.books[(venue, sym.symbol)] = _Book(PROFILES[venue], sym.symbol, self.rng, self.fair(venue, sym.symbol, T0_NS), self.activity)
                 self.at(T0_NS + int(self.rng.uniform(0, 20) * MS), self._market, venue, sym.symbol)
         for i, venue in enumerate(self.venues):
             self.at(T0_NS + (50 + 10 * i) * MS, self._open, venue)
@@ -596,18 +600,21 @@ def generate_market(
     venues: tuple[str, ...] = ("binance", "kraken", "htx"),
     kraken_version: int = 2,
     rotate_bytes: int | None = None,
+    activity: float = 1.0,
 ) -> GeneratedMarket:
     """Write a generated market (one recording) into ``out``; ``market.json`` records the parameters and the
-    dislocation episodes. Deterministic: the same arguments write the same bytes."""
+    dislocation episodes. ``activity`` scales the levels touched per book change (1 = the shipped sample; the
+    replay benchmark uses a busier market). Deterministic: the same arguments write the same bytes."""
     folder = Path(out)
     writer = CaptureWriter(folder, recording=f"generated-seed{seed}", prefix="market", rotate_bytes=rotate_bytes, compresslevel=9)
-    sim = _Sim(seed, seconds, writer, kraken_version, venues)
+    sim = _Sim(seed, seconds, writer, kraken_version, venues, activity)
     sim.run()
     writer.close()
     meta = {
         "generator": "connectors/simulators/generated.py",
         "seed": seed,
         "seconds": seconds,
+        "activity": activity,
         "start_ns": T0_NS,
         "venues": list(venues),
         "kraken_ws_version": kraken_version,

@@ -84,3 +84,18 @@ def test_kraken_v1_variant_with_xbt_spelling_replays_cleanly(tmp_path):
     assert feed.health.stats.checksum_failures == 0 and feed.health.stats.resyncs == 0
     assert feed.checksums_ok > 20  # type: ignore[attr-defined]
     assert all(b.synced for b in feed.books.values())
+
+
+def test_shipped_sample_is_what_the_documented_command_writes(tmp_path):
+    import gzip
+
+    from tests.conftest import SAMPLES
+
+    shipped = SAMPLES.parent / "generated" / "seed1"
+    meta = json.loads((shipped / "market.json").read_text())
+    fresh = generate_market(tmp_path / "seed1", seed=meta["seed"], seconds=meta["seconds"])
+    for part in capture_files(shipped):
+        assert gzip.decompress(part.read_bytes()) == gzip.decompress((fresh.folder / part.name).read_bytes())
+    assert json.loads((fresh.folder / "market.json").read_text()) == meta
+    result = Replayer([shipped]).run()
+    assert all(f.health.stats.resyncs == 0 and all(b.synced for b in f.books.values()) for f in result.feeds)
