@@ -224,7 +224,10 @@ class _Sim:
     def __init__(
         self, seed: int, seconds: float, writer: CaptureWriter, kraken_version: int, venues: tuple[str, ...], activity: float = 1.0
     ) -> None:
+        # Separate streams, so that the market never depends on when the client asked for what.
+        self.seed = seed
         self.rng = random.Random(seed)
+        self.net_rng = {v: random.Random(f"{seed}:net:{v}") for v in venues}
         self.activity = activity
         self.seconds = seconds
         self.end_ns = T0_NS + int(seconds * S)
@@ -278,7 +281,7 @@ class _Sim:
     def deliver(self, venue: str, t_server: int, frame: str | bytes) -> None:
         """Send a frame from the venue: it reaches us after the latency, in order."""
         prof = PROFILES[venue]
-        t = t_server + int((prof.latency_ms + self.rng.uniform(0, prof.jitter_ms)) * MS)
+        t = t_server + int((prof.latency_ms + self.net_rng[venue].uniform(0, prof.jitter_ms)) * MS)
         t = max(t, self.last_delivery.get(venue, 0) + 1000)
         self.last_delivery[venue] = t
         self.at(t, self._receive, venue, frame)
@@ -302,8 +305,9 @@ class _Sim:
             self._reference(venue)
         for sym in SYMBOLS:
             for venue in self.venues:
-                self.books[(venue, sym.symbol)] = _Book(PROFILES[venue], sym.symbol, self.rng, self.fair(venue, sym.symbol, T0_NS), self.activity)
-                self.at(T0_NS + int(self.rng.uniform(0, 20) * MS), self._market, venue, sym.symbol)
+                rng = random.Random(f"{self.seed}:book:{venue}:{sym.symbol}")
+                self.books[(venue, sym.symbol)] = _Book(PROFILES[venue], sym.symbol, rng, self.fair(venue, sym.symbol, T0_NS), self.activity)
+                self.at(T0_NS + int(rng.uniform(0, 20) * MS), self._market, venue, sym.symbol)
         for i, venue in enumerate(self.venues):
             self.at(T0_NS + (50 + 10 * i) * MS, self._open, venue)
             if venue == "binance":
@@ -352,16 +356,17 @@ class _Sim:
     # ----- the market clock -----
     def _market(self, t: int, venue: str, symbol: str) -> None:
         prof = PROFILES[venue]
-        changes = self.books[(venue, symbol)].update(self.fair(venue, symbol, t))
+        book = self.books[(venue, symbol)]
+        changes = book.update(self.fair(venue, symbol, t))
         if venue == "binance":
             pending = self.bn_pending.setdefault(symbol, {})
             for is_bid, p, q in changes:
                 pending[(is_bid, p)] = q
             if changes:
-                self.bn_ids[symbol] = self.bn_ids.get(symbol, 1_000_000) + len(changes) + self.rng.randint(0, 2)
+                self.bn_ids[symbol] = self.bn_ids.get(symbol, 1_000_000) + len(changes) + book.rng.randint(0, 2)
         elif venue == "kraken" and symbol in self.kr_subscribed:
             self._kr_update(t, symbol)
-        nxt = t + max(MS, int(self.rng.expovariate(1 / prof.update_ms) * MS))
+        nxt = t + max(MS, int(book.rng.expovariate(1 / prof.update_ms) * MS))
         self.at(nxt, self._market, venue, symbol)
 
     # ----- Binance -----
@@ -518,7 +523,7 @@ class _Sim:
         ad = sorted([(p, q) for p, q in na.items() if va.get(p) != q] + [(p, 0) for p in va if p not in na])
         if bd or ad:
             prev = self.htx_seq[symbol]
-            self.htx_seq[symbol] = prev + self.rng.randint(1, 3)
+            self.htx_seq[symbol] = prev + book.rng.randint(1, 3)
             self.views[("htx", symbol)] = (nb, na)
             vs = self.instruments["htx"][symbol].venue_symbol
             topic = f"market.{vs}.mbp.{HTX_LEVELS}"

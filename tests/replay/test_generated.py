@@ -86,16 +86,16 @@ def test_kraken_v1_variant_with_xbt_spelling_replays_cleanly(tmp_path):
     assert all(b.synced for b in feed.books.values())
 
 
-def test_shipped_sample_is_what_the_documented_command_writes(tmp_path):
-    import gzip
-
+def test_shipped_samples_replay_cleanly_and_say_how_they_were_made():
     from tests.conftest import SAMPLES
 
-    shipped = SAMPLES.parent / "generated" / "seed1"
-    meta = json.loads((shipped / "market.json").read_text())
-    fresh = generate_market(tmp_path / "seed1", seed=meta["seed"], seconds=meta["seconds"])
-    for part in capture_files(shipped):
-        assert gzip.decompress(part.read_bytes()) == gzip.decompress((fresh.folder / part.name).read_bytes())
-    assert json.loads((fresh.folder / "market.json").read_text()) == meta
-    result = Replayer([shipped]).run()
-    assert all(f.health.stats.resyncs == 0 and all(b.synced for b in f.books.values()) for f in result.feeds)
+    for name, venues in (("seed1", VENUES), ("kraken_v1_seed1", {"kraken"})):
+        shipped = SAMPLES.parent / "generated" / name
+        meta = json.loads((shipped / "market.json").read_text())
+        assert meta["seed"] == 1 and set(meta["venues"]) == venues
+        assert verify_manifest(shipped) == []
+        result = Replayer([shipped]).run()
+        assert {f.venue for f in result.feeds} == venues
+        for f in result.feeds:
+            assert (f.health.stats.resyncs, f.health.stats.checksum_failures, f.health.stats.bad_frames) == (0, 0, 0)
+            assert all(b.synced for b in f.books.values())
