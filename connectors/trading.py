@@ -174,8 +174,7 @@ async def place_once(
 
 def decimal_text(value: Decimal) -> str:
     """Plain decimal text without exponent or trailing zeros: Decimal('1E+2') -> '100', '0.50' -> '0.5'."""
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
 
 
 def dec(value: object) -> Decimal:
