@@ -108,3 +108,17 @@ def test_loop_mode_replays_again_with_rebased_times_and_resyncs_cleanly(generate
         assert all(b.synced for b in f.books.values())
         assert f.health.stats.last_frame_ns > start + span
     assert market.book("ETH/USDT").live_venues(r.now_ns) == ["binance", "kraken", "htx"]
+
+
+def test_braid_record_simulated_then_braid_replay(tmp_path):
+    out = tmp_path / "rec"
+    code, text, _ = _run(["record", "--simulated", "--venue", "binance", "--venue", "htx", "--symbols", "BTC/USDT",
+                          "--seconds", "1.5", "--out", str(out), "--name", "cli-test"])  # fmt: skip
+    assert code == 0 and "recorded" in text
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["recording"] == "cli-test" and set(manifest["venues"]) == {"binance", "htx"}
+    code, text, _ = _run(["replay", str(out), "--no-progress"])
+    assert code == 0
+    feeds = [json.loads(x) for x in text.splitlines() if '"kind":"feed"' in x]
+    assert {f["venue"] for f in feeds} == {"binance", "htx"}
+    assert all(f["resyncs"] == 0 and all(b["synced"] for b in f["books"].values()) for f in feeds)
