@@ -5,7 +5,7 @@ Kraken WS v2 ``book`` with CRC32, HTX gzip ``mbp.150`` + REQ/REP + pings), gener
 unless ``--input`` names a recording folder. The files are read and decoded first (timed apart: "load"); the
 measured loop is ``Replayer.run()``: every frame of the three venues, merged by receive time, through the
 venues' live feed handlers (parse, sequence / checksum check, the compiled book), with a consolidated top-10
-query (bids and asks, fee-adjusted, both symbols) every ``--query-ms`` of replay time. The consolidated book is
+query (bids and asks, fee-adjusted, both symbols) every ``--query-every`` frames. The consolidated book is
 lazy (it merges the venue books when asked), so "into the consolidated book" means: the books it reads are
 current, and it is queried along the way.
 
@@ -69,25 +69,29 @@ def _levels_in(msg: object) -> int:
     return 0
 
 
-def run_braid(files: list[Path], query_ns: int) -> tuple[float, float, int, dict]:
+def run_braid(files: list[Path], query_every: int) -> tuple[float, float, int, float, dict]:
     t = time.perf_counter()
     market = ConsolidatedMarket()
     r = Replayer(files, market=market)
     load = time.perf_counter() - t
     queries = 0
     query_s = 0.0
+    frames = 0
 
-    def query(rep: Replayer) -> None:
-        nonlocal queries, query_s
+    def query(feed: object, line: object, actions: object) -> None:
+        nonlocal queries, query_s, frames
+        frames += 1
+        if frames % query_every:
+            return
         t0 = time.perf_counter()
         for sym in ("BTC/USDT", "ETH/USDT"):
             book = market.book(sym)
-            book.top(10, "bids", fee_adjusted=True, now_ns=rep.now_ns)
-            book.top(10, "asks", fee_adjusted=True, now_ns=rep.now_ns)
+            book.top(10, "bids", fee_adjusted=True, now_ns=r.now_ns)
+            book.top(10, "asks", fee_adjusted=True, now_ns=r.now_ns)
         query_s += time.perf_counter() - t0
         queries += 1
 
-    r.every(query_ns, query, start_ns=r.first_ns)
+    r.on_frame = query
     t = time.perf_counter()
     r.run()
     dt = time.perf_counter() - t
@@ -117,7 +121,7 @@ def _timed(folder: Path) -> float:
     return time.perf_counter() - t
 
 
-def run_peer(r: Replayer, query_ns: int) -> tuple[float, dict]:
+def run_peer(r: Replayer, query_every: int) -> tuple[float, dict]:
     """cryptofeed's order_book fed the same frames: decode, Decimal, set/delete; no sync or checks."""
     from order_book import OrderBook
     from yapic import json as yjson  # cryptofeed's JSON parser
@@ -151,14 +155,14 @@ def run_peer(r: Replayer, query_ns: int) -> tuple[float, dict]:
                 del side[p]
         apply(book, bids, asks)
 
-    next_q = events[0][0]
+    n = 0
     t = time.perf_counter()
     for ts, _, feed, payload, line in events:
-        while ts > next_q:
-            for ob in books.values():
+        n += 1
+        if n % query_every == 0:
+            for ob in books.values():  # the same cadence of top-of-book reads
                 ob.bids.index(0) if len(ob.bids) else None
                 ob.asks.index(0) if len(ob.asks) else None
-            next_q += query_ns
         venue = feed[0] if isinstance(feed, tuple) else feed.venue
         if line.kind is LineKind.HTTP:
             body = loads(line.payload, parse_float=D)
@@ -203,7 +207,7 @@ def main() -> None:
     ap.add_argument("--input", type=Path, default=None, help="replay this recording folder instead of generating one")
     ap.add_argument("--per-venue", action="store_true", help="also time each venue alone")
     ap.add_argument("--repeat", type=int, default=3, help="runs; the best is reported")
-    ap.add_argument("--query-ms", type=float, default=100.0, help="consolidated top-10 query every this much replay time")
+    ap.add_argument("--query-every", type=int, default=100, help="consolidated top-10 query every N frames (default 100)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -216,18 +220,17 @@ def main() -> None:
         files = [folder]
         probe = Replayer(files)
         frames, levels = count_levels(probe)
-        query_ns = int(args.query_ms * 1e6)
         print(f"input: {frames} frames, {levels} level updates, 3 venues x 2 symbols, merged by receive time")
-        runs = [run_braid(files, query_ns) for _ in range(args.repeat)]
+        runs = [run_braid(files, args.query_every) for _ in range(args.repeat)]
         dt, load, queries, query_s, braid_books = min(runs, key=lambda x: x[0])
         rate = levels / dt
         print(f"  braid  Replayer -> feeds (parse + sync/checksum + book) + {queries} consolidated top-10 queries:"
               f" {rate / 1e6:6.3f} M level updates/s end to end ({frames / dt / 1e3:.1f} k frames/s)")
-        print(f"         of which the queries (2 symbols x bids+asks, fee-adjusted, every {args.query_ms:g} ms of replay time)"
+        print(f"         of which the queries (2 symbols x bids+asks, fee-adjusted, every {args.query_every} frames)"
               f" {query_s / dt:.0%}; feeds alone {levels / (dt - query_s) / 1e6:6.3f} M/s; reading+decoding the files {load:.2f} s (not in the loop)")
         peer_best = None
         for _ in range(args.repeat):
-            pdt, peer_books = run_peer(probe, query_ns)
+            pdt, peer_books = run_peer(probe, args.query_every)
             peer_best = pdt if peer_best is None else min(peer_best, pdt)
         assert peer_best is not None
         peer_rate = levels / peer_best

@@ -460,3 +460,19 @@ def replay_files(
 
 def _snapshot_symbol(url: str) -> str:
     return parse_qs(urlsplit(url).query).get("symbol", [""])[0]
+
+
+async def replay_live(
+    paths: Iterable[str | Path],
+    market: MarketSink,
+    *,
+    settings: Settings | None = None,
+    speed: float = 1.0,
+    stop: asyncio.Event | None = None,
+) -> Replayer:
+    """Serve recorded data as if it were live (for ``braid serve`` without network): loop forever at ``speed``,
+    times re-based to now, so feed health and staleness behave as they would on live venues. Returns when
+    ``stop`` is set."""
+    replayer = Replayer(paths, settings=settings, market=market, loop=True, start_ns=time.time_ns())
+    await replayer.run_paced(speed, stop=stop)
+    return replayer

@@ -122,3 +122,19 @@ def test_braid_record_simulated_then_braid_replay(tmp_path):
     feeds = [json.loads(x) for x in text.splitlines() if '"kind":"feed"' in x]
     assert {f["venue"] for f in feeds} == {"binance", "htx"}
     assert all(f["resyncs"] == 0 and all(b["synced"] for b in f["books"].values()) for f in feeds)
+
+
+async def test_replay_live_serves_a_looping_market_at_wall_clock_times(generated):
+    import time
+
+    from connectors.replay import replay_live
+
+    market = ConsolidatedMarket()
+    stop = asyncio.Event()
+    task = asyncio.create_task(replay_live([generated], market, speed=20.0, stop=stop))
+    deadline = time.monotonic() + 5
+    while market.get("BTC/USDT") is None or market["BTC/USDT"].live_venues() != ["binance", "kraken", "htx"]:
+        assert time.monotonic() < deadline, "venues did not come live"
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 2)
