@@ -66,8 +66,8 @@ class ExecutionReport:
     arrival_mid: Decimal | None
     avg_price: Decimal | None  # before fees
     effective_price: Decimal | None  # fees folded in
-    fees: Decimal
-    by_source: Mapping[str, tuple[Decimal, Decimal, Decimal]]  # source -> (qty, notional, fee)
+    fees: Decimal  # in the quote asset
+    by_source: Mapping[str, tuple[Decimal, Decimal, Decimal]]  # source -> (qty, notional, fee in quote)
     best_single_venue: str | None
     best_single_venue_price: Decimal | None  # fee-adjusted, for the filled quantity, at arrival
     improvement_bps: Decimal | None  # positive: better than the best single venue
@@ -132,6 +132,16 @@ def _no_rules(t: VenueTerms) -> Any:
     return replace(t.instrument, step_size=ZERO, min_qty=ZERO, min_notional=ZERO)
 
 
+def fee_value(fill: ParentFill, base: str, quote: str) -> Decimal:
+    """A fill's fee in the quote asset: venues charge in quote, or in the base asset received (valued at the
+    fill price). A fee in a third asset (e.g. a venue token) has no price here and counts as zero."""
+    if fill.fee_asset == quote or not fill.fee:
+        return fill.fee
+    if fill.fee_asset == base:
+        return fill.fee * fill.price
+    return ZERO
+
+
 def build_report(
     parent: ParentOrder,
     fills: list[ParentFill],
@@ -145,13 +155,14 @@ def build_report(
     in_doubt_qty: Decimal = ZERO,
     reject: tuple[int, str] | None = None,
 ) -> ExecutionReport:
+    base, _, quote = parent.symbol.partition("/")
     filled = sum((f.qty for f in fills), ZERO)
     notional = sum((f.price * f.qty for f in fills), ZERO)
-    fees = sum((f.fee for f in fills), ZERO)
+    fees = sum((fee_value(f, base, quote) for f in fills), ZERO)
     by_source: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
     for f in fills:
         q, n, fee = by_source.get(f.source, (ZERO, ZERO, ZERO))
-        by_source[f.source] = (q + f.qty, n + f.price * f.qty, fee + f.fee)
+        by_source[f.source] = (q + f.qty, n + f.price * f.qty, fee + fee_value(f, base, quote))
     buy = parent.side == "BUY"
     avg = notional / filled if filled else None
     eff = (notional + fees) / filled if filled and buy else ((notional - fees) / filled if filled else None)

@@ -353,9 +353,13 @@ class SmartOrderRouter:
 
     async def _dispatch(self, p: _Parent, child_plan: Plan, deadline: int) -> set[str]:
         """Send one round's children at once; returns venues to leave out of the next rounds."""
-        tif = "FOK" if p.order.tif == "FOK" else "IOC"
+        def tif(venue: str) -> str:
+            # FOK where the venue has it (Kraken has none: IOC there; the parent was checked fillable first)
+            fok = p.order.tif == "FOK" and getattr(self.venues[venue], "supports_fok", True)
+            return "FOK" if fok else "IOC"
+
         children = [
-            ChildOrder(c.venue, p.order.symbol, p.order.side, c.qty, c.limit_price, tif,
+            ChildOrder(c.venue, p.order.symbol, p.order.side, c.qty, c.limit_price, tif(c.venue),
                        client_order_id_for(p.order.parent_id, p.rounds, c.venue))
             for c in child_plan.children
         ]

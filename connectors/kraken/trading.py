@@ -140,6 +140,7 @@ class KrakenTrading:
     """``TradingVenue`` for Kraken spot."""
 
     venue = VENUE
+    supports_fok = False  # Kraken's timeinforce is GTC/IOC/GTD only
 
     def __init__(
         self,
