@@ -10,6 +10,17 @@ is kept, ties between inputs go by input order), stepped as fast as possible, up
 real time x N; callbacks can be scheduled at replay times (``at``/``every``) and see the feeds and the
 consolidated market as of that time. Nothing in it reads the wall clock, except the pacing of ``run_paced``,
 which changes when events happen, never what they are; the same files give the same books, byte for byte.
+
+Driving an order flow against a replay (the router lives above connectors, so it is passed in)::
+
+    market = ConsolidatedMarket()
+    r = Replayer(["replay_data/generated/seed1"], market=market)
+    r.every(500_000_000, lambda rep: router.on_tick(market, rep.now_ns))   # every 0.5 s of replay time
+    r.at(r.first_ns + 60_000_000_000, lambda rep: submit(order, rep.now_ns))  # once, a minute in
+    r.run()                       # or r.run_until(t) / r.step(), or await r.run_paced(speed=10)
+
+Callbacks run between events (after every event at or before their time) and must not drive the replayer
+themselves. ``r.feeds`` / ``r.feed(venue)`` give the venue feeds (books, health, counters).
 """
 from __future__ import annotations
 
@@ -35,6 +46,9 @@ from connectors.venues import VenueSpec, venue_for_url, venue_spec
 log = structlog.get_logger(__name__)
 
 FrameHook = Callable[[FeedHandler, CaptureLine, list[Action]], None]
+
+# The shipped multi-venue sample (replay_data/README.md): what an offline `braid serve` can replay.
+DEFAULT_REPLAY = Path(__file__).resolve().parents[1] / "replay_data" / "generated" / "seed1"
 
 # Event codes on the timeline.
 _RECV, _OPEN, _CLOSE, _SNAP = 0, 1, 2, 3
