@@ -218,15 +218,22 @@ def verify_manifest(folder: str | Path) -> list[str]:
     return problems
 
 
+_NOT_CAPTURES = {MANIFEST, "market.json", "SHA256SUMS"}
+
+
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
-    """Files to replay: a folder stands for its capture parts (Braid) or every file in it (legacy)."""
+    """Files to replay: a recording folder stands for its parts (in manifest order); any other folder for
+    everything under it (sub-folders included), minus manifests, READMEs and checksum lists."""
     out: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
-            parts = capture_files(p)
-            out += parts if parts else sorted(x for x in p.iterdir() if x.is_file() and x.name not in (MANIFEST, "SHA256SUMS"))
-        else:
+        if not p.is_dir():
             out.append(p)
+        elif (p / MANIFEST).exists():
+            out += capture_files(p)
+        else:
+            out += expand_inputs(
+                x for x in sorted(p.iterdir()) if x.is_dir() or (x.name not in _NOT_CAPTURES and x.suffix != ".md")
+            )
     return out
 
 
