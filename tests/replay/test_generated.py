@@ -99,3 +99,30 @@ def test_shipped_samples_replay_cleanly_and_say_how_they_were_made():
         for f in result.feeds:
             assert (f.health.stats.resyncs, f.health.stats.checksum_failures, f.health.stats.bad_frames) == (0, 0, 0)
             assert all(b.synced for b in f.books.values())
+
+
+def test_a_jump_dislocation_moves_that_venue_away_from_the_others(tmp_path):
+    jumps = []
+    for seed in (5, 8, 9):  # seeds whose first dislocation (15-30 s in) is a jump, on three different venues
+        g = generate_market(tmp_path / str(seed), seed=seed, seconds=40)
+        jumps += [(g.folder, d) for d in g.dislocations if d.kind == "jump"]
+    assert {d.venue for _, d in jumps} == VENUES
+    gaps: list[tuple[float, Decimal]] = []
+
+    def mid(rep: Replayer, venue: str, symbol: str) -> Decimal:
+        b = rep.feed(venue).books[symbol]
+        return (b.best_bid()[0] + b.best_ask()[0]) / 2
+
+    for folder, d in jumps:
+
+        def probe(rep: Replayer, d=d) -> None:
+            others = [mid(rep, v, d.symbol) for v in sorted(VENUES - {d.venue})]
+            ref = sum(others) / len(others)
+            gaps.append((d.bps, (mid(rep, d.venue, d.symbol) - ref) / ref * 10_000))
+
+        r = Replayer([folder])
+        r.at((d.start_ns + d.end_ns) // 2, probe)
+        r.run()
+    assert len(gaps) == len(jumps)
+    for bps, seen in gaps:  # the venue sits about `bps` away (within a few bp of lag and spread noise)
+        assert abs(seen - Decimal(str(bps))) < 3, (bps, seen)
