@@ -657,6 +657,78 @@ static PyObject *L2Book_scaled(L2Book *self, PyObject *args)
     return list;
 }
 
+/* ---------- Kraken-style book checksum ---------- */
+
+static uint32_t CRC_TABLE[256];
+
+static void crc_init(void)
+{
+    uint32_t i, j, c;
+    for (i = 0; i < 256; i++) {
+        c = i;
+        for (j = 0; j < 8; j++)
+            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        CRC_TABLE[i] = c;
+    }
+}
+
+/* Decimal digits of a non-negative value into buf; returns the length. */
+static int i128_digits(i128 v, char *buf)
+{
+    char tmp[48];
+    int n = 0, i;
+    if (v == 0) {
+        buf[0] = '0';
+        return 1;
+    }
+    while (v > 0) {
+        tmp[n++] = (char)('0' + (int)(v % 10));
+        v /= 10;
+    }
+    for (i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static i128 at_dp(i128 units, int scale, int dp)
+{
+    /* re-express units held at `scale` decimals at `dp` decimals (extra decimals are cut) */
+    if (dp >= scale)
+        return units * POW10[dp - scale];
+    return units / POW10[scale - dp];
+}
+
+/* CRC32 of the top n asks (best first) then the top n bids, each level written as the digits of
+ * price * 10^price_dp then qty * 10^qty_dp: Kraken's "remove the dot, strip leading zeros" on fixed text. */
+static PyObject *L2Book_crc32_top(L2Book *self, PyObject *args)
+{
+    Py_ssize_t n, i;
+    int pdp, qdp, s, len;
+    uint32_t crc = 0xFFFFFFFFu;
+    char buf[96];
+    const Side *sides[2] = {&self->asks, &self->bids};
+    if (!PyArg_ParseTuple(args, "nii", &n, &pdp, &qdp))
+        return NULL;
+    if (pdp < 0 || pdp > MAX_SCALE || qdp < 0 || qdp > MAX_SCALE) {
+        PyErr_Format(PyExc_ValueError, "decimals must be within 0..%d", MAX_SCALE);
+        return NULL;
+    }
+    for (s = 0; s < 2; s++) {
+        const Side *sd = sides[s];
+        Py_ssize_t count = n < sd->n ? n : sd->n;
+        for (i = 0; i < count; i++) {
+            Py_ssize_t j = sd->n - 1 - i;
+            i128 price = s == 0 ? -sd->key[j] : sd->key[j];
+            int k;
+            len = i128_digits(at_dp(price, self->price_scale, pdp), buf);
+            len += i128_digits(at_dp(sd->qty[j], self->qty_scale, qdp), buf + len);
+            for (k = 0; k < len; k++)
+                crc = CRC_TABLE[(crc ^ (unsigned char)buf[k]) & 0xFF] ^ (crc >> 8);
+        }
+    }
+    return PyLong_FromUnsignedLong((unsigned long)(crc ^ 0xFFFFFFFFu));
+}
+
 static PyObject *L2Book_bids(L2Book *self, PyObject *args) { return side_levels(&self->bids, 0, args); }
 static PyObject *L2Book_asks(L2Book *self, PyObject *args) { return side_levels(&self->asks, 1, args); }
 
@@ -701,6 +773,8 @@ static PyMethodDef L2Book_methods[] = {
     {"bids", (PyCFunction)L2Book_bids, METH_VARARGS, "bids(n=-1, offset=0): best first, [(price, qty)] in units, skipping `offset` levels."},
     {"asks", (PyCFunction)L2Book_asks, METH_VARARGS, "asks(n=-1, offset=0): best first, [(price, qty)] in units, skipping `offset` levels."},
     {"copy", (PyCFunction)L2Book_copy, METH_NOARGS, "An independent copy."},
+    {"crc32_top", (PyCFunction)L2Book_crc32_top, METH_VARARGS,
+     "crc32_top(n, price_dp, qty_dp): CRC32 of the top n asks then bids, each value's digits at the given decimals."},
     {"scaled", (PyCFunction)L2Book_scaled, METH_VARARGS,
      "scaled(ask, n, offset, pmul, qmul, factor, rank): [(key, rank, price*pmul, qty*qmul)] best first, "
      "key = price*pmul*factor (negated for bids) so that ascending keys merge books best first."},
@@ -738,6 +812,7 @@ PyMODINIT_FUNC PyInit__l2book(void)
     POW10[0] = 1;
     for (i = 1; i < 39; i++)
         POW10[i] = POW10[i - 1] * 10;
+    crc_init();
     if (PyType_Ready(&L2BookType) < 0)
         return NULL;
     m = PyModule_Create(&l2book_module);

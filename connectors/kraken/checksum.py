@@ -59,7 +59,15 @@ def _at_dp(units: int, scale: int, dp: int) -> int:
 
 
 def book_checksum(levels: L2Book, price_dp: int, qty_dp: int) -> int:
-    """CRC32 of the book's top 10 levels, each value formatted with ``price_dp`` / ``qty_dp`` decimals."""
+    """CRC32 of the book's top 10 levels, each value formatted with ``price_dp`` / ``qty_dp`` decimals.
+
+    Computed in the compiled book (this runs on every Kraken update); ``book_checksum_py`` is the same in
+    Python, kept as the readable statement of the rule and checked against it in the tests.
+    """
+    return levels.crc32_top(CHECKSUM_LEVELS, price_dp, qty_dp)
+
+
+def book_checksum_py(levels: L2Book, price_dp: int, qty_dp: int) -> int:
     ps, qs = levels.price_scale, levels.qty_scale
     parts: list[str] = []
     for side in (levels.asks(CHECKSUM_LEVELS), levels.bids(CHECKSUM_LEVELS)):

@@ -88,3 +88,23 @@ def test_book_scale_larger_than_wire_decimals_is_cut_back() -> None:
     book.apply([["1.000000001", "0"]], [["99999.000000001", "0"]])
     assert book.price_scale > 1
     assert book_checksum(book, 1, 8) == 3310070434
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from connectors._l2book import L2Book
+from connectors.kraken.checksum import book_checksum, book_checksum_py
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.integers(1, 10**9), st.integers(1, 10**12), max_size=15),
+    st.dictionaries(st.integers(1, 10**9), st.integers(1, 10**12), max_size=15),
+    st.integers(0, 8), st.integers(0, 10), st.integers(0, 8), st.integers(0, 10),
+)
+def test_compiled_checksum_equals_the_python_rule(bids, asks, ps, pdp, qs, qdp):
+    book = L2Book()
+    book.load([[f"{p}E-{ps}", f"{q}E-{qs}"] for p, q in bids.items()],
+              [[f"{p + 10**9}E-{ps}", f"{q}E-{qs}"] for p, q in asks.items()])
+    assert book_checksum(book, pdp, qdp) == book_checksum_py(book, pdp, qdp)
