@@ -10,7 +10,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -64,7 +64,7 @@ class VenuesSettings(BaseModel):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="BRAID_", env_nested_delimiter="__", extra="ignore", validate_default=True
+        env_prefix="BRAID_", env_nested_delimiter="__", extra="ignore", validate_default=True, populate_by_name=True
     )
 
     env: Literal["development", "production"] = "development"
@@ -96,6 +96,31 @@ class Settings(BaseSettings):
     # this many percent within the window; None turns the rule off.
     kill_anomaly_move_pct: Decimal | None = Field(default=Decimal(10), gt=0)
     kill_anomaly_window_s: float = Field(default=10.0, gt=0)
+    # Durable state (wallets/): the ledger, orders, trades, accounts and API keys.
+    # Where the embedded default keeps its files (SQLite database, generated master key).
+    data_dir: str = "var"
+    # SQLAlchemy URL; empty means sqlite:///<data_dir>/braid.db. Also read from plain DATABASE_URL.
+    database_url: str = Field(
+        default="", validation_alias=AliasChoices("BRAID_DATABASE_URL", "DATABASE_URL", "database_url")
+    )
+    # PostgreSQL schema holding the tables (None: the connection's default, normally "public").
+    database_schema: str | None = None
+    # SQLite durability: FULL fsyncs the WAL on every (group) commit, so acknowledged writes survive power loss.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    # Most caller writes the group-commit writer puts in one transaction.
+    db_max_batch: int = Field(default=4096, ge=1)
+    # Base64 of 32 bytes: encrypts API key secrets (AES-256-GCM). Empty: read or create master_key_file.
+    master_key: SecretStr | None = None
+    # Empty means <data_dir>/master.key (created with mode 0600 on first use).
+    master_key_file: str = ""
+
+    @model_validator(mode="after")
+    def _fill_paths(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir}/braid.db"
+        if not self.master_key_file:
+            self.master_key_file = os.path.join(self.data_dir, "master.key")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,272 @@
+"""Client orders and their trades, durable through the group-commit writer.
+
+Every read takes the calling account: ``get(account_id, order_id=...)`` of another account's order is
+``UnknownOrder``, exactly as for an order that does not exist. Reads go to the database on a reader
+connection, so they show only committed state (what a client may have been told about).
+
+The open orders of every account are also kept in memory (restored on open) for the duplicate
+client-order-id check and for rebuilding the matching engine after a restart (``restore_open()``).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Row, select
+
+from wallets import models
+from wallets.db import Batch, Insert, Store, Update, now_ms
+from wallets.errors import DuplicateOrder, UnknownOrder, WalletError
+
+ZERO = Decimal(0)
+OPEN_STATUSES = frozenset(models.OPEN_STATUSES)
+FINAL_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    """A client order as stored (Binance's field meanings; quantities and prices exact)."""
+
+    order_id: int
+    account_id: int
+    symbol: str
+    client_order_id: str
+    side: str
+    type: str
+    status: str = "NEW"
+    tif: str | None = None
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    orig_qty: Decimal | None = None
+    orig_quote_qty: Decimal | None = None
+    executed_qty: Decimal = ZERO
+    cum_quote: Decimal = ZERO
+    time: int = 0
+    update_time: int = 0
+    route: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRecord:
+    """One fill of a client order."""
+
+    trade_id: int
+    order_id: int
+    account_id: int
+    symbol: str
+    price: Decimal
+    qty: Decimal
+    quote_qty: Decimal
+    commission: Decimal
+    commission_asset: str
+    is_buyer: bool
+    is_maker: bool
+    time: int
+    source: str  # venue name or "internal"
+    source_ref: str
+    markup: Decimal = ZERO
+
+
+def _order(r: Row[Any]) -> OrderRecord:
+    m = r._mapping
+    return OrderRecord(**{f: m[f] for f in OrderRecord.__slots__})  # type: ignore[attr-defined]
+
+
+def _trade(r: Row[Any]) -> TradeRecord:
+    m = r._mapping
+    return TradeRecord(**{f: m[f] for f in TradeRecord.__slots__})  # type: ignore[attr-defined]
+
+
+class OrderStore:
+    """Orders and trades of client accounts."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._open: dict[int, OrderRecord] = {}
+        self._open_cids: dict[tuple[int, str], int] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        """Load the open orders from the database (on open, or after a failed write)."""
+        t = models.orders
+
+        def load(conn: Connection) -> list[OrderRecord]:
+            q = select(t).where(t.c.status.in_(models.OPEN_STATUSES)).order_by(t.c.order_id)
+            return [_order(r) for r in conn.execute(q)]
+
+        opened = self.store.read_sync(load)
+        self._open = {o.order_id: o for o in opened}
+        self._open_cids = {(o.account_id, o.client_order_id): o.order_id for o in opened}
+
+    def new_order_id(self) -> int:
+        """Allocate an order id (monotonic, never reused for a committed order)."""
+        return self.store.next_id("order")
+
+    def restore_open(self) -> list[OrderRecord]:
+        """Every open order of every account in order-id order (to rebuild the matching engine)."""
+        return sorted(self._open.values(), key=lambda o: o.order_id)
+
+    def is_open_client_id(self, account_id: int, client_order_id: str) -> bool:
+        return (account_id, client_order_id) in self._open_cids
+
+    async def save_new(self, order: OrderRecord, *, batch: Batch | None = None) -> OrderRecord:
+        """Store a new order; ``order_id`` 0 allocates one, ``time`` 0 stamps now.
+
+        ``DuplicateOrder`` if one of the account's open orders has the same client order id.
+        """
+        if not order.client_order_id or len(order.client_order_id) > 64:
+            raise WalletError(f"client order id must be 1-64 characters, was {order.client_order_id!r}")
+        key = (order.account_id, order.client_order_id)
+        if key in self._open_cids:
+            raise DuplicateOrder()
+        ts = order.time or now_ms()
+        order = replace(
+            order,
+            order_id=order.order_id or self.new_order_id(),
+            time=ts,
+            update_time=order.update_time or ts,
+        )
+        own = batch if batch is not None else Batch()
+        own.add(Insert(models.orders, asdict(order)))
+        if order.is_open:
+            self._open[order.order_id] = order
+            self._open_cids[key] = order.order_id
+            own.after_failure.append(lambda: self._drop(order.order_id))
+        if batch is None:
+            await self.store.write(own)
+        return order
+
+    async def update(
+        self,
+        account_id: int,
+        order_id: int,
+        *,
+        status: str,
+        executed_qty: Decimal,
+        cum_quote: Decimal,
+        update_time: int | None = None,
+        batch: Batch | None = None,
+    ) -> OrderRecord | None:
+        """Set an order's status and cumulative execution (absolute values); returns the open order's new
+        state, or None if this process did not have it open (it is updated in the database regardless)."""
+        if status not in OPEN_STATUSES and status not in FINAL_STATUSES:
+            raise WalletError(f"status was {status!r}")
+        prev = self._open.get(order_id)
+        if prev is not None and prev.account_id != account_id:
+            raise UnknownOrder()
+        ts = update_time or now_ms()
+        own = batch if batch is not None else Batch()
+        own.add(
+            Update(
+                models.orders,
+                (order_id,),
+                {"status": status, "executed_qty": executed_qty, "cum_quote": cum_quote, "update_time": ts},
+            )
+        )
+        new = None
+        if prev is not None:
+            new = replace(prev, status=status, executed_qty=executed_qty, cum_quote=cum_quote, update_time=ts)
+            if new.is_open:
+                self._open[order_id] = new
+            else:
+                self._drop(order_id)
+                own.after_failure.append(lambda: self._restore(prev))
+        if batch is None:
+            await self.store.write(own)
+        return new
+
+    async def add_fill(self, trade: TradeRecord, *, batch: Batch | None = None) -> TradeRecord:
+        """Store a trade; ``trade_id`` 0 allocates one, ``time`` 0 stamps now."""
+        trade = replace(trade, trade_id=trade.trade_id or self.store.next_id("trade"), time=trade.time or now_ms())
+        own = batch if batch is not None else Batch()
+        own.add(Insert(models.trades, asdict(trade)))
+        if batch is None:
+            await self.store.write(own)
+        return trade
+
+    # -- reads (committed state, always scoped to one account) ----------------------------------------
+
+    async def get(self, account_id: int, *, order_id: int | None = None, client_order_id: str | None = None) -> OrderRecord:
+        """One of the account's orders by id or client order id (the newest with that client id)."""
+        t = models.orders
+        if order_id is None and client_order_id is None:
+            raise WalletError("either order_id or client_order_id is required")
+        q = select(t).where(t.c.account_id == account_id)
+        if order_id is not None:
+            q = q.where(t.c.order_id == order_id)
+        if client_order_id is not None:
+            q = q.where(t.c.client_order_id == client_order_id)
+        q = q.order_by(t.c.order_id.desc()).limit(1)
+        found = await self.store.read(lambda conn: [_order(r) for r in conn.execute(q)])
+        if not found:
+            raise UnknownOrder()
+        return found[0]
+
+    async def open_orders(self, account_id: int, symbol: str | None = None) -> list[OrderRecord]:
+        t = models.orders
+        q = select(t).where(t.c.account_id == account_id, t.c.status.in_(models.OPEN_STATUSES))
+        if symbol is not None:
+            q = q.where(t.c.symbol == symbol)
+        q = q.order_by(t.c.order_id)
+        return await self.store.read(lambda conn: [_order(r) for r in conn.execute(q)])
+
+    async def all_orders(
+        self,
+        account_id: int,
+        symbol: str,
+        *,
+        from_order_id: int | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int = 500,
+    ) -> list[OrderRecord]:
+        """Binance ``allOrders``: the account's orders of a symbol, oldest first, at most ``limit`` (≤1000)."""
+        t = models.orders
+        q = select(t).where(t.c.account_id == account_id, t.c.symbol == symbol)
+        if from_order_id is not None:
+            q = q.where(t.c.order_id >= from_order_id)
+        if start_time is not None:
+            q = q.where(t.c.time >= start_time)
+        if end_time is not None:
+            q = q.where(t.c.time <= end_time)
+        q = q.order_by(t.c.order_id).limit(max(1, min(limit, 1000)))
+        return await self.store.read(lambda conn: [_order(r) for r in conn.execute(q)])
+
+    async def my_trades(
+        self,
+        account_id: int,
+        symbol: str,
+        *,
+        order_id: int | None = None,
+        from_id: int | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int = 500,
+    ) -> list[TradeRecord]:
+        """Binance ``myTrades``: the account's trades of a symbol, oldest first."""
+        t = models.trades
+        q = select(t).where(t.c.account_id == account_id, t.c.symbol == symbol)
+        if order_id is not None:
+            q = q.where(t.c.order_id == order_id)
+        if from_id is not None:
+            q = q.where(t.c.trade_id >= from_id)
+        if start_time is not None:
+            q = q.where(t.c.time >= start_time)
+        if end_time is not None:
+            q = q.where(t.c.time <= end_time)
+        q = q.order_by(t.c.trade_id).limit(max(1, min(limit, 1000)))
+        return await self.store.read(lambda conn: [_trade(r) for r in conn.execute(q)])
+
+    def _drop(self, order_id: int) -> None:
+        o = self._open.pop(order_id, None)
+        if o is not None and self._open_cids.get((o.account_id, o.client_order_id)) == order_id:
+            del self._open_cids[(o.account_id, o.client_order_id)]
+
+    def _restore(self, o: OrderRecord) -> None:
+        self._open[o.order_id] = o
+        self._open_cids[(o.account_id, o.client_order_id)] = o.order_id
