@@ -15,6 +15,7 @@ from typing import Literal
 
 from sqlalchemy import select
 
+from config.settings import VENUES
 from wallets import models
 from wallets.db import Batch, Insert, Store, Update, now_ms
 from wallets.errors import UnknownAccount, WalletError
@@ -28,6 +29,9 @@ HOUSE_FEES = "house:fees"  # Braid's own fees on internal matches
 def venue_account(venue: str) -> str:
     """The system account name of a venue (our inventory there)."""
     return f"venue:{venue}"
+
+
+SYSTEM_ACCOUNTS = (EXTERNAL, INTERNAL, HOUSE_FEES, *(venue_account(v) for v in VENUES))
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +81,9 @@ class Accounts:
         self._tenants = {t.tenant_id: t for t in ts}
         self._tenant_names = {t.name for t in ts}
         self._accounts = {a.account_id: a for a in acs}
-        self._by_name = {(a.tenant_id, a.name): a.account_id for a in acs}
+        self._by_name = {(a.tenant_id, a.name): a.account_id for a in sorted(acs, key=lambda a: -a.account_id)}
+        if not self.store.running:
+            self._ensure_system_accounts()
 
     # -- tenants -------------------------------------------------------------------------------------
 
@@ -171,18 +177,31 @@ class Accounts:
         t = self._tenants[acc.tenant_id]
         return t.markup_rate, t.broker_account_id
 
-    def system_account(self, name: str, batch: Batch | None = None) -> int:
-        """The id of a system account, created (as part of ``batch``) the first time it is named."""
+    def system_account(self, name: str) -> int:
+        """The id of a system account (``UnknownAccount`` if it was never created)."""
+        found = self._by_name.get((None, name))
+        if found is None:
+            raise UnknownAccount(f"system account {name!r} does not exist")
+        return found
+
+    async def ensure_system_account(self, name: str) -> int:
+        """The id of a system account, created if missing (e.g. a venue added later)."""
         found = self._by_name.get((None, name))
         if found is not None:
             return found
-        if batch is None:
-            raise UnknownAccount(f"system account {name!r} does not exist")
         account = Account(self.store.next_id("account"), None, "system", name, now_ms())
+        await self.store.write([Insert(models.accounts, _account_row(account))])
         self._remember(account)
-        batch.add(Insert(models.accounts, _account_row(account)))
-        batch.after_failure.append(lambda: self._forget(account))
         return account.account_id
+
+    def _ensure_system_accounts(self) -> None:
+        missing = [n for n in SYSTEM_ACCOUNTS if (None, n) not in self._by_name]
+        if not missing:
+            return
+        made = [Account(self.store.next_id("account"), None, "system", n, now_ms()) for n in missing]
+        self.store.write_sync([Insert(models.accounts, _account_row(a)) for a in made])
+        for a in made:
+            self._remember(a)
 
     def all_accounts(self) -> list[Account]:
         return sorted(self._accounts.values(), key=lambda a: a.account_id)

@@ -387,11 +387,11 @@ class Store:
                 for same in _by_keys(rows):
                     conn.execute(tables[name].insert(), same)
             by_cols: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
-            for (name, key), values in updates.items():
+            for (name, key), changes in updates.items():
                 pkcols = [c.name for c in tables[name].primary_key.columns]
                 row = {f"k_{c}": v for c, v in zip(pkcols, key)}
-                row.update(values)
-                by_cols.setdefault((name, tuple(sorted(values))), []).append(row)
+                row.update(changes)
+                by_cols.setdefault((name, tuple(sorted(changes))), []).append(row)
             for (name, cols), rows in by_cols.items():
                 t = tables[name]
                 stmt = t.update().where(*[t.c[c.name] == bindparam(f"k_{c.name}") for c in t.primary_key.columns])

@@ -95,7 +95,7 @@ class Ledger:
     def __init__(self, store: Store, accounts: Accounts) -> None:
         self.store = store
         self.accounts = accounts
-        self._committed: dict[BalanceKey, tuple[Decimal, Decimal]] = {}
+        self._committed: dict[int, dict[str, tuple[Decimal, Decimal]]] = {}  # account -> asset -> (free, locked)
         self._pending: dict[BalanceKey, list[Decimal]] = {}
         self.reload()
         store.on_balances = self._on_committed
@@ -103,9 +103,11 @@ class Ledger:
     def reload(self) -> None:
         """Load every balance row (call with nothing queued)."""
 
-        def load(conn: Connection) -> dict[BalanceKey, tuple[Decimal, Decimal]]:
-            t = models.balances
-            return {(int(r.account_id), r.asset): (r.free, r.locked) for r in conn.execute(select(t))}
+        def load(conn: Connection) -> dict[int, dict[str, tuple[Decimal, Decimal]]]:
+            out: dict[int, dict[str, tuple[Decimal, Decimal]]] = {}
+            for r in conn.execute(select(models.balances)):
+                out.setdefault(int(r.account_id), {})[r.asset] = (r.free, r.locked)
+            return out
 
         self._committed = self.store.read_sync(load)
         self._pending = {}
@@ -114,14 +116,11 @@ class Ledger:
 
     def balances(self, account_id: int) -> dict[str, Balance]:
         """The account's committed balances by asset (what a client may be shown)."""
-        return {
-            asset: Balance(asset, f, lk)
-            for (acc, asset), (f, lk) in sorted(self._committed.items())
-            if acc == account_id
-        }
+        own = self._committed.get(account_id, {})
+        return {asset: Balance(asset, *own[asset]) for asset in sorted(own)}
 
     def balance(self, account_id: int, asset: str) -> Balance:
-        f, lk = self._committed.get((account_id, asset.upper()), (ZERO, ZERO))
+        f, lk = self._committed.get(account_id, {}).get(asset.upper(), (ZERO, ZERO))
         return Balance(asset.upper(), f, lk)
 
     def available(self, account_id: int, asset: str) -> Balance:
@@ -138,7 +137,7 @@ class Ledger:
         asset, amount = _check_asset(asset), check_amount(amount)
         self._client(account_id)
         own = batch if batch is not None else Batch()
-        src = self.accounts.system_account(source, own)
+        src = self.accounts.system_account(source)
         await self._post(own, ref, [("credit", [Leg(account_id, asset, "free", amount), Leg(src, asset, "free", -amount)])])
         await self._submit(own, batch)
 
@@ -149,7 +148,7 @@ class Ledger:
         asset, amount = _check_asset(asset), check_amount(amount)
         self._client(account_id)
         own = batch if batch is not None else Batch()
-        dst = self.accounts.system_account(sink, own)
+        dst = self.accounts.system_account(sink)
         await self._post(own, ref, [("debit", [Leg(account_id, asset, "free", -amount), Leg(dst, asset, "free", amount)])])
         await self._submit(own, batch)
 
@@ -203,8 +202,8 @@ class Ledger:
         qq = check_amount(quote_qty if quote_qty is not None else (qty * price).quantize(models.QUANTUM, ROUND_DOWN), "quote_qty")
         self._client(account_id)
         own = batch if batch is not None else Batch()
-        cp = self.accounts.system_account(counterparty, own)
-        fee_to = self.accounts.system_account(HOUSE_FEES if counterparty == INTERNAL else counterparty, own)
+        cp = self.accounts.system_account(counterparty)
+        fee_to = self.accounts.system_account(HOUSE_FEES if counterparty == INTERNAL else counterparty)
         recv_asset, recv, pay_asset, pay = (base, qty, quote, qq) if side == "BUY" else (quote, qq, base, qty)
         transfers: list[tuple[Kind, list[Leg]]] = [
             ("fill", [Leg(account_id, pay_asset, "locked", -pay), Leg(cp, pay_asset, "free", pay)]),
@@ -239,7 +238,7 @@ class Ledger:
             raise WalletError(f"account {account_id} is not a client or broker account")
 
     def _avail(self, key: BalanceKey) -> tuple[Decimal, Decimal]:
-        f, lk = self._committed.get(key, (ZERO, ZERO))
+        f, lk = self._committed.get(key[0], {}).get(key[1], (ZERO, ZERO))
         p = self._pending.get(key)
         return (f + p[0], lk + p[1]) if p else (f, lk)
 
@@ -264,7 +263,7 @@ class Ledger:
             # this process may not have seen another writer's credit: look at the stored row once
             fresh = await self.store.read_balances([short])
             if short in fresh:
-                self._committed[short] = fresh[short]
+                self._committed.setdefault(short[0], {})[short[1]] = fresh[short]
             short = self._shortfall(net)
             if short is not None:
                 f, lk = self._avail(short)
@@ -319,7 +318,8 @@ class Ledger:
                 p[1] -= dl
                 if p[0] == 0 and p[1] == 0:
                     del self._pending[key]
-        self._committed.update(values)
+        for (acc, asset), value in values.items():
+            self._committed.setdefault(acc, {})[asset] = value
 
     async def _submit(self, own: Batch, given: Batch | None) -> None:
         if given is None:
