@@ -132,6 +132,8 @@ def report_lines(replayer: Replayer, market: ConsolidatedMarket, depth: int, fee
 
 
 def replay(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    if args.flow or args.generate_flow:
+        return _replay_with_flow(args, settings, out, err)
     market = ConsolidatedMarket()
     try:
         replayer = Replayer(args.paths, settings=settings, skip_bad=args.on_error == "skip", market=market)
@@ -157,6 +159,36 @@ def replay(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdou
         print(f"braid: replayed {replayer.result.frames} frames in {wall:.2f}s", file=err)
     for venue, vs in replayer.result.unanswered_snapshots:
         print(f"braid: {venue} {vs}: needed a snapshot the capture does not have; book not trusted", file=err)
+    return 0
+
+
+def _replay_with_flow(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    """Route an order flow through the real router (paper execution) on the replay, and report on it."""
+    try:
+        from router.analysis import analyse, generate_flow, load_flow
+        from router.analysis_render import _text, write_report
+    except ImportError as exc:  # pandas / matplotlib are the "analysis" extra
+        print(f"braid: the routing report needs the analysis extra ({exc}); run: scripts/bootstrap analysis", file=err)
+        return 2
+    try:
+        probe = Replayer(args.paths, settings=settings, skip_bad=args.on_error == "skip")
+        first, last = probe.first_ns, probe.last_ns
+        symbols = sorted({sym for feed in probe.feeds for sym in feed.books})
+        flow = load_flow(args.flow) if args.flow else generate_flow(symbols, first, last, args.generate_flow, seed=args.flow_seed)
+        moments = args.depth_at or [first + (last - first) * k // 4 for k in (1, 2, 3)]
+        analysis = asyncio.run(analyse(args.paths, flow, settings=settings, depth_at=moments, skip_bad=args.on_error == "skip"))
+    except CaptureError as exc:
+        print(f"braid: capture error at {exc}; stopped (use --on-error skip to go on with the rest)", file=err)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"braid: {exc}", file=err)
+        return 2
+    out.write(orjson.dumps({"kind": "summary", **_text(analysis.summary())}, option=orjson.OPT_SORT_KEYS).decode() + "\n")
+    for row in analysis.parent_rows():
+        out.write(orjson.dumps({"kind": "parent", **_text(row)}, option=orjson.OPT_SORT_KEYS).decode() + "\n")
+    if args.report:
+        paths = write_report(analysis, args.report)
+        print(f"braid: report written to {args.report} ({', '.join(sorted(paths))})", file=err)
     return 0
 
 
@@ -211,6 +243,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     pp.add_argument("--on-error", choices=("stop", "skip"), default="stop", help="bad or truncated data: stop, or report and go on")
     pp.add_argument("--progress", dest="progress", action="store_true", default=None, help="progress bar on stderr (default: if a terminal)")
     pp.add_argument("--no-progress", dest="progress", action="store_false")
+    pp.add_argument("--flow", help="CSV of parent orders (time_ns,parent_id,symbol,side,qty,type,price,tif) to route on the replay")
+    pp.add_argument("--generate-flow", type=int, metavar="N", help="route N generated parent orders instead of a CSV")
+    pp.add_argument("--flow-seed", type=int, default=1, help="seed of the generated flow (default 1)")
+    pp.add_argument("--depth-at", type=int, action="append", metavar="TIME_NS", help="plot the consolidated depth at this replay time (repeatable)")
+    pp.add_argument("--report", metavar="DIR", help="write the routing report (JSON, CSV, PNG, HTML) into this folder")
     pp.set_defaults(run=replay)
 
     gp = sub.add_parser("generate-market", help="write a seeded, reproducible multi-venue market (BTC/USDT, ETH/USDT) as captures")

@@ -221,6 +221,7 @@ async def analyse(
     depth_levels: int = 20,
     internal_rules: dict[str, Instrument] | None = None,
     paper_fees: dict[str, Decimal] | None = None,
+    skip_bad: bool = False,
 ) -> Analysis:
     """Replay ``files`` and route ``flow`` through the router with paper execution at replay time.
 
@@ -228,7 +229,7 @@ async def analyse(
     """
     settings = settings or get_settings()
     market = ConsolidatedMarket()
-    replayer = Replayer(files, settings=settings, market=market)
+    replayer = Replayer(files, settings=settings, market=market, skip_bad=skip_bad)
     instruments: dict[tuple[str, str], Instrument] = {}
     venues: dict[str, PaperVenue] = {}
     for feed in replayer.feeds:

@@ -28,6 +28,14 @@ def _text(value: Any) -> Any:
     return value
 
 
+def _utc(ts_ns: int) -> str:
+    """Replay time as text (from the data, never the wall clock)."""
+    import datetime as dt
+
+    t = dt.datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=dt.timezone.utc)
+    return f"{t:%Y-%m-%d %H:%M:%S}.{ts_ns % 1_000_000_000 // 1_000_000:03d} UTC"
+
+
 def report_json(analysis: Analysis) -> bytes:
     body = {"summary": analysis.summary(), "parents": analysis.parent_rows()}
     return json.dumps(_text(body), sort_keys=True, indent=1).encode() + b"\n"
@@ -101,9 +109,10 @@ def depth_png(snap: DepthSnapshot) -> bytes:
                 ys.append(float(total))
             if xs:
                 ax.step(xs, ys, style, where="post", color=colours[i % len(colours)], label=f"{venue} {'bids' if style == '-' else 'asks'}")
+    ax.ticklabel_format(axis="x", useOffset=False, style="plain")
     ax.set_xlabel("price")
     ax.set_ylabel("cumulative quantity")
-    ax.set_title(f"{snap.symbol} consolidated depth at t={snap.ts_ns}")
+    ax.set_title(f"{snap.symbol} consolidated depth at {_utc(snap.ts_ns)}")
     ax.legend(fontsize=7)
     fig.tight_layout()
     return _png(fig)
