@@ -113,6 +113,18 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = None
     # Empty means <data_dir>/master.key (created with mode 0600 on first use).
     master_key_file: str = ""
+    # Binance-compatible API (gateway/api): the limits published in exchangeInfo rateLimits.
+    api_weight_limit_1m: int = Field(default=6000, ge=1)  # request weight per IP per minute
+    api_orders_limit_10s: int = Field(default=100, ge=1)  # new orders per account per 10 s
+    api_orders_limit_1d: int = Field(default=200_000, ge=1)  # new orders per account per day
+    api_ban_after: int = Field(default=10, ge=0)  # requests refused with 429 in one minute before a 418 ban
+    api_ban_s: int = Field(default=120, ge=1)  # length of a 418 ban
+    # Braid's commission on each client fill (fraction of the amount received; the broker's markup comes on top).
+    api_commission_rate: Decimal = Field(default=Decimal("0.001"), ge=0, lt=Decimal("0.1"))
+    api_depth_levels: int = Field(default=200, ge=5, le=5000)  # levels per side the depth book and streams carry
+    api_depth_interval_s: float = Field(default=0.1, gt=0)  # how often depth diffs are published
+    # `braid serve`: the demo tenant whose URL, key and secret are printed at start ("" turns it off).
+    api_demo_tenant: str = "demo"
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:

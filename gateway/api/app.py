@@ -1,0 +1,118 @@
+"""Build the aiohttp application of the Binance-compatible API.
+
+Every REST endpoint goes through :func:`endpoint`: rate-limit weight for the caller's IP first (so a
+flood is cheap to refuse), then the endpoint's security (none, API key, or signed with a permission),
+then the handler. Every answer carries ``X-MBX-USED-WEIGHT-1M``; order answers also carry the account's
+order counts.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from gateway.api import errors
+from gateway.api.auth import ApiKey, Authenticator, Security
+from gateway.api.marketdata import MarketPublisher
+from gateway.api.params import Params, read_params
+from gateway.api.ratelimit import RateLimiter
+from gateway.orders_service import Caller, OrdersService
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class ApiContext:
+    """Everything the handlers share."""
+
+    service: OrdersService
+    auth: Authenticator
+    limiter: RateLimiter
+    publisher: MarketPublisher
+    listen_keys: Any = None  # created on first use (gateway.api.userstream.ListenKeys)
+    default_recv_window_ms: int = 5000
+
+    def caller(self, key: ApiKey) -> Caller:
+        return Caller(int(key.tenant), int(key.account))
+
+
+CTX = web.AppKey("braid_api", ApiContext)
+KEY = web.RequestKey("braid_api_key", ApiKey)
+PARAMS = web.RequestKey("braid_params", Params)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def endpoint(weight: int = 1, security: Security = Security.NONE, *, order: bool = False) -> Callable[[Handler], Handler]:
+    """Wrap a handler with the weight charge, the security check and the Binance headers."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def run(request: web.Request) -> web.StreamResponse:
+            ctx = request.app[CTX]
+            ip = request.remote or "?"
+            used = ctx.limiter.charge(ip, weight)
+            params = await read_params(request)
+            request[PARAMS] = params
+            if security in (Security.TRADE, Security.USER_DATA):
+                perm = "trade" if security is Security.TRADE else "read"
+                request[KEY] = ctx.auth.signed(request.headers, ip, params, perm)
+            elif security in (Security.USER_STREAM, Security.MARKET_DATA):
+                request[KEY] = ctx.auth.api_key(request.headers, ip)
+            headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
+            if order:
+                key: ApiKey = request[KEY]
+                c10, c1d = ctx.limiter.count_order(key.account)
+                headers["X-MBX-ORDER-COUNT-10S"] = str(c10)
+                headers["X-MBX-ORDER-COUNT-1D"] = str(c1d)
+            try:
+                resp = await handler(request)
+            except errors.ApiError as err:
+                err.headers = {**headers, **err.headers}
+                raise
+            resp.headers.update(headers)
+            return resp
+
+        run.weight = weight  # type: ignore[attr-defined]
+        run.security = security  # type: ignore[attr-defined]
+        return run
+
+    return wrap
+
+
+def params_of(request: web.Request) -> Params:
+    return request[PARAMS]  # type: ignore[no-any-return]
+
+
+def key_of(request: web.Request) -> ApiKey:
+    return request[KEY]  # type: ignore[no-any-return]
+
+
+def build_app(ctx: ApiContext, app: web.Application | None = None) -> web.Application:
+    """The API's routes on ``app`` (a new application if None), with the error middleware."""
+    from gateway.api import broker, market, openapi, orders, userstream, ws
+
+    app = app if app is not None else web.Application(middlewares=[errors.error_middleware])
+    if errors.error_middleware not in app.middlewares:
+        app.middlewares.append(errors.error_middleware)  # type: ignore[arg-type]
+    app[CTX] = ctx
+    market.add_routes(app)
+    orders.add_routes(app)
+    userstream.add_routes(app)
+    ws.add_routes(app)
+    broker.add_routes(app)
+    openapi.add_routes(app)
+
+    async def on_startup(app: web.Application) -> None:
+        ctx.publisher.start()
+
+    async def on_cleanup(app: web.Application) -> None:
+        await ctx.publisher.stop()
+        await ws.close_all(app)
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return app

@@ -1,0 +1,110 @@
+"""Broker endpoints in the style of Binance's broker API: sub-accounts, their API keys, the broker's markup.
+
+The broker signs with its own (broker-account) key. What is stored and how (encrypted secrets, permissions,
+IP allowlists) is the account store's business (wallets); this module only speaks the wire format:
+
+- ``POST /sapi/v1/broker/subAccount`` → ``{"subaccountId","email"}``
+- ``POST /sapi/v1/broker/subAccountApi`` (subAccountId, canTrade, ipRestrict) → ``{"subaccountId","apiKey","secretKey","canTrade"}``
+- ``DELETE /sapi/v1/broker/subAccountApi`` (subAccountId, subAccountApiKey) → ``{}``
+- ``POST /sapi/v1/broker/subAccountApi/commission`` (makerCommission/takerCommission markup) → the rates
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from aiohttp import web
+
+from gateway.api import errors
+from gateway.api.app import CTX, endpoint, key_of, params_of
+from gateway.api.auth import Security
+from gateway.api.errors import ApiError, json_response
+from wallets import Wallets, WalletError
+
+
+def _broker(request: web.Request) -> tuple[Wallets, int]:
+    """The wallets and the tenant of a caller whose key belongs to the tenant's own (broker) account."""
+    w = request.app[CTX].service.wallets
+    key = key_of(request)
+    try:
+        acc = w.accounts.account(int(key.account))
+    except WalletError:
+        acc = None
+    if acc is None or acc.kind != "broker":
+        raise ApiError(-1002, "You are not authorized to execute this request.", status=401)
+    return w, int(key.tenant)
+
+
+def _sub(w: Wallets, tenant: int, sub: int) -> None:
+    try:
+        acc = w.accounts.account(sub, tenant_id=tenant)
+    except WalletError:
+        raise ApiError(-1100, "Illegal characters found in parameter 'subAccountId'.") from None
+    if acc.kind != "client":
+        raise ApiError(-1100, "Illegal characters found in parameter 'subAccountId'.")
+
+
+@endpoint(weight=1, security=Security.TRADE)
+async def create_sub_account(request: web.Request) -> web.Response:
+    """Create a sub-account (an end user) of the calling broker."""
+    w, tenant = _broker(request)
+    p = params_of(request)
+    tag = p.get("tag") or p.get("email") or f"sub-{w.store.next_id('account')}"
+    try:
+        acc = await w.accounts.create_account(tenant, tag)
+    except WalletError as exc:
+        raise ApiError(-1100, str(exc)) from None
+    return json_response({"subaccountId": str(acc.account_id), "email": acc.name, "tag": tag})
+
+
+@endpoint(weight=1, security=Security.TRADE)
+async def create_api_key(request: web.Request) -> web.Response:
+    """Create an API key of a sub-account (the secret is shown once)."""
+    w, tenant = _broker(request)
+    p = params_of(request)
+    sub = p.integer("subAccountId", required=True)
+    assert sub is not None
+    _sub(w, tenant, sub)
+    can_trade = (p.get("canTrade") or "true").lower() == "true"
+    ips = tuple(x for x in (p.get("ipAddress") or "").split(",") if x)
+    try:
+        key, secret = await w.keys.create_key(tenant, sub, can_read=True, can_trade=can_trade, ip_allowlist=ips)
+    except WalletError as exc:
+        raise ApiError(-1100, str(exc)) from None
+    return json_response({"subaccountId": str(sub), "apiKey": key.api_key, "secretKey": secret, "canTrade": can_trade,
+                          "marginTrade": False, "futuresTrade": False, "ipRestrict": bool(ips)})
+
+
+@endpoint(weight=1, security=Security.TRADE)
+async def delete_api_key(request: web.Request) -> web.Response:
+    """Delete an API key of a sub-account."""
+    w, tenant = _broker(request)
+    p = params_of(request)
+    sub = p.integer("subAccountId", required=True)
+    try:
+        await w.keys.delete_key(tenant, sub, p.required("subAccountApiKey"))  # type: ignore[arg-type]
+    except WalletError:
+        raise errors.rejected_key() from None
+    return json_response({})
+
+
+@endpoint(weight=1, security=Security.TRADE)
+async def set_commission(request: web.Request) -> web.Response:
+    """Set the broker's commission markup on its sub-accounts' fills (a fraction of what they receive)."""
+    w, tenant = _broker(request)
+    p = params_of(request)
+    rate = p.decimal("makerCommission")
+    if rate is None:
+        rate = p.decimal("takerCommission")
+    if rate is None or rate < 0 or rate > Decimal("0.01"):
+        raise ApiError(-1100, "Illegal characters found in parameter 'makerCommission'; legal range is '0..0.01'.")
+    await w.accounts.set_markup(tenant, rate)
+    return json_response({"subAccountId": p.get("subAccountId"), "makerCommission": str(rate),
+                          "takerCommission": str(rate)})
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/sapi/v1/broker/subAccount", create_sub_account)
+    r.add_post("/sapi/v1/broker/subAccountApi", create_api_key)
+    r.add_delete("/sapi/v1/broker/subAccountApi", delete_api_key)
+    r.add_post("/sapi/v1/broker/subAccountApi/commission", set_commission)

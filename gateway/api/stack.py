@@ -1,0 +1,64 @@
+"""Wire the API over a market: paper venues on the mirrored books, the internal engine, the router,
+the orders service over wallets, and the API context. Used by ``braid serve``, the tests and the benchmark.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+
+from config.instruments import Instrument
+from config.settings import Settings
+from connectors.book import VenueBook
+from gateway.api.app import ApiContext
+from gateway.api.auth import Authenticator, WalletKeys
+from gateway.api.marketdata import MarketPublisher
+from gateway.api.ratelimit import Limits, RateLimiter
+from gateway.orders_service import OrdersService, WatchingRouter
+from internal_book import MatchingEngine
+from router.consolidated import ConsolidatedMarket
+from router.paper import PaperVenue
+from router.risk import PreTradeRisk, RiskLimits
+from wallets import Wallets
+
+BookLookup = Callable[[str], VenueBook | None]
+
+
+def internal_instrument(symbol: str, like: Instrument | None = None) -> Instrument:
+    """The rules Braid publishes for a symbol: a venue's (Binance's if known) or sensible defaults."""
+    base, _, quote = symbol.partition("/")
+    if like is not None and like.tick_size and like.step_size:
+        return Instrument(symbol, base, quote, "internal", base + quote, like.tick_size, like.step_size,
+                          min_qty=like.min_qty, max_qty=like.max_qty, min_price=like.min_price,
+                          max_price=like.max_price, min_notional=like.min_notional, max_notional=like.max_notional)
+    return Instrument(symbol, base, quote, "internal", base + quote, Decimal("0.01"), Decimal("0.00001"),
+                      min_qty=Decimal("0.00001"), max_qty=Decimal("9000"), min_notional=Decimal("1"))
+
+
+def limits_from(settings: Settings) -> Limits:
+    return Limits(weight_1m=settings.api_weight_limit_1m, orders_10s=settings.api_orders_limit_10s,
+                  orders_1d=settings.api_orders_limit_1d, ban_after=settings.api_ban_after,
+                  ban_s=settings.api_ban_s)
+
+
+def build_context(
+    settings: Settings,
+    market: ConsolidatedMarket,
+    books: Mapping[str, BookLookup],
+    instruments: Mapping[tuple[str, str], Instrument],
+    wallets: Wallets,
+    published: Mapping[str, Instrument],
+) -> ApiContext:
+    """The API context over ``market``: ``books`` maps a venue to its mirrored-book lookup (paper execution),
+    ``instruments`` the venues' rules, ``published`` the rules clients see per canonical symbol."""
+    venues = {v: PaperVenue(v, lookup, taker_fee=settings.venue(v).taker_fee) for v, lookup in books.items()}
+    internal = {sym: inst for sym, inst in published.items()}
+    engine = MatchingEngine(list(internal.values()))
+    router = WatchingRouter(
+        market, venues, {**instruments, **{("internal", s): i for s, i in internal.items()}}, engine=engine,
+        settings=settings, risk=PreTradeRisk(RiskLimits.from_settings(settings)),
+    )
+    service = OrdersService(router, wallets, dict(internal), commission_rate=settings.api_commission_rate)
+    publisher = MarketPublisher({i.base + i.quote: market.book(s) for s, i in internal.items()},
+                                levels=settings.api_depth_levels, interval_s=settings.api_depth_interval_s)
+    return ApiContext(service=service, auth=Authenticator(WalletKeys(wallets.keys)),
+                      limiter=RateLimiter(limits_from(settings)), publisher=publisher)

@@ -1,0 +1,350 @@
+"""WebSocket streams the Binance way.
+
+- ``/ws/<stream>`` raw payloads; ``/stream?streams=a/b`` combined ``{"stream","data"}``; ``/ws/<n>`` (ccxt pro
+  connects to ``/ws/0``) or ``/ws`` with no stream: the client sends ``SUBSCRIBE``. Every request
+  ``{"method","params","id"}`` gets ``{"result":...,"id":N}`` (ccxt pro fetches its snapshot on that reply).
+- Streams: ``<s>@depth`` / ``<s>@depth@100ms`` (diffs continuing REST ``lastUpdateId``), ``<s>@depth5|10|20``
+  (partial books), ``<s>@bookTicker``, ``<s>@trade``, and a listenKey (the user's ``executionReport`` and
+  ``outboundAccountPosition``).
+- ``/ws-api/v3``: the WebSocket API subset python-binance's ``user_socket()`` uses
+  (``userDataStream.subscribe.signature``), events as ``{"subscriptionId","event"}``.
+
+Each connection has one bounded queue and one writer task, so a slow client never slows the publisher;
+one that falls too far behind is closed (it resyncs from a new snapshot, as Binance clients do).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import itertools
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+import structlog
+from aiohttp import WSMsgType, web
+
+from gateway.api.app import CTX, ApiContext
+from gateway.api.auth import now_ms
+from gateway.api.marketdata import fmt
+from gateway.api.userstream import ListenKeys
+from gateway.orders_service import OrderRow
+from wallets import Balance, TradeRecord
+
+log = structlog.get_logger(__name__)
+_QUEUE_MAX = 10_000
+CONNECTIONS = web.AppKey("braid_ws_connections", set)
+USERS = web.AppKey("braid_ws_users", dict)
+
+
+def _listen_keys(ctx: ApiContext) -> ListenKeys:
+    if ctx.listen_keys is None:
+        ctx.listen_keys = ListenKeys()
+    return ctx.listen_keys  # type: ignore[no-any-return]
+
+
+class Connection:
+    def __init__(self, app: web.Application, ws: web.WebSocketResponse, combined: bool) -> None:
+        self.app = app
+        self.ctx: ApiContext = app[CTX]
+        self.ws = ws
+        self.combined = combined
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(_QUEUE_MAX)
+        self.unsubscribe: dict[str, Callable[[], None]] = {}
+        self.closed = False
+
+    def push(self, stream: str, payload: dict[str, object]) -> None:
+        if self.closed:
+            return
+        body = {"stream": stream, "data": payload} if self.combined else payload
+        try:
+            self.queue.put_nowait(orjson.dumps(body))
+        except asyncio.QueueFull:
+            log.warning("ws_client_too_slow", stream=stream)
+            self.closed = True
+            self.queue = asyncio.Queue(1)
+            self.queue.put_nowait(None)
+
+    def send_raw(self, body: dict[str, object]) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(orjson.dumps(body))
+
+    async def writer(self) -> None:
+        while True:
+            item = await self.queue.get()
+            if item is None or self.ws.closed:
+                await self.ws.close()
+                return
+            await self.ws.send_str(item.decode())
+
+    # ----- subscriptions -----
+    def subscribe(self, stream: str) -> bool:
+        if stream in self.unsubscribe:
+            return True
+        pub = self.ctx.publisher
+        if "@" not in stream:
+            account = _listen_keys(self.ctx).account(stream)
+            if account is None:
+                return False
+            users: dict[int, set[Callable[[dict[str, object]], None]]] = self.app[USERS]
+            cb = lambda payload, s=stream: self.push(s, payload)  # noqa: E731
+            users.setdefault(account, set()).add(cb)
+            self.unsubscribe[stream] = lambda: users.get(account, set()).discard(cb)
+            return True
+        sym, _, kind = stream.partition("@")
+        feed = pub.feeds.get(sym.upper())
+        if feed is None:
+            return False
+        if kind in ("depth", "depth@100ms", "depth@1000ms"):
+            cb = lambda e, s=stream: self.push(s, e)  # noqa: E731
+            feed.subscribers.add(cb)
+            self.unsubscribe[stream] = lambda: feed.subscribers.discard(cb)
+        elif kind.split("@")[0] in ("depth5", "depth10", "depth20"):
+            n = int(kind.split("@")[0][5:])
+            cb = lambda e, s=stream, n=n: self.push(s, feed.snapshot(n))  # noqa: E731
+            feed.subscribers.add(cb)
+            self.unsubscribe[stream] = lambda: feed.subscribers.discard(cb)
+            self.push(stream, feed.snapshot(n))
+        elif kind == "bookTicker":
+            cb = lambda e, s=stream: self.push(s, e)  # noqa: E731
+            feed.top_subscribers.add(cb)
+            self.unsubscribe[stream] = lambda: feed.top_subscribers.discard(cb)
+        elif kind in ("trade", "aggTrade"):
+            subs = pub.trade_subscribers[feed.symbol]
+            cb = lambda e, s=stream: self.push(s, e)  # noqa: E731
+            subs.add(cb)
+            self.unsubscribe[stream] = lambda: subs.discard(cb)
+        else:
+            return False
+        return True
+
+    def drop(self, stream: str) -> None:
+        undo = self.unsubscribe.pop(stream, None)
+        if undo is not None:
+            undo()
+
+    def close(self) -> None:
+        self.closed = True
+        for s in list(self.unsubscribe):
+            self.drop(s)
+
+    async def handle_request(self, text: str) -> None:
+        try:
+            msg = orjson.loads(text)
+            method, rid = msg.get("method"), msg.get("id")
+            params = msg.get("params") or []
+        except (orjson.JSONDecodeError, AttributeError):
+            self.send_raw({"error": {"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"}})
+            return
+        if method == "SUBSCRIBE":
+            bad = [s for s in params if not isinstance(s, str) or not self.subscribe(s)]
+            if bad:
+                self.send_raw({"error": {"code": 2, "msg": f"Invalid request: unknown stream {bad[0]}"}, "id": rid})
+            else:
+                self.send_raw({"result": None, "id": rid})
+        elif method == "UNSUBSCRIBE":
+            for s in params:
+                self.drop(s)
+            self.send_raw({"result": None, "id": rid})
+        elif method == "LIST_SUBSCRIPTIONS":
+            self.send_raw({"result": list(self.unsubscribe), "id": rid})
+        elif method in ("SET_PROPERTY", "GET_PROPERTY"):
+            self.send_raw({"result": None if method == "SET_PROPERTY" else False, "id": rid})
+        else:
+            self.send_raw({"error": {"code": 1, "msg": "Invalid request: unknown method"}, "id": rid})
+
+
+async def _serve(request: web.Request, streams: list[str], combined: bool) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(heartbeat=180, max_msg_size=1 << 16)
+    await ws.prepare(request)
+    conn = Connection(request.app, ws, combined)
+    request.app[CONNECTIONS].add(conn)
+    writer = asyncio.get_running_loop().create_task(conn.writer())
+    try:
+        for s in streams:
+            if not conn.subscribe(s):
+                await ws.close(code=1008, message=b"unknown stream")
+                return ws
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await conn.handle_request(msg.data)
+            elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+                break
+    finally:
+        conn.close()
+        request.app[CONNECTIONS].discard(conn)
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer
+    return ws
+
+
+async def raw_stream(request: web.Request) -> web.WebSocketResponse:
+    path = request.match_info.get("path", "").strip("/")
+    streams = [] if not path or path.isdigit() else [s for s in path.split("/") if s]
+    return await _serve(request, streams, combined=False)
+
+
+async def combined_stream(request: web.Request) -> web.WebSocketResponse:
+    streams = [s for s in request.query.get("streams", "").split("/") if s]
+    return await _serve(request, streams, combined=True)
+
+
+# ----- the WebSocket API subset for python-binance's user_socket() -----
+async def ws_api(request: web.Request) -> web.WebSocketResponse:
+    ctx: ApiContext = request.app[CTX]
+    ws = web.WebSocketResponse(heartbeat=180)
+    await ws.prepare(request)
+    conn = Connection(request.app, ws, combined=False)
+    request.app[CONNECTIONS].add(conn)
+    writer = asyncio.get_running_loop().create_task(conn.writer())
+    ids = itertools.count(1)
+    try:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                break
+            try:
+                req = orjson.loads(msg.data)
+                rid, method, params = req.get("id"), req.get("method"), dict(req.get("params") or {})
+            except (orjson.JSONDecodeError, AttributeError):
+                conn.send_raw({"id": None, "status": 400, "error": {"code": -1102, "msg": "Invalid JSON."}})
+                continue
+            if method == "ping":
+                conn.send_raw({"id": rid, "status": 200, "result": {}})
+            elif method == "time":
+                conn.send_raw({"id": rid, "status": 200, "result": {"serverTime": now_ms()}})
+            elif method == "userDataStream.subscribe.signature":
+                account = _verify_ws_signature(ctx, params, request.remote)
+                if isinstance(account, tuple):
+                    conn.send_raw({"id": rid, "status": 400 if account[0] != -2015 else 401,
+                                   "error": {"code": account[0], "msg": account[1]}})
+                    continue
+                sub = next(ids)
+                users: dict[int, set[Callable[[dict[str, object]], None]]] = request.app[USERS]
+                cb = lambda payload, sub=sub: conn.send_raw({"subscriptionId": sub, "event": payload})  # noqa: E731
+                users.setdefault(account, set()).add(cb)
+                conn.unsubscribe[f"sub{sub}"] = lambda cb=cb, a=account: users.get(a, set()).discard(cb)
+                conn.send_raw({"id": rid, "status": 200, "result": {"subscriptionId": sub}})
+            elif method == "userDataStream.unsubscribe":
+                for name in list(conn.unsubscribe):
+                    conn.drop(name)
+                conn.send_raw({"id": rid, "status": 200, "result": {}})
+            else:
+                conn.send_raw({"id": rid, "status": 400, "error": {"code": -1100, "msg": f"Unknown method {method}."}})
+    finally:
+        conn.close()
+        request.app[CONNECTIONS].discard(conn)
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer
+    return ws
+
+
+def _verify_ws_signature(ctx: ApiContext, params: dict[str, Any], ip: str | None) -> int | tuple[int, str]:
+    """WebSocket API signing: HMAC over the params sorted by name, url-encoded, without ``signature``."""
+    sig = str(params.pop("signature", ""))
+    key = ctx.auth.keys.lookup(str(params.get("apiKey", "")))
+    if key is None or not key.allows_ip(ip):
+        return -2015, "Invalid API-key, IP, or permissions for action."
+    payload = urlencode(sorted((k, str(v)) for k, v in params.items()))
+    want = hmac.new(key.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(want, sig.lower()):
+        return -1022, "Signature for this request is not valid."
+    ts = int(params.get("timestamp", 0))
+    window = int(params.get("recvWindow", ctx.default_recv_window_ms))
+    server = ctx.auth.clock_ms()
+    if ts >= server + 1000 or server - ts > window:
+        return -1021, "Timestamp for this request is outside of the recvWindow."
+    return int(key.account)
+
+
+# ----- user data events from the order flow -----
+def execution_reports(o: OrderRow, fills: list[TradeRecord], exec_type: str) -> list[dict[str, object]]:
+    """The executionReport events for one order change: NEW, one TRADE per fill, then EXPIRED / CANCELED."""
+    events = []
+    t = now_ms()
+    z, zq = o.executed_qty, o.cum_quote
+    for f in fills:  # cumulative figures before these fills
+        z -= f.qty
+        zq -= f.quote_qty
+
+    def one(x: str, status: str, fill: TradeRecord | None) -> dict[str, object]:
+        return {
+            "e": "executionReport", "E": t, "s": o.symbol, "c": o.client_order_id, "S": o.side, "o": o.type,
+            "f": o.tif or "GTC", "q": fmt(o.orig_qty), "p": fmt(o.price), "P": fmt(Decimal(0)), "F": fmt(Decimal(0)),
+            "g": -1, "C": o.client_order_id if x == "CANCELED" else "", "x": x, "X": status, "r": "NONE",
+            "i": o.order_id, "l": fmt(fill.qty if fill else Decimal(0)), "z": fmt(z), "L": fmt(fill.price if fill else Decimal(0)),
+            "n": fmt(fill.commission + fill.markup if fill else Decimal(0)), "N": fill.commission_asset if fill else None,
+            "T": fill.time if fill else o.update_time, "t": fill.trade_id if fill else -1, "I": 0,
+            "w": status in ("NEW", "PARTIALLY_FILLED"), "m": fill.is_maker if fill else False, "M": False,
+            "O": o.time, "Z": fmt(zq), "Y": fmt(fill.quote_qty if fill else Decimal(0)), "Q": fmt(o.orig_quote_qty),
+            "W": o.time, "V": "NONE",
+        }
+
+    if exec_type == "NEW":
+        events.append(one("NEW", "NEW", None))
+    if exec_type == "CANCELED":
+        events.append(one("CANCELED", "CANCELED", None))
+        return events
+    for i, f in enumerate(fills):
+        z += f.qty
+        zq += f.quote_qty
+        last = i == len(fills) - 1
+        status = o.status if last and o.status in ("FILLED", "PARTIALLY_FILLED") else (
+            "FILLED" if z >= o.orig_qty else "PARTIALLY_FILLED")
+        events.append(one("TRADE", status, f))
+    if o.status == "EXPIRED":
+        events.append(one("EXPIRED", "EXPIRED", None))
+    return events
+
+
+def account_position(balances: dict[str, Balance]) -> dict[str, object]:
+    t = now_ms()
+    return {"e": "outboundAccountPosition", "E": t, "u": t,
+            "B": [{"a": a, "f": fmt(b.free), "l": fmt(b.locked)} for a, b in sorted(balances.items())]}
+
+
+def _on_service_event(app: web.Application) -> Callable[[str, int, dict[str, Any]], None]:
+    def deliver(kind: str, account_id: int, data: dict[str, Any]) -> None:
+        subs = app[USERS].get(account_id)
+        if not subs:
+            return
+        payloads = (execution_reports(data["order"], data["fills"], data["exec_type"]) if kind == "order"
+                    else [account_position(data["balances"])])
+        for p in payloads:
+            for cb in list(subs):
+                cb(p)
+
+    return deliver
+
+
+def _on_trade(ctx: ApiContext) -> Callable[[str, TradeRecord], None]:
+    def publish(symbol: str, t: TradeRecord) -> None:
+        if t.symbol in ctx.publisher.trades:
+            ctx.publisher.add_trade(t.symbol, t.trade_id, t.price, t.qty, t.time, buyer_maker=not t.is_buyer)
+
+    return publish
+
+
+async def close_all(app: web.Application) -> None:
+    for conn in list(app[CONNECTIONS]):
+        conn.close()
+        with contextlib.suppress(Exception):
+            await conn.ws.close()
+
+
+def add_routes(app: web.Application) -> None:
+    app[CONNECTIONS] = set()
+    app[USERS] = {}
+    ctx = app[CTX]
+    ctx.service.listeners.append(_on_service_event(app))
+    ctx.service.trade_listeners.append(_on_trade(ctx))
+    r = app.router
+    r.add_get("/ws", raw_stream)
+    r.add_get("/ws/{path:.*}", raw_stream)
+    r.add_get("/stream", combined_stream)
+    r.add_get("/ws-api/v3", ws_api)

@@ -1,0 +1,497 @@
+"""The order flow behind the Binance API.
+
+One new order, in order: parameters → Binance filters (the symbol's published exchangeInfo rules) →
+ledger reservation → SmartOrderRouter.execute (kill switch and pre-trade risk run there first) → fills
+settled in the ledger → order and trades persisted and **committed before the answer** → answer.
+Everything one order does to the durable state goes into one ``wallets.Batch``: it commits whole or not
+at all, and a refusal discards it (nothing changes).
+
+Resting remainders fill later (another client's order matches them internally, or the market watch routes
+them out); those fills are found through the router's engine events and booked in the same batch as the
+order that caused them. Codes and texts come from :func:`router.reasons.error_of` (the router's report
+carries them) and internal_book's error table.
+"""
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
+from typing import Any
+
+import structlog
+
+from config.instruments import Instrument
+from internal_book import OrderType
+from internal_book import error_of as matching_error_of
+from internal_book.errors import RejectReason as MatchingReason
+from internal_book.events import Event
+from internal_book.filters import PRICE, QTY, QUOTE, STOP, TIF, TRAIL, check_params
+from router.report import INTERNAL, ExecutionReport, ParentFill, ParentOrder
+from router.sor import SmartOrderRouter
+from wallets import Batch, InsufficientBalance, OrderRecord, TradeRecord, Wallets, venue_account
+
+log = structlog.get_logger(__name__)
+ZERO = Decimal(0)
+Q8 = Decimal("0.00000001")
+OPEN = ("NEW", "PARTIALLY_FILLED")
+ORDER_TYPES = ("LIMIT", "LIMIT_MAKER", "MARKET")
+_CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+INSUFFICIENT = (-2010, "Account has insufficient balance for requested action.")
+
+
+class OrderRefused(Exception):
+    """A Binance error answer from the order flow (code, msg); nothing was changed."""
+
+    def __init__(self, code: int, msg: str) -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+
+
+def _refuse(reason: MatchingReason, field_code: int = 0) -> OrderRefused:
+    return OrderRefused(*matching_error_of(reason, field_code))
+
+
+@dataclass(slots=True)
+class OrderRow:
+    """An order while this process works it (the store keeps immutable snapshots of it)."""
+
+    order_id: int
+    account_id: int
+    symbol: str  # Binance spelling, e.g. BTCUSDT
+    client_order_id: str
+    side: str
+    type: str
+    tif: str | None
+    price: Decimal | None
+    orig_qty: Decimal
+    orig_quote_qty: Decimal
+    executed_qty: Decimal
+    cum_quote: Decimal
+    status: str
+    time: int
+    update_time: int
+    reserved_asset: str = ""
+    reserved_left: Decimal = ZERO  # still locked for this order
+    canonical: str = ""  # BTC/USDT
+    booked: int = 0  # router fills settled so far
+    saved: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN
+
+    def record(self) -> OrderRecord:
+        return OrderRecord(self.order_id, self.account_id, self.symbol, self.client_order_id, self.side, self.type,
+                           self.status, self.tif, self.price, None, self.orig_qty, self.orig_quote_qty or None,
+                           self.executed_qty, self.cum_quote, self.time, self.update_time)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    tenant_id: int
+    account_id: int
+
+
+@dataclass(slots=True)
+class NewOrderRequest:
+    symbol: str
+    side: str
+    type: str
+    tif: str | None = None
+    quantity: Decimal | None = None
+    quote_qty: Decimal | None = None
+    price: Decimal | None = None
+    client_order_id: str | None = None
+    resp_type: str | None = None
+    stop_price: Decimal | None = None
+    trailing_delta: int | None = None
+
+
+@dataclass(slots=True)
+class Placed:
+    order: OrderRow
+    fills: list[TradeRecord]
+
+
+Listener = Callable[[str, int, dict[str, Any]], None]  # (kind, account_id, payload)
+Changed = list[tuple[OrderRow, list[TradeRecord], str]]  # (order, its new fills, execution type)
+
+
+class WatchingRouter(SmartOrderRouter):
+    """The router, noting which parents its internal engine just traded (resting makers included)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.touched: set[str] = set()
+
+    def _engine_events(self, events: list[Event], taker: Any = None) -> None:
+        super()._engine_events(events, taker)
+        for e in events:
+            if e.kind == "trade":
+                for oid in (e.taker_order_id, e.maker_order_id):
+                    pid = self._by_engine_id.get(oid)
+                    if pid is not None:
+                        self.touched.add(pid)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class OrdersService:
+    def __init__(
+        self,
+        router: SmartOrderRouter,
+        wallets: Wallets,
+        instruments: dict[str, Instrument],
+        *,
+        commission_rate: Decimal = Decimal("0.001"),
+        clock_ms: Callable[[], int] = now_ms,
+    ) -> None:
+        self.router = router
+        self.wallets = wallets
+        self.by_symbol = {i.base + i.quote: i for i in instruments.values()}  # BTCUSDT -> the published rules
+        self.commission_rate = commission_rate
+        self.clock_ms = clock_ms
+        self.live: dict[int, OrderRow] = {}  # order id -> open order worked here
+        self.listeners: list[Listener] = []
+        self.trade_listeners: list[Callable[[str, TradeRecord], None]] = []
+
+    def instrument(self, symbol: str) -> Instrument:
+        inst = self.by_symbol.get(symbol)
+        if inst is None:
+            raise OrderRefused(-1121, "Invalid symbol.")
+        return inst
+
+    # ----- validation (also order/test) -----
+    def validate(self, req: NewOrderRequest) -> Instrument:
+        """Parameter and filter checks only; raises OrderRefused."""
+        inst = self.instrument(req.symbol)
+        if req.side not in ("BUY", "SELL"):
+            raise OrderRefused(-1117, "Invalid side.")
+        if req.type not in ORDER_TYPES:
+            if req.type in ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"):
+                raise OrderRefused(-1014, "Unsupported order combination.")
+            raise OrderRefused(-1116, "Invalid orderType.")
+        if req.tif is not None and req.tif not in ("GTC", "IOC", "FOK"):
+            raise OrderRefused(-1115, "Invalid timeInForce.")
+        if req.client_order_id is not None and not _CLIENT_ID.match(req.client_order_id):
+            raise OrderRefused(-1100, "Illegal characters found in parameter 'newClientOrderId'; legal range is "
+                                      "'^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.")
+        present = {f for f, v in ((TIF, req.tif), (QTY, req.quantity), (PRICE, req.price), (QUOTE, req.quote_qty),
+                                  (STOP, req.stop_price), (TRAIL, req.trailing_delta)) if v is not None}
+        bad = check_params(OrderType[req.type], present)
+        if bad is not None:
+            raise _refuse(*bad)
+        if not inst.trading:
+            raise _refuse(MatchingReason.MATCHING_MARKET_CLOSED)
+        market = req.type == "MARKET"
+        if req.price is not None:
+            p = req.price
+            if p <= 0 or (inst.min_price and p < inst.min_price) or (inst.max_price and p > inst.max_price) \
+                    or not inst.price_on_tick(p):
+                raise _refuse(MatchingReason.MATCHING_PRICE_FILTER)
+        if req.quantity is not None:
+            q = req.quantity
+            step = (inst.market_step_size or inst.step_size) if market else inst.step_size
+            max_q = (inst.market_max_qty or inst.max_qty) if market else inst.max_qty
+            reason = MatchingReason.MATCHING_MARKET_LOT_SIZE if market and inst.market_step_size else \
+                MatchingReason.MATCHING_LOT_SIZE
+            if q <= 0 or (inst.min_qty and q < inst.min_qty) or (max_q and q > max_q) or (step and q % step):
+                raise _refuse(reason)
+        if req.quote_qty is not None and req.quote_qty <= 0:
+            raise _refuse(MatchingReason.MATCHING_NOTIONAL)
+        notional = self._notional(req, inst)
+        if notional is not None and (
+            (inst.min_notional and notional < inst.min_notional and (not market or inst.apply_min_to_market))
+            or (inst.max_notional and notional > inst.max_notional)
+        ):
+            raise _refuse(MatchingReason.MATCHING_NOTIONAL)
+        return inst
+
+    def _notional(self, req: NewOrderRequest, inst: Instrument) -> Decimal | None:
+        if req.quote_qty is not None:
+            return req.quote_qty
+        if req.price is not None and req.quantity is not None:
+            return req.price * req.quantity
+        mid = self.router.market.book(inst.symbol).mid()
+        return None if mid is None or req.quantity is None else req.quantity * mid
+
+    # ----- new order -----
+    async def place(self, caller: Caller, req: NewOrderRequest) -> Placed:
+        inst = self.validate(req)
+        acct = caller.account_id
+        orders = self.wallets.orders
+        order_id = orders.new_order_id()
+        cid = req.client_order_id or f"braid{order_id}"
+        if orders.is_open_client_id(acct, cid):
+            raise _refuse(MatchingReason.MATCHING_DUPLICATE_ORDER)
+        buy = req.side == "BUY"
+        qty, reserve = self._size(req, inst)
+        if req.type == "LIMIT_MAKER" and self._would_take(inst, buy, req.price):  # type: ignore[arg-type]
+            raise _refuse(MatchingReason.MATCHING_WOULD_TAKE)
+        asset = inst.quote if buy else inst.base
+        batch = Batch()
+        try:
+            await self.wallets.ledger.reserve(acct, asset, reserve, f"order:{order_id}", batch=batch)
+        except InsufficientBalance:
+            raise OrderRefused(*INSUFFICIENT) from None
+        t = self.clock_ms()
+        tif = "GTC" if req.type == "LIMIT_MAKER" else (req.tif if req.type == "LIMIT" else None)
+        row = OrderRow(order_id, acct, req.symbol, cid, req.side, req.type, tif, req.price, qty, req.quote_qty or ZERO,
+                       ZERO, ZERO, "NEW", t, t, asset, reserve, inst.symbol)
+        parent = ParentOrder(str(order_id), inst.symbol, req.side, qty,  # type: ignore[arg-type]
+                             "MARKET" if req.type == "MARKET" else "LIMIT", req.price,
+                             (tif or "IOC"), str(caller.tenant_id), str(acct))  # type: ignore[arg-type]
+        try:
+            report = await self.router.execute(parent)
+        except BaseException:
+            _discard(batch)  # the router failed before answering: no reservation stays behind
+            raise
+        if report.status == "REJECTED" or (report.reject_code is not None and not report.filled):
+            _discard(batch)
+            raise OrderRefused(report.reject_code or -2010, report.reject_msg or "Order rejected.")
+        self.live[order_id] = row
+        changed: Changed = []
+        fills = await self._book(row, report, batch)
+        await self._touched(batch, changed, exclude=order_id)
+        await self._commit(batch, [(row, fills, "NEW"), *changed])
+        return Placed(row, fills)
+
+    def _size(self, req: NewOrderRequest, inst: Instrument) -> tuple[Decimal, Decimal]:
+        """(base quantity to route, amount to reserve) for the order."""
+        buy = req.side == "BUY"
+        if req.type != "MARKET":
+            assert req.quantity is not None and req.price is not None
+            return req.quantity, (req.quantity * req.price if buy else req.quantity)
+        band = self._protection_price(inst, buy)
+        if req.quantity is not None:
+            return req.quantity, ((req.quantity * band).quantize(Q8, ROUND_UP) if buy else req.quantity)
+        assert req.quote_qty is not None
+        qty = self._qty_for_quote(inst, buy, req.quote_qty, band)
+        if qty <= 0:
+            raise _refuse(MatchingReason.MATCHING_MARKET_LOT_SIZE if inst.market_step_size else MatchingReason.MATCHING_LOT_SIZE)
+        return qty, (req.quote_qty if buy else qty)
+
+    def _protection_price(self, inst: Instrument, buy: bool) -> Decimal:
+        mid = self.router.market.book(inst.symbol).mid()
+        if mid is None:
+            raise OrderRefused(-2010, "No reference price is available for this symbol.")
+        band = self.router.policies.for_symbol(inst.symbol).market_protection_bps / Decimal(10_000)
+        return mid * (1 + band) if buy else mid * (1 - band)
+
+    def _qty_for_quote(self, inst: Instrument, buy: bool, quote: Decimal, band: Decimal) -> Decimal:
+        """Base quantity a quote amount buys (or sells for), walking the consolidated book within the band."""
+        book = self.router.market.book(inst.symbol)
+        left, qty = quote, ZERO
+        for lvl in (book.asks(200) if buy else book.bids(200)):
+            p, q = lvl.price, lvl.qty
+            if (buy and p > band) or (not buy and p < band):
+                break
+            take = min(q, left / p)
+            qty += take
+            left -= take * p
+            if left <= 0:
+                break
+        step = inst.market_step_size or inst.step_size
+        return (qty // step) * step if step else qty.quantize(Q8, ROUND_DOWN)
+
+    def _would_take(self, inst: Instrument, buy: bool, price: Decimal) -> bool:
+        bid, ask = self.router.market.book(inst.symbol).best()
+        if buy and ask is not None and price >= ask.price:
+            return True
+        if not buy and bid is not None and price <= bid.price:
+            return True
+        engine = self.router.engine
+        if engine is None:
+            return False
+        from internal_book import NewOrder, Side, TimeInForce
+
+        probe = NewOrder(symbol=inst.symbol, account="", tenant="", side=Side.BUY if buy else Side.SELL,
+                         order_type=OrderType.LIMIT, quantity=inst.step_size or Decimal(1), price=price,
+                         time_in_force=TimeInForce.IOC, client_order_id="probe", ts=0)
+        try:
+            return engine.preview(probe).filled_qty > 0
+        except Exception:  # a preview the engine cannot make must not block the order
+            return False
+
+    # ----- fills and state -----
+    async def _book(self, o: OrderRow, report: ExecutionReport, batch: Batch) -> list[TradeRecord]:
+        """Settle the router's fills not booked yet, set the order's state, and queue it all in ``batch``."""
+        new = report.fills[o.booked:]
+        first = o.booked
+        o.booked = len(report.fills)
+        inst = self.by_symbol[o.symbol]
+        out = []
+        for i, f in enumerate(new, start=first):
+            out.append(await self._settle_one(o, inst, f, i, batch))
+        await self._set_state(o, report.status, batch)
+        return out
+
+    async def _settle_one(self, o: OrderRow, inst: Instrument, f: ParentFill, index: int, batch: Batch) -> TradeRecord:
+        buy = o.side == "BUY"
+        quote_qty = f.price * f.qty
+        received = f.qty if buy else quote_qty
+        commission = (received * self.commission_rate).quantize(Q8, ROUND_DOWN)
+        t = self.clock_ms()
+        trade_id = self.wallets.store.next_id("trade")
+        s = await self.wallets.ledger.settle_fill(
+            o.account_id, base=inst.base, quote=inst.quote, side=o.side, qty=f.qty, price=f.price,  # type: ignore[arg-type]
+            ref=f"trade:{trade_id}", quote_qty=quote_qty, commission=commission,
+            counterparty=INTERNAL if f.source == INTERNAL else venue_account(f.source), batch=batch)
+        trade = TradeRecord(trade_id, o.order_id, o.account_id, o.symbol, f.price, f.qty, quote_qty, commission,
+                            s.commission_asset, buy, f.maker, t, f.source, f"{f.ref}:{index}"[:64], s.markup)
+        await self.wallets.orders.add_fill(trade, batch=batch)
+        o.reserved_left -= s.paid
+        o.executed_qty += f.qty
+        o.cum_quote += quote_qty
+        o.update_time = t
+        if f.source != INTERNAL or not f.maker:  # each public trade once: the taker's side of it
+            for cb in self.trade_listeners:
+                cb(inst.symbol, trade)
+        return trade
+
+    async def _set_state(self, o: OrderRow, router_status: str, batch: Batch) -> None:
+        if router_status in ("NEW", "PARTIALLY_FILLED") and o.executed_qty < o.orig_qty:
+            o.status = "PARTIALLY_FILLED" if o.executed_qty > 0 else "NEW"
+            if o.side == "BUY" and o.price is not None:  # keep locked only what the rest can still cost
+                await self._release(o, o.reserved_left - (o.orig_qty - o.executed_qty) * o.price, batch)
+        else:
+            if o.executed_qty >= o.orig_qty:
+                o.status = "FILLED"
+            elif router_status == "CANCELED":
+                o.status = "CANCELED"
+            else:
+                o.status = "EXPIRED"
+            await self._release(o, o.reserved_left, batch)
+            self.live.pop(o.order_id, None)
+        if not o.saved:
+            await self.wallets.orders.save_new(o.record(), batch=batch)
+            o.saved = True
+        else:
+            await self.wallets.orders.update(o.account_id, o.order_id, status=o.status, executed_qty=o.executed_qty,
+                                             cum_quote=o.cum_quote, update_time=o.update_time, batch=batch)
+
+    async def _release(self, o: OrderRow, amount: Decimal, batch: Batch) -> None:
+        if amount > 0:
+            await self.wallets.ledger.release(o.account_id, o.reserved_asset, amount, f"order:{o.order_id}", batch=batch)
+            o.reserved_left -= amount
+
+    async def _touched(self, batch: Batch, changed: Changed, exclude: int | None = None) -> None:
+        """Book the fills of resting orders the engine traded against."""
+        touched: set[str] = getattr(self.router, "touched", set())
+        pids = list(touched)
+        touched.clear()
+        for pid in pids:
+            oid = int(pid)
+            o = self.live.get(oid)
+            if oid == exclude or o is None:
+                continue
+            report = self.router.report(pid)
+            if len(report.fills) > o.booked:
+                fills = await self._book(o, report, batch)
+                changed.append((o, fills, "TRADE"))
+
+    async def _commit(self, batch: Batch, changed: Changed) -> None:
+        """Make it durable, then tell the listeners (user streams): nobody hears of what is not committed."""
+        await self.wallets.store.write(batch)
+        for o, fills, kind in changed:
+            self._emit(o, fills, kind)
+
+    async def sweep(self) -> None:
+        """Route out resting remainders the venues' prices moved through (the market watch), and book it."""
+        routed = await self.router.sweep_resting()
+        batch = Batch()
+        changed: Changed = []
+        for pid in routed:
+            o = self.live.get(int(pid))
+            if o is not None:
+                fills = await self._book(o, self.router.report(pid), batch)
+                changed.append((o, fills, "TRADE"))
+        await self._touched(batch, changed)
+        if changed:
+            await self._commit(batch, changed)
+
+    async def watch(self, interval_s: float = 0.1) -> None:
+        """The market watch: the kill switch's anomaly rule, then :meth:`sweep`, forever."""
+        import asyncio
+
+        while True:
+            try:
+                now = self.router.clock()
+                for symbol in list(self.router.market):
+                    mid = self.router.market.book(symbol).mid(now)
+                    if mid is not None:
+                        await self.router.killswitch.observe_mid(symbol, mid, now)
+                await self.sweep()
+            except Exception:  # one bad pass must not end the watch
+                log.exception("orders_watch_failed")
+            await asyncio.sleep(interval_s)
+
+    # ----- cancel -----
+    async def cancel(self, caller: Caller, symbol: str, order_id: int | None, client_order_id: str | None) -> OrderRow:
+        self.instrument(symbol)
+        o = self._find_live(caller.account_id, symbol, order_id, client_order_id)
+        if o is None:
+            raise OrderRefused(-2011, "Unknown order sent.")
+        report = await self.router.cancel(str(o.order_id))
+        batch = Batch()
+        fills = await self._book(o, report, batch) if len(report.fills) > o.booked else []
+        if o.is_open:
+            o.update_time = self.clock_ms()
+            await self._set_state(o, "CANCELED", batch)
+        await self._commit(batch, [(o, fills, "CANCELED")])
+        return o
+
+    def _find_live(self, account_id: int, symbol: str, order_id: int | None, client_order_id: str | None) -> OrderRow | None:
+        if order_id is not None:
+            o = self.live.get(order_id)
+            ok = o is not None and o.account_id == account_id and o.symbol == symbol and (
+                client_order_id is None or o.client_order_id == client_order_id)
+            return o if ok else None
+        for o in self.live.values():
+            if o.account_id == account_id and o.symbol == symbol and o.client_order_id == client_order_id:
+                return o
+        return None
+
+    async def cancel_all(self, caller: Caller, symbol: str) -> list[OrderRow]:
+        self.instrument(symbol)
+        mine = [o for o in self.live.values() if o.account_id == caller.account_id and o.symbol == symbol]
+        return [await self.cancel(caller, symbol, o.order_id, None) for o in mine]
+
+    # ----- restart -----
+    async def restore(self) -> int:
+        """After a restart: the store's open orders rest again in the internal book, as they were."""
+        n = 0
+        for rec in self.wallets.orders.restore_open():
+            inst = self.by_symbol.get(rec.symbol)
+            if inst is None or rec.orig_qty is None or rec.price is None:
+                continue
+            left = rec.orig_qty - rec.executed_qty
+            reserved = left * rec.price if rec.side == "BUY" else left
+            o = OrderRow(rec.order_id, rec.account_id, rec.symbol, rec.client_order_id, rec.side, rec.type, rec.tif,
+                         rec.price, rec.orig_qty, rec.orig_quote_qty or ZERO, rec.executed_qty, rec.cum_quote,
+                         rec.status, rec.time, rec.update_time, inst.quote if rec.side == "BUY" else inst.base,
+                         reserved, inst.symbol, 0, True)
+            self.live[o.order_id] = o
+            self.router.rest(ParentOrder(str(o.order_id), inst.symbol, o.side, left, "LIMIT", o.price, "GTC",  # type: ignore[arg-type]
+                                         "", str(o.account_id))) if hasattr(self.router, "rest") else None
+            n += 1
+        return n
+
+    # ----- user data events -----
+    def _emit(self, o: OrderRow, fills: list[TradeRecord], exec_type: str) -> None:
+        for cb in self.listeners:
+            cb("order", o.account_id, {"order": o, "fills": fills, "exec_type": exec_type})
+            cb("balance", o.account_id, {"balances": self.wallets.ledger.balances(o.account_id)})
+
+
+def _discard(batch: Batch) -> None:
+    """Drop a batch that will never be written: undo what its calls noted in memory (pending balances)."""
+    for hook in batch.after_failure:
+        hook()
+    batch.ops.clear()
+    batch.after_failure.clear()
