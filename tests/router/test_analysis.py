@@ -128,12 +128,12 @@ def test_flow_csv_round_trip_and_dataframes(tmp_path):
         load_flow(tmp_path / "bad.csv")
 
 
-def test_braid_replay_with_a_flow_writes_the_report(tmp_path, capsys):
+def test_braid_replay_with_a_flow_writes_the_report(tmp_path, capfd):
     from gateway.cli import main
 
     flow = generate_flow(["BTC/USDT"], START + 30 * S, START + 60 * S, 4, seed=2)
     write_flow(flow, tmp_path / "flow.csv")
     assert main(["replay", str(DATA), "--flow", str(tmp_path / "flow.csv"), "--report", str(tmp_path / "out"), "--no-progress"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines = capfd.readouterr().out.splitlines()
     assert lines[0].startswith('{"filled_parents":4') and len(lines) == 5
     assert (tmp_path / "out" / "report.html").stat().st_size > 10_000
