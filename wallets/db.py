@@ -39,7 +39,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 # How many ids one process takes from a sequence at a time.
-_BLOCK = {"order": 1000, "trade": 1000, "posting": 10000, "transfer": 5000, "account": 20, "tenant": 5}
+_BLOCK = {"order": 1000, "trade": 1000, "posting": 10000, "transfer": 5000, "account": 1, "tenant": 1}
 # Sequences and the (table, column) whose maximum bounds them on reopen.
 SEQUENCES: dict[str, tuple[Table, str]] = {
     "order": (models.orders, "order_id"),
