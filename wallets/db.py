@@ -384,6 +384,9 @@ class Store:
             if deltas:
                 values = self._apply_deltas(conn, deltas)
             for name, rows in inserts.items():
+                if self.dialect == "postgresql" and len(rows) > 8:
+                    self._copy(conn, tables[name], rows)
+                    continue
                 for same in _by_keys(rows):
                     conn.execute(tables[name].insert(), same)
             by_cols: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
@@ -448,6 +451,15 @@ class Store:
         if not self.running:
             return self.read_balances_now(keys)
         return await asyncio.get_running_loop().run_in_executor(self._wexec, self.read_balances_now, keys)
+
+    def _copy(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+        # PostgreSQL COPY: one round trip for the whole batch (pipelined INSERTs cost one statement per row)
+        cols = [c.name for c in table.columns]
+        name = f'"{self.schema}"."{table.name}"' if self.schema else f'"{table.name}"'
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cur.copy(f"COPY {name} ({', '.join(cols)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row.get(c) for c in cols])
 
     def _upsert_stmt(self, table: Table, cols: list[str]) -> Any:
         ins = (pg_dialect.insert if self.dialect == "postgresql" else sqlite_dialect.insert)(table)

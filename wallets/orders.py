@@ -9,7 +9,7 @@ client-order-id check and for rebuilding the matching engine after a restart (``
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -72,6 +72,10 @@ class TradeRecord:
     markup: Decimal = ZERO
 
 
+def _row(record: OrderRecord | TradeRecord) -> dict[str, Any]:
+    return {f: getattr(record, f) for f in record.__slots__}  # type: ignore[union-attr]
+
+
 def _order(r: Row[Any]) -> OrderRecord:
     m = r._mapping
     return OrderRecord(**{f: m[f] for f in OrderRecord.__slots__})  # type: ignore[attr-defined]
@@ -132,7 +136,7 @@ class OrderStore:
             update_time=order.update_time or ts,
         )
         own = batch if batch is not None else Batch()
-        own.add(Insert(models.orders, asdict(order)))
+        own.add(Insert(models.orders, _row(order)))
         if order.is_open:
             self._open[order.order_id] = order
             self._open_cids[key] = order.order_id
@@ -184,7 +188,7 @@ class OrderStore:
         """Store a trade; ``trade_id`` 0 allocates one, ``time`` 0 stamps now."""
         trade = replace(trade, trade_id=trade.trade_id or self.store.next_id("trade"), time=trade.time or now_ms())
         own = batch if batch is not None else Batch()
-        own.add(Insert(models.trades, asdict(trade)))
+        own.add(Insert(models.trades, _row(trade)))
         if batch is None:
             await self.store.write(own)
         return trade
