@@ -7,7 +7,7 @@ Public face: ``Wallets`` (opens everything from settings), ``Store`` and ``Batch
 ``TradeRecord``, and the errors the API maps to Binance's codes.
 """
 from wallets.accounts import EXTERNAL, HOUSE_FEES, INTERNAL, Account, Accounts, Tenant, venue_account
-from wallets.db import Batch, Store, StoreError, drop_schema
+from wallets.db import Batch, Conflict, Store, StoreError, drop_schema
 from wallets.errors import DuplicateOrder, InsufficientBalance, UnknownAccount, UnknownOrder, WalletError
 from wallets.keys import ApiKey, KeyVault, load_master_key
 from wallets.ledger import Balance, BalanceSheet, Ledger, Settlement
@@ -16,7 +16,7 @@ from wallets.service import Wallets
 
 __all__ = [
     "EXTERNAL", "FINAL_STATUSES", "HOUSE_FEES", "INTERNAL", "OPEN_STATUSES", "Account", "Accounts", "ApiKey",
-    "Balance", "BalanceSheet", "Batch", "DuplicateOrder", "InsufficientBalance", "KeyVault", "Ledger",
+    "Balance", "BalanceSheet", "Batch", "Conflict", "DuplicateOrder", "InsufficientBalance", "KeyVault", "Ledger",
     "OrderRecord", "OrderStore", "Settlement", "Store", "StoreError", "Tenant", "TradeRecord", "UnknownAccount",
     "UnknownOrder", "WalletError", "Wallets", "drop_schema", "load_master_key", "venue_account",
 ]

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select, tuple_
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import Table
@@ -53,6 +54,10 @@ SEQUENCES: dict[str, tuple[Table, str]] = {
 
 class StoreError(Exception):
     """A write was not committed (the database refused it or the store is closed)."""
+
+
+class Conflict(StoreError):
+    """A write was not committed because it repeats a row that must be unique (e.g. the same fill twice)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,7 +342,7 @@ class Store:
                         self._notify(await loop.run_in_executor(self._wexec, self._commit, [item.ops]))
                     except Exception as one:
                         if not item.future.done():
-                            err = one if isinstance(one, WalletError) else StoreError(f"write was not committed: {one!r}")
+                            err = _as_error(one)
                             item.future.set_exception(err)
                     else:
                         self.batches += 1
@@ -501,6 +506,15 @@ class Store:
         self._wengine.dispose()
         self._rengine.dispose()
         self._seq_engine.dispose()
+
+
+def _as_error(exc: Exception) -> Exception:
+    if isinstance(exc, WalletError):
+        return exc
+    text = f"{type(exc).__name__} {exc}".lower()
+    if isinstance(exc, IntegrityError) or "uniqueviolation" in text or "unique constraint" in text:
+        return Conflict(f"write was not committed: {exc}")
+    return StoreError(f"write was not committed: {exc!r}")
 
 
 def _by_keys(rows: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:

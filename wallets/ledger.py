@@ -97,6 +97,7 @@ class Ledger:
         self.accounts = accounts
         self._committed: dict[int, dict[str, tuple[Decimal, Decimal]]] = {}  # account -> asset -> (free, locked)
         self._pending: dict[BalanceKey, list[Decimal]] = {}
+        self._stale: set[BalanceKey] = set()
         self.reload()
         store.on_balances = self._on_committed
 
@@ -258,6 +259,12 @@ class Ledger:
             for leg in legs:
                 d = net.setdefault((leg.account_id, leg.asset), [ZERO, ZERO])
                 d[0 if leg.bucket == "free" else 1] += leg.amount
+        stale = [k for k in net if k in self._stale]
+        if stale:  # a write of ours was refused: the stored row may differ from what we thought
+            fresh = await self.store.read_balances(stale)
+            for k in stale:
+                self._stale.discard(k)
+                self._committed.setdefault(k[0], {})[k[1]] = fresh.get(k, (ZERO, ZERO))
         short = self._shortfall(net)
         if short is not None:
             # this process may not have seen another writer's credit: look at the stored row once
@@ -300,6 +307,7 @@ class Ledger:
 
     def _unpend_hook(self, net: dict[BalanceKey, list[Decimal]]) -> Callable[[], None]:
         def undo() -> None:
+            self._stale.update(net)
             for key, (df, dl) in net.items():
                 p = self._pending.get(key)
                 if p is not None:

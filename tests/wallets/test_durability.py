@@ -12,7 +12,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from wallets import Batch, OrderRecord, models
+import pytest
+
+from wallets import Batch, Conflict, InsufficientBalance, OrderRecord, TradeRecord, models
+from wallets.db import Insert
 from tests.wallets.conftest import Db
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,3 +109,82 @@ async def test_sigkill_mid_stream_loses_nothing_acknowledged(db: Db) -> None:
         assert sheet.ok, sheet.problems[:5]
     finally:
         await w.close()
+
+
+async def test_one_bad_write_in_a_batch_fails_alone(db: Db) -> None:
+    w = db.open()
+    try:
+        t = await w.accounts.create_tenant("acme")
+        acc = (await w.accounts.create_account(t.tenant_id, "c@example.com")).account_id
+        await w.ledger.credit(acc, "USDT", D(100), "fund")
+        first = await w.orders.save_new(OrderRecord(0, acc, "BTCUSDT", "c0", "BUY", "LIMIT"))
+        clash = models.orders  # a second row with the same primary key: refused by the database
+
+        async def bad() -> None:
+            row = {c.name: getattr(first, c.name) for c in clash.columns}
+            await w.store.write([Insert(clash, {**row, "client_order_id": "other"})])
+
+        async def good(i: int) -> None:
+            batch = Batch()
+            o = await w.orders.save_new(OrderRecord(0, acc, "BTCUSDT", f"g{i}", "BUY", "LIMIT"), batch=batch)
+            await w.ledger.reserve(acc, "USDT", D(1), str(o.order_id), batch=batch)
+            await w.store.write(batch)
+
+        results = await asyncio.gather(*(good(i) for i in range(20)), bad(), *(good(i) for i in range(20, 40)), return_exceptions=True)
+        assert isinstance(results[20], Conflict)
+        assert [r for i, r in enumerate(results) if i != 20] == [None] * 40
+        assert w.ledger.balance(acc, "USDT").locked == D(40)
+        assert len(await w.orders.open_orders(acc)) == 41
+        assert (await w.ledger.balance_sheet()).ok
+    finally:
+        await w.close()
+
+
+async def test_a_replayed_fill_is_refused_whole(db: Db) -> None:
+    w = db.open()
+    try:
+        t = await w.accounts.create_tenant("acme")
+        acc = (await w.accounts.create_account(t.tenant_id, "c@example.com")).account_id
+        await w.ledger.credit(acc, "USDT", D(100), "fund")
+        o = await w.orders.save_new(OrderRecord(0, acc, "BTCUSDT", "c0", "BUY", "LIMIT", price=D(10), orig_qty=D(4)))
+        await w.ledger.reserve(acc, "USDT", D(40), str(o.order_id))
+
+        async def book_fill() -> None:
+            batch = Batch()
+            tr = await w.orders.add_fill(
+                TradeRecord(0, o.order_id, acc, "BTCUSDT", D(10), D(1), D(10), D(0), "BTC", True, False, 0, "binance", "venue-trade-7"),
+                batch=batch,
+            )
+            await w.ledger.settle_fill(acc, base="BTC", quote="USDT", side="BUY", qty=D(1), price=D(10), ref=str(tr.trade_id), counterparty="venue:binance", batch=batch)
+            await w.store.write(batch)
+
+        await book_fill()
+        before = w.ledger.balances(acc)
+        with pytest.raises(Conflict):
+            await book_fill()  # e.g. the venue's fill seen again after a reconnect
+        assert w.ledger.balances(acc) == before and w.ledger.available(acc, "USDT") == before["USDT"]
+        assert len(await w.orders.my_trades(acc, "BTCUSDT")) == 1
+        assert (await w.ledger.balance_sheet()).ok
+    finally:
+        await w.close()
+
+
+async def test_two_processes_cannot_overdraw_one_account(db: Db) -> None:
+    w1 = db.open()
+    t = await w1.accounts.create_tenant("acme")
+    acc = (await w1.accounts.create_account(t.tenant_id, "c@example.com")).account_id
+    await w1.ledger.credit(acc, "USDT", D(10), "fund")
+    w2 = db.open()  # a second process on the same database, which has seen the 10 USDT
+    try:
+        await w1.ledger.reserve(acc, "USDT", D(8), "by-1")
+        with pytest.raises(InsufficientBalance):
+            await w2.ledger.reserve(acc, "USDT", D(8), "by-2")  # refused by the check inside the transaction
+        await w2.ledger.reserve(acc, "USDT", D(2), "by-2-small")  # and w2 now knows the stored balance
+        with pytest.raises(InsufficientBalance):
+            await w2.ledger.reserve(acc, "USDT", D("0.1"), "by-2-more")  # refused up front this time
+        assert (await w2.ledger.balance_sheet()).ok
+        b = w2.ledger.balance(acc, "USDT")
+        assert (b.free, b.locked) == (D(0), D(10))
+    finally:
+        await w1.close()
+        await w2.close()
