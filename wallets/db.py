@@ -110,8 +110,19 @@ class Batch:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     after_failure: list[Callable[[], None]] = field(default_factory=list)
 
+    discarded: bool = False
+
     def add(self, op: Op) -> None:
         self.ops.append(op)
+
+    def discard(self) -> None:
+        """Drop a batch that will never be written: undo what its calls noted in memory."""
+        self.discarded = True
+        for hook in self.after_failure:
+            hook()
+        self.ops.clear()
+        self.after_failure.clear()
+        self.after_commit.clear()
 
 
 def _is_sqlite(url: str) -> bool:

@@ -303,11 +303,12 @@ class Ledger:
             p = self._pending.setdefault(key, [ZERO, ZERO])
             p[0] += df
             p[1] += dl
-        batch.after_failure.append(self._unpend_hook(net))
+        batch.after_failure.append(self._unpend_hook(net, batch))
 
-    def _unpend_hook(self, net: dict[BalanceKey, list[Decimal]]) -> Callable[[], None]:
+    def _unpend_hook(self, net: dict[BalanceKey, list[Decimal]], batch: Batch) -> Callable[[], None]:
         def undo() -> None:
-            self._stale.update(net)
+            if not batch.discarded:  # refused by the database: re-read those rows before the next check
+                self._stale.update(net)
             for key, (df, dl) in net.items():
                 p = self._pending.get(key)
                 if p is not None:

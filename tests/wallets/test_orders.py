@@ -95,3 +95,22 @@ async def test_restart_restores_open_orders_balances_and_ids(db: Db) -> None:
         assert (await w.ledger.balance_sheet()).ok
     finally:
         await w.close()
+
+
+async def test_a_discarded_batch_leaves_nothing_behind(db: Db) -> None:
+    w = db.open()
+    try:
+        t = await w.accounts.create_tenant("acme")
+        acc = (await w.accounts.create_account(t.tenant_id, "c@example.com")).account_id
+        await w.ledger.credit(acc, "USDT", D(100), "fund")
+        batch = Batch()
+        await w.orders.save_new(_order(acc, "c1"), batch=batch)
+        await w.ledger.reserve(acc, "USDT", D(60), "o", batch=batch)
+        assert w.ledger.available(acc, "USDT").free == D(40)
+        batch.discard()  # e.g. the router refused the order
+        assert w.ledger.available(acc, "USDT").free == D(100)
+        assert not w.orders.is_open_client_id(acc, "c1")
+        await w.ledger.reserve(acc, "USDT", D(100), "o2")
+        assert await w.orders.open_orders(acc) == []
+    finally:
+        await w.close()
