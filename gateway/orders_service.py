@@ -464,22 +464,38 @@ class OrdersService:
 
     # ----- restart -----
     async def restore(self) -> int:
-        """After a restart: the store's open orders rest again in the internal book, as they were."""
+        """After a restart: the store's open orders work again. Each remainder goes back through the router as
+        a GTC limit (so one the market has moved through fills, as the market watch would have routed it) and
+        rests in the internal book; what it fills is booked as for any order. Returns how many were restored."""
         n = 0
         for rec in self.wallets.orders.restore_open():
             inst = self.by_symbol.get(rec.symbol)
             if inst is None or rec.orig_qty is None or rec.price is None:
+                log.warning("restore_skipped", order_id=rec.order_id, symbol=rec.symbol)
                 continue
             left = rec.orig_qty - rec.executed_qty
-            reserved = left * rec.price if rec.side == "BUY" else left
+            buy = rec.side == "BUY"
             o = OrderRow(rec.order_id, rec.account_id, rec.symbol, rec.client_order_id, rec.side, rec.type, rec.tif,
                          rec.price, rec.orig_qty, rec.orig_quote_qty or ZERO, rec.executed_qty, rec.cum_quote,
-                         rec.status, rec.time, rec.update_time, inst.quote if rec.side == "BUY" else inst.base,
-                         reserved, inst.symbol, 0, True)
+                         rec.status, rec.time, rec.update_time, inst.quote if buy else inst.base,
+                         left * rec.price if buy else left, inst.symbol, 0, True)
             self.live[o.order_id] = o
-            self.router.rest(ParentOrder(str(o.order_id), inst.symbol, o.side, left, "LIMIT", o.price, "GTC",  # type: ignore[arg-type]
-                                         "", str(o.account_id))) if hasattr(self.router, "rest") else None
+            report = await self.router.execute(ParentOrder(
+                str(o.order_id), inst.symbol, o.side, left, "LIMIT", o.price, "GTC", "", str(o.account_id)))  # type: ignore[arg-type]
+            batch = Batch()
+            changed: Changed = []
+            if report.status == "REJECTED":
+                log.warning("restore_refused", order_id=o.order_id, code=report.reject_code, msg=report.reject_msg)
+                await self._set_state(o, "CANCELED", batch)
+                changed.append((o, [], "CANCELED"))
+            else:
+                fills = await self._book(o, report, batch)
+                if fills:
+                    changed.append((o, fills, "TRADE"))
+            await self._touched(batch, changed, exclude=o.order_id)
+            await self._commit(batch, changed)
             n += 1
+        log.info("orders_restored", count=n)
         return n
 
     # ----- user data events -----

@@ -7,6 +7,8 @@ import contextlib
 import signal
 import socket
 import sys
+from decimal import Decimal
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -17,6 +19,8 @@ from connectors.simulators.server import SimServer
 from connectors.venues import known_venues
 from gateway.status import add_routes
 from router.market import MarketData
+
+DEMO_FUNDS = {"USDT": Decimal("100000"), "BTC": Decimal("2"), "ETH": Decimal("20")}
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +55,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     await md.start()
     app = web.Application()
     add_routes(app, md)
+    wallets, service_task, demo = await _mount_api(app, md, settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = args.port if args.port is not None else settings.port
@@ -59,14 +64,64 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     url = f"http://{settings.host}:{port}"
     print(f"Braid is serving {', '.join(settings.symbols)} from {source} venues ({', '.join(venues)})", flush=True)
     print(f"  status page: {url}/   health: {url}/status   book: {url}/book?symbol={settings.symbols[0]}", flush=True)
+    print(f"  Binance-compatible API: {url}/api/v3   streams: ws://{settings.host}:{port}/ws   docs: {url}/docs", flush=True)
+    if demo is not None:
+        print(f"  demo account ({settings.api_demo_tenant}): API key {demo[0]}", flush=True)
+        print(f"                 secret  {demo[1]}", flush=True)
     try:
         await _wait_for_signal()
     finally:
+        service_task.cancel()
         await runner.cleanup()
+        await wallets.close()
         await md.stop()
         for sim in sims.values():
             await sim.stop()
     return 0
+
+
+async def _mount_api(app: web.Application, md: MarketData, settings: Settings) -> tuple[Any, asyncio.Task[None], tuple[str, str] | None]:
+    """The Binance-compatible API over the mirrored books (paper execution), wallets on the configured database."""
+    from gateway.api import build_app
+    from gateway.api.stack import build_context, internal_instrument
+    from wallets import Wallets
+
+    wallets = Wallets.from_settings(settings)
+    await wallets.start()
+    instruments = {(v, inst.symbol): inst for v, feed in md.feeds.items()
+                   for inst in getattr(feed, "instruments", {}).values()}
+    published = {sym: internal_instrument(sym, instruments.get(("binance", sym))) for sym in settings.symbols}
+    lookups = {v: (lambda sym, f=feed: f.books.get(sym)) for v, feed in md.feeds.items()}
+    ctx = build_context(settings, md.market, lookups, instruments, wallets, published)
+    await ctx.service.restore()
+    build_app(ctx, app)
+    task = asyncio.get_running_loop().create_task(ctx.service.watch())
+    demo = await _demo_key(wallets, settings) if settings.api_demo_tenant else None
+    return wallets, task, demo
+
+
+async def _demo_key(wallets: Any, settings: Settings) -> tuple[str, str]:
+    """The demo tenant's account and API key (made and funded on first start, the same key afterwards)."""
+    from wallets import UnknownAccount
+
+    name = settings.api_demo_tenant
+    try:
+        tenant = wallets.accounts.tenant_by_name(name)
+    except UnknownAccount:
+        tenant = await wallets.accounts.create_tenant(name)
+    accounts = wallets.accounts.accounts_of(tenant.tenant_id)
+    if accounts:
+        account = accounts[0]
+    else:
+        account = await wallets.accounts.create_account(tenant.tenant_id, f"trader@{name}")
+        for asset, amount in DEMO_FUNDS.items():
+            await wallets.ledger.credit(account.account_id, asset, amount, "demo funding")
+    keys = wallets.keys.list_keys(tenant.tenant_id, account.account_id)
+    if keys:
+        return keys[0].api_key, wallets.keys.secret(keys[0].api_key)
+    key, secret = await wallets.keys.create_key(tenant.tenant_id, account.account_id, can_read=True, can_trade=True,
+                                                label="demo")
+    return key.api_key, secret
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
