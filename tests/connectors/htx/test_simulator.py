@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
@@ -40,6 +41,14 @@ async def until(cond: Callable[[], bool], timeout: float = 5.0, step: Callable[[
         await asyncio.sleep(0.01)
 
 
+async def shutdown(sim: HtxSimulator, session: FeedSession) -> None:
+    # The simulator first: FeedSession.stop() cancels its read task, and on Python 3.11 asyncio.wait_for can
+    # swallow a cancel that lands just as a frame arrives (CPython gh-86296), so with pings still coming stop()
+    # could wait forever. With the server gone no frame can race the cancel.
+    await sim.stop()
+    await session.stop()
+
+
 class Rig:
     def __init__(self, sim: HtxSimulator, feed: HtxFeed, session: FeedSession) -> None:
         self.sim, self.feed, self.session = sim, feed, session
@@ -73,18 +82,24 @@ class Rig:
         self.assert_equal()
 
 
-@pytest.fixture(params=[20, 150])
-async def rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
-    sim = HtxSimulator(generators(), autostart_ticks=False, ping_interval_s=0.1)
+@contextlib.asynccontextmanager
+async def running(sim: HtxSimulator, make_feed: Callable[[str], HtxFeed]) -> AsyncIterator[Rig]:
+    """Start the simulator, then a live FeedSession for the feed built on the simulator's URL."""
     await sim.start()
-    feed = HtxFeed([BTC, TRIO], HtxSettings(ws_url=sim.ws_base, depth=request.param))
+    feed = make_feed(sim.ws_base)
     session = FeedSession(feed, feed.url, settings=FAST)
     await session.start()
     try:
         yield Rig(sim, feed, session)
     finally:
-        await session.stop()
-        await sim.stop()
+        await shutdown(sim, session)
+
+
+@pytest.fixture(params=[20, 150])
+async def rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
+    sim = HtxSimulator(generators(), autostart_ticks=False, ping_interval_s=0.1)
+    async with running(sim, lambda url: HtxFeed([BTC, TRIO], HtxSettings(ws_url=url, depth=request.param))) as r:
+        yield r
 
 
 async def test_syncs_and_mirrors_exactly(rig: Rig) -> None:
@@ -107,19 +122,11 @@ async def test_dropped_increment_is_detected_and_resynced(rig: Rig) -> None:
 async def test_reordered_increments_are_resynced() -> None:
     # One symbol, so that the two swapped frames are consecutive increments of the same book.
     sim = HtxSimulator({"btcusdt": generators()["btcusdt"]}, autostart_ticks=False, ping_interval_s=0.1)
-    await sim.start()
-    feed = HtxFeed([BTC], HtxSettings(ws_url=sim.ws_base, depth=150))
-    session = FeedSession(feed, feed.url, settings=FAST)
-    await session.start()
-    rig = Rig(sim, feed, session)
-    try:
+    async with running(sim, lambda url: HtxFeed([BTC], HtxSettings(ws_url=url, depth=150))) as rig:
         await rig.sync_and_compare()
         await sim.apply_fault("reorder", 1)
-        await until(lambda: feed.health.stats.resyncs >= 1, step=sim.step)
+        await until(lambda: rig.feed.health.stats.resyncs >= 1, step=sim.step)
         await rig.sync_and_compare()
-    finally:
-        await session.stop()
-        await sim.stop()
 
 
 async def test_disconnect_reconnects_and_resyncs(rig: Rig) -> None:
@@ -151,21 +158,17 @@ async def test_a_client_that_never_pongs_is_dropped() -> None:
 
 
 async def test_step0_over_sockets() -> None:
-    async with HtxSimulator(generators(), autostart_ticks=False, ping_interval_s=0.1) as sim:
-        feed = HtxFeed([BTC, TRIO], HtxSettings(ws_url=sim.ws_base), mode="step0")
+    sim = HtxSimulator(generators(), autostart_ticks=False, ping_interval_s=0.1)
+    async with running(sim, lambda url: HtxFeed([BTC, TRIO], HtxSettings(ws_url=url), mode="step0")) as rig:
+        feed = rig.feed
         assert feed.url.endswith("/ws")
-        session = FeedSession(feed, feed.url, settings=FAST)
-        await session.start()
-        try:
-            await until(lambda: len(feed.acked) == 2)
-            await until(lambda: all(b.synced for b in feed.books.values()), step=sim.step)
-            await sim.step(3)
-            await until(lambda: all(feed.books[s].update_id == sim.version[v] for s, v in PAIRS.items()))
-            for sym, vs in PAIRS.items():
-                bids, asks = sim.book_levels(vs, 150)
-                assert feed.books[sym].bids() == bids and feed.books[sym].asks() == asks
-        finally:
-            await session.stop()
+        await until(lambda: len(feed.acked) == 2)
+        await until(lambda: all(b.synced for b in feed.books.values()), step=sim.step)
+        await sim.step(3)
+        await until(lambda: all(feed.books[s].update_id == sim.version[v] for s, v in PAIRS.items()))
+        for sym, vs in PAIRS.items():
+            bids, asks = sim.book_levels(vs, 150)
+            assert feed.books[sym].bids() == bids and feed.books[sym].asks() == asks
 
 
 async def test_recorded_capture_served_verbatim(samples: Path) -> None:
@@ -178,20 +181,15 @@ async def test_recorded_capture_served_verbatim(samples: Path) -> None:
     lines = list(read_capture(samples / "HUOBI.ws.44.0"))
     symbols = capture_symbols(lines[0].url or "", [str(ln.payload) for ln in lines if ln.kind is LineKind.SENT])
     instruments: list[Instrument] = [by_venue[s] for s in symbols]
-    async with HtxSimulator({}, autostart_ticks=False, capture=samples / "HUOBI.ws.44.0") as sim:
-        feed = HtxFeed(instruments, HtxSettings(ws_url=sim.ws_base), mode="step0")
-        session = FeedSession(feed, feed.url, settings=FAST)
-        await session.start()
-        try:
-            await session.wait_synced(timeout=10)
-            received = sum(1 for ln in lines if isinstance(ln.payload, bytes))
-            # Let the whole recording arrive before stopping (FeedSession.stop() mid-stream can stall its close).
-            await until(lambda: feed.health.stats.messages == received)
-            assert feed.pongs_sent == 6
-            assert feed.health.stats.bad_frames == 0 and len(feed.books) == 10
-            assert feed.books["TRIO/ETH"].bids(1)[0][0] < Decimal("1E-6")
-        finally:
-            await session.stop()
+    sim = HtxSimulator({}, autostart_ticks=False, capture=samples / "HUOBI.ws.44.0")
+    async with running(sim, lambda url: HtxFeed(instruments, HtxSettings(ws_url=url), mode="step0")) as rig:
+        feed = rig.feed
+        await rig.session.wait_synced(timeout=10)
+        received = sum(1 for ln in lines if isinstance(ln.payload, bytes))
+        await until(lambda: feed.health.stats.messages == received)  # the whole recording arrived
+        assert feed.pongs_sent == 6
+        assert feed.health.stats.bad_frames == 0 and len(feed.books) == 10
+        assert feed.books["TRIO/ETH"].bids(1)[0][0] < Decimal("1E-6")
 
 
 async def test_symbols_endpoint_round_trips_through_fetch_instruments() -> None:
