@@ -62,10 +62,14 @@ class FeedSession:
         self._stopping = True
         for t in self._snapshot_tasks.values():
             t.cancel()
-        if self._task is not None:
-            self._task.cancel()
+        task = self._task
+        if task is not None:
+            # Cancel until it ends: a cancel that lands as a frame arrives can be swallowed (CPython gh-86296).
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+                task.result()
         self.handler.on_close()
 
     async def wait_synced(self, symbols: Iterable[str] | None = None, timeout: float = 5.0) -> None:
@@ -134,7 +138,8 @@ class FeedSession:
                         log.info("feed_max_age", venue=self.handler.venue)
                         return
                     try:
-                        frame = await asyncio.wait_for(ws.recv(), timeout=budget)
+                        async with asyncio.timeout(budget):  # not wait_for: it can swallow a cancel on 3.11
+                            frame = await ws.recv()
                     except ConnectionClosed:
                         if time.monotonic() - opened < _SHORT_LIVED_S:
                             raise
