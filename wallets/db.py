@@ -40,7 +40,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 # How many ids one process takes from a sequence at a time.
-_BLOCK = {"order": 1000, "trade": 1000, "posting": 10000, "transfer": 5000, "account": 1, "tenant": 1}
+_BLOCK = {"order": 10_000, "trade": 10_000, "posting": 100_000, "transfer": 50_000, "account": 1, "tenant": 1}
 # Sequences and the (table, column) whose maximum bounds them on reopen.
 SEQUENCES: dict[str, tuple[Table, str]] = {
     "order": (models.orders, "order_id"),
@@ -344,23 +344,24 @@ class Store:
                     break
                 items.append(nxt)
             try:
-                self._notify(await loop.run_in_executor(self._wexec, self._commit, [i.ops for i in items]))
+                result = await loop.run_in_executor(self._wexec, self._commit, [i.ops for i in items])
             except Exception as exc:  # isolate the culprit: each caller in its own transaction
                 if len(items) > 1:
                     log.info("db.batch_failed", size=len(items), error=repr(exc))
                 for item in items:
                     try:
-                        self._notify(await loop.run_in_executor(self._wexec, self._commit, [item.ops]))
+                        one_result = await loop.run_in_executor(self._wexec, self._commit, [item.ops])
                     except Exception as one:
                         if not item.future.done():
-                            err = _as_error(one)
-                            item.future.set_exception(err)
-                    else:
-                        self.batches += 1
-                        self.writes += 1
-                        if not item.future.done():
-                            item.future.set_result(None)
+                            item.future.set_exception(_as_error(one))
+                        continue
+                    self._notify(one_result)
+                    self.batches += 1
+                    self.writes += 1
+                    if not item.future.done():
+                        item.future.set_result(None)
                 continue
+            self._notify(result)
             self.batches += 1
             for item in items:
                 self.writes += 1
@@ -368,8 +369,12 @@ class Store:
                     item.future.set_result(None)
 
     def _notify(self, result: tuple[BalanceValues, BalanceValues] | None) -> None:
+        # after a commit: a failing listener must never make a committed write look uncommitted
         if result is not None and result[0] and self.on_balances is not None:
-            self.on_balances(*result)
+            try:
+                self.on_balances(*result)
+            except Exception:  # noqa: BLE001
+                log.exception("db.balance_listener_failed")
 
     def _commit(self, groups: list[list[Op]]) -> tuple[BalanceValues, BalanceValues] | None:
         deltas: dict[BalanceKey, list[Any]] = {}
