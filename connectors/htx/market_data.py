@@ -160,7 +160,12 @@ class HtxFeed:
                 raise HtxFrameError(f"rep for mbp.{msg.levels}, subscribed mbp.{self.levels}")
             if self._req_inflight is not None and self._req_inflight[1] == symbol:
                 self._req_inflight = None
-            return self._after(symbol, self.syncs[symbol].on_snapshot(to_snapshot(msg, symbol), now_ns))
+            try:
+                outcome = self.syncs[symbol].on_snapshot(to_snapshot(msg, symbol), now_ns)
+            except (ValueError, TypeError, OverflowError):
+                self._queue_req(symbol)  # an unreadable snapshot: ask again, and count the frame as bad
+                raise
+            return self._after(symbol, outcome)
         if isinstance(msg, HtxDepth):
             return self._on_depth(msg, now_ns)
         if isinstance(msg, HtxErrorAnswer):

@@ -204,3 +204,16 @@ async def test_symbols_endpoint_round_trips_through_fetch_instruments() -> None:
         async with aiohttp.ClientSession() as http:
             (btc,) = await fetch_instruments(http, sim.base_url)
         assert btc == BTC
+
+
+async def test_stall_sends_nothing_then_resumes_on_the_same_connection(rig: Rig) -> None:
+    await rig.sync_and_compare()
+    await rig.sim.apply_fault("stall")
+    await asyncio.sleep(0.05)
+    pings = rig.sim.pings_sent
+    await asyncio.sleep(0.4)  # four ping intervals: nothing at all is sent while stalled
+    assert rig.sim.pings_sent == pings
+    await rig.sim.apply_fault("resume")
+    await until(lambda: rig.sim.pings_sent >= pings + 2 and rig.sim.pongs_received >= pings + 1)
+    assert rig.session.connections == 1 and rig.sim.ping_disconnects == 0
+    await rig.sync_and_compare()
