@@ -28,7 +28,9 @@ from internal_book import error_of as matching_error_of
 from internal_book.errors import RejectReason as MatchingReason
 from internal_book.events import Event
 from internal_book.filters import PRICE, QTY, QUOTE, STOP, TIF, TRAIL, check_params
-from router.report import INTERNAL, ExecutionReport, ParentFill, ParentOrder
+from router.report import INTERNAL, ExecutionReport, ParentFill, ParentOrder, build_report
+from router.reasons import error_of
+from router.risk import PreTradeRisk
 from router.sor import SmartOrderRouter
 from wallets import Batch, InsufficientBalance, OrderRecord, TradeRecord, Wallets, venue_account
 
@@ -121,11 +123,30 @@ Changed = list[tuple[OrderRow, list[TradeRecord], str]]  # (order, its new fills
 
 
 class WatchingRouter(SmartOrderRouter):
-    """The router, noting which parents its internal engine just traded (resting makers included)."""
+    """The router as the API drives it: it notes which parents its internal engine just traded (resting makers
+    included), forgets parents that are done (the store has them), and with ``lean_reports`` skips the
+    best-single-venue comparison in its reports (the Binance answers do not carry it; it costs a plan per order).
+    """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lean_reports: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.touched: set[str] = set()
+        self.lean_reports = lean_reports
+
+    def fills_of(self, parent_id: str) -> tuple[list[ParentFill], str]:
+        p = self.parents[parent_id]
+        return p.fills, p.status
+
+    def forget(self, parent_id: str) -> None:
+        p = self.parents.pop(parent_id, None)
+        if p is not None and p.engine_id is not None:
+            self._by_engine_id.pop(p.engine_id, None)
+
+    def _report(self, p: Any, status: str, reject: tuple[int, str] | None = None) -> ExecutionReport:
+        if not self.lean_reports:
+            return super()._report(p, status, reject)
+        return build_report(p.order, p.fills, status=status, arrival_mid=p.arrival_mid, arrival_books={}, terms={},
+                            rounds=p.rounds, resting_qty=p.resting, in_doubt_qty=p.in_doubt, reject=reject)
 
     def _engine_events(self, events: list[Event], taker: Any = None) -> None:
         super()._engine_events(events, taker)
@@ -149,9 +170,12 @@ class OrdersService:
         instruments: dict[str, Instrument],
         *,
         commission_rate: Decimal = Decimal("0.001"),
+        risk: PreTradeRisk | None = None,
         clock_ms: Callable[[], int] = now_ms,
     ) -> None:
         self.router = router
+        self.risk = risk  # checked here with the service's own open-order counts (the router's would scan)
+        self.open_count: dict[int, int] = {}
         self.wallets = wallets
         self.by_symbol = {i.base + i.quote: i for i in instruments.values()}  # BTCUSDT -> the published rules
         self.commission_rate = commission_rate
@@ -231,6 +255,11 @@ class OrdersService:
             raise _refuse(MatchingReason.MATCHING_DUPLICATE_ORDER)
         buy = req.side == "BUY"
         qty, reserve = self._size(req, inst)
+        if self.risk is not None:
+            refused = self.risk.evaluate(inst.symbol, req.side, qty, req.price, self.router.market.book(inst.symbol).mid(),
+                                         self.open_count.get(acct, 0))
+            if refused is not None:
+                raise OrderRefused(*error_of(refused.reason, refused.detail))
         if req.type == "LIMIT_MAKER" and self._would_take(inst, buy, req.price):  # type: ignore[arg-type]
             raise _refuse(MatchingReason.MATCHING_WOULD_TAKE)
         asset = inst.quote if buy else inst.base
@@ -254,7 +283,7 @@ class OrdersService:
         if report.status == "REJECTED" or (report.reject_code is not None and not report.filled):
             _discard(batch)
             raise OrderRefused(report.reject_code or -2010, report.reject_msg or "Order rejected.")
-        self.live[order_id] = row
+        self._track(row)
         changed: Changed = []
         fills = await self._book(row, report, batch)
         await self._touched(batch, changed, exclude=order_id)
@@ -319,16 +348,26 @@ class OrdersService:
             return False
 
     # ----- fills and state -----
+    def _fills_of(self, pid: str) -> tuple[list[ParentFill] | tuple[ParentFill, ...], str]:
+        fills_of = getattr(self.router, "fills_of", None)
+        if fills_of is not None:
+            return fills_of(pid)  # type: ignore[no-any-return]
+        report = self.router.report(pid)
+        return report.fills, report.status
+
     async def _book(self, o: OrderRow, report: ExecutionReport, batch: Batch) -> list[TradeRecord]:
+        return await self._book_fills(o, report.fills, report.status, batch)
+
+    async def _book_fills(self, o: OrderRow, all_fills: Any, status: str, batch: Batch) -> list[TradeRecord]:
         """Settle the router's fills not booked yet, set the order's state, and queue it all in ``batch``."""
-        new = report.fills[o.booked:]
+        new = all_fills[o.booked:]
         first = o.booked
-        o.booked = len(report.fills)
+        o.booked = len(all_fills)
         inst = self.by_symbol[o.symbol]
         out = []
         for i, f in enumerate(new, start=first):
             out.append(await self._settle_one(o, inst, f, i, batch))
-        await self._set_state(o, report.status, batch)
+        await self._set_state(o, status, batch)
         return out
 
     async def _settle_one(self, o: OrderRow, inst: Instrument, f: ParentFill, index: int, batch: Batch) -> TradeRecord:
@@ -367,7 +406,7 @@ class OrdersService:
             else:
                 o.status = "EXPIRED"
             await self._release(o, o.reserved_left, batch)
-            self.live.pop(o.order_id, None)
+            self._untrack(o)
         if not o.saved:
             await self.wallets.orders.save_new(o.record(), batch=batch)
             o.saved = True
@@ -390,9 +429,9 @@ class OrdersService:
             o = self.live.get(oid)
             if oid == exclude or o is None:
                 continue
-            report = self.router.report(pid)
-            if len(report.fills) > o.booked:
-                fills = await self._book(o, report, batch)
+            fills_now, status = self._fills_of(pid)
+            if len(fills_now) > o.booked:
+                fills = await self._book_fills(o, fills_now, status, batch)
                 changed.append((o, fills, "TRADE"))
 
     async def _commit(self, batch: Batch, changed: Changed) -> None:
@@ -446,6 +485,18 @@ class OrdersService:
         await self._commit(batch, [(o, fills, "CANCELED")])
         return o
 
+    def _track(self, o: OrderRow) -> None:
+        if o.order_id not in self.live:
+            self.live[o.order_id] = o
+            self.open_count[o.account_id] = self.open_count.get(o.account_id, 0) + 1
+
+    def _untrack(self, o: OrderRow) -> None:
+        if self.live.pop(o.order_id, None) is not None:
+            self.open_count[o.account_id] -= 1
+        forget = getattr(self.router, "forget", None)
+        if forget is not None:
+            forget(str(o.order_id))
+
     def _find_live(self, account_id: int, symbol: str, order_id: int | None, client_order_id: str | None) -> OrderRow | None:
         if order_id is not None:
             o = self.live.get(order_id)
@@ -479,7 +530,7 @@ class OrdersService:
                          rec.price, rec.orig_qty, rec.orig_quote_qty or ZERO, rec.executed_qty, rec.cum_quote,
                          rec.status, rec.time, rec.update_time, inst.quote if buy else inst.base,
                          left * rec.price if buy else left, inst.symbol, 0, True)
-            self.live[o.order_id] = o
+            self._track(o)
             report = await self.router.execute(ParentOrder(
                 str(o.order_id), inst.symbol, o.side, left, "LIMIT", o.price, "GTC", "", str(o.account_id)))  # type: ignore[arg-type]
             batch = Batch()

@@ -55,9 +55,10 @@ def build_context(
     engine = MatchingEngine(list(internal.values()))
     router = WatchingRouter(
         market, venues, {**instruments, **{("internal", s): i for s, i in internal.items()}}, engine=engine,
-        settings=settings, risk=PreTradeRisk(RiskLimits.from_settings(settings)),
+        settings=settings,
     )
-    service = OrdersService(router, wallets, dict(internal), commission_rate=settings.api_commission_rate)
+    service = OrdersService(router, wallets, dict(internal), commission_rate=settings.api_commission_rate,
+                            risk=PreTradeRisk(RiskLimits.from_settings(settings)))
     publisher = MarketPublisher({i.base + i.quote: market.book(s) for s, i in internal.items()},
                                 levels=settings.api_depth_levels, interval_s=settings.api_depth_interval_s)
     return ApiContext(service=service, auth=Authenticator(WalletKeys(wallets.keys)),

@@ -1,0 +1,211 @@
+"""Order entry over loopback: many concurrent signed clients against a Braid API server in its own process.
+
+The server (this file with ``--serve``) is the real stack: aiohttp, X-MBX-APIKEY + HMAC-SHA256 over the raw
+body with timestamp/recvWindow and replay checks, rate limits, Binance filters, the smart order router with
+the internal engine (paper venues on fixed books), the wallets ledger and order store on SQLite with
+``synchronous=FULL`` — every answer is sent only after its order, fills and postings are committed (group
+commit). The load is a broker's internalised flow: half the clients post BUY and half SELL LIMIT GTC orders at
+one price inside the venues' spread, so most orders either rest or match a resting one internally (both
+sides settled in the ledger).
+
+The clients are raw keep-alive HTTP/1.1 connections on asyncio (uvloop if installed), one signed POST
+/api/v3/order at a time per connection; latency is from the request's first byte to the last byte of its
+answer. Figures: sustained orders per second over the measured window, p50/p99/max latency, statuses.
+
+    .venv/bin/python benchmarks/api_load.py [--clients 64] [--accounts 64] [--seconds 10] [--warmup 2]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SYMBOL = "BTC/USDT"
+
+
+# ----------------------------------------------------------------------------------------------- server
+async def _serve(port: int, data_dir: str, accounts: int, keys_file: str) -> None:
+    from decimal import Decimal as D
+
+    import structlog
+    from aiohttp import web
+
+    from config.instruments import Instrument
+    from config.settings import Settings
+    from connectors.book import VenueBook
+    from gateway.api import build_app
+    from gateway.api.stack import build_context
+    from router.consolidated import ConsolidatedMarket
+    from wallets import Wallets
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    settings = Settings(api_orders_limit_10s=1_000_000, api_orders_limit_1d=100_000_000, api_weight_limit_1m=100_000_000,
+                        risk_max_open_orders=100_000, data_dir=data_dir)
+    market = ConsolidatedMarket()
+    books = {}
+    for i, venue in enumerate(("binance", "kraken")):
+        book = VenueBook(venue, SYMBOL, "BTCUSDT")
+        book.levels.load([[str(99 - k), "50"] for k in range(20)], [[str(101 + k), "50"] for k in range(20)])
+        book.synced, book.last_update_ns = True, 1
+        books[venue] = book
+        market.book(SYMBOL).attach(book, fee=settings.venue(venue).taker_fee, priority=i)
+    insts = {(v, SYMBOL): Instrument(SYMBOL, "BTC", "USDT", v, "BTCUSDT", D("0.01"), D("0.001")) for v in books}
+    published = {SYMBOL: Instrument(SYMBOL, "BTC", "USDT", "internal", "BTCUSDT", D("0.01"), D("0.001"),
+                                    min_qty=D("0.001"), max_qty=D("1000"), min_notional=D("1"))}
+    wallets = Wallets.open(f"sqlite:///{data_dir}/braid.db", master_key=os.urandom(32), sqlite_synchronous="FULL")
+    await wallets.start()
+    tenant = await wallets.accounts.create_tenant("bench")
+    creds = []
+    for n in range(accounts):
+        acc = await wallets.accounts.create_account(tenant.tenant_id, f"trader{n}")
+        await wallets.ledger.credit(acc.account_id, "USDT", D("1000000000"), "bench")
+        await wallets.ledger.credit(acc.account_id, "BTC", D("1000000"), "bench")
+        key, secret = await wallets.keys.create_key(tenant.tenant_id, acc.account_id, can_read=True, can_trade=True)
+        creds.append([key.api_key, secret])
+    ctx = build_context(settings, market, {v: (lambda s, b=b: b) for v, b in books.items()}, insts, wallets, published)
+    app = build_app(ctx)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
+    await site.start()
+    Path(keys_file).write_text(json.dumps(creds))
+    print(f"READY {site._server.sockets[0].getsockname()[1]}", flush=True)  # type: ignore[union-attr]
+    if os.environ.get("BRAID_BENCH_PROFILE"):
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.enable()
+        await asyncio.sleep(float(os.environ["BRAID_BENCH_PROFILE"]))
+        prof.disable()
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(40)
+    await asyncio.Event().wait()
+
+
+# ----------------------------------------------------------------------------------------------- clients
+class Stats:
+    def __init__(self) -> None:
+        self.lat: list[float] = []
+        self.statuses: dict[str, int] = {}
+        self.measuring = False
+
+
+async def _client(port: int, key: str, secret: str, side: str, stats: Stats, stop: asyncio.Event, idx: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    mac = hmac.new(secret.encode(), digestmod=hashlib.sha256)
+    head = (f"POST /api/v3/order HTTP/1.1\r\nHost: 127.0.0.1\r\nX-MBX-APIKEY: {key}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n").encode()
+    n = 0
+    while not stop.is_set():
+        n += 1
+        body = (f"symbol=BTCUSDT&side={side}&type=LIMIT&timeInForce=GTC&quantity=0.02&price=99.90"
+                f"&newOrderRespType=RESULT&newClientOrderId=c{idx}x{n}&timestamp={int(time.time() * 1000)}")
+        m = mac.copy()
+        m.update(body.encode())
+        payload = f"{body}&signature={m.hexdigest()}".encode()
+        t0 = time.perf_counter()
+        writer.write(head + b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+        header = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in header.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        data = await reader.readexactly(length)
+        dt = time.perf_counter() - t0
+        if stats.measuring:
+            stats.lat.append(dt)
+            status = header[9:12].decode()
+            if status == "200":
+                i = data.find(b'"status":"')
+                status = data[i + 10:data.find(b'"', i + 10)].decode() if i >= 0 else "200"
+            else:
+                status = f"{status} {data[:80].decode(errors='replace')}"
+            stats.statuses[status] = stats.statuses.get(status, 0) + 1
+    writer.close()
+
+
+async def _load(port: int, creds: list[list[str]], clients: int, seconds: float, warmup: float) -> Stats:
+    stats, stop = Stats(), asyncio.Event()
+    tasks = [asyncio.create_task(_client(port, *creds[i % len(creds)], "BUY" if i % 2 else "SELL", stats, stop, i))
+             for i in range(clients)]
+    await asyncio.sleep(warmup)
+    stats.measuring = True
+    t0 = time.perf_counter()
+    await asyncio.sleep(seconds)
+    stats.measuring = False
+    elapsed = time.perf_counter() - t0
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    stats.elapsed = elapsed  # type: ignore[attr-defined]
+    return stats
+
+
+def _pct(sorted_vals: list[float], p: float) -> float:
+    return sorted_vals[min(len(sorted_vals) - 1, int(p * len(sorted_vals)))] * 1000
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clients", type=int, default=64)
+    ap.add_argument("--accounts", type=int, default=64)
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--warmup", type=float, default=2)
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--dir", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--keys", default="", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+        loop_name = "uvloop"
+    except ImportError:
+        loop_name = "asyncio"
+    if args.serve:
+        asyncio.run(_serve(args.port, args.dir, args.accounts, args.keys))
+        return 0
+
+    with tempfile.TemporaryDirectory() as tmp:
+        keys = os.path.join(tmp, "keys.json")
+        proc = subprocess.Popen([sys.executable, __file__, "--serve", "--dir", tmp, "--keys", keys,
+                                 "--accounts", str(args.accounts)], stdout=subprocess.PIPE, text=True)
+        try:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            if not line.startswith("READY"):
+                print("server did not start", file=sys.stderr)
+                return 1
+            port = int(line.split()[1])
+            creds = json.loads(Path(keys).read_text())
+            stats = asyncio.run(_load(port, creds, args.clients, args.seconds, args.warmup))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    lat = sorted(stats.lat)
+    n = len(lat)
+    rate = n / stats.elapsed  # type: ignore[attr-defined]
+    print(f"api_load: {args.clients} connections, {args.accounts} accounts, {loop_name}, server in its own process, "
+          "SQLite synchronous=FULL (answers after commit)")
+    if not n:
+        print("no orders completed")
+        return 1
+    print(f"orders: {n} in {stats.elapsed:.1f} s = {rate:,.0f} orders/s")  # type: ignore[attr-defined]
+    print(f"latency ms: p50 {_pct(lat, 0.50):.2f}  p90 {_pct(lat, 0.90):.2f}  p99 {_pct(lat, 0.99):.2f}  max {lat[-1] * 1000:.2f}")
+    print("statuses: " + ", ".join(f"{k}={v}" for k, v in sorted(stats.statuses.items(), key=lambda kv: -kv[1])))
+    ok = rate >= 5000 and _pct(lat, 0.99) <= 20
+    print(f"verdict: {'MEETS' if ok else 'BELOW'} the target (>= 5,000 orders/s with p99 <= 20 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
