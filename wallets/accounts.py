@@ -5,13 +5,15 @@ an account of another tenant exactly as it refuses one that does not exist, so a
 that another broker's account id is taken.
 
 The directory is small and read on every request, so it lives in memory (loaded on open) and is written
-through the store; only one process may create tenants and accounts at a time (the writer's process).
+through the store. Other processes on the same database (``braid accounts ...``, other servers) are seen:
+an account id not in memory is looked up once, a tenant's markup is re-read every few seconds.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 
@@ -30,6 +32,9 @@ def venue_account(venue: str) -> str:
     """The system account name of a venue (our inventory there)."""
     return f"venue:{venue}"
 
+
+REFRESH_S = 5.0  # markups are re-read this often (another process may have changed one)
+MISS_S = 1.0  # an unknown account id is looked up in the database at most this often
 
 SYSTEM_ACCOUNTS = (EXTERNAL, INTERNAL, HOUSE_FEES, *(venue_account(v) for v in VENUES))
 
@@ -61,6 +66,8 @@ class Accounts:
         self._tenant_names: set[str] = set()
         self._accounts: dict[int, Account] = {}
         self._by_name: dict[tuple[int | None, str], int] = {}
+        self._misses: dict[int, float] = {}  # account id -> until when not to look it up again
+        self._tenants_read = 0.0
         self.reload()
 
     def reload(self) -> None:
@@ -79,6 +86,7 @@ class Accounts:
 
         ts, acs = self.store.read_sync(load)
         self._tenants = {t.tenant_id: t for t in ts}
+        self._tenants_read = time.monotonic()
         self._tenant_names = {t.name for t in ts}
         self._accounts = {a.account_id: a for a in acs}
         self._by_name = {(a.tenant_id, a.name): a.account_id for a in sorted(acs, key=lambda a: -a.account_id)}
@@ -117,6 +125,8 @@ class Accounts:
 
     def tenant(self, tenant_id: int) -> Tenant:
         found = self._tenants.get(tenant_id)
+        if found is None and self._fetch_tenants():
+            found = self._tenants.get(tenant_id)
         if found is None:
             raise UnknownAccount(f"tenant {tenant_id} does not exist")
         return found
@@ -148,7 +158,7 @@ class Accounts:
 
     def account(self, account_id: int, *, tenant_id: int | None = None) -> Account:
         """The account; with ``tenant_id``, only if it belongs to that tenant (else ``UnknownAccount``)."""
-        found = self._accounts.get(account_id)
+        found = self._get(account_id)
         if found is None or found.kind == "system" or (tenant_id is not None and found.tenant_id != tenant_id):
             raise UnknownAccount(f"account {account_id} does not exist")
         return found
@@ -157,6 +167,7 @@ class Accounts:
         """A tenant's accounts (sub-accounts; with ``include_broker`` also its own)."""
         self.tenant(tenant_id)
         kinds = ("client", "broker") if include_broker else ("client",)
+        self._fetch_accounts(models.accounts.c.tenant_id == tenant_id)  # include those another process made
         return sorted(
             (a for a in self._accounts.values() if a.tenant_id == tenant_id and a.kind in kinds),
             key=lambda a: a.account_id,
@@ -167,14 +178,16 @@ class Accounts:
         return found is not None and found.kind == "system"
 
     def exists(self, account_id: int) -> bool:
-        return account_id in self._accounts
+        return self._get(account_id) is not None
 
     def markup_of(self, account_id: int) -> tuple[Decimal, int | None]:
         """The markup rate charged on this account's fills and the broker account credited with it."""
         acc = self._accounts.get(account_id)
         if acc is None or acc.kind != "client" or acc.tenant_id is None:
             return Decimal(0), None
-        t = self._tenants[acc.tenant_id]
+        if time.monotonic() - self._tenants_read > REFRESH_S:  # a markup set by another process
+            self._fetch_tenants()
+        t = self.tenant(acc.tenant_id)
         return t.markup_rate, t.broker_account_id
 
     def system_account(self, name: str) -> int:
@@ -205,6 +218,36 @@ class Accounts:
 
     def all_accounts(self) -> list[Account]:
         return sorted(self._accounts.values(), key=lambda a: a.account_id)
+
+    # -- other processes (the command line, other servers) add accounts and change markups -------------
+
+    def _get(self, account_id: int) -> Account | None:
+        found = self._accounts.get(account_id)
+        if found is None and self._misses.get(account_id, 0.0) < time.monotonic():
+            if not self._fetch_accounts(models.accounts.c.account_id == account_id):
+                self._misses[account_id] = time.monotonic() + MISS_S
+                if len(self._misses) > 10_000:
+                    self._misses.clear()
+            found = self._accounts.get(account_id)
+        return found
+
+    def _fetch_accounts(self, where: Any) -> int:
+        rows = self.store.read_sync(lambda c: c.execute(select(models.accounts).where(where)).all())
+        for r in rows:
+            if int(r.account_id) not in self._accounts:
+                tid = None if r.tenant_id is None else int(r.tenant_id)
+                self._remember(Account(int(r.account_id), tid, r.kind, r.name, int(r.created)))
+                if tid is not None and tid not in self._tenants:
+                    self._fetch_tenants()
+        return len(rows)
+
+    def _fetch_tenants(self) -> bool:
+        rows = self.store.read_sync(lambda c: c.execute(select(models.tenants)).all())
+        self._tenants_read = time.monotonic()
+        for r in rows:
+            self._tenants[int(r.tenant_id)] = Tenant(int(r.tenant_id), r.name, r.markup_rate, int(r.broker_account_id), int(r.created))
+            self._tenant_names.add(r.name)
+        return bool(rows)
 
     def _remember(self, a: Account) -> None:
         self._accounts[a.account_id] = a

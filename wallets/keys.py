@@ -16,6 +16,7 @@ import ipaddress
 import os
 import secrets
 import string
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from wallets.errors import UnknownAccount, WalletError
 
 _ALPHABET = string.ascii_letters + string.digits
 KEY_LENGTH = 64
+RECHECK_S = 5.0  # a cached key is re-read from the database after this long
 
 
 class KeyError_(WalletError):
@@ -145,23 +147,19 @@ class KeyVault:
         self._master = master_key
         self._keys: dict[str, tuple[ApiKey, str, str]] = {}  # api_key -> (key, ciphertext, nonce)
         self._secrets: dict[str, str] = {}  # decrypted on first use
+        self._checked: dict[str, float] = {}  # api key -> when it was last read from the database
         self.reload()
 
     def reload(self) -> None:
         t = models.api_keys
 
         def load(conn: Connection) -> dict[str, tuple[ApiKey, str, str]]:
-            out = {}
-            for r in conn.execute(select(t).where(t.c.deleted.is_(None))):
-                k = ApiKey(
-                    r.api_key, int(r.account_id), int(r.tenant_id), bool(r.can_read), bool(r.can_trade),
-                    tuple(x for x in r.ip_allowlist.split(",") if x), r.label, int(r.created),
-                )
-                out[r.api_key] = (k, r.secret_ct, r.nonce)
-            return out
+            return {r.api_key: _entry(r) for r in conn.execute(select(t).where(t.c.deleted.is_(None)))}
 
         self._keys = self.store.read_sync(load)
         self._secrets = {}
+        now = time.monotonic()
+        self._checked = {k: now for k in self._keys}
 
     async def create_key(
         self,
@@ -186,6 +184,7 @@ class KeyVault:
         }
         await self.store.write([Insert(models.api_keys, row)])
         self._keys[key.api_key] = (key, ct, nonce)
+        self._checked[key.api_key] = time.monotonic()
         self._secrets[key.api_key] = secret
         return key, secret
 
@@ -221,11 +220,38 @@ class KeyVault:
         return new
 
     def list_keys(self, tenant_id: int, account_id: int) -> list[ApiKey]:
+        """The account's live keys (read from the database)."""
         self.accounts.account(account_id, tenant_id=tenant_id)
-        return sorted((k for k, _, _ in self._keys.values() if k.account_id == account_id), key=lambda k: k.created)
+        t = models.api_keys
+        rows = self.store.read_sync(
+            lambda c: c.execute(select(t).where(t.c.account_id == account_id, t.c.deleted.is_(None))).all()
+        )
+        return sorted((_entry(r)[0] for r in rows), key=lambda k: (k.created, k.api_key))
 
     def lookup(self, api_key: str) -> ApiKey | None:
-        """The live key with this public id, or None."""
+        """The live key with this public id, or None.
+
+        Keys are cached; a key is re-read from the database when it was last read more than a few seconds
+        ago (so a key created, changed or deleted by another process takes effect within that time).
+        """
+        if len(api_key) != KEY_LENGTH or not api_key.isalnum():
+            return None
+        now = time.monotonic()
+        if now - self._checked.get(api_key, -RECHECK_S) >= RECHECK_S:
+            t = models.api_keys
+            row = self.store.read_sync(lambda c: c.execute(select(t).where(t.c.api_key == api_key)).first())
+            self._checked[api_key] = now
+            if len(self._checked) > 100_000:
+                self._checked = {k: now for k in self._keys}
+            if row is None or row.deleted is not None:
+                self._keys.pop(api_key, None)
+                self._secrets.pop(api_key, None)
+            else:
+                entry = _entry(row)
+                old = self._keys.get(api_key)
+                if old is not None and old[1:] != entry[1:]:
+                    self._secrets.pop(api_key, None)
+                self._keys[api_key] = entry
         found = self._keys.get(api_key)
         return None if found is None else found[0]
 
@@ -242,14 +268,23 @@ class KeyVault:
 
     def verify(self, api_key: str, payload: bytes, signature: str) -> bool:
         """Binance HMAC-SHA256 check: ``signature`` is the hex digest of ``payload`` under the key's secret."""
-        if api_key not in self._keys:
+        if self.lookup(api_key) is None:
             return False
         mac = hmac.new(self.secret(api_key).encode(), payload, hashlib.sha256).hexdigest()
         return hmac.compare_digest(mac, signature.lower())
 
     def _scoped(self, tenant_id: int, account_id: int, api_key: str) -> ApiKey:
         self.accounts.account(account_id, tenant_id=tenant_id)
-        found = self._keys.get(api_key)
-        if found is None or found[0].account_id != account_id:
+        self._checked.pop(api_key, None)  # read it afresh
+        found = self.lookup(api_key)
+        if found is None or found.account_id != account_id:
             raise UnknownAccount("API key does not exist")
-        return found[0]
+        return found
+
+
+def _entry(r: Any) -> tuple[ApiKey, str, str]:
+    k = ApiKey(
+        r.api_key, int(r.account_id), int(r.tenant_id), bool(r.can_read), bool(r.can_trade),
+        tuple(x for x in r.ip_allowlist.split(",") if x), r.label, int(r.created),
+    )
+    return k, r.secret_ct, r.nonce

@@ -57,3 +57,36 @@ async def test_accounts_orders_trades_balances_and_keys_are_isolated(db: Db) -> 
         assert set(w.ledger.balances(a1.account_id)) == {"USDT"}
     finally:
         await w.close()
+
+
+async def test_changes_made_by_another_process_are_seen(db: Db, monkeypatch: pytest.MonkeyPatch) -> None:
+    import wallets.accounts
+    import wallets.keys
+
+    monkeypatch.setattr(wallets.keys, "RECHECK_S", 0.0)
+    monkeypatch.setattr(wallets.accounts, "REFRESH_S", 0.0)
+    server = db.open()
+    try:
+        t = await server.accounts.create_tenant("acme", D("0.001"))
+        cli = db.open()  # e.g. `braid accounts ...` while the server runs
+        a = await cli.accounts.create_account(t.tenant_id, "new@example.com")
+        key, secret = await cli.keys.create_key(t.tenant_id, a.account_id, can_trade=True)
+        await cli.accounts.set_markup(t.tenant_id, D("0.002"))
+        await cli.ledger.credit(a.account_id, "USDT", D(10), "fund")
+        await cli.close()
+
+        assert server.accounts.account(a.account_id, tenant_id=t.tenant_id).name == "new@example.com"
+        assert [x.account_id for x in server.accounts.accounts_of(t.tenant_id)] == [a.account_id]
+        found = server.keys.lookup(key.api_key)
+        assert found is not None and found.can_trade and server.keys.secret(key.api_key) == secret
+        assert server.accounts.markup_of(a.account_id)[0] == D("0.002")
+        await server.ledger.reserve(a.account_id, "USDT", D(10), "o")
+
+        cli = db.open()
+        await cli.keys.delete_key(t.tenant_id, a.account_id, key.api_key)
+        await cli.close()
+        assert server.keys.lookup(key.api_key) is None
+        with pytest.raises(UnknownAccount):
+            server.accounts.account(10**9)
+    finally:
+        await server.close()
