@@ -180,3 +180,26 @@ def test_python_binance_depth_cache_and_user_socket(server, monkeypatch):
             await client.close_connection()
 
     asyncio.run(run())
+
+
+async def test_ccxt_pro_watch_orders_and_balance(server):
+    """ccxt pro's spot user stream goes through the WebSocket API (``userDataStream.subscribe.signature``)."""
+    acct, key, secret = server.account("pro-user")
+    ex = ccxtpro.binance({"apiKey": key, "secret": secret, "options": dict(CCXT_OPTIONS)})
+    ex.urls["api"]["public"] = ex.urls["api"]["private"] = f"{server.url}/api/v3"
+    ex.urls["api"]["ws"]["spot"] = f"ws://127.0.0.1:{server.port}/ws"
+    ex.urls["api"]["ws"]["ws-api"]["spot"] = f"ws://127.0.0.1:{server.port}/ws-api/v3"
+    try:
+        await ex.load_markets()
+        watching = asyncio.create_task(ex.watch_orders("BTC/USDT"))
+        await asyncio.sleep(0.3)
+        placed = await ex.create_order("BTC/USDT", "limit", "buy", 0.5, 99)
+        orders = await asyncio.wait_for(watching, 5)
+        assert [(o["id"], o["status"]) for o in orders] == [(placed["id"], "open")]
+        balance = asyncio.create_task(ex.watch_balance())
+        await asyncio.sleep(0.2)
+        await ex.cancel_order(placed["id"], "BTC/USDT")
+        bal = await asyncio.wait_for(balance, 5)
+        assert bal["USDT"]["used"] == 0 and bal["USDT"]["free"] == 100000
+    finally:
+        await ex.close()
