@@ -431,18 +431,17 @@ class Store:
 
     def _apply_deltas(self, conn: Connection, deltas: dict[BalanceKey, list[Any]]) -> BalanceValues:
         t = models.balances
-        keys = list(deltas)
-        old: BalanceValues = {}
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            q = select(t.c.account_id, t.c.asset, t.c.free, t.c.locked).where(
-                tuple_(t.c.account_id, t.c.asset).in_(chunk)
-            )
-            if self.dialect == "postgresql":
-                q = q.with_for_update()
-            for r in conn.execute(q):
-                old[(int(r.account_id), r.asset)] = (r.free, r.locked)
         zero = Decimal(0)
+        pg = self.dialect == "postgresql"
+        keys = sorted(deltas)
+        old = self._lock_balances(conn, keys, pg)
+        missing = [k for k in keys if k not in old]
+        if pg and missing:
+            # another process may be creating the same row right now: create it empty (or find it), then
+            # lock it, so its first value is never overwritten by ours
+            ins = pg_dialect.insert(t).on_conflict_do_nothing(index_elements=["account_id", "asset"])
+            conn.execute(ins, [{"account_id": a, "asset": s, "free": zero, "locked": zero} for a, s in missing])
+            old.update(self._lock_balances(conn, missing, pg))
         values: BalanceValues = {}
         for key, (df, dl, floor) in deltas.items():
             f0, l0 = old.get(key, (zero, zero))
@@ -453,6 +452,21 @@ class Store:
         rows = [{"account_id": k[0], "asset": k[1], "free": v[0], "locked": v[1]} for k, v in values.items()]
         conn.execute(self._upsert_stmt(t, ["account_id", "asset", "free", "locked"]), rows)
         return values
+
+    def _lock_balances(self, conn: Connection, keys: list[BalanceKey], pg: bool) -> BalanceValues:
+        # SQLite: the transaction already holds the database's write lock (BEGIN IMMEDIATE).
+        # PostgreSQL: row locks, taken in key order so two writers cannot deadlock on them.
+        t = models.balances
+        out: BalanceValues = {}
+        for i in range(0, len(keys), 500):
+            q = select(t.c.account_id, t.c.asset, t.c.free, t.c.locked).where(
+                tuple_(t.c.account_id, t.c.asset).in_(keys[i : i + 500])
+            )
+            if pg:
+                q = q.order_by(t.c.account_id, t.c.asset).with_for_update()
+            for r in conn.execute(q):
+                out[(int(r.account_id), r.asset)] = (r.free, r.locked)
+        return out
 
     def read_balances_now(self, keys: list[BalanceKey]) -> BalanceValues:
         """Balance rows as committed, read on the writer's thread (ordered with the commits)."""

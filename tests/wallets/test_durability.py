@@ -188,3 +188,22 @@ async def test_two_processes_cannot_overdraw_one_account(db: Db) -> None:
     finally:
         await w1.close()
         await w2.close()
+
+
+async def test_two_processes_crediting_the_same_new_balance_lose_nothing(db: Db) -> None:
+    w1 = db.open()
+    t = await w1.accounts.create_tenant("acme")
+    accs = [(await w1.accounts.create_account(t.tenant_id, f"c{i}@example.com")).account_id for i in range(5)]
+    w2 = db.open()
+    try:
+        await asyncio.gather(*(
+            w.ledger.credit(acc, "USDT", D(1), f"{n}-{acc}-{i}")
+            for i in range(30) for acc in accs for n, w in (("one", w1), ("two", w2))
+        ))
+        w3 = db.open()
+        assert all(w3.ledger.balance(acc, "USDT").free == D(60) for acc in accs)
+        assert (await w3.ledger.balance_sheet()).ok
+        await w3.close()
+    finally:
+        await w1.close()
+        await w2.close()
