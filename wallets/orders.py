@@ -157,12 +157,15 @@ class OrderStore:
         batch: Batch | None = None,
     ) -> OrderRecord | None:
         """Set an order's status and cumulative execution (absolute values); returns the open order's new
-        state, or None if this process did not have it open (it is updated in the database regardless)."""
+        state, or None if this process did not have it open (it is updated in the database regardless, once
+        it is found to be the account's: ``UnknownOrder`` otherwise)."""
         if status not in OPEN_STATUSES and status not in FINAL_STATUSES:
             raise WalletError(f"status was {status!r}")
         prev = self._open.get(order_id)
         if prev is not None and prev.account_id != account_id:
             raise UnknownOrder()
+        if prev is None:  # not open here: make sure it is this account's order before touching it
+            await self.get(account_id, order_id=order_id)
         ts = update_time or now_ms()
         own = batch if batch is not None else Batch()
         own.add(

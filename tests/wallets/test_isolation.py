@@ -53,6 +53,10 @@ async def test_accounts_orders_trades_balances_and_keys_are_isolated(db: Db) -> 
         assert len(await w.orders.my_trades(a1.account_id, "BTCUSDT")) == 1
         with pytest.raises(UnknownOrder):
             await w.orders.update(a2.account_id, o.order_id, status="CANCELED", executed_qty=D(0), cum_quote=D(0))
+        await w.orders.update(a1.account_id, o.order_id, status="CANCELED", executed_qty=D(0), cum_quote=D(0))
+        with pytest.raises(UnknownOrder):  # closed orders too
+            await w.orders.update(a2.account_id, o.order_id, status="FILLED", executed_qty=D(1), cum_quote=D(1))
+        assert (await w.orders.get(a1.account_id, order_id=o.order_id)).status == "CANCELED"
         assert w.ledger.balances(a2.account_id) == {} and w.ledger.balances(b1.account_id) == {}
         assert set(w.ledger.balances(a1.account_id)) == {"USDT"}
     finally:
