@@ -35,7 +35,7 @@ KEY_LENGTH = 64
 RECHECK_S = 5.0  # a cached key is re-read from the database after this long
 
 
-class KeyError_(WalletError):
+class ApiKeyError(WalletError):
     """A key operation was refused (unknown key, bad allowlist, undecryptable secret)."""
 
 
@@ -76,11 +76,11 @@ def seal(master: bytes, api_key: str, secret: str) -> tuple[str, str]:
 
 
 def unseal(master: bytes, api_key: str, ciphertext: str, nonce: str) -> str:
-    """Decrypt a secret; ``KeyError_`` if the ciphertext, nonce, key id or master key do not match."""
+    """Decrypt a secret; ``ApiKeyError`` if the ciphertext, nonce, key id or master key do not match."""
     try:
         return AESGCM(master).decrypt(base64.b64decode(nonce), base64.b64decode(ciphertext), api_key.encode()).decode()
     except (InvalidTag, ValueError) as exc:
-        raise KeyError_(f"secret of key {api_key[:8]}... cannot be decrypted (wrong master key or tampered)") from exc
+        raise ApiKeyError(f"secret of key {api_key[:8]}... cannot be decrypted (wrong master key or tampered)") from exc
 
 
 def parse_allowlist(entries: list[str] | tuple[str, ...] | str) -> tuple[str, ...]:
@@ -93,7 +93,7 @@ def parse_allowlist(entries: list[str] | tuple[str, ...] | str) -> tuple[str, ..
         try:
             out.append(str(ipaddress.ip_network(e, strict=False)))
         except ValueError as exc:
-            raise KeyError_(f"IP allowlist entry was {e!r}") from exc
+            raise ApiKeyError(f"IP allowlist entry was {e!r}") from exc
     return tuple(out)
 
 
@@ -261,7 +261,7 @@ class KeyVault:
         if s is None:
             found = self._keys.get(api_key)
             if found is None:
-                raise KeyError_("unknown API key")
+                raise ApiKeyError("unknown API key")
             _, ct, nonce = found
             s = self._secrets[api_key] = unseal(self._master, api_key, ct, nonce)
         return s

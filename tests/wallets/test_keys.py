@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from wallets import UnknownAccount, Wallets, load_master_key
 from wallets import models
-from wallets.keys import KeyError_, KeyVault, seal, unseal
+from wallets.keys import ApiKeyError, KeyVault, seal, unseal
 from tests.wallets.conftest import MASTER, Db
 
 
@@ -22,13 +22,13 @@ def test_seal_round_trip_and_tamper_detection() -> None:
     assert unseal(MASTER, "key-a", ct, nonce) == "s3cret"
     raw = bytearray(base64.b64decode(ct))
     raw[0] ^= 1
-    with pytest.raises(KeyError_):
+    with pytest.raises(ApiKeyError):
         unseal(MASTER, "key-a", base64.b64encode(bytes(raw)).decode(), nonce)
-    with pytest.raises(KeyError_):  # a ciphertext moved to another key's row
+    with pytest.raises(ApiKeyError):  # a ciphertext moved to another key's row
         unseal(MASTER, "key-b", ct, nonce)
-    with pytest.raises(KeyError_):
+    with pytest.raises(ApiKeyError):
         unseal(os.urandom(32), "key-a", ct, nonce)
-    with pytest.raises(KeyError_):
+    with pytest.raises(ApiKeyError):
         unseal(MASTER, "key-a", ct, base64.b64encode(os.urandom(12)).decode())
     assert seal(MASTER, "key-a", "s3cret") != (ct, nonce)  # fresh nonce each time
 
@@ -68,7 +68,7 @@ async def test_keys_are_stored_encrypted_and_survive_reopen(db: Db) -> None:
         assert not found.allows("10.2.0.1") and not found.allows("not-an-ip")
         # another master key cannot open the secrets
         other = KeyVault(w.store, w.accounts, os.urandom(32))
-        with pytest.raises(KeyError_):
+        with pytest.raises(ApiKeyError):
             other.secret(key.api_key)
     finally:
         await w.close()
@@ -81,7 +81,7 @@ async def test_permissions_allowlist_update_and_delete(db: Db) -> None:
         a = await w.accounts.create_account(t.tenant_id, "bob@example.com")
         key, _ = await w.keys.create_key(t.tenant_id, a.account_id)
         assert key.allows("1.2.3.4") and not key.allows("1.2.3.4", trade=True)
-        with pytest.raises(KeyError_):
+        with pytest.raises(ApiKeyError):
             await w.keys.create_key(t.tenant_id, a.account_id, ip_allowlist="not-an-ip")
         key = await w.keys.set_access(t.tenant_id, a.account_id, key.api_key, can_trade=True, ip_allowlist="5.6.7.8")
         assert key.allows("5.6.7.8", trade=True) and not key.allows("1.2.3.4")
