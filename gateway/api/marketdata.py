@@ -54,11 +54,17 @@ class DepthFeed:
     subscribers: set[Subscriber] = field(default_factory=set)
     top_subscribers: set[Subscriber] = field(default_factory=set)  # bookTicker
     last_top: tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None] = (None, None, None, None)
+    version: object = None  # the venue books' update stamps at the last refresh
 
     def refresh(self) -> dict[str, object] | None:
         """Publish the book's changes since the last refresh as one diff event (None if nothing changed)."""
-        bids = _side(self.book.bids(self.levels))
-        asks = _side(self.book.asks(self.levels))
+        now = time.time_ns()
+        version = tuple((v, b.last_update_ns) for v, b in self.book.live_venue_books(now).items())
+        if version == self.version:  # no venue book moved and none came or went: nothing to compare
+            return None
+        self.version = version
+        bids = _side(self.book.bids(self.levels, now_ns=now))
+        asks = _side(self.book.asks(self.levels, now_ns=now))
         b, a = _diff(self.bids, bids), _diff(self.asks, asks)
         if not b and not a:
             return None
