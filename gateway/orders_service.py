@@ -176,6 +176,7 @@ class OrdersService:
         self.router = router
         self.risk = risk  # checked here with the service's own open-order counts (the router's would scan)
         self.open_count: dict[int, int] = {}
+        self._inflight: set[tuple[int, str]] = set()  # (account, client order id) of orders being placed
         self.wallets = wallets
         self.by_symbol = {i.base + i.quote: i for i in instruments.values()}  # BTCUSDT -> the published rules
         self.commission_rate = commission_rate
@@ -251,10 +252,24 @@ class OrdersService:
         orders = self.wallets.orders
         order_id = orders.new_order_id()
         cid = req.client_order_id or f"braid{order_id}"
-        if orders.is_open_client_id(acct, cid):
+        if orders.is_open_client_id(acct, cid) or (acct, cid) in self._inflight:
             raise _refuse(MatchingReason.MATCHING_DUPLICATE_ORDER)
+        self._inflight.add((acct, cid))  # two concurrent orders with one client id: the second is refused
+        try:
+            return await self._place(caller, req, inst, order_id, cid)
+        finally:
+            self._inflight.discard((acct, cid))
+
+    async def _place(self, caller: Caller, req: NewOrderRequest, inst: Instrument, order_id: int, cid: str) -> Placed:
+        acct = caller.account_id
         buy = req.side == "BUY"
         qty, reserve = self._size(req, inst)
+        if req.type == "MARKET" and buy and req.quote_qty is not None:
+            # the router may pay a little above the displayed walk (fee-adjusted venue choice): lock 1% headroom
+            # when the balance allows; what is not spent is released at the end
+            extra = (reserve / 100).quantize(Q8, ROUND_UP)
+            if self.wallets.ledger.available(acct, inst.quote).free >= reserve + extra:
+                reserve += extra
         if self.risk is not None:
             refused = self.risk.evaluate(inst.symbol, req.side, qty, req.price, self.router.market.book(inst.symbol).mid(),
                                          self.open_count.get(acct, 0))
