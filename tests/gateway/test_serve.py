@@ -1,0 +1,64 @@
+"""`braid serve --source simulated`: the status page still works, and the printed demo key trades through
+the Binance-compatible API on the simulated venues' books."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ccxt
+import pytest
+import requests
+
+from tests.gateway.conftest import CCXT_OPTIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # type: ignore[no-any-return]
+
+
+@pytest.mark.slow
+def test_serve_prints_demo_key_that_trades(tmp_path):
+    port = free_port()
+    env = {**os.environ, "BRAID_DATA_DIR": str(tmp_path / "var"), "BRAID_CONFIG_FILE": str(tmp_path / "none.toml")}
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--source", "simulated", "--port", str(port)],
+                            cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = []
+        while not any("secret" in line for line in lines):
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            assert line, "braid serve ended before printing the demo key: " + "".join(lines)
+            lines.append(line)
+        key = next(line for line in lines if "API key" in line).split()[-1]
+        secret = next(line for line in lines if "secret" in line).split()[-1]
+        url = f"http://127.0.0.1:{port}"
+        assert requests.get(f"{url}/status").json()["venues"]
+        assert "Braid" in requests.get(f"{url}/").text
+        ex = ccxt.binance({"apiKey": key, "secret": secret, "options": dict(CCXT_OPTIONS)})
+        ex.urls["api"]["public"] = ex.urls["api"]["private"] = f"{url}/api/v3"
+        ex.load_markets()
+        deadline = time.time() + 20
+        while time.time() < deadline:  # the simulated venues sync within a moment
+            ob = ex.fetch_order_book("BTC/USDT")
+            if ob["bids"] and ob["asks"]:
+                break
+            time.sleep(0.2)
+        assert ob["bids"] and ob["asks"]
+        order = ex.create_order("BTC/USDT", "market", "buy", 0.01)
+        assert order["status"] == "closed" and order["filled"] == 0.01
+        assert ex.fetch_balance()["BTC"]["total"] > 2
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
