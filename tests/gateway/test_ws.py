@@ -200,6 +200,10 @@ async def test_ccxt_pro_watch_orders_and_balance(server):
         await asyncio.sleep(0.2)
         await ex.cancel_order(placed["id"], "BTC/USDT")
         bal = await asyncio.wait_for(balance, 5)
+        for _ in range(5):  # the order's own balance update may still have been on its way
+            if bal["USDT"]["used"] == 0:
+                break
+            bal = await asyncio.wait_for(ex.watch_balance(), 5)
         assert bal["USDT"]["used"] == 0 and bal["USDT"]["free"] == 100000
     finally:
         await ex.close()
