@@ -295,7 +295,9 @@ class Store:
             raise StoreError("store is closed")
         if self._queue is None:
             await self.start()
-        assert self._queue is not None
+        assert self._queue is not None and self._task is not None
+        if self._task.done():
+            raise StoreError(f"the writer task has stopped: {self._task.exception() if not self._task.cancelled() else 'cancelled'}")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Item(batch.ops, fut))
         try:
