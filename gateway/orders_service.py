@@ -177,6 +177,8 @@ class OrdersService:
         self.risk = risk  # checked here with the service's own open-order counts (the router's would scan)
         self.open_count: dict[int, int] = {}
         self._inflight: set[tuple[int, str]] = set()  # (account, client order id) of orders being placed
+        self._book_version: dict[str, int] = {}  # symbol -> bumped whenever its resting orders change
+        self._levels: dict[str, tuple[int, dict[Decimal, Decimal], dict[Decimal, Decimal]]] = {}
         self.wallets = wallets
         self.by_symbol = {i.base + i.quote: i for i in instruments.values()}  # BTCUSDT -> the published rules
         self.commission_rate = commission_rate
@@ -408,7 +410,23 @@ class OrdersService:
                 cb(inst.symbol, trade)
         return trade
 
+    def resting_levels(self, symbol: str) -> tuple[int, dict[Decimal, Decimal], dict[Decimal, Decimal]]:
+        """Braid's own resting orders of a symbol aggregated by price: (version, bids, asks) for the depth."""
+        version = self._book_version.get(symbol, 0)
+        cached = self._levels.get(symbol)
+        if cached is not None and cached[0] == version:
+            return cached
+        bids: dict[Decimal, Decimal] = {}
+        asks: dict[Decimal, Decimal] = {}
+        for o in self.live.values():
+            if o.symbol == symbol and o.price is not None and o.is_open:
+                side = bids if o.side == "BUY" else asks
+                side[o.price] = side.get(o.price, ZERO) + (o.orig_qty - o.executed_qty)
+        self._levels[symbol] = (version, bids, asks)
+        return self._levels[symbol]
+
     async def _set_state(self, o: OrderRow, router_status: str, batch: Batch) -> None:
+        self._book_version[o.symbol] = self._book_version.get(o.symbol, 0) + 1
         if router_status in ("NEW", "PARTIALLY_FILLED") and o.executed_qty < o.orig_qty:
             o.status = "PARTIALLY_FILLED" if o.executed_qty > 0 else "NEW"
             if o.side == "BUY" and o.price is not None:  # keep locked only what the rest can still cost

@@ -22,6 +22,8 @@ from router.consolidated import ConsolidatedBook, ConsolidatedLevel
 log = structlog.get_logger(__name__)
 ZERO = Decimal(0)
 Subscriber = Callable[[dict[str, object]], None]
+# Braid's own resting orders for a symbol: (version, bids, asks), version changing whenever they do
+InternalLevels = Callable[[str], tuple[int, dict[Decimal, Decimal], dict[Decimal, Decimal]]]
 
 
 def fmt(d: Decimal | None) -> str:
@@ -43,6 +45,15 @@ def _diff(old: dict[Decimal, Decimal], new: dict[Decimal, Decimal]) -> list[list
     return out
 
 
+def _merge(venues: dict[Decimal, Decimal], own: dict[Decimal, Decimal], bids: bool, n: int) -> dict[Decimal, Decimal]:
+    out = dict(venues)
+    for p, q in own.items():
+        out[p] = out.get(p, ZERO) + q
+    if len(out) <= n:
+        return out
+    return dict(sorted(out.items(), reverse=bids)[:n])
+
+
 @dataclass
 class DepthFeed:
     symbol: str  # Binance spelling
@@ -54,17 +65,21 @@ class DepthFeed:
     subscribers: set[Subscriber] = field(default_factory=set)
     top_subscribers: set[Subscriber] = field(default_factory=set)  # bookTicker
     last_top: tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None] = (None, None, None, None)
-    version: object = None  # the venue books' update stamps at the last refresh
+    version: object = None  # the venue books' update stamps (and the internal version) at the last refresh
+    internal: InternalLevels | None = None  # Braid's own resting orders, shown with the venues' liquidity
 
     def refresh(self) -> dict[str, object] | None:
         """Publish the book's changes since the last refresh as one diff event (None if nothing changed)."""
         now = time.time_ns()
-        version = tuple((v, b.last_update_ns) for v, b in self.book.live_venue_books(now).items())
+        own = self.internal(self.symbol) if self.internal is not None else (0, {}, {})
+        version = (own[0], tuple((v, b.last_update_ns) for v, b in self.book.live_venue_books(now).items()))
         if version == self.version:  # no venue book moved and none came or went: nothing to compare
             return None
         self.version = version
         bids = _side(self.book.bids(self.levels, now_ns=now))
         asks = _side(self.book.asks(self.levels, now_ns=now))
+        if own[1] or own[2]:
+            bids, asks = _merge(bids, own[1], True, self.levels), _merge(asks, own[2], False, self.levels)
         b, a = _diff(self.bids, bids), _diff(self.asks, asks)
         if not b and not a:
             return None
@@ -123,8 +138,9 @@ class PublicTrade:
 class MarketPublisher:
     """Depth feeds and public trades of every symbol, refreshed every ``interval_s`` while running."""
 
-    def __init__(self, books: dict[str, ConsolidatedBook], levels: int = 200, interval_s: float = 0.1) -> None:
-        self.feeds = {sym: DepthFeed(sym, book, levels) for sym, book in books.items()}
+    def __init__(self, books: dict[str, ConsolidatedBook], levels: int = 200, interval_s: float = 0.1,
+                 internal: InternalLevels | None = None) -> None:
+        self.feeds = {sym: DepthFeed(sym, book, levels, internal=internal) for sym, book in books.items()}
         self.trades: dict[str, collections.deque[PublicTrade]] = {s: collections.deque(maxlen=5000) for s in books}
         self.trade_subscribers: dict[str, set[Subscriber]] = {s: set() for s in books}
         self.interval_s = interval_s

@@ -60,6 +60,7 @@ def build_context(
     service = OrdersService(router, wallets, dict(internal), commission_rate=settings.api_commission_rate,
                             risk=PreTradeRisk(RiskLimits.from_settings(settings)))
     publisher = MarketPublisher({i.base + i.quote: market.book(s) for s, i in internal.items()},
-                                levels=settings.api_depth_levels, interval_s=settings.api_depth_interval_s)
+                                levels=settings.api_depth_levels, interval_s=settings.api_depth_interval_s,
+                                internal=service.resting_levels)
     return ApiContext(service=service, auth=Authenticator(WalletKeys(wallets.keys)),
                       limiter=RateLimiter(limits_from(settings)), publisher=publisher)

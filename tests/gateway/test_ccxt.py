@@ -159,9 +159,11 @@ def test_internal_match_between_clients(server):
     taker.load_markets()
     rest = maker.create_order("BTC/USDT", "limit", "sell", 0.4, 99.9)  # inside the venues' spread
     assert rest["status"] == "open"
+    assert taker.fetch_order_book("BTC/USDT")["asks"][0] == [99.9, 0.4]  # Braid's own liquidity is in the depth
     hit = taker.create_order("BTC/USDT", "limit", "buy", 0.4, 99.9)
     assert hit["status"] == "closed" and hit["average"] == 99.9
     assert maker.fetch_order(rest["id"], "BTC/USDT")["status"] == "closed"
+    assert taker.fetch_order_book("BTC/USDT")["asks"][0] == [100.0, 5.0]
     mt = maker.fetch_my_trades("BTC/USDT")
     assert len(mt) == 1 and mt[0]["takerOrMaker"] == "maker" and mt[0]["side"] == "sell"
     assert server.balance(a, "BTC") == (D("9.6"), D("0"))
