@@ -54,7 +54,8 @@ def _run(settings: Settings, body: Callable[[Wallets], Awaitable[None]]) -> int:
     return 0
 
 
-def create_tenant(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+def create_tenant(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     async def body(w: Wallets) -> None:
         t = await w.accounts.create_tenant(args.name, args.markup)
         _emit(out, {"tenant": t.tenant_id, "name": t.name, "markup": _s(t.markup_rate), "brokerAccount": t.broker_account_id})
@@ -62,7 +63,8 @@ def create_tenant(args: argparse.Namespace, settings: Settings, out: TextIO = sy
     return _run(settings, body)
 
 
-def set_markup(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+def set_markup(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     async def body(w: Wallets) -> None:
         t = await w.accounts.set_markup(args.tenant, args.rate)
         _emit(out, {"tenant": t.tenant_id, "markup": _s(t.markup_rate)})
@@ -70,7 +72,8 @@ def set_markup(args: argparse.Namespace, settings: Settings, out: TextIO = sys.s
     return _run(settings, body)
 
 
-def create_account(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+def create_account(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     async def body(w: Wallets) -> None:
         a = await w.accounts.create_account(args.tenant, args.name)
         _emit(out, {"account": a.account_id, "tenant": a.tenant_id, "name": a.name})
@@ -78,7 +81,8 @@ def create_account(args: argparse.Namespace, settings: Settings, out: TextIO = s
     return _run(settings, body)
 
 
-def create_key(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+def create_key(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     async def body(w: Wallets) -> None:
         acc = w.accounts.account(args.account)
         assert acc.tenant_id is not None
@@ -91,7 +95,8 @@ def create_key(args: argparse.Namespace, settings: Settings, out: TextIO = sys.s
     return _run(settings, body)
 
 
-def fund(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+def fund(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     async def body(w: Wallets) -> None:
         await w.ledger.credit(args.account, args.asset, args.amount, args.ref or "admin-fund")
         b = w.ledger.balance(args.account, args.asset)
@@ -100,7 +105,8 @@ def fund(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout)
     return _run(settings, body)
 
 
-def list_all(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+def list_all(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     async def body(w: Wallets) -> None:
         tenants = [w.accounts.tenant(args.tenant)] if args.tenant is not None else w.accounts.tenants()
         for t in tenants:
@@ -118,7 +124,8 @@ def list_all(args: argparse.Namespace, settings: Settings, out: TextIO = sys.std
     return _run(settings, body)
 
 
-def check(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+def check(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     result: list[bool] = []
 
     async def body(w: Wallets) -> None:

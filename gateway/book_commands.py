@@ -17,7 +17,8 @@ from router.consolidated import ConsolidatedBook, ConsolidatedLevel
 from router.market import MarketData
 
 
-def replay(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+def replay(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     try:
         result = replay_files(args.files, settings=settings, skip_bad=args.skip_bad)
     except CaptureError as exc:
@@ -77,7 +78,8 @@ async def _watch(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
     return 0
 
 
-def watch(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+def watch(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     try:
         return asyncio.run(_watch(args, settings, out))
     except KeyboardInterrupt:

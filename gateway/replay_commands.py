@@ -61,7 +61,8 @@ async def _record(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
     return 0
 
 
-def record(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+def record(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     if args.convert:
         try:
             manifest = convert_legacy(args.convert, args.out, recording=args.name or Path(args.out).name)
@@ -131,7 +132,9 @@ def report_lines(replayer: Replayer, market: ConsolidatedMarket, depth: int, fee
     return lines
 
 
-def replay(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def replay(args: argparse.Namespace, settings: Settings, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
     if args.flow or args.generate_flow:
         return _replay_with_flow(args, settings, out, err)
     market = ConsolidatedMarket()
@@ -204,7 +207,8 @@ async def _paced(replayer: Replayer, speed: float, progress: _Progress | None) -
 
 
 # ----- braid generate-market -----
-def generate(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+def generate(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     from connectors.simulators.generated import generate_market
 
     venues = tuple(args.venue or ("binance", "kraken", "htx"))
