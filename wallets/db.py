@@ -299,15 +299,11 @@ class Store:
         if self._task.done():
             raise StoreError(f"the writer task has stopped: {self._task.exception() if not self._task.cancelled() else 'cancelled'}")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # The hooks follow the write's real outcome, even if the caller stops waiting (a cancelled request
+        # handler): once queued, a write commits or fails on its own.
+        fut.add_done_callback(lambda f: _run_hooks(batch, f))
         self._queue.put_nowait(_Item(batch.ops, fut))
-        try:
-            await fut
-        except BaseException:
-            for hook in batch.after_failure:
-                hook()
-            raise
-        for hook in batch.after_commit:
-            hook()
+        await asyncio.shield(fut)
 
     def write_sync(self, ops: Batch | Sequence[Op]) -> None:
         """Commit ``ops`` now, on the calling thread (only when no writer task runs)."""
@@ -555,6 +551,12 @@ class Store:
         self._wengine.dispose()
         self._rengine.dispose()
         self._seq_engine.dispose()
+
+
+def _run_hooks(batch: Batch, fut: asyncio.Future[None]) -> None:
+    failed = fut.cancelled() or fut.exception() is not None
+    for hook in batch.after_failure if failed else batch.after_commit:
+        hook()
 
 
 def _as_error(exc: Exception) -> Exception:

@@ -207,3 +207,27 @@ async def test_two_processes_crediting_the_same_new_balance_lose_nothing(db: Db)
     finally:
         await w1.close()
         await w2.close()
+
+
+async def test_a_caller_that_stops_waiting_does_not_undo_its_committed_write(db: Db) -> None:
+    w = db.open()
+    try:
+        t = await w.accounts.create_tenant("acme")
+        acc = (await w.accounts.create_account(t.tenant_id, "c@example.com")).account_id
+        await w.ledger.credit(acc, "USDT", D(10), "fund")
+        tasks = [asyncio.ensure_future(w.ledger.reserve(acc, "USDT", D(1), f"o{i}")) for i in range(5)]
+        tasks.append(asyncio.ensure_future(w.orders.save_new(OrderRecord(0, acc, "BTCUSDT", "c1", "BUY", "LIMIT"))))
+        await asyncio.sleep(0)
+        for task in tasks:
+            task.cancel()  # e.g. the client hung up while its order was being committed
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await w.store.flush()
+        assert w.orders.is_open_client_id(acc, "c1") and len(await w.orders.open_orders(acc)) == 1
+        b, avail = w.ledger.balance(acc, "USDT"), w.ledger.available(acc, "USDT")
+        assert (b.free, b.locked) == (avail.free, avail.locked)
+        sheet_ok = (await w.ledger.balance_sheet()).ok
+        await w.close()
+        w = db.open()
+        assert w.ledger.balance(acc, "USDT") == b and sheet_ok
+    finally:
+        await w.close()
