@@ -66,6 +66,22 @@ def loads_exact(text: str | bytes) -> Any:
     return json.loads(text, parse_float=Decimal)
 
 
+class JsonNumber(str):
+    """The exact text of a JSON number with a fraction or exponent, e.g. ``9.121E-7``.
+
+    Venues that send prices as JSON numbers (HTX, Kraken v2) are decoded with their numbers kept as this
+    text: the compiled book parses it exactly in one pass (cheaper than a Decimal per number), while a
+    quoted string in the same place still reads as the wrong type.
+    """
+
+    __slots__ = ()
+
+
+def loads_numbers_as_text(text: str | bytes) -> Any:
+    """JSON with every non-integer number kept as its exact text (a ``JsonNumber``)."""
+    return json.loads(text, parse_float=JsonNumber)
+
+
 def plain(value: Decimal) -> Decimal:
     """The same number without padding zeros and without an exponent: 100.500 -> 100.5, 1E+2 -> 100."""
     d = value.normalize()

@@ -1,4 +1,4 @@
-"""Pure parsing of HTX market-data frames: gzip + JSON (numbers as Decimal) -> typed messages -> book messages.
+"""Pure parsing of HTX market-data frames: gzip + JSON (numbers kept as their exact text) -> typed messages -> book messages.
 
 Fixtures: the recorded ``HUOBI.ws.44.0`` (``depth.step0``, pings, sub acks, ``trade.detail``) and, for ``mbp``,
 the HTX doc samples quoted in docs/venue-protocols.md sections 3.1-3.3.
@@ -8,13 +8,12 @@ from __future__ import annotations
 import gzip
 import zlib
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from connectors.base import BookDelta, BookSnapshot
-from connectors.numbers import loads_exact
+from connectors.numbers import JsonNumber, loads_numbers_as_text
 
-Level = list[Decimal | int]
+Level = list[str | int]  # JsonNumber text or a JSON integer
 
 
 class HtxFrameError(ValueError):
@@ -85,6 +84,9 @@ class HtxOther:
 HtxMessage = HtxPing | HtxAck | HtxErrorAnswer | HtxDepth | HtxMbpUpdate | HtxMbpSnapshot | HtxOther
 
 
+_NUMBER_TYPES = (JsonNumber, int)
+
+
 def decode_frame(frame: bytes | bytearray | str) -> Any:
     """Gunzip a binary frame (every HTX server frame is gzip) and parse its JSON exactly."""
     if isinstance(frame, (bytes, bytearray)):
@@ -97,7 +99,7 @@ def decode_frame(frame: bytes | bytearray | str) -> Any:
     else:
         raise HtxFrameError(f"frame was {type(frame).__name__}, expected bytes or str")
     try:
-        return loads_exact(raw)
+        return loads_numbers_as_text(raw)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise HtxFrameError(f"bad JSON: {exc}") from None
 
@@ -187,24 +189,15 @@ def _dict(value: Any, name: str) -> dict[str, Any]:
     return value
 
 
-def _number(value: Any, name: str) -> Decimal | int:
-    # Decimal from loads_exact or a JSON integer; never a float, bool or string.
-    if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
-        raise HtxFrameError(f"{name} was {value!r}, expected a JSON number")
-    if (isinstance(value, Decimal) and not value.is_finite()) or value < 0:
-        raise HtxFrameError(f"{name} was {value!r}, expected a finite non-negative number")
-    return value
-
-
 def _levels(value: Any, name: str) -> list[Level]:
+    """Check the shape and types only; the book parses the values (all or nothing) and refuses zero
+    prices, negatives and anything out of range, so a bad level never reaches it half-applied."""
     if not isinstance(value, list):
         raise HtxFrameError(f"{name} was {type(value).__name__}, expected a list of [price, size]")
-    out: list[Level] = []
+    nums = _NUMBER_TYPES
     for i, item in enumerate(value):
-        if not isinstance(item, list) or len(item) < 2:
-            raise HtxFrameError(f"{name}[{i}] was {item!r}, expected [price, size]")
-        price = _number(item[0], f"{name}[{i}] price")
-        if price == 0:
-            raise HtxFrameError(f"{name}[{i}] price was 0")
-        out.append([price, _number(item[1], f"{name}[{i}] size")])
-    return out
+        if type(item) is not list or len(item) < 2 or type(item[0]) not in nums or type(item[1]) not in nums:
+            raise HtxFrameError(f"{name}[{i}] was {item!r}, expected [price, size] as JSON numbers")
+        if str(item[0])[0] == "-" or str(item[1])[0] == "-":
+            raise HtxFrameError(f"{name}[{i}] was {item!r}, expected non-negative numbers")
+    return value

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -265,11 +266,14 @@ class KrakenFeed:
 
 
 def _decimals(bids: Sequence[Any], asks: Sequence[Any], i: int) -> int:
-    # Most decimals among the levels' price (i=0) or qty (i=1) values (Decimal or int).
+    # Most decimals among the levels' price (i=0) or qty (i=1) values (JSON number text or int).
     out = 0
     for side in (bids, asks):
         for lvl in side:
-            exp = lvl[i].as_tuple().exponent if type(lvl[i]) is not int else 0
+            value = lvl[i]
+            if type(value) is int:
+                continue
+            exp = Decimal(value).as_tuple().exponent
             if isinstance(exp, int) and -exp > out:
                 out = -exp
     return out

@@ -3,7 +3,7 @@
 v1 book frames are arrays (venue-protocols.md §2.4; sample: replay_samples/kraken KRAKEN.ws.50.0):
   snapshot ``[chanId, {"as": [[p, v, ts], ...], "bs": [...]}, "book-1000", "XBT/USD"]``
   update   ``[chanId, {"a": [...]}, {"b": [...], "c": "974947235"}, "book-10", "XBT/USD"]`` (one or two dicts)
-v2 book frames are objects with JSON-number prices (§2.2), decoded to Decimal by ``loads_exact``.
+v2 book frames are objects with JSON-number prices (§2.2), decoded with their exact text by ``loads_numbers_as_text``.
 Anything malformed raises ``KrakenParseError``; nothing here touches a book.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from connectors.base import BookDelta, BookSnapshot
-from connectors.numbers import loads_exact
+from connectors.numbers import JsonNumber, loads_exact, loads_numbers_as_text
 
 _UINT32_MAX = 2**32 - 1
 
@@ -58,9 +58,9 @@ def decode_v1(frame: str | bytes) -> Any:
 
 
 def decode_v2(frame: str | bytes) -> Any:
-    """v2 prices and quantities are JSON numbers: decode them as Decimal, never float."""
+    """v2 prices and quantities are JSON numbers: keep their exact text (never a float); the book parses it."""
     try:
-        return loads_exact(frame)
+        return loads_numbers_as_text(frame)
     except (ValueError, UnicodeDecodeError) as exc:
         raise KrakenParseError(f"invalid JSON: {exc}") from None
 
@@ -168,7 +168,7 @@ def parse_v1_event(msg: Mapping[str, Any]) -> KrakenEvent:
 
 # ----------------------------------------------------------------------------------------------- v2
 def _is_number(v: Any) -> bool:
-    return type(v) is Decimal or type(v) is int
+    return type(v) is JsonNumber or type(v) is int
 
 
 def _v2_levels(raw: Any, what: str) -> list[list[Any]]:

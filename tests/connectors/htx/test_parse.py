@@ -32,7 +32,9 @@ def test_step0_exponent_numbers_are_exact_decimals() -> None:
         gz('{"ch":"market.trioeth.depth.step0","ts":1,"tick":{"bids":[[9.121E-7,92730.24]],"asks":[[9.2E-7,1]],"version":7}}')
     )
     assert isinstance(msg, HtxDepth)
-    assert msg.bids == [[Decimal("9.121E-7"), Decimal("92730.24")]]
+    # the numbers' own text, which the book parses exactly
+    assert msg.bids == [["9.121E-7", "92730.24"]] and type(msg.bids[0][0]).__name__ == "JsonNumber"
+    assert [[Decimal(p), Decimal(q)] for p, q in msg.bids] == [[Decimal("9.121E-7"), Decimal("92730.24")]]
     assert msg.asks[0][1] == 1 and not isinstance(msg.asks[0][1], float)
     assert to_snapshot(msg, "TRIO/ETH").update_id == 7
 
@@ -43,14 +45,14 @@ def test_mbp_increment_with_one_side_only() -> None:
         gz('{"ch":"market.btcusdt.mbp.5","ts":1573199608679,"tick":{"seqNum":100020146795,'
            '"prevSeqNum":100020146794,"asks":[[645.14,26.75597395914065]]}}')
     )
-    assert msg == HtxMbpUpdate("btcusdt", 5, 100020146795, 100020146794, [], [[Decimal("645.14"), Decimal("26.75597395914065")]])
+    assert msg == HtxMbpUpdate("btcusdt", 5, 100020146795, 100020146794, [], [["645.14", "26.75597395914065"]])
     delta = to_delta(msg, "BTC/USDT")
     assert (delta.last_id, delta.prev_id, delta.first_id) == (100020146795, 100020146794, None)
 
 
 def test_rep_snapshot_and_acks_and_errors() -> None:
     msg = parse_frame(gz('{"id":"id2","rep":"market.btcusdt.mbp.150","status":"ok","data":{"seqNum":100020142010,"bids":[[618.37,71.594]],"asks":[]}}'))
-    assert msg == HtxMbpSnapshot("id2", "btcusdt", 150, 100020142010, [[Decimal("618.37"), Decimal("71.594")]], [])
+    assert msg == HtxMbpSnapshot("id2", "btcusdt", 150, 100020142010, [["618.37", "71.594"]], [])
     assert parse_frame(gz('{"id":"id1","status":"ok","subbed":"market.btcusdt.mbp.150","ts":1}')) == HtxAck("id1", "market.btcusdt.mbp.150")
     err = parse_frame(gz('{"id":"x","status":"error","err-code":"bad-request","err-msg":"invalid topic","ts":1}'))
     assert err == HtxErrorAnswer("x", "bad-request", "invalid topic")
