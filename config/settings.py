@@ -80,8 +80,13 @@ class Settings(BaseSettings):
     ws_silence_timeout_s: float = 60.0
     snapshot_retries: int = 5
     http_timeout_s: float = 10.0
-    # Where market data comes from: "live" venues, local "simulated" venues, or "auto" (live if reachable).
-    market_source: Literal["auto", "live", "simulated"] = "auto"
+    # Where market data comes from: "live" venues, the shipped "replay" recordings looping at wall-clock time,
+    # local "simulated" venues (random walks over real sockets), or "auto" (live if reachable, else replay).
+    market_source: Literal["auto", "live", "replay", "simulated"] = "auto"
+    # Recordings `braid serve` replays offline (Braid or legacy capture files or folders); empty = the shipped
+    # generated market (replay_data/generated/seed1).
+    replay_paths: list[str] = Field(default_factory=list)
+    replay_speed: float = Field(default=1.0, gt=0)
     host: str = "127.0.0.1"
     port: int = 8080
     # Desk routing policies (config/routing.example.toml); None runs on the built-in defaults.

@@ -18,7 +18,8 @@ from connectors.simulators.launch import launch_simulators
 from connectors.simulators.server import SimServer
 from connectors.venues import known_venues
 from gateway.status import add_routes
-from router.market import MarketData
+from connectors.replay import DEFAULT_REPLAY
+from router.market import MarketData, ReplayMarketData
 
 DEMO_FUNDS = {"USDT": Decimal("100000"), "BTC": Decimal("2"), "ETH": Decimal("20")}
 
@@ -45,13 +46,17 @@ async def _wait_for_signal() -> None:
 async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     source = args.source or settings.market_source
     if source == "auto":
-        source = "live" if await asyncio.to_thread(_venues_reachable) else "simulated"
+        source = "live" if await asyncio.to_thread(_venues_reachable) else "replay"
     venues = [v for v in known_venues() if settings.venue(v).enabled]
     sims: dict[str, SimServer] = {}
     if source == "simulated":
         sims, overrides = await launch_simulators(settings.symbols, venues)
         settings = settings.with_venue_overrides(overrides)  # type: ignore[arg-type]
-    md = MarketData(settings, settings.symbols, venues)
+    md: MarketData | ReplayMarketData
+    if source == "replay":
+        md = ReplayMarketData(settings, settings.replay_paths or [DEFAULT_REPLAY], speed=settings.replay_speed)
+    else:
+        md = MarketData(settings, settings.symbols, venues)
     await md.start()
     app = web.Application()
     add_routes(app, md)
@@ -80,7 +85,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _mount_api(app: web.Application, md: MarketData, settings: Settings) -> tuple[Any, asyncio.Task[None], tuple[str, str] | None]:
+async def _mount_api(app: web.Application, md: MarketData | ReplayMarketData, settings: Settings) -> tuple[Any, asyncio.Task[None], tuple[str, str] | None]:
     """The Binance-compatible API over the mirrored books (paper execution), wallets on the configured database."""
     from gateway.api import build_app
     from gateway.api.stack import build_context, internal_instrument
@@ -146,7 +151,7 @@ def simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     sp = sub.add_parser("serve", help="run Braid: mirror the venues and serve the status page and books")
-    sp.add_argument("--source", choices=["auto", "live", "simulated"], help="market data source (default: settings)")
+    sp.add_argument("--source", choices=["auto", "live", "replay", "simulated"], help="market data source (default: settings)")
     sp.add_argument("--port", type=int, help="HTTP port (default: BRAID_PORT or 8080)")
     sp.set_defaults(run=serve)
     sim = sub.add_parser("simulate", help="run local venue simulators and print their URLs")

@@ -7,9 +7,9 @@ from decimal import Decimal, InvalidOperation
 import orjson
 from aiohttp import web
 
-from router.market import MarketData
+from router.market import MarketData, ReplayMarketData
 
-MARKET_KEY = web.AppKey("market", MarketData)
+MARKET_KEY = web.AppKey("market", MarketData | ReplayMarketData)
 
 
 def _json(body: object, status: int = 200) -> web.Response:
@@ -82,7 +82,7 @@ async def page(request: web.Request) -> web.Response:
     return web.Response(text=body, content_type="text/html")
 
 
-def add_routes(app: web.Application, md: MarketData) -> None:
+def add_routes(app: web.Application, md: MarketData | ReplayMarketData) -> None:
     app[MARKET_KEY] = md
     app.router.add_get("/", page)
     app.router.add_get("/status", status)
