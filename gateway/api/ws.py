@@ -259,6 +259,8 @@ def _verify_ws_signature(ctx: ApiContext, params: dict[str, Any], ip: str | None
     server = ctx.auth.clock_ms()
     if ts >= server + 1000 or server - ts > window:
         return -1021, "Timestamp for this request is outside of the recvWindow."
+    if not ctx.auth.replays.first_use(f"{key.key}:{sig.lower()}", ts + window + 1000, server):
+        return -1022, "Signature for this request was already used."
     return int(key.account)
 
 

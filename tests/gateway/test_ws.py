@@ -207,3 +207,33 @@ async def test_ccxt_pro_watch_orders_and_balance(server):
         assert bal["USDT"]["used"] == 0 and bal["USDT"]["free"] == 100000
     finally:
         await ex.close()
+
+
+async def test_ws_api_refuses_bad_signatures_and_foreign_listen_keys(server):
+    import hashlib
+    import hmac
+    import time as _time
+    from urllib.parse import urlencode
+
+    a, key_a, secret_a = server.account("ws-a")
+    b, key_b, secret_b = server.account("ws-b")
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"ws://127.0.0.1:{server.port}/ws-api/v3") as ws:
+            params = {"apiKey": key_a, "timestamp": int(_time.time() * 1000)}
+            good = hmac.new(secret_a.encode(), urlencode(sorted(params.items())).encode(), hashlib.sha256).hexdigest()
+            await ws.send_str(orjson.dumps({"id": "1", "method": "userDataStream.subscribe.signature",
+                                            "params": {**params, "signature": good[::-1]}}).decode())
+            reply = orjson.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+            assert reply["status"] == 400 and reply["error"]["code"] == -1022
+            await ws.send_str(orjson.dumps({"id": "2", "method": "userDataStream.subscribe.signature",
+                                            "params": {**params, "signature": good}}).decode())
+            reply = orjson.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+            assert reply["status"] == 200 and "subscriptionId" in reply["result"]
+        # a listen key belongs to its account: another account cannot keep it alive or close it
+        async with http.post(f"{server.url}/api/v3/userDataStream", headers={"X-MBX-APIKEY": key_a}) as r:
+            lk = (await r.json())["listenKey"]
+        async with http.put(f"{server.url}/api/v3/userDataStream", data={"listenKey": lk}, headers={"X-MBX-APIKEY": key_b}) as r:
+            assert (await r.json())["code"] == -1125
+        async with http.ws_connect(f"ws://127.0.0.1:{server.port}/ws/not-a-listen-key") as ws:
+            msg = await asyncio.wait_for(ws.receive(), 5)
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
