@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any
 
@@ -32,7 +32,8 @@ from router.report import INTERNAL, ExecutionReport, ParentFill, ParentOrder, bu
 from router.reasons import error_of
 from router.risk import PreTradeRisk
 from router.sor import SmartOrderRouter
-from wallets import Batch, InsufficientBalance, OrderRecord, TradeRecord, Wallets, venue_account
+from wallets import Batch, InsufficientBalance, OrderRecord, TradeRecord, Wallets, models, venue_account
+from wallets.db import Upsert
 
 log = structlog.get_logger(__name__)
 ZERO = Decimal(0)
@@ -177,6 +178,7 @@ class OrdersService:
         self.risk = risk  # checked here with the service's own open-order counts (the router's would scan)
         self.open_count: dict[int, int] = {}
         self._inflight: set[tuple[int, str]] = set()  # (account, client order id) of orders being placed
+        self._open_cids: dict[tuple[int, str], int] = {}  # (account, client order id) -> open order id
         self._book_version: dict[str, int] = {}  # symbol -> bumped whenever its resting orders change
         self._levels: dict[str, tuple[int, dict[Decimal, Decimal], dict[Decimal, Decimal]]] = {}
         self.wallets = wallets
@@ -254,7 +256,7 @@ class OrdersService:
         orders = self.wallets.orders
         order_id = orders.new_order_id()
         cid = req.client_order_id or f"braid{order_id}"
-        if orders.is_open_client_id(acct, cid) or (acct, cid) in self._inflight:
+        if (acct, cid) in self._open_cids or (acct, cid) in self._inflight:
             raise _refuse(MatchingReason.MATCHING_DUPLICATE_ORDER)
         self._inflight.add((acct, cid))  # two concurrent orders with one client id: the second is refused
         try:
@@ -304,8 +306,8 @@ class OrdersService:
         changed: Changed = []
         fills = await self._book(row, report, batch)
         await self._touched(batch, changed, exclude=order_id)
-        await self._commit(batch, [(row, fills, "NEW"), *changed])
-        return Placed(row, fills)
+        snaps = await self._commit(batch, [(row, fills, "NEW"), *changed])
+        return Placed(snaps[order_id], fills)
 
     def _size(self, req: NewOrderRequest, inst: Instrument) -> tuple[Decimal, Decimal]:
         """(base quantity to route, amount to reserve) for the order."""
@@ -440,12 +442,7 @@ class OrdersService:
                 o.status = "EXPIRED"
             await self._release(o, o.reserved_left, batch)
             self._untrack(o)
-        if not o.saved:
-            await self.wallets.orders.save_new(o.record(), batch=batch)
-            o.saved = True
-        else:
-            await self.wallets.orders.update(o.account_id, o.order_id, status=o.status, executed_qty=o.executed_qty,
-                                             cum_quote=o.cum_quote, update_time=o.update_time, batch=batch)
+        # the order's row itself is written by _commit, as it stands when the batch is queued
 
     async def _release(self, o: OrderRow, amount: Decimal, batch: Batch) -> None:
         if amount > 0:
@@ -467,11 +464,23 @@ class OrdersService:
                 fills = await self._book_fills(o, fills_now, status, batch)
                 changed.append((o, fills, "TRADE"))
 
-    async def _commit(self, batch: Batch, changed: Changed) -> None:
-        """Make it durable, then tell the listeners (user streams): nobody hears of what is not committed."""
+    async def _commit(self, batch: Batch, changed: Changed) -> dict[int, OrderRow]:
+        """Make it durable, then tell the listeners (user streams): nobody hears of what is not committed.
+
+        Each changed order's row goes in as it stands right now, with no await between taking the snapshot and
+        queueing the batch: batches commit in queue order, so the last row committed for an order is always its
+        latest state, whichever concurrent request booked what. Returns the snapshots: what was committed is
+        what the caller may tell the client.
+        """
+        snaps: dict[int, OrderRow] = {}
+        for o, _, _ in changed:
+            if o.order_id not in snaps:
+                snaps[o.order_id] = replace(o)
+                batch.add(Upsert(models.orders, asdict(o.record())))
         await self.wallets.store.write(batch)
         for o, fills, kind in changed:
-            self._emit(o, fills, kind)
+            self._emit(snaps[o.order_id], fills, kind)
+        return snaps
 
     async def sweep(self) -> None:
         """Route out resting remainders the venues' prices moved through (the market watch), and book it."""
@@ -515,17 +524,19 @@ class OrdersService:
         if o.is_open:
             o.update_time = self.clock_ms()
             await self._set_state(o, "CANCELED", batch)
-        await self._commit(batch, [(o, fills, "CANCELED")])
-        return o
+        snaps = await self._commit(batch, [(o, fills, "CANCELED")])
+        return snaps[o.order_id]
 
     def _track(self, o: OrderRow) -> None:
         if o.order_id not in self.live:
             self.live[o.order_id] = o
+            self._open_cids[(o.account_id, o.client_order_id)] = o.order_id
             self.open_count[o.account_id] = self.open_count.get(o.account_id, 0) + 1
 
     def _untrack(self, o: OrderRow) -> None:
         if self.live.pop(o.order_id, None) is not None:
             self.open_count[o.account_id] -= 1
+            self._open_cids.pop((o.account_id, o.client_order_id), None)
         forget = getattr(self.router, "forget", None)
         if forget is not None:
             forget(str(o.order_id))
