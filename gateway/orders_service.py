@@ -296,11 +296,11 @@ class OrdersService:
                              (tif or "IOC"), str(caller.tenant_id), str(acct))  # type: ignore[arg-type]
         try:
             report = await self.router.execute(parent)
-        except BaseException:
-            _discard(batch)  # the router failed before answering: no reservation stays behind
+        except Exception:
+            await self._unreserve(acct, asset, reserve, order_id, batch)  # no reservation stays behind
             raise
         if report.status == "REJECTED" or (report.reject_code is not None and not report.filled):
-            _discard(batch)
+            await self._unreserve(acct, asset, reserve, order_id, batch)
             raise OrderRefused(report.reject_code or -2010, report.reject_msg or "Order rejected.")
         self._track(row)
         changed: Changed = []
@@ -308,6 +308,12 @@ class OrdersService:
         await self._touched(batch, changed, exclude=order_id)
         snaps = await self._commit(batch, [(row, fills, "NEW"), *changed])
         return Placed(snaps[order_id], fills)
+
+    async def _unreserve(self, acct: int, asset: str, amount: Decimal, order_id: int, batch: Batch) -> None:
+        """A refused order's reservation, released in the same (committed) write: the ledger's view in memory
+        and in the database stay the same, so no later posting has to re-read a balance mid-request."""
+        await self.wallets.ledger.release(acct, asset, amount, f"order:{order_id}", batch=batch)
+        await self.wallets.store.write(batch)
 
     def _size(self, req: NewOrderRequest, inst: Instrument) -> tuple[Decimal, Decimal]:
         """(base quantity to route, amount to reserve) for the order."""
@@ -598,11 +604,3 @@ class OrdersService:
         for cb in self.listeners:
             cb("order", o.account_id, {"order": o, "fills": fills, "exec_type": exec_type})
             cb("balance", o.account_id, {"balances": self.wallets.ledger.balances(o.account_id)})
-
-
-def _discard(batch: Batch) -> None:
-    """Drop a batch that will never be written: undo what its calls noted in memory (pending balances)."""
-    for hook in batch.after_failure:
-        hook()
-    batch.ops.clear()
-    batch.after_failure.clear()
