@@ -157,6 +157,8 @@ async def cancel_open_orders(request: web.Request) -> web.Response:
         rows = await ctx.service.cancel_all(ctx.caller(key_of(request)), sym)
     except OrderRefused as exc:
         raise _refused(exc) from None
+    if not rows:  # Binance answers an empty cancel-all this way
+        raise errors.unknown_cancel()
     out = []
     for o in rows:
         body = order_json(o)
