@@ -397,7 +397,7 @@ class OrdersService:
 
     async def _settle_one(self, o: OrderRow, inst: Instrument, f: ParentFill, index: int, batch: Batch) -> TradeRecord:
         buy = o.side == "BUY"
-        quote_qty = f.price * f.qty
+        quote_qty = (f.price * f.qty).quantize(models.QUANTUM)  # the ledger keeps 18 places; venue prices can need more
         received = f.qty if buy else quote_qty
         commission = (received * self.commission_rate).quantize(Q8, ROUND_DOWN)
         t = self.clock_ms()
