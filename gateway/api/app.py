@@ -7,6 +7,7 @@ order counts.
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -108,11 +109,15 @@ def build_app(ctx: ApiContext, app: web.Application | None = None) -> web.Applic
 
     async def on_startup(app: web.Application) -> None:
         ctx.publisher.start()
+        tasks.append(asyncio.get_running_loop().create_task(ws.expire_listen_keys(app)))
 
     async def on_cleanup(app: web.Application) -> None:
+        for t in tasks:
+            t.cancel()
         await ctx.publisher.stop()
         await ws.close_all(app)
 
+    tasks: list[asyncio.Task[None]] = []
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     return app

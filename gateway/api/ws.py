@@ -55,6 +55,7 @@ class Connection:
         self.combined = combined
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(_QUEUE_MAX)
         self.unsubscribe: dict[str, Callable[[], None]] = {}
+        self.listen_keys: set[str] = set()  # user streams on this connection (they end when the key expires)
         self.closed = False
 
     def push(self, stream: str, payload: dict[str, object]) -> None:
@@ -90,6 +91,7 @@ class Connection:
             account = _listen_keys(self.ctx).account(stream)
             if account is None:
                 return False
+            self.listen_keys.add(stream)
             users: dict[int, set[Callable[[dict[str, object]], None]]] = self.app[USERS]
             cb = lambda payload, s=stream: self.push(s, payload)  # noqa: E731
             users.setdefault(account, set()).add(cb)
@@ -330,6 +332,29 @@ def _on_trade(ctx: ApiContext) -> Callable[[str, TradeRecord], None]:
             ctx.publisher.add_trade(t.symbol, t.trade_id, t.price, t.qty, t.time, buyer_maker=not t.is_buyer)
 
     return publish
+
+
+async def expire_listen_keys(app: web.Application, interval_s: float = 30.0) -> None:
+    """Binance's rule: a user stream whose listen key was not kept alive gets ``listenKeyExpired`` and ends."""
+    while True:
+        await asyncio.sleep(interval_s)
+        expire_once(app)
+
+
+def expire_once(app: web.Application) -> int:
+    """End the user streams whose listen key has expired; returns how many."""
+    keys = _listen_keys(app[CTX])
+    ended = 0
+    for conn in list(app[CONNECTIONS]):
+        for lk in list(conn.listen_keys):
+            if keys.account(lk) is None:
+                conn.push(lk, {"e": "listenKeyExpired", "E": now_ms(), "listenKey": lk})
+                conn.listen_keys.discard(lk)
+                conn.drop(lk)
+                with contextlib.suppress(asyncio.QueueFull):
+                    conn.queue.put_nowait(None)  # the writer closes the connection after the event
+                ended += 1
+    return ended
 
 
 async def close_all(app: web.Application) -> None:

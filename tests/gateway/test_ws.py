@@ -237,3 +237,25 @@ async def test_ws_api_refuses_bad_signatures_and_foreign_listen_keys(server):
         async with http.ws_connect(f"ws://127.0.0.1:{server.port}/ws/not-a-listen-key") as ws:
             msg = await asyncio.wait_for(ws.receive(), 5)
             assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+
+
+async def test_expired_listen_key_ends_the_user_stream(server):
+    from gateway.api.ws import expire_once
+
+    acct, key, _ = server.account("expiring")
+    async with aiohttp.ClientSession(headers={"X-MBX-APIKEY": key}) as http:
+        async with http.post(f"{server.url}/api/v3/userDataStream") as r:
+            lk = (await r.json())["listenKey"]
+        async with http.ws_connect(f"ws://127.0.0.1:{server.port}/ws/{lk}") as ws:
+            await asyncio.sleep(0.1)
+
+            async def expire() -> int:
+                keys = server.ctx.listen_keys
+                keys.by_key[lk] = (keys.by_key[lk][0], 0)  # not kept alive: past its hour
+                return expire_once(server.runner.app)
+
+            assert server.call(expire()) == 1
+            msg = await asyncio.wait_for(ws.receive(), 5)
+            assert orjson.loads(msg.data) == {"e": "listenKeyExpired", "E": orjson.loads(msg.data)["E"], "listenKey": lk}
+            msg = await asyncio.wait_for(ws.receive(), 5)
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
