@@ -37,8 +37,10 @@ def published() -> dict[str, Instrument]:
 
 
 class Server:
-    def __init__(self, tmp: str, settings: Settings | None = None) -> None:
+    def __init__(self, tmp: str, settings: Settings | None = None, db_url: str = "", schema: str | None = None) -> None:
         self.tmp = tmp
+        self.db_url = db_url or f"sqlite:///{tmp}/braid.db"
+        self.schema = schema
         self.settings = settings or Settings(api_orders_limit_10s=10_000)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -66,7 +68,7 @@ class Server:
             self.books[venue] = book
             market.book(SYMBOL).attach(book, fee=FEES[venue], priority=i)
         insts = {(v, SYMBOL): Instrument(SYMBOL, "BTC", "USDT", v, "X", D("0.01"), D("0.001")) for v in BOOKS}
-        self.wallets = Wallets.open(f"sqlite:///{self.tmp}/braid.db", master_key=os.urandom(32))
+        self.wallets = Wallets.open(self.db_url, master_key=os.urandom(32), schema=self.schema)
         await self.wallets.start()
         lookups = {v: (lambda s, b=b: b) for v, b in self.books.items()}
         self.ctx = build_context(self.settings, market, lookups, insts, self.wallets, published())
@@ -115,6 +117,34 @@ def server(tmp_path: Any) -> Iterator[Server]:
         yield s
     finally:
         s.stop()
+
+
+@pytest.fixture
+def pg_server(tmp_path: Any) -> Iterator[Server]:
+    """The same server on the real PostgreSQL (a fresh schema), skipped where none is reachable."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from tests.wallets.conftest import PG_URL
+    from wallets import drop_schema
+
+    try:
+        engine = create_engine(PG_URL)
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - any connection problem means "not here"
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {PG_URL} is required in CI: {exc}")
+        pytest.skip(f"PostgreSQL at {PG_URL} not reachable: {exc}")
+    schema = f"braid_gw_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    s = Server(str(tmp_path), db_url=PG_URL, schema=schema).start()
+    try:
+        yield s
+    finally:
+        s.stop()
+        drop_schema(PG_URL, schema)
 
 
 CCXT_OPTIONS = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False,

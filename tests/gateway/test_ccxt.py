@@ -12,6 +12,14 @@ from tests.gateway.conftest import ccxt_client
 
 
 def test_ccxt_sync_full_flow(server):
+    full_flow(server)
+
+
+def test_ccxt_sync_full_flow_postgresql(pg_server):
+    full_flow(pg_server)
+
+
+def full_flow(server) -> None:
     acct, key, secret = server.account("alice")
     ex = ccxt_client(ccxt, server, key, secret)
     markets = ex.load_markets()
