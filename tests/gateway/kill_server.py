@@ -46,7 +46,9 @@ async def main(data_dir: str) -> None:
     key_file = Path(data_dir) / "master.b64"
     if not key_file.exists():
         key_file.write_text(base64.b64encode(os.urandom(32)).decode())
-    wallets = Wallets.open(f"sqlite:///{data_dir}/braid.db", master_key=base64.b64decode(key_file.read_text()))
+    url = os.environ.get("BRAID_KILL_DB_URL") or f"sqlite:///{data_dir}/braid.db"
+    wallets = Wallets.open(url, master_key=base64.b64decode(key_file.read_text()),
+                           schema=os.environ.get("BRAID_KILL_SCHEMA") or None)
     await wallets.start()
     creds_file = Path(data_dir) / "creds.json"
     if not creds_file.exists():

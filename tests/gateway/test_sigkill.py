@@ -21,9 +21,9 @@ from connectors.binance.auth import signature
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start(data_dir: str) -> tuple[subprocess.Popen[str], int, int]:
+def start(data_dir: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int, int]:
     proc = subprocess.Popen([sys.executable, "-m", "tests.gateway.kill_server", data_dir], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
     line = proc.stdout.readline()  # type: ignore[union-attr]
     assert line.startswith("READY"), line
     _, port, restored = line.split()
@@ -58,10 +58,42 @@ async def flood(port: int, creds: list, acked: dict, stop: asyncio.Event) -> Non
     await asyncio.gather(*(one_client(i) for i in range(16)), return_exceptions=True)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path):
+    """(env for the server, SQLAlchemy engine for the final ledger check) on SQLite or a fresh PostgreSQL schema."""
+    from sqlalchemy import create_engine
+
+    if request.param == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp_path}/braid.db")
+        yield {}, engine
+        engine.dispose()
+        return
+    import uuid
+
+    from tests.wallets.conftest import PG_URL
+    from wallets import drop_schema
+
+    try:
+        probe = create_engine(PG_URL)
+        with probe.connect():
+            pass
+        probe.dispose()
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {PG_URL} is required in CI: {exc}")
+        pytest.skip(f"PostgreSQL at {PG_URL} not reachable: {exc}")
+    schema = f"braid_kill_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(PG_URL).execution_options(schema_translate_map={None: schema})
+    yield {"BRAID_KILL_DB_URL": PG_URL, "BRAID_KILL_SCHEMA": schema}, engine
+    engine.dispose()
+    drop_schema(PG_URL, schema)
+
+
 @pytest.mark.slow
-def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path):
+def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path, database):
     data = str(tmp_path)
-    proc, port, _ = start(data)
+    env, engine = database
+    proc, port, _ = start(data, env)
     creds = json.loads(Path(data, "creds.json").read_text())
     acked: dict[int, tuple[int, dict]] = {}
 
@@ -80,7 +112,7 @@ def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path):
         proc.wait(10)
     assert len(acked) > 50
 
-    proc, port, restored = start(data)
+    proc, port, restored = start(data, env)
     try:
         async def check() -> None:
             by_key = {c[0]: c for c in creds}
@@ -120,11 +152,8 @@ def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path):
         proc.terminate()
         proc.wait(10)
 
-    from sqlalchemy import create_engine
-
     from wallets.ledger import check_sheet
 
-    engine = create_engine(f"sqlite:///{data}/braid.db")
     with engine.connect() as conn:
         sheet = check_sheet(conn)
     assert sheet.ok, sheet.problems
