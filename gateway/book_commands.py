@@ -13,6 +13,7 @@ from config.settings import Settings
 from connectors.capture import CaptureError
 from connectors.replay import replay_files
 from connectors.venues import known_venues
+from gateway.options import venue_url_overrides
 from router.consolidated import ConsolidatedBook, ConsolidatedLevel
 from router.market import MarketData
 
@@ -55,14 +56,11 @@ def _watch_line(book: ConsolidatedBook, fee_adjusted: bool) -> str:
 
 async def _watch(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     venues = args.venue or known_venues()
-    overrides: dict[str, dict[str, object]] = {}
-    for item in args.url or []:
-        venue, sep, url = item.partition("=")
-        if not sep or venue not in known_venues():
-            print(f"braid: --url wants VENUE=URL with VENUE in {known_venues()}, got {item!r}", file=sys.stderr)
-            return 2
-        rest = url.replace("ws://", "http://").replace("wss://", "https://")
-        overrides[venue] = {"ws_url": url, "rest_url": rest.split("/v2")[0].rstrip("/")}
+    try:
+        overrides = venue_url_overrides(args.url or [])
+    except ValueError as exc:
+        print(f"braid: {exc}", file=sys.stderr)
+        return 2
     settings = settings.with_venue_overrides(overrides)
     md = MarketData(settings, [args.symbol], venues)
     await md.start()

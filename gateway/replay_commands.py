@@ -15,6 +15,7 @@ from connectors.capture import CaptureError
 from connectors.recording import CaptureWriter, Recorder, convert_legacy
 from connectors.replay import Replayer
 from connectors.venues import known_venues
+from gateway.options import venue_url_overrides
 from router.consolidated import ConsolidatedMarket
 
 
@@ -28,13 +29,11 @@ async def _record(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
 
         sims, sim_urls = await launch_simulators(list(args.symbols), venues)
         overrides.update(sim_urls)  # type: ignore[arg-type]
-    for item in args.url or []:
-        venue, sep, url = item.partition("=")
-        if not sep or venue not in known_venues():
-            print(f"braid: --url wants VENUE=URL with VENUE in {known_venues()}, got {item!r}", file=sys.stderr)
-            return 2
-        rest = url.replace("ws://", "http://").replace("wss://", "https://")
-        overrides[venue] = {"ws_url": url, "rest_url": rest.split("/v2")[0].rstrip("/")}
+    try:
+        overrides.update(venue_url_overrides(args.url or []))
+    except ValueError as exc:
+        print(f"braid: {exc}", file=sys.stderr)
+        return 2
     settings = settings.with_venue_overrides(overrides)
     writer = CaptureWriter(
         args.out,

@@ -81,7 +81,7 @@ class BinanceSimulator(SimServer):
                 if kind.startswith("depth"):
                     client.symbols.add(sym.upper())
             if self.capture_frames:
-                client.state["task"] = asyncio.create_task(self._play_capture(client))
+                client.state["task"] = asyncio.create_task(self.play_recorded(client, self.capture_frames, self.capture_speed))
 
         async def on_text(client: Client, text: str) -> None:
             # live SUBSCRIBE / UNSUBSCRIBE, answered like Binance
@@ -189,14 +189,3 @@ class BinanceSimulator(SimServer):
                     sym = parse_qs(urlsplit(line.url or "").query).get("symbol", [""])[0]
                     self.capture_snapshots[sym].append(str(line.payload))
         self.capture_frames.sort(key=lambda x: x[0])
-
-    async def _play_capture(self, client: Client) -> None:
-        start_wall, start_rec = time.monotonic(), self.capture_frames[0][0]
-        for ts_ns, text in self.capture_frames:
-            delay = (ts_ns - start_rec) / 1e9 / self.capture_speed - (time.monotonic() - start_wall)
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await self.faults.stalled.wait()
-            if client.ws.closed:
-                return
-            await self.send_book_frame(client, text)

@@ -249,7 +249,7 @@ class KrakenSimulator(SimServer):
             return
         if self.capture_frames:
             if event == "subscribe" and "replay" not in client.state:
-                client.state["replay"] = asyncio.create_task(self._play_capture(client))
+                client.state["replay"] = asyncio.create_task(self.play_recorded(client, self.capture_frames, self.capture_speed))
             return
         sub = msg.get("subscription") or {}
         depth = sub.get("depth", 10)
@@ -368,15 +368,3 @@ class KrakenSimulator(SimServer):
         parts[-1]["c"] = str(crc)  # the checksum rides in the last dict
         return orjson.dumps([sub.channel_id, *parts, f"book-{sub.depth}", self.instruments[symbol].venue_symbol]).decode()
 
-    # ----- capture mode -----
-    async def _play_capture(self, client: Client) -> None:
-        start_wall, start_rec = time.monotonic(), self.capture_frames[0][0]
-        for ts_ns, text in self.capture_frames:
-            if self.capture_speed > 0:
-                delay = (ts_ns - start_rec) / 1e9 / self.capture_speed - (time.monotonic() - start_wall)
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            await self.faults.stalled.wait()
-            if client.ws.closed:
-                return
-            await self.send_book_frame(client, text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -139,6 +140,22 @@ class SimServer:
         """Send a book frame through the fault plan (drop / reorder)."""
         for out in self.faults.pass_through(frame, symbol):
             await client.send(out)
+
+    async def play_recorded(self, client: Client, frames: list[tuple[int, str]], speed: float) -> None:
+        """Send recorded (receive time ns, frame) pairs to one client at their recorded pace x ``speed``
+        (0: as fast as possible), through the fault plan."""
+        if not frames:
+            return
+        start_wall, start_rec = time.monotonic(), frames[0][0]
+        for ts_ns, text in frames:
+            if speed > 0:
+                delay = (ts_ns - start_rec) / 1e9 / speed - (time.monotonic() - start_wall)
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await self.faults.stalled.wait()
+            if client.ws.closed:
+                return
+            await self.send_book_frame(client, text)
 
     def subscribers(self, symbol: str) -> Iterable[Client]:
         return [c for c in self.clients if symbol in c.symbols and not c.ws.closed]
