@@ -13,6 +13,7 @@ The clients are raw keep-alive HTTP/1.1 connections on asyncio (uvloop if instal
 answer. Figures: sustained orders per second over the measured window, p50/p99/max latency, statuses.
 
     .venv/bin/python benchmarks/api_load.py [--clients 64] [--accounts 64] [--seconds 10] [--warmup 2]
+                                            [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ SYMBOL = "BTC/USDT"
 
 
 # ----------------------------------------------------------------------------------------------- server
-async def _serve(port: int, data_dir: str, accounts: int, keys_file: str) -> None:
+async def _serve(port: int, data_dir: str, accounts: int, keys_file: str, db_url: str = "", schema: str = "") -> None:
     from decimal import Decimal as D
 
     import structlog
@@ -62,7 +63,8 @@ async def _serve(port: int, data_dir: str, accounts: int, keys_file: str) -> Non
     insts = {(v, SYMBOL): Instrument(SYMBOL, "BTC", "USDT", v, "BTCUSDT", D("0.01"), D("0.001")) for v in books}
     published = {SYMBOL: Instrument(SYMBOL, "BTC", "USDT", "internal", "BTCUSDT", D("0.01"), D("0.001"),
                                     min_qty=D("0.001"), max_qty=D("1000"), min_notional=D("1"))}
-    wallets = Wallets.open(f"sqlite:///{data_dir}/braid.db", master_key=os.urandom(32), sqlite_synchronous="FULL")
+    wallets = Wallets.open(db_url or f"sqlite:///{data_dir}/braid.db", master_key=os.urandom(32),
+                           sqlite_synchronous="FULL", schema=schema or None)
     await wallets.start()
     tenant = await wallets.accounts.create_tenant("bench")
     creds = []
@@ -160,6 +162,8 @@ def main() -> int:
     ap.add_argument("--accounts", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--warmup", type=float, default=2)
+    ap.add_argument("--database-url", default="", help="PostgreSQL URL (a fresh schema, dropped after); default SQLite")
+    ap.add_argument("--schema", default="", help=argparse.SUPPRESS)
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--dir", default="", help=argparse.SUPPRESS)
@@ -173,13 +177,15 @@ def main() -> int:
     except ImportError:
         loop_name = "asyncio"
     if args.serve:
-        asyncio.run(_serve(args.port, args.dir, args.accounts, args.keys))
+        asyncio.run(_serve(args.port, args.dir, args.accounts, args.keys, args.database_url, args.schema))
         return 0
+    schema = f"braid_bench_{os.getpid()}" if args.database_url else ""
 
     with tempfile.TemporaryDirectory() as tmp:
         keys = os.path.join(tmp, "keys.json")
         proc = subprocess.Popen([sys.executable, __file__, "--serve", "--dir", tmp, "--keys", keys,
-                                 "--accounts", str(args.accounts)], stdout=subprocess.PIPE, text=True)
+                                 "--accounts", str(args.accounts), "--database-url", args.database_url,
+                                 "--schema", schema], stdout=subprocess.PIPE, text=True)
         try:
             line = proc.stdout.readline()  # type: ignore[union-attr]
             if not line.startswith("READY"):
@@ -191,11 +197,16 @@ def main() -> int:
         finally:
             proc.terminate()
             proc.wait(10)
+            if schema:
+                from wallets import drop_schema
+
+                drop_schema(args.database_url, schema)
     lat = sorted(stats.lat)
     n = len(lat)
     rate = n / stats.elapsed  # type: ignore[attr-defined]
+    store = "PostgreSQL" if args.database_url else "SQLite synchronous=FULL"
     print(f"api_load: {args.clients} connections, {args.accounts} accounts, {loop_name}, server in its own process, "
-          "SQLite synchronous=FULL (answers after commit)")
+          f"{store} (answers after commit)")
     if not n:
         print("no orders completed")
         return 1
