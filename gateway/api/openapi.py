@@ -9,6 +9,48 @@ from aiohttp import web
 from gateway.api.errors import json_response
 
 _SIGNED = ("TRADE", "USER_DATA")
+_ORDER = ("symbol!,side!:BUY|SELL,type!:LIMIT|LIMIT_MAKER|MARKET,timeInForce:GTC|IOC|FOK,quantity:decimal,"
+          "quoteOrderQty:decimal,price:decimal,newClientOrderId,newOrderRespType:ACK|RESULT|FULL")
+_SIGNING = "recvWindow:decimal,timestamp!:integer,signature!"
+# Parameters per handler (name! = required; :integer / :decimal / :A|B|C give the type or the values).
+PARAMS: dict[str, str] = {
+    "exchange_info": "symbol,symbols", "depth": "symbol!,limit:integer", "trades": "symbol!,limit:integer",
+    "agg_trades": "symbol!,fromId:integer,startTime:integer,endTime:integer,limit:integer",
+    "klines": "symbol!,interval!,startTime:integer,endTime:integer,limit:integer",
+    "ticker_24h": "symbol,symbols", "ticker_price": "symbol,symbols", "book_ticker": "symbol,symbols",
+    "avg_price": "symbol!",
+    "new_order": f"{_ORDER},{_SIGNING}", "test_order": f"{_ORDER},{_SIGNING}",
+    "query_order": f"symbol!,orderId:integer,origClientOrderId,{_SIGNING}",
+    "cancel_order": f"symbol!,orderId:integer,origClientOrderId,{_SIGNING}",
+    "open_orders": f"symbol,{_SIGNING}", "cancel_open_orders": f"symbol!,{_SIGNING}",
+    "all_orders": f"symbol!,orderId:integer,startTime:integer,endTime:integer,limit:integer,{_SIGNING}",
+    "my_trades": f"symbol!,orderId:integer,fromId:integer,startTime:integer,endTime:integer,limit:integer,{_SIGNING}",
+    "account": f"omitZeroBalances:true|false,{_SIGNING}",
+    "keepalive": "listenKey!", "close": "listenKey!",
+    "create_sub_account": f"tag,{_SIGNING}",
+    "create_api_key": f"subAccountId!:integer,canTrade:true|false,ipAddress,{_SIGNING}",
+    "delete_api_key": f"subAccountId!:integer,subAccountApiKey!,{_SIGNING}",
+    "set_commission": f"subAccountId,makerCommission:decimal,takerCommission:decimal,{_SIGNING}",
+}
+
+
+def _parameters(spec_text: str, method: str) -> list[dict[str, object]]:
+    # Binance takes every parameter in the query string; POST/PUT/DELETE may send the same names as a form body
+    where = "query"
+    out = []
+    for item in spec_text.split(","):
+        name, _, kind = item.partition(":")
+        required = name.endswith("!")
+        name = name.rstrip("!")
+        schema: dict[str, object] = {"type": "string"}
+        if kind == "integer":
+            schema = {"type": "integer", "format": "int64"}
+        elif kind == "decimal":
+            schema = {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$"}
+        elif kind:
+            schema = {"type": "string", "enum": kind.split("|")}
+        out.append({"name": name, "in": where, "required": required, "schema": schema})
+    return out
 
 
 def spec(app: web.Application) -> dict[str, object]:
@@ -30,6 +72,8 @@ def spec(app: web.Application) -> dict[str, object]:
         }
         if weight is not None:
             op["x-weight"] = weight
+        if handler.__name__ in PARAMS:
+            op["parameters"] = _parameters(PARAMS[handler.__name__], route.method.lower())
         if sec_name in _SIGNED:
             op["security"] = [{"apiKey": [], "signature": []}]
         elif sec_name in ("USER_STREAM", "MARKET_DATA"):

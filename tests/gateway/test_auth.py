@@ -134,3 +134,9 @@ def test_headers_and_error_shape(server):
     assert spec["paths"]["/api/v3/order"]["post"]["x-binance-security"] == "TRADE"
     assert {"/api/v3/depth", "/api/v3/account", "/api/v3/userDataStream", "/sapi/v1/broker/subAccountApi"} <= set(spec["paths"])
     assert "Braid" in requests.get(f"{server.url}/docs").text
+    order_params = {p["name"]: p for p in spec["paths"]["/api/v3/order"]["post"]["parameters"]}
+    assert order_params["symbol"]["required"] and order_params["type"]["schema"]["enum"] == ["LIMIT", "LIMIT_MAKER", "MARKET"]
+    from gateway.api.openapi import PARAMS
+
+    documented = {op["operationId"].split("_", 1)[1] for ops in spec["paths"].values() for op in ops.values()}
+    assert set(PARAMS) <= documented  # every parameter list belongs to a mounted handler
