@@ -179,6 +179,7 @@ class OrdersService:
         self.open_count: dict[int, int] = {}
         self._inflight: set[tuple[int, str]] = set()  # (account, client order id) of orders being placed
         self._open_cids: dict[tuple[int, str], int] = {}  # (account, client order id) -> open order id
+        self._mids: dict[str, tuple[object, Decimal | None]] = {}
         self._book_version: dict[str, int] = {}  # symbol -> bumped whenever its resting orders change
         self._levels: dict[str, tuple[int, dict[Decimal, Decimal], dict[Decimal, Decimal]]] = {}
         self.wallets = wallets
@@ -246,7 +247,7 @@ class OrdersService:
             return req.quote_qty
         if req.price is not None and req.quantity is not None:
             return req.price * req.quantity
-        mid = self.router.market.book(inst.symbol).mid()
+        mid = self._mid(inst.symbol)
         return None if mid is None or req.quantity is None else req.quantity * mid
 
     # ----- new order -----
@@ -275,7 +276,7 @@ class OrdersService:
             if self.wallets.ledger.available(acct, inst.quote).free >= reserve + extra:
                 reserve += extra
         if self.risk is not None:
-            refused = self.risk.evaluate(inst.symbol, req.side, qty, req.price, self.router.market.book(inst.symbol).mid(),
+            refused = self.risk.evaluate(inst.symbol, req.side, qty, req.price, self._mid(inst.symbol),
                                          self.open_count.get(acct, 0))
             if refused is not None:
                 raise OrderRefused(*error_of(refused.reason, refused.detail))
@@ -315,6 +316,18 @@ class OrdersService:
         await self.wallets.ledger.release(acct, asset, amount, f"order:{order_id}", batch=batch)
         await self.wallets.store.write(batch)
 
+    def _mid(self, symbol: str) -> Decimal | None:
+        """The consolidated mid, merged again only when a venue book moved (or one came or went)."""
+        now = time.time_ns()
+        book = self.router.market.book(symbol)
+        version = tuple((v, b.last_update_ns) for v, b in book.live_venue_books(now).items())
+        cached = self._mids.get(symbol)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        mid = book.mid(now)
+        self._mids[symbol] = (version, mid)
+        return mid
+
     def _size(self, req: NewOrderRequest, inst: Instrument) -> tuple[Decimal, Decimal]:
         """(base quantity to route, amount to reserve) for the order."""
         buy = req.side == "BUY"
@@ -331,7 +344,7 @@ class OrdersService:
         return qty, (req.quote_qty if buy else qty)
 
     def _protection_price(self, inst: Instrument, buy: bool) -> Decimal:
-        mid = self.router.market.book(inst.symbol).mid()
+        mid = self._mid(inst.symbol)
         if mid is None:
             raise OrderRefused(-2010, "No reference price is available for this symbol.")
         band = self.router.policies.for_symbol(inst.symbol).market_protection_bps / Decimal(10_000)
