@@ -45,7 +45,7 @@ async def _serve(port: int, data_dir: str, accounts: int, keys_file: str, db_url
     from config.settings import Settings
     from connectors.book import VenueBook
     from gateway.api import build_app
-    from gateway.api.stack import build_context
+    from gateway.api.stack import build_context, freeze_start_up_heap
     from router.consolidated import ConsolidatedMarket
     from wallets import Wallets
 
@@ -81,6 +81,7 @@ async def _serve(port: int, data_dir: str, accounts: int, keys_file: str, db_url
     site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
     await site.start()
     Path(keys_file).write_text(json.dumps(creds))
+    freeze_start_up_heap()
     print(f"READY {site._server.sockets[0].getsockname()[1]}", flush=True)  # type: ignore[union-attr]
     if os.environ.get("BRAID_BENCH_PROFILE"):
         import cProfile

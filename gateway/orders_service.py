@@ -133,6 +133,7 @@ class WatchingRouter(SmartOrderRouter):
         super().__init__(*args, **kwargs)
         self.touched: set[str] = set()
         self.lean_reports = lean_reports
+        self._engine_ids: dict[str, list[int]] = {}  # parent -> its engine order ids (forgotten with it)
 
     def fills_of(self, parent_id: str) -> tuple[list[ParentFill], str]:
         p = self.parents[parent_id]
@@ -142,6 +143,9 @@ class WatchingRouter(SmartOrderRouter):
         p = self.parents.pop(parent_id, None)
         if p is not None and p.engine_id is not None:
             self._by_engine_id.pop(p.engine_id, None)
+        for engine_id in self._engine_ids.pop(parent_id, ()):
+            self._by_engine_id.pop(engine_id, None)
+        self.touched.discard(parent_id)
 
     def _report(self, p: Any, status: str, reject: tuple[int, str] | None = None) -> ExecutionReport:
         if not self.lean_reports:
@@ -152,7 +156,9 @@ class WatchingRouter(SmartOrderRouter):
     def _engine_events(self, events: list[Event], taker: Any = None) -> None:
         super()._engine_events(events, taker)
         for e in events:
-            if e.kind == "trade":
+            if e.kind == "accepted" and e.order_id in self._by_engine_id:
+                self._engine_ids.setdefault(self._by_engine_id[e.order_id], []).append(e.order_id)
+            elif e.kind == "trade":
                 for oid in (e.taker_order_id, e.maker_order_id):
                     pid = self._by_engine_id.get(oid)
                     if pid is not None:
@@ -497,6 +503,11 @@ class OrdersService:
                 snaps[o.order_id] = replace(o)
                 batch.add(Upsert(models.orders, asdict(o.record())))
         await self.wallets.store.write(batch)
+        engine = self.router.engine
+        if engine is not None:
+            # the engine's command journal is for snapshot recovery; Braid recovers from the store (restore()),
+            # so it is dropped once the batch is durable instead of growing for ever
+            engine.clear_journal()
         for o, fills, kind in changed:
             self._emit(snaps[o.order_id], fills, kind)
         return snaps

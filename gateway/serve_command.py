@@ -88,7 +88,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
 async def _mount_api(app: web.Application, md: MarketData | ReplayMarketData, settings: Settings) -> tuple[Any, asyncio.Task[None], tuple[str, str] | None]:
     """The Binance-compatible API over the mirrored books (paper execution), wallets on the configured database."""
     from gateway.api import build_app
-    from gateway.api.stack import build_context, internal_instrument
+    from gateway.api.stack import build_context, freeze_start_up_heap, internal_instrument
     from wallets import Wallets
 
     wallets = Wallets.from_settings(settings)
@@ -101,6 +101,7 @@ async def _mount_api(app: web.Application, md: MarketData | ReplayMarketData, se
     await ctx.service.restore()
     build_app(ctx, app)
     task = asyncio.get_running_loop().create_task(ctx.service.watch())
+    freeze_start_up_heap()
     demo = await _demo_key(wallets, settings) if settings.api_demo_tenant else None
     return wallets, task, demo
 

@@ -3,6 +3,7 @@ the orders service over wallets, and the API context. Used by ``braid serve``, t
 """
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
@@ -64,3 +65,11 @@ def build_context(
                                 internal=service.resting_levels)
     return ApiContext(service=service, auth=Authenticator(WalletKeys(wallets.keys)),
                       limiter=RateLimiter(limits_from(settings)), publisher=publisher)
+
+
+def freeze_start_up_heap() -> None:
+    """Move everything alive after start-up (imported libraries such as ccxt: ~200k objects) out of the
+    collector's reach. Without it every full collection rescans them: a ~150 ms stall about once a second under
+    order load, which was the whole p99. Call once, when the service is built."""
+    gc.collect()
+    gc.freeze()

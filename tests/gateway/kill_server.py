@@ -21,7 +21,7 @@ from config.instruments import Instrument
 from config.settings import Settings
 from connectors.book import VenueBook
 from gateway.api import build_app
-from gateway.api.stack import build_context
+from gateway.api.stack import build_context, freeze_start_up_heap
 from router.consolidated import ConsolidatedMarket
 from wallets import Wallets
 
@@ -67,6 +67,7 @@ async def main(data_dir: str) -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
+    freeze_start_up_heap()
     print(f"READY {site._server.sockets[0].getsockname()[1]} {restored}", flush=True)  # type: ignore[union-attr]
     await asyncio.Event().wait()
 
