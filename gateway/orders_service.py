@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any
 
@@ -85,6 +85,15 @@ class OrderRow:
     @property
     def is_open(self) -> bool:
         return self.status in OPEN
+
+    def row(self) -> dict[str, Any]:
+        """The ``braid_orders`` row (built by hand: dataclasses.asdict deep-copies every Decimal)."""
+        return {"order_id": self.order_id, "account_id": self.account_id, "symbol": self.symbol,
+                "client_order_id": self.client_order_id, "side": self.side, "type": self.type, "tif": self.tif,
+                "price": self.price, "stop_price": None, "orig_qty": self.orig_qty,
+                "orig_quote_qty": self.orig_quote_qty or None, "executed_qty": self.executed_qty,
+                "cum_quote": self.cum_quote, "status": self.status, "time": self.time,
+                "update_time": self.update_time, "route": None}
 
     def record(self) -> OrderRecord:
         return OrderRecord(self.order_id, self.account_id, self.symbol, self.client_order_id, self.side, self.type,
@@ -501,7 +510,7 @@ class OrdersService:
         for o, _, _ in changed:
             if o.order_id not in snaps:
                 snaps[o.order_id] = replace(o)
-                batch.add(Upsert(models.orders, asdict(o.record())))
+                batch.add(Upsert(models.orders, o.row()))
         await self.wallets.store.write(batch)
         engine = self.router.engine
         if engine is not None:
