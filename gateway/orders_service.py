@@ -33,13 +33,14 @@ from router.reasons import error_of
 from router.risk import PreTradeRisk
 from router.sor import SmartOrderRouter
 from wallets import Batch, InsufficientBalance, OrderRecord, TradeRecord, Wallets, models, venue_account
-from wallets.db import Upsert
+from wallets.db import Insert, Upsert
 
 log = structlog.get_logger(__name__)
 ZERO = Decimal(0)
 Q8 = Decimal("0.00000001")
 OPEN = ("NEW", "PARTIALLY_FILLED")
 ORDER_TYPES = ("LIMIT", "LIMIT_MAKER", "MARKET")
+_TRADE_COLUMNS = tuple(c.name for c in models.trades.columns)
 _CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 INSUFFICIENT = (-2010, "Account has insufficient balance for requested action.")
 
@@ -436,7 +437,8 @@ class OrdersService:
             counterparty=INTERNAL if f.source == INTERNAL else venue_account(f.source), batch=batch)
         trade = TradeRecord(trade_id, o.order_id, o.account_id, o.symbol, f.price, f.qty, quote_qty, commission,
                             s.commission_asset, buy, f.maker, t, f.source, f"{f.ref}:{index}"[:64], s.markup)
-        await self.wallets.orders.add_fill(trade, batch=batch)
+        # the row by hand, as for orders (OrderStore.add_fill's asdict deep-copies every Decimal)
+        batch.add(Insert(models.trades, {f: getattr(trade, f) for f in _TRADE_COLUMNS}))
         o.reserved_left -= s.paid
         o.executed_qty += f.qty
         o.cum_quote += quote_qty
