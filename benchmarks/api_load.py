@@ -82,6 +82,7 @@ async def _serve(port: int, data_dir: str, accounts: int, keys_file: str, db_url
     await site.start()
     Path(keys_file).write_text(json.dumps(creds))
     freeze_start_up_heap()
+    if os.environ.get('SWI'): sys.setswitchinterval(float(os.environ['SWI']))
     print(f"READY {site._server.sockets[0].getsockname()[1]}", flush=True)  # type: ignore[union-attr]
     if os.environ.get("BRAID_BENCH_PROFILE"):
         import cProfile

@@ -26,9 +26,8 @@ from config.instruments import Instrument
 from internal_book import OrderType
 from internal_book import error_of as matching_error_of
 from internal_book.errors import RejectReason as MatchingReason
-from internal_book.events import Event
 from internal_book.filters import PRICE, QTY, QUOTE, STOP, TIF, TRAIL, check_params
-from router.report import INTERNAL, ExecutionReport, ParentFill, ParentOrder, build_report
+from router.report import INTERNAL, ExecutionReport, ParentFill, ParentOrder
 from router.reasons import error_of
 from router.risk import PreTradeRisk
 from router.sor import SmartOrderRouter
@@ -133,48 +132,6 @@ Listener = Callable[[str, int, dict[str, Any]], None]  # (kind, account_id, payl
 Changed = list[tuple[OrderRow, list[TradeRecord], str]]  # (order, its new fills, execution type)
 
 
-class WatchingRouter(SmartOrderRouter):
-    """The router as the API drives it: it notes which parents its internal engine just traded (resting makers
-    included), forgets parents that are done (the store has them), and with ``lean_reports`` skips the
-    best-single-venue comparison in its reports (the Binance answers do not carry it; it costs a plan per order).
-    """
-
-    def __init__(self, *args: Any, lean_reports: bool = True, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.touched: set[str] = set()
-        self.lean_reports = lean_reports
-        self._engine_ids: dict[str, list[int]] = {}  # parent -> its engine order ids (forgotten with it)
-
-    def fills_of(self, parent_id: str) -> tuple[list[ParentFill], str]:
-        p = self.parents[parent_id]
-        return p.fills, p.status
-
-    def forget(self, parent_id: str) -> None:
-        p = self.parents.pop(parent_id, None)
-        if p is not None and p.engine_id is not None:
-            self._by_engine_id.pop(p.engine_id, None)
-        for engine_id in self._engine_ids.pop(parent_id, ()):
-            self._by_engine_id.pop(engine_id, None)
-        self.touched.discard(parent_id)
-
-    def _report(self, p: Any, status: str, reject: tuple[int, str] | None = None) -> ExecutionReport:
-        if not self.lean_reports:
-            return super()._report(p, status, reject)
-        return build_report(p.order, p.fills, status=status, arrival_mid=p.arrival_mid, arrival_books={}, terms={},
-                            rounds=p.rounds, resting_qty=p.resting, in_doubt_qty=p.in_doubt, reject=reject)
-
-    def _engine_events(self, events: list[Event], taker: Any = None) -> None:
-        super()._engine_events(events, taker)
-        for e in events:
-            if e.kind == "accepted" and e.order_id in self._by_engine_id:
-                self._engine_ids.setdefault(self._by_engine_id[e.order_id], []).append(e.order_id)
-            elif e.kind == "trade":
-                for oid in (e.taker_order_id, e.maker_order_id):
-                    pid = self._by_engine_id.get(oid)
-                    if pid is not None:
-                        self.touched.add(pid)
-
-
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -191,6 +148,8 @@ class OrdersService:
         clock_ms: Callable[[], int] = now_ms,
     ) -> None:
         self.router = router
+        self._traded: set[str] = set()  # parents the internal engine traded since they were last booked
+        router.trade_listeners.append(self._traded.add)
         self.risk = risk  # checked here with the service's own open-order counts (the router's would scan)
         self.open_count: dict[int, int] = {}
         self._inflight: set[tuple[int, str]] = set()  # (account, client order id) of orders being placed
@@ -402,13 +361,6 @@ class OrdersService:
             return False
 
     # ----- fills and state -----
-    def _fills_of(self, pid: str) -> tuple[list[ParentFill] | tuple[ParentFill, ...], str]:
-        fills_of = getattr(self.router, "fills_of", None)
-        if fills_of is not None:
-            return fills_of(pid)  # type: ignore[no-any-return]
-        report = self.router.report(pid)
-        return report.fills, report.status
-
     async def _book(self, o: OrderRow, report: ExecutionReport, batch: Batch) -> list[TradeRecord]:
         return await self._book_fills(o, report.fills, report.status, batch)
 
@@ -487,15 +439,14 @@ class OrdersService:
 
     async def _touched(self, batch: Batch, changed: Changed, exclude: int | None = None) -> None:
         """Book the fills of resting orders the engine traded against."""
-        touched: set[str] = getattr(self.router, "touched", set())
-        pids = list(touched)
-        touched.clear()
+        pids = list(self._traded)
+        self._traded.clear()
         for pid in pids:
             oid = int(pid)
             o = self.live.get(oid)
             if oid == exclude or o is None:
                 continue
-            fills_now, status = self._fills_of(pid)
+            fills_now, status = self.router.fills_of(pid)
             if len(fills_now) > o.booked:
                 fills = await self._book_fills(o, fills_now, status, batch)
                 changed.append((o, fills, "TRADE"))
@@ -578,9 +529,7 @@ class OrdersService:
         if self.live.pop(o.order_id, None) is not None:
             self.open_count[o.account_id] -= 1
             self._open_cids.pop((o.account_id, o.client_order_id), None)
-        forget = getattr(self.router, "forget", None)
-        if forget is not None:
-            forget(str(o.order_id))
+        self.router.forget(str(o.order_id))
 
     def _find_live(self, account_id: int, symbol: str, order_id: int | None, client_order_id: str | None) -> OrderRow | None:
         if order_id is not None:

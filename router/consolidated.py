@@ -45,11 +45,7 @@ class ConsolidatedLevel:
     @property
     def price(self) -> Decimal:
         """Raw price, or the effective (fee-adjusted) one in the fee-adjusted view; no padding zeros."""
-        units, scale = self.price_units, self.price_scale
-        while scale > 0 and units % 10 == 0:
-            units //= 10
-            scale -= 1
-        return units_to_decimal(units, scale)
+        return _plain(self.price_units, self.price_scale)
 
     @property
     def qty(self) -> Decimal:
@@ -66,6 +62,14 @@ class ConsolidatedLevel:
 
     def __repr__(self) -> str:
         return f"ConsolidatedLevel(price={self.price}, qty={self.qty}, venues={self.venues})"
+
+
+def _plain(units: int, scale: int) -> Decimal:
+    """units / 10^scale without padding zeros."""
+    while scale > 0 and units % 10 == 0:
+        units //= 10
+        scale -= 1
+    return units_to_decimal(units, scale)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,11 +201,28 @@ class ConsolidatedBook:
         asks = self.top(1, "asks", fee_adjusted=fee_adjusted, now_ns=now_ns)
         return (bids[0] if bids else None), (asks[0] if asks else None)
 
+    def best_prices(self, now_ns: int | None = None) -> tuple[Decimal | None, Decimal | None]:
+        """The best raw bid and ask prices over the live venues (what ``best()`` prices, without the levels)."""
+        bid_px = ask_px = None
+        bid_scale = ask_scale = 0
+        for s in self._live(now_ns or time.time_ns()):
+            top = s.book.levels.top()
+            if top is None:
+                continue
+            scale = s.book.levels.price_scale
+            bp, _, ap, _ = top
+            # compare a/10^sa with b/10^sb in integers
+            if bp is not None and (bid_px is None or bp * 10**bid_scale > bid_px * 10**scale):
+                bid_px, bid_scale = bp, scale
+            if ap is not None and (ask_px is None or ap * 10**ask_scale < ask_px * 10**scale):
+                ask_px, ask_scale = ap, scale
+        return (None if bid_px is None else _plain(bid_px, bid_scale)), (None if ask_px is None else _plain(ask_px, ask_scale))
+
     def mid(self, now_ns: int | None = None) -> Decimal | None:
-        bid, ask = self.best(now_ns=now_ns)
+        bid, ask = self.best_prices(now_ns)
         if bid is None or ask is None:
             return None
-        return _CTX.divide(bid.price + ask.price, 2)
+        return _CTX.divide(bid + ask, 2)
 
     def fill(self, side: Literal["buy", "sell"], qty: Decimal, *, fee_adjusted: bool = True, now_ns: int | None = None) -> Fill:
         """Walk the book to fill ``qty`` (a buy takes asks, a sell takes bids)."""

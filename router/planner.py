@@ -74,9 +74,12 @@ def plan(
 ) -> Plan:
     """Children that take ``qty`` at the best fee-adjusted prices the venues display now."""
     venues = [v for v in books if v in terms]
+    # one quantity scale for every walk: finer than any scale in play cannot be planned, even once the venue
+    # that brought the finest scale has been dropped
+    qs = max((max(books[v].qty_scale, terms[v].instrument.qty_decimals) for v in venues), default=0)
     dropped: list[tuple[str, str]] = []
     while True:
-        children, too_small = _walk(side, qty, books, terms, venues, limit_price, max_level_share, max_child_notional)
+        children, too_small = _walk(side, qty, qs, books, terms, venues, limit_price, max_level_share, max_child_notional)
         if not too_small:
             return Plan(side, qty, tuple(children), tuple(dropped))
         dropped += too_small
@@ -87,6 +90,7 @@ def plan(
 def _walk(
     side: Side,
     qty: Decimal,
+    qs: int,
     books: Mapping[str, L2Book],
     terms: Mapping[str, VenueTerms],
     venues: list[str],
@@ -100,7 +104,6 @@ def _walk(
     fee_dp = max(decimals_of(terms[v].fee) for v in venues)
     share_dp = decimals_of(share)
     ps = max(books[v].price_scale for v in venues)
-    qs = max(max(books[v].qty_scale, terms[v].instrument.qty_decimals) for v in venues)
     one, share_one = 10**fee_dp, 10**share_dp
     share_units = config_units(share, share_dp)
     want = floor_units(qty, qs)

@@ -12,6 +12,13 @@ One parent, in order:
    move through it); IOC, FOK and market remainders expire. A FOK parent that the books cannot fill in
    full is not started.
 
+When no venue shows a price within the parent's limit, nothing is planned: the internal book is the whole
+story (a GTC limit then goes to the engine once, matching and resting in one command).
+
+Who books fills (the API's order flow) listens with ``trade_listeners``: each is called with a parent's id
+whenever the internal engine trades it, resting makers included. A parent that is done and booked is
+dropped with ``forget``.
+
 The router is the only writer of the matching engine (DESIGN: one writer); all engine events pass here.
 """
 from __future__ import annotations
@@ -91,7 +98,10 @@ class SmartOrderRouter:
         killswitch: KillSwitch | None = None,
         inventory: Inventory | None = None,
         clock: Callable[[], int] = time.time_ns,
+        compare_venues: bool = True,
     ) -> None:
+        """``compare_venues``: reports price the fills against the best single venue at arrival (a copy of
+        every live book and a plan per parent; the Binance API's answers do not carry it)."""
         self.market = market
         self.venues = dict(venues)
         self.instruments = dict(instruments)  # (venue, canonical symbol) -> rules on that venue
@@ -102,8 +112,10 @@ class SmartOrderRouter:
         self.killswitch = killswitch or KillSwitch()
         self.inventory = inventory or Inventory()
         self.clock = clock
+        self.compare_venues = compare_venues
         self.parents: dict[str, _Parent] = {}
-        self._by_engine_id: dict[int, str] = {}
+        self._by_engine_id: dict[int, str] = {}  # resting (or being submitted) engine order id -> parent
+        self.trade_listeners: list[Callable[[str], None]] = []
         self.killswitch.on_halt(self._on_halt)
 
     # ----- the public face -----
@@ -117,7 +129,8 @@ class SmartOrderRouter:
         mid = book.mid(now)
         live = {v: b for v, b in book.live_books(now).items() if policy.allows(v)}
         terms = self._terms(order.symbol, order.side, policy, live)
-        p = _Parent(order, policy, None, mid, {v: b.copy() for v, b in live.items()}, terms)
+        arrival = {v: b.copy() for v, b in live.items()} if self.compare_venues else {}
+        p = _Parent(order, policy, None, mid, arrival, terms)
         self.parents[order.parent_id] = p
 
         rejection = self._admit(order, policy, mid)
@@ -140,6 +153,17 @@ class SmartOrderRouter:
         p = self.parents[parent_id]
         return self._report(p, p.status)
 
+    def fills_of(self, parent_id: str) -> tuple[list[ParentFill], str]:
+        """A parent's fills so far (the live list: copy it to keep it) and its status, without a report."""
+        p = self.parents[parent_id]
+        return p.fills, p.status
+
+    def forget(self, parent_id: str) -> None:
+        """Drop a parent that is done (its fills booked elsewhere); a resting one is not dropped."""
+        p = self.parents.get(parent_id)
+        if p is not None and p.engine_id is None:
+            del self.parents[parent_id]
+
     async def cancel(self, parent_id: str) -> ExecutionReport:
         """Cancel the resting remainder of a parent."""
         p = self.parents[parent_id]
@@ -149,6 +173,8 @@ class SmartOrderRouter:
             )
         if p.resting:
             p.resting = ZERO
+        if p.engine_id is not None:
+            self._by_engine_id.pop(p.engine_id, None)
         p.engine_id = None
         p.status = "CANCELED" if p.filled < p.order.qty else p.status
         return self._report(p, p.status)
@@ -169,6 +195,7 @@ class SmartOrderRouter:
             self._engine_events(
                 self.engine.cancel(CancelOrder(p.order.symbol, p.order.account, order_id=p.engine_id, tenant=p.order.tenant, ts=self.clock()))
             )
+            self._by_engine_id.pop(p.engine_id, None)
             p.resting, p.engine_id = ZERO, None
             await self._route_rounds(p)
             self._settle(p)
@@ -240,15 +267,63 @@ class SmartOrderRouter:
         if qty <= 0:
             return
         # never trade through the venues: no worse than what they would charge for this quantity
-        venue_price = self._venue_price(p, qty, live)
+        reach = self._venues_reach(p, live)
+        venue_price = self._venue_price(p, qty, live) if reach else None
         cap = p.limit
         if venue_price is not None:
             cap = venue_price if cap is None else (min(cap, venue_price) if p.order.side == "BUY" else max(cap, venue_price))
         if cap is None:
             return
+        if not reach and p.order.tif == "GTC" and p.order.order_type == "LIMIT" and cap == p.order.price:
+            # nothing to route: match and rest in one engine command (what _settle would rest is the same)
+            if self.killswitch.check(p.order.symbol) is None:
+                self._rest(p, qty)
+                return
         tif = TimeInForce.FOK if p.order.tif == "FOK" and not live else TimeInForce.IOC
         events = self.engine.submit(self._engine_order(p, qty, cap, tif))
         self._engine_events(events, taker=p)
+        self._drop_engine_ids(events)
+
+    def _venues_reach(self, p: _Parent, live: Mapping[str, L2Book]) -> bool:
+        """Whether a venue may fill some of the parent within its limit: one shows a price inside it.
+
+        When none does, a plan could only be empty, and what the venues would charge for any quantity is
+        beyond the limit (fees are never negative), so the limit alone caps an internal match."""
+        limit = p.limit
+        if limit is None or any(t.fee < 0 for t in p.terms.values()):
+            return True
+        buy = p.order.side == "BUY"
+        for v, book in live.items():
+            if v not in self.venues:
+                continue
+            bid, _, ask, _ = book.top()
+            px = ask if buy else bid
+            if px is None:
+                continue
+            price = units_to_decimal(px, book.price_scale)
+            if (buy and price <= limit) or (not buy and price >= limit):
+                return True
+        return False
+
+    def _rest(self, p: _Parent, qty: Decimal) -> None:
+        """Submit ``qty`` as a GTC limit at the parent's price: it matches what it can and rests the rest."""
+        assert self.engine is not None
+        events = self.engine.submit(self._engine_order(p, qty, p.order.price, TimeInForce.GTC))
+        for e in events:
+            if e.kind == "accepted":
+                p.engine_id = e.order_id
+                self._by_engine_id[e.order_id] = p.order.parent_id
+        p.resting = qty - sum((e.quantity for e in events if e.kind == "trade"), ZERO)
+        self._engine_events(events, taker=p)
+        if p.resting <= 0:
+            self._by_engine_id.pop(p.engine_id, None)  # type: ignore[arg-type]
+            p.resting, p.engine_id = ZERO, None
+
+    def _drop_engine_ids(self, events: list[ev.Event]) -> None:
+        # an IOC/FOK engine order is over once submitted: nothing will trade it again
+        for e in events:
+            if e.kind == "accepted":
+                self._by_engine_id.pop(e.order_id, None)
 
     def _venue_price(self, p: _Parent, qty: Decimal, live: Mapping[str, L2Book]) -> Decimal | None:
         """Fee-adjusted average price the venues would fill ``qty`` at (or what they can of it)."""
@@ -297,8 +372,11 @@ class SmartOrderRouter:
                     if maker:
                         q.resting -= e.quantity
                         if q.resting <= 0:
+                            self._by_engine_id.pop(oid, None)
                             q.resting, q.engine_id = ZERO, None
                             q.status = "FILLED"
+                    for listener in self.trade_listeners:
+                        listener(pid)
             elif e.kind == "rejected" and taker is not None:
                 log.warning("internal_rejected", parent=taker.order.parent_id, code=e.code, msg=e.msg)
 
@@ -311,6 +389,8 @@ class SmartOrderRouter:
                 log.info("routing_stopped_by_halt", parent=p.order.parent_id)
                 return
             live = self._books_for(p, excluded)
+            if not self._venues_reach(p, live):
+                return
             terms = self._terms(p.order.symbol, p.order.side, p.policy, live)
             child_plan = plan(p.order.side, p.remaining, live, terms, limit_price=p.limit,
                               max_level_share=p.policy.max_level_share, max_child_notional=p.policy.max_child_notional)
@@ -435,15 +515,7 @@ class SmartOrderRouter:
         left = p.remaining
         if left > 0 and p.order.tif == "GTC" and p.order.order_type == "LIMIT" and self.engine is not None and p.engine_id is None:
             if self.killswitch.check(p.order.symbol) is None:
-                events = self.engine.submit(self._engine_order(p, left, p.order.price, TimeInForce.GTC))
-                for e in events:
-                    if e.kind == "accepted":
-                        p.engine_id = e.order_id
-                        self._by_engine_id[e.order_id] = p.order.parent_id
-                p.resting = left - sum((e.quantity for e in events if e.kind == "trade"), ZERO)
-                self._engine_events(events, taker=p)
-                if p.resting <= 0:
-                    p.resting, p.engine_id = ZERO, None
+                self._rest(p, left)
         filled = p.filled
         if filled >= p.order.qty:
             status = "FILLED"
@@ -462,8 +534,9 @@ class SmartOrderRouter:
 
     def _report(self, p: _Parent, status: str, reject: tuple[int, str] | None = None) -> ExecutionReport:
         return build_report(
-            p.order, p.fills, status=status, arrival_mid=p.arrival_mid, arrival_books=p.arrival_books, terms=p.terms,
-            rounds=p.rounds, resting_qty=p.resting, in_doubt_qty=p.in_doubt, reject=reject,
+            p.order, p.fills, status=status, arrival_mid=p.arrival_mid, arrival_books=p.arrival_books,
+            terms=p.terms if self.compare_venues else {}, rounds=p.rounds, resting_qty=p.resting,
+            in_doubt_qty=p.in_doubt, reject=reject,
         )
 
     # ----- helpers -----

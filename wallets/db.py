@@ -1,8 +1,9 @@
 """Engines and the group-commit ``Store``: one writer, batched transactions, reads on their own connections.
 
 ``await store.write(ops)`` returns once a transaction holding ``ops`` has committed. Callers queue their
-operations; the writer task takes everything queued, commits it as one transaction (SQLite in WAL mode, one
-PostgreSQL transaction), then resolves every caller's future. While one batch commits the next one gathers,
+operations; the writer task takes everything queued and hands it to the writer process
+(``wallets.committer``), which commits it as one transaction (SQLite in WAL mode, one PostgreSQL
+transaction) through the driver; then every caller's future is resolved. While one batch commits the next one gathers,
 so under load the cost of a commit (an fsync) is shared by everyone who arrived meanwhile.
 
 A caller's operations are all-or-nothing. If a batch fails (a constraint backstop, a bug), its callers are
@@ -17,24 +18,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pickle
+import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select, tuple_
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import Table
 
-from wallets import models
-from wallets.errors import InsufficientBalance, WalletError
+from wallets import committer, models
+from wallets.committer import _HEADER, BalanceKey, BalanceValues, Committer, Refused, TableSpec
+from wallets.errors import InsufficientBalance
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -98,8 +101,6 @@ class BalanceDelta:
 
 
 Op = Insert | Update | Upsert | BalanceDelta
-BalanceKey = tuple[int, str]
-BalanceValues = dict[BalanceKey, tuple[Decimal, Decimal]]
 
 
 @dataclass(slots=True)
@@ -186,16 +187,46 @@ def drop_schema(url: str, schema: str) -> None:
 
 @dataclass(slots=True)
 class _Item:
-    ops: list[Op]
-    future: asyncio.Future[None]
+    ops: list[Op] | None  # None: a read of balance rows, ordered with the commits
+    future: asyncio.Future[Any]
+    keys: list[BalanceKey] | None = None
+
+
+def table_specs() -> dict[str, TableSpec]:
+    """What the committer needs to know of each table."""
+    return {
+        t.name: TableSpec(
+            t.name,
+            tuple(c.name for c in t.columns),
+            tuple(c.name for c in t.primary_key.columns),
+            tuple(i for i, c in enumerate(t.columns) if isinstance(c.type, models.Money)),
+        )
+        for t in models.metadata.sorted_tables
+    }
+
+
+def _encode(ops: Sequence[Op]) -> list[tuple[Any, ...]]:
+    out: list[tuple[Any, ...]] = []
+    for op in ops:
+        if type(op) is Insert:
+            out.append(("i", op.table.name, op.row))
+        elif type(op) is BalanceDelta:
+            out.append(("b", op.account_id, op.asset, op.free, op.locked, op.floor))
+        elif type(op) is Upsert:
+            out.append(("u", op.table.name, op.row))
+        else:
+            assert type(op) is Update
+            out.append(("x", op.table.name, op.key, op.values))
+    return out
 
 
 class Store:
-    """The database behind the ledger and the order book: one writer task with group commit, and readers.
+    """The database behind the ledger and the order book: one writer with group commit, and readers.
 
-    Open with ``Store.open(url)`` (sync, creates the schema), then ``await store.start()`` to run the writer
-    on the current event loop; ``await store.close()`` drains and stops it. Without a running writer,
-    ``write_sync`` commits directly (the command line uses it).
+    Open with ``Store.open(url)`` (sync, creates the schema), then ``await store.start()`` to start the writer:
+    a child process (``wallets.committer``) that commits each batch through the driver, so the commits' CPU
+    work runs beside the event loop rather than under its interpreter lock. ``await store.close()`` drains and
+    stops it. Without a running writer, ``write_sync`` commits directly (the command line uses it).
     """
 
     def __init__(
@@ -210,15 +241,19 @@ class Store:
         self.schema = schema
         self.dialect = make_url(url).get_backend_name()
         self.max_batch = max_batch
+        self.sqlite_synchronous = sqlite_synchronous
         self._wengine = create_db_engine(url, writer=True, sqlite_synchronous=sqlite_synchronous, schema=schema)
         self._rengine = create_db_engine(url, writer=False, sqlite_synchronous=sqlite_synchronous, schema=schema)
-        self._wexec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="braid-db-writer")
         self._rexec = ThreadPoolExecutor(max_workers=2, thread_name_prefix="braid-db-reader")
         self._seq_engine = create_db_engine(url, writer=True, sqlite_synchronous=sqlite_synchronous, schema=schema)
+        self._specs = table_specs()
+        self._local: Committer | None = None  # write_sync's, in this process
         self._blocks: dict[str, tuple[int, int]] = {}  # sequence -> (next id, last id of the block)
         self._seq_lock = threading.Lock()
         self._queue: asyncio.Queue[_Item | None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._starting: asyncio.Future[None] | None = None
         self._closed = False
         # Called on the event loop after each commit with the balance rows it wrote and the deltas applied.
         self.on_balances: Callable[[BalanceValues, BalanceValues], None] | None = None
@@ -267,6 +302,15 @@ class Store:
             self._blocks[name] = (nxt + 1, end)
             return nxt
 
+    def next_ids(self, name: str, n: int) -> list[int]:
+        """``n`` ids of a sequence at once (increasing; a block boundary may leave a gap)."""
+        with self._seq_lock:
+            nxt, end = self._blocks.get(name, (1, 0))
+            if nxt + n - 1 <= end:
+                self._blocks[name] = (nxt + n, end)
+                return list(range(nxt, nxt + n))
+        return [self.next_id(name) for _ in range(n)]
+
     def _grab(self, name: str, n: int) -> tuple[int, int]:
         t = models.sequences
         with self._seq_engine.begin() as conn:
@@ -277,12 +321,55 @@ class Store:
 
     # -- writer --------------------------------------------------------------------------------------
 
+    def _hello(self) -> dict[str, Any]:
+        u = make_url(self.url)
+        if self.dialect == "sqlite":
+            target = os.path.abspath(u.database or "")
+        else:
+            target = u.set(drivername="postgresql").render_as_string(hide_password=False)
+        return {"dialect": self.dialect, "target": target, "specs": self._specs, "schema": self.schema,
+                "synchronous": self.sqlite_synchronous}
+
     async def start(self) -> None:
-        """Run the writer task on the running loop."""
+        """Start the writer process and the task that feeds it, on the running loop."""
         if self._task is not None:
             return
+        if self._starting is not None:  # another caller is starting it: wait for that
+            await asyncio.shield(self._starting)
+            return
+        self._starting = asyncio.get_running_loop().create_future()
+        try:
+            await self._spawn()
+        except BaseException as exc:
+            self._starting.set_exception(exc if isinstance(exc, Exception) else StoreError("start was cancelled"))
+            self._starting.exception()  # retrieved: only the waiters care
+            raise
+        else:
+            self._starting.set_result(None)
+        finally:
+            self._starting = None
+
+    async def _spawn(self) -> None:
+        parent, child = socket.socketpair()
+        try:
+            self._proc = subprocess.Popen([sys.executable, committer.__file__, str(child.fileno())],
+                                          pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)
+        finally:
+            child.close()
+        reader, writer = await asyncio.open_connection(sock=parent)
+        try:
+            _send(writer, self._hello())
+            answer = await _receive(reader)
+        except BaseException:
+            writer.close()
+            self._reap()
+            raise
+        if answer is None or answer[0] != "ready":
+            writer.close()
+            self._reap()
+            raise StoreError(f"the writer process did not start: {answer[1] if answer else 'it exited'}")
         self._queue = asyncio.Queue()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="braid-db-writer")
+        self._task = asyncio.get_running_loop().create_task(self._run(reader, writer), name="braid-db-writer")
 
     @property
     def running(self) -> bool:
@@ -291,27 +378,36 @@ class Store:
     async def write(self, ops: Batch | Sequence[Op]) -> None:
         """Queue ``ops``; return once they are committed (raise ``StoreError`` if they were not)."""
         batch = ops if isinstance(ops, Batch) else Batch(list(ops))
-        if self._closed:
-            raise StoreError("store is closed")
-        if self._queue is None:
+        if self._task is None and not self._closed:
             await self.start()
-        assert self._queue is not None and self._task is not None
-        if self._task.done():
-            raise StoreError(f"the writer task has stopped: {self._task.exception() if not self._task.cancelled() else 'cancelled'}")
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut = self._enqueue(batch.ops)
         # The hooks follow the write's real outcome, even if the caller stops waiting (a cancelled request
         # handler): once queued, a write commits or fails on its own.
         fut.add_done_callback(lambda f: _run_hooks(batch, f))
-        self._queue.put_nowait(_Item(batch.ops, fut))
         await asyncio.shield(fut)
 
+    def _enqueue(self, ops: list[Op] | None, keys: list[BalanceKey] | None = None) -> asyncio.Future[Any]:
+        if self._closed:
+            raise StoreError("store is closed")
+        if self._task is None or self._queue is None:
+            raise StoreError("the writer is not running (await store.start() first)")
+        if self._task.done():
+            raise StoreError(f"the writer task has stopped: {self._task.exception() if not self._task.cancelled() else 'cancelled'}")
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Item(ops, fut, keys))
+        return fut
+
     def write_sync(self, ops: Batch | Sequence[Op]) -> None:
-        """Commit ``ops`` now, on the calling thread (only when no writer task runs)."""
+        """Commit ``ops`` now, on the calling thread (only when no writer runs)."""
         if self.running:
-            raise StoreError("the writer task is running; use await write()")
+            raise StoreError("the writer is running; use await write()")
         batch = ops if isinstance(ops, Batch) else Batch(list(ops))
         try:
-            self._notify(self._commit([batch.ops]))
+            try:
+                result = self._committer().commit([_encode(batch.ops)])
+            except Refused as exc:
+                raise _as_error(exc.kind, exc.msg) from None
+            self._notify(result)
         except BaseException:
             for hook in batch.after_failure:
                 hook()
@@ -319,52 +415,113 @@ class Store:
         for hook in batch.after_commit:
             hook()
 
+    def _committer(self) -> Committer:
+        if self._closed:
+            raise StoreError("store is closed")
+        if self._local is None:
+            h = self._hello()
+            self._local = Committer(h["dialect"], h["target"], self._specs, schema=self.schema,
+                                    synchronous=self.sqlite_synchronous)
+        return self._local
+
     async def flush(self) -> None:
         """Return once everything queued so far is committed."""
         await self.write([])
 
-    async def _run(self) -> None:
+    async def _run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         assert self._queue is not None
-        loop = asyncio.get_running_loop()
-        stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            if first is None:
-                break
-            items = [first]
-            while len(items) < self.max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except asyncio.QueueEmpty:
+        held: _Item | None = None  # a read that ended the previous batch
+        try:
+            while True:
+                first = held or await self._queue.get()
+                held = None
+                if first is None:
                     break
-                if nxt is None:
-                    stopping = True
-                    break
-                items.append(nxt)
-            try:
-                result = await loop.run_in_executor(self._wexec, self._commit, [i.ops for i in items])
-            except Exception as exc:  # isolate the culprit: each caller in its own transaction
-                if len(items) > 1:
-                    log.info("db.batch_failed", size=len(items), error=repr(exc))
-                for item in items:
+                if first.ops is None:
+                    await self._read(reader, writer, first)
+                    continue
+                items = [first]
+                stopping = False
+                while len(items) < self.max_batch:
                     try:
-                        one_result = await loop.run_in_executor(self._wexec, self._commit, [item.ops])
-                    except Exception as one:
-                        if not item.future.done():
-                            item.future.set_exception(_as_error(one))
-                        continue
-                    self._notify(one_result)
-                    self.batches += 1
-                    self.writes += 1
-                    if not item.future.done():
-                        item.future.set_result(None)
-                continue
-            self._notify(result)
+                        nxt = self._queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        break
+                    if nxt is None:
+                        stopping = True
+                        break
+                    if nxt.ops is None:
+                        held = nxt
+                        break
+                    items.append(nxt)
+                await self._commit(reader, writer, items)
+                if stopping:
+                    break
+        except BaseException as exc:
+            # the writer process is gone (or this task was cancelled): nobody waiting may hang
+            failure = StoreError(f"the writer process stopped: {exc!r}")
+            if held is not None and not held.future.done():
+                held.future.set_exception(failure)
+            while self._queue is not None and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is not None and not item.future.done():
+                    item.future.set_exception(failure)
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                _send(writer, ("stop",))
+                await writer.drain()
+            writer.close()
+
+    async def _ask(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, message: Any) -> Any:
+        _send(writer, message)
+        await writer.drain()
+        answer = await _receive(reader)
+        if answer is None:
+            raise StoreError("the writer process exited")
+        if answer[0] != "ok":
+            raise StoreError(f"the writer process failed: {answer[1]}")
+        return answer[1]
+
+    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, item: _Item) -> None:
+        try:
+            values = await self._ask(reader, writer, ("balances", item.keys))
+        except StoreError as exc:
+            if not item.future.done():
+                item.future.set_exception(exc)
+            raise
+        if not item.future.done():
+            item.future.set_result(values)
+
+    async def _commit(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, items: list[_Item]) -> None:
+        groups = [_encode(i.ops) for i in items]  # type: ignore[arg-type]
+        try:
+            kind, answer = await self._ask(reader, writer, ("commit", groups))
+        except StoreError as exc:
+            for item in items:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            raise
+        if kind == "batch":
+            self._notify(answer)
             self.batches += 1
             for item in items:
                 self.writes += 1
                 if not item.future.done():
                     item.future.set_result(None)
+            return
+        if len(items) > 1:
+            log.info("db.batch_failed", size=len(items))
+        for item, (error, msg, result) in zip(items, answer):
+            if error is not None:
+                if not item.future.done():
+                    item.future.set_exception(_as_error(error, msg))
+                continue
+            self._notify(result)
+            self.batches += 1
+            self.writes += 1
+            if not item.future.done():
+                item.future.set_result(None)
 
     def _notify(self, result: tuple[BalanceValues, BalanceValues] | None) -> None:
         # after a commit: a failing listener must never make a committed write look uncommitted
@@ -374,148 +531,15 @@ class Store:
             except Exception:  # noqa: BLE001
                 log.exception("db.balance_listener_failed")
 
-    def _commit(self, groups: list[list[Op]]) -> tuple[BalanceValues, BalanceValues] | None:
-        deltas: dict[BalanceKey, list[Any]] = {}
-        inserts: dict[str, list[dict[str, Any]]] = {}
-        updates: dict[tuple[str, tuple[Any, ...]], dict[str, Any]] = {}
-        upserts: dict[tuple[str, tuple[Any, ...]], dict[str, Any]] = {}
-        tables: dict[str, Table] = {}
-        for ops in groups:
-            for op in ops:
-                if isinstance(op, BalanceDelta):
-                    d = deltas.setdefault((op.account_id, op.asset), [Decimal(0), Decimal(0), False])
-                    d[0] += op.free
-                    d[1] += op.locked
-                    d[2] = d[2] or op.floor
-                    continue
-                tables[op.table.name] = op.table
-                if isinstance(op, Insert):
-                    inserts.setdefault(op.table.name, []).append(op.row)
-                elif isinstance(op, Update):
-                    updates.setdefault((op.table.name, op.key), {}).update(op.values)
-                else:
-                    pk = tuple(op.row[c.name] for c in op.table.primary_key.columns)
-                    upserts[(op.table.name, pk)] = op.row
-        if not inserts and not updates and not upserts and not deltas:
-            return None
-        values: BalanceValues = {}
-        with self._wengine.begin() as conn:
-            if deltas:
-                values = self._apply_deltas(conn, deltas)
-            for name, rows in inserts.items():
-                if self.dialect == "postgresql" and len(rows) > 8:
-                    self._copy(conn, tables[name], rows)
-                elif self.dialect == "sqlite":
-                    self._sqlite_insert(conn, tables[name], rows)
-                else:
-                    for same in _by_keys(rows):
-                        conn.execute(tables[name].insert(), same)
-            by_cols: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
-            for (name, key), changes in updates.items():
-                pkcols = [c.name for c in tables[name].primary_key.columns]
-                row = {f"k_{c}": v for c, v in zip(pkcols, key)}
-                row.update(changes)
-                by_cols.setdefault((name, tuple(sorted(changes))), []).append(row)
-            for (name, cols), rows in by_cols.items():
-                t = tables[name]
-                stmt = t.update().where(*[t.c[c.name] == bindparam(f"k_{c.name}") for c in t.primary_key.columns])
-                stmt = stmt.values({c: bindparam(c) for c in cols})
-                conn.execute(stmt, rows)
-            ups: dict[str, list[dict[str, Any]]] = {}
-            for (name, _), row in upserts.items():
-                ups.setdefault(name, []).append(row)
-            for name, rows in ups.items():
-                for same in _by_keys(rows):
-                    conn.execute(self._upsert_stmt(tables[name], list(same[0])), same)
-        return values, {k: (d[0], d[1]) for k, d in deltas.items()}
-
-    def _apply_deltas(self, conn: Connection, deltas: dict[BalanceKey, list[Any]]) -> BalanceValues:
-        t = models.balances
-        zero = Decimal(0)
-        pg = self.dialect == "postgresql"
-        keys = sorted(deltas)
-        old = self._lock_balances(conn, keys, pg)
-        missing = [k for k in keys if k not in old]
-        if pg and missing:
-            # another process may be creating the same row right now: create it empty (or find it), then
-            # lock it, so its first value is never overwritten by ours
-            ins = pg_dialect.insert(t).on_conflict_do_nothing(index_elements=["account_id", "asset"])
-            conn.execute(ins, [{"account_id": a, "asset": s, "free": zero, "locked": zero} for a, s in missing])
-            old.update(self._lock_balances(conn, missing, pg))
-        values: BalanceValues = {}
-        for key, (df, dl, floor) in deltas.items():
-            f0, l0 = old.get(key, (zero, zero))
-            f, lk = f0 + df, l0 + dl
-            if floor and (f < 0 or lk < 0):
-                raise InsufficientBalance(f"account {key[0]} {key[1]}: free {f0}{df:+} locked {l0}{dl:+}")
-            values[key] = (f, lk)
-        rows = [{"account_id": k[0], "asset": k[1], "free": v[0], "locked": v[1]} for k, v in values.items()]
-        conn.execute(self._upsert_stmt(t, ["account_id", "asset", "free", "locked"]), rows)
-        return values
-
-    def _lock_balances(self, conn: Connection, keys: list[BalanceKey], pg: bool) -> BalanceValues:
-        # SQLite: the transaction already holds the database's write lock (BEGIN IMMEDIATE).
-        # PostgreSQL: row locks, taken in key order so two writers cannot deadlock on them.
-        t = models.balances
-        out: BalanceValues = {}
-        for i in range(0, len(keys), 500):
-            q = select(t.c.account_id, t.c.asset, t.c.free, t.c.locked).where(
-                tuple_(t.c.account_id, t.c.asset).in_(keys[i : i + 500])
-            )
-            if pg:
-                q = q.order_by(t.c.account_id, t.c.asset).with_for_update()
-            for r in conn.execute(q):
-                out[(int(r.account_id), r.asset)] = (r.free, r.locked)
-        return out
-
     def read_balances_now(self, keys: list[BalanceKey]) -> BalanceValues:
-        """Balance rows as committed, read on the writer's thread (ordered with the commits)."""
-        t = models.balances
-        out: BalanceValues = {}
-        with self._wengine.connect() as conn:
-            for i in range(0, len(keys), 500):
-                q = select(t.c.account_id, t.c.asset, t.c.free, t.c.locked).where(
-                    tuple_(t.c.account_id, t.c.asset).in_(keys[i : i + 500])
-                )
-                for r in conn.execute(q):
-                    out[(int(r.account_id), r.asset)] = (r.free, r.locked)
-            conn.rollback()
-        return out
+        """Balance rows as committed (only when no writer runs; ``read_balances`` orders it with the writes)."""
+        return self._committer().read_balances(keys)
 
     async def read_balances(self, keys: list[BalanceKey]) -> BalanceValues:
+        """Balance rows as committed, read after everything queued before this call has committed."""
         if not self.running:
             return self.read_balances_now(keys)
-        return await asyncio.get_running_loop().run_in_executor(self._wexec, self.read_balances_now, keys)
-
-    def _sqlite_insert(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-        # straight to the driver's executemany: the per-row cost of building SQLAlchemy parameters is the
-        # largest part of a batch otherwise. Money goes in as canonical text, as models.Money would store it.
-        cols = [c.name for c in table.columns]
-        money = [i for i, c in enumerate(table.columns) if isinstance(c.type, models.Money)]
-        sql = f'INSERT INTO "{table.name}" ({", ".join(cols)}) VALUES ({", ".join("?" * len(cols))})'
-        params = []
-        for row in rows:
-            values = [row.get(c) for c in cols]
-            for i in money:
-                if values[i] is not None:
-                    values[i] = format(values[i], "f")  # read back through Money, which canonicalises
-            params.append(tuple(values))
-        conn.exec_driver_sql(sql, params)
-
-    def _copy(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-        # PostgreSQL COPY: one round trip for the whole batch (pipelined INSERTs cost one statement per row)
-        cols = [c.name for c in table.columns]
-        name = f'"{self.schema}"."{table.name}"' if self.schema else f'"{table.name}"'
-        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cur.copy(f"COPY {name} ({', '.join(cols)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([row.get(c) for c in cols])
-
-    def _upsert_stmt(self, table: Table, cols: list[str]) -> Any:
-        ins = (pg_dialect.insert if self.dialect == "postgresql" else sqlite_dialect.insert)(table)
-        pk = [c.name for c in table.primary_key.columns]
-        rest = {c: ins.excluded[c] for c in cols if c not in pk}
-        return ins.on_conflict_do_update(index_elements=pk, set_=rest)
+        return await self._enqueue(None, keys)  # type: ignore[no-any-return]
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -534,23 +558,57 @@ class Store:
         """Commit what is queued and stop the writer (the store stays open; ``start`` runs it again)."""
         if self._task is not None and self._queue is not None:
             self._queue.put_nowait(None)
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(BaseException):
                 await self._task
         self._task = None
         self._queue = None
+        if self._proc is not None:
+            proc, self._proc = self._proc, None
+            await asyncio.get_running_loop().run_in_executor(None, _wait_or_kill, proc)
 
     async def close(self) -> None:
         """Commit what is queued, stop the writer and release the connections."""
         await self.stop()
         self.dispose()
 
+    def _reap(self) -> None:
+        if self._proc is not None:
+            _wait_or_kill(self._proc, 0)
+            self._proc = None
+
     def dispose(self) -> None:
         self._closed = True
-        self._wexec.shutdown(wait=True)
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._reap()
+        if self._local is not None:
+            self._local.close()
+            self._local = None
         self._rexec.shutdown(wait=True)
         self._wengine.dispose()
         self._rengine.dispose()
         self._seq_engine.dispose()
+
+
+def _wait_or_kill(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _send(writer: asyncio.StreamWriter, message: Any) -> None:
+    data = pickle.dumps(message, protocol=5)
+    writer.write(_HEADER.pack(len(data)) + data)
+
+
+async def _receive(reader: asyncio.StreamReader) -> Any:
+    try:
+        head = await reader.readexactly(_HEADER.size)
+        return pickle.loads(await reader.readexactly(_HEADER.unpack(head)[0]))
+    except asyncio.IncompleteReadError:
+        return None
 
 
 def _run_hooks(batch: Batch, fut: asyncio.Future[None]) -> None:
@@ -559,21 +617,12 @@ def _run_hooks(batch: Batch, fut: asyncio.Future[None]) -> None:
         hook()
 
 
-def _as_error(exc: Exception) -> Exception:
-    if isinstance(exc, WalletError):
-        return exc
-    text = f"{type(exc).__name__} {exc}".lower()
-    if isinstance(exc, IntegrityError) or "uniqueviolation" in text or "unique constraint" in text:
-        return Conflict(f"write was not committed: {exc}")
-    return StoreError(f"write was not committed: {exc!r}")
-
-
-def _by_keys(rows: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    # executemany needs one column set per call; keep the callers' order within each set
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(row), []).append(row)
-    return list(groups.values())
+def _as_error(kind: str, msg: str) -> Exception:
+    if kind == "insufficient":
+        return InsufficientBalance(msg)
+    if kind == "conflict":
+        return Conflict(msg)
+    return StoreError(msg)
 
 
 def now_ms() -> int:

@@ -14,11 +14,12 @@ from gateway.api.app import ApiContext
 from gateway.api.auth import Authenticator, WalletKeys
 from gateway.api.marketdata import MarketPublisher
 from gateway.api.ratelimit import Limits, RateLimiter
-from gateway.orders_service import OrdersService, WatchingRouter
+from gateway.orders_service import OrdersService
 from internal_book import MatchingEngine
 from router.consolidated import ConsolidatedMarket
 from router.paper import PaperVenue
 from router.risk import PreTradeRisk, RiskLimits
+from router.sor import SmartOrderRouter
 from wallets import Wallets
 
 BookLookup = Callable[[str], VenueBook | None]
@@ -54,9 +55,9 @@ def build_context(
     venues = {v: PaperVenue(v, lookup, taker_fee=settings.venue(v).taker_fee) for v, lookup in books.items()}
     internal = {sym: inst for sym, inst in published.items()}
     engine = MatchingEngine(list(internal.values()))
-    router = WatchingRouter(
+    router = SmartOrderRouter(
         market, venues, {**instruments, **{("internal", s): i for s, i in internal.items()}}, engine=engine,
-        settings=settings,
+        settings=settings, compare_venues=False,
     )
     service = OrdersService(router, wallets, dict(internal), commission_rate=settings.api_commission_rate,
                             risk=PreTradeRisk(RiskLimits.from_settings(settings)))
