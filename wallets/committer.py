@@ -1,18 +1,20 @@
 """The writer's transactions, through the database driver itself (sqlite3 or psycopg), and the writer process.
 
 ``Committer.commit(groups)`` merges every caller's operations of one batch and commits them as one
-transaction: balance deltas applied to the stored rows (read, add, check the floor, write; rows locked on
-PostgreSQL), inserts, updates and upserts. It returns the new balance rows and the deltas applied.
+transaction: transfers stored as their postings (ids from the sequences, in the same transaction) and
+added to the balance rows (read, add, check the floor, write; rows locked on PostgreSQL), then inserts,
+updates and upserts. It returns the new balance rows and the deltas applied.
 
 ``wallets.db.Store`` runs it in a child process (``serve``, the ``__main__`` of this file) so that the
 commits' CPU work never competes with the event loop for one interpreter lock; ``Store.write_sync`` runs it
 in the caller. This module imports nothing of Braid's (the child starts in a fraction of the package's
 import time); operations arrive as plain tuples:
 
+    ("t", kind, ref, ts, asset, legs)   a transfer; legs: (account, bucket, amount, floor) summing to zero;
+                                        ``floor``: refuse if that balance bucket would go below zero
     ("i", table, row)              insert ``row`` (a dict by column)
     ("u", table, row)              insert, or replace the non-key columns if the primary key exists
     ("x", table, key, values)      set ``values`` on the row whose primary key is ``key``
-    ("b", account, asset, free, locked, floor)    add to a balance; ``floor``: refuse below zero
 """
 from __future__ import annotations
 
@@ -108,20 +110,27 @@ class Committer:
     def commit(self, groups: Sequence[Sequence[Op]]) -> Result:
         """Commit every group's operations as one transaction; ``Refused`` if it was rolled back."""
         deltas: dict[BalanceKey, list[Any]] = {}
+        transfers: list[Op] = []
+        legs = 0
         inserts: dict[str, list[dict[str, Any]]] = {}
         updates: dict[tuple[str, tuple[Any, ...]], dict[str, Any]] = {}
         upserts: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
         for ops in groups:
             for op in ops:
                 kind = op[0]
-                if kind == "b":
-                    d = deltas.get((op[1], op[2]))
-                    if d is None:
-                        deltas[(op[1], op[2])] = [op[3], op[4], op[5]]
-                    else:
-                        d[0] += op[3]
-                        d[1] += op[4]
-                        d[2] = d[2] or op[5]
+                if kind == "t":
+                    transfers.append(op)
+                    asset = op[4]
+                    total = ZERO
+                    for account, bucket, amount, floor in op[5]:
+                        total += amount
+                        legs += 1
+                        d = deltas.get((account, asset))
+                        if d is None:
+                            d = deltas[(account, asset)] = [ZERO, ZERO, floor]
+                        d[0 if bucket == "free" else 1] += amount
+                    if total != 0:
+                        raise Refused("error", f"transfer {op[1]} {op[2]} of {asset} does not sum to zero: {total}")
                 elif kind == "i":
                     inserts.setdefault(op[1], []).append(op[2])
                 elif kind == "u":
@@ -135,12 +144,15 @@ class Committer:
             cur = self.conn.cursor()
             cur.execute("BEGIN" if self.pg else "BEGIN IMMEDIATE")
             values = self._apply_deltas(cur, deltas) if deltas else {}
+            if transfers:
+                self._postings(cur, transfers, legs)
             for name, rows in inserts.items():
-                self._insert(cur, self.specs[name], rows)
+                self._insert(cur, self.specs[name], [self._row(self.specs[name], r) for r in rows])
             for (name, key), changes in updates.items():
                 self._update(cur, self.specs[name], key, changes)
             for name, by_key in upserts.items():
-                self._insert(cur, self.specs[name], list(by_key.values()), upsert=True)
+                spec = self.specs[name]
+                self._insert(cur, spec, [self._row(spec, r) for r in by_key.values()], upsert=True)
             cur.execute("COMMIT")
         except BaseException as exc:
             self._rollback()
@@ -183,9 +195,34 @@ class Committer:
             if floor and (f < 0 or lk < 0):
                 raise Refused("insufficient", f"account {key[0]} {key[1]}: free {f0}{df:+} locked {l0}{dl:+}")
             values[key] = (f, lk)
-        rows = [{"account_id": k[0], "asset": k[1], "free": v[0], "locked": v[1]} for k, v in values.items()]
+        rows = [(k[0], k[1], v[0], v[1]) for k, v in values.items()]  # braid_balances' column order
         self._insert(cur, self.specs["braid_balances"], rows, upsert=True)
         return values
+
+    def _postings(self, cur: Any, transfers: list[Op], legs: int) -> None:
+        transfer_id = self._take_ids(cur, "transfer", len(transfers))
+        posting_id = self._take_ids(cur, "posting", legs)
+        rows = []
+        for _, kind, ref, ts, asset, parts in transfers:
+            for account, bucket, amount, _ in parts:
+                # braid_postings' column order
+                rows.append((posting_id, transfer_id, ts, account, asset, bucket, kind, amount, ref))
+                posting_id += 1
+            transfer_id += 1
+        self._insert(cur, self.specs["braid_postings"], rows)
+
+    def _take_ids(self, cur: Any, name: str, n: int) -> int:
+        """The first of ``n`` ids of a sequence, taken in this transaction (so none is ever lost or reused)."""
+        mark = "%s" if self.pg else "?"
+        cur.execute(f"UPDATE braid_sequences SET value = value + {mark} WHERE name = {mark} RETURNING value", (n, name))
+        found = cur.fetchone()
+        if found is None:
+            raise Refused("error", f"no sequence {name!r}")
+        return int(found[0]) - n + 1
+
+    @staticmethod
+    def _row(spec: TableSpec, row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple([row.get(c) for c in spec.columns])
 
     def _lock_balances(self, cur: Any, keys: list[BalanceKey]) -> BalanceValues:
         # SQLite: the transaction already holds the database's write lock (BEGIN IMMEDIATE).
@@ -223,10 +260,11 @@ class Committer:
         finally:
             self._rollback()
 
-    def _insert(self, cur: Any, spec: TableSpec, rows: list[dict[str, Any]], *, upsert: bool = False) -> None:
+    def _insert(self, cur: Any, spec: TableSpec, rows: list[tuple[Any, ...]], *, upsert: bool = False) -> None:
+        """``rows`` in the table's column order."""
         cols = spec.columns
         if self.pg:
-            params = [tuple([row.get(c) for c in cols]) for row in rows]
+            params = rows
             if not upsert and len(params) > 8:
                 # COPY: one round trip for the whole batch
                 with cur.copy(f"COPY {spec.name} ({', '.join(cols)}) FROM STDIN") as copy:
@@ -238,7 +276,7 @@ class Committer:
         money = spec.money
         flat: list[Any] = []
         for row in rows:
-            values = [row.get(c) for c in cols]
+            values = list(row)
             for i in money:
                 v = values[i]
                 if v is not None:

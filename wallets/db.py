@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import structlog
 from sqlalchemy import Connection, Engine, create_engine, event, func, select
@@ -43,8 +43,9 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 # How many ids one process takes from a sequence at a time.
-_BLOCK = {"order": 10_000, "trade": 10_000, "posting": 100_000, "transfer": 50_000, "account": 1, "tenant": 1}
-# Sequences and the (table, column) whose maximum bounds them on reopen.
+_BLOCK = {"order": 10_000, "trade": 10_000, "account": 1, "tenant": 1}
+# Sequences and the (table, column) whose maximum bounds them on reopen. Postings and transfers take theirs
+# inside the writer's transaction (wallets.committer); the others in blocks (Store.next_id).
 SEQUENCES: dict[str, tuple[Table, str]] = {
     "order": (models.orders, "order_id"),
     "trade": (models.trades, "trade_id"),
@@ -63,14 +64,12 @@ class Conflict(StoreError):
     """A write was not committed because it repeats a row that must be unique (e.g. the same fill twice)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Insert:
+class Insert(NamedTuple):
     table: Table
     row: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Update:
+class Update(NamedTuple):
     """Set ``values`` on the row whose primary key is ``key`` (in the table's primary-key column order)."""
 
     table: Table
@@ -78,29 +77,30 @@ class Update:
     values: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Upsert:
+class Upsert(NamedTuple):
     """Insert the row, or replace its non-key columns if the primary key exists (last one wins)."""
 
     table: Table
     row: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class BalanceDelta:
-    """Add to a balance row inside the transaction (read, add, check, write: correct across processes).
+class Transfer(NamedTuple):
+    """One double-entry transfer of one asset: its legs sum to zero.
 
-    ``floor``: refuse (the whole caller's write) if either bucket would go below zero.
+    The writer stores it as one posting per leg (ids taken from the sequences in the same transaction) and
+    adds the legs to the balance rows, reading, adding and checking them inside the transaction (correct
+    across processes). ``legs``: ``(account_id, bucket, amount, floor)``, bucket "free" or "locked"; ``floor``
+    refuses the whole caller's write if that account's bucket would go below zero.
     """
 
-    account_id: int
+    kind: str
+    ref: str
+    ts: int
     asset: str
-    free: Decimal
-    locked: Decimal
-    floor: bool = True
+    legs: tuple[tuple[int, str, Decimal, bool], ...]
 
 
-Op = Insert | Update | Upsert | BalanceDelta
+Op = Insert | Update | Upsert | Transfer
 
 
 @dataclass(slots=True)
@@ -208,10 +208,10 @@ def table_specs() -> dict[str, TableSpec]:
 def _encode(ops: Sequence[Op]) -> list[tuple[Any, ...]]:
     out: list[tuple[Any, ...]] = []
     for op in ops:
-        if type(op) is Insert:
+        if type(op) is Transfer:
+            out.append(("t", *op))
+        elif type(op) is Insert:
             out.append(("i", op.table.name, op.row))
-        elif type(op) is BalanceDelta:
-            out.append(("b", op.account_id, op.asset, op.free, op.locked, op.floor))
         elif type(op) is Upsert:
             out.append(("u", op.table.name, op.row))
         else:

@@ -15,13 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from sqlalchemy import Connection, select
 
 from wallets import models
 from wallets.accounts import EXTERNAL, HOUSE_FEES, INTERNAL, Accounts
-from wallets.db import Batch, BalanceDelta, BalanceKey, BalanceValues, Insert, Store, now_ms
+from wallets.db import Batch, BalanceKey, BalanceValues, Store, Transfer, now_ms
 from wallets.errors import InsufficientBalance, WalletError
 
 ZERO = Decimal(0)
@@ -36,16 +36,14 @@ class Balance:
     locked: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class Leg:
+class Leg(NamedTuple):
     account_id: int
     asset: str
     bucket: Bucket
     amount: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class Settlement:
+class Settlement(NamedTuple):
     """What one fill did to the client's account."""
 
     received: Decimal  # gross, in received_asset
@@ -255,10 +253,18 @@ class Ledger:
     async def _post(self, batch: Batch, ref: str, transfers: list[tuple[Kind, list[Leg]]]) -> None:
         net: dict[BalanceKey, list[Decimal]] = {}
         for _, legs in transfers:
-            assert sum((leg.amount for leg in legs), ZERO) == 0 and len({leg.asset for leg in legs}) == 1
+            asset = legs[0].asset
+            total = ZERO
             for leg in legs:
-                d = net.setdefault((leg.account_id, leg.asset), [ZERO, ZERO])
+                if leg.asset != asset:
+                    raise WalletError(f"a transfer moves one asset, was {asset} and {leg.asset}")
+                total += leg.amount
+                d = net.get((leg.account_id, asset))
+                if d is None:
+                    d = net[(leg.account_id, asset)] = [ZERO, ZERO]
                 d[0 if leg.bucket == "free" else 1] += leg.amount
+            if total != 0:
+                raise WalletError(f"a transfer must sum to zero, was {total} {asset}")
         stale = [k for k in net if k in self._stale]
         if stale:  # a write of ours was refused: the stored row may differ from what we thought
             fresh = await self.store.read_balances(stale)
@@ -277,32 +283,18 @@ class Ledger:
                 raise InsufficientBalance(f"account {short[0]} {short[1]}: free {f} locked {lk}")
         ts = now_ms()
         ref = ref[:64]
+        is_system = self.accounts.is_system
         for kind, legs in transfers:
-            tid = self.store.next_id("transfer")
-            for leg in legs:
-                batch.add(
-                    Insert(
-                        models.postings,
-                        {
-                            "posting_id": self.store.next_id("posting"),
-                            "transfer_id": tid,
-                            "ts": ts,
-                            "account_id": leg.account_id,
-                            "asset": leg.asset,
-                            "bucket": leg.bucket,
-                            "kind": kind,
-                            "amount": leg.amount,
-                            "ref": ref,
-                        },
-                    )
-                )
+            batch.add(Transfer(kind, ref, ts, legs[0].asset,
+                               tuple([(leg.account_id, leg.bucket, leg.amount, not is_system(leg.account_id)) for leg in legs])))
+        pending = self._pending
         for key, (df, dl) in net.items():
-            if df == 0 and dl == 0:
-                continue
-            batch.add(BalanceDelta(key[0], key[1], df, dl, floor=not self.accounts.is_system(key[0])))
-            p = self._pending.setdefault(key, [ZERO, ZERO])
-            p[0] += df
-            p[1] += dl
+            p = pending.get(key)
+            if p is None:
+                pending[key] = [df, dl]
+            else:
+                p[0] += df
+                p[1] += dl
         batch.after_failure.append(self._unpend_hook(net, batch))
 
     def _unpend_hook(self, net: dict[BalanceKey, list[Decimal]], batch: Batch) -> Callable[[], None]:
