@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any
 
@@ -39,7 +39,6 @@ ZERO = Decimal(0)
 Q8 = Decimal("0.00000001")
 OPEN = ("NEW", "PARTIALLY_FILLED")
 ORDER_TYPES = ("LIMIT", "LIMIT_MAKER", "MARKET")
-_TRADE_COLUMNS = tuple(c.name for c in models.trades.columns)
 _CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 INSUFFICIENT = (-2010, "Account has insufficient balance for requested action.")
 
@@ -95,6 +94,13 @@ class OrderRow:
                 "cum_quote": self.cum_quote, "status": self.status, "time": self.time,
                 "update_time": self.update_time, "route": None}
 
+    def snapshot(self) -> OrderRow:
+        """A copy as it stands (what one committed write holds; dataclasses.replace costs several times this)."""
+        return OrderRow(self.order_id, self.account_id, self.symbol, self.client_order_id, self.side, self.type,
+                        self.tif, self.price, self.orig_qty, self.orig_quote_qty, self.executed_qty, self.cum_quote,
+                        self.status, self.time, self.update_time, self.reserved_asset, self.reserved_left,
+                        self.canonical, self.booked, self.saved)
+
     def record(self) -> OrderRecord:
         return OrderRecord(self.order_id, self.account_id, self.symbol, self.client_order_id, self.side, self.type,
                            self.status, self.tif, self.price, None, self.orig_qty, self.orig_quote_qty or None,
@@ -128,7 +134,8 @@ class Placed:
     fills: list[TradeRecord]
 
 
-Listener = Callable[[str, int, dict[str, Any]], None]  # (kind, account_id, payload)
+# (kind, account_id, payload): "order" {order, fills, exec_type}; "balance" {} (the account's balances changed)
+Listener = Callable[[str, int, dict[str, Any]], None]
 Changed = list[tuple[OrderRow, list[TradeRecord], str]]  # (order, its new fills, execution type)
 
 
@@ -390,7 +397,11 @@ class OrdersService:
         trade = TradeRecord(trade_id, o.order_id, o.account_id, o.symbol, f.price, f.qty, quote_qty, commission,
                             s.commission_asset, buy, f.maker, t, f.source, f"{f.ref}:{index}"[:64], s.markup)
         # the row by hand, as for orders (OrderStore.add_fill's asdict deep-copies every Decimal)
-        batch.add(Insert(models.trades, {f: getattr(trade, f) for f in _TRADE_COLUMNS}))
+        batch.add(Insert(models.trades, {
+            "trade_id": trade_id, "order_id": o.order_id, "account_id": o.account_id, "symbol": o.symbol,
+            "price": f.price, "qty": f.qty, "quote_qty": quote_qty, "commission": commission,
+            "commission_asset": s.commission_asset, "markup": s.markup, "is_buyer": buy, "is_maker": f.maker,
+            "time": t, "source": f.source, "source_ref": trade.source_ref}))
         o.reserved_left -= s.paid
         o.executed_qty += f.qty
         o.cum_quote += quote_qty
@@ -462,7 +473,7 @@ class OrdersService:
         snaps: dict[int, OrderRow] = {}
         for o, _, _ in changed:
             if o.order_id not in snaps:
-                snaps[o.order_id] = replace(o)
+                snaps[o.order_id] = o.snapshot()
                 batch.add(Upsert(models.orders, o.row()))
         await self.wallets.store.write(batch)
         engine = self.router.engine
@@ -585,6 +596,7 @@ class OrdersService:
 
     # ----- user data events -----
     def _emit(self, o: OrderRow, fills: list[TradeRecord], exec_type: str) -> None:
+        # the balances are read by a listener that has someone to tell (wallets.ledger.balances)
         for cb in self.listeners:
             cb("order", o.account_id, {"order": o, "fills": fills, "exec_type": exec_type})
-            cb("balance", o.account_id, {"balances": self.wallets.ledger.balances(o.account_id)})
+            cb("balance", o.account_id, {})

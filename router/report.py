@@ -6,9 +6,9 @@ venue would have charged for the same quantity on the books as they were when th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from connectors.book import L2Book
 from connectors.numbers import plain
@@ -44,8 +44,7 @@ class ParentOrder:
             object.__setattr__(self, "tif", "IOC")  # a market order never rests
 
 
-@dataclass(frozen=True, slots=True)
-class ParentFill:
+class ParentFill(NamedTuple):
     source: str  # a venue name, or "internal"
     price: Decimal
     qty: Decimal
@@ -55,8 +54,9 @@ class ParentFill:
     maker: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class ExecutionReport:
+class ExecutionReport(NamedTuple):
+    """What became of a parent order (immutable; one is made per parent and answer, so it is a NamedTuple)."""
+
     parent_id: str
     symbol: str
     side: Side
@@ -77,7 +77,7 @@ class ExecutionReport:
     in_doubt_qty: Decimal  # children whose outcome could not be established (never re-sent)
     reject_code: int | None = None
     reject_msg: str | None = None
-    fills: tuple[ParentFill, ...] = field(default=())
+    fills: tuple[ParentFill, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         def s(v: Decimal | None) -> str | None:

@@ -63,7 +63,8 @@ class _Parent:
     limit: Decimal | None  # the effective limit: client's, market protection band, slippage cap
     arrival_mid: Decimal | None
     arrival_books: dict[str, L2Book]
-    terms: dict[str, VenueTerms]
+    terms: dict[str, VenueTerms] | None  # at arrival; None until something needs them (_arrival_terms)
+    live_at_arrival: Mapping[str, L2Book]
     fills: list[ParentFill] = field(default_factory=list)
     rounds: int = 0
     in_doubt: Decimal = ZERO
@@ -100,8 +101,8 @@ class SmartOrderRouter:
         clock: Callable[[], int] = time.time_ns,
         compare_venues: bool = True,
     ) -> None:
-        """``compare_venues``: reports price the fills against the best single venue at arrival (a copy of
-        every live book and a plan per parent; the Binance API's answers do not carry it)."""
+        """``compare_venues``: reports price the fills against the best single venue at arrival and the mid
+        (a copy of every live book and a plan per parent; the Binance API's answers carry neither)."""
         self.market = market
         self.venues = dict(venues)
         self.instruments = dict(instruments)  # (venue, canonical symbol) -> rules on that venue
@@ -126,11 +127,13 @@ class SmartOrderRouter:
         policy = self.policies.for_symbol(order.symbol)
         book = self.market.book(order.symbol)
         now = self.clock()
-        mid = book.mid(now)
+        # the mid bounds market orders and slippage and feeds risk; otherwise only the report shows it
+        needs_mid = (self.compare_venues or self.risk is not None or order.order_type == "MARKET"
+                     or policy.slippage_limit_bps is not None)
+        mid = book.mid(now) if needs_mid else None
         live = {v: b for v, b in book.live_books(now).items() if policy.allows(v)}
-        terms = self._terms(order.symbol, order.side, policy, live)
         arrival = {v: b.copy() for v, b in live.items()} if self.compare_venues else {}
-        p = _Parent(order, policy, None, mid, arrival, terms)
+        p = _Parent(order, policy, None, mid, arrival, None, live)
         self.parents[order.parent_id] = p
 
         rejection = self._admit(order, policy, mid)
@@ -256,7 +259,7 @@ class SmartOrderRouter:
         internal = ZERO
         if p.policy.internalise and self.engine is not None:
             internal = self.engine.preview(self._engine_order(p, p.order.qty, p.limit, TimeInForce.IOC)).filled_qty
-        venues = plan(p.order.side, p.order.qty - internal, self._routable(live, p), p.terms, limit_price=p.limit,
+        venues = plan(p.order.side, p.order.qty - internal, self._routable(live, p), self._arrival_terms(p), limit_price=p.limit,
                       max_level_share=p.policy.max_level_share, max_child_notional=p.policy.max_child_notional)
         return internal + venues.planned_qty >= p.order.qty
 
@@ -290,7 +293,7 @@ class SmartOrderRouter:
         When none does, a plan could only be empty, and what the venues would charge for any quantity is
         beyond the limit (fees are never negative), so the limit alone caps an internal match."""
         limit = p.limit
-        if limit is None or any(t.fee < 0 for t in p.terms.values()):
+        if limit is None or self._negative_fee(p, live):
             return True
         buy = p.order.side == "BUY"
         for v, book in live.items():
@@ -327,7 +330,7 @@ class SmartOrderRouter:
 
     def _venue_price(self, p: _Parent, qty: Decimal, live: Mapping[str, L2Book]) -> Decimal | None:
         """Fee-adjusted average price the venues would fill ``qty`` at (or what they can of it)."""
-        unlimited = {v: VenueTerms(t.instrument, t.fee, t.priority) for v, t in p.terms.items()}
+        unlimited = {v: VenueTerms(t.instrument, t.fee, t.priority) for v, t in self._arrival_terms(p).items()}
         venues = plan(p.order.side, qty, live, unlimited)
         if not venues.children:
             return None
@@ -535,11 +538,21 @@ class SmartOrderRouter:
     def _report(self, p: _Parent, status: str, reject: tuple[int, str] | None = None) -> ExecutionReport:
         return build_report(
             p.order, p.fills, status=status, arrival_mid=p.arrival_mid, arrival_books=p.arrival_books,
-            terms=p.terms if self.compare_venues else {}, rounds=p.rounds, resting_qty=p.resting,
+            terms=self._arrival_terms(p) if self.compare_venues else {}, rounds=p.rounds, resting_qty=p.resting,
             in_doubt_qty=p.in_doubt, reject=reject,
         )
 
     # ----- helpers -----
+    def _arrival_terms(self, p: _Parent) -> dict[str, VenueTerms]:
+        if p.terms is None:
+            p.terms = self._terms(p.order.symbol, p.order.side, p.policy, p.live_at_arrival)
+        return p.terms
+
+    def _negative_fee(self, p: _Parent, venues: Mapping[str, object]) -> bool:
+        """Whether a venue the parent could route to charges a negative taker fee (as _terms would price it)."""
+        return any(p.policy.fee_for(v, self.settings.venue(v).taker_fee) < 0
+                   for v in venues if (v, p.order.symbol) in self.instruments)
+
     def _terms(self, symbol: str, side: str, policy: RoutingPolicy, live: Mapping[str, L2Book]) -> dict[str, VenueTerms]:
         out = {}
         for v in live:

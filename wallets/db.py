@@ -112,6 +112,7 @@ class Batch:
     after_failure: list[Callable[[], None]] = field(default_factory=list)
 
     discarded: bool = False
+    ledger_net: dict[Any, list[Decimal]] | None = None  # the ledger's pending balance changes in this batch
 
     def add(self, op: Op) -> None:
         self.ops.append(op)
@@ -124,6 +125,7 @@ class Batch:
         self.ops.clear()
         self.after_failure.clear()
         self.after_commit.clear()
+        self.ledger_net = None
 
 
 def _is_sqlite(url: str) -> bool:

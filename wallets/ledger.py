@@ -81,9 +81,17 @@ def check_amount(amount: Decimal, what: str = "amount") -> Decimal:
     return amount
 
 
+_ASSETS: dict[str, str] = {}  # asset names seen valid -> their canonical form
+
+
 def _check_asset(asset: str) -> str:
-    if not asset or len(asset) > 16 or not asset.isalnum():
+    found = _ASSETS.get(asset)
+    if found is not None:
+        return found
+    if not isinstance(asset, str) or not asset or len(asset) > 16 or not asset.isalnum():
         raise WalletError(f"asset was {asset!r}")
+    if len(_ASSETS) < 100_000:
+        _ASSETS[asset] = asset.upper()
     return asset.upper()
 
 
@@ -242,12 +250,12 @@ class Ledger:
         return (f + p[0], lk + p[1]) if p else (f, lk)
 
     def _shortfall(self, net: dict[BalanceKey, list[Decimal]]) -> BalanceKey | None:
+        is_system = self.accounts.is_system
         for key, (df, dl) in net.items():
-            if self.accounts.is_system(key[0]):
-                continue
-            f, lk = self._avail(key)
-            if f + df < 0 or lk + dl < 0:
-                return key
+            if (df < 0 or dl < 0) and not is_system(key[0]):  # only a decrease can overdraw
+                f, lk = self._avail(key)
+                if f + df < 0 or lk + dl < 0:
+                    return key
         return None
 
     async def _post(self, batch: Batch, ref: str, transfers: list[tuple[Kind, list[Leg]]]) -> None:
@@ -265,12 +273,13 @@ class Ledger:
                 d[0 if leg.bucket == "free" else 1] += leg.amount
             if total != 0:
                 raise WalletError(f"a transfer must sum to zero, was {total} {asset}")
-        stale = [k for k in net if k in self._stale]
-        if stale:  # a write of ours was refused: the stored row may differ from what we thought
-            fresh = await self.store.read_balances(stale)
-            for k in stale:
-                self._stale.discard(k)
-                self._committed.setdefault(k[0], {})[k[1]] = fresh.get(k, (ZERO, ZERO))
+        if self._stale:
+            stale = [k for k in net if k in self._stale]
+            if stale:  # a write of ours was refused: the stored row may differ from what we thought
+                fresh = await self.store.read_balances(stale)
+                for k in stale:
+                    self._stale.discard(k)
+                    self._committed.setdefault(k[0], {})[k[1]] = fresh.get(k, (ZERO, ZERO))
         short = self._shortfall(net)
         if short is not None:
             # this process may not have seen another writer's credit: look at the stored row once
@@ -287,6 +296,11 @@ class Ledger:
         for kind, legs in transfers:
             batch.add(Transfer(kind, ref, ts, legs[0].asset,
                                tuple([(leg.account_id, leg.bucket, leg.amount, not is_system(leg.account_id)) for leg in legs])))
+        # what this batch holds pending, undone in one go if it never commits
+        held = batch.ledger_net
+        if held is None:
+            held = batch.ledger_net = {}
+            batch.after_failure.append(self._unpend_hook(held, batch))
         pending = self._pending
         for key, (df, dl) in net.items():
             p = pending.get(key)
@@ -295,7 +309,12 @@ class Ledger:
             else:
                 p[0] += df
                 p[1] += dl
-        batch.after_failure.append(self._unpend_hook(net, batch))
+            h = held.get(key)
+            if h is None:
+                held[key] = [df, dl]
+            else:
+                h[0] += df
+                h[1] += dl
 
     def _unpend_hook(self, net: dict[BalanceKey, list[Decimal]], batch: Batch) -> Callable[[], None]:
         def undo() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from wallets import models
-from wallets.db import Batch, Insert, Store, Update, now_ms
+from wallets.db import Batch, Conflict, Insert, Store, Update, now_ms
 from wallets.errors import DuplicateOrder, UnknownOrder, WalletError
 
 ZERO = Decimal(0)
@@ -87,25 +87,16 @@ def _trade(r: Row[Any]) -> TradeRecord:
 
 
 class OrderStore:
-    """Orders and trades of client accounts."""
+    """Orders and trades of client accounts, as committed.
+
+    It keeps no state of its own: the database is the one record of which orders are open, so a writer that
+    books orders itself (the API's order flow upserts its rows in the batch with their postings) never leaves
+    a copy here behind. Duplicate client ids among an account's open orders are refused here (a read) and by
+    the database's partial unique index (the backstop, for concurrent writers).
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._open: dict[int, OrderRecord] = {}
-        self._open_cids: dict[tuple[int, str], int] = {}
-        self.reload()
-
-    def reload(self) -> None:
-        """Load the open orders from the database (on open, or after a failed write)."""
-        t = models.orders
-
-        def load(conn: Connection) -> list[OrderRecord]:
-            q = select(t).where(t.c.status.in_(models.OPEN_STATUSES)).order_by(t.c.order_id)
-            return [_order(r) for r in conn.execute(q)]
-
-        opened = self.store.read_sync(load)
-        self._open = {o.order_id: o for o in opened}
-        self._open_cids = {(o.account_id, o.client_order_id): o.order_id for o in opened}
 
     def new_order_id(self) -> int:
         """Allocate an order id (monotonic, never reused for a committed order)."""
@@ -113,10 +104,12 @@ class OrderStore:
 
     def restore_open(self) -> list[OrderRecord]:
         """Every open order of every account in order-id order (to rebuild the matching engine)."""
-        return sorted(self._open.values(), key=lambda o: o.order_id)
+        t = models.orders
+        q = select(t).where(t.c.status.in_(models.OPEN_STATUSES)).order_by(t.c.order_id)
+        return self.store.read_sync(lambda conn: [_order(r) for r in conn.execute(q)])
 
     def is_open_client_id(self, account_id: int, client_order_id: str) -> bool:
-        return (account_id, client_order_id) in self._open_cids
+        return self.store.read_sync(lambda conn: _open_with_client_id(conn, account_id, client_order_id)) is not None
 
     async def save_new(self, order: OrderRecord, *, batch: Batch | None = None) -> OrderRecord:
         """Store a new order; ``order_id`` 0 allocates one, ``time`` 0 stamps now.
@@ -125,9 +118,10 @@ class OrderStore:
         """
         if not order.client_order_id or len(order.client_order_id) > 64:
             raise WalletError(f"client order id must be 1-64 characters, was {order.client_order_id!r}")
-        key = (order.account_id, order.client_order_id)
-        if key in self._open_cids:
-            raise DuplicateOrder()
+        if order.is_open:
+            # a short indexed read, without a suspension: the write is queued at this call's first await
+            if self.is_open_client_id(order.account_id, order.client_order_id):
+                raise DuplicateOrder()
         ts = order.time or now_ms()
         order = replace(
             order,
@@ -137,12 +131,11 @@ class OrderStore:
         )
         own = batch if batch is not None else Batch()
         own.add(Insert(models.orders, _row(order)))
-        if order.is_open:
-            self._open[order.order_id] = order
-            self._open_cids[key] = order.order_id
-            own.after_failure.append(lambda: self._drop(order.order_id))
         if batch is None:
-            await self.store.write(own)
+            try:
+                await self.store.write(own)
+            except Conflict:  # the unique index: another writer opened the same client id meanwhile
+                raise DuplicateOrder() from None
         return order
 
     async def update(
@@ -155,19 +148,16 @@ class OrderStore:
         cum_quote: Decimal,
         update_time: int | None = None,
         batch: Batch | None = None,
-    ) -> OrderRecord | None:
-        """Set an order's status and cumulative execution (absolute values); returns the open order's new
-        state, or None if this process did not have it open (it is updated in the database regardless, once
-        it is found to be the account's: ``UnknownOrder`` otherwise)."""
+    ) -> OrderRecord:
+        """Set an order's status and cumulative execution (absolute values); returns its new state
+        (``UnknownOrder`` if it is not the account's)."""
         if status not in OPEN_STATUSES and status not in FINAL_STATUSES:
             raise WalletError(f"status was {status!r}")
-        prev = self._open.get(order_id)
-        if prev is not None and prev.account_id != account_id:
-            raise UnknownOrder()
-        if prev is None:  # not open here: make sure it is this account's order before touching it
-            await self.get(account_id, order_id=order_id)
-        ts = update_time or now_ms()
         own = batch if batch is not None else Batch()
+        prev = _inserted(own, order_id)  # saved in this same batch, not committed yet
+        if prev is None or prev.account_id != account_id:
+            prev = await self.get(account_id, order_id=order_id)
+        ts = update_time or now_ms()
         own.add(
             Update(
                 models.orders,
@@ -175,17 +165,9 @@ class OrderStore:
                 {"status": status, "executed_qty": executed_qty, "cum_quote": cum_quote, "update_time": ts},
             )
         )
-        new = None
-        if prev is not None:
-            new = replace(prev, status=status, executed_qty=executed_qty, cum_quote=cum_quote, update_time=ts)
-            if new.is_open:
-                self._open[order_id] = new
-            else:
-                self._drop(order_id)
-                own.after_failure.append(lambda: self._restore(prev))
         if batch is None:
             await self.store.write(own)
-        return new
+        return replace(prev, status=status, executed_qty=executed_qty, cum_quote=cum_quote, update_time=ts)
 
     async def add_fill(self, trade: TradeRecord, *, batch: Batch | None = None) -> TradeRecord:
         """Store a trade; ``trade_id`` 0 allocates one, ``time`` 0 stamps now."""
@@ -269,11 +251,16 @@ class OrderStore:
         q = q.order_by(t.c.trade_id).limit(max(1, min(limit, 1000)))
         return await self.store.read(lambda conn: [_trade(r) for r in conn.execute(q)])
 
-    def _drop(self, order_id: int) -> None:
-        o = self._open.pop(order_id, None)
-        if o is not None and self._open_cids.get((o.account_id, o.client_order_id)) == order_id:
-            del self._open_cids[(o.account_id, o.client_order_id)]
 
-    def _restore(self, o: OrderRecord) -> None:
-        self._open[o.order_id] = o
-        self._open_cids[(o.account_id, o.client_order_id)] = o.order_id
+def _open_with_client_id(conn: Connection, account_id: int, client_order_id: str) -> int | None:
+    t = models.orders
+    q = select(t.c.order_id).where(t.c.account_id == account_id, t.c.client_order_id == client_order_id,
+                                   t.c.status.in_(models.OPEN_STATUSES))
+    return conn.execute(q).scalar()
+
+
+def _inserted(batch: Batch, order_id: int) -> OrderRecord | None:
+    for op in batch.ops:
+        if isinstance(op, Insert) and op.table is models.orders and op.row["order_id"] == order_id:
+            return OrderRecord(**op.row)
+    return None

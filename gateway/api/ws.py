@@ -318,7 +318,7 @@ def _on_service_event(app: web.Application) -> Callable[[str, int, dict[str, Any
         if not subs:
             return
         payloads = (execution_reports(data["order"], data["fills"], data["exec_type"]) if kind == "order"
-                    else [account_position(data["balances"])])
+                    else [account_position(app[CTX].service.wallets.ledger.balances(account_id))])
         for p in payloads:
             for cb in list(subs):
                 cb(p)
