@@ -23,9 +23,10 @@ import pickle
 import socket
 import struct
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact, InvalidOperation, localcontext
+from operator import itemgetter
 from typing import Any
 
 Op = tuple[Any, ...]
@@ -33,10 +34,22 @@ BalanceKey = tuple[int, str]
 BalanceValues = dict[BalanceKey, tuple[Decimal, Decimal]]
 Result = tuple[BalanceValues, BalanceValues] | None
 ZERO = Decimal(0)
+# The writer's sums are exact or refused: the default context keeps 28 digits, and a balance of 10^10 with 18
+# decimals already needs 29 (NUMERIC(38,18) holds 38).
+_EXACT = Context(prec=60, traps=[InvalidOperation, Inexact])
 # multi-row statements come in these sizes only, so the driver's statement cache holds a handful of shapes
 _CHUNKS = (256, 64, 16, 4, 1)
 _SQLITE_MAX_PARAMS = 32766
 _HEADER = struct.Struct("!I")
+# balance deltas, postings (flat), transfers, inserts, updates, upserts: one batch, merged
+_Merged = tuple[
+    dict[BalanceKey, list[Any]], list[Any], int, dict[str, list[dict[str, Any]]],
+    dict[tuple[str, tuple[Any, ...]], dict[str, Any]], dict[str, dict[Any, dict[str, Any]]],
+]
+# the column orders the writer builds its rows in (checked against the tables it is given)
+_POSTING_COLUMNS = ("posting_id", "transfer_id", "ts", "account_id", "asset", "bucket", "kind", "amount", "ref")
+_BALANCE_COLUMNS = ("account_id", "asset", "free", "locked")
+_POSTING_WIDTH = len(_POSTING_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +77,37 @@ def canon(value: Decimal) -> Decimal:
     return n.quantize(Decimal(1)) if n.as_tuple().exponent > 0 else n  # type: ignore[operator]
 
 
+def _chunk(left: int, limit: int) -> int:
+    """The size of the next multi-row statement for ``left`` rows (at most ``limit``)."""
+    return next(c for c in _CHUNKS if c <= left and c <= limit)
+
+
 def _chunks(rows: Sequence[Any], limit: int) -> Iterable[Sequence[Any]]:
     i, n = 0, len(rows)
     while i < n:
-        left = n - i
-        size = next(c for c in _CHUNKS if c <= left and c <= limit)
+        size = _chunk(n - i, limit)
         yield rows[i : i + size]
         i += size
+
+
+def _text(value: Any) -> Any:
+    """A money value as SQLite stores it: exact plain decimal text (None stays NULL)."""
+    return None if value is None else format(value, "f")
+
+
+def _texts(values: list[Any]) -> list[Any]:
+    """``_text`` of a column of values at a fraction of the cost: str() of a Decimal is the same text as
+    format(v, "f") unless it has an exponent (tiny fees: 5E-7), and map/join run in C."""
+    out = list(map(str, values))
+    joined = "".join(out)
+    if "E" in joined or "e" in joined or "N" in joined:  # an exponent, None or NaN: those one by one
+        return [_text(v) if "E" in s or "e" in s or "N" in s else s for s, v in zip(out, values)]
+    return out
+
+
+def _getter(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    get = itemgetter(*columns)
+    return get if len(columns) > 1 else lambda row: (get(row),)
 
 
 class Committer:
@@ -78,6 +115,9 @@ class Committer:
 
     def __init__(self, dialect: str, target: str, specs: dict[str, TableSpec], *, schema: str | None = None,
                  synchronous: str = "FULL") -> None:
+        for name, columns in (("braid_postings", _POSTING_COLUMNS), ("braid_balances", _BALANCE_COLUMNS)):
+            if name in specs and specs[name].columns != columns:
+                raise ValueError(f"{name} has columns {specs[name].columns}, the writer expects {columns}")
         self.dialect = dialect
         self.specs = specs
         self.schema = schema
@@ -101,6 +141,9 @@ class Committer:
             self.conn.execute("PRAGMA busy_timeout=30000")
             self._errors = (sqlite3.IntegrityError,)
         self._sql: dict[Any, str] = {}
+        # a dict row's values in column order, and its primary key (last upsert of a key wins)
+        self._values = {name: _getter(spec.columns) for name, spec in specs.items()}
+        self._key = {name: itemgetter(*spec.pk) for name, spec in specs.items()}
 
     def close(self) -> None:
         self.conn.close()
@@ -109,61 +152,75 @@ class Committer:
 
     def commit(self, groups: Sequence[Sequence[Op]]) -> Result:
         """Commit every group's operations as one transaction; ``Refused`` if it was rolled back."""
+        with localcontext(_EXACT):
+            try:
+                batch = self._merge(groups)
+            except ArithmeticError as exc:
+                raise Refused("error", f"write was not committed: {exc!r}") from None
+            if batch is None:
+                return None
+            deltas, postings, transfers, inserts, updates, upserts = batch
+            try:
+                cur = self.conn.cursor()
+                cur.execute("BEGIN" if self.pg else "BEGIN IMMEDIATE")
+                values = self._apply_deltas(cur, deltas) if deltas else {}
+                if transfers:
+                    self._postings(cur, postings, transfers)
+                for name, rows in inserts.items():
+                    self._insert(cur, self.specs[name], self._flat(name, rows))
+                for (name, key), changes in updates.items():
+                    self._update(cur, self.specs[name], key, changes)
+                for name, by_key in upserts.items():
+                    self._insert(cur, self.specs[name], self._flat(name, by_key.values()), upsert=True)
+                cur.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, Refused):
+                    raise
+                if isinstance(exc, self._errors):
+                    raise Refused("conflict", f"write was not committed: {exc}") from None
+                if isinstance(exc, Exception):
+                    raise Refused("error", f"write was not committed: {exc!r}") from None
+                raise
+        return values, {k: (d[0], d[1]) for k, d in deltas.items()}
+
+    def _merge(self, groups: Sequence[Sequence[Op]]) -> _Merged | None:
+        """Every caller's operations as one batch: balance deltas summed per row, postings as flat rows, inserts
+        and upserts per table (the last upsert of a key wins), updates per row."""
         deltas: dict[BalanceKey, list[Any]] = {}
-        transfers: list[Op] = []
-        legs = 0
+        # braid_postings' rows, flat in its column order, built while the legs are summed; the two id columns
+        # hold 0 and the transfer's index in this batch until the ids are taken inside the transaction
+        postings: list[Any] = []
+        transfers = 0
         inserts: dict[str, list[dict[str, Any]]] = {}
         updates: dict[tuple[str, tuple[Any, ...]], dict[str, Any]] = {}
-        upserts: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+        upserts: dict[str, dict[Any, dict[str, Any]]] = {}
         for ops in groups:
             for op in ops:
                 kind = op[0]
                 if kind == "t":
-                    transfers.append(op)
-                    asset = op[4]
+                    _, tkind, ref, ts, asset, legs = op
                     total = ZERO
-                    for account, bucket, amount, floor in op[5]:
+                    for account, bucket, amount, floor in legs:
                         total += amount
-                        legs += 1
                         d = deltas.get((account, asset))
                         if d is None:
                             d = deltas[(account, asset)] = [ZERO, ZERO, floor]
                         d[0 if bucket == "free" else 1] += amount
+                        postings += (0, transfers, ts, account, asset, bucket, tkind, amount, ref)
                     if total != 0:
-                        raise Refused("error", f"transfer {op[1]} {op[2]} of {asset} does not sum to zero: {total}")
+                        raise Refused("error", f"transfer {tkind} {ref} of {asset} does not sum to zero: {total}")
+                    transfers += 1
                 elif kind == "i":
                     inserts.setdefault(op[1], []).append(op[2])
                 elif kind == "u":
                     row = op[2]
-                    upserts.setdefault(op[1], {})[tuple(row[c] for c in self.specs[op[1]].pk)] = row  # last one wins
+                    upserts.setdefault(op[1], {})[self._key[op[1]](row)] = row
                 else:
                     updates.setdefault((op[1], op[2]), {}).update(op[3])
         if not inserts and not updates and not upserts and not deltas:
             return None
-        try:
-            cur = self.conn.cursor()
-            cur.execute("BEGIN" if self.pg else "BEGIN IMMEDIATE")
-            values = self._apply_deltas(cur, deltas) if deltas else {}
-            if transfers:
-                self._postings(cur, transfers, legs)
-            for name, rows in inserts.items():
-                self._insert(cur, self.specs[name], [self._row(self.specs[name], r) for r in rows])
-            for (name, key), changes in updates.items():
-                self._update(cur, self.specs[name], key, changes)
-            for name, by_key in upserts.items():
-                spec = self.specs[name]
-                self._insert(cur, spec, [self._row(spec, r) for r in by_key.values()], upsert=True)
-            cur.execute("COMMIT")
-        except BaseException as exc:
-            self._rollback()
-            if isinstance(exc, Refused):
-                raise
-            if isinstance(exc, self._errors):
-                raise Refused("conflict", f"write was not committed: {exc}") from None
-            if isinstance(exc, Exception):
-                raise Refused("error", f"write was not committed: {exc!r}") from None
-            raise
-        return values, {k: (d[0], d[1]) for k, d in deltas.items()}
+        return deltas, postings, transfers, inserts, updates, upserts
 
     def _rollback(self) -> None:
         try:
@@ -189,27 +246,24 @@ class Committer:
             )
             old.update(self._lock_balances(cur, missing))
         values: BalanceValues = {}
+        flat: list[Any] = []  # braid_balances' rows in its column order
         for key, (df, dl, floor) in deltas.items():
             f0, l0 = old.get(key, (ZERO, ZERO))
             f, lk = f0 + df, l0 + dl
             if floor and (f < 0 or lk < 0):
                 raise Refused("insufficient", f"account {key[0]} {key[1]}: free {f0}{df:+} locked {l0}{dl:+}")
             values[key] = (f, lk)
-        rows = [(k[0], k[1], v[0], v[1]) for k, v in values.items()]  # braid_balances' column order
-        self._insert(cur, self.specs["braid_balances"], rows, upsert=True)
+            flat += (key[0], key[1], f, lk)
+        self._insert(cur, self.specs["braid_balances"], flat, upsert=True)
         return values
 
-    def _postings(self, cur: Any, transfers: list[Op], legs: int) -> None:
-        transfer_id = self._take_ids(cur, "transfer", len(transfers))
-        posting_id = self._take_ids(cur, "posting", legs)
-        rows = []
-        for _, kind, ref, ts, asset, parts in transfers:
-            for account, bucket, amount, _ in parts:
-                # braid_postings' column order
-                rows.append((posting_id, transfer_id, ts, account, asset, bucket, kind, amount, ref))
-                posting_id += 1
-            transfer_id += 1
-        self._insert(cur, self.specs["braid_postings"], rows)
+    def _postings(self, cur: Any, flat: list[Any], transfers: int) -> None:
+        legs = len(flat) // _POSTING_WIDTH
+        first_transfer = self._take_ids(cur, "transfer", transfers)
+        first_posting = self._take_ids(cur, "posting", legs)
+        flat[0::_POSTING_WIDTH] = range(first_posting, first_posting + legs)
+        flat[1::_POSTING_WIDTH] = [first_transfer + t for t in flat[1::_POSTING_WIDTH]]
+        self._insert(cur, self.specs["braid_postings"], flat)
 
     def _take_ids(self, cur: Any, name: str, n: int) -> int:
         """The first of ``n`` ids of a sequence, taken in this transaction (so none is ever lost or reused)."""
@@ -220,9 +274,17 @@ class Committer:
             raise Refused("error", f"no sequence {name!r}")
         return int(found[0]) - n + 1
 
-    @staticmethod
-    def _row(spec: TableSpec, row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple([row.get(c) for c in spec.columns])
+    def _flat(self, name: str, rows: Iterable[dict[str, Any]]) -> list[Any]:
+        """Dict rows as one flat list in the table's column order."""
+        spec = self.specs[name]
+        get = self._values[name]
+        flat: list[Any] = []
+        for row in rows:
+            try:
+                flat += get(row)
+            except KeyError:  # a column left out: NULL
+                flat += [row.get(c) for c in spec.columns]
+        return flat
 
     def _lock_balances(self, cur: Any, keys: list[BalanceKey]) -> BalanceValues:
         # SQLite: the transaction already holds the database's write lock (BEGIN IMMEDIATE).
@@ -244,7 +306,7 @@ class Committer:
                         f"(VALUES {', '.join(['(?, ?)'] * len(part))})")
                 cur.execute(sql, [x for k in part for x in k])
                 for a, s, f, lk in cur.fetchall():
-                    out[(int(a), s)] = (canon(Decimal(f)), canon(Decimal(lk)))
+                    out[(int(a), s)] = (Decimal(f), Decimal(lk))  # exact as stored (canon() would cost 3x)
             return out
         for a, s, f, lk in cur.fetchall():
             out[(int(a), s)] = (canon(f), canon(lk))
@@ -260,34 +322,26 @@ class Committer:
         finally:
             self._rollback()
 
-    def _insert(self, cur: Any, spec: TableSpec, rows: list[tuple[Any, ...]], *, upsert: bool = False) -> None:
-        """``rows`` in the table's column order."""
-        cols = spec.columns
+    def _insert(self, cur: Any, spec: TableSpec, flat: list[Any], *, upsert: bool = False) -> None:
+        """``flat``: the rows' values one after the other, each row in the table's column order."""
+        n = len(spec.columns)
         if self.pg:
-            params = rows
-            if not upsert and len(params) > 8:
+            rows = [flat[i : i + n] for i in range(0, len(flat), n)]
+            if not upsert and len(rows) > 8:
                 # COPY: one round trip for the whole batch
-                with cur.copy(f"COPY {spec.name} ({', '.join(cols)}) FROM STDIN") as copy:
-                    for p in params:
-                        copy.write_row(p)
+                with cur.copy(f"COPY {spec.name} ({', '.join(spec.columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
                 return
-            cur.executemany(self._statement(spec, 1, upsert), params)
+            cur.executemany(self._statement(spec, 1, upsert), rows)
             return
-        money = spec.money
-        flat: list[Any] = []
-        for row in rows:
-            values = list(row)
-            for i in money:
-                v = values[i]
-                if v is not None:
-                    values[i] = format(v, "f")  # exact text; read back through Money, which canonicalises
-            flat.extend(values)
-        n = len(cols)
-        start = 0
-        for part in _chunks(rows, _SQLITE_MAX_PARAMS // n):
-            k = len(part)
-            cur.execute(self._statement(spec, k, upsert), flat[start : start + k * n])
-            start += k * n
+        for i in spec.money:  # exact text, a column at a time (SQLite's NUMERIC affinity would make floats)
+            flat[i::n] = _texts(flat[i::n])
+        start, count = 0, len(flat) // n
+        while start < count:
+            k = _chunk(count - start, _SQLITE_MAX_PARAMS // n)
+            cur.execute(self._statement(spec, k, upsert), flat[start * n : (start + k) * n])
+            start += k
 
     def _statement(self, spec: TableSpec, rows: int, upsert: bool) -> str:
         key = (spec.name, rows, upsert)
@@ -311,7 +365,7 @@ class Committer:
         values = [changes[c] for c in cols]
         if not self.pg:
             money = {spec.columns[i] for i in spec.money}
-            values = [format(v, "f") if c in money and v is not None else v for c, v in zip(cols, values)]
+            values = [_text(v) if c in money else v for c, v in zip(cols, values)]
         cur.execute(sql, [*values, *key])
 
 

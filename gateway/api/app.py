@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -19,7 +19,7 @@ from aiohttp import web
 from gateway.api import errors
 from gateway.api.auth import ApiKey, Authenticator, Security
 from gateway.api.marketdata import MarketPublisher
-from gateway.api.params import Params, read_params
+from gateway.api.params import Params, params_now, read_params
 from gateway.api.ratelimit import RateLimiter
 from gateway.orders_service import Caller, OrdersService
 
@@ -36,9 +36,14 @@ class ApiContext:
     publisher: MarketPublisher
     listen_keys: Any = None  # created on first use (gateway.api.userstream.ListenKeys)
     default_recv_window_ms: int = 5000
+    _callers: dict[tuple[str, str], Caller] = field(default_factory=dict, repr=False)  # one per account, reused
 
     def caller(self, key: ApiKey) -> Caller:
-        return Caller(int(key.tenant), int(key.account))
+        ids = (key.tenant, key.account)
+        c = self._callers.get(ids)
+        if c is None:
+            c = self._callers[ids] = Caller(int(key.tenant), int(key.account))
+        return c
 
 
 CTX = web.AppKey("braid_api", ApiContext)
@@ -50,18 +55,23 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def endpoint(weight: int = 1, security: Security = Security.NONE, *, order: bool = False) -> Callable[[Handler], Handler]:
     """Wrap a handler with the weight charge, the security check and the Binance headers."""
 
+    # decided once here rather than on every request
+    signed_perm = {Security.TRADE: "trade", Security.USER_DATA: "read"}.get(security)
+    key_only = security in (Security.USER_STREAM, Security.MARKET_DATA)
+
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def run(request: web.Request) -> web.StreamResponse:
             ctx = request.app[CTX]
             ip = request.remote or "?"
             used = ctx.limiter.charge(ip, weight)
-            params = await read_params(request)
+            params = params_now(request)
+            if params is None:  # a body still arriving: the only case worth a coroutine
+                params = await read_params(request)
             request[PARAMS] = params
-            if security in (Security.TRADE, Security.USER_DATA):
-                perm = "trade" if security is Security.TRADE else "read"
-                request[KEY] = ctx.auth.signed(request.headers, ip, params, perm)
-            elif security in (Security.USER_STREAM, Security.MARKET_DATA):
+            if signed_perm is not None:
+                request[KEY] = ctx.auth.signed(request.headers, ip, params, signed_perm)
+            elif key_only:
                 request[KEY] = ctx.auth.api_key(request.headers, ip)
             headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
             if order:

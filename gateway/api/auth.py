@@ -9,6 +9,8 @@ Checks run cheapest first and every refusal happens before anything changes.
 from __future__ import annotations
 
 import collections
+import hashlib
+import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +32,31 @@ class Security(Enum):
     USER_DATA = "USER_DATA"  # signed, read
 
 
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+
+
+class _Hmac256:
+    """HMAC-SHA256 (RFC 2104) under one secret, its two padded-key hash states made once: a request then costs
+    two hash copies, not hmac's keying and its Python-level wrappers."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) > 64:  # the block size: longer keys are hashed first
+            secret = hashlib.sha256(secret).digest()
+        secret = secret.ljust(64, b"\0")
+        self._inner = hashlib.sha256(secret.translate(_IPAD))
+        self._outer = hashlib.sha256(secret.translate(_OPAD))
+
+    def hexdigest(self, msg: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(msg)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class ApiKey:
     """One API key of one account. ``ips`` empty means any address."""
@@ -40,6 +67,19 @@ class ApiKey:
     account: str
     permissions: frozenset[str] = frozenset({"read", "trade"})
     ips: tuple[str, ...] = ()
+    _mac: _Hmac256 = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_mac", _Hmac256(self.secret.encode()))
+
+    def signs(self, raw_query: str, raw_body: str) -> bool:
+        """``verify`` over the raw texts; the usual request (signature last in the body, nothing in the query)
+        is checked without splitting the texts apart."""
+        if not raw_query and raw_body.count("signature=") == 1:
+            i = raw_body.rfind("&signature=")
+            if i >= 0 and raw_body.find("&", i + 1) < 0:
+                return hmac.compare_digest(self._mac.hexdigest(raw_body[:i].encode()), raw_body[i + 11:].lower())
+        return verify(self.secret, raw_query, raw_body)
 
     def allows_ip(self, ip: str | None) -> bool:
         if not self.ips:
@@ -85,9 +125,14 @@ def _timestamp_ms(text: str) -> int:
     return ts // 1000 if ts >= 10**14 else ts  # microseconds are allowed too
 
 
-def _recv_window_ms(text: str | None) -> Decimal:
+def _recv_window_ms(text: str | None) -> int | Decimal:
     if text is None:
-        return Decimal(DEFAULT_RECV_WINDOW_MS)
+        return DEFAULT_RECV_WINDOW_MS
+    if len(text) <= 5 and text.isascii() and text.isdigit():  # the usual whole milliseconds, without a Decimal
+        n = int(text)
+        if n <= 0 or n > MAX_RECV_WINDOW_MS:
+            raise errors.bad_recv_window()
+        return n
     try:
         w = Decimal(text)
     except InvalidOperation:
@@ -118,42 +163,63 @@ class Authenticator:
     def signed(self, headers: object, ip: str | None, params: Params, permission: str) -> ApiKey:
         """A SIGNED request: key, timestamp window, signature over the raw texts, then the replay check."""
         key = self.api_key(headers, ip, permission)
-        ts_text = params.get("timestamp")
-        if ts_text is None:
+        values = params.values
+        ts_text = values.get("timestamp")
+        if not ts_text:
             raise errors.mandatory("timestamp")
-        if params.get("signature") is None:
+        sig = values.get("signature")
+        if not sig:
             raise errors.mandatory("signature")
         ts = _timestamp_ms(ts_text)
-        window = _recv_window_ms(params.get("recvWindow"))
+        window = _recv_window_ms(values.get("recvWindow") or None)
         server = self.clock_ms()
         if ts >= server + 1000:
             raise errors.future_timestamp()
         if server - ts > window:
             raise errors.stale_timestamp()
-        if not verify(key.secret, params.raw_query, params.raw_body):
+        if not key.signs(params.raw_query, params.raw_body):
             raise errors.bad_signature()
-        sig = (params.get("signature") or "").lower()
-        if not self.replays.first_use(f"{key.key}:{sig}", ts + int(window) + 1000, server):
+        if not self.replays.first_use(f"{key.key}:{sig.lower()}", ts + int(window) + 1000, server):
             raise errors.replayed()
+        params.timestamp_ms, params.recv_window_ms = ts, window  # for still_fresh, without parsing them again
         return key
 
     def still_fresh(self, params: Params) -> None:
         """Binance checks the window again just before the engine: a request that queued too long is refused."""
-        ts = _timestamp_ms(params.required("timestamp"))
-        if self.clock_ms() - ts > _recv_window_ms(params.get("recvWindow")):
+        ts, window = params.timestamp_ms, params.recv_window_ms
+        if ts is None or window is None:
+            ts = _timestamp_ms(params.required("timestamp"))
+            window = _recv_window_ms(params.get("recvWindow"))
+        if self.clock_ms() - ts > window:
             raise errors.stale_timestamp()
 
 
 class WalletKeys:
-    """The KeyStore over wallets' key vault: secrets decrypted on first use, permissions and allowlist as stored."""
+    """The KeyStore over wallets' key vault: secrets decrypted on first use, permissions and allowlist as stored.
+
+    Our ``ApiKey`` is made once per vault record and reused while the vault answers with that same record: the
+    vault replaces a record whenever the key is created, changed, re-read or reloaded, and answers None once it
+    is deleted, so a change takes effect on the next request.
+    """
+
+    _MAX_MADE = 100_000
 
     def __init__(self, vault: object) -> None:
         self.vault = vault
+        self._made: dict[str, tuple[object, ApiKey]] = {}  # api key -> (the vault's record, ours made from it)
 
     def lookup(self, api_key: str) -> ApiKey | None:
         k = self.vault.lookup(api_key)  # type: ignore[attr-defined]
         if k is None or k.deleted is not None:
+            self._made.pop(api_key, None)
             return None
+        made = self._made.get(api_key)
+        if made is not None and made[0] is k:
+            return made[1]
         perms = frozenset(p for p, ok in (("read", k.can_read), ("trade", k.can_trade)) if ok)
-        return ApiKey(k.api_key, self.vault.secret(api_key), str(k.tenant_id), str(k.account_id), perms,  # type: ignore[attr-defined]
-                      tuple(k.ip_allowlist))
+        key = ApiKey(k.api_key, self.vault.secret(api_key), str(k.tenant_id), str(k.account_id), perms,  # type: ignore[attr-defined]
+                     tuple(k.ip_allowlist))
+        if len(self._made) >= self._MAX_MADE:
+            self._made.clear()
+        self._made[api_key] = (k, key)
+        return key

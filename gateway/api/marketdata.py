@@ -26,9 +26,12 @@ Subscriber = Callable[[dict[str, object]], None]
 InternalLevels = Callable[[str], tuple[int, dict[Decimal, Decimal], dict[Decimal, Decimal]]]
 
 
+_ZERO_TEXT = "0.00000000"
+
+
 def fmt(d: Decimal | None) -> str:
     """Binance's wire format for decimals: 8 places, as text."""
-    return f"{(d or ZERO):.8f}"
+    return f"{d:.8f}" if d else _ZERO_TEXT  # zero (and -0, None) is the commonest field: no formatting
 
 
 def now_ms() -> int:

@@ -40,19 +40,19 @@ def trade_json(t: TradeRecord) -> dict[str, object]:
 
 
 def new_order_json(o: OrderRow, fills: list[TradeRecord], resp_type: str) -> dict[str, object]:
-    ack: dict[str, object] = {"symbol": o.symbol, "orderId": o.order_id, "orderListId": -1,
-                              "clientOrderId": o.client_order_id, "transactTime": o.time}
     if resp_type == "ACK":
-        return ack
-    ack.update({
-        "price": fmt(o.price), "origQty": fmt(o.orig_qty), "executedQty": fmt(o.executed_qty),
+        return {"symbol": o.symbol, "orderId": o.order_id, "orderListId": -1, "clientOrderId": o.client_order_id,
+                "transactTime": o.time}
+    out: dict[str, object] = {
+        "symbol": o.symbol, "orderId": o.order_id, "orderListId": -1, "clientOrderId": o.client_order_id,
+        "transactTime": o.time, "price": fmt(o.price), "origQty": fmt(o.orig_qty), "executedQty": fmt(o.executed_qty),
         "origQuoteOrderQty": fmt(o.orig_quote_qty), "cummulativeQuoteQty": fmt(o.cum_quote), "status": o.status,
         "timeInForce": o.tif or "GTC", "type": o.type, "side": o.side, "workingTime": o.time,
         "selfTradePreventionMode": "NONE",
-    })
+    }
     if resp_type == "FULL":
-        ack["fills"] = [fill_json(t) for t in fills]
-    return ack
+        out["fills"] = [fill_json(t) for t in fills]
+    return out
 
 
 def _refused(exc: OrderRefused) -> ApiError:
@@ -60,12 +60,14 @@ def _refused(exc: OrderRefused) -> ApiError:
 
 
 def _request(p: Params) -> NewOrderRequest:
-    td = p.get("trailingDelta")
+    get = p.values.get  # text fields straight from the dict (an empty value counts as not sent)
+    required, decimal = p.required, p.decimal
+    td = get("trailingDelta") or None
     return NewOrderRequest(
-        symbol=p.required("symbol").upper(), side=p.required("side").upper(), type=p.required("type").upper(),
-        tif=(p.get("timeInForce") or "").upper() or None, quantity=p.decimal("quantity"),
-        quote_qty=p.decimal("quoteOrderQty"), price=p.decimal("price"), client_order_id=p.get("newClientOrderId"),
-        resp_type=(p.get("newOrderRespType") or "").upper() or None, stop_price=p.decimal("stopPrice"),
+        symbol=required("symbol").upper(), side=required("side").upper(), type=required("type").upper(),
+        tif=(get("timeInForce") or "").upper() or None, quantity=decimal("quantity"),
+        quote_qty=decimal("quoteOrderQty"), price=decimal("price"), client_order_id=get("newClientOrderId") or None,
+        resp_type=(get("newOrderRespType") or "").upper() or None, stop_price=decimal("stopPrice"),
         trailing_delta=None if td is None else p.integer("trailingDelta"),
     )
 

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from urllib.parse import unquote_plus
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from gateway.api import errors
 
 _MAX_BODY = 64 * 1024
+_FORM = "application/x-www-form-urlencoded"
 
 
 @dataclass(slots=True)
@@ -20,20 +21,24 @@ class Params:
     raw_query: str
     raw_body: str
     values: dict[str, str]
+    # timestamp and recvWindow as the signature check read them, so the freshness check need not parse them again
+    timestamp_ms: int | None = None
+    recv_window_ms: int | Decimal | None = None
 
     def get(self, name: str) -> str | None:
-        v = self.values.get(name)
-        return v if v not in (None, "") else None
+        return self.values.get(name) or None  # an empty value counts as not sent
 
     def required(self, name: str) -> str:
-        v = self.get(name)
-        if v is None:
+        v = self.values.get(name)
+        if not v:
             raise errors.mandatory(name)
         return v
 
     def decimal(self, name: str, *, required: bool = False) -> Decimal | None:
-        v = self.required(name) if required else self.get(name)
-        if v is None:
+        v = self.values.get(name)
+        if not v:
+            if required:
+                raise errors.mandatory(name)
             return None
         try:
             d = Decimal(v)
@@ -73,20 +78,46 @@ def parse_form(raw: str) -> list[tuple[str, str]]:
     return out
 
 
+def _add_form(values: dict[str, str], raw: str) -> None:
+    """``parse_form(raw)`` into ``values``, a later name winning; text with nothing escaped skips the checks."""
+    if "%" in raw or "+" in raw:
+        values.update(parse_form(raw))
+        return
+    for part in raw.split("&"):
+        if part:
+            k, _, v = part.partition("=")
+            values[k] = v
+
+
+def params_now(request: web.Request) -> Params | None:
+    """The request's parameters if its body has all arrived (no body, or the usual small form), without awaiting;
+    None when the body must be read first (``read_params``)."""
+    content = request.content
+    if content.at_eof():  # no body to read (not request.can_read_body)
+        return _params(request, b"")
+    length = request.content_length
+    if length is not None and length > _MAX_BODY:
+        raise errors.ApiError(-1104, "Request body too large.")
+    if length is None or not content.is_eof():
+        return None
+    return _params(request, content.read_nowait())  # all buffered: read() would loop and copy it
+
+
 async def read_params(request: web.Request) -> Params:
     """Query and body parameters of a request (form-encoded bodies on any method, DELETE included)."""
+    now = params_now(request)
+    return now if now is not None else _params(request, await request.read())
+
+
+def _params(request: web.Request, data: bytes) -> Params:
     raw_query = request.rel_url.raw_query_string
     raw_body = ""
-    if request.can_read_body:
-        if request.content_length is not None and request.content_length > _MAX_BODY:
-            raise errors.ApiError(-1104, "Request body too large.")
-        data = await request.read()
-        ctype = request.content_type
-        if data and ctype != "application/json":  # python-binance GETs claim JSON with no body
-            raw_body = data.decode("utf-8", "replace")
+    # python-binance GETs claim JSON with no body; the raw header spares parsing the usual form's type
+    if data and (request.headers.get(hdrs.CONTENT_TYPE) == _FORM or request.content_type != "application/json"):
+        raw_body = data.decode("utf-8", "replace")
     values: dict[str, str] = {}
     if raw_body:
-        values.update(parse_form(raw_body))
+        _add_form(values, raw_body)
     if raw_query:
-        values.update(parse_form(raw_query))  # the query string wins
+        _add_form(values, raw_query)  # the query string wins
     return Params(raw_query, raw_body, values)

@@ -58,7 +58,8 @@ class RateLimiter:
                     -1003, f"Way too much request weight used; IP banned until {until}. Please use WebSocket Streams "
                     "for live updates to avoid bans.", status=418, headers={"Retry-After": str(-(-(until - now) // 1000))})
             del self._banned[ip]
-        w = self._weight.setdefault(ip, _Window()).at(now // _MINUTE_MS)
+        # get() first: setdefault would build a throwaway window on every request
+        w = (self._weight.get(ip) or self._weight.setdefault(ip, _Window())).at(now // _MINUTE_MS)
         if w.used + weight > self.limits.weight_1m:
             w.refused += 1
             if w.refused > self.limits.ban_after:
@@ -82,8 +83,8 @@ class RateLimiter:
     def count_order(self, account: str) -> tuple[int, int]:
         """Count one new order for ``account``; (count in 10 s, count today), or a 429 ``-1015`` ApiError."""
         now = self.clock_ms()
-        w10 = self._orders_10s.setdefault(account, _Window()).at(now // _TEN_S_MS)
-        w1d = self._orders_1d.setdefault(account, _Window()).at(now // _DAY_MS)
+        w10 = (self._orders_10s.get(account) or self._orders_10s.setdefault(account, _Window())).at(now // _TEN_S_MS)
+        w1d = (self._orders_1d.get(account) or self._orders_1d.setdefault(account, _Window())).at(now // _DAY_MS)
         if w10.used + 1 > self.limits.orders_10s:
             raise errors.ApiError(-1015, f"Too many new orders; current limit is {self.limits.orders_10s} orders per "
                                   "10 SECOND.", status=429, headers={"X-MBX-ORDER-COUNT-10S": str(w10.used)})
