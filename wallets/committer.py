@@ -8,7 +8,8 @@ updates and upserts. It returns the new balance rows and the deltas applied.
 ``wallets.db.Store`` runs it in a child process (``serve``, the ``__main__`` of this file) so that the
 commits' CPU work never competes with the event loop for one interpreter lock; ``Store.write_sync`` runs it
 in the caller. This module imports nothing of Braid's (the child starts in a fraction of the package's
-import time); operations arrive as plain tuples:
+import time); operations arrive as plain tuples, every decimal as its exact text (``str`` of a Decimal: pickling
+text costs a fraction of pickling Decimals):
 
     ("t", kind, ref, ts, asset, legs)   a transfer; legs: (account, bucket, amount, floor) summing to zero;
                                         ``floor``: refuse if that balance bucket would go below zero
@@ -91,18 +92,23 @@ def _chunks(rows: Sequence[Any], limit: int) -> Iterable[Sequence[Any]]:
 
 
 def _text(value: Any) -> Any:
-    """A money value as SQLite stores it: exact plain decimal text (None stays NULL)."""
-    return None if value is None else format(value, "f")
+    """A money value (Decimal or its text) as SQLite stores it: exact plain decimal text (None stays NULL)."""
+    return None if value is None else format(value if type(value) is Decimal else Decimal(value), "f")
 
 
 def _texts(values: list[Any]) -> list[Any]:
-    """``_text`` of a column of values at a fraction of the cost: str() of a Decimal is the same text as
-    format(v, "f") unless it has an exponent (tiny fees: 5E-7), and map/join run in C."""
+    """``_text`` of a column of values at a fraction of the cost: str() of a Decimal (or of its text) is the
+    same text as format(v, "f") unless it has an exponent (tiny fees: 5E-7), and map/join run in C."""
     out = list(map(str, values))
     joined = "".join(out)
     if "E" in joined or "e" in joined or "N" in joined:  # an exponent, None or NaN: those one by one
         return [_text(v) if "E" in s or "e" in s or "N" in s else s for s, v in zip(out, values)]
     return out
+
+
+def _decimals(values: list[Any]) -> list[Any]:
+    """A money column for PostgreSQL: Decimals (from their text), None stays NULL."""
+    return [None if v is None else Decimal(v) for v in values]
 
 
 def _getter(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
@@ -201,7 +207,8 @@ class Committer:
                 if kind == "t":
                     _, tkind, ref, ts, asset, legs = op
                     total = ZERO
-                    for account, bucket, amount, floor in legs:
+                    for account, bucket, text, floor in legs:
+                        amount = Decimal(text)
                         total += amount
                         d = deltas.get((account, asset))
                         if d is None:
@@ -326,6 +333,8 @@ class Committer:
         """``flat``: the rows' values one after the other, each row in the table's column order."""
         n = len(spec.columns)
         if self.pg:
+            for i in spec.money:
+                flat[i::n] = _decimals(flat[i::n])
             rows = [flat[i : i + n] for i in range(0, len(flat), n)]
             if not upsert and len(rows) > 8:
                 # COPY: one round trip for the whole batch
@@ -363,9 +372,8 @@ class Committer:
         sql = (f"UPDATE {spec.name} SET {', '.join(f'{c} = {mark}' for c in cols)} "
                f"WHERE {' AND '.join(f'{c} = {mark}' for c in spec.pk)}")
         values = [changes[c] for c in cols]
-        if not self.pg:
-            money = {spec.columns[i] for i in spec.money}
-            values = [_text(v) if c in money else v for c, v in zip(cols, values)]
+        money = {spec.columns[i] for i in spec.money}
+        values = [(_decimals([v])[0] if self.pg else _text(v)) if c in money else v for c, v in zip(cols, values)]
         cur.execute(sql, [*values, *key])
 
 
