@@ -106,9 +106,13 @@ def _texts(values: list[Any]) -> list[Any]:
     return out
 
 
+def _decimal(value: Any) -> Any:
+    """A money value for PostgreSQL: a Decimal (from its text); None stays NULL."""
+    return None if value is None else Decimal(value)
+
+
 def _decimals(values: list[Any]) -> list[Any]:
-    """A money column for PostgreSQL: Decimals (from their text), None stays NULL."""
-    return [None if v is None else Decimal(v) for v in values]
+    return [_decimal(v) for v in values]
 
 
 def _getter(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
@@ -373,7 +377,8 @@ class Committer:
                f"WHERE {' AND '.join(f'{c} = {mark}' for c in spec.pk)}")
         values = [changes[c] for c in cols]
         money = {spec.columns[i] for i in spec.money}
-        values = [(_decimals([v])[0] if self.pg else _text(v)) if c in money else v for c, v in zip(cols, values)]
+        as_money = _decimal if self.pg else _text
+        values = [as_money(v) if c in money else v for c, v in zip(cols, values)]
         cur.execute(sql, [*values, *key])
 
 

@@ -207,7 +207,7 @@ def table_specs() -> dict[str, TableSpec]:
     }
 
 
-def _texts(row: dict[str, Any]) -> dict[str, Any]:
+def _decimals_as_text(row: dict[str, Any]) -> dict[str, Any]:
     # exact decimal text: str() is cheap where pickling a Decimal costs ~1 us (a batch holds thousands)
     return {k: str(v) if type(v) is Decimal else v for k, v in row.items()}
 
@@ -220,12 +220,12 @@ def _encode(ops: Sequence[Op]) -> list[tuple[Any, ...]]:
             out.append(("t", op.kind, op.ref, op.ts, op.asset,
                         [(a, bucket, str(amount), floor) for a, bucket, amount, floor in op.legs]))
         elif type(op) is Insert:
-            out.append(("i", op.table.name, _texts(op.row)))
+            out.append(("i", op.table.name, _decimals_as_text(op.row)))
         elif type(op) is Upsert:
-            out.append(("u", op.table.name, _texts(op.row)))
+            out.append(("u", op.table.name, _decimals_as_text(op.row)))
         else:
             assert type(op) is Update
-            out.append(("x", op.table.name, op.key, _texts(op.values)))
+            out.append(("x", op.table.name, op.key, _decimals_as_text(op.values)))
     return out
 
 
