@@ -12,6 +12,10 @@ The clients are raw keep-alive HTTP/1.1 connections on asyncio (uvloop if instal
 /api/v3/order at a time per connection; latency is from the request's first byte to the last byte of its
 answer. Figures: sustained orders per second over the measured window, p50/p99/max latency, statuses.
 
+Then the same server and clients send the same signed requests to POST /api/v3/order/test: the gateway alone
+(key, signature, timestamp and replay checks, rate limits, Binance filters, the JSON answer) without the ledger,
+the engine, the router or the database. The difference in server CPU per request is what the order path costs.
+
 The peer, run in the same invocation with the same clients and requests: a bare aiohttp server in its own
 process (same loop, same server options) whose handler does only what any signed Binance-style order endpoint
 must: read the form body, look up the key, check the HMAC-SHA256 and answer an order-shaped JSON. No filters,
@@ -39,6 +43,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SYMBOL = "BTC/USDT"
+ORDER = "/api/v3/order"
+TEST_ORDER = "/api/v3/order/test"  # the same request through the gateway only: key, signature, limits, filters
 
 
 # ----------------------------------------------------------------------------------------------- server
@@ -99,7 +105,7 @@ async def _serve(port: int, data_dir: str, accounts: int, keys_file: str, db_url
         prof.enable()
         await asyncio.sleep(float(os.environ["BRAID_BENCH_PROFILE"]))
         prof.disable()
-        pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(40)
+        pstats.Stats(prof, stream=sys.stderr).sort_stats(os.environ.get("BRAID_BENCH_SORT", "tottime")).print_stats(int(os.environ.get("BRAID_BENCH_LINES", "40")))
     await asyncio.Event().wait()
 
 
@@ -170,10 +176,11 @@ def _cpu_seconds(pid: int) -> dict[str, float]:
     return out
 
 
-async def _client(port: int, key: str, secret: str, side: str, stats: Stats, stop: asyncio.Event, idx: int) -> None:
+async def _client(port: int, key: str, secret: str, side: str, stats: Stats, stop: asyncio.Event, idx: int,
+                  path: str = ORDER) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     mac = hmac.new(secret.encode(), digestmod=hashlib.sha256)
-    head = (f"POST /api/v3/order HTTP/1.1\r\nHost: 127.0.0.1\r\nX-MBX-APIKEY: {key}\r\n"
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-MBX-APIKEY: {key}\r\n"
             "Content-Type: application/x-www-form-urlencoded\r\n").encode()
     n = 0
     while not stop.is_set():
@@ -205,10 +212,10 @@ async def _client(port: int, key: str, secret: str, side: str, stats: Stats, sto
 
 
 async def _load(port: int, creds: list[list[str]], clients: int, seconds: float, warmup: float,
-                server_pid: int = 0) -> Stats:
+                server_pid: int = 0, path: str = ORDER) -> Stats:
     stats, stop = Stats(), asyncio.Event()
-    tasks = [asyncio.create_task(_client(port, *creds[i % len(creds)], "BUY" if i % 2 else "SELL", stats, stop, i))
-             for i in range(clients)]
+    tasks = [asyncio.create_task(_client(port, *creds[i % len(creds)], "BUY" if i % 2 else "SELL", stats, stop, i,
+                                         path)) for i in range(clients)]
     await asyncio.sleep(warmup)
     cpu0 = _cpu_seconds(server_pid) if server_pid else {}
     stats.measuring = True
@@ -259,29 +266,36 @@ def main() -> int:
     store = "PostgreSQL" if args.database_url else "SQLite synchronous=FULL"
     print(f"api_load: {args.clients} connections, {args.accounts} accounts, {loop_name}, each server in its own "
           f"process, {args.seconds:g} s measured after {args.warmup:g} s warm-up")
-    braid = _measure(["--serve", "--accounts", str(args.accounts), "--database-url", args.database_url,
-                      "--schema", schema], args)
+    measured = _measure(["--serve", "--accounts", str(args.accounts), "--database-url", args.database_url,
+                         "--schema", schema], args, (ORDER, TEST_ORDER))
     if schema:
         from wallets import drop_schema
 
         drop_schema(args.database_url, schema)
-    if braid is None:
+    if measured is None:
         return 1
+    braid, gateway = measured
     rate, p99 = _report(f"Braid ({store}, answers after commit)", braid)
+    gw_rate, gw_p99 = _report("Braid's gateway alone: POST /api/v3/order/test, same requests (key, signature, "
+                              "replay, rate limits, filters; no ledger, engine or database)", gateway)
+    order_path = _per_order(braid) - _per_order(gateway)
+    if order_path:
+        print(f"  so the order path behind the gateway costs the server {order_path:.0f} us of CPU per order")
     if not args.no_peer:
-        peer = _measure(["--serve-peer", "--accounts", str(args.accounts)], args)
-        if peer is None:
+        found = _measure(["--serve-peer", "--accounts", str(args.accounts)], args, (ORDER,))
+        if found is None:
             return 1
         peer_rate, peer_p99 = _report("peer: bare aiohttp, HMAC check + canned answer (no order logic, no database)",
-                                      peer)
-        print(f"ratio Braid/peer: throughput {rate / peer_rate:.2f}x, p99 {p99 / peer_p99:.2f}x")
+                                      found[0])
+        print(f"ratio Braid/peer: throughput {rate / peer_rate:.2f}x, p99 {p99 / peer_p99:.2f}x; "
+              f"gateway alone/peer: throughput {gw_rate / peer_rate:.2f}x, p99 {gw_p99 / peer_p99:.2f}x")
     ok = rate >= 5000 and p99 <= 20
     print(f"verdict: Braid {'MEETS' if ok else 'is BELOW'} the target (>= 5,000 orders/s with p99 <= 20 ms)")
     return 0
 
 
-def _measure(server_args: list[str], args: argparse.Namespace) -> Stats | None:
-    """Start one server process, load it with the clients, stop it."""
+def _measure(server_args: list[str], args: argparse.Namespace, paths: tuple[str, ...]) -> list[Stats] | None:
+    """Start one server process, load it with the clients on each path in turn, stop it."""
     with tempfile.TemporaryDirectory() as tmp:
         keys = os.path.join(tmp, "keys.json")
         proc = subprocess.Popen([sys.executable, __file__, *server_args, "--dir", tmp, "--keys", keys],
@@ -293,10 +307,16 @@ def _measure(server_args: list[str], args: argparse.Namespace) -> Stats | None:
                 return None
             port = int(line.split()[1])
             creds = json.loads(Path(keys).read_text())
-            return asyncio.run(_load(port, creds, args.clients, args.seconds, args.warmup, proc.pid))
+            return [asyncio.run(_load(port, creds, args.clients, args.seconds, args.warmup, proc.pid, path))
+                    for path in paths]
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+def _per_order(stats: Stats) -> float:
+    """The server process's CPU microseconds per answered request (0 when unknown)."""
+    return stats.cpu.get("server", 0.0) / len(stats.lat) * 1e6 if stats.lat and stats.cpu else 0.0
 
 
 def _report(name: str, stats: Stats) -> tuple[float, float]:

@@ -66,6 +66,7 @@ class Accounts:
         self._tenant_names: set[str] = set()
         self._accounts: dict[int, Account] = {}
         self._by_name: dict[tuple[int | None, str], int] = {}
+        self.system_ids: set[int] = set()
         self._misses: dict[int, float] = {}  # account id -> until when not to look it up again
         self._tenants_read = 0.0
         self.reload()
@@ -89,6 +90,7 @@ class Accounts:
         self._tenants_read = time.monotonic()
         self._tenant_names = {t.name for t in ts}
         self._accounts = {a.account_id: a for a in acs}
+        self.system_ids = {a.account_id for a in acs if a.kind == "system"}  # what the ledger lets go below zero
         self._by_name = {(a.tenant_id, a.name): a.account_id for a in sorted(acs, key=lambda a: -a.account_id)}
         if not self.store.running:
             self._ensure_system_accounts()
@@ -174,8 +176,7 @@ class Accounts:
         )
 
     def is_system(self, account_id: int) -> bool:
-        found = self._accounts.get(account_id)
-        return found is not None and found.kind == "system"
+        return account_id in self.system_ids
 
     def exists(self, account_id: int) -> bool:
         return self._get(account_id) is not None
@@ -252,10 +253,13 @@ class Accounts:
     def _remember(self, a: Account) -> None:
         self._accounts[a.account_id] = a
         self._by_name[(a.tenant_id, a.name)] = a.account_id
+        if a.kind == "system":
+            self.system_ids.add(a.account_id)
 
     def _forget(self, a: Account) -> None:
         self._accounts.pop(a.account_id, None)
         self._by_name.pop((a.tenant_id, a.name), None)
+        self.system_ids.discard(a.account_id)
 
 
 def _check_rate(rate: Decimal) -> None:

@@ -250,9 +250,9 @@ class Ledger:
         return (f + p[0], lk + p[1]) if p else (f, lk)
 
     def _shortfall(self, net: dict[BalanceKey, list[Decimal]]) -> BalanceKey | None:
-        is_system = self.accounts.is_system
+        system = self.accounts.system_ids
         for key, (df, dl) in net.items():
-            if (df < 0 or dl < 0) and not is_system(key[0]):  # only a decrease can overdraw
+            if (df < 0 or dl < 0) and key[0] not in system:  # only a decrease can overdraw
                 f, lk = self._avail(key)
                 if f + df < 0 or lk + dl < 0:
                     return key
@@ -292,10 +292,10 @@ class Ledger:
                 raise InsufficientBalance(f"account {short[0]} {short[1]}: free {f} locked {lk}")
         ts = now_ms()
         ref = ref[:64]
-        is_system = self.accounts.is_system
+        system = self.accounts.system_ids
         for kind, legs in transfers:
             batch.add(Transfer(kind, ref, ts, legs[0].asset,
-                               tuple([(leg.account_id, leg.bucket, leg.amount, not is_system(leg.account_id)) for leg in legs])))
+                               tuple([(leg.account_id, leg.bucket, leg.amount, leg.account_id not in system) for leg in legs])))
         # what this batch holds pending, undone in one go if it never commits
         held = batch.ledger_net
         if held is None:
