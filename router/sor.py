@@ -116,6 +116,8 @@ class SmartOrderRouter:
         self.compare_venues = compare_venues
         self.parents: dict[str, _Parent] = {}
         self._by_engine_id: dict[int, str] = {}  # resting (or being submitted) engine order id -> parent
+        # (id(policy), symbol) -> (that policy, venue -> whether it prices that venue's taker fee below zero)
+        self._rebates: dict[tuple[int, str], tuple[RoutingPolicy, dict[str, bool]]] = {}
         self.trade_listeners: list[Callable[[str], None]] = []
         self.killswitch.on_halt(self._on_halt)
 
@@ -550,8 +552,21 @@ class SmartOrderRouter:
 
     def _negative_fee(self, p: _Parent, venues: Mapping[str, object]) -> bool:
         """Whether a venue the parent could route to charges a negative taker fee (as _terms would price it)."""
-        return any(p.policy.fee_for(v, self.settings.venue(v).taker_fee) < 0
-                   for v in venues if (v, p.order.symbol) in self.instruments)
+        symbol, policy = p.order.symbol, p.policy
+        known = self._rebates.get((id(policy), symbol))
+        if known is None or known[0] is not policy:  # a reloaded policy set brings new policy objects
+            if len(self._rebates) > 10_000:
+                self._rebates.clear()
+            known = self._rebates[(id(policy), symbol)] = (policy, {})
+        rebate = known[1]
+        for v in venues:
+            r = rebate.get(v)
+            if r is None:
+                r = rebate[v] = ((v, symbol) in self.instruments
+                                 and policy.fee_for(v, self.settings.venue(v).taker_fee) < 0)
+            if r:
+                return True
+        return False
 
     def _terms(self, symbol: str, side: str, policy: RoutingPolicy, live: Mapping[str, L2Book]) -> dict[str, VenueTerms]:
         out = {}

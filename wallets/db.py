@@ -89,15 +89,16 @@ class Transfer(NamedTuple):
 
     The writer stores it as one posting per leg (ids taken from the sequences in the same transaction) and
     adds the legs to the balance rows, reading, adding and checking them inside the transaction (correct
-    across processes). ``legs``: ``(account_id, bucket, amount, floor)``, bucket "free" or "locked"; ``floor``
-    refuses the whole caller's write if that account's bucket would go below zero.
+    across processes). ``legs``: ``(account_id, bucket, amount, floor)``, bucket "free" or "locked", amount the
+    exact decimal text (what the writer is sent); ``floor`` refuses the whole caller's write if that account's
+    bucket would go below zero.
     """
 
     kind: str
     ref: str
     ts: int
     asset: str
-    legs: tuple[tuple[int, str, Decimal, bool], ...]
+    legs: tuple[tuple[int, str, str, bool], ...]
 
 
 Op = Insert | Update | Upsert | Transfer
@@ -217,8 +218,7 @@ def _encode(ops: Sequence[Op]) -> list[tuple[Any, ...]]:
     out: list[tuple[Any, ...]] = []
     for op in ops:
         if type(op) is Transfer:
-            out.append(("t", op.kind, op.ref, op.ts, op.asset,
-                        [(a, bucket, str(amount), floor) for a, bucket, amount, floor in op.legs]))
+            out.append(("t", op.kind, op.ref, op.ts, op.asset, op.legs))
         elif type(op) is Insert:
             out.append(("i", op.table.name, _decimals_as_text(op.row)))
         elif type(op) is Upsert:

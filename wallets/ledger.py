@@ -295,7 +295,7 @@ class Ledger:
         system = self.accounts.system_ids
         for kind, legs in transfers:
             batch.add(Transfer(kind, ref, ts, legs[0].asset,
-                               tuple([(leg.account_id, leg.bucket, leg.amount, leg.account_id not in system) for leg in legs])))
+                               tuple([(leg.account_id, leg.bucket, str(leg.amount), leg.account_id not in system) for leg in legs])))
         # what this batch holds pending, undone in one go if it never commits
         held = batch.ledger_net
         if held is None:
