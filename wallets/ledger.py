@@ -260,19 +260,24 @@ class Ledger:
 
     async def _post(self, batch: Batch, ref: str, transfers: list[tuple[Kind, list[Leg]]]) -> None:
         net: dict[BalanceKey, list[Decimal]] = {}
-        for _, legs in transfers:
+        system = self.accounts.system_ids
+        wire = []  # (kind, asset, legs as the writer takes them), built in the same pass as the checks
+        for kind, legs in transfers:
             asset = legs[0].asset
             total = ZERO
-            for leg in legs:
-                if leg.asset != asset:
-                    raise WalletError(f"a transfer moves one asset, was {asset} and {leg.asset}")
-                total += leg.amount
-                d = net.get((leg.account_id, asset))
+            out = []
+            for account_id, leg_asset, bucket, amount in legs:
+                if leg_asset != asset:
+                    raise WalletError(f"a transfer moves one asset, was {asset} and {leg_asset}")
+                total += amount
+                d = net.get((account_id, asset))
                 if d is None:
-                    d = net[(leg.account_id, asset)] = [ZERO, ZERO]
-                d[0 if leg.bucket == "free" else 1] += leg.amount
+                    d = net[(account_id, asset)] = [ZERO, ZERO]
+                d[0 if bucket == "free" else 1] += amount
+                out.append((account_id, bucket, str(amount), account_id not in system))
             if total != 0:
                 raise WalletError(f"a transfer must sum to zero, was {total} {asset}")
+            wire.append((kind, asset, tuple(out)))
         if self._stale:
             stale = [k for k in net if k in self._stale]
             if stale:  # a write of ours was refused: the stored row may differ from what we thought
@@ -292,10 +297,9 @@ class Ledger:
                 raise InsufficientBalance(f"account {short[0]} {short[1]}: free {f} locked {lk}")
         ts = now_ms()
         ref = ref[:64]
-        system = self.accounts.system_ids
-        for kind, legs in transfers:
-            batch.add(Transfer(kind, ref, ts, legs[0].asset,
-                               tuple([(leg.account_id, leg.bucket, str(leg.amount), leg.account_id not in system) for leg in legs])))
+        add = batch.add
+        for kind, asset, legs in wire:
+            add(Transfer(kind, ref, ts, asset, legs))
         # what this batch holds pending, undone in one go if it never commits
         held = batch.ledger_net
         if held is None:
