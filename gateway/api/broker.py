@@ -98,8 +98,9 @@ async def set_commission(request: web.Request) -> web.Response:
     if rate is None or rate < 0 or rate > Decimal("0.01"):
         raise ApiError(-1100, "Illegal characters found in parameter 'makerCommission'; legal range is '0..0.01'.")
     await w.accounts.set_markup(tenant, rate)
-    return json_response({"subAccountId": p.get("subAccountId"), "makerCommission": str(rate),
-                          "takerCommission": str(rate)})
+    out = {"makerCommission": str(rate), "takerCommission": str(rate)}
+    sub = p.get("subAccountId")
+    return json_response({"subAccountId": sub, **out} if sub else out)  # the markup is the broker's, on every sub
 
 
 def add_routes(app: web.Application) -> None:

@@ -113,8 +113,9 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
         return error_response(err)
     except web.HTTPNotFound:
         return error_response(not_found_path())
-    except web.HTTPMethodNotAllowed:
-        return error_response(ApiError(-1, "Method not allowed.", status=405))
+    except web.HTTPMethodNotAllowed as exc:  # Allow names what the path takes (RFC 9110)
+        return error_response(ApiError(-1, "Method not allowed.", status=405,
+                                       headers={"Allow": ", ".join(sorted(exc.allowed_methods))}))
     except web.HTTPException:
         raise
     except Exception:  # the execution status is unknown to the client: say so the Binance way (5xx)

@@ -139,8 +139,13 @@ async def depth(request: web.Request) -> web.Response:
 async def trades(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     sym = _symbol(request)
-    limit = params_of(request).integer("limit", default=500, lo=1, hi=1000)
-    rows = list(ctx.publisher.trades[sym])[-limit:]  # type: ignore[index,operator]
+    p = params_of(request)
+    limit = p.integer("limit", default=500, lo=1, hi=1000)
+    from_id = p.integer("fromId")  # historicalTrades pages forward from an id; without it, the latest trades
+    if from_id is None:
+        rows = list(ctx.publisher.trades[sym])[-limit:]  # type: ignore[index,operator]
+    else:
+        rows = [t for t in ctx.publisher.trades[sym] if t.id >= from_id][:limit]  # type: ignore[index,operator]
     return json_response([t.as_rest() for t in rows])
 
 

@@ -3,6 +3,7 @@ docs page at ``/docs``. Each operation names its Binance weight and security typ
 from __future__ import annotations
 
 import html
+import re
 
 from aiohttp import web
 
@@ -14,7 +15,7 @@ _ORDER = ("symbol!,side!:BUY|SELL,type!:LIMIT|LIMIT_MAKER|MARKET,timeInForce:GTC
 _SIGNING = "recvWindow:decimal,timestamp!:integer,signature!"
 # Parameters per handler (name! = required; :integer / :decimal / :A|B|C give the type or the values).
 PARAMS: dict[str, str] = {
-    "exchange_info": "symbol,symbols", "depth": "symbol!,limit:integer", "trades": "symbol!,limit:integer",
+    "exchange_info": "symbol,symbols", "depth": "symbol!,limit:integer", "trades": "symbol!,limit:integer,fromId:integer",
     "agg_trades": "symbol!,fromId:integer,startTime:integer,endTime:integer,limit:integer",
     "klines": "symbol!,interval!,startTime:integer,endTime:integer,limit:integer",
     "ticker_24h": "symbol,symbols", "ticker_price": "symbol,symbols", "book_ticker": "symbol,symbols",
@@ -32,6 +33,104 @@ PARAMS: dict[str, str] = {
     "delete_api_key": f"subAccountId!:integer,subAccountApiKey!,{_SIGNING}",
     "set_commission": f"subAccountId,makerCommission:decimal,takerCommission:decimal,{_SIGNING}",
 }
+
+
+# --- answers: the 200 body of each handler, as the handlers build it (tests/gateway/test_openapi.py checks real ones)
+_DEC = {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$"}  # Binance's decimal strings
+_KINDS: dict[str, dict[str, object]] = {"dec": _DEC, "int": {"type": "integer", "format": "int64"},
+                                        "str": {"type": "string"}, "bool": {"type": "boolean"}}
+
+
+def _field(kind: str) -> dict[str, object]:
+    if kind.startswith("["):  # [X]: an array of X
+        return {"type": "array", "items": _field(kind[1:-1])}
+    if kind in _KINDS:
+        return _KINDS[kind]
+    return {"$ref": f"#/components/schemas/{kind}"}
+
+
+def _object(fields: str, optional: str = "") -> dict[str, object]:
+    """An object schema from ``name:kind,...`` (all required) and ``optional`` fields of the same form."""
+    props: dict[str, object] = {}
+    required = []
+    for text, must in ((fields, True), (optional, False)):
+        for item in filter(None, text.split(",")):
+            name, _, kind = item.partition(":")
+            props[name] = _field(kind)
+            if must:
+                required.append(name)
+    out: dict[str, object] = {"type": "object", "properties": props}
+    if required:
+        out["required"] = required
+    return out
+
+
+_ORDER_HEAD = "symbol:str,orderId:int,orderListId:int,clientOrderId:str"
+_ORDER_STATE = ("price:dec,origQty:dec,executedQty:dec,cummulativeQuoteQty:dec,status:str,timeInForce:str,type:str,"
+                "side:str,workingTime:int,origQuoteOrderQty:dec,selfTradePreventionMode:str")
+_TICKER = ("symbol:str,priceChange:dec,priceChangePercent:dec,weightedAvgPrice:dec,prevClosePrice:dec,lastPrice:dec,"
+           "lastQty:dec,bidPrice:dec,bidQty:dec,askPrice:dec,askQty:dec,openPrice:dec,highPrice:dec,lowPrice:dec,"
+           "volume:dec,quoteVolume:dec,openTime:int,closeTime:int,firstId:int,lastId:int,count:int")
+SCHEMAS: dict[str, dict[str, object]] = {
+    "Empty": {"type": "object", "additionalProperties": False},
+    "ServerTime": _object("serverTime:int"),
+    "RateLimit": _object("rateLimitType:str,interval:str,intervalNum:int,limit:int"),
+    "Filter": _object("filterType:str"),
+    "SymbolInfo": _object("symbol:str,status:str,baseAsset:str,quoteAsset:str,baseAssetPrecision:int,"
+                          "quoteAssetPrecision:int,orderTypes:[str],quoteOrderQtyMarketAllowed:bool,"
+                          "isSpotTradingAllowed:bool,filters:[Filter],permissions:[str]"),
+    "ExchangeInfo": _object("timezone:str,serverTime:int,rateLimits:[RateLimit],exchangeFilters:[Filter],"
+                            "symbols:[SymbolInfo]"),
+    "Level": {"type": "array", "items": _DEC, "minItems": 2, "maxItems": 2},  # [price, quantity]
+    "Depth": _object("lastUpdateId:int,bids:[Level],asks:[Level]"),
+    "Trade": _object("id:int,price:dec,qty:dec,quoteQty:dec,time:int,isBuyerMaker:bool,isBestMatch:bool"),
+    "AggTrade": _object("a:int,p:dec,q:dec,f:int,l:int,T:int,m:bool,M:bool"),
+    # open time, open, high, low, close, volume, close time, quote volume, trades, taker buy base, taker buy
+    # quote, unused "0"
+    "Kline": {"type": "array", "minItems": 12, "maxItems": 12,
+              "items": {"oneOf": [{"type": "integer", "format": "int64"}, {"type": "string"}]}},
+    "Ticker24h": _object(_TICKER),
+    "TickerPrice": _object("symbol:str,price:dec"),
+    "BookTicker": _object("symbol:str,bidPrice:dec,bidQty:dec,askPrice:dec,askQty:dec"),
+    "AvgPrice": _object("mins:int,price:dec,closeTime:int"),
+    "Fill": _object("price:dec,qty:dec,commission:dec,commissionAsset:str,tradeId:int"),
+    # newOrderRespType ACK answers the first five fields only; RESULT adds the order's state, FULL its fills
+    "NewOrder": _object(f"{_ORDER_HEAD},transactTime:int", f"{_ORDER_STATE},fills:[Fill]"),
+    "Order": _object(f"{_ORDER_HEAD},{_ORDER_STATE},stopPrice:dec,icebergQty:dec,time:int,updateTime:int,"
+                     "isWorking:bool"),
+    "CanceledOrder": _object(f"{_ORDER_HEAD},{_ORDER_STATE},origClientOrderId:str", "transactTime:int"),
+    "MyTrade": _object("symbol:str,id:int,orderId:int,orderListId:int,price:dec,qty:dec,quoteQty:dec,commission:dec,"
+                       "commissionAsset:str,time:int,isBuyer:bool,isMaker:bool,isBestMatch:bool"),
+    "Balance": _object("asset:str,free:dec,locked:dec"),
+    "CommissionRates": _object("maker:dec,taker:dec,buyer:dec,seller:dec"),
+    "Account": _object("makerCommission:int,takerCommission:int,buyerCommission:int,sellerCommission:int,"
+                       "commissionRates:CommissionRates,canTrade:bool,canWithdraw:bool,canDeposit:bool,"
+                       "brokered:bool,requireSelfTradePrevention:bool,preventSor:bool,updateTime:int,"
+                       "accountType:str,balances:[Balance],permissions:[str],uid:int"),
+    "ListenKey": _object("listenKey:str"),
+    "SubAccount": _object("subaccountId:str,email:str,tag:str"),
+    "SubAccountApiKey": _object("subaccountId:str,apiKey:str,secretKey:str,canTrade:bool,marginTrade:bool,"
+                                "futuresTrade:bool,ipRestrict:bool"),
+    "Commission": _object("makerCommission:dec,takerCommission:dec", "subAccountId:str"),
+}
+# handler -> its answer: a schema name, [Name] for an array of them, Name|[Name] for one (with ``symbol``) or many
+ANSWERS: dict[str, str] = {
+    "ping": "Empty", "server_time": "ServerTime", "exchange_info": "ExchangeInfo", "depth": "Depth",
+    "trades": "[Trade]", "agg_trades": "[AggTrade]", "klines": "[Kline]", "ticker_24h": "Ticker24h|[Ticker24h]",
+    "ticker_price": "TickerPrice|[TickerPrice]", "book_ticker": "BookTicker|[BookTicker]", "avg_price": "AvgPrice",
+    "new_order": "NewOrder", "test_order": "Empty", "query_order": "Order", "cancel_order": "CanceledOrder",
+    "open_orders": "[Order]", "cancel_open_orders": "[CanceledOrder]", "all_orders": "[Order]",
+    "my_trades": "[MyTrade]", "account": "Account", "create": "ListenKey", "keepalive": "Empty", "close": "Empty",
+    "create_sub_account": "SubAccount", "create_api_key": "SubAccountApiKey", "delete_api_key": "Empty",
+    "set_commission": "Commission",
+}
+
+
+def answer_schema(text: str) -> dict[str, object]:
+    """The schema an ``ANSWERS`` entry names."""
+    if "|" in text:
+        return {"oneOf": [answer_schema(part) for part in text.split("|")]}
+    return _field(text)
 
 
 def _parameters(spec_text: str, method: str) -> list[dict[str, object]]:
@@ -55,6 +154,7 @@ def _parameters(spec_text: str, method: str) -> list[dict[str, object]]:
 
 def spec(app: web.Application) -> dict[str, object]:
     paths: dict[str, dict[str, object]] = {}
+    ids: set[str] = set()
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource is not None else {}
         path = info.get("path") or info.get("formatter")
@@ -64,16 +164,32 @@ def spec(app: web.Application) -> dict[str, object]:
         security = getattr(handler, "security", None)
         weight = getattr(handler, "weight", None)
         sec_name = security.value if security is not None else ("WEBSOCKET" if path.startswith(("/ws", "/stream")) else "NONE")
+        name = handler.__name__
+        op_id = f"{route.method.lower()}_{name}"
+        if op_id in ids:  # one handler on two paths (trades and historicalTrades): ids must be unique
+            op_id += "_" + "_".join(part for part in path.strip("/").split("/")[2:] if part.isidentifier())
+        ids.add(op_id)
+        ok: dict[str, object] = {"description": "OK"}
+        if name in ANSWERS:
+            ok["content"] = {"application/json": {"schema": answer_schema(ANSWERS[name])}}
+        responses: dict[str, object] = {"200": ok, "4XX": {"$ref": "#/components/responses/Error"}}
+        if sec_name == "WEBSOCKET":
+            responses = {"101": {"description": "Switching Protocols: the WebSocket"}, **responses}
+            del responses["200"]
         op: dict[str, object] = {
-            "summary": (handler.__doc__ or handler.__name__).strip().splitlines()[0],
-            "operationId": f"{route.method.lower()}_{handler.__name__}",
+            "summary": (handler.__doc__ or name).strip().splitlines()[0],
+            "operationId": op_id,
             "x-binance-security": sec_name,
-            "responses": {"200": {"description": "OK"}, "4XX": {"$ref": "#/components/responses/Error"}},
+            "responses": responses,
         }
         if weight is not None:
             op["x-weight"] = weight
-        if handler.__name__ in PARAMS:
-            op["parameters"] = _parameters(PARAMS[handler.__name__], route.method.lower())
+        parameters = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                      for n in re.findall(r"{(\w+)}", path)]
+        if name in PARAMS:
+            parameters += _parameters(PARAMS[name], route.method.lower())
+        if parameters:
+            op["parameters"] = parameters
         if sec_name in _SIGNED:
             op["security"] = [{"apiKey": [], "signature": []}]
         elif sec_name in ("USER_STREAM", "MARKET_DATA"):
@@ -91,7 +207,8 @@ def spec(app: web.Application) -> dict[str, object]:
                 "signature": {"type": "apiKey", "in": "query", "name": "signature"},
             },
             "schemas": {"Error": {"type": "object", "required": ["code", "msg"],
-                                  "properties": {"code": {"type": "integer"}, "msg": {"type": "string"}}}},
+                                  "properties": {"code": {"type": "integer"}, "msg": {"type": "string"}}},
+                        **SCHEMAS},
             "responses": {"Error": {"description": "Binance error", "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
         },

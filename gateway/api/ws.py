@@ -30,6 +30,7 @@ from aiohttp import WSMsgType, web
 
 from gateway.api.app import CTX, ApiContext
 from gateway.api.auth import now_ms
+from gateway.api.errors import ApiError
 from gateway.api.marketdata import fmt
 from gateway.api.userstream import ListenKeys
 from gateway.orders_service import OrderRow
@@ -160,9 +161,16 @@ class Connection:
             self.send_raw({"error": {"code": 1, "msg": "Invalid request: unknown method"}, "id": rid})
 
 
+async def _accept(request: web.Request, ws: web.WebSocketResponse) -> None:
+    """Upgrade to the WebSocket; a plain HTTP request gets a Binance-shaped 400 (aiohttp's own is plain text)."""
+    if not ws.can_prepare(request).ok:
+        raise ApiError(-1, "This endpoint takes a WebSocket upgrade request.")
+    await ws.prepare(request)
+
+
 async def _serve(request: web.Request, streams: list[str], combined: bool) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=180, max_msg_size=1 << 16)
-    await ws.prepare(request)
+    await _accept(request, ws)
     conn = Connection(request.app, ws, combined)
     request.app[CONNECTIONS].add(conn)
     writer = asyncio.get_running_loop().create_task(conn.writer())
@@ -200,7 +208,7 @@ async def combined_stream(request: web.Request) -> web.WebSocketResponse:
 async def ws_api(request: web.Request) -> web.WebSocketResponse:
     ctx: ApiContext = request.app[CTX]
     ws = web.WebSocketResponse(heartbeat=180)
-    await ws.prepare(request)
+    await _accept(request, ws)
     conn = Connection(request.app, ws, combined=False)
     request.app[CONNECTIONS].add(conn)
     writer = asyncio.get_running_loop().create_task(conn.writer())
