@@ -1,0 +1,139 @@
+"""Any signed new-order request, well-formed or not, gets either an order answer or a Binance error
+(``{"code","msg"}``, 4xx) that changed nothing: no balance moved, no order opened, and never a 5xx. The
+requests are generated (hypothesis) from the parameters' valid values mixed with near misses and junk. The
+same holds for queries and cancels (order, openOrders, allOrders, myTrades, account)."""
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from connectors.binance.auth import signature
+from wallets.ledger import check_sheet
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def _choice(*values: object) -> st.SearchStrategy:
+    return st.sampled_from(values)
+
+
+_numbers = st.one_of(
+    _choice("0.001", "0.01", "0.5", "1", "2.000", "99.50", "100", "100.20", "150"),  # valid-looking
+    _choice("0", "-1", "0.0001", "0.0015", "1e2", "1E-3", "NaN", "Infinity", "1,5", " 1", "0x10", "", "１"),
+    st.decimals(min_value=D("-10"), max_value=D("2000"), places=4, allow_nan=False).map(str),
+    st.text(max_size=6),
+)
+_requests = st.fixed_dictionaries({}, optional={
+    "symbol": _choice("BTCUSDT", "btcusdt", "ETHUSDT", "", "BTC/USDT", "BTCUSDT\x00"),
+    "side": _choice("BUY", "SELL", "buy", "HOLD", ""),
+    "type": _choice("LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS", "TAKE_PROFIT_LIMIT", "limit", "ICEBERG", ""),
+    "timeInForce": _choice("GTC", "IOC", "FOK", "GTX", ""),
+    "quantity": _numbers,
+    "quoteOrderQty": _numbers,
+    "price": _numbers,
+    "newClientOrderId": st.one_of(st.text(max_size=40), st.from_regex(r"[A-Za-z0-9_-]{1,36}", fullmatch=True)),
+    "newOrderRespType": _choice("ACK", "RESULT", "FULL", "NONE"),
+    "recvWindow": _choice("5000", "60000", "60001", "0", "-1", "abc", "5000.5"),
+})
+
+# well-formed orders (limit inside and outside the spread, market by quantity and by quote amount) ...
+_valid = st.one_of(
+    st.fixed_dictionaries({"symbol": st.just("BTCUSDT"), "side": _choice("BUY", "SELL"), "type": st.just("LIMIT"),
+                           "timeInForce": _choice("GTC", "IOC", "FOK"), "quantity": _choice("0.01", "0.5", "2"),
+                           "price": _choice("95.00", "99.40", "99.80", "100.00", "101.50")}),
+    st.fixed_dictionaries({"symbol": st.just("BTCUSDT"), "side": _choice("BUY", "SELL"), "type": st.just("MARKET"),
+                           "quantity": _choice("0.01", "0.3", "1")}),
+    st.fixed_dictionaries({"symbol": st.just("BTCUSDT"), "side": _choice("BUY", "SELL"), "type": st.just("MARKET"),
+                           "quoteOrderQty": _choice("5", "50.5", "120")}),
+)
+# ... as they are, with some fields replaced by near misses and junk, or junk alone
+_orders = st.one_of(_valid, st.builds(lambda good, bad: {**good, **bad}, _valid, _requests), _requests)
+
+
+def _state(server, acct: int) -> tuple:
+    return (server.balance(acct, "BTC"), server.balance(acct, "USDT"),
+            sorted(o.order_id for o in server.ctx.service.live.values() if o.account_id == acct))
+
+
+def test_any_order_request_is_answered_or_refused_without_effect(server):
+    acct, key, secret = server.account("fuzz", {"USDT": "1000", "BTC": "3"})
+    url = f"{server.url}/api/v3/order"
+    counts = {"answered": 0, "refused": 0}
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(params=_orders)
+    def one(params: dict[str, str]) -> None:
+        from urllib.parse import urlencode
+
+        body = urlencode({**params, "timestamp": server.ctx.auth.clock_ms()})
+        before = _state(server, acct)
+        r = requests.post(url, data=f"{body}&signature={signature(secret, body)}",
+                          headers={"X-MBX-APIKEY": key, **FORM})
+        assert r.status_code < 500, (params, r.text)
+        answer = r.json()
+        if r.status_code == 200:
+            counts["answered"] += 1
+            assert answer["symbol"] == "BTCUSDT" and answer["orderId"] > 0
+            if "executedQty" in answer:  # RESULT and FULL: the state adds up
+                assert answer["status"] in ("NEW", "PARTIALLY_FILLED", "FILLED", "EXPIRED", "CANCELED")
+                assert D(answer["executedQty"]) <= D(answer["origQty"])
+                if "fills" in answer:
+                    assert sum((D(f["qty"]) for f in answer["fills"]), D(0)) == D(answer["executedQty"])
+        else:
+            counts["refused"] += 1
+            assert set(answer) == {"code", "msg"} and answer["code"] < 0 and answer["msg"], answer
+            assert _state(server, acct) == before, (params, answer)
+        free_btc, locked_btc = server.balance(acct, "BTC")
+        free_usdt, locked_usdt = server.balance(acct, "USDT")
+        assert min(free_btc, locked_btc, free_usdt, locked_usdt) >= 0
+
+    one()
+    assert counts["answered"] >= 30 and counts["refused"] >= 30, counts  # both paths were exercised
+    # whatever was accepted, the stored ledger still balances
+    sheet = server.wallets.store.read_sync(lambda conn: check_sheet(conn, server.wallets.accounts))
+    assert sheet.ok, sheet.problems
+
+
+_ints = st.one_of(st.integers(min_value=-2, max_value=50).map(str), _choice("", "1.5", "x", "99999999999999999999999"))
+_queries = st.tuples(
+    _choice(("GET", "/api/v3/order"), ("DELETE", "/api/v3/order"), ("GET", "/api/v3/openOrders"),
+            ("DELETE", "/api/v3/openOrders"), ("GET", "/api/v3/allOrders"), ("GET", "/api/v3/myTrades"),
+            ("GET", "/api/v3/account")),
+    st.fixed_dictionaries({}, optional={
+        "symbol": _choice("BTCUSDT", "btcusdt", "ETHUSDT", ""), "orderId": _ints,
+        "origClientOrderId": st.text(max_size=8), "fromId": _ints, "startTime": _ints, "endTime": _ints,
+        "limit": _ints, "omitZeroBalances": _choice("true", "no"),
+    }),
+)
+
+
+def test_any_query_or_cancel_is_answered_or_refused_without_effect(server):
+    acct, key, secret = server.account("fuzz", {"USDT": "1000", "BTC": "3"})
+    for price in ("95.00", "96.00"):  # two resting orders a cancel may hit
+        body = (f"symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price={price}"
+                f"&timestamp={server.ctx.auth.clock_ms()}")
+        assert requests.post(f"{server.url}/api/v3/order", data=f"{body}&signature={signature(secret, body)}",
+                             headers={"X-MBX-APIKEY": key, **FORM}).status_code == 200
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(call=_queries)
+    def one(call: tuple[tuple[str, str], dict[str, str]]) -> None:
+        from urllib.parse import urlencode
+
+        (method, path), params = call
+        query = urlencode({**params, "timestamp": server.ctx.auth.clock_ms()})
+        before = _state(server, acct)
+        r = requests.request(method, f"{server.url}{path}?{query}&signature={signature(secret, query)}",
+                             headers={"X-MBX-APIKEY": key})
+        assert r.status_code < 500, (call, r.text)
+        if r.status_code != 200:
+            answer = r.json()
+            assert set(answer) == {"code", "msg"} and answer["code"] < 0, answer
+            assert _state(server, acct) == before, (call, answer)
+        elif method == "GET":
+            assert _state(server, acct) == before  # reading changes nothing
+
+    one()
