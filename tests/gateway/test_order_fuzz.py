@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -58,7 +59,9 @@ def _state(server, acct: int) -> tuple:
             sorted(o.order_id for o in server.ctx.service.live.values() if o.account_id == acct))
 
 
-def test_any_order_request_is_answered_or_refused_without_effect(server):
+@pytest.mark.parametrize("store", ["server", "pg_server"])  # SQLite and the real PostgreSQL
+def test_any_order_request_is_answered_or_refused_without_effect(store, request):
+    server = request.getfixturevalue(store)
     acct, key, secret = server.account("fuzz", {"USDT": "1000", "BTC": "3"})
     url = f"{server.url}/api/v3/order"
     counts = {"answered": 0, "refused": 0}
