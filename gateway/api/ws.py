@@ -138,10 +138,18 @@ class Connection:
     async def handle_request(self, text: str) -> None:
         try:
             msg = orjson.loads(text)
-            method, rid = msg.get("method"), msg.get("id")
-            params = msg.get("params") or []
-        except (orjson.JSONDecodeError, AttributeError):
+        except orjson.JSONDecodeError:
             self.send_raw({"error": {"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"}})
+            return
+        if not isinstance(msg, dict):
+            self.send_raw({"error": {"code": 2, "msg": "Invalid request: a request is a JSON object"}})
+            return
+        method, rid = msg.get("method"), msg.get("id")
+        params = msg.get("params") or []
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE") and (
+                not isinstance(params, list) or not all(isinstance(s, str) for s in params)):
+            self.send_raw({"error": {"code": 1, "msg": "Invalid value type: params must be a list of stream names"},
+                           "id": rid})
             return
         if method == "SUBSCRIBE":
             bad = [s for s in params if not isinstance(s, str) or not self.subscribe(s)]
@@ -181,7 +189,11 @@ async def _serve(request: web.Request, streams: list[str], combined: bool) -> we
                 return ws
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
-                await conn.handle_request(msg.data)
+                try:
+                    await conn.handle_request(msg.data)
+                except Exception:  # one bad message is answered; it does not end the connection
+                    log.exception("ws_request_failed")
+                    conn.send_raw({"error": {"code": 2, "msg": "Invalid request."}})
             elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
                 break
     finally:
@@ -219,32 +231,43 @@ async def ws_api(request: web.Request) -> web.WebSocketResponse:
                 break
             try:
                 req = orjson.loads(msg.data)
-                rid, method, params = req.get("id"), req.get("method"), dict(req.get("params") or {})
-            except (orjson.JSONDecodeError, AttributeError):
+            except orjson.JSONDecodeError:
                 conn.send_raw({"id": None, "status": 400, "error": {"code": -1102, "msg": "Invalid JSON."}})
                 continue
-            if method == "ping":
-                conn.send_raw({"id": rid, "status": 200, "result": {}})
-            elif method == "time":
-                conn.send_raw({"id": rid, "status": 200, "result": {"serverTime": now_ms()}})
-            elif method == "userDataStream.subscribe.signature":
-                account = _verify_ws_signature(ctx, params, request.remote)
-                if isinstance(account, tuple):
-                    conn.send_raw({"id": rid, "status": 400 if account[0] != -2015 else 401,
-                                   "error": {"code": account[0], "msg": account[1]}})
-                    continue
-                sub = next(ids)
-                users: dict[int, set[Callable[[dict[str, object]], None]]] = request.app[USERS]
-                cb = lambda payload, sub=sub: conn.send_raw({"subscriptionId": sub, "event": payload})  # noqa: E731
-                users.setdefault(account, set()).add(cb)
-                conn.unsubscribe[f"sub{sub}"] = lambda cb=cb, a=account: users.get(a, set()).discard(cb)
-                conn.send_raw({"id": rid, "status": 200, "result": {"subscriptionId": sub}})
-            elif method == "userDataStream.unsubscribe":
-                for name in list(conn.unsubscribe):
-                    conn.drop(name)
-                conn.send_raw({"id": rid, "status": 200, "result": {}})
-            else:
-                conn.send_raw({"id": rid, "status": 400, "error": {"code": -1100, "msg": f"Unknown method {method}."}})
+            if not isinstance(req, dict) or not isinstance(req.get("params") or {}, dict):
+                rid = req.get("id") if isinstance(req, dict) else None
+                conn.send_raw({"id": rid, "status": 400, "error": {
+                    "code": -1102, "msg": "Invalid request: a JSON object whose 'params' is an object."}})
+                continue
+            rid, method, params = req.get("id"), req.get("method"), dict(req.get("params") or {})
+            try:
+                if method == "ping":
+                    conn.send_raw({"id": rid, "status": 200, "result": {}})
+                elif method == "time":
+                    conn.send_raw({"id": rid, "status": 200, "result": {"serverTime": now_ms()}})
+                elif method == "userDataStream.subscribe.signature":
+                    account = _verify_ws_signature(ctx, params, request.remote)
+                    if isinstance(account, tuple):
+                        conn.send_raw({"id": rid, "status": 400 if account[0] != -2015 else 401,
+                                       "error": {"code": account[0], "msg": account[1]}})
+                        continue
+                    sub = next(ids)
+                    users: dict[int, set[Callable[[dict[str, object]], None]]] = request.app[USERS]
+                    cb = lambda payload, sub=sub: conn.send_raw({"subscriptionId": sub, "event": payload})  # noqa: E731
+                    users.setdefault(account, set()).add(cb)
+                    conn.unsubscribe[f"sub{sub}"] = lambda cb=cb, a=account: users.get(a, set()).discard(cb)
+                    conn.send_raw({"id": rid, "status": 200, "result": {"subscriptionId": sub}})
+                elif method == "userDataStream.unsubscribe":
+                    for name in list(conn.unsubscribe):
+                        conn.drop(name)
+                    conn.send_raw({"id": rid, "status": 200, "result": {}})
+                else:
+                    conn.send_raw({"id": rid, "status": 400,
+                                   "error": {"code": -1100, "msg": f"Unknown method {method}."}})
+            except Exception:  # one bad message is answered; it does not end the connection
+                log.exception("ws_api_request_failed", method=method)
+                conn.send_raw({"id": rid, "status": 500, "error": {
+                    "code": -1000, "msg": "An unknown error occurred while processing the request."}})
     finally:
         conn.close()
         request.app[CONNECTIONS].discard(conn)
@@ -262,10 +285,13 @@ def _verify_ws_signature(ctx: ApiContext, params: dict[str, Any], ip: str | None
         return -2015, "Invalid API-key, IP, or permissions for action."
     payload = urlencode(sorted((k, str(v)) for k, v in params.items()))
     want = hmac.new(key.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(want, sig.lower()):
+    if not sig.isascii() or not hmac.compare_digest(want, sig.lower()):  # compare_digest refuses non-ASCII text
         return -1022, "Signature for this request is not valid."
-    ts = int(params.get("timestamp", 0))
-    window = int(params.get("recvWindow", ctx.default_recv_window_ms))
+    try:
+        ts = int(params.get("timestamp", 0))
+        window = int(params.get("recvWindow", ctx.default_recv_window_ms))
+    except (TypeError, ValueError):
+        return -1100, "Illegal characters found in parameter 'timestamp' or 'recvWindow'."
     server = ctx.auth.clock_ms()
     if ts >= server + 1000 or server - ts > window:
         return -1021, "Timestamp for this request is outside of the recvWindow."

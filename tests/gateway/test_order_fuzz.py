@@ -4,8 +4,11 @@ requests are generated (hypothesis) from the parameters' valid values mixed with
 same holds for queries and cancels (order, openOrders, allOrders, myTrades, account)."""
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal as D
 
+import aiohttp
+import orjson
 import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
@@ -140,3 +143,72 @@ def test_any_query_or_cancel_is_answered_or_refused_without_effect(server):
             assert _state(server, acct) == before  # reading changes nothing
 
     one()
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=12),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+                     max_leaves=6)
+_stream_requests = st.one_of(
+    _json,
+    st.fixed_dictionaries({"method": _choice("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "X")},
+                          optional={"id": _json, "params": _json}),
+    st.fixed_dictionaries({"method": _choice("SUBSCRIBE", "UNSUBSCRIBE"), "id": st.integers(0, 9),
+                           "params": st.lists(_choice("btcusdt@depth", "btcusdt@depth5", "btcusdt@depth20@100ms",
+                                                      "btcusdt@depth0", "btcusdt@depthX", "btcusdt@trade", "nope@trade",
+                                                      "btcusdt", "@", ""), max_size=3)}),
+)
+_api_requests = st.one_of(
+    _json,
+    st.fixed_dictionaries({"method": _choice("ping", "time", "userDataStream.subscribe.signature",
+                                             "userDataStream.unsubscribe", "order.place")},
+                          optional={"id": _json, "params": _json}),
+)
+
+
+async def test_websockets_answer_any_message_and_stay_open(server):
+    """A stream connection and a WebSocket API connection each get arbitrary JSON (and non-JSON) messages; each
+    message gets an answer and the connection keeps working (it answers the next valid request)."""
+
+    _, key, _ = server.account("ws")
+    # a real key with a forged signature and odd timestamps: checked, refused, the connection stays
+    signed = st.fixed_dictionaries({
+        "method": st.just("userDataStream.subscribe.signature"), "id": st.integers(0, 9),
+        "params": st.fixed_dictionaries({"apiKey": st.just(key)}, optional={
+            "timestamp": st.one_of(_json, st.just(server.ctx.auth.clock_ms())), "recvWindow": _json,
+            "signature": st.one_of(st.text(max_size=64), st.from_regex(r"[0-9a-f]{64}", fullmatch=True))})})
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(streams=st.lists(st.one_of(_stream_requests.map(lambda v: orjson.dumps(v).decode()), st.text(max_size=8)),
+                            max_size=4),
+           api=st.lists(st.one_of(_api_requests, signed).map(lambda v: orjson.dumps(v).decode())
+                        | st.text(max_size=8), max_size=4))
+    def check(streams: list[str], api: list[str]) -> None:
+        asyncio.run(_exchange(server, streams, api))
+
+    await asyncio.to_thread(check)
+
+
+async def _exchange(server, streams: list[str], api: list[str]) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"{server.url}/ws") as ws:
+            for text in streams:
+                await ws.send_str(text)
+                answer = await _next_answer(ws)
+                assert "result" in answer or "error" in answer, (text, answer)
+            await ws.send_str('{"method": "LIST_SUBSCRIPTIONS", "id": 99}')
+            assert (await _next_answer(ws))["id"] == 99
+        async with http.ws_connect(f"{server.url}/ws-api/v3") as ws:
+            for text in api:
+                await ws.send_str(text)
+                answer = await ws.receive_json(timeout=5)
+                assert "status" in answer and ("result" in answer or "error" in answer), (text, answer)
+            await ws.send_str('{"method": "ping", "id": 7}')
+            assert await ws.receive_json(timeout=5) == {"id": 7, "status": 200, "result": {}}
+
+
+async def _next_answer(ws) -> dict:
+    """The next reply to a request, skipping market-data events pushed by a subscription."""
+    while True:
+        msg = await ws.receive_json(timeout=5)
+        if isinstance(msg, dict) and ("result" in msg or "error" in msg):
+            return msg
