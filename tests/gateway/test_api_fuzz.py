@@ -1,7 +1,12 @@
-"""Any signed new-order request, well-formed or not, gets either an order answer or a Binance error
-(``{"code","msg"}``, 4xx) that changed nothing: no balance moved, no order opened, and never a 5xx. The
-requests are generated (hypothesis) from the parameters' valid values mixed with near misses and junk. The
-same holds for queries and cancels (order, openOrders, allOrders, myTrades, account)."""
+"""Generated requests against a running Braid (hypothesis), well-formed or not: every one gets either its answer
+or a Binance error (``{"code","msg"}``, 4xx) that changed nothing, and never a 5xx.
+
+- new orders (valid values mixed with near misses and junk), on SQLite and on the real PostgreSQL: a refusal
+  moves no balance and opens no order;
+- queries and cancels (order, openOrders, allOrders, myTrades, account);
+- the broker's endpoints and the listen-key endpoints;
+- WebSocket messages on /ws and /ws-api/v3: each is answered and the connection keeps working.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -212,3 +217,46 @@ async def _next_answer(ws) -> dict:
         msg = await ws.receive_json(timeout=5)
         if isinstance(msg, dict) and ("result" in msg or "error" in msg):
             return msg
+
+
+_broker_calls = st.tuples(
+    _choice(("POST", "/sapi/v1/broker/subAccount"), ("POST", "/sapi/v1/broker/subAccountApi"),
+            ("DELETE", "/sapi/v1/broker/subAccountApi"), ("POST", "/sapi/v1/broker/subAccountApi/commission"),
+            ("POST", "/api/v3/userDataStream"), ("PUT", "/api/v3/userDataStream"),
+            ("DELETE", "/api/v3/userDataStream")),
+    st.fixed_dictionaries({}, optional={
+        "tag": st.text(max_size=140), "email": st.text(max_size=10), "subAccountId": _ints,
+        "canTrade": _choice("true", "false", "maybe"), "ipAddress": _choice("127.0.0.1", "10.0.0.1,::1", "x", ""),
+        "subAccountApiKey": st.text(max_size=70), "makerCommission": _numbers, "takerCommission": _numbers,
+        "listenKey": st.text(max_size=70)}),
+)
+
+
+def test_broker_and_listen_key_calls_are_answered_or_refused(server):
+    """The broker's endpoints and the listen-key endpoints, with generated parameters: an answer or a Binance
+    error, never a 5xx; a refused call leaves the sub-accounts, keys and markup as they were."""
+    from tests.gateway.test_broker_and_orders import broker_key
+
+    bkey, bsecret = broker_key(server)
+    accounts, tenant = server.wallets.accounts, server.tenant.tenant_id
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(call=_broker_calls)
+    def one(call: tuple[tuple[str, str], dict[str, str]]) -> None:
+        from urllib.parse import urlencode
+
+        (method, path), params = call
+        before = (len(accounts.accounts_of(tenant)), accounts.tenant(tenant).markup_rate)
+        if path.startswith("/sapi/"):
+            body = urlencode({**params, "timestamp": server.ctx.auth.clock_ms()})
+            r = requests.request(method, f"{server.url}{path}", data=f"{body}&signature={signature(bsecret, body)}",
+                                 headers={"X-MBX-APIKEY": bkey, **FORM})
+        else:
+            r = requests.request(method, f"{server.url}{path}", params=params, headers={"X-MBX-APIKEY": bkey})
+        assert r.status_code < 500, (call, r.text)
+        if r.status_code != 200:
+            answer = r.json()
+            assert set(answer) == {"code", "msg"} and answer["code"] < 0, answer
+            assert (len(accounts.accounts_of(tenant)), accounts.tenant(tenant).markup_rate) == before, (call, answer)
+
+    one()
