@@ -219,15 +219,28 @@ async def openapi_json(request: web.Request) -> web.Response:
     return json_response(spec(request.app))
 
 
+def _schema_name(schema: dict[str, object]) -> str:
+    """A schema as the docs page names it: ``Order``, ``[Order]``, ``Ticker | [Ticker]``."""
+    if "oneOf" in schema:
+        return " | ".join(_schema_name(s) for s in schema["oneOf"])  # type: ignore[attr-defined]
+    if schema.get("type") == "array":
+        return f"[{_schema_name(schema['items'])}]"  # type: ignore[arg-type]
+    return str(schema.get("$ref", schema.get("type", ""))).rsplit("/", 1)[-1]
+
+
 async def docs(request: web.Request) -> web.Response:
     rows = []
     for path, ops in spec(request.app)["paths"].items():  # type: ignore[union-attr]
         for method, op in ops.items():
+            ok = op["responses"].get("200", {}).get("content", {}).get("application/json", {})
+            answer = _schema_name(ok["schema"]) if ok else ""
             rows.append(f"<tr><td>{method.upper()}</td><td>{html.escape(path)}</td><td>{op['x-binance-security']}</td>"
-                        f"<td>{op.get('x-weight', '')}</td><td>{html.escape(str(op['summary']))}</td></tr>")
+                        f"<td>{op.get('x-weight', '')}</td><td>{html.escape(answer)}</td>"
+                        f"<td>{html.escape(str(op['summary']))}</td></tr>")
     body = ("<!doctype html><html><head><meta charset='utf-8'><title>Braid API</title></head><body>"
-            "<h1>Braid Binance-compatible API</h1><p>Machine-readable: <a href='/openapi.json'>/openapi.json</a></p>"
-            "<table><tr><th>method</th><th>path</th><th>security</th><th>weight</th><th>summary</th></tr>"
+            "<h1>Braid Binance-compatible API</h1><p>Machine-readable, with every answer's schema: "
+            "<a href='/openapi.json'>/openapi.json</a></p>"
+            "<table><tr><th>method</th><th>path</th><th>security</th><th>weight</th><th>answer</th><th>summary</th></tr>"
             + "".join(rows) + "</table></body></html>")
     return web.Response(text=body, content_type="text/html")
 

@@ -39,6 +39,9 @@ def test_the_document_is_well_formed(server):
             if path.startswith("/api/v3/") or path.startswith("/sapi/"):
                 assert "content" in op["responses"]["200"], f"{method} {path} has no answer schema"
     assert "101" in spec["paths"]["/ws/{path}"]["get"]["responses"]
+    page = requests.get(f"{server.url}/docs").text  # the docs page names each answer
+    assert "<td>/api/v3/openOrders</td><td>USER_DATA</td><td>6</td><td>[Order]</td>" in page
+    assert "<td>TickerPrice | [TickerPrice]</td>" in page
     # the checker can fail: a wrong body is refused
     check = _checker(spec)
     with pytest.raises(jsonschema.ValidationError):
