@@ -105,7 +105,8 @@ async def _serve(port: int, data_dir: str, accounts: int, keys_file: str, db_url
         prof.enable()
         await asyncio.sleep(float(os.environ["BRAID_BENCH_PROFILE"]))
         prof.disable()
-        pstats.Stats(prof, stream=sys.stderr).sort_stats(os.environ.get("BRAID_BENCH_SORT", "tottime")).print_stats(int(os.environ.get("BRAID_BENCH_LINES", "40")))
+        order = os.environ.get("BRAID_BENCH_SORT", "tottime")
+        pstats.Stats(prof, stream=sys.stderr).sort_stats(order).print_stats(int(os.environ.get("BRAID_BENCH_LINES", "40")))
     await asyncio.Event().wait()
 
 

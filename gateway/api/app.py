@@ -35,7 +35,6 @@ class ApiContext:
     limiter: RateLimiter
     publisher: MarketPublisher
     listen_keys: Any = None  # created on first use (gateway.api.userstream.ListenKeys)
-    default_recv_window_ms: int = 5000
     _callers: dict[tuple[str, str], Caller] = field(default_factory=dict, repr=False)  # one per account, reused
 
     def caller(self, key: ApiKey) -> Caller:

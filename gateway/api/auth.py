@@ -118,14 +118,16 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _timestamp_ms(text: str) -> int:
+def parse_timestamp_ms(text: str) -> int:
+    """A request's ``timestamp`` (ms, or µs from clients that send them) or the Binance error."""
     if not text.isdigit():
         raise errors.mandatory("timestamp")
     ts = int(text)
     return ts // 1000 if ts >= 10**14 else ts  # microseconds are allowed too
 
 
-def _recv_window_ms(text: str | None) -> int | Decimal:
+def parse_recv_window_ms(text: str | None) -> int | Decimal:
+    """A request's ``recvWindow`` (default when absent) or the Binance error."""
     if text is None:
         return DEFAULT_RECV_WINDOW_MS
     if len(text) <= 5 and text.isascii() and text.isdigit():  # the usual whole milliseconds, without a Decimal
@@ -170,8 +172,8 @@ class Authenticator:
         sig = values.get("signature")
         if not sig:
             raise errors.mandatory("signature")
-        ts = _timestamp_ms(ts_text)
-        window = _recv_window_ms(values.get("recvWindow") or None)
+        ts = parse_timestamp_ms(ts_text)
+        window = parse_recv_window_ms(values.get("recvWindow") or None)
         server = self.clock_ms()
         if ts >= server + 1000:
             raise errors.future_timestamp()
@@ -188,8 +190,8 @@ class Authenticator:
         """Binance checks the window again just before the engine: a request that queued too long is refused."""
         ts, window = params.timestamp_ms, params.recv_window_ms
         if ts is None or window is None:
-            ts = _timestamp_ms(params.required("timestamp"))
-            window = _recv_window_ms(params.get("recvWindow"))
+            ts = parse_timestamp_ms(params.required("timestamp"))
+            window = parse_recv_window_ms(params.get("recvWindow"))
         if self.clock_ms() - ts > window:
             raise errors.stale_timestamp()
 

@@ -172,10 +172,9 @@ def spec(app: web.Application) -> dict[str, object]:
         ok: dict[str, object] = {"description": "OK"}
         if name in ANSWERS:
             ok["content"] = {"application/json": {"schema": answer_schema(ANSWERS[name])}}
-        responses: dict[str, object] = {"200": ok, "4XX": {"$ref": "#/components/responses/Error"}}
-        if sec_name == "WEBSOCKET":
-            responses = {"101": {"description": "Switching Protocols: the WebSocket"}, **responses}
-            del responses["200"]
+        upgrade = sec_name == "WEBSOCKET"
+        responses = {"101": {"description": "Switching Protocols: the WebSocket"}} if upgrade else {"200": ok}
+        responses["4XX"] = {"$ref": "#/components/responses/Error"}
         op: dict[str, object] = {
             "summary": (handler.__doc__ or name).strip().splitlines()[0],
             "operationId": op_id,

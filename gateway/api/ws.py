@@ -29,7 +29,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from gateway.api.app import CTX, ApiContext
-from gateway.api.auth import now_ms
+from gateway.api.auth import now_ms, parse_recv_window_ms, parse_timestamp_ms
 from gateway.api.errors import ApiError
 from gateway.api.marketdata import fmt
 from gateway.api.userstream import ListenKeys
@@ -152,7 +152,7 @@ class Connection:
                            "id": rid})
             return
         if method == "SUBSCRIBE":
-            bad = [s for s in params if not isinstance(s, str) or not self.subscribe(s)]
+            bad = [s for s in params if not self.subscribe(s)]
             if bad:
                 self.send_raw({"error": {"code": 2, "msg": f"Invalid request: unknown stream {bad[0]}"}, "id": rid})
             else:
@@ -287,15 +287,15 @@ def _verify_ws_signature(ctx: ApiContext, params: dict[str, Any], ip: str | None
     want = hmac.new(key.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
     if not sig.isascii() or not hmac.compare_digest(want, sig.lower()):  # compare_digest refuses non-ASCII text
         return -1022, "Signature for this request is not valid."
-    try:
-        ts = int(params.get("timestamp", 0))
-        window = int(params.get("recvWindow", ctx.default_recv_window_ms))
-    except (TypeError, ValueError):
-        return -1100, "Illegal characters found in parameter 'timestamp' or 'recvWindow'."
+    try:  # the REST rules for both (JSON numbers arrive as numbers)
+        ts = parse_timestamp_ms(str(params.get("timestamp", "")))
+        window = parse_recv_window_ms(None if params.get("recvWindow") is None else str(params["recvWindow"]))
+    except ApiError as err:
+        return err.code, err.msg
     server = ctx.auth.clock_ms()
     if ts >= server + 1000 or server - ts > window:
         return -1021, "Timestamp for this request is outside of the recvWindow."
-    if not ctx.auth.replays.first_use(f"{key.key}:{sig.lower()}", ts + window + 1000, server):
+    if not ctx.auth.replays.first_use(f"{key.key}:{sig.lower()}", ts + int(window) + 1000, server):
         return -1022, "Signature for this request was already used."
     return int(key.account)
 
