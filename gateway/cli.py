@@ -6,7 +6,8 @@ import sys
 
 from config.logging import configure_logging
 from config.settings import get_settings
-from gateway import accounts_commands, book_commands, replay_commands, serve_command
+from gateway import accounts_commands, book_commands, db_commands, replay_commands, serve_command
+from wallets.migrations import SchemaError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_command.add_parsers(sub)
     replay_commands.add_parsers(sub)
     accounts_commands.add_parsers(sub)
+    db_commands.add_parsers(sub)
     return parser
 
 
@@ -23,7 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
     configure_logging(settings)
-    return int(args.run(args, settings) or 0)
+    try:
+        return int(args.run(args, settings) or 0)
+    except SchemaError as exc:  # the database's schema is newer than this code, or not Braid's: change nothing
+        print(f"braid: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

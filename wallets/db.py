@@ -35,7 +35,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.schema import Table
 
-from wallets import committer, models
+from wallets import committer, migrations, models
 from wallets.committer import _HEADER, BalanceKey, BalanceValues, Committer, Refused, TableSpec
 from wallets.errors import InsufficientBalance
 
@@ -170,14 +170,6 @@ def create_db_engine(url: str, *, writer: bool = True, sqlite_synchronous: str =
     return engine
 
 
-def create_schema(engine: Engine, schema: str | None = None) -> None:
-    """Create the tables (and the PostgreSQL schema) if they do not exist."""
-    with engine.begin() as conn:
-        if schema and conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        models.metadata.create_all(conn)
-
-
 def drop_schema(url: str, schema: str) -> None:
     """Drop a PostgreSQL schema and everything in it (test clean-up)."""
     engine = create_engine(url)
@@ -232,7 +224,7 @@ def _encode(ops: Sequence[Op]) -> list[tuple[Any, ...]]:
 class Store:
     """The database behind the ledger and the order book: one writer with group commit, and readers.
 
-    Open with ``Store.open(url)`` (sync, creates the schema), then ``await store.start()`` to start the writer:
+    Open with ``Store.open(url)`` (sync, creates or upgrades the tables: ``wallets.migrations``), then ``await store.start()`` to start the writer:
     a child process (``wallets.committer``) that commits each batch through the driver, so the commits' CPU
     work runs beside the event loop rather than under its interpreter lock. ``await store.close()`` drains and
     stops it. Without a running writer, ``write_sync`` commits directly (the command line uses it).
@@ -271,9 +263,13 @@ class Store:
 
     @classmethod
     def open(cls, url: str, **kw: Any) -> Store:
-        """Create the schema if needed and load the id counters."""
+        """Bring the tables to this code's schema revision (or refuse) and load the id counters."""
         store = cls(url, **kw)
-        create_schema(store._wengine, store.schema)
+        try:
+            migrations.prepare(store._rengine, url, schema=store.schema, sqlite_synchronous=store.sqlite_synchronous)
+        except BaseException:
+            store.dispose()
+            raise
         store._load_sequences()
         return store
 
