@@ -33,7 +33,8 @@ def _s(v: Decimal) -> str:
     return format(v, "f")
 
 
-def _emit(out: TextIO, obj: dict[str, Any]) -> None:
+def emit_json(out: TextIO, obj: dict[str, Any]) -> None:
+    """Write one JSON object as one line (what the `braid accounts` and `braid db` commands print)."""
     out.write(orjson.dumps(obj).decode() + "\n")
 
 
@@ -58,7 +59,7 @@ def create_tenant(args: argparse.Namespace, settings: Settings, out: TextIO | No
     out = out or sys.stdout
     async def body(w: Wallets) -> None:
         t = await w.accounts.create_tenant(args.name, args.markup)
-        _emit(out, {"tenant": t.tenant_id, "name": t.name, "markup": _s(t.markup_rate), "brokerAccount": t.broker_account_id})
+        emit_json(out, {"tenant": t.tenant_id, "name": t.name, "markup": _s(t.markup_rate), "brokerAccount": t.broker_account_id})
 
     return _run(settings, body)
 
@@ -67,7 +68,7 @@ def set_markup(args: argparse.Namespace, settings: Settings, out: TextIO | None 
     out = out or sys.stdout
     async def body(w: Wallets) -> None:
         t = await w.accounts.set_markup(args.tenant, args.rate)
-        _emit(out, {"tenant": t.tenant_id, "markup": _s(t.markup_rate)})
+        emit_json(out, {"tenant": t.tenant_id, "markup": _s(t.markup_rate)})
 
     return _run(settings, body)
 
@@ -76,7 +77,7 @@ def create_account(args: argparse.Namespace, settings: Settings, out: TextIO | N
     out = out or sys.stdout
     async def body(w: Wallets) -> None:
         a = await w.accounts.create_account(args.tenant, args.name)
-        _emit(out, {"account": a.account_id, "tenant": a.tenant_id, "name": a.name})
+        emit_json(out, {"account": a.account_id, "tenant": a.tenant_id, "name": a.name})
 
     return _run(settings, body)
 
@@ -90,7 +91,7 @@ def create_key(args: argparse.Namespace, settings: Settings, out: TextIO | None 
             acc.tenant_id, acc.account_id, can_read=not args.no_read, can_trade=args.trade,
             ip_allowlist=args.ip or "", label=args.label,
         )
-        _emit(out, {**key.as_dict(), "secretKey": secret})  # the only time the secret is shown
+        emit_json(out, {**key.as_dict(), "secretKey": secret})  # the only time the secret is shown
 
     return _run(settings, body)
 
@@ -100,7 +101,7 @@ def fund(args: argparse.Namespace, settings: Settings, out: TextIO | None = None
     async def body(w: Wallets) -> None:
         await w.ledger.credit(args.account, args.asset, args.amount, args.ref or "admin-fund")
         b = w.ledger.balance(args.account, args.asset)
-        _emit(out, {"account": args.account, "asset": b.asset, "free": _s(b.free), "locked": _s(b.locked)})
+        emit_json(out, {"account": args.account, "asset": b.asset, "free": _s(b.free), "locked": _s(b.locked)})
 
     return _run(settings, body)
 
@@ -110,9 +111,9 @@ def list_all(args: argparse.Namespace, settings: Settings, out: TextIO | None = 
     async def body(w: Wallets) -> None:
         tenants = [w.accounts.tenant(args.tenant)] if args.tenant is not None else w.accounts.tenants()
         for t in tenants:
-            _emit(out, {"tenant": t.tenant_id, "name": t.name, "markup": _s(t.markup_rate), "brokerAccount": t.broker_account_id})
+            emit_json(out, {"tenant": t.tenant_id, "name": t.name, "markup": _s(t.markup_rate), "brokerAccount": t.broker_account_id})
             for a in w.accounts.accounts_of(t.tenant_id, include_broker=True):
-                _emit(out, {
+                emit_json(out, {
                     "account": a.account_id,
                     "tenant": t.tenant_id,
                     "kind": a.kind,
@@ -131,7 +132,7 @@ def check(args: argparse.Namespace, settings: Settings, out: TextIO | None = Non
     async def body(w: Wallets) -> None:
         sheet = await w.ledger.balance_sheet()
         result.append(sheet.ok)
-        _emit(out, {"ok": sheet.ok, "postings": sheet.postings, "transfers": sheet.transfers, "problems": sheet.problems[:50]})
+        emit_json(out, {"ok": sheet.ok, "postings": sheet.postings, "transfers": sheet.transfers, "problems": sheet.problems[:50]})
 
     code = _run(settings, body)
     return code or (0 if result and result[0] else 1)

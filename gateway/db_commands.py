@@ -10,14 +10,9 @@ import argparse
 import sys
 from typing import TextIO
 
-import orjson
-
 from config.settings import Settings
+from gateway.accounts_commands import emit_json
 from wallets import migrations
-
-
-def _emit(out: TextIO, obj: dict[str, object]) -> None:
-    out.write(orjson.dumps(obj).decode() + "\n")
 
 
 def _state(revision: str | None, head: str) -> str:
@@ -32,7 +27,7 @@ def current(args: argparse.Namespace, settings: Settings, out: TextIO | None = N
     out = out or sys.stdout
     revision = migrations.current(settings.database_url, schema=settings.database_schema)
     head = migrations.head()
-    _emit(out, {"revision": revision, "head": head, "state": _state(revision, head)})
+    emit_json(out, {"revision": revision, "head": head, "state": _state(revision, head)})
     return 0
 
 
@@ -41,14 +36,14 @@ def upgrade(args: argparse.Namespace, settings: Settings, out: TextIO | None = N
     before, after = migrations.upgrade(
         settings.database_url, schema=settings.database_schema, sqlite_synchronous=settings.sqlite_synchronous
     )
-    _emit(out, {"from": before, "to": after, "changed": before != after})
+    emit_json(out, {"from": before, "to": after, "changed": before != after})
     return 0
 
 
 def revision(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     path = migrations.new_revision(args.message, autogenerate=not args.empty)
-    _emit(out, {"file": str(path)})
+    emit_json(out, {"file": str(path)})
     return 0
 
 
