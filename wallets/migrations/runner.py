@@ -226,6 +226,9 @@ def upgrade(url: str, *, schema: str | None = None, sqlite_synchronous: str = "F
 def current(url: str, *, schema: str | None = None) -> str | None:
     """The database's revision (None: no version table), without changing anything."""
     _check_schema_name(schema)
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and not Path(u.database or "").is_file():
+        return None  # do not create the file by looking
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
