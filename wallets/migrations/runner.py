@@ -96,7 +96,7 @@ def _config(conn: Connection | None = None, schema: str | None = None) -> Config
 
 def _check_schema_name(schema: str | None) -> None:
     if schema is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]{0,62}", schema):
-        raise ValueError(f"database schema name {schema!r}: letters, digits and _ only")
+        raise ValueError(f"database schema name {schema!r}: use letters, digits, _ and $ only")
 
 
 def _engine(url: str, sqlite_synchronous: str) -> Engine:
