@@ -20,7 +20,12 @@ from wallets.custody.btc import (
 )
 from wallets.custody.ceremony import CeremonyResult, run_ceremony
 from wallets.custody.deposits import CustodyAddresses, DepositAddress
-from wallets.custody.errors import CustodyError, InvalidAddress, KeyFileError, SpendMismatch
+from wallets.custody.errors import (
+    CustodyError,
+    InvalidAddress,
+    KeyFileError,
+    SpendMismatch,
+)
 from wallets.custody.evm import (
     EvmSpendRequest,
     decode_signed_evm,

@@ -20,7 +20,7 @@ from embit.util import secp256k1
 
 from wallets.custody import hd
 from wallets.custody.addresses import validate_address
-from wallets.custody.ceremony import HOT_ROLE, cosigner_role
+from wallets.custody.ceremony import HOT_ROLE
 from wallets.custody.errors import CustodyError, SpendMismatch
 from wallets.custody.keyfile import Sealer, read_key_file, role_of
 from wallets.custody.networks import BtcParams, btc_params
@@ -231,7 +231,7 @@ def sign_cold_psbt(psbt_text: str, key_file: str | os.PathLike[str], sealer: Sea
 def parse_psbt(text: str) -> PSBT:
     try:
         return PSBT.from_string(text.strip())
-    except Exception as exc:  # noqa: BLE001 - embit raises several types for bad input
+    except Exception as exc:
         raise CustodyError(f"not a valid PSBT: {exc}") from exc
 
 

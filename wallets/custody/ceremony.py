@@ -58,14 +58,14 @@ def _cold_key_with_origin(text: str, btc_network: str) -> str:
     text = text.strip()
     try:
         key = Descriptor.from_string(f"wsh(pk({text}))").keys[0]
-    except Exception as exc:  # noqa: BLE001 - embit raises several types for a malformed key
+    except Exception as exc:
         raise CustodyError(f"cold xpub {text[:20]}... is not an extended public key: {exc}") from exc
     if not key.is_extended:
         raise CustodyError("cold cosigner key must be an extended public key (xpub/tpub), not a single key")
     if key.is_private:
         raise CustodyError("a cold cosigner key must be PUBLIC: never give a private key to the server")
     net = EMBIT_NETWORKS[btc_params(btc_network).embit]
-    xpub = key.key.to_public().to_string(version=net["xpub"])
+    xpub = key.key.to_string(version=net["xpub"])  # Vpub/tpub/xpub all re-encoded for this network
     origin = f"[{key.origin}]" if key.origin else f"[{key.key.my_fingerprint.hex()}]"
     return f"{origin}{xpub}"
 

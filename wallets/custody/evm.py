@@ -16,6 +16,7 @@ import rlp
 from eth_account import Account
 from eth_account._utils.legacy_transactions import Transaction as LegacyTransaction
 from eth_account.typed_transactions import TypedTransaction
+from hexbytes import HexBytes
 
 from wallets.custody import hd
 from wallets.custody.addresses import evm_checksum_address
@@ -54,8 +55,9 @@ def unsigned_tx(*, chain_id: int, nonce: int, to: str, value_wei: int = 0, data:
     tx: dict[str, Any] = {"chainId": chain_id, "nonce": nonce, "to": evm_checksum_address(to), "value": str(value_wei),
                           "data": "0x" + data.hex(), "gas": gas}
     if max_fee_per_gas is not None:
-        tx.update(type=2, maxFeePerGas=str(max_fee_per_gas),
-                  maxPriorityFeePerGas=str(max_priority_fee_per_gas if max_priority_fee_per_gas is not None else 0))
+        tx["type"] = 2
+        tx["maxFeePerGas"] = str(max_fee_per_gas)
+        tx["maxPriorityFeePerGas"] = str(max_priority_fee_per_gas if max_priority_fee_per_gas is not None else 0)
     elif gas_price is not None:
         tx["gasPrice"] = str(gas_price)
     else:
@@ -64,7 +66,7 @@ def unsigned_tx(*, chain_id: int, nonce: int, to: str, value_wei: int = 0, data:
 
 
 def _for_signing(tx: dict[str, Any]) -> dict[str, Any]:
-    out = {k: int(v) for k, v in tx.items() if k in _INT_FIELDS}
+    out: dict[str, Any] = {k: int(v) for k, v in tx.items() if k in _INT_FIELDS}
     out["to"] = evm_checksum_address(str(tx["to"]))
     out["data"] = str(tx.get("data") or "0x")
     if "maxFeePerGas" in out:
@@ -112,7 +114,7 @@ def decode_signed_evm(raw: bytes) -> DecodedEvmTx:
     """Decode a signed raw transaction (legacy or typed) and recover its sender."""
     try:
         if raw and raw[0] < 0x7F:
-            d = TypedTransaction.from_bytes(raw).as_dict()
+            d = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
             chain_id, kind = int(d["chainId"]), int(d.get("type", raw[0]))
         else:
             d = rlp.decode(raw, LegacyTransaction).as_dict()
@@ -123,12 +125,12 @@ def decode_signed_evm(raw: bytes) -> DecodedEvmTx:
         sender = Account.recover_transaction(raw)
     except CustodyError:
         raise
-    except Exception as exc:  # noqa: BLE001 - malformed input raises many types
+    except Exception as exc:
         raise CustodyError(f"not a valid signed EVM transaction: {exc}") from exc
     to = bytes(d["to"])
     if len(to) != 20:
         raise CustodyError("signed transaction creates a contract (no destination): refused")
-    return DecodedEvmTx(evm_checksum_address("0x" + to.hex()), chain_id, int(d["nonce"]),
+    return DecodedEvmTx(evm_checksum_address(sender), chain_id, int(d["nonce"]),
                         evm_checksum_address("0x" + to.hex()), int(d["value"]), bytes(d["data"]), int(d["gas"]), kind)
 
 

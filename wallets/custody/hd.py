@@ -6,6 +6,7 @@ The API process only ever calls the public half (``parse_account_key`` on an xpu
 from __future__ import annotations
 
 import secrets
+from typing import TypeAlias
 
 from bip_utils import (
     Base58ChecksumError,
@@ -24,7 +25,7 @@ from bip_utils.utils.mnemonic import MnemonicChecksumError
 from wallets.custody.errors import CustodyError
 from wallets.custody.networks import BtcParams
 
-HdKey = Bip32Slip10Secp256k1
+HdKey: TypeAlias = Bip32Slip10Secp256k1
 EVM_VERSIONS = Bip32KeyNetVersions(bytes.fromhex("0488b21e"), bytes.fromhex("0488ade4"))  # xpub / xprv
 
 

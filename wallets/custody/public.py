@@ -15,7 +15,13 @@ from embit.descriptor import Descriptor
 
 from wallets.custody import hd
 from wallets.custody.errors import CustodyError
-from wallets.custody.networks import EVM_NETWORKS, NETWORKS, BtcParams, Network, btc_params
+from wallets.custody.networks import (
+    EVM_NETWORKS,
+    NETWORKS,
+    BtcParams,
+    Network,
+    btc_params,
+)
 
 FORMAT = "braid-custody-public"
 FILE_NAME = "custody-public.json"
