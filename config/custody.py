@@ -1,6 +1,8 @@
 """Custody settings (``BRAID_CUSTODY__<KNOB>``): where the key ceremony writes, and which chains it is for."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -19,3 +21,8 @@ class CustodySettings(BaseModel):
     # Environment variable holding the key-file passphrase (scrypt); unset/empty: key files are sealed with
     # the master key (BRAID_MASTER_KEY / BRAID_MASTER_KEY_FILE).
     passphrase_env: str = "BRAID_WALLET_PASSPHRASE"
+
+
+def custody_dir(custody: CustodySettings, data_dir: str) -> Path:
+    """The ceremony's output directory: ``custody.dir``, or ``<data_dir>/custody``."""
+    return Path(custody.dir or os.path.join(data_dir, "custody"))

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from config.custody import custody_dir
 from config.settings import Settings
 from wallets.custody import (
     ColdSpendRequest,
@@ -24,6 +25,7 @@ from wallets.custody import (
     PublicWallets,
     Sealer,
     build_cold_psbt,
+    check_psbt_against,
     finalize_cold,
     run_ceremony,
     sign_cold_evm,
@@ -32,15 +34,12 @@ from wallets.custody import (
     validate_address,
     verify_signed_evm,
 )
+from wallets.custody.btc import describe_psbt, parse_psbt
 from wallets.custody.ceremony import describe
 from wallets.custody.evm import to_base_units, transfer_data
 from wallets.custody.keyfile import write_private
 from wallets.custody.networks import btc_params
 from wallets.keys import load_master_key
-
-
-def custody_dir(settings: Settings) -> Path:
-    return Path(settings.custody.dir or os.path.join(settings.data_dir, "custody"))
 
 
 def sealer_from(settings: Settings) -> Sealer:
@@ -82,11 +81,11 @@ def _guard(body: Callable[[argparse.Namespace, Settings], None]) -> Callable[[ar
 
 
 def _public(settings: Settings, path: str | None) -> PublicWallets:
-    return PublicWallets.load(path or custody_dir(settings) / "api")
+    return PublicWallets.load(path or custody_dir(settings.custody, settings.data_dir) / "api")
 
 
 def init(args: argparse.Namespace, settings: Settings) -> None:
-    out = Path(args.dir) if args.dir else custody_dir(settings)
+    out = Path(args.dir) if args.dir else custody_dir(settings.custody, settings.data_dir)
     if args.dev:
         print("WARNING: --dev generates the COLD keys on this machine. Use it only for the offline demo and "
               "tests; real cold keys are created offline and only their xpubs imported (--cold-xpub x3).",
@@ -132,9 +131,13 @@ def cold_psbt(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def sign(args: argparse.Namespace, settings: Settings) -> None:
-    text, added = sign_cold_psbt(Path(args.psbt).read_text(), args.key, sealer_from(settings))
-    _write_out(args.out, text + "\n")
-    print(json.dumps({"psbt": args.out, "signatures_added": added}))
+    text = Path(args.psbt).read_text()
+    if args.approved:  # verify the spend before the key is used (CCSS 1.4.6)
+        check_psbt_against(parse_psbt(text), ColdSpendRequest.from_json(_read_json(args.approved)),
+                           _public(settings, args.public))
+    signed, added = sign_cold_psbt(text, args.key, sealer_from(settings))
+    _write_out(args.out, signed + "\n")
+    print(json.dumps({"psbt": args.out, "signatures_added": added, "pays": describe_psbt(parse_psbt(signed), settings.custody.btc_network)}))
 
 
 def finalize(args: argparse.Namespace, settings: Settings) -> None:
@@ -214,6 +217,8 @@ def add_parsers(sub: Any) -> None:
     q.add_argument("--psbt", required=True)
     q.add_argument("--key", required=True, help="the cosigner's key file")
     q.add_argument("--out", required=True)
+    q.add_argument("--approved", help="approved request JSON: refuse to sign unless the PSBT pays exactly that")
+    q.add_argument("--public", help="custody public file (for --approved; default: <custody dir>/api)")
     q.set_defaults(run=_guard(sign))
 
     q = w.add_parser("finalize", help="combine cosigners' PSBTs, check against the approved request, finalise")

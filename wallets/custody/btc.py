@@ -228,6 +228,19 @@ def sign_cold_psbt(psbt_text: str, key_file: str | os.PathLike[str], sealer: Sea
     return psbt.to_string(), added
 
 
+def describe_psbt(psbt: PSBT, btc_network: str) -> list[dict[str, str]]:
+    """What a PSBT pays, for the signer to read: address (on ``btc_network``) and BTC per output."""
+    net = EMBIT_NETWORKS[btc_params(btc_network).embit]
+    out = []
+    for o in psbt.tx.vout:
+        try:
+            addr = str(o.script_pubkey.address(net))
+        except Exception:  # noqa: BLE001 - a non-standard script has no address
+            addr = "script:" + o.script_pubkey.data.hex()
+        out.append({"address": addr, "amount": from_sat(o.value)})
+    return out
+
+
 def parse_psbt(text: str) -> PSBT:
     try:
         return PSBT.from_string(text.strip())

@@ -106,8 +106,8 @@ def run_ceremony(
             key = hd.derive(root, path)
             table[net] = {"xpub": str(key.PublicKey().ToExtended()), "path": path}
             secrets_out[f"{net}/{role}"] = {"xprv": str(key.PrivateKey().ToExtended()), "path": path}
-        hot[net].update({"address": hd.evm_address(hd.derive(root, account_path(net, params, HOT_ACCOUNT)), 0, 0)}
-                        if net != "BTC" else {})
+            if role == "hot" and net != "BTC":
+                table[net]["address"] = hd.evm_address(key, 0, 0)  # an EVM hot wallet is one address
 
     cold_files: list[Path] = []
     if dev:

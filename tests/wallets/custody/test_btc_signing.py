@@ -168,3 +168,26 @@ def test_signer_commands(ceremony: CeremonyResult, public: PublicWallets, cold_d
     assert _cli(["wallet", "sign", "--psbt", str(tmp_path / "u.psbt"), "--key", str(cold_dir / "cosigner-2.json"),
                  "--out", str(tmp_path / "s2.psbt")], settings) == 2
     assert not (tmp_path / "s2.psbt").exists()
+
+
+def test_signer_checks_the_approval_before_using_its_key(ceremony: CeremonyResult, public: PublicWallets,
+                                                         cold_dir: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("BRAID_WALLET_PASSPHRASE", PASSPHRASE)
+    settings = Settings(data_dir=str(tmp_path), custody={"dir": str(ceremony.public_file.parent.parent)})
+    approved = tmp_path / "request.json"
+    approved.write_text(json.dumps(REQUEST.to_json()))
+    p = PSBT.from_string(_psbt(public))
+    p.outputs[0].script_pubkey = Script(bytes.fromhex("0014") + bytes(20))  # destination swapped
+    (tmp_path / "t.psbt").write_text(p.to_string())
+    assert _cli(["wallet", "sign", "--psbt", str(tmp_path / "t.psbt"), "--key", str(cold_dir / "cosigner-1.json"),
+                 "--approved", str(approved), "--out", str(tmp_path / "t1.psbt")], settings) == 2
+    assert "does not pay the approved destination" in capsys.readouterr().err
+    assert not (tmp_path / "t1.psbt").exists()
+    (tmp_path / "g.psbt").write_text(_psbt(public))
+    assert _cli(["wallet", "sign", "--psbt", str(tmp_path / "g.psbt"), "--key", str(cold_dir / "cosigner-1.json"),
+                 "--approved", str(approved), "--out", str(tmp_path / "g1.psbt")], settings) == 0
+    pays = json.loads(capsys.readouterr().out)["pays"]
+    assert pays == [{"address": DEST, "amount": "1.50000000"},
+                    {"address": public.cold_address(1, 7), "amount": "0.59990000"}]
