@@ -34,9 +34,10 @@ from wallets.custody import (
     validate_address,
     verify_signed_evm,
 )
+from wallets.custody.amounts import to_base_units
 from wallets.custody.btc import describe_psbt, parse_psbt
 from wallets.custody.ceremony import describe
-from wallets.custody.evm import to_base_units, transfer_data
+from wallets.custody.evm import transfer_data
 from wallets.custody.keyfile import write_private
 from wallets.custody.networks import btc_params
 from wallets.keys import load_master_key

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from embit import bip32, ec
@@ -20,6 +20,7 @@ from embit.util import secp256k1
 
 from wallets.custody import hd
 from wallets.custody.addresses import validate_address
+from wallets.custody.amounts import to_base_units
 from wallets.custody.ceremony import HOT_ROLE
 from wallets.custody.errors import CustodyError, SpendMismatch
 from wallets.custody.keyfile import Sealer, read_key_file, role_of
@@ -42,15 +43,7 @@ def _require_native() -> None:
 
 def to_sat(amount: str | Decimal, what: str = "amount") -> int:
     """Exact BTC decimal text -> satoshis; refuses more than 8 decimals, negatives and absurd values."""
-    try:
-        d = Decimal(str(amount))
-    except InvalidOperation:
-        raise CustodyError(f"{what} is not a decimal number: {amount!r}") from None
-    if not d.is_finite() or d < 0:
-        raise CustodyError(f"{what} must be a non-negative number, was {amount!r}")
-    if d != d.quantize(SAT):
-        raise CustodyError(f"{what} has more than 8 decimals: {amount!r}")
-    sat = int(d / SAT)
+    sat = to_base_units(amount, 8, what)
     if sat > MAX_SAT:
         raise CustodyError(f"{what} exceeds 21 million BTC: {amount!r}")
     return sat

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import rlp
@@ -20,6 +19,7 @@ from hexbytes import HexBytes
 
 from wallets.custody import hd
 from wallets.custody.addresses import evm_checksum_address
+from wallets.custody.amounts import to_base_units
 from wallets.custody.ceremony import COLD_EVM_ROLE, HOT_ROLE
 from wallets.custody.errors import CustodyError, InvalidAddress, SpendMismatch
 from wallets.custody.keyfile import Sealer, read_key_file
@@ -27,20 +27,6 @@ from wallets.custody.networks import Network, network_name
 
 TRANSFER_SELECTOR = bytes.fromhex("a9059cbb")  # keccak("transfer(address,uint256)")[:4]
 _INT_FIELDS = ("chainId", "nonce", "gas", "value", "maxFeePerGas", "maxPriorityFeePerGas", "gasPrice")
-
-
-def to_base_units(amount: str | Decimal, decimals: int, what: str = "amount") -> int:
-    """Exact decimal text in whole units (ETH, USDT) -> integer base units (wei); refuses excess decimals."""
-    try:
-        d = Decimal(str(amount))
-    except InvalidOperation:
-        raise CustodyError(f"{what} is not a decimal number: {amount!r}") from None
-    if not d.is_finite() or d < 0:
-        raise CustodyError(f"{what} must be a non-negative number, was {amount!r}")
-    scaled = d.scaleb(decimals)
-    if scaled != scaled.to_integral_value():
-        raise CustodyError(f"{what} has more than {decimals} decimals: {amount!r}")
-    return int(scaled)
 
 
 def transfer_data(to: str, amount_units: int) -> bytes:

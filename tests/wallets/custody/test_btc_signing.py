@@ -12,6 +12,7 @@ from embit.psbt import PSBT
 from embit.script import Script, p2pkh_from_p2wpkh, p2wpkh
 from embit.transaction import SIGHASH, Transaction, TransactionOutput
 
+from config.logging import configure_logging
 from config.settings import Settings
 from gateway.cli import build_parser
 from tests.wallets.custody.conftest import PASSPHRASE
@@ -136,6 +137,7 @@ def test_fee_above_approval_and_foreign_signature_refused(public: PublicWallets,
 
 
 def _cli(argv: list[str], settings: Settings) -> int:
+    configure_logging(settings)  # as `braid` does: logs to stderr, answers on stdout
     args = build_parser().parse_args(argv)
     return int(args.run(args, settings))
 

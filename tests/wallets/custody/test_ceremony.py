@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 from embit import bip32
 
+from config.logging import configure_logging
+from config.settings import Settings
+from gateway.cli import build_parser
 from wallets.custody import (
     CustodyError,
     KeyFileError,
@@ -19,6 +22,7 @@ from wallets.custody import (
 )
 from wallets.custody.ceremony import HOT_ROLE, CeremonyResult, cosigner_role
 from wallets.custody.keyfile import read_key_file, seal, unseal
+from wallets.keys import load_master_key
 
 PRIVATE_MARKERS = ("xprv", "tprv", "zprv", "vprv", "mnemonic", "private")
 
@@ -108,3 +112,31 @@ def test_ceremony_refuses_private_or_missing_cold_keys(tmp_path: Path) -> None:
     x = _cosigner_xpub(b"\x02" * 32)
     with pytest.raises(CustodyError, match="different"):
         run_ceremony(tmp_path / "d", btc_network="regtest", sealer=s, cold_xpubs=[x, x, _cosigner_xpub(b"\x03" * 32)])
+
+
+def _cli(argv: list[str], settings: Settings) -> int:
+    configure_logging(settings)  # as `braid` does: logs to stderr, answers on stdout
+    args = build_parser().parse_args(argv)
+    return int(args.run(args, settings))
+
+
+def test_init_and_address_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("BRAID_WALLET_PASSPHRASE", raising=False)  # sealed with the master key file
+    settings = Settings(data_dir=str(tmp_path))
+    assert _cli(["wallet", "init", "--dev"], settings) == 0
+    captured = capsys.readouterr()
+    assert "WARNING" in captured.err and "COLD" in captured.err
+    summary = json.loads(captured.out)
+    assert summary["hot"]["BTC"].startswith("bcrt1q") and len(summary["cold_files"]) == 4
+    assert (tmp_path / "master.key").exists()
+    read_key_file(summary["hot_file"], HOT_ROLE, Sealer(master_key=load_master_key(None, tmp_path / "master.key")))
+    assert _cli(["wallet", "init", "--dev"], settings) == 2  # never overwrites
+    assert "already created" in capsys.readouterr().err
+    assert _cli(["wallet", "address", "--account", "12", "--network", "eth"], settings) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert _cli(["wallet", "address", "--account", "12", "--network", "ETH"], settings) == 0
+    assert json.loads(capsys.readouterr().out) == first
+    assert first["path"] == "m/44'/60'/0'/0/0"
+    assert _cli(["wallet", "validate", "--network", "BTC", "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"], settings) == 2
+    assert "regtest" in capsys.readouterr().err

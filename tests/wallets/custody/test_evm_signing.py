@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from config.logging import configure_logging
 from config.settings import Settings
 from gateway.cli import build_parser
 from tests.wallets.custody.conftest import PASSPHRASE
@@ -89,6 +90,7 @@ def test_hot_signing_and_replay_protection(ceremony: CeremonyResult, public: Pub
 
 
 def _cli(argv: list[str], settings: Settings) -> int:
+    configure_logging(settings)  # as `braid` does: logs to stderr, answers on stdout
     args = build_parser().parse_args(argv)
     return int(args.run(args, settings))
 
@@ -114,3 +116,15 @@ def test_evm_signer_commands(public: PublicWallets, cold_dir: Path, tmp_path: Pa
     assert _cli(["wallet", "verify-evm", "--signed", str(tmp_path / "signed.hex"), "--approved", str(approved)],
                 settings) == 2
     assert "approved" in capsys.readouterr().err
+
+
+def test_amounts_are_exact() -> None:
+    from wallets.custody.amounts import to_base_units
+    from wallets.custody.btc import to_sat
+
+    assert to_sat("0.00000001") == 1 and to_sat("21000000") == 21_000_000 * 10**8
+    assert to_base_units("1.000000000000000001", 18) == 10**18 + 1
+    for bad, why in [("0.000000001", "8 decimals"), ("-1", "non-negative"), ("abc", "not a decimal"),
+                     ("21000000.00000001", "21 million"), ("NaN", "non-negative")]:
+        with pytest.raises(CustodyError, match=why):
+            to_sat(bad)
