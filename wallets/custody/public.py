@@ -60,8 +60,19 @@ class PublicWallets:
             if missing:
                 raise CustodyError(f"custody public file has no {role} key for {', '.join(missing)}")
         cold = doc.get("cold", {})
-        return cls(doc["btc_network"], doc["deposit"], doc["hot"], cold["BTC"]["descriptor"],
-                   cold.get("EVM", {}).get("address"), int(doc.get("created", 0)))
+        out = cls(doc["btc_network"], doc["deposit"], doc["hot"], cold["BTC"]["descriptor"],
+                  cold.get("EVM", {}).get("address"), int(doc.get("created", 0)))
+        out.check_public_only()
+        return out
+
+    def check_public_only(self) -> None:
+        """Refuse a public file that carries any private key (the API process must never hold one)."""
+        for role, keys in (("deposit", self._deposit_keys), ("hot", self._hot_keys)):
+            for net, key in keys.items():
+                if not key.IsPublicOnly():
+                    raise CustodyError(f"custody public file holds a PRIVATE {role} key for {net}: refused")
+        if any(getattr(k, "is_private", False) for k in self.cold.keys):
+            raise CustodyError("custody public file's cold descriptor holds a PRIVATE key: refused")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> PublicWallets:

@@ -159,6 +159,15 @@ def test_signer_commands(ceremony: CeremonyResult, public: PublicWallets, cold_d
                  "--approved", str(approved), "--out", str(tmp_path / "tx.hex")], settings) == 0
     out = json.loads(capsys.readouterr().out)
     assert Transaction.parse(bytes.fromhex((tmp_path / "tx.hex").read_text().strip())).txid().hex() == out["txid"]
+    # a PSBT whose destination was changed after signing: refused, nothing written
+    tampered = PSBT.from_string((tmp_path / "s3.psbt").read_text())
+    tampered.outputs[0].script_pubkey = Script(bytes.fromhex("0014") + bytes(20))
+    (tmp_path / "s3x.psbt").write_text(tampered.to_string())
+    capsys.readouterr()
+    assert _cli(["wallet", "finalize", "--psbt", str(tmp_path / "s3x.psbt"), "--psbt", str(tmp_path / "s3x.psbt"),
+                 "--approved", str(approved), "--out", str(tmp_path / "bad.hex")], settings) == 2
+    assert "does not pay the approved destination" in capsys.readouterr().err
+    assert not (tmp_path / "bad.hex").exists()
     # the approved request says another amount: refused, nothing written
     approved.write_text(json.dumps({**REQUEST.to_json(), "amount": "1.4"}))
     assert _cli(["wallet", "finalize", "--psbt", str(tmp_path / "s1.psbt"), "--psbt", str(tmp_path / "s3.psbt"),

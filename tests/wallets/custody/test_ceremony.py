@@ -140,3 +140,12 @@ def test_init_and_address_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert first["path"] == "m/44'/60'/0'/0/0"
     assert _cli(["wallet", "validate", "--network", "BTC", "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"], settings) == 2
     assert "regtest" in capsys.readouterr().err
+
+
+def test_public_file_with_a_private_key_is_refused(ceremony: CeremonyResult, sealer: Sealer, tmp_path: Path) -> None:
+    doc = json.loads(ceremony.public_file.read_text())
+    hot = read_key_file(ceremony.hot_file, HOT_ROLE, sealer)
+    doc["deposit"]["ETH"]["xpub"] = hot["keys"]["ETH/deposit"]["xprv"]
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    with pytest.raises(CustodyError, match="PRIVATE deposit key for ETH"):
+        PublicWallets.load(tmp_path / "p.json")
