@@ -9,6 +9,7 @@ from the table and updated on insert; ``refresh()`` picks up rows other processe
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass
 
@@ -137,6 +138,14 @@ class CustodyAddresses:
         if found is None:
             raise CustodyError(f"deposit address of account {account_id} on {net} could not be created (id {new_id})")
         return found
+
+    async def deposit_address_async(self, account_id: int, network: str) -> DepositAddress:
+        """``deposit_address`` for an event loop: answered from memory when known, else in a worker thread."""
+        with self._lock:
+            known = self._by_account.get((network.upper(), account_id))
+        if known is not None:
+            return known
+        return await asyncio.to_thread(self.deposit_address, account_id, network)
 
     def account_for(self, network: str, address: str) -> int | None:
         """The account whose deposit address this is, or None (memory only: no database round trip)."""

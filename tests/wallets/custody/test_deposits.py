@@ -94,3 +94,14 @@ def test_two_processes_allocating_at_once_never_share_an_index(db: Db, public: P
     finally:
         a.close()
         b.close()
+
+
+async def test_async_lookup_from_an_event_loop(db: Db, public: PublicWallets) -> None:
+    a = _open(db, public)
+    try:
+        d = await a.deposit_address_async(41, "BSC")
+        assert d == await a.deposit_address_async(41, "bsc") == a.deposit_address(41, "BSC")
+        assert a.account_for("BSC", d.address.lower()) == 41
+        assert d.address.lower() in a.watched("BSC")
+    finally:
+        a.close()
