@@ -4,7 +4,7 @@
 derivation index of that network is taken from ``custody_address_counters`` inside the inserting
 transaction (row lock on PostgreSQL, write lock on SQLite), so two processes never hand out one index, and
 unique indexes on (network, account) and (network, address) are the backstop. A loser of a race for the
-same account reads the winner's row. ``account_for(network, address)`` answers from memory (a dict loaded
+same account reads the winner's row (its index stays unused: a gap, never a reuse). ``account_for(network, address)`` answers from memory (a dict loaded
 from the table and updated on insert; ``refresh()`` picks up rows other processes added), for the watchers.
 """
 from __future__ import annotations
@@ -44,8 +44,10 @@ class CustodyAddresses:
         self._public = public
         self._own_engine = own_engine
         self._lock = threading.Lock()
-        self._by_account: dict[tuple[str, int], DepositAddress] = {}
-        self._by_lookup: dict[tuple[str, str], int] = {}
+        # per network: account -> (address, index), and lookup form -> account (kept small: a watcher may
+        # hold millions; paths are re-made on demand)
+        self._by_account: dict[str, dict[int, tuple[str, int]]] = {n: {} for n in NETWORKS}
+        self._by_lookup: dict[str, dict[str, int]] = {n: {} for n in NETWORKS}
         self._last_id = 0
         self._ensure_counters()
         self.refresh()
@@ -78,29 +80,32 @@ class CustodyAddresses:
 
     def _check_keys_match(self) -> None:
         """Refuse to run with a public file that is not the one the table's addresses came from."""
-        seen: set[str] = set()
-        for d in sorted(self._by_account.values(), key=lambda d: d.derivation_index):
-            if d.network in seen:
-                continue
-            seen.add(d.network)
-            if self._public.deposit_address(d.network, d.derivation_index) != d.address:
-                raise CustodyError(f"the {d.network} deposit addresses in the database were derived from other keys "
-                                   "than the custody public file's: wrong file or wrong database")
+        for net, rows in self._by_account.items():
+            if rows:
+                address, index = min(rows.values(), key=lambda r: r[1])
+                if self._public.deposit_address(net, index) != address:  # type: ignore[arg-type]
+                    raise CustodyError(f"the {net} deposit addresses in the database were derived from other keys "
+                                       "than the custody public file's: wrong file or wrong database")
 
-    def _remember(self, d: DepositAddress) -> None:
-        self._by_account[(d.network, d.account_id)] = d
-        self._by_lookup[(d.network, normalize(d.network, d.address))] = d.account_id
+    def _get(self, net: Network, account_id: int) -> DepositAddress | None:
+        with self._lock:
+            found = self._by_account[net].get(account_id)
+        if found is None:
+            return None
+        return DepositAddress(net, account_id, found[0], found[1], self._public.deposit_path(net, found[1]))
 
     def refresh(self) -> int:
         """Load addresses added since the last load (by any process); returns how many were new."""
         t = models.deposit_addresses
         with self._engine.connect() as conn:
-            rows = conn.execute(select(t).where(t.c.id > self._last_id).order_by(t.c.id)).mappings().all()
+            rows = conn.execute(select(t.c.id, t.c.network, t.c.account_id, t.c.address, t.c.lookup,
+                                       t.c.derivation_index).where(t.c.id > self._last_id).order_by(t.c.id)).all()
         with self._lock:
-            for r in rows:
-                self._remember(DepositAddress(r["network"], r["account_id"], r["address"], r["derivation_index"],
-                                              r["path"]))
-                self._last_id = max(self._last_id, r["id"])
+            for _, net, account_id, address, lookup, index in rows:
+                self._by_account[net][account_id] = (address, index)
+                self._by_lookup[net][lookup] = account_id
+            if rows:
+                self._last_id = rows[-1][0]  # ordered by id
         return len(rows)
 
     def deposit_address(self, account_id: int, network: str) -> DepositAddress:
@@ -108,8 +113,7 @@ class CustodyAddresses:
         net = network_name(network)
         if not isinstance(account_id, int) or account_id <= 0:
             raise CustodyError(f"account id must be a positive integer, was {account_id!r}")
-        with self._lock:
-            known = self._by_account.get((net, account_id))
+        known = self._get(net, account_id)
         if known is not None:
             return known
         t, c = models.deposit_addresses, models.address_counters
@@ -133,16 +137,14 @@ class CustodyAddresses:
         except IntegrityError:
             new_id = None  # another process gave this account its address at the same moment: read it
         self.refresh()
-        with self._lock:
-            found = self._by_account.get((net, account_id))
+        found = self._get(net, account_id)
         if found is None:
             raise CustodyError(f"deposit address of account {account_id} on {net} could not be created (id {new_id})")
         return found
 
     async def deposit_address_async(self, account_id: int, network: str) -> DepositAddress:
         """``deposit_address`` for an event loop: answered from memory when known, else in a worker thread."""
-        with self._lock:
-            known = self._by_account.get((network.upper(), account_id))
+        known = self._get(network_name(network), account_id)
         if known is not None:
             return known
         return await asyncio.to_thread(self.deposit_address, account_id, network)
@@ -150,10 +152,10 @@ class CustodyAddresses:
     def account_for(self, network: str, address: str) -> int | None:
         """The account whose deposit address this is, or None (memory only: no database round trip)."""
         net = network.upper()
-        return self._by_lookup.get((net, normalize(net, address)))  # type: ignore[arg-type]
+        by_lookup = self._by_lookup.get(net)
+        return None if by_lookup is None else by_lookup.get(normalize(net, address))  # type: ignore[arg-type]
 
     def watched(self, network: str) -> set[str]:
         """Every known deposit address of ``network`` in lookup form (for a watcher's matching set)."""
-        net = network.upper()
         with self._lock:
-            return {lk for (n, lk) in self._by_lookup if n == net}
+            return set(self._by_lookup.get(network.upper(), ()))

@@ -74,16 +74,24 @@ def btc_versions(params: BtcParams, *, bip84: bool) -> Bip32KeyNetVersions:
     return Bip32KeyNetVersions(params.xpub, params.xprv)
 
 
+def p2wpkh_address(key: HdKey, params: BtcParams) -> str:
+    """The P2WPKH (bech32) address of ``key``'s public key."""
+    return str(P2WPKHAddrEncoder.EncodeKey(key.PublicKey().KeyObject(), hrp=params.hrp))
+
+
+def eth_address(key: HdKey) -> str:
+    """The EIP-55 address of ``key``'s public key."""
+    return str(EthAddrEncoder.EncodeKey(key.PublicKey().KeyObject()))
+
+
 def btc_address(account: HdKey, params: BtcParams, change: int, index: int) -> str:
     """The P2WPKH (bech32) address at ``<account>/change/index`` (public derivation only)."""
-    child = account.DerivePath(f"{change}/{index}")
-    return str(P2WPKHAddrEncoder.EncodeKey(child.PublicKey().KeyObject(), hrp=params.hrp))
+    return p2wpkh_address(account.DerivePath(f"{change}/{index}"), params)
 
 
 def evm_address(account: HdKey, change: int, index: int) -> str:
     """The EIP-55 address at ``<account>/change/index`` (public derivation only)."""
-    child = account.DerivePath(f"{change}/{index}")
-    return str(EthAddrEncoder.EncodeKey(child.PublicKey().KeyObject()))
+    return eth_address(account.DerivePath(f"{change}/{index}"))
 
 
 def private_key_bytes(account: HdKey, change: int, index: int) -> bytes:

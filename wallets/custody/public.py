@@ -101,9 +101,19 @@ class PublicWallets:
     def _hot_keys(self) -> dict[str, hd.HdKey]:
         return {n: hd.parse_account_key(self.hot[n]["xpub"], self._versions(n)) for n in NETWORKS}
 
+    @cached_property
+    def _deposit_chains(self) -> dict[str, hd.HdKey]:
+        # the external chain <account>/0 once, so each new address costs one public derivation
+        return {n: k.ChildKey(0) for n, k in self._deposit_keys.items()}
+
     def deposit_address(self, network: Network, index: int) -> str:
         """The deposit address at external-chain ``index`` (``<account>/0/index``)."""
-        return self._address(self._deposit_keys[network], network, 0, index)
+        if not 0 <= index < 2**31:
+            raise CustodyError(f"derivation index {index} is out of range")
+        child = self._deposit_chains[network].ChildKey(index)
+        if network == "BTC":
+            return hd.p2wpkh_address(child, self.btc)
+        return hd.eth_address(child)
 
     def deposit_path(self, network: Network, index: int) -> str:
         return f"{self.deposit[network]['path']}/0/{index}"
