@@ -6,7 +6,14 @@ import sys
 
 from config.logging import configure_logging
 from config.settings import get_settings
-from gateway import accounts_commands, book_commands, db_commands, replay_commands, serve_command
+from gateway import (
+    accounts_commands,
+    book_commands,
+    db_commands,
+    replay_commands,
+    serve_command,
+    wallet_commands,
+)
 from wallets.migrations import SchemaError
 
 
@@ -18,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay_commands.add_parsers(sub)
     accounts_commands.add_parsers(sub)
     db_commands.add_parsers(sub)
+    wallet_commands.add_parsers(sub)
     return parser
 
 
