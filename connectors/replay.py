@@ -143,7 +143,7 @@ class Replayer:
         errors = self.result.errors
         legacy_inputs: list[list[CaptureLine]] = []
         braid: dict[str, list[tuple[int, list[CaptureLine]]]] = defaultdict(list)  # recording -> [(part, lines)]
-        for n, path in enumerate(self.files):
+        for path in self.files:
             lines = list(read_capture(path, skip_bad=skip_bad, errors=errors))
             if is_braid_file(path):
                 header = next((ln for ln in lines if ln.kind is LineKind.CONFIG), None)

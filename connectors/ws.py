@@ -144,7 +144,7 @@ class FeedSession:
                         if time.monotonic() - opened < _SHORT_LIVED_S:
                             raise
                         return
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         log.warning("feed_silent", venue=self.handler.venue, seconds=budget)
                         return
                     now = time.time_ns()
@@ -195,14 +195,14 @@ class FeedSession:
         if self.snapshot_fetcher is None:
             log.error("no_snapshot_fetcher", venue=self.handler.venue, symbol=venue_symbol)
             return
-        on_rest = getattr(self.handler, "on_rest_snapshot")
+        on_rest = self.handler.on_rest_snapshot
         delay = self.settings.ws_backoff_initial_s
         for attempt in range(1, self.settings.snapshot_retries + 1):
             try:
                 body = await self.snapshot_fetcher(venue_symbol)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure is retried with backoff
                 log.warning("snapshot_failed", venue=self.handler.venue, symbol=venue_symbol, attempt=attempt, error=str(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.ws_backoff_max_s)

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import orjson
 
 from config.settings import Settings
-from wallets import Wallets, WalletError
+from wallets import WalletError, Wallets
 
 
 def _dec(text: str) -> Decimal:

@@ -27,8 +27,8 @@ from internal_book import OrderType
 from internal_book import error_of as matching_error_of
 from internal_book.errors import RejectReason as MatchingReason
 from internal_book.filters import PRICE, QTY, QUOTE, STOP, TIF, TRAIL, check_params
-from router.report import INTERNAL, ExecutionReport, ParentFill, ParentOrder
 from router.reasons import error_of
+from router.report import INTERNAL, ExecutionReport, ParentFill, ParentOrder
 from router.risk import PreTradeRisk
 from router.sor import SmartOrderRouter
 from wallets import Batch, InsufficientBalance, OrderRecord, TradeRecord, Wallets, models, venue_account
@@ -364,7 +364,7 @@ class OrdersService:
                          time_in_force=TimeInForce.IOC, client_order_id="probe", ts=0)
         try:
             return engine.preview(probe).filled_qty > 0
-        except Exception:  # a preview the engine cannot make must not block the order
+        except Exception:  # noqa: BLE001 - a preview the engine cannot make must not block the order
             return False
 
     # ----- fills and state -----

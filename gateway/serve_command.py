@@ -13,11 +13,11 @@ import structlog
 from aiohttp import web
 
 from config.settings import Settings
+from connectors.replay import DEFAULT_REPLAY
 from connectors.simulators.launch import launch_simulators
 from connectors.simulators.server import SimServer
 from connectors.venues import known_venues
 from gateway.status import add_routes
-from connectors.replay import DEFAULT_REPLAY
 from router.market import MarketData, ReplayMarketData
 
 DEMO_FUNDS = {"USDT": Decimal("100000"), "BTC": Decimal("2"), "ETH": Decimal("20")}

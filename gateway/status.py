@@ -66,7 +66,7 @@ async def page(request: web.Request) -> web.Response:
         snap = md.market[sym].snapshot(10)
         lines = [f"<h3>{html.escape(sym)} <small>({', '.join(snap['venues']) or 'no live venue'})</small></h3><table>"]
         lines.append("<tr><th>bid venues</th><th>bid qty</th><th>bid</th><th>ask</th><th>ask qty</th><th>ask venues</th></tr>")
-        for b, a in zip(snap["bids"], snap["asks"]):  # type: ignore[call-overload]
+        for b, a in zip(snap["bids"], snap["asks"], strict=False):  # type: ignore[call-overload]
             lines.append(
                 f"<tr><td>{html.escape(str(b['venues']))}</td><td>{b['qty']}</td><td>{b['price']}</td>"
                 f"<td>{a['price']}</td><td>{a['qty']}</td><td>{html.escape(str(a['venues']))}</td></tr>"

@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from config import Instrument
+
 try:
     from internal_book import _engine
 except ImportError as exc:  # pragma: no cover - only without a build
@@ -302,7 +304,7 @@ class MatchingEngine:
         """Canonical, engine-independent state: the same dict as ``ReferenceEngine.state()``."""
         seq, next_oid, next_tid, syms = self._core.dump()
         out = {}
-        for s, (last, bids, asks, stops) in zip(self._by_index, syms):
+        for s, (last, bids, asks, stops) in zip(self._by_index, syms, strict=True):
             out[s.instrument.symbol] = {
                 "last": ev.canonical(None if last is None else last * s.tick),
                 "bids": [self._resting_row(s, r) for r in bids],
@@ -343,7 +345,7 @@ class MatchingEngine:
         return json.dumps(doc, separators=(",", ":")).encode()
 
     @classmethod
-    def restore(cls, blob: bytes, instruments: Iterable[Instrument]) -> "MatchingEngine":
+    def restore(cls, blob: bytes, instruments: Iterable[Instrument]) -> MatchingEngine:
         """Engine continuing exactly where the snapshotted one stopped."""
         doc = json.loads(blob)
         eng = cls(instruments)
@@ -355,7 +357,7 @@ class MatchingEngine:
         return eng
 
     @classmethod
-    def rebuild(cls, instruments: Iterable[Instrument], journal: Iterable[Command | tuple[Any, ...]]) -> "MatchingEngine":
+    def rebuild(cls, instruments: Iterable[Instrument], journal: Iterable[Command | tuple[Any, ...]]) -> MatchingEngine:
         """Replay a journal of inputs into a fresh engine (events are discarded)."""
         eng = cls(instruments)
         eng.replay(journal)
@@ -363,7 +365,7 @@ class MatchingEngine:
 
     @classmethod
     def recover(cls, blob: bytes, instruments: Iterable[Instrument],
-                journal_tail: Iterable[Command | tuple[Any, ...]]) -> "MatchingEngine":
+                journal_tail: Iterable[Command | tuple[Any, ...]]) -> MatchingEngine:
         """Restart: restore the last durable snapshot, then replay the inputs journaled after it."""
         eng = cls.restore(blob, instruments)
         eng.replay(journal_tail)

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 from internal_book.errors import RejectReason
 from internal_book.orders import OrderStatus, OrderType, Side, STPMode, TimeInForce
@@ -26,7 +26,7 @@ def canonical(value: Any) -> Any:
 
 
 def _to_dict(self: Any) -> dict[str, Any]:
-    out = {name: canonical(value) for name, value in zip(self._fields, self)}
+    out = {name: canonical(value) for name, value in zip(self._fields, self, strict=True)}
     out["kind"] = self.kind
     return out
 
@@ -150,9 +150,9 @@ for _cls, _kind in ((OrderAccepted, "accepted"), (Trade, "trade"), (OrderCancell
     _cls.to_json = _to_json  # type: ignore[attr-defined]
 
 
-Event = Union[
-    OrderAccepted, Trade, OrderCancelled, OrderExpired, StopTriggered, OrderRejected, OrderAmended, OrderReleased
-]
+Event = (
+    OrderAccepted | Trade | OrderCancelled | OrderExpired | StopTriggered | OrderRejected | OrderAmended | OrderReleased
+)
 
 
 def events_to_json(events: list[Event]) -> bytes:

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, select
 
 from wallets import models
 from wallets.accounts import EXTERNAL, HOUSE_FEES, INTERNAL, Accounts
-from wallets.db import Batch, BalanceKey, BalanceValues, Store, Transfer, now_ms
+from wallets.db import BalanceKey, BalanceValues, Batch, Store, Transfer, now_ms
 from wallets.errors import InsufficientBalance, WalletError
 
 ZERO = Decimal(0)

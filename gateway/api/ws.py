@@ -255,7 +255,7 @@ async def ws_api(request: web.Request) -> web.WebSocketResponse:
                     users: dict[int, set[Callable[[dict[str, object]], None]]] = request.app[USERS]
                     cb = lambda payload, sub=sub: conn.send_raw({"subscriptionId": sub, "event": payload})  # noqa: E731
                     users.setdefault(account, set()).add(cb)
-                    conn.unsubscribe[f"sub{sub}"] = lambda cb=cb, a=account: users.get(a, set()).discard(cb)
+                    conn.unsubscribe[f"sub{sub}"] = lambda cb=cb, a=account, u=users: u.get(a, set()).discard(cb)
                     conn.send_raw({"id": rid, "status": 200, "result": {"subscriptionId": sub}})
                 elif method == "userDataStream.unsubscribe":
                     for name in list(conn.unsubscribe):
