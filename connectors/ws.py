@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from typing import cast
 
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
@@ -17,7 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from config.settings import Settings, get_settings
-from connectors.base import Action, FeedHandler, FetchSnapshot, Reconnect, Send
+from connectors.base import Action, FeedHandler, FetchSnapshot, Reconnect, Send, SnapshotFeedHandler
 
 log = structlog.get_logger(__name__)
 
@@ -195,7 +196,8 @@ class FeedSession:
         if self.snapshot_fetcher is None:
             log.error("no_snapshot_fetcher", venue=self.handler.venue, symbol=venue_symbol)
             return
-        on_rest = self.handler.on_rest_snapshot
+        # a session is given a snapshot fetcher only for a feed that takes REST snapshots
+        on_rest = cast(SnapshotFeedHandler, self.handler).on_rest_snapshot
         delay = self.settings.ws_backoff_initial_s
         for attempt in range(1, self.settings.snapshot_retries + 1):
             try:

@@ -85,7 +85,7 @@ def watch(args: argparse.Namespace, settings: Settings, out: TextIO | None = Non
         return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     book = sub.add_parser("book", help="mirrored order books")
     bsub = book.add_subparsers(dest="book_command", required=True)
     rp = bsub.add_parser("replay", help="replay capture files and print each final book as a JSON line")

@@ -223,7 +223,7 @@ def generate(args: argparse.Namespace, settings: Settings, out: TextIO | None = 
     return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     rp = sub.add_parser("record", help="record venue depth (raw frames, snapshots, reference data) to compressed files")
     rp.add_argument("--venue", action="append", choices=known_venues(), help="venue to record (repeatable; default all)")
     rp.add_argument("--symbols", nargs="+", help="canonical symbols, e.g. BTC/USDT ETH/USDT")

@@ -149,7 +149,7 @@ def simulate(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_simulate(args, settings))
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("serve", help="run Braid: mirror the venues and serve the status page and books")
     sp.add_argument("--source", choices=["auto", "live", "replay", "simulated"], help="market data source (default: settings)")
     sp.add_argument("--port", type=int, help="HTTP port (default: BRAID_PORT or 8080)")

@@ -242,7 +242,8 @@ class MatchingEngine:
     def _event(self, r: tuple[Any, ...], fallback_symbol: str) -> ev.Event:
         # positional tuple.__new__: events are NamedTuples and this runs once per event
         seq, ts, kind, sym, oid, a, b, c, d, e, f, g, h, i, j, clid = r
-        s = self._by_index[sym] if sym >= 0 else None
+        # None only for a rejection naming no known symbol, and a rejection uses no scale (no check per event)
+        s: Any = self._by_index[sym] if sym >= 0 else None
         name = s.instrument.symbol if s else fallback_symbol
         if kind == 2:
             return _new(ev.Trade, (seq, ts, name, d, a * s.tick, b * s.step, oid, c, _SIDES[g], _STATUSES[h],

@@ -417,7 +417,7 @@ def handle(committer: Committer, message: tuple[Any, ...]) -> Any:
     except Refused as exc:
         if len(groups) == 1:
             return ("items", [(exc.kind, exc.msg, None)])
-    outcomes = []
+    outcomes: list[tuple[str | None, str | None, Any]] = []
     for ops in groups:  # isolate the culprit: each caller in its own transaction
         try:
             outcomes.append((None, None, committer.commit([ops])))

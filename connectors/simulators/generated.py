@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from config.instruments import Instrument
 from config.settings import BinanceSettings, HtxSettings, KrakenSettings, VenueSettings
 from connectors.base import Action, FeedHandler, FetchSnapshot, Send
 from connectors.kraken.checksum import checksum_of_strings
@@ -252,7 +253,7 @@ class _Sim:
         self.kr_channels: dict[str, int] = {}
         self.htx_seq: dict[str, int] = {}
         self.htx_subscribed: set[str] = set()
-        self.instruments: dict[str, Any] = {}
+        self.instruments: dict[str, dict[str, Instrument]] = {}
 
     def _dislocations(self) -> list[Dislocation]:
         rng, out = random.Random(self.rng.random()), []

@@ -132,7 +132,7 @@ class KrakenSimulator(SimServer):
                 return  # the recording has its own status and acks
             conn = next(self._conn_ids)
             if version == 2:
-                status = {
+                status: dict[str, object] = {
                     "channel": "status", "type": "update",
                     "data": [{"api_version": "v2", "connection_id": conn, "system": "online", "version": "2.0.0"}],
                 }  # fmt: skip

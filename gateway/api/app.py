@@ -94,11 +94,11 @@ def endpoint(weight: int = 1, security: Security = Security.NONE, *, order: bool
 
 
 def params_of(request: web.Request) -> Params:
-    return request[PARAMS]  # type: ignore[no-any-return]
+    return request[PARAMS]
 
 
 def key_of(request: web.Request) -> ApiKey:
-    return request[KEY]  # type: ignore[no-any-return]
+    return request[KEY]
 
 
 def build_app(ctx: ApiContext, app: web.Application | None = None) -> web.Application:
@@ -107,7 +107,7 @@ def build_app(ctx: ApiContext, app: web.Application | None = None) -> web.Applic
 
     app = app if app is not None else web.Application(middlewares=[errors.error_middleware])
     if errors.error_middleware not in app.middlewares:
-        app.middlewares.append(errors.error_middleware)  # type: ignore[arg-type]
+        app.middlewares.append(errors.error_middleware)
     app[CTX] = ctx
     market.add_routes(app)
     orders.add_routes(app)
