@@ -16,8 +16,8 @@ from decimal import Decimal
 from aiohttp import web
 
 from gateway.api import errors
-from gateway.api.app import CTX, endpoint, key_of, params_of
 from gateway.api.auth import Security
+from gateway.api.context import CTX, endpoint, key_of, params_of
 from gateway.api.errors import ApiError, json_response
 from wallets import WalletError, Wallets
 

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from config.instruments import Instrument
 from gateway.api import errors
-from gateway.api.app import CTX, endpoint, params_of
+from gateway.api.context import CTX, endpoint, params_of
 from gateway.api.errors import json_response
 from gateway.api.marketdata import fmt, now_ms
 

@@ -28,8 +28,8 @@ import orjson
 import structlog
 from aiohttp import WSMsgType, web
 
-from gateway.api.app import CTX, ApiContext
 from gateway.api.auth import now_ms, parse_recv_window_ms, parse_timestamp_ms
+from gateway.api.context import CTX, ApiContext
 from gateway.api.errors import ApiError
 from gateway.api.marketdata import fmt
 from gateway.api.userstream import ListenKeys
