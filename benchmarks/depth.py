@@ -22,10 +22,10 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config.instruments import Instrument  # noqa: E402
-from connectors.binance import BinanceFeed  # noqa: E402
-from connectors.book import VenueBook  # noqa: E402
-from router.consolidated import ConsolidatedBook  # noqa: E402
+from config.instruments import Instrument
+from connectors.binance import BinanceFeed
+from connectors.book import VenueBook
+from router.consolidated import ConsolidatedBook
 
 
 def make_stream(n_msgs: int, seed: int = 7) -> tuple[str, list[str]]:
@@ -82,7 +82,7 @@ def run_braid(snap: str, msgs: list[str]) -> tuple[float, tuple]:
     dt = time.perf_counter() - t
     assert feed.health.stats.resyncs == 0 and feed.health.stats.bad_frames == 0
     ps, qs = book.price_scale, book.qty_scale
-    return dt, tuple(Decimal(v).scaleb(-s) for v, s in zip(top, (ps, qs, ps, qs)))
+    return dt, tuple(Decimal(v).scaleb(-s) for v, s in zip(top, (ps, qs, ps, qs), strict=True))
 
 
 def run_ccxt(snap: str, msgs: list[str]) -> tuple[float, tuple]:

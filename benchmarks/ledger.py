@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from wallets import Batch, OrderRecord, TradeRecord, Wallets, drop_schema  # noqa: E402
+from wallets import Batch, OrderRecord, TradeRecord, Wallets, drop_schema
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MASTER = bytes(32)
@@ -128,7 +128,10 @@ def main() -> None:
     ap.add_argument("--postgres", default=os.environ.get("BRAID_TEST_POSTGRES_URL", PG))
     ap.add_argument("--no-postgres", action="store_true")
     args = ap.parse_args()
-    print(f"{args.orders} orders (1/3 filled in the same write), {args.concurrency} concurrent callers, {args.accounts} accounts")
+    print(
+        f"{args.orders} orders (1/3 filled in the same write), {args.concurrency} concurrent callers,"
+        f" {args.accounts} accounts"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(_bench(f"sqlite:///{tmp}/bench.db", None, args))
     if not args.no_postgres:

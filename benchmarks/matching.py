@@ -39,11 +39,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config import Instrument  # noqa: E402
-from internal_book import (  # noqa: E402
-    CancelOrder, MatchingEngine, NewOrder, OrderType, SetReferencePrice, Side, STPMode, TimeInForce,
+from config import Instrument
+from internal_book import (
+    CancelOrder,
+    MatchingEngine,
+    NewOrder,
+    OrderType,
+    SetReferencePrice,
+    Side,
+    STPMode,
+    TimeInForce,
 )
-from internal_book.engine import EVENT_RECORD  # noqa: E402
+from internal_book.engine import EVENT_RECORD
 
 INSTRUMENT = Instrument(
     symbol="BTC/USDT", base="BTC", quote="USDT", venue="internal", venue_symbol="BTCUSDT",
@@ -288,7 +295,7 @@ def run_order_matching(flow: list[tuple[Any, ...]]) -> float | None:
         return None
     logger.remove()  # its debug logging would dominate otherwise
     eng = OMEngine(seed=1)
-    ts = datetime(2026, 1, 1)
+    ts = datetime(2026, 1, 1)  # noqa: DTZ001 - the peer library keeps naive timestamps
     t0 = time.perf_counter()
     for t in flow:
         if t[0] == 2:

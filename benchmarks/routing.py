@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config.instruments import Instrument  # noqa: E402
-from connectors.book import L2Book  # noqa: E402
-from router.planner import VenueTerms, plan  # noqa: E402
-from router.reference_planner import reference_plan  # noqa: E402
+from config.instruments import Instrument
+from connectors.book import L2Book
+from router.planner import VenueTerms, plan
+from router.reference_planner import reference_plan
 
 VENUES = (("binance", 2, "0.001", "0.00001"), ("kraken", 1, "0.0026", "0.00000001"), ("htx", 2, "0.002", "0.000001"))
 

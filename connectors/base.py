@@ -111,3 +111,9 @@ class FeedHandler(Protocol):
     def on_frame(self, frame: str | bytes, now_ns: int) -> list[Action]: ...
 
     def on_close(self) -> None: ...
+
+
+class SnapshotFeedHandler(FeedHandler, Protocol):
+    """A feed whose books start from a REST snapshot (Binance): the session fetches it and hands it over."""
+
+    def on_rest_snapshot(self, venue_symbol: str, body: str | bytes, now_ns: int | None = None) -> list[Action]: ...

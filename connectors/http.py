@@ -65,7 +65,7 @@ async def get_text(
                 if resp.status >= 400:
                     raise HttpError(resp.status, body)
                 return body
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             log.warning("rest_error", url=url, error=str(exc) or type(exc).__name__, attempt=attempt)
             if attempt == attempts:
                 raise

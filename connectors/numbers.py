@@ -6,7 +6,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-_POW10 = [10**i for i in range(40)]
+_POW10: list[int] = [10**i for i in range(40)]
 _LIMIT = 10**27  # below this, Decimal(units).scaleb() is exact in the default 28-digit context
 
 

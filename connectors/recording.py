@@ -277,7 +277,7 @@ class Recorder:
             body = await get_text(self._http, url, attempts=2, timeout_s=self.settings.http_timeout_s)
             self.writer.write(time.time_ns(), spec.name, f"{spec.name}-ref", "rest", body, url)
             known = {inst.symbol: inst for inst in spec.load_instruments(body)}
-        except Exception as exc:  # no reference data: the feed is built from the names alone
+        except Exception as exc:  # noqa: BLE001 - no reference data: the feed is built from the names alone
             log.warning("reference_data_unavailable", venue=spec.name, error=str(exc) or type(exc).__name__)
         return [known.get(s) or spec.bare_instrument(spec.guess_venue_symbol(s), s) for s in symbols]
 
@@ -337,7 +337,7 @@ def convert_legacy(files: Iterable[str | Path], out: str | Path, *, recording: s
     """
     import heapq
 
-    from connectors.capture import LineKind, line_record
+    from connectors.capture import LineKind
     from connectors.venues import venue_for_url
 
     writer = CaptureWriter(out, recording=recording, prefix="capture", rotate_bytes=rotate_bytes, compresslevel=9)

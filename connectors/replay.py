@@ -143,7 +143,7 @@ class Replayer:
         errors = self.result.errors
         legacy_inputs: list[list[CaptureLine]] = []
         braid: dict[str, list[tuple[int, list[CaptureLine]]]] = defaultdict(list)  # recording -> [(part, lines)]
-        for n, path in enumerate(self.files):
+        for path in self.files:
             lines = list(read_capture(path, skip_bad=skip_bad, errors=errors))
             if is_braid_file(path):
                 header = next((ln for ln in lines if ln.kind is LineKind.CONFIG), None)
@@ -191,14 +191,16 @@ class Replayer:
                 for line in lines:
                     spec = self._spec_of(line)
                     if line.kind is LineKind.HTTP:
-                        key = self._on_http(line, spec)
-                        if key is not None:
-                            events.append((line.ts_ns, ("snap", key), line))
+                        snap = self._on_http(line, spec)
+                        if snap is not None:
+                            events.append((line.ts_ns, ("snap", snap), line))
                         continue
                     skey = ("braid", rec, line.venue, line.conn)
-                    st = self._streams.get(skey)
-                    if st is None:
+                    known = self._streams.get(skey)
+                    if known is None:
                         st = self._streams[skey] = _Stream(spec, line.url or "", skey)
+                    else:
+                        st = known
                     if line.kind is LineKind.OPEN and not st.url:
                         st.url = line.url or ""
                     if line.kind is LineKind.SENT:
@@ -249,7 +251,7 @@ class Replayer:
             for n, (ts, key, line) in enumerate(items):
                 yield ts, tag, n, key, line
 
-        out = []
+        out: list[tuple[int, int, Any, Any, CaptureLine]] = []
         codes = {LineKind.RECEIVED: _RECV, LineKind.OPEN: _OPEN, LineKind.CLOSE: _CLOSE}
         for ts, _, _, key, line in heapq.merge(*(events(tag, items) for tag, items in tagged)):
             if key[0] == "snap":

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from typing import cast
 
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
@@ -17,7 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from config.settings import Settings, get_settings
-from connectors.base import Action, FeedHandler, FetchSnapshot, Reconnect, Send
+from connectors.base import Action, FeedHandler, FetchSnapshot, Reconnect, Send, SnapshotFeedHandler
 
 log = structlog.get_logger(__name__)
 
@@ -144,7 +145,7 @@ class FeedSession:
                         if time.monotonic() - opened < _SHORT_LIVED_S:
                             raise
                         return
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         log.warning("feed_silent", venue=self.handler.venue, seconds=budget)
                         return
                     now = time.time_ns()
@@ -195,14 +196,15 @@ class FeedSession:
         if self.snapshot_fetcher is None:
             log.error("no_snapshot_fetcher", venue=self.handler.venue, symbol=venue_symbol)
             return
-        on_rest = getattr(self.handler, "on_rest_snapshot")
+        # a session is given a snapshot fetcher only for a feed that takes REST snapshots
+        on_rest = cast(SnapshotFeedHandler, self.handler).on_rest_snapshot
         delay = self.settings.ws_backoff_initial_s
         for attempt in range(1, self.settings.snapshot_retries + 1):
             try:
                 body = await self.snapshot_fetcher(venue_symbol)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure is retried with backoff
                 log.warning("snapshot_failed", venue=self.handler.venue, symbol=venue_symbol, attempt=attempt, error=str(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.ws_backoff_max_s)

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import orjson
 
 from config.settings import Settings
-from wallets import Wallets, WalletError
+from wallets import WalletError, Wallets
 
 
 def _dec(text: str) -> Decimal:
@@ -138,7 +138,7 @@ def check(args: argparse.Namespace, settings: Settings, out: TextIO | None = Non
     return code or (0 if result and result[0] else 1)
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     acc = sub.add_parser("accounts", help="tenants, sub-accounts, API keys and funding (the durable ledger)")
     asub = acc.add_subparsers(dest="accounts_command", required=True)
     p = asub.add_parser("create-tenant", help="a broker, with its own account for the markup it earns")

@@ -51,7 +51,8 @@ def _fmt_level(level: ConsolidatedLevel | None) -> str:
 def _watch_line(book: ConsolidatedBook, fee_adjusted: bool) -> str:
     bid, ask = book.best(fee_adjusted=fee_adjusted)
     stamp = time.strftime("%H:%M:%S")
-    return f"{stamp} {book.symbol} bid {_fmt_level(bid)} | ask {_fmt_level(ask)} | live {','.join(book.live_venues()) or '-'}"
+    live = ",".join(book.live_venues()) or "-"
+    return f"{stamp} {book.symbol} bid {_fmt_level(bid)} | ask {_fmt_level(ask)} | live {live}"
 
 
 async def _watch(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
@@ -84,7 +85,7 @@ def watch(args: argparse.Namespace, settings: Settings, out: TextIO | None = Non
         return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     book = sub.add_parser("book", help="mirrored order books")
     bsub = book.add_subparsers(dest="book_command", required=True)
     rp = bsub.add_parser("replay", help="replay capture files and print each final book as a JSON line")

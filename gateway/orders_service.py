@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
-from typing import Any
+from typing import Any, Literal, cast
 
 import structlog
 
@@ -27,12 +27,15 @@ from internal_book import OrderType
 from internal_book import error_of as matching_error_of
 from internal_book.errors import RejectReason as MatchingReason
 from internal_book.filters import PRICE, QTY, QUOTE, STOP, TIF, TRAIL, check_params
-from router.report import INTERNAL, ExecutionReport, ParentFill, ParentOrder
 from router.reasons import error_of
+from router.report import INTERNAL, ExecutionReport, ParentFill, ParentOrder
+from router.report import Side as ParentSide
 from router.risk import PreTradeRisk
 from router.sor import SmartOrderRouter
 from wallets import Batch, InsufficientBalance, OrderRecord, TradeRecord, Wallets, models, venue_account
 from wallets.db import Insert, Upsert
+
+ParentTif = Literal["GTC", "IOC", "FOK"]  # a parent order's time in force (router.report.ParentOrder)
 
 log = structlog.get_logger(__name__)
 ZERO = Decimal(0)
@@ -274,9 +277,9 @@ class OrdersService:
         tif = "GTC" if req.type == "LIMIT_MAKER" else (req.tif if req.type == "LIMIT" else None)
         row = OrderRow(order_id, acct, req.symbol, cid, req.side, req.type, tif, req.price, qty, req.quote_qty or ZERO,
                        ZERO, ZERO, "NEW", t, t, asset, reserve, inst.symbol)
-        parent = ParentOrder(str(order_id), inst.symbol, req.side, qty,  # type: ignore[arg-type]
+        parent = ParentOrder(str(order_id), inst.symbol, cast(ParentSide, req.side), qty,
                              "MARKET" if req.type == "MARKET" else "LIMIT", req.price,
-                             (tif or "IOC"), str(caller.tenant_id), str(acct))  # type: ignore[arg-type]
+                             cast(ParentTif, tif or "IOC"), str(caller.tenant_id), str(acct))
         try:
             report = await self.router.execute(parent)
         except Exception:
@@ -364,7 +367,7 @@ class OrdersService:
                          time_in_force=TimeInForce.IOC, client_order_id="probe", ts=0)
         try:
             return engine.preview(probe).filled_qty > 0
-        except Exception:  # a preview the engine cannot make must not block the order
+        except Exception:  # noqa: BLE001 - a preview the engine cannot make must not block the order
             return False
 
     # ----- fills and state -----
@@ -391,7 +394,7 @@ class OrdersService:
         t = self.clock_ms()
         trade_id = self.wallets.store.next_id("trade")
         s = await self.wallets.ledger.settle_fill(
-            o.account_id, base=inst.base, quote=inst.quote, side=o.side, qty=f.qty, price=f.price,  # type: ignore[arg-type]
+            o.account_id, base=inst.base, quote=inst.quote, side=cast(ParentSide, o.side), qty=f.qty, price=f.price,
             ref=f"trade:{trade_id}", quote_qty=quote_qty, commission=commission,
             counterparty=INTERNAL if f.source == INTERNAL else venue_account(f.source), batch=batch)
         trade = TradeRecord(trade_id, o.order_id, o.account_id, o.symbol, f.price, f.qty, quote_qty, commission,
@@ -577,7 +580,8 @@ class OrdersService:
                          left * rec.price if buy else left, inst.symbol, 0, True)
             self._track(o)
             report = await self.router.execute(ParentOrder(
-                str(o.order_id), inst.symbol, o.side, left, "LIMIT", o.price, "GTC", "", str(o.account_id)))  # type: ignore[arg-type]
+                str(o.order_id), inst.symbol, cast(ParentSide, o.side), left, "LIMIT", o.price, "GTC", "",
+                str(o.account_id)))
             batch = Batch()
             changed: Changed = []
             if report.status == "REJECTED":

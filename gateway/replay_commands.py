@@ -117,15 +117,11 @@ def report_lines(replayer: Replayer, market: ConsolidatedMarket, depth: int, fee
     for feed in res.feeds:
         stats = feed.health.stats.as_dict()
         stats.pop("connected", None)
-        lines.append(
-            {
-                "kind": "feed",
-                "venue": feed.venue,
-                **stats,
-                "books": {sym: {"synced": b.synced, "update_id": b.update_id, "bids": b.levels.bid_count, "asks": b.levels.ask_count}
-                          for sym, b in sorted(feed.books.items())},  # fmt: skip
-            }
-        )
+        books = {
+            sym: {"synced": b.synced, "update_id": b.update_id, "bids": b.levels.bid_count, "asks": b.levels.ask_count}
+            for sym, b in sorted(feed.books.items())
+        }
+        lines.append({"kind": "feed", "venue": feed.venue, **stats, "books": books})
     for sym in sorted(market):
         lines.append({"kind": "book", **market[sym].snapshot(depth, fee_adjusted=fee_adjusted, now_ns=now)})
     return lines
@@ -220,11 +216,14 @@ def generate(args: argparse.Namespace, settings: Settings, out: TextIO | None = 
         rotate_bytes=int(args.rotate_mb * 1024 * 1024) if args.rotate_mb else None,
     )
     frames = ", ".join(f"{v} {n}" for v, n in sorted(g.frames.items()))
-    out.write(f"generated {args.minutes:g} min (seed {args.seed}) into {args.out}: frames {frames}; {len(g.dislocations)} dislocations\n")
+    out.write(
+        f"generated {args.minutes:g} min (seed {args.seed}) into {args.out}: frames {frames};"
+        f" {len(g.dislocations)} dislocations\n"
+    )
     return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     rp = sub.add_parser("record", help="record venue depth (raw frames, snapshots, reference data) to compressed files")
     rp.add_argument("--venue", action="append", choices=known_venues(), help="venue to record (repeatable; default all)")
     rp.add_argument("--symbols", nargs="+", help="canonical symbols, e.g. BTC/USDT ETH/USDT")

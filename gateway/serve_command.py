@@ -13,11 +13,11 @@ import structlog
 from aiohttp import web
 
 from config.settings import Settings
+from connectors.replay import DEFAULT_REPLAY
 from connectors.simulators.launch import launch_simulators
 from connectors.simulators.server import SimServer
 from connectors.venues import known_venues
 from gateway.status import add_routes
-from connectors.replay import DEFAULT_REPLAY
 from router.market import MarketData, ReplayMarketData
 
 DEMO_FUNDS = {"USDT": Decimal("100000"), "BTC": Decimal("2"), "ETH": Decimal("20")}
@@ -149,7 +149,7 @@ def simulate(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_simulate(args, settings))
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("serve", help="run Braid: mirror the venues and serve the status page and books")
     sp.add_argument("--source", choices=["auto", "live", "replay", "simulated"], help="market data source (default: settings)")
     sp.add_argument("--port", type=int, help="HTTP port (default: BRAID_PORT or 8080)")

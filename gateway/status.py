@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import html
 from decimal import Decimal, InvalidOperation
+from typing import cast
 
 import orjson
 from aiohttp import web
 
 from router.market import MarketData, ReplayMarketData
 
-MARKET_KEY = web.AppKey("market", MarketData | ReplayMarketData)
+MARKET_KEY = web.AppKey[MarketData | ReplayMarketData]("market")
 
 
 def _json(body: object, status: int = 200) -> web.Response:
@@ -64,9 +65,10 @@ async def page(request: web.Request) -> web.Response:
     books = []
     for sym in md.market:
         snap = md.market[sym].snapshot(10)
-        lines = [f"<h3>{html.escape(sym)} <small>({', '.join(snap['venues']) or 'no live venue'})</small></h3><table>"]
+        venues = ", ".join(cast(list[str], snap["venues"])) or "no live venue"
+        lines = [f"<h3>{html.escape(sym)} <small>({venues})</small></h3><table>"]
         lines.append("<tr><th>bid venues</th><th>bid qty</th><th>bid</th><th>ask</th><th>ask qty</th><th>ask venues</th></tr>")
-        for b, a in zip(snap["bids"], snap["asks"]):  # type: ignore[call-overload]
+        for b, a in zip(snap["bids"], snap["asks"], strict=False):  # type: ignore[call-overload]
             lines.append(
                 f"<tr><td>{html.escape(str(b['venues']))}</td><td>{b['qty']}</td><td>{b['price']}</td>"
                 f"<td>{a['price']}</td><td>{a['qty']}</td><td>{html.escape(str(a['venues']))}</td></tr>"

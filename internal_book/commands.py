@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Union
 
 from internal_book.orders import OrderType, Side, STPMode, TimeInForce
 
@@ -84,4 +83,4 @@ class SetReferencePrice:
     ts: int = 0
 
 
-Command = Union[NewOrder, CancelOrder, AmendOrder, CancelReplace, SetReferencePrice]
+Command = NewOrder | CancelOrder | AmendOrder | CancelReplace | SetReferencePrice

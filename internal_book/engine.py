@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from config import Instrument
+
 try:
     from internal_book import _engine
 except ImportError as exc:  # pragma: no cover - only without a build
@@ -240,7 +242,8 @@ class MatchingEngine:
     def _event(self, r: tuple[Any, ...], fallback_symbol: str) -> ev.Event:
         # positional tuple.__new__: events are NamedTuples and this runs once per event
         seq, ts, kind, sym, oid, a, b, c, d, e, f, g, h, i, j, clid = r
-        s = self._by_index[sym] if sym >= 0 else None
+        # None only for a rejection naming no known symbol, and a rejection uses no scale (no check per event)
+        s: Any = self._by_index[sym] if sym >= 0 else None
         name = s.instrument.symbol if s else fallback_symbol
         if kind == 2:
             return _new(ev.Trade, (seq, ts, name, d, a * s.tick, b * s.step, oid, c, _SIDES[g], _STATUSES[h],
@@ -302,7 +305,7 @@ class MatchingEngine:
         """Canonical, engine-independent state: the same dict as ``ReferenceEngine.state()``."""
         seq, next_oid, next_tid, syms = self._core.dump()
         out = {}
-        for s, (last, bids, asks, stops) in zip(self._by_index, syms):
+        for s, (last, bids, asks, stops) in zip(self._by_index, syms, strict=True):
             out[s.instrument.symbol] = {
                 "last": ev.canonical(None if last is None else last * s.tick),
                 "bids": [self._resting_row(s, r) for r in bids],
@@ -343,7 +346,7 @@ class MatchingEngine:
         return json.dumps(doc, separators=(",", ":")).encode()
 
     @classmethod
-    def restore(cls, blob: bytes, instruments: Iterable[Instrument]) -> "MatchingEngine":
+    def restore(cls, blob: bytes, instruments: Iterable[Instrument]) -> MatchingEngine:
         """Engine continuing exactly where the snapshotted one stopped."""
         doc = json.loads(blob)
         eng = cls(instruments)
@@ -355,7 +358,7 @@ class MatchingEngine:
         return eng
 
     @classmethod
-    def rebuild(cls, instruments: Iterable[Instrument], journal: Iterable[Command | tuple[Any, ...]]) -> "MatchingEngine":
+    def rebuild(cls, instruments: Iterable[Instrument], journal: Iterable[Command | tuple[Any, ...]]) -> MatchingEngine:
         """Replay a journal of inputs into a fresh engine (events are discarded)."""
         eng = cls(instruments)
         eng.replay(journal)
@@ -363,7 +366,7 @@ class MatchingEngine:
 
     @classmethod
     def recover(cls, blob: bytes, instruments: Iterable[Instrument],
-                journal_tail: Iterable[Command | tuple[Any, ...]]) -> "MatchingEngine":
+                journal_tail: Iterable[Command | tuple[Any, ...]]) -> MatchingEngine:
         """Restart: restore the last durable snapshot, then replay the inputs journaled after it."""
         eng = cls.restore(blob, instruments)
         eng.replay(journal_tail)

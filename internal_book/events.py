@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Any, NamedTuple, Union
+from typing import Any, Literal, NamedTuple
 
 from internal_book.errors import RejectReason
 from internal_book.orders import OrderStatus, OrderType, Side, STPMode, TimeInForce
@@ -26,7 +26,7 @@ def canonical(value: Any) -> Any:
 
 
 def _to_dict(self: Any) -> dict[str, Any]:
-    out = {name: canonical(value) for name, value in zip(self._fields, self)}
+    out = {name: canonical(value) for name, value in zip(self._fields, self, strict=True)}
     out["kind"] = self.kind
     return out
 
@@ -35,8 +35,9 @@ def _to_json(self: Any) -> bytes:
     return json.dumps(_to_dict(self), sort_keys=True, separators=(",", ":")).encode()
 
 
-# Events are NamedTuples: immutable, cheap to build (the engine makes millions), and each class
-# gets ``kind`` plus the canonical ``to_dict()`` / ``to_json()`` below.
+# Events are NamedTuples: immutable, cheap to build (the engine makes millions). Each class names its
+# ``kind`` (a Literal, so ``e.kind == "trade"`` narrows an ``Event`` for the type checker) and gets the
+# canonical ``to_dict()`` / ``to_json()`` below.
 
 
 class OrderAccepted(NamedTuple):
@@ -58,6 +59,10 @@ class OrderAccepted(NamedTuple):
     stp_mode: STPMode
     status: OrderStatus = OrderStatus.NEW
 
+    @property
+    def kind(self) -> Literal["accepted"]:
+        return "accepted"
+
 
 class Trade(NamedTuple):
     """One fill at the maker's price; statuses are the orders' statuses right after this fill."""
@@ -74,6 +79,10 @@ class Trade(NamedTuple):
     taker_status: OrderStatus
     maker_status: OrderStatus
 
+    @property
+    def kind(self) -> Literal["trade"]:
+        return "trade"
+
 
 class OrderCancelled(NamedTuple):
     seq: int
@@ -84,6 +93,10 @@ class OrderCancelled(NamedTuple):
     executed_qty: Decimal
     leaves_qty: Decimal
     status: OrderStatus = OrderStatus.CANCELED
+
+    @property
+    def kind(self) -> Literal["cancelled"]:
+        return "cancelled"
 
 
 class OrderExpired(NamedTuple):
@@ -98,6 +111,10 @@ class OrderExpired(NamedTuple):
     leaves_quote: Decimal | None
     status: OrderStatus
 
+    @property
+    def kind(self) -> Literal["expired"]:
+        return "expired"
+
 
 class StopTriggered(NamedTuple):
     seq: int
@@ -105,6 +122,10 @@ class StopTriggered(NamedTuple):
     symbol: str
     order_id: int
     trigger_price: Decimal
+
+    @property
+    def kind(self) -> Literal["triggered"]:
+        return "triggered"
 
 
 class OrderRejected(NamedTuple):
@@ -118,6 +139,10 @@ class OrderRejected(NamedTuple):
     msg: str
     status: OrderStatus = OrderStatus.REJECTED
 
+    @property
+    def kind(self) -> Literal["rejected"]:
+        return "rejected"
+
 
 class OrderAmended(NamedTuple):
     seq: int
@@ -128,6 +153,10 @@ class OrderAmended(NamedTuple):
     quantity: Decimal
     leaves_qty: Decimal
     keeps_priority: bool
+
+    @property
+    def kind(self) -> Literal["amended"]:
+        return "amended"
 
 
 class OrderReleased(NamedTuple):
@@ -141,23 +170,25 @@ class OrderReleased(NamedTuple):
     leaves_qty: Decimal
     leaves_quote: Decimal | None
 
-
-for _cls, _kind in ((OrderAccepted, "accepted"), (Trade, "trade"), (OrderCancelled, "cancelled"),
-                    (OrderExpired, "expired"), (StopTriggered, "triggered"), (OrderRejected, "rejected"),
-                    (OrderAmended, "amended"), (OrderReleased, "released")):
-    _cls.kind = _kind  # type: ignore[attr-defined]
-    _cls.to_dict = _to_dict  # type: ignore[attr-defined]
-    _cls.to_json = _to_json  # type: ignore[attr-defined]
+    @property
+    def kind(self) -> Literal["released"]:
+        return "released"
 
 
-Event = Union[
-    OrderAccepted, Trade, OrderCancelled, OrderExpired, StopTriggered, OrderRejected, OrderAmended, OrderReleased
-]
+for _cls in (OrderAccepted, Trade, OrderCancelled, OrderExpired, StopTriggered, OrderRejected, OrderAmended,
+             OrderReleased):
+    _cls.to_dict = _to_dict  # type: ignore[union-attr]
+    _cls.to_json = _to_json  # type: ignore[union-attr]
+
+
+Event = (
+    OrderAccepted | Trade | OrderCancelled | OrderExpired | StopTriggered | OrderRejected | OrderAmended | OrderReleased
+)
 
 
 def events_to_json(events: list[Event]) -> bytes:
     """Canonical bytes of a whole event stream, one JSON object per line."""
-    return b"\n".join(e.to_json() for e in events)
+    return b"\n".join(_to_json(e) for e in events)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from config import Instrument
 from internal_book import events as ev
@@ -62,17 +63,20 @@ class RefOrder:
         self.side = cmd.side
         self.type = cmd.order_type
         self.tif = cmd.time_in_force
-        self.price = cmd.price
-        self.qty = cmd.quantity
+        # Optional in a command, present wherever this engine reads them (a resting order has a price, a
+        # stop order its stop, a trailing stop its extreme): typed Any rather than asserted at every use, as
+        # the naive reference stays close to the rules it states; the property tests hold it to the core.
+        self.price: Any = cmd.price
+        self.qty: Any = cmd.quantity
         self.leaves = cmd.quantity if cmd.quantity is not None else Decimal(0)
         self.executed = Decimal(0)
         # quote budget rounded down to a whole number of tick*step units (all trades are multiples)
         unit = inst.tick_size * inst.step_size
         self.quote = None if cmd.quote_order_qty is None else (cmd.quote_order_qty // unit) * unit
-        self.stop = cmd.stop_price
-        self.trail = cmd.trailing_delta
+        self.stop: Any = cmd.stop_price
+        self.trail: Any = cmd.trailing_delta
         self.active = False
-        self.extreme: Decimal | None = None
+        self.extreme: Any = None
         self.stp = cmd.stp_mode
         self.protect = cmd.protect_price
         self.ts = cmd.ts
@@ -209,27 +213,31 @@ class ReferenceEngine:
         if c.trailing_delta is not None and not MIN_TRAILING_DELTA <= c.trailing_delta <= MAX_TRAILING_DELTA:
             return R.MATCHING_TRAILING_DELTA, 0
         if c.order_type in PRICED:
+            assert c.price is not None and c.quantity is not None  # check_params requires both
             if self._notional_bad(inst, c.price * c.quantity):
                 return R.MATCHING_NOTIONAL, 0
         elif inst.apply_min_to_market:
             last = self.last[c.symbol]
+            n: Decimal | None
             if c.quote_order_qty is not None:
                 n = c.quote_order_qty
-            elif c.order_type == OrderType.MARKET:
-                n = None if last is None else last * c.quantity
             else:
-                n = None if c.stop_price is None else c.stop_price * c.quantity
+                assert c.quantity is not None  # check_params: a quantity where there is no quote budget
+                if c.order_type == OrderType.MARKET:
+                    n = None if last is None else last * c.quantity
+                else:
+                    n = None if c.stop_price is None else c.stop_price * c.quantity
             if n is not None and self._notional_bad(inst, n, check_max=False):
                 return R.MATCHING_NOTIONAL, 0
         if c.client_order_id is not None and c.client_order_id in self.clids.get((c.tenant, c.account), {}):
             return R.MATCHING_DUPLICATE_ORDER, 0
         last = self.last[c.symbol]
-        if (c.order_type in STOP_TYPES and c.trailing_delta is None and last is not None
+        if (c.order_type in STOP_TYPES and c.trailing_delta is None and last is not None and c.stop_price is not None
                 and _stop_cond(c.order_type, c.side, last, c.stop_price)):
             return R.MATCHING_WOULD_TRIGGER_IMMEDIATELY, 0
         if c.order_type == OrderType.LIMIT_MAKER:
             best = self._best(c.symbol, Side.SELL if c.side == Side.BUY else Side.BUY)
-            if best is not None and _crosses(c.side, c.price, best.price):
+            if best is not None and c.price is not None and _crosses(c.side, c.price, best.price):
                 return R.MATCHING_WOULD_TAKE, 0
         return None
 
@@ -455,6 +463,7 @@ class ReferenceEngine:
                        leaves_qty=o.leaves, leaves_quote=leaves_quote, status=OrderStatus.EXPIRED_IN_MATCH)
         elif o.quote is not None and exhausted and o.executed > 0:
             t = self._out[last_trade]
+            assert isinstance(t, ev.Trade)
             self._out[last_trade] = t._replace(taker_status=OrderStatus.FILLED)
         elif o.protect is not None:
             self._emit(ev.OrderReleased, ts=ts, symbol=o.symbol, order_id=o.oid, executed_qty=o.executed,
@@ -472,7 +481,7 @@ class ReferenceEngine:
         rows = [o for o in self.book[symbol] if o.side == opp]
         rows.sort(key=(lambda o: (-o.price, o.prio)) if opp == Side.BUY else (lambda o: (o.price, o.prio)))
         step = self.instruments[symbol].step_size
-        fills = []
+        fills: list[tuple[Decimal, Decimal, int]] = []
         for m in rows:
             if (qty is not None and qty == 0) or (quote is not None and quote == 0):
                 break
@@ -482,11 +491,15 @@ class ReferenceEngine:
                 if stp == STPMode.EXPIRE_MAKER:
                     continue
                 break
-            fill = min(m.leaves, qty) if quote is None else min(m.leaves, (quote // (m.price * step)) * step)
+            if quote is None:
+                assert qty is not None, "an order without a quote budget has a quantity"
+                fill = min(m.leaves, qty)
+            else:
+                fill = min(m.leaves, (quote // (m.price * step)) * step)
             if fill == 0:
                 break
             fills.append((m.price, fill, m.oid))
-            if quote is None:
+            if qty is not None and quote is None:
                 qty -= fill
             else:
                 quote -= fill * m.price
@@ -498,8 +511,8 @@ class ReferenceEngine:
         if not s.active:
             return False
         if s.side == Side.BUY:
-            return last * BPS >= s.extreme * (BPS + s.trail)
-        return last * BPS <= s.extreme * (BPS - s.trail)
+            return bool(last * BPS >= s.extreme * (BPS + s.trail))
+        return bool(last * BPS <= s.extreme * (BPS - s.trail))
 
     def _run_triggers(self, symbol: str, ts: int) -> None:
         while True:

@@ -6,7 +6,7 @@ from router.killswitch import AnomalyRule, KillSwitch, Scope
 from router.market import MarketData
 from router.paper import PaperVenue
 from router.planner import ChildPlan, Plan, VenueTerms, plan
-from router.reasons import RejectReason, Rejection, error_of
+from router.reasons import Rejection, RejectReason, error_of
 from router.report import ExecutionReport, ParentFill, ParentOrder
 from router.risk import PreTradeRisk, RiskLimits
 from router.sor import SmartOrderRouter

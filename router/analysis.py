@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from config.instruments import Instrument
 from config.policy import PolicySet, RoutingPolicy
@@ -24,7 +24,7 @@ from connectors.replay import Replayer
 from internal_book import MatchingEngine
 from router.consolidated import ConsolidatedMarket
 from router.paper import PaperVenue
-from router.report import ExecutionReport, ParentOrder
+from router.report import ExecutionReport, ParentOrder, Side
 from router.sor import SmartOrderRouter
 
 ZERO = Decimal(0)
@@ -170,11 +170,12 @@ def load_flow(path: str | Path) -> list[FlowOrder]:
             raise ValueError(f"{path}: missing columns {missing}; expected {list(FLOW_COLUMNS)}")
         for n, row in enumerate(reader, 2):
             try:
-                parent = ParentOrder(
-                    row["parent_id"], row["symbol"], row["side"].upper(), Decimal(row["qty"]),  # type: ignore[arg-type]
-                    row["type"].upper(), Decimal(row["price"]) if row["price"] else None,  # type: ignore[arg-type]
-                    row["tif"].upper() or "GTC",  # type: ignore[arg-type]
-                )
+                # the file's text as the parent order's types; ParentOrder itself refuses a bad side, qty or price
+                side = cast(Side, row["side"].upper())
+                order_type = cast(Literal["LIMIT", "MARKET"], row["type"].upper())
+                tif = cast(Literal["GTC", "IOC", "FOK"], row["tif"].upper() or "GTC")
+                price = Decimal(row["price"]) if row["price"] else None
+                parent = ParentOrder(row["parent_id"], row["symbol"], side, Decimal(row["qty"]), order_type, price, tif)
                 out.append(FlowOrder(int(row["time_ns"]), parent))
             except (ValueError, ArithmeticError) as exc:
                 raise ValueError(f"{path}:{n}: {exc}") from None
@@ -205,8 +206,8 @@ def generate_flow(
         lo, hi = sizes.get(symbol, (Decimal("0.01"), Decimal("2")))
         steps = int((hi - lo) / step)
         qty = lo + step * rng.randint(0, steps)
-        side = "BUY" if rng.random() < 0.5 else "SELL"
-        out.append(FlowOrder(ts, ParentOrder(f"flow-{i + 1:05d}", symbol, side, qty, "MARKET", None, "IOC")))  # type: ignore[arg-type]
+        side: Side = "BUY" if rng.random() < 0.5 else "SELL"
+        out.append(FlowOrder(ts, ParentOrder(f"flow-{i + 1:05d}", symbol, side, qty, "MARKET", None, "IOC")))
     return out
 
 

@@ -32,7 +32,7 @@ def _utc(ts_ns: int) -> str:
     """Replay time as text (from the data, never the wall clock)."""
     import datetime as dt
 
-    t = dt.datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=dt.timezone.utc)
+    t = dt.datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=dt.UTC)
     return f"{t:%Y-%m-%d %H:%M:%S}.{ts_ns % 1_000_000_000 // 1_000_000:03d} UTC"
 
 
@@ -158,11 +158,15 @@ def _html(analysis: Analysis, files: dict[str, bytes], depth_names: list[str]) -
     )
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>Braid routing report</title>",
-        "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}td,th{padding:2px 6px;text-align:right}"
-        "table{border-collapse:collapse}tr:nth-child(even){background:#f3f3f3}</style></head><body>",
+        (
+            "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}td,th{padding:2px 6px;text-align:right}"
+            "table{border-collapse:collapse}tr:nth-child(even){background:#f3f3f3}</style></head><body>"
+        ),
         "<h1>Routing report</h1>",
-        f"<p>{s['parents']} parent orders, {s['filled_parents']} filled at least in part; "
-        f"filled {s['filled_qty']} of {s['requested_qty']}. Statuses: {html.escape(json.dumps(s['statuses']))}.</p>",
+        (
+            f"<p>{s['parents']} parent orders, {s['filled_parents']} filled at least in part; "
+            f"filled {s['filled_qty']} of {s['requested_qty']}. Statuses: {html.escape(json.dumps(s['statuses']))}.</p>"
+        ),
         "<h2>Summary</h2><table><tr><th></th><th>min</th><th>p5</th><th>p25</th><th>median</th><th>p75</th><th>p95</th><th>max</th></tr>",
     ]
     for name in ("improvement_bps", "slippage_bps"):

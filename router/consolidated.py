@@ -154,7 +154,7 @@ class ConsolidatedBook:
         if not sources:
             return [], 0, 0, []
         pscale, qscale, factors = self._scales(sources, side, fee_adjusted)
-        streams = [_walk(s.book.levels, side, rank, pm, qm) for rank, (s, (pm, qm)) in enumerate(zip(sources, factors))]
+        streams = [_walk(s.book.levels, side, rank, pm, qm) for rank, (s, (pm, qm)) in enumerate(zip(sources, factors, strict=True))]
         return streams, pscale, qscale, [s.book.venue for s in sources]
 
     def _merged(self, side: Side, fee_adjusted: bool, now_ns: int | None) -> tuple[Iterator[tuple[int, int, int, int]], int, int, list[str]]:
@@ -171,7 +171,7 @@ class ConsolidatedBook:
         rows: list[tuple[int, int, int, int]] = []
         bids = side == "bids"
         # The best n merged levels need at most n levels from each venue.
-        for rank, (src, (pmul, qmul)) in enumerate(zip(sources, factors)):
+        for rank, (src, (pmul, qmul)) in enumerate(zip(sources, factors, strict=True)):
             levels = src.book.levels.bids(n) if bids else src.book.levels.asks(n)
             if bids:
                 rows += [(-p * pmul, rank, p * pmul, q * qmul) for p, q in levels]

@@ -52,7 +52,7 @@ class Inventory:
         for venue in venues:
             try:
                 balances = await venue.balances()
-            except Exception as exc:  # keep the last known balances of a venue that does not answer
+            except Exception as exc:  # noqa: BLE001 - keep the last known balances of a venue that does not answer
                 log.warning("inventory_refresh_failed", venue=venue.venue, error=str(exc))
                 continue
             self._free[venue.venue] = {asset: free for asset, (free, _locked) in balances.items()}

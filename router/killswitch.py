@@ -313,7 +313,7 @@ class KillSwitch:
         if not callbacks:
             return
         results = await asyncio.gather(*(_call(cb, scope) for cb in callbacks), return_exceptions=True)
-        for cb, result in zip(callbacks, results):
+        for cb, result in zip(callbacks, results, strict=True):
             if isinstance(result, BaseException):
                 log.error("kill_switch_callback_failed", scope=str(scope), callback=getattr(cb, "__qualname__", repr(cb)),
                           error=repr(result))

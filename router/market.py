@@ -31,7 +31,7 @@ async def resolve_instruments(
     try:
         body = await get_text(http, base + spec.reference_path, attempts=2, timeout_s=settings.http_timeout_s)
         known = {inst.symbol: inst for inst in spec.load_instruments(body)}
-    except Exception as exc:  # no network, or a simulator without reference data
+    except Exception as exc:  # noqa: BLE001 - no network, or a simulator without reference data
         log.warning("reference_data_unavailable", venue=spec.name, error=str(exc) or type(exc).__name__)
         known = {}
     out = []

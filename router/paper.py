@@ -39,7 +39,7 @@ class PaperVenue:
         self.books = books
         self.taker_fee = taker_fee
         self.latency_s = latency_s
-        self.balances: dict[str, Decimal] = dict(balances or {})  # None of an asset: not tracked (unlimited)
+        self.holdings: dict[str, Decimal] = dict(balances or {})  # None of an asset: not tracked (unlimited)
         self.track_balances = balances is not None
         self.orders: dict[str, VenueOrder] = {}
         self.placed = 0  # orders the venue actually executed (tests: a retry never doubles one)
@@ -81,7 +81,7 @@ class PaperVenue:
         return [o for o in self.orders.values() if o.status.is_open and (symbol is None or o.symbol == symbol)]
 
     async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
-        return {asset: (free, ZERO) for asset, free in self.balances.items()}
+        return {asset: (free, ZERO) for asset, free in self.holdings.items()}
 
     async def close(self) -> None:
         return None
@@ -96,7 +96,7 @@ class PaperVenue:
         if self.track_balances:
             need = order.qty * order.price * (1 + self.taker_fee) if buy else order.qty
             asset = quote if buy else base
-            if self.balances.get(asset, ZERO) < need:
+            if self.holdings.get(asset, ZERO) < need:
                 raise InsufficientFunds(self.venue, "-2010", "Account has insufficient balance for requested action.")
         self.placed += 1
         version, consumed = self._consumed.get((order.symbol, buy), (-1, {}))
@@ -139,11 +139,11 @@ class PaperVenue:
             status = OrderStatus.EXPIRED
         if self.track_balances and filled:
             if buy:
-                self.balances[quote] = self.balances.get(quote, ZERO) - quote_qty - fee
-                self.balances[base] = self.balances.get(base, ZERO) + filled
+                self.holdings[quote] = self.holdings.get(quote, ZERO) - quote_qty - fee
+                self.holdings[base] = self.holdings.get(base, ZERO) + filled
             else:
-                self.balances[base] = self.balances.get(base, ZERO) - filled
-                self.balances[quote] = self.balances.get(quote, ZERO) + quote_qty - fee
+                self.holdings[base] = self.holdings.get(base, ZERO) - filled
+                self.holdings[quote] = self.holdings.get(quote, ZERO) + quote_qty - fee
         result = VenueOrder(
             venue=self.venue,
             symbol=order.symbol,

@@ -87,7 +87,7 @@ _OWN_ERRORS: dict[RejectReason, tuple[int, str]] = {
 }
 
 # The one table: every stage's reason -> (Binance code, message).
-BINANCE_ERRORS: dict[Reason, tuple[int, str]] = {**MATCHING_ERRORS, **_OWN_ERRORS}
+BINANCE_ERRORS: dict[Reason, tuple[int, str]] = {k: v for table in (MATCHING_ERRORS, _OWN_ERRORS) for k, v in table.items()}
 
 
 def error_of(reason: Reason, detail: str = "") -> tuple[int, str]:

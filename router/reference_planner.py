@@ -31,12 +31,11 @@ def reference_plan(
         rows = []
         for v in venues:
             b = books[v]
-            levels = b.asks() if buy else b.bids()
             fee = terms[v].fee
-            for p, q in levels:
-                price = units_to_decimal(p, b.price_scale)
+            for pu, qu in b.asks() if buy else b.bids():
+                price = units_to_decimal(pu, b.price_scale)
                 eff = price * (1 + fee) if buy else price * (1 - fee)
-                rows.append((eff if buy else -eff, terms[v].priority, v, price, units_to_decimal(q, b.qty_scale)))
+                rows.append((eff if buy else -eff, terms[v].priority, v, price, units_to_decimal(qu, b.qty_scale)))
         rows.sort()
         left = qty.quantize(step, rounding=ROUND_FLOOR)  # finer than any scale in play cannot be planned
         taken: dict[str, list[tuple[Decimal, Decimal]]] = {}
@@ -65,7 +64,7 @@ def reference_plan(
                 continue
             inst = terms[v].instrument
             levels = taken[v]
-            total = sum(x for _, x in levels)
+            total = sum((x for _, x in levels), Decimal(0))
             cut = total % inst.step_size if inst.step_size else Decimal(0)
             while cut > 0:
                 p, x = levels[-1]

@@ -35,8 +35,8 @@ from config.instruments import Instrument
 from config.policy import PolicySet, PolicyStore, RoutingPolicy
 from config.settings import Settings
 from connectors.book import L2Book
-from connectors.numbers import units_to_decimal
 from connectors.errors import OrderStateUnknown, RateLimited, Rejected, VenueError, VenueUnavailable
+from connectors.numbers import units_to_decimal
 from connectors.trading import ChildOrder, TradingVenue, VenueOrder, client_order_id_for
 from internal_book import MatchingEngine, NewOrder, OrderType, Side, TimeInForce
 from internal_book import events as ev
@@ -45,7 +45,7 @@ from router.consolidated import BookView, ConsolidatedMarket
 from router.inventory import Inventory
 from router.killswitch import KillSwitch, Scope
 from router.planner import Plan, VenueTerms, plan
-from router.reasons import RejectReason, Rejection, error_of
+from router.reasons import Rejection, RejectReason, error_of
 from router.report import INTERNAL, ExecutionReport, ParentFill, ParentOrder, build_report
 from router.risk import PreTradeRisk
 
@@ -453,7 +453,7 @@ class SmartOrderRouter:
         timeout = p.policy.child_timeout_s
         results = await asyncio.gather(*(self._send(child, timeout) for child in children))
         excluded: set[str] = set()
-        for child, (outcome, error) in zip(children, results):
+        for child, (outcome, error) in zip(children, results, strict=True):
             p.working.pop(child.client_order_id, None)
             if outcome is not None:
                 self._take_fills(p, child, outcome)
@@ -475,7 +475,7 @@ class SmartOrderRouter:
             return await asyncio.wait_for(venue.place(child), timeout_s), None
         except (Rejected, RateLimited, VenueUnavailable) as exc:
             return None, exc
-        except (OrderStateUnknown, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OrderStateUnknown) as exc:
             log.warning("child_outcome_unknown", venue=child.venue, cid=child.client_order_id, error=str(exc) or "timeout")
             return await self._reconcile(venue, child)
         except VenueError as exc:

@@ -102,7 +102,7 @@ def _texts(values: list[Any]) -> list[Any]:
     out = list(map(str, values))
     joined = "".join(out)
     if "E" in joined or "e" in joined or "N" in joined:  # an exponent, None or NaN: those one by one
-        return [_text(v) if "E" in s or "e" in s or "N" in s else s for s, v in zip(out, values)]
+        return [_text(v) if "E" in s or "e" in s or "N" in s else s for s, v in zip(out, values, strict=True)]
     return out
 
 
@@ -378,7 +378,7 @@ class Committer:
         values = [changes[c] for c in cols]
         money = {spec.columns[i] for i in spec.money}
         as_money = _decimal if self.pg else _text
-        values = [as_money(v) if c in money else v for c, v in zip(cols, values)]
+        values = [as_money(v) if c in money else v for c, v in zip(cols, values, strict=True)]
         cur.execute(sql, [*values, *key])
 
 
@@ -417,7 +417,7 @@ def handle(committer: Committer, message: tuple[Any, ...]) -> Any:
     except Refused as exc:
         if len(groups) == 1:
             return ("items", [(exc.kind, exc.msg, None)])
-    outcomes = []
+    outcomes: list[tuple[str | None, str | None, Any]] = []
     for ops in groups:  # isolate the culprit: each caller in its own transaction
         try:
             outcomes.append((None, None, committer.commit([ops])))

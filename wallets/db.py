@@ -357,8 +357,9 @@ class Store:
     async def _spawn(self) -> None:
         parent, child = socket.socketpair()
         try:
-            self._proc = subprocess.Popen([sys.executable, committer.__file__, str(child.fileno())],
-                                          pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)
+            # Popen returns at once (fork and exec); the long-lived child is watched through its socket
+            cmd = [sys.executable, committer.__file__, str(child.fileno())]
+            self._proc = subprocess.Popen(cmd, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)  # noqa: ASYNC220
         finally:
             child.close()
         reader, writer = await asyncio.open_connection(sock=parent)
@@ -517,7 +518,7 @@ class Store:
             return
         if len(items) > 1:
             log.info("db.batch_failed", size=len(items))
-        for item, (error, msg, result) in zip(items, answer):
+        for item, (error, msg, result) in zip(items, answer, strict=True):
             if error is not None:
                 if not item.future.done():
                     item.future.set_exception(_as_error(error, msg))
@@ -533,7 +534,7 @@ class Store:
         if result is not None and result[0] and self.on_balances is not None:
             try:
                 self.on_balances(*result)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("db.balance_listener_failed")
 
     def read_balances_now(self, keys: list[BalanceKey]) -> BalanceValues:

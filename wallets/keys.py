@@ -27,7 +27,7 @@ from sqlalchemy import Connection, select
 
 from wallets import models
 from wallets.accounts import Accounts
-from wallets.db import Store, Update, Insert, now_ms
+from wallets.db import Insert, Store, Update, now_ms
 from wallets.errors import UnknownAccount, WalletError
 
 _ALPHABET = string.ascii_letters + string.digits

@@ -21,7 +21,8 @@ from sqlalchemy import Connection, select
 
 from wallets import models
 from wallets.accounts import EXTERNAL, HOUSE_FEES, INTERNAL, Accounts
-from wallets.db import Batch, BalanceKey, BalanceValues, Store, Transfer, now_ms
+from wallets.committer import BalanceKey, BalanceValues
+from wallets.db import Batch, Store, Transfer, now_ms
 from wallets.errors import InsufficientBalance, WalletError
 
 ZERO = Decimal(0)
@@ -298,8 +299,8 @@ class Ledger:
         ts = now_ms()
         ref = ref[:64]
         add = batch.add
-        for kind, asset, legs in wire:
-            add(Transfer(kind, ref, ts, asset, legs))
+        for kind, asset, wire_legs in wire:
+            add(Transfer(kind, ref, ts, asset, wire_legs))
         # what this batch holds pending, undone in one go if it never commits
         held = batch.ledger_net
         if held is None:
@@ -373,14 +374,14 @@ def check_sheet(conn: Connection, accounts: Accounts | None = None) -> BalanceSh
     kinds = {int(r.account_id): r.kind for r in conn.execute(select(models.accounts.c.account_id, models.accounts.c.kind))}
     seen: set[tuple[int, str]] = set()
     for r in conn.execute(select(models.balances)):
-        key = (int(r.account_id), r.asset)
-        seen.add(key)
+        row = (int(r.account_id), r.asset)
+        seen.add(row)
         for bucket, value in (("free", r.free), ("locked", r.locked)):
-            expect = sums.get((key[0], key[1], bucket), ZERO)
+            expect = sums.get((row[0], row[1], bucket), ZERO)
             if value != expect:
-                sheet.problems.append(f"account {key[0]} {key[1]} {bucket} is {value}, postings sum to {expect}")
-            if value < 0 and kinds.get(key[0]) != "system":
-                sheet.problems.append(f"account {key[0]} {key[1]} {bucket} is negative: {value}")
+                sheet.problems.append(f"account {row[0]} {row[1]} {bucket} is {value}, postings sum to {expect}")
+            if value < 0 and kinds.get(row[0]) != "system":
+                sheet.problems.append(f"account {row[0]} {row[1]} {bucket} is negative: {value}")
     for (acc, asset, bucket), value in sums.items():
         if (acc, asset) not in seen and value != 0:
             sheet.problems.append(f"account {acc} {asset} {bucket}: postings sum to {value} but no balance row")

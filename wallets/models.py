@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Integer,
     Boolean,
     Column,
     Dialect,
     Index,
+    Integer,
     MetaData,
     Numeric,
     String,

@@ -73,17 +73,17 @@ class TradeRecord:
 
 
 def _row(record: OrderRecord | TradeRecord) -> dict[str, Any]:
-    return {f: getattr(record, f) for f in record.__slots__}  # type: ignore[union-attr]
+    return {f: getattr(record, f) for f in record.__slots__}
 
 
 def _order(r: Row[Any]) -> OrderRecord:
     m = r._mapping
-    return OrderRecord(**{f: m[f] for f in OrderRecord.__slots__})  # type: ignore[attr-defined]
+    return OrderRecord(**{f: m[f] for f in OrderRecord.__slots__})
 
 
 def _trade(r: Row[Any]) -> TradeRecord:
     m = r._mapping
-    return TradeRecord(**{f: m[f] for f in TradeRecord.__slots__})  # type: ignore[attr-defined]
+    return TradeRecord(**{f: m[f] for f in TradeRecord.__slots__})
 
 
 class OrderStore:

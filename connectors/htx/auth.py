@@ -10,7 +10,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 SIGNATURE_METHOD = "HmacSHA256"
@@ -20,12 +20,12 @@ MAX_SKEW_S = 300  # a Timestamp is valid for 5 minutes
 
 def timestamp_text(epoch_ms: int) -> str:
     """UTC ``YYYY-MM-DDThh:mm:ss`` (not yet URL-encoded)."""
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def parse_timestamp(text: str) -> int:
     """Epoch ms of a ``YYYY-MM-DDThh:mm:ss`` UTC timestamp; ValueError if malformed."""
-    dt = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    dt = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
     return int(dt.timestamp()) * 1000
 
 

@@ -1,4 +1,5 @@
-"""Pure parsing of HTX market-data frames: gzip + JSON (numbers kept as their exact text) -> typed messages -> book messages.
+"""Pure parsing of HTX market-data frames: gzip + JSON (numbers kept as their exact text) -> typed messages
+-> book messages.
 
 Fixtures: the recorded ``HUOBI.ws.44.0`` (``depth.step0``, pings, sub acks, ``trade.detail``) and, for ``mbp``,
 the HTX doc samples quoted in docs/venue-protocols.md sections 3.1-3.3.

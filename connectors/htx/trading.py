@@ -89,13 +89,13 @@ def venue_error(status: int, headers: Mapping[str, str] | None, body: Any) -> Ve
     return None
 
 
-class _Htx(ccxt_async.htx):  # type: ignore[misc]
+class _Htx(ccxt_async.htx):
     def handle_errors(self, code: int, reason: str, url: str, method: str, headers: dict[str, str], body: str,
                       response: Any, request_headers: Any, request_body: Any) -> None:
         err = venue_error(code, headers, response)
         if err is not None:
             raise err
-        return super().handle_errors(code, reason, url, method, headers, body, response, request_headers, request_body)
+        super().handle_errors(code, reason, url, method, headers, body, response, request_headers, request_body)
 
 
 def order_type(side: str, tif: str) -> str:

@@ -17,7 +17,7 @@ from decimal import Decimal
 from connectors._l2book import L2Book
 from connectors.kraken.constants import CHECKSUM_LEVELS
 
-_POW10 = [10**i for i in range(40)]
+_POW10: list[int] = [10**i for i in range(40)]
 
 
 def strip_level_text(text: str) -> str:

@@ -9,7 +9,6 @@ Anything malformed raises ``KrakenParseError``; nothing here touches a book.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any, NamedTuple
 
 import orjson

@@ -21,13 +21,14 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from config.instruments import Instrument
 from config.settings import BinanceSettings, HtxSettings, KrakenSettings, VenueSettings
 from connectors.base import Action, FeedHandler, FetchSnapshot, Send
 from connectors.kraken.checksum import checksum_of_strings
@@ -252,7 +253,7 @@ class _Sim:
         self.kr_channels: dict[str, int] = {}
         self.htx_seq: dict[str, int] = {}
         self.htx_subscribed: set[str] = set()
-        self.instruments: dict[str, Any] = {}
+        self.instruments: dict[str, dict[str, Instrument]] = {}
 
     def _dislocations(self) -> list[Dislocation]:
         rng, out = random.Random(self.rng.random()), []
@@ -301,7 +302,7 @@ class _Sim:
                 self.at(arrive, self._bn_snapshot, action.venue_symbol)
 
     def run(self) -> None:
-        for i, venue in enumerate(self.venues):
+        for venue in self.venues:
             self._reference(venue)
         for sym in SYMBOLS:
             for venue in self.venues:
@@ -341,8 +342,11 @@ class _Sim:
         self.writer.write(t, venue, f"{venue}-1", "open", "", url)
         self.last_delivery[venue] = t
         if venue == "kraken":
-            status = ({"channel": "status", "type": "update", "data": [{"api_version": "v2", "connection_id": 1, "system": "online", "version": "2.0.0"}]}
-                      if self.kraken_version == 2 else {"connectionID": 1, "event": "systemStatus", "status": "online", "version": "1.9.0"})  # fmt: skip
+            status = ({"channel": "status", "type": "update",
+                       "data": [{"api_version": "v2", "connection_id": 1, "system": "online", "version": "2.0.0"}]}
+                      if self.kraken_version == 2
+                      else {"connectionID": 1, "event": "systemStatus", "status": "online",
+                            "version": "1.9.0"})  # fmt: skip
             self.deliver(venue, t, orjson.dumps(status).decode())
         self._perform(venue, feed.on_open(t), t)
 
@@ -419,8 +423,10 @@ class _Sim:
             for wire in params.get("symbol", []):
                 sym = self._kr_symbol(wire)
                 stamp = _rfc3339(t)
-                ack = {"method": "subscribe", "req_id": msg.get("req_id"), "result": {"channel": "book", "depth": params.get("depth", 10),
-                       "snapshot": True, "symbol": wire}, "success": True, "time_in": stamp, "time_out": stamp}  # fmt: skip
+                ack = {"method": "subscribe", "req_id": msg.get("req_id"),
+                       "result": {"channel": "book", "depth": params.get("depth", 10), "snapshot": True,
+                                  "symbol": wire},
+                       "success": True, "time_in": stamp, "time_out": stamp}  # fmt: skip
                 self.deliver("kraken", t, orjson.dumps(ack).decode())
                 if sym is not None:
                     self._kr_snapshot(t, sym, int(params.get("depth", 10)))
@@ -502,8 +508,9 @@ class _Sim:
             vs = msg["req"].split(".")[1]
             symbol = next(s for s, i in self.instruments["htx"].items() if i.venue_symbol == vs)
             vb, va = self._htx_view(symbol)
-            data = {"seqNum": self.htx_seq[symbol], "bids": [[_dec(p, symbol, True), _dec(q, symbol, False)] for p, q in sorted(vb.items(), reverse=True)],
-                    "asks": [[_dec(p, symbol, True), _dec(q, symbol, False)] for p, q in sorted(va.items())]}  # fmt: skip
+            bids = [[_dec(p, symbol, True), _dec(q, symbol, False)] for p, q in sorted(vb.items(), reverse=True)]
+            asks = [[_dec(p, symbol, True), _dec(q, symbol, False)] for p, q in sorted(va.items())]
+            data = {"seqNum": self.htx_seq[symbol], "bids": bids, "asks": asks}
             self.deliver("htx", t, encode_frame({"id": msg.get("id"), "rep": msg["req"], "status": "ok", "ts": t // MS, "data": data}))
 
     def _htx_view(self, symbol: str) -> tuple[dict[int, int], dict[int, int]]:
@@ -555,7 +562,7 @@ def _dec(units: int, symbol: str, price: bool) -> Any:
 
 def _rfc3339(t_ns: int) -> str:
     secs, ns = divmod(t_ns, S)
-    return datetime.fromtimestamp(secs, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{ns // 1000:06d}Z"
+    return datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{ns // 1000:06d}Z"
 
 
 # ----- reference data, as each venue serves it -----
@@ -564,11 +571,14 @@ def _bn_reference(_: int) -> str:
     for s in SYMBOLS:
         base, quote = s.symbol.split("/")
         tick, lot = _bn(1, prof.price_dp[s.symbol]), _bn(1, prof.qty_dp[s.symbol])
-        symbols.append({"symbol": base + quote, "status": "TRADING", "baseAsset": base, "quoteAsset": quote, "filters": [
+        filters = [
             {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "1000000.00000000", "tickSize": tick},
             {"filterType": "LOT_SIZE", "minQty": lot, "maxQty": "9000.00000000", "stepSize": lot},
-            {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True, "maxNotional": "9000000.00000000",
-             "applyMaxToMarket": False, "avgPriceMins": 5}]})  # fmt: skip
+            {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
+             "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+        ]  # fmt: skip
+        symbols.append({"symbol": base + quote, "status": "TRADING", "baseAsset": base, "quoteAsset": quote,
+                        "filters": filters})
     return orjson.dumps({"timezone": "UTC", "serverTime": T0_NS // MS, "rateLimits": [], "symbols": symbols}).decode()
 
 
@@ -579,7 +589,8 @@ def _kr_reference(_: int) -> str:
         kbase = "XBT" if base == "BTC" else base
         result[kbase + quote] = {"altname": kbase + quote, "wsname": f"{kbase}/{quote}", "base": kbase, "quote": quote,
                                  "pair_decimals": prof.price_dp[s.symbol], "lot_decimals": prof.qty_dp[s.symbol],
-                                 "ordermin": "0.0001", "tick_size": format_units(1, prof.price_dp[s.symbol]), "status": "online"}  # fmt: skip
+                                 "ordermin": "0.0001", "tick_size": format_units(1, prof.price_dp[s.symbol]),
+                                 "status": "online"}  # fmt: skip
     return orjson.dumps({"error": [], "result": result}).decode()
 
 
@@ -589,7 +600,8 @@ def _htx_reference(_: int) -> str:
         base, quote = (x.lower() for x in s.symbol.split("/"))
         data.append({"base-currency": base, "quote-currency": quote, "price-precision": prof.price_dp[s.symbol],
                      "amount-precision": prof.qty_dp[s.symbol], "symbol": base + quote, "state": "online",
-                     "min-order-amt": Decimal("0.0001"), "max-order-amt": 1000, "min-order-value": 5, "api-trading": "enabled"})  # fmt: skip
+                     "min-order-amt": Decimal("0.0001"), "max-order-amt": 1000, "min-order-value": 5,
+                     "api-trading": "enabled"})  # fmt: skip
     return dumps_exact({"status": "ok", "data": data})
 
 

@@ -291,8 +291,9 @@ class HtxSimulator(SimServer):
         clients = self._subscribed(step0)
         if clients:
             self.version[symbol] += self.rng.randint(1, 5)
-            bids, asks = self.books[symbol].top(STEP0_LEVELS)
-            tick = {"bids": [list(b) for b in bids], "asks": [list(a) for a in asks], "version": self.version[symbol], "ts": _ms()}
+            top_bids, top_asks = self.books[symbol].top(STEP0_LEVELS)
+            tick = {"bids": [list(b) for b in top_bids], "asks": [list(a) for a in top_asks],
+                    "version": self.version[symbol], "ts": _ms()}
             frame = encode_frame({"ch": step0, "ts": _ms(), "tick": tick})
             for client in clients:
                 await self.send_book_frame(client, frame)

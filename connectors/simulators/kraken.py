@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ def _num(value: Decimal) -> str:
 
 
 def _now_rfc3339() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _diff(old: dict[Decimal, Decimal], new: list[Level], truth: dict[Decimal, Decimal]) -> list[tuple[Decimal, Decimal, bool]]:
@@ -132,8 +132,10 @@ class KrakenSimulator(SimServer):
                 return  # the recording has its own status and acks
             conn = next(self._conn_ids)
             if version == 2:
-                status = {"channel": "status", "type": "update",
-                          "data": [{"api_version": "v2", "connection_id": conn, "system": "online", "version": "2.0.0"}]}  # fmt: skip
+                status: dict[str, object] = {
+                    "channel": "status", "type": "update",
+                    "data": [{"api_version": "v2", "connection_id": conn, "system": "online", "version": "2.0.0"}],
+                }  # fmt: skip
             else:
                 status = {"connectionID": conn, "event": "systemStatus", "status": "online", "version": "1.9.0"}
             await client.send(orjson.dumps(status).decode())

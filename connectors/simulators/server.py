@@ -82,9 +82,7 @@ class SimServer:
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, host, port)
         await self._site.start()
-        server = self._site._server
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = self._runner.addresses[0][1]
         if self.autostart_ticks:
             self._tick_task = asyncio.create_task(self._tick_loop())
         log.info("simulator_started", venue=self.venue, port=self.port)

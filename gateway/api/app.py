@@ -1,113 +1,24 @@
-"""Build the aiohttp application of the Binance-compatible API.
+"""Build the aiohttp application of the Binance-compatible API: the route modules on one application.
 
-Every REST endpoint goes through :func:`endpoint`: rate-limit weight for the caller's IP first (so a
-flood is cheap to refuse), then the endpoint's security (none, API key, or signed with a permission),
-then the handler. Every answer carries ``X-MBX-USED-WEIGHT-1M``; order answers also carry the account's
-order counts.
+The handlers' shared context and the endpoint wrapper live in ``gateway.api.context``.
 """
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
 
-import structlog
 from aiohttp import web
 
-from gateway.api import errors
-from gateway.api.auth import ApiKey, Authenticator, Security
-from gateway.api.marketdata import MarketPublisher
-from gateway.api.params import Params, params_now, read_params
-from gateway.api.ratelimit import RateLimiter
-from gateway.orders_service import Caller, OrdersService
+from gateway.api import broker, errors, market, openapi, orders, userstream, ws
+from gateway.api.context import CTX, ApiContext
 
-log = structlog.get_logger(__name__)
-
-
-@dataclass
-class ApiContext:
-    """Everything the handlers share."""
-
-    service: OrdersService
-    auth: Authenticator
-    limiter: RateLimiter
-    publisher: MarketPublisher
-    listen_keys: Any = None  # created on first use (gateway.api.userstream.ListenKeys)
-    _callers: dict[tuple[str, str], Caller] = field(default_factory=dict, repr=False)  # one per account, reused
-
-    def caller(self, key: ApiKey) -> Caller:
-        ids = (key.tenant, key.account)
-        c = self._callers.get(ids)
-        if c is None:
-            c = self._callers[ids] = Caller(int(key.tenant), int(key.account))
-        return c
-
-
-CTX = web.AppKey("braid_api", ApiContext)
-KEY = web.RequestKey("braid_api_key", ApiKey)
-PARAMS = web.RequestKey("braid_params", Params)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def endpoint(weight: int = 1, security: Security = Security.NONE, *, order: bool = False) -> Callable[[Handler], Handler]:
-    """Wrap a handler with the weight charge, the security check and the Binance headers."""
-
-    # decided once here rather than on every request
-    signed_perm = {Security.TRADE: "trade", Security.USER_DATA: "read"}.get(security)
-    key_only = security in (Security.USER_STREAM, Security.MARKET_DATA)
-
-    def wrap(handler: Handler) -> Handler:
-        @functools.wraps(handler)
-        async def run(request: web.Request) -> web.StreamResponse:
-            ctx = request.app[CTX]
-            ip = request.remote or "?"
-            used = ctx.limiter.charge(ip, weight)
-            params = params_now(request)
-            if params is None:  # a body still arriving: the only case worth a coroutine
-                params = await read_params(request)
-            request[PARAMS] = params
-            if signed_perm is not None:
-                request[KEY] = ctx.auth.signed(request.headers, ip, params, signed_perm)
-            elif key_only:
-                request[KEY] = ctx.auth.api_key(request.headers, ip)
-            headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
-            if order:
-                key: ApiKey = request[KEY]
-                c10, c1d = ctx.limiter.count_order(key.account)
-                headers["X-MBX-ORDER-COUNT-10S"] = str(c10)
-                headers["X-MBX-ORDER-COUNT-1D"] = str(c1d)
-            try:
-                resp = await handler(request)
-            except errors.ApiError as err:
-                err.headers = {**headers, **err.headers}
-                raise
-            resp.headers.update(headers)
-            return resp
-
-        run.weight = weight  # type: ignore[attr-defined]
-        run.security = security  # type: ignore[attr-defined]
-        return run
-
-    return wrap
-
-
-def params_of(request: web.Request) -> Params:
-    return request[PARAMS]  # type: ignore[no-any-return]
-
-
-def key_of(request: web.Request) -> ApiKey:
-    return request[KEY]  # type: ignore[no-any-return]
+__all__ = ["build_app"]
 
 
 def build_app(ctx: ApiContext, app: web.Application | None = None) -> web.Application:
     """The API's routes on ``app`` (a new application if None), with the error middleware."""
-    from gateway.api import broker, market, openapi, orders, userstream, ws
-
     app = app if app is not None else web.Application(middlewares=[errors.error_middleware])
     if errors.error_middleware not in app.middlewares:
-        app.middlewares.append(errors.error_middleware)  # type: ignore[arg-type]
+        app.middlewares.append(errors.error_middleware)
     app[CTX] = ctx
     market.add_routes(app)
     orders.add_routes(app)

@@ -219,8 +219,8 @@ class WalletKeys:
         if made is not None and made[0] is k:
             return made[1]
         perms = frozenset(p for p, ok in (("read", k.can_read), ("trade", k.can_trade)) if ok)
-        key = ApiKey(k.api_key, self.vault.secret(api_key), str(k.tenant_id), str(k.account_id), perms,  # type: ignore[attr-defined]
-                     tuple(k.ip_allowlist))
+        secret = self.vault.secret(api_key)  # type: ignore[attr-defined]
+        key = ApiKey(k.api_key, secret, str(k.tenant_id), str(k.account_id), perms, tuple(k.ip_allowlist))
         if len(self._made) >= self._MAX_MADE:
             self._made.clear()
         self._made[api_key] = (k, key)

@@ -4,7 +4,8 @@ The broker signs with its own (broker-account) key. What is stored and how (encr
 IP allowlists) is the account store's business (wallets); this module only speaks the wire format:
 
 - ``POST /sapi/v1/broker/subAccount`` → ``{"subaccountId","email"}``
-- ``POST /sapi/v1/broker/subAccountApi`` (subAccountId, canTrade, ipRestrict) → ``{"subaccountId","apiKey","secretKey","canTrade"}``
+- ``POST /sapi/v1/broker/subAccountApi`` (subAccountId, canTrade, ipRestrict)
+  → ``{"subaccountId","apiKey","secretKey","canTrade"}``
 - ``DELETE /sapi/v1/broker/subAccountApi`` (subAccountId, subAccountApiKey) → ``{}``
 - ``POST /sapi/v1/broker/subAccountApi/commission`` (makerCommission/takerCommission markup) → the rates
 """
@@ -15,10 +16,10 @@ from decimal import Decimal
 from aiohttp import web
 
 from gateway.api import errors
-from gateway.api.app import CTX, endpoint, key_of, params_of
 from gateway.api.auth import Security
+from gateway.api.context import CTX, endpoint, key_of, params_of
 from gateway.api.errors import ApiError, json_response
-from wallets import Wallets, WalletError
+from wallets import WalletError, Wallets
 
 
 def _broker(request: web.Request) -> tuple[Wallets, int]:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from config.instruments import Instrument
 from gateway.api import errors
-from gateway.api.app import CTX, endpoint, params_of
+from gateway.api.context import CTX, endpoint, params_of
 from gateway.api.errors import json_response
 from gateway.api.marketdata import fmt, now_ms
 
@@ -145,7 +145,7 @@ async def trades(request: web.Request) -> web.Response:
     if from_id is None:
         rows = list(ctx.publisher.trades[sym])[-limit:]  # type: ignore[index,operator]
     else:
-        rows = [t for t in ctx.publisher.trades[sym] if t.id >= from_id][:limit]  # type: ignore[index,operator]
+        rows = [t for t in ctx.publisher.trades[sym] if t.id >= from_id][:limit]  # type: ignore[index]
     return json_response([t.as_rest() for t in rows])
 
 

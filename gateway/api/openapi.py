@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -36,7 +37,7 @@ PARAMS: dict[str, str] = {
 
 
 # --- answers: the 200 body of each handler, as the handlers build it (tests/gateway/test_openapi.py checks real ones)
-_DEC = {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$"}  # Binance's decimal strings
+_DEC: dict[str, object] = {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$"}  # Binance's decimal strings
 _KINDS: dict[str, dict[str, object]] = {"dec": _DEC, "int": {"type": "integer", "format": "int64"},
                                         "str": {"type": "string"}, "bool": {"type": "boolean"}}
 
@@ -229,7 +230,8 @@ def _schema_name(schema: dict[str, object]) -> str:
 
 async def docs(request: web.Request) -> web.Response:
     rows = []
-    for path, ops in spec(request.app)["paths"].items():  # type: ignore[union-attr]
+    paths = cast(dict[str, dict[str, Any]], spec(request.app)["paths"])
+    for path, ops in paths.items():
         for method, op in ops.items():
             ok = op["responses"].get("200", {}).get("content", {}).get("application/json", {})
             answer = _schema_name(ok["schema"]) if ok else ""

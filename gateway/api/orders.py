@@ -6,8 +6,8 @@ from decimal import Decimal
 from aiohttp import web
 
 from gateway.api import errors
-from gateway.api.app import CTX, endpoint, key_of, params_of
 from gateway.api.auth import Security
+from gateway.api.context import CTX, endpoint, key_of, params_of
 from gateway.api.errors import ApiError, json_response
 from gateway.api.marketdata import fmt, now_ms
 from gateway.api.params import Params

@@ -10,8 +10,8 @@ from decimal import Decimal
 from config.instruments import Instrument
 from config.settings import Settings
 from connectors.book import VenueBook
-from gateway.api.app import ApiContext
 from gateway.api.auth import Authenticator, WalletKeys
+from gateway.api.context import ApiContext
 from gateway.api.marketdata import MarketPublisher
 from gateway.api.ratelimit import Limits, RateLimiter
 from gateway.orders_service import OrdersService

@@ -28,8 +28,8 @@ import orjson
 import structlog
 from aiohttp import WSMsgType, web
 
-from gateway.api.app import CTX, ApiContext
 from gateway.api.auth import now_ms, parse_recv_window_ms, parse_timestamp_ms
+from gateway.api.context import CTX, ApiContext
 from gateway.api.errors import ApiError
 from gateway.api.marketdata import fmt
 from gateway.api.userstream import ListenKeys
@@ -38,8 +38,9 @@ from wallets import Balance, TradeRecord
 
 log = structlog.get_logger(__name__)
 _QUEUE_MAX = 10_000
-CONNECTIONS = web.AppKey("braid_ws_connections", set)
-USERS = web.AppKey("braid_ws_users", dict)
+UserCallback = Callable[[dict[str, object]], None]
+CONNECTIONS = web.AppKey[set["Connection"]]("braid_ws_connections")
+USERS = web.AppKey[dict[int, set[UserCallback]]]("braid_ws_users")
 
 
 def _listen_keys(ctx: ApiContext) -> ListenKeys:
@@ -93,7 +94,7 @@ class Connection:
             if account is None:
                 return False
             self.listen_keys.add(stream)
-            users: dict[int, set[Callable[[dict[str, object]], None]]] = self.app[USERS]
+            users = self.app[USERS]
             cb = lambda payload, s=stream: self.push(s, payload)  # noqa: E731
             users.setdefault(account, set()).add(cb)
             self.unsubscribe[stream] = lambda: users.get(account, set()).discard(cb)
@@ -108,9 +109,9 @@ class Connection:
             self.unsubscribe[stream] = lambda: feed.subscribers.discard(cb)
         elif kind.split("@")[0] in ("depth5", "depth10", "depth20"):
             n = int(kind.split("@")[0][5:])
-            cb = lambda e, s=stream, n=n: self.push(s, feed.snapshot(n))  # noqa: E731
-            feed.subscribers.add(cb)
-            self.unsubscribe[stream] = lambda: feed.subscribers.discard(cb)
+            top_n = lambda e, s=stream, n=n: self.push(s, feed.snapshot(n))  # noqa: E731
+            feed.subscribers.add(top_n)
+            self.unsubscribe[stream] = lambda: feed.subscribers.discard(top_n)
             self.push(stream, feed.snapshot(n))
         elif kind == "bookTicker":
             cb = lambda e, s=stream: self.push(s, e)  # noqa: E731
@@ -225,6 +226,7 @@ async def ws_api(request: web.Request) -> web.WebSocketResponse:
     request.app[CONNECTIONS].add(conn)
     writer = asyncio.get_running_loop().create_task(conn.writer())
     ids = itertools.count(1)
+    users = request.app[USERS]
     try:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
@@ -252,10 +254,12 @@ async def ws_api(request: web.Request) -> web.WebSocketResponse:
                                        "error": {"code": account[0], "msg": account[1]}})
                         continue
                     sub = next(ids)
-                    users: dict[int, set[Callable[[dict[str, object]], None]]] = request.app[USERS]
                     cb = lambda payload, sub=sub: conn.send_raw({"subscriptionId": sub, "event": payload})  # noqa: E731
                     users.setdefault(account, set()).add(cb)
-                    conn.unsubscribe[f"sub{sub}"] = lambda cb=cb, a=account: users.get(a, set()).discard(cb)
+                    def unsubscribe(cb: UserCallback = cb, a: int = account) -> None:
+                        users.get(a, set()).discard(cb)
+
+                    conn.unsubscribe[f"sub{sub}"] = unsubscribe
                     conn.send_raw({"id": rid, "status": 200, "result": {"subscriptionId": sub}})
                 elif method == "userDataStream.unsubscribe":
                     for name in list(conn.unsubscribe):
@@ -379,7 +383,8 @@ def expire_once(app: web.Application) -> int:
     """End the user streams whose listen key has expired; returns how many."""
     keys = _listen_keys(app[CTX])
     ended = 0
-    for conn in list(app[CONNECTIONS]):
+    conns = app[CONNECTIONS]
+    for conn in list(conns):
         for lk in list(conn.listen_keys):
             if keys.account(lk) is None:
                 conn.push(lk, {"e": "listenKeyExpired", "E": now_ms(), "listenKey": lk})
@@ -392,7 +397,8 @@ def expire_once(app: web.Application) -> int:
 
 
 async def close_all(app: web.Application) -> None:
-    for conn in list(app[CONNECTIONS]):
+    conns = app[CONNECTIONS]
+    for conn in list(conns):
         conn.close()
         with contextlib.suppress(Exception):
             await conn.ws.close()

@@ -17,8 +17,7 @@ from aiohttp import web
 from config.instruments import Instrument
 from config.settings import Settings
 from connectors.book import VenueBook
-from gateway.api import build_app
-from gateway.api.app import ApiContext
+from gateway.api import ApiContext, build_app
 from gateway.api.stack import build_context
 from router.consolidated import ConsolidatedMarket
 from wallets import Wallets

@@ -50,7 +50,7 @@ async def flood(port: int, creds: list, acked: dict, stop: asyncio.Event) -> Non
                                          data=signed(secret, f"symbol=BTCUSDT&side={side}&{kind}"),
                                          headers={"Content-Type": "application/x-www-form-urlencoded"}) as r:
                         body = await r.json()
-                except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError):
+                except (TimeoutError, aiohttp.ClientError, ConnectionError):
                     return  # the server is gone
                 if "orderId" in body:
                     acked[body["orderId"]] = (acct, body)

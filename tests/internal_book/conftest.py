@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # ib_fixtures, whatever the import mode
 
-from ib_fixtures import ENGINES, INSTRUMENTS, Engine  # noqa: E402
+from ib_fixtures import ENGINES, INSTRUMENTS, Engine
 
 
 @pytest.fixture(params=sorted(ENGINES))

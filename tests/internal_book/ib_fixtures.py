@@ -1,14 +1,24 @@
 """Shared helpers: instruments with Binance-style filters, both engines, order shorthands."""
 from __future__ import annotations
 
-from decimal import Decimal as D
 import random
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
+from decimal import Decimal as D
 
 from config import Instrument
 from internal_book import (
-    AmendOrder, CancelOrder, CancelReplace, Command, MatchingEngine, NewOrder, OrderType, ReferenceEngine,
-    SetReferencePrice, Side, STPMode, TimeInForce,
+    AmendOrder,
+    CancelOrder,
+    CancelReplace,
+    Command,
+    MatchingEngine,
+    NewOrder,
+    OrderType,
+    ReferenceEngine,
+    SetReferencePrice,
+    Side,
+    STPMode,
+    TimeInForce,
 )
 
 BTC = Instrument(

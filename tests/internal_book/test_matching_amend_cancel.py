@@ -6,7 +6,15 @@ from decimal import Decimal as D
 from ib_fixtures import Engine, kinds, limit, of
 
 from internal_book import (
-    AmendOrder, CancelOrder, CancelReplace, OrderAmended, OrderCancelled, OrderRejected, OrderStatus, Side, Trade,
+    AmendOrder,
+    CancelOrder,
+    CancelReplace,
+    OrderAmended,
+    OrderCancelled,
+    OrderRejected,
+    OrderStatus,
+    Side,
+    Trade,
 )
 
 BUY, SELL = Side.BUY, Side.SELL
@@ -47,7 +55,7 @@ def test_cancelling_twice_is_an_unknown_order(engine: Engine) -> None:
 
 def test_amend_quantity_down_keeps_time_priority(engine: Engine) -> None:
     first = engine.apply(limit(SELL, "2", "100", "a"))[0].order_id
-    second = engine.apply(limit(SELL, "1", "100", "b"))[0].order_id
+    engine.apply(limit(SELL, "1", "100", "b"))  # behind "a" at the same price
     (a,) = engine.apply(AmendOrder(SYM, "a", order_id=first, new_quantity=D("1.5")))
     assert isinstance(a, OrderAmended) and a.keeps_priority and a.leaves_qty == D("1.5")
     trades = of(engine.apply(limit(BUY, "1", "100", "c")), Trade)

@@ -6,7 +6,15 @@ from decimal import Decimal as D
 from ib_fixtures import Engine, kinds, limit, market, of
 
 from internal_book import (
-    NewOrder, OrderAccepted, OrderExpired, OrderRejected, OrderStatus, OrderType, Side, TimeInForce, Trade,
+    NewOrder,
+    OrderAccepted,
+    OrderExpired,
+    OrderRejected,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    Trade,
 )
 
 BUY, SELL = Side.BUY, Side.SELL

@@ -12,8 +12,21 @@ from hypothesis import strategies as st
 from ib_fixtures import INSTRUMENTS, random_flow
 
 from internal_book import (
-    AmendOrder, CancelOrder, CancelReplace, MatchingEngine, NewOrder, OrderAccepted, OrderAmended, OrderStatus,
-    OrderType, ReferenceEngine, SetReferencePrice, Side, STPMode, TimeInForce, Trade,
+    AmendOrder,
+    CancelOrder,
+    CancelReplace,
+    MatchingEngine,
+    NewOrder,
+    OrderAccepted,
+    OrderAmended,
+    OrderStatus,
+    OrderType,
+    ReferenceEngine,
+    SetReferencePrice,
+    Side,
+    STPMode,
+    TimeInForce,
+    Trade,
 )
 
 SYM = "ETH/USDT"  # tick 0.5, step 0.1, min qty 0.1, min notional 2

@@ -1,14 +1,22 @@
 """Every rejection reason, with its Binance code and exact message; a rejection changes no order."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal as D
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from ib_fixtures import ENGINES, INSTRUMENTS, limit, market
 
 from internal_book import (
-    AmendOrder, CancelOrder, NewOrder, OrderRejected, OrderType, RejectReason, SetReferencePrice, Side,
+    AmendOrder,
+    CancelOrder,
+    NewOrder,
+    OrderRejected,
+    OrderType,
+    RejectReason,
+    SetReferencePrice,
+    Side,
     TimeInForce,
 )
 

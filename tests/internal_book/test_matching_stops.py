@@ -6,7 +6,15 @@ from decimal import Decimal as D
 from ib_fixtures import Engine, kinds, limit, of
 
 from internal_book import (
-    CancelOrder, NewOrder, OrderRejected, OrderType, SetReferencePrice, Side, StopTriggered, TimeInForce, Trade,
+    CancelOrder,
+    NewOrder,
+    OrderRejected,
+    OrderType,
+    SetReferencePrice,
+    Side,
+    StopTriggered,
+    TimeInForce,
+    Trade,
 )
 
 BUY, SELL = Side.BUY, Side.SELL

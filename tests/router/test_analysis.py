@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import Settings
 from connectors.replay import Replayer
 from router.analysis import FlowOrder, analyse, generate_flow, load_flow, write_flow
 from router.analysis_render import write_report

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from config.settings import Settings
 from router.killswitch import AnomalyDetector, AnomalyRule, Halt, KillSwitch, Scope
-from router.reasons import BINANCE_ERRORS, RejectReason, Rejection, error_of
+from router.reasons import BINANCE_ERRORS, Rejection, RejectReason, error_of
 
 BTC, ETH = "BTC/USDT", "ETH/USDT"
 S = 1_000_000_000  # ns per second

@@ -8,6 +8,7 @@ from connectors.numbers import plain
 from internal_book import NewOrder, OrderType, Side, TimeInForce
 from router.inventory import Inventory
 from router.killswitch import KillSwitch, Scope
+from router.paper import PaperVenue
 from router.report import ParentOrder
 from tests.router.conftest import SYMBOL, Market, instrument
 
@@ -221,3 +222,13 @@ async def test_price_anomaly_halts_the_symbol():
     await m.router.on_market()
     refused = await m.router.execute(parent("a1", "BUY", "1", "112"))
     assert refused.status == "REJECTED" and refused.reject_msg.startswith("Trading is halted for symbol BTC/USDT by anomaly")
+
+
+async def test_paper_venue_reports_its_balances_and_the_inventory_reads_them():
+    # the paper venue's holdings once hid its balances() method, so a refresh logged a failure instead
+    m = Market({"binance": ([], [["100.00", "5"]])})
+    venue = PaperVenue("binance", lambda s: m.books["binance"], balances={"USDT": D("1000")})
+    assert await venue.balances() == {"USDT": (D("1000"), D("0"))}
+    inventory = Inventory({})
+    await inventory.refresh([venue])
+    assert inventory.free("binance", "USDT") == D("1000")

@@ -14,7 +14,14 @@ from config.settings import Settings
 from connectors.binance.trading import BinanceTrading
 from connectors.book import VenueBook
 from connectors.kraken.trading import KrakenTrading
-from connectors.simulators.order_entry import FakeBinance, FakeKraken, MatchingEngine, SimMarket, StaticBook, fee_in_quote
+from connectors.simulators.order_entry import (
+    FakeBinance,
+    FakeKraken,
+    MatchingEngine,
+    SimMarket,
+    StaticBook,
+    fee_in_quote,
+)
 from router import ConsolidatedMarket, ParentOrder, SmartOrderRouter
 
 SYMBOL = "BTC/USDT"

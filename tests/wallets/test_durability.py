@@ -10,13 +10,12 @@ import time
 from decimal import Decimal as D
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
-import pytest
-
+from tests.wallets.conftest import Db
 from wallets import Batch, Conflict, InsufficientBalance, OrderRecord, TradeRecord, models
 from wallets.db import Insert
-from tests.wallets.conftest import Db
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,7 +58,7 @@ async def test_sigkill_mid_stream_loses_nothing_acknowledged(db: Db) -> None:
     await w.close()
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen(
+    child = subprocess.Popen(  # noqa: ASYNC220 - the test reads the child synchronously on purpose
         [sys.executable, str(Path(__file__).with_name("writer_child.py")), db.url, db.schema or "", str(acc)],
         stdout=subprocess.PIPE, env=env, cwd=ROOT,
     )

@@ -5,8 +5,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from wallets import OrderRecord, TradeRecord, UnknownAccount, UnknownOrder
 from tests.wallets.conftest import Db
+from wallets import OrderRecord, TradeRecord, UnknownAccount, UnknownOrder
 
 
 async def test_accounts_orders_trades_balances_and_keys_are_isolated(db: Db) -> None:

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from wallets import UnknownAccount, Wallets, load_master_key
-from wallets import models
-from wallets.keys import ApiKeyError, KeyVault, seal, unseal
 from tests.wallets.conftest import MASTER, Db
+from wallets import load_master_key, models
+from wallets.keys import ApiKeyError, KeyVault, seal, unseal
 
 
 def test_seal_round_trip_and_tamper_detection() -> None:

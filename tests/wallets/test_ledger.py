@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wallets import InsufficientBalance, WalletError, Wallets
 from tests.wallets.conftest import Db
+from wallets import InsufficientBalance, WalletError, Wallets
 
 
 async def _client(w: Wallets, markup: str = "0") -> tuple[int, int]:

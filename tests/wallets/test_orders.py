@@ -5,8 +5,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from wallets import Batch, DuplicateOrder, OrderRecord, TradeRecord, UnknownOrder
 from tests.wallets.conftest import Db
+from wallets import Batch, DuplicateOrder, OrderRecord, TradeRecord, UnknownOrder
 
 
 def _order(acc: int, cid: str, symbol: str = "BTCUSDT", **kw: object) -> OrderRecord:

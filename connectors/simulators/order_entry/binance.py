@@ -96,7 +96,8 @@ class FakeBinance(FakeVenue):
                 return error("bad_param")
             if window > auth.MAX_RECV_WINDOW_MS or not auth.timestamp_ok(ts, self.clock_ms(), window):
                 return error("timestamp")
-            return await handler(params)
+            response: web.Response = await handler(params)
+            return response
 
         return wrapped
 

@@ -116,7 +116,8 @@ class FakeHtx(FakeVenue):
                     body = json.loads(await request.text() or "{}")
                 except ValueError:
                     return error("bad_param")
-            return await handler(request, params, body)
+            response: web.Response = await handler(request, params, body)
+            return response
 
         return wrapped
 

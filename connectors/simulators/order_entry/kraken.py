@@ -109,7 +109,8 @@ class FakeKraken(FakeVenue):
             if int(nonce) <= self._nonces.get(key, 0):
                 return error("bad_nonce")
             self._nonces[key] = int(nonce)
-            return await handler(params)
+            response: web.Response = await handler(params)
+            return response
 
         return wrapped
 

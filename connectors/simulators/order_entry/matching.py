@@ -145,7 +145,8 @@ class Reject(Exception):
 
     def __init__(self, kind: str, detail: str = "") -> None:
         super().__init__(f"{kind}: {detail}")
-        self.kind = kind  # insufficient_funds | duplicate | unknown_symbol | bad_price | bad_qty | min_notional | not_found | not_open
+        # insufficient_funds | duplicate | unknown_symbol | bad_price | bad_qty | min_notional | not_found | not_open
+        self.kind = kind
         self.detail = detail
 
 

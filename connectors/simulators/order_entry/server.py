@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from connectors.simulators.order_entry.matching import MatchingEngine
 
@@ -95,7 +96,7 @@ class FakeVenue:
 
     # ----- lifecycle -----
     @web.middleware
-    async def _log_requests(self, request: web.Request, handler: Callable) -> web.StreamResponse:  # type: ignore[type-arg]
+    async def _log_requests(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
         return await handler(request)
 
@@ -110,9 +111,7 @@ class FakeVenue:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        self.host, self.port = host, server.sockets[0].getsockname()[1]
+        self.host, self.port = host, self._runner.addresses[0][1]
         log.info("fake_venue_started", venue=self.venue, port=self.port)
         return self.url
 

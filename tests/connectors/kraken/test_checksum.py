@@ -3,9 +3,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from connectors._l2book import L2Book
 from connectors.kraken.checksum import (
     book_checksum,
+    book_checksum_py,
     checksum_of_decimals,
     checksum_of_strings,
     strip_level_text,
@@ -88,13 +92,6 @@ def test_book_scale_larger_than_wire_decimals_is_cut_back() -> None:
     book.apply([["1.000000001", "0"]], [["99999.000000001", "0"]])
     assert book.price_scale > 1
     assert book_checksum(book, 1, 8) == 3310070434
-
-
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from connectors._l2book import L2Book
-from connectors.kraken.checksum import book_checksum, book_checksum_py
 
 
 @settings(max_examples=200, deadline=None)

@@ -218,7 +218,8 @@ def test_events_pings_and_errors() -> None:
     assert json.loads(feed.ping_frame())["method"] == "ping"
     v1 = KrakenFeed([MATIC], VenueSettings(depth=10), version=1)
     assert sent(v1.on_frame('{"event":"ping","reqid":3}', 1)) == [{"event": "pong", "reqid": 3}]
-    v1.on_frame('{"errorMessage":"Subscription depth not supported","event":"subscriptionStatus","pair":"MATIC/USD","status":"error"}', 2)
+    refusal = {"errorMessage": "Subscription depth not supported", "event": "subscriptionStatus", "pair": "MATIC/USD"}
+    v1.on_frame(orjson.dumps({**refusal, "status": "error"}).decode(), 2)
     assert v1.errors == 1
     (sub,) = sent(v1.on_open(0))
     assert sub == {"event": "subscribe", "pair": ["MATIC/USD"], "subscription": {"name": "book", "depth": 10}}

@@ -110,7 +110,7 @@ async def test_stall_silences_heartbeats(sim: KrakenSimulator) -> None:
         while True:
             try:
                 await ws.receive_str(timeout=0.01)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
         with pytest.raises(asyncio.TimeoutError):
             await ws.receive_str(timeout=0.3)
