@@ -6,7 +6,15 @@ import sys
 
 from config.logging import configure_logging
 from config.settings import get_settings
-from gateway import accounts_commands, book_commands, replay_commands, serve_command
+from gateway import (
+    accounts_commands,
+    audit_commands,
+    book_commands,
+    operators_commands,
+    replay_commands,
+    serve_command,
+    tax_commands,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve_command.add_parsers(sub)
     replay_commands.add_parsers(sub)
     accounts_commands.add_parsers(sub)
+    operators_commands.add_parsers(sub)
+    audit_commands.add_parsers(sub)
+    tax_commands.add_parsers(sub)  # `braid tax-report`; moves under `braid compliance` when that group exists
     return parser
 
 

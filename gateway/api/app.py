@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from compliance import BackOffice
 from gateway.api import errors
 from gateway.api.auth import ApiKey, Authenticator, Security
 from gateway.api.marketdata import MarketPublisher
@@ -35,6 +36,7 @@ class ApiContext:
     limiter: RateLimiter
     publisher: MarketPublisher
     listen_keys: Any = None  # created on first use (gateway.api.userstream.ListenKeys)
+    backoffice: BackOffice | None = None  # audit log and second factors (None: not audited, no 2FA)
     _callers: dict[tuple[str, str], Caller] = field(default_factory=dict, repr=False)  # one per account, reused
 
     def caller(self, key: ApiKey) -> Caller:
@@ -101,9 +103,16 @@ def key_of(request: web.Request) -> ApiKey:
     return request[KEY]  # type: ignore[no-any-return]
 
 
+async def audit(request: web.Request, action: str, target: str, details: dict[str, Any]) -> None:
+    """Record a security action of the calling key in the audit log (actor ``api:<key>``, the caller's IP)."""
+    bo = request.app[CTX].backoffice
+    if bo is not None:
+        await bo.audit.arecord(f"api:{key_of(request).key}", request.remote or "?", action, target, details)
+
+
 def build_app(ctx: ApiContext, app: web.Application | None = None) -> web.Application:
     """The API's routes on ``app`` (a new application if None), with the error middleware."""
-    from gateway.api import broker, market, openapi, orders, userstream, ws
+    from gateway.api import broker, market, openapi, orders, tax, userstream, ws
 
     app = app if app is not None else web.Application(middlewares=[errors.error_middleware])
     if errors.error_middleware not in app.middlewares:
@@ -114,6 +123,7 @@ def build_app(ctx: ApiContext, app: web.Application | None = None) -> web.Applic
     userstream.add_routes(app)
     ws.add_routes(app)
     broker.add_routes(app)
+    tax.add_routes(app)
     openapi.add_routes(app)
 
     async def on_startup(app: web.Application) -> None:
@@ -125,6 +135,8 @@ def build_app(ctx: ApiContext, app: web.Application | None = None) -> web.Applic
             t.cancel()
         await ctx.publisher.stop()
         await ws.close_all(app)
+        if ctx.backoffice is not None:
+            ctx.backoffice.close()
 
     tasks: list[asyncio.Task[None]] = []
     app.on_startup.append(on_startup)
