@@ -33,7 +33,7 @@ _RETRIES = 50
 
 def canonical(entry: Mapping[str, Any]) -> bytes:
     """The bytes an entry's hash covers: every field but ``hash``, as sorted, compact JSON."""
-    body = {k: v for k, v in entry.items() if k != "hash"}
+    body = {str(k): v for k, v in entry.items() if k != "hash"}
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
