@@ -17,7 +17,12 @@ from compliance.operators import (
     check_not_requester,
 )
 from compliance.tax import METHODS, TaxError, TaxReport, report_from_db
-from compliance.totp import SecondFactorError, SecondFactorLocked, SecondFactorRequired, SecondFactors
+from compliance.totp import (
+    SecondFactorError,
+    SecondFactorLocked,
+    SecondFactorRequired,
+    SecondFactors,
+)
 
 __all__ = [
     "METHODS", "ROLES", "AuditEntry", "AuditLog", "BackOffice", "LoginFailed", "NotAuthorized", "Operator",

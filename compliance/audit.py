@@ -8,7 +8,8 @@ of the entry after it. :meth:`AuditLog.verify` walks the chain and names every e
 
 Appends are serialised by the database: ``seq`` is the primary key, so two writers that read the same last
 entry cannot both append after it; the loser reads the new last entry and tries again. That holds across
-processes on SQLite and PostgreSQL alike.
+processes on SQLite and PostgreSQL alike. A head row (the last seq and hash) is written in the same
+transaction, so entries cut off the end of the chain are noticed too.
 """
 from __future__ import annotations
 
@@ -101,8 +102,8 @@ class AuditLog:
                         select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
                     ).first()
                     seq, prev = (last[0] + 1, last[1]) if last is not None else (1, GENESIS)
-                    fields = {"seq": seq, "ts": int(self._clock()), "actor": actor, "ip": ip or "", "action": action,
-                              "target": target, "details": text, "prev_hash": prev}
+                    fields: dict[str, Any] = {"seq": seq, "ts": int(self._clock()), "actor": actor, "ip": ip or "",
+                                              "action": action, "target": target, "details": text, "prev_hash": prev}
                     entry = AuditEntry(**fields, hash=entry_hash(fields))
                     conn.execute(audit_log.insert().values(**entry.as_dict()))
                     if seq == 1:

@@ -6,7 +6,18 @@ integer milliseconds since the epoch. :func:`open_engine` creates the tables; a 
 """
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Engine, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 from wallets.db import create_db_engine
 

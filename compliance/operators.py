@@ -25,7 +25,12 @@ from sqlalchemy.exc import IntegrityError
 
 from compliance.audit import AuditLog
 from compliance.operator_models import operators
-from compliance.totp import Enrolment, SecondFactorError, SecondFactors, operator_subject
+from compliance.totp import (
+    Enrolment,
+    SecondFactorError,
+    SecondFactors,
+    operator_subject,
+)
 from config.backoffice import BackOfficeSettings
 from wallets.keys import ApiKeyError, ip_allowed, parse_allowlist
 

@@ -234,16 +234,16 @@ class LotBook:
             parts.append((None, left, ZERO, ZERO))
         rows = []
         proceeds_left, fee_left = proceeds, fee
-        for i, (lot, units, cost, lot_fee) in enumerate(parts):
+        for i, (part_lot, units, cost, lot_fee) in enumerate(parts):
             last = i == len(parts) - 1
             p = proceeds_left if last else _div(_mul(proceeds, units), qty)
             f = fee_left if last else _div(_mul(fee, units), qty)
             proceeds_left -= p
             fee_left -= f
-            notes = [n for n in ((lot.note if lot else "no recorded acquisition: basis 0"), note) if n]
-            rows.append(Disposal(asset, units, lot.acquired if lot else None, t, p, cost, f + lot_fee,
+            notes = [n for n in ((part_lot.note if part_lot else "no recorded acquisition: basis 0"), note) if n]
+            rows.append(Disposal(asset, units, part_lot.acquired if part_lot else None, t, p, cost, f + lot_fee,
                                  "; ".join(notes) or "no fees", self.method, self.currency, ref,
-                                 lot.ref if lot else ""))
+                                 part_lot.ref if part_lot else ""))
         return rows
 
 
@@ -290,15 +290,6 @@ class TaxReport:
         w.writeheader()
         for r in self.rows:
             w.writerow(r.row())
-        return out.getvalue()
-
-    def summary_csv(self) -> str:
-        out = io.StringIO()
-        lines = self.summary()
-        if lines:
-            w = csv.DictWriter(out, fieldnames=list(lines[0]), lineterminator="\n")
-            w.writeheader()
-            w.writerows(lines)
         return out.getvalue()
 
     def as_dict(self) -> dict[str, Any]:

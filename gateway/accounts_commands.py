@@ -19,7 +19,7 @@ from compliance import BackOffice, SecondFactorError
 from compliance.totp import account_subject
 from config.settings import Settings
 from gateway.operators_commands import LOCAL, cli_actor
-from wallets import Wallets, WalletError
+from wallets import WalletError, Wallets
 
 
 def _dec(text: str) -> Decimal:

@@ -16,12 +16,12 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from gateway.api import errors
 from compliance import SecondFactorError
+from gateway.api import errors
 from gateway.api.app import CTX, audit, endpoint, key_of, params_of
 from gateway.api.auth import Security
 from gateway.api.errors import ApiError, json_response
-from wallets import Wallets, WalletError
+from wallets import WalletError, Wallets
 
 
 def _broker(request: web.Request) -> tuple[Wallets, int]:

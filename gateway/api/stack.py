@@ -18,9 +18,9 @@ from gateway.api.ratelimit import Limits, RateLimiter
 from gateway.orders_service import OrdersService
 from internal_book import MatchingEngine
 from router.consolidated import ConsolidatedMarket
+from router.killswitch import KillSwitch, Scope
 from router.paper import PaperVenue
 from router.risk import PreTradeRisk, RiskLimits
-from router.killswitch import KillSwitch, Scope
 from router.sor import SmartOrderRouter
 from wallets import Wallets
 

@@ -27,14 +27,15 @@ def clock() -> Clock:
     return Clock()
 
 
-def open_backoffice(db: Db, clock: Clock, **knobs: object) -> BackOffice:
-    bo = BackOffice.open(db.url, master_key=MASTER, schema=db.schema, settings=BackOfficeSettings(**knobs))
+def open_backoffice(database: Db, clock: Clock, **knobs: object) -> BackOffice:
+    bo = BackOffice.open(database.url, master_key=MASTER, schema=database.schema,
+                         settings=BackOfficeSettings(**knobs))  # type: ignore[arg-type]
     bo.factors.clock = clock
     bo.operators.clock = clock
     bo.audit._clock = lambda: int(clock() * 1000)
     return bo
 
 
-def settings_for(db: Db, tmp_path: Path) -> Settings:
-    return Settings(database_url=db.url, database_schema=db.schema, data_dir=str(tmp_path),
+def settings_for(database: Db, tmp_path: Path) -> Settings:
+    return Settings(database_url=database.url, database_schema=database.schema, data_dir=str(tmp_path),
                     master_key=base64.b64encode(MASTER).decode())

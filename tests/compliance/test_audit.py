@@ -3,6 +3,7 @@ the last one off) makes `braid audit verify` fail and name the entry; concurrent
 from __future__ import annotations
 
 import io
+import itertools
 import threading
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def test_chain_links_and_untouched_log_verifies(db: Db, tmp_path: Path) -> None:
     entries = log.entries()
     assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
     assert entries[0].prev_hash == GENESIS
-    assert all(b.prev_hash == a.hash for a, b in zip(entries, entries[1:]))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(entries))
     assert all(entry_hash(e.fields()) == e.hash for e in entries)
     assert orjson.loads(entries[2].details) == {"apiKey": "k2", "n": 2}
     code, lines = _verify_cli(db, tmp_path)
