@@ -121,3 +121,32 @@ def test_accounts_without_2fa_need_no_code(db: Db, clock: Clock) -> None:
     with pytest.raises(SecondFactorError, match="no second factor"):
         bo.factors.verify(account_subject(99), "123456")
     bo.close()
+
+
+def test_the_same_code_raced_from_two_processes_passes_once(db: Db, clock: Clock) -> None:
+    import threading
+
+    first = open_backoffice(db, clock)
+    e = first.factors.enrol(account_subject(5), "racer")
+    first.factors.verify(account_subject(5), code_at(e.secret, int(clock()) - 30))
+    others = [open_backoffice(db, clock) for _ in range(4)]  # four engines: as four processes would
+    code = code_at(e.secret, int(clock()))
+    results: list[str] = []
+    start = threading.Barrier(len(others))
+
+    def attempt(bo: object) -> None:
+        start.wait()
+        try:
+            bo.factors.require_second_factor(5, code)  # type: ignore[attr-defined]
+            results.append("ok")
+        except SecondFactorError as exc:
+            results.append(str(exc))
+
+    threads = [threading.Thread(target=attempt, args=(bo,)) for bo in others]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == ["code already used"] * 3 + ["ok"]
+    for bo in [first, *others]:
+        bo.close()
