@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from config.custody import CustodySettings
+from config.backoffice import BackOfficeSettings
 
 VenueName = Literal["binance", "kraken", "htx"]
 VENUES: tuple[VenueName, ...] = ("binance", "kraken", "htx")
@@ -134,6 +135,8 @@ class Settings(BaseSettings):
     api_demo_tenant: str = "demo"
     # Custody keys and chains (config/custody.py; BRAID_CUSTODY__<KNOB>).
     custody: CustodySettings = Field(default_factory=CustodySettings)
+    # Operators, second factors, the audit log and tax reports (config/backoffice.py).
+    backoffice: BackOfficeSettings = Field(default_factory=BackOfficeSettings)
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:

@@ -15,7 +15,10 @@ from typing import Any, TextIO
 
 import orjson
 
+from compliance import BackOffice, SecondFactorError
+from compliance.totp import account_subject
 from config.settings import Settings
+from gateway.operators_commands import LOCAL, cli_actor
 from wallets import WalletError, Wallets
 
 
@@ -49,10 +52,22 @@ def _run(settings: Settings, body: Callable[[Wallets], Awaitable[None]]) -> int:
 
     try:
         asyncio.run(go())
-    except WalletError as exc:
+    except (WalletError, SecondFactorError) as exc:
         print(f"braid: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _backoffice(settings: Settings, body: Callable[[Wallets, BackOffice], Awaitable[None]]) -> int:
+    """``_run`` with the back office (audit log, second factors) open too."""
+    async def go(w: Wallets) -> None:
+        bo = BackOffice.from_settings(settings)
+        try:
+            await body(w, bo)
+        finally:
+            bo.close()
+
+    return _run(settings, go)
 
 
 def create_tenant(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
@@ -66,11 +81,14 @@ def create_tenant(args: argparse.Namespace, settings: Settings, out: TextIO | No
 
 def set_markup(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    async def body(w: Wallets) -> None:
+    async def body(w: Wallets, bo: BackOffice) -> None:
+        before = w.accounts.tenant(args.tenant).markup_rate
         t = await w.accounts.set_markup(args.tenant, args.rate)
+        await bo.audit.arecord(cli_actor(), LOCAL, "markup.set", f"tenant:{t.tenant_id}",
+                               {"from": _s(before), "to": _s(t.markup_rate)})
         emit_json(out, {"tenant": t.tenant_id, "markup": _s(t.markup_rate)})
 
-    return _run(settings, body)
+    return _backoffice(settings, body)
 
 
 def create_account(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
@@ -84,16 +102,48 @@ def create_account(args: argparse.Namespace, settings: Settings, out: TextIO | N
 
 def create_key(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    async def body(w: Wallets) -> None:
+    async def body(w: Wallets, bo: BackOffice) -> None:
         acc = w.accounts.account(args.account)
         assert acc.tenant_id is not None
+        await asyncio.to_thread(bo.factors.require_second_factor, acc.account_id, args.totp)
         key, secret = await w.keys.create_key(
             acc.tenant_id, acc.account_id, can_read=not args.no_read, can_trade=args.trade,
             ip_allowlist=args.ip or "", label=args.label,
         )
+        await bo.audit.arecord(cli_actor(), LOCAL, "apikey.create", f"account:{acc.account_id}",
+                               {"apiKey": key.api_key, "canTrade": key.can_trade, "canRead": key.can_read,
+                                "ipAllowlist": list(key.ip_allowlist)})
         emit_json(out, {**key.as_dict(), "secretKey": secret})  # the only time the secret is shown
 
-    return _run(settings, body)
+    return _backoffice(settings, body)
+
+
+def enable_2fa(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    """Enrol an account in TOTP: prints the provisioning URI and recovery codes once; pending until confirmed."""
+    out = out or sys.stdout
+    async def body(w: Wallets, bo: BackOffice) -> None:
+        acc = w.accounts.account(args.account)
+        subject = account_subject(acc.account_id)
+        if bo.factors.is_active(subject):
+            await asyncio.to_thread(bo.factors.verify, subject, args.totp or "")  # re-enrolling needs the old factor
+        enrolment = await asyncio.to_thread(bo.factors.enrol, subject, acc.name)
+        await bo.audit.arecord(cli_actor(), LOCAL, "2fa.enrol", subject, {})
+        emit_json(out, {"account": acc.account_id, "status": "pending", **enrolment.as_dict()})
+
+    return _backoffice(settings, body)
+
+
+def confirm_2fa(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    """The first code from the authenticator turns the account's second factor on."""
+    out = out or sys.stdout
+    async def body(w: Wallets, bo: BackOffice) -> None:
+        acc = w.accounts.account(args.account)
+        subject = account_subject(acc.account_id)
+        await asyncio.to_thread(bo.factors.verify, subject, args.totp)
+        await bo.audit.arecord(cli_actor(), LOCAL, "2fa.confirm", subject, {})
+        emit_json(out, {"account": acc.account_id, "status": bo.factors.status(subject)})
+
+    return _backoffice(settings, body)
 
 
 def fund(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
@@ -159,7 +209,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-read", action="store_true", help="deny reads")
     p.add_argument("--ip", help="comma-separated IP allowlist (addresses or networks; default any)")
     p.add_argument("--label", default="")
+    p.add_argument("--totp", help="a current TOTP (or recovery) code; required when the account has 2FA on")
     p.set_defaults(run=create_key)
+    p = asub.add_parser("enable-2fa", help="enrol an account in TOTP (prints the URI and recovery codes once)")
+    p.add_argument("--account", type=int, required=True)
+    p.add_argument("--totp", help="a current code of the existing factor, when re-enrolling")
+    p.set_defaults(run=enable_2fa)
+    p = asub.add_parser("confirm-2fa", help="turn an enrolment on with the first code from the authenticator")
+    p.add_argument("--account", type=int, required=True)
+    p.add_argument("--totp", required=True)
+    p.set_defaults(run=confirm_2fa)
     p = asub.add_parser("fund", help="credit an account (admin; until deposits exist)")
     p.add_argument("--account", type=int, required=True)
     p.add_argument("--asset", required=True)

@@ -8,10 +8,13 @@ from config.logging import configure_logging
 from config.settings import get_settings
 from gateway import (
     accounts_commands,
+    audit_commands,
     book_commands,
     db_commands,
+    operators_commands,
     replay_commands,
     serve_command,
+    tax_commands,
     wallet_commands,
 )
 from wallets.migrations import SchemaError
@@ -26,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     accounts_commands.add_parsers(sub)
     db_commands.add_parsers(sub)
     wallet_commands.add_parsers(sub)
+    operators_commands.add_parsers(sub)
+    audit_commands.add_parsers(sub)
+    tax_commands.add_parsers(sub)  # `braid tax-report`; moves under `braid compliance` when that group exists
     return parser
 
 

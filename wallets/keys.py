@@ -97,6 +97,17 @@ def parse_allowlist(entries: list[str] | tuple[str, ...] | str) -> tuple[str, ..
     return tuple(out)
 
 
+def ip_allowed(allowlist: tuple[str, ...], ip: str) -> bool:
+    """True if ``allowlist`` (normalised networks) is empty or contains ``ip``."""
+    if not allowlist:
+        return True
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(addr in ipaddress.ip_network(n) for n in allowlist)
+
+
 @dataclass(frozen=True, slots=True)
 class ApiKey:
     api_key: str
@@ -111,13 +122,7 @@ class ApiKey:
 
     def allows_ip(self, ip: str) -> bool:
         """True if the allowlist is empty or contains ``ip``."""
-        if not self.ip_allowlist:
-            return True
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(addr in ipaddress.ip_network(n) for n in self.ip_allowlist)
+        return ip_allowed(self.ip_allowlist, ip)
 
     def allows(self, ip: str, *, trade: bool = False) -> bool:
         """May this key be used from ``ip`` for a read (or, with ``trade``, an order)?"""
@@ -149,6 +154,11 @@ class KeyVault:
         self._secrets: dict[str, str] = {}  # decrypted on first use
         self._checked: dict[str, float] = {}  # api key -> when it was last read from the database
         self.reload()
+
+    @property
+    def master_key(self) -> bytes:
+        """The key that seals secrets at rest (the second factors' TOTP secrets use it too)."""
+        return self._master
 
     def reload(self) -> None:
         t = models.api_keys

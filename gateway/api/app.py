@@ -8,7 +8,7 @@ import asyncio
 
 from aiohttp import web
 
-from gateway.api import broker, errors, market, openapi, orders, userstream, ws
+from gateway.api import broker, errors, market, openapi, orders, tax, userstream, ws
 from gateway.api.context import CTX, ApiContext
 
 __all__ = ["build_app"]
@@ -25,6 +25,7 @@ def build_app(ctx: ApiContext, app: web.Application | None = None) -> web.Applic
     userstream.add_routes(app)
     ws.add_routes(app)
     broker.add_routes(app)
+    tax.add_routes(app)
     openapi.add_routes(app)
 
     async def on_startup(app: web.Application) -> None:
@@ -36,6 +37,8 @@ def build_app(ctx: ApiContext, app: web.Application | None = None) -> web.Applic
             t.cancel()
         await ctx.publisher.stop()
         await ws.close_all(app)
+        if ctx.backoffice is not None:
+            ctx.backoffice.close()
 
     tasks: list[asyncio.Task[None]] = []
     app.on_startup.append(on_startup)

@@ -4,20 +4,22 @@ The broker signs with its own (broker-account) key. What is stored and how (encr
 IP allowlists) is the account store's business (wallets); this module only speaks the wire format:
 
 - ``POST /sapi/v1/broker/subAccount`` → ``{"subaccountId","email"}``
-- ``POST /sapi/v1/broker/subAccountApi`` (subAccountId, canTrade, ipRestrict)
-  → ``{"subaccountId","apiKey","secretKey","canTrade"}``
+- ``POST /sapi/v1/broker/subAccountApi`` (subAccountId, canTrade, ipRestrict; ``totpCode`` when the sub-account
+  has two-factor authentication on) → ``{"subaccountId","apiKey","secretKey","canTrade"}``
 - ``DELETE /sapi/v1/broker/subAccountApi`` (subAccountId, subAccountApiKey) → ``{}``
 - ``POST /sapi/v1/broker/subAccountApi/commission`` (makerCommission/takerCommission markup) → the rates
 """
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 from aiohttp import web
 
+from compliance import SecondFactorError
 from gateway.api import errors
 from gateway.api.auth import Security
-from gateway.api.context import CTX, endpoint, key_of, params_of
+from gateway.api.context import CTX, audit, endpoint, key_of, params_of
 from gateway.api.errors import ApiError, json_response
 from wallets import WalletError, Wallets
 
@@ -67,10 +69,19 @@ async def create_api_key(request: web.Request) -> web.Response:
     _sub(w, tenant, sub)
     can_trade = (p.get("canTrade") or "true").lower() == "true"
     ips = tuple(x for x in (p.get("ipAddress") or "").split(",") if x)
+    bo = request.app[CTX].backoffice
+    if bo is not None:
+        try:
+            await asyncio.to_thread(bo.factors.require_second_factor, sub, p.get("totpCode"))
+        except SecondFactorError as exc:
+            await audit(request, "apikey.create_refused", f"account:{sub}", {"reason": str(exc)})
+            raise ApiError(-1002, f"You are not authorized to execute this request: {exc}.", status=401) from None
     try:
         key, secret = await w.keys.create_key(tenant, sub, can_read=True, can_trade=can_trade, ip_allowlist=ips)
     except WalletError as exc:
         raise ApiError(-1100, str(exc)) from None
+    await audit(request, "apikey.create", f"account:{sub}", {"apiKey": key.api_key, "canTrade": can_trade,
+                                                             "ipAllowlist": list(key.ip_allowlist)})
     return json_response({"subaccountId": str(sub), "apiKey": key.api_key, "secretKey": secret, "canTrade": can_trade,
                           "marginTrade": False, "futuresTrade": False, "ipRestrict": bool(ips)})
 
@@ -81,10 +92,12 @@ async def delete_api_key(request: web.Request) -> web.Response:
     w, tenant = _broker(request)
     p = params_of(request)
     sub = p.integer("subAccountId", required=True)
+    api_key = p.required("subAccountApiKey")
     try:
-        await w.keys.delete_key(tenant, sub, p.required("subAccountApiKey"))  # type: ignore[arg-type]
+        await w.keys.delete_key(tenant, sub, api_key)  # type: ignore[arg-type]
     except WalletError:
         raise errors.rejected_key() from None
+    await audit(request, "apikey.delete", f"account:{sub}", {"apiKey": api_key})
     return json_response({})
 
 
@@ -98,7 +111,9 @@ async def set_commission(request: web.Request) -> web.Response:
         rate = p.decimal("takerCommission")
     if rate is None or rate < 0 or rate > Decimal("0.01"):
         raise ApiError(-1100, "Illegal characters found in parameter 'makerCommission'; legal range is '0..0.01'.")
+    before = w.accounts.tenant(tenant).markup_rate
     await w.accounts.set_markup(tenant, rate)
+    await audit(request, "markup.set", f"tenant:{tenant}", {"from": str(before), "to": str(rate)})
     out = {"makerCommission": str(rate), "takerCommission": str(rate)}
     sub = p.get("subAccountId")
     return json_response({"subAccountId": sub, **out} if sub else out)  # the markup is the broker's, on every sub

@@ -14,6 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from compliance import BackOffice
+
 from gateway.api import errors
 from gateway.api.auth import ApiKey, Authenticator, Security
 from gateway.api.marketdata import MarketPublisher
@@ -31,6 +33,7 @@ class ApiContext:
     limiter: RateLimiter
     publisher: MarketPublisher
     listen_keys: Any = None  # created on first use (gateway.api.userstream.ListenKeys)
+    backoffice: BackOffice | None = None  # audit log and second factors (None: not audited, no 2FA)
     _callers: dict[tuple[str, str], Caller] = field(default_factory=dict, repr=False)  # one per account, reused
 
     def caller(self, key: ApiKey) -> Caller:
@@ -95,3 +98,10 @@ def params_of(request: web.Request) -> Params:
 
 def key_of(request: web.Request) -> ApiKey:
     return request[KEY]
+
+
+async def audit(request: web.Request, action: str, target: str, details: dict[str, Any]) -> None:
+    """Record a security action of the calling key in the audit log (actor ``api:<key>``, the caller's IP)."""
+    bo = request.app[CTX].backoffice
+    if bo is not None:
+        await bo.audit.arecord(f"api:{key_of(request).key}", request.remote or "?", action, target, details)

@@ -30,9 +30,10 @@ PARAMS: dict[str, str] = {
     "account": f"omitZeroBalances:true|false,{_SIGNING}",
     "keepalive": "listenKey!", "close": "listenKey!",
     "create_sub_account": f"tag,{_SIGNING}",
-    "create_api_key": f"subAccountId!:integer,canTrade:true|false,ipAddress,{_SIGNING}",
+    "create_api_key": f"subAccountId!:integer,canTrade:true|false,ipAddress,totpCode,{_SIGNING}",
     "delete_api_key": f"subAccountId!:integer,subAccountApiKey!,{_SIGNING}",
     "set_commission": f"subAccountId,makerCommission:decimal,takerCommission:decimal,{_SIGNING}",
+    "tax_report": f"year!:integer,method:FIFO|HIFO|AVERAGE,currency,format:JSON|CSV,{_SIGNING}",
 }
 
 
@@ -113,6 +114,13 @@ SCHEMAS: dict[str, dict[str, object]] = {
     "SubAccountApiKey": _object("subaccountId:str,apiKey:str,secretKey:str,canTrade:bool,marginTrade:bool,"
                                 "futuresTrade:bool,ipRestrict:bool"),
     "Commission": _object("makerCommission:dec,takerCommission:dec", "subAccountId:str"),
+    # tax report: amounts as exact decimal strings (gains may be negative), dates ISO 8601 UTC ("" if unknown)
+    "TaxDisposal": _object("asset:str,quantity:dec,acquired:str,disposed:str,proceeds:dec,cost_basis:dec,"
+                           "gain_or_loss:dec,term:str,fees:dec,fee_treatment:str,method:str,currency:str,"
+                           "disposal_trade:str,acquisition_trade:str"),
+    "TaxSummary": _object("asset:str,disposals:str,quantity:dec,proceeds:dec,cost_basis:dec,gain_or_loss:dec,"
+                          "fees:dec,short_term:dec,long_term:dec,unknown_term:dec"),
+    "TaxReport": _object("accountId:int,year:int,method:str,currency:str,disposals:[TaxDisposal],summary:[TaxSummary]"),
 }
 # handler -> its answer: a schema name, [Name] for an array of them, Name|[Name] for one (with ``symbol``) or many
 ANSWERS: dict[str, str] = {
@@ -123,7 +131,7 @@ ANSWERS: dict[str, str] = {
     "open_orders": "[Order]", "cancel_open_orders": "[CanceledOrder]", "all_orders": "[Order]",
     "my_trades": "[MyTrade]", "account": "Account", "create": "ListenKey", "keepalive": "Empty", "close": "Empty",
     "create_sub_account": "SubAccount", "create_api_key": "SubAccountApiKey", "delete_api_key": "Empty",
-    "set_commission": "Commission",
+    "set_commission": "Commission", "tax_report": "TaxReport",
 }
 
 

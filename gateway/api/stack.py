@@ -7,6 +7,7 @@ import gc
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
+from compliance import BackOffice
 from config.instruments import Instrument
 from config.settings import Settings
 from connectors.book import VenueBook
@@ -17,6 +18,7 @@ from gateway.api.ratelimit import Limits, RateLimiter
 from gateway.orders_service import OrdersService
 from internal_book import MatchingEngine
 from router.consolidated import ConsolidatedMarket
+from router.killswitch import KillSwitch, Scope
 from router.paper import PaperVenue
 from router.risk import PreTradeRisk, RiskLimits
 from router.sor import SmartOrderRouter
@@ -64,8 +66,22 @@ def build_context(
     publisher = MarketPublisher({i.base + i.quote: market.book(s) for s, i in internal.items()},
                                 levels=settings.api_depth_levels, interval_s=settings.api_depth_interval_s,
                                 internal=service.resting_levels)
+    backoffice = BackOffice.open(wallets.store.url, master_key=wallets.keys.master_key, schema=wallets.store.schema,
+                                 settings=settings.backoffice)
+    audit_halts(router.killswitch, backoffice)
     return ApiContext(service=service, auth=Authenticator(WalletKeys(wallets.keys)),
-                      limiter=RateLimiter(limits_from(settings)), publisher=publisher)
+                      limiter=RateLimiter(limits_from(settings)), publisher=publisher, backoffice=backoffice)
+
+
+def audit_halts(killswitch: KillSwitch, backoffice: BackOffice) -> None:
+    """Every kill-switch halt (by hand or by the anomaly rule) goes into the audit log."""
+
+    async def record(scope: Scope) -> None:
+        halt = next((h for h in killswitch.halts() if h.scope == scope), None)
+        by, reason = (halt.by, halt.reason) if halt is not None else ("?", "")
+        await backoffice.audit.arecord(by, "local", "killswitch.halt", str(scope), {"reason": reason})
+
+    killswitch.on_halt(record)
 
 
 def freeze_start_up_heap() -> None:

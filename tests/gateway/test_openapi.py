@@ -4,6 +4,7 @@ errors) validates against the schema /openapi.json gives for that path and metho
 from __future__ import annotations
 
 import re
+import time
 
 import jsonschema
 import pytest
@@ -102,6 +103,8 @@ def test_real_answers_match_the_document(server):
     assert len(signed("GET", "/api/v3/allOrders", "symbol=BTCUSDT")) == 2
     assert len(signed("GET", "/api/v3/myTrades", "symbol=BTCUSDT")) == 1 + len(full["fills"])
     assert {b["asset"] for b in signed("GET", "/api/v3/account", "")["balances"]} >= {"BTC", "USDT"}
+    year = time.gmtime(server.ctx.auth.clock_ms() / 1000).tm_year
+    assert signed("GET", "/sapi/v1/braid/taxReport", f"year={year}&method=HIFO")["year"] == year
     assert signed("DELETE", "/api/v3/order", f"symbol=BTCUSDT&orderId={oid}")["status"] == "CANCELED"
     signed("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.5&price=90")
     assert [o["status"] for o in signed("DELETE", "/api/v3/openOrders", "symbol=BTCUSDT")] == ["CANCELED"]
