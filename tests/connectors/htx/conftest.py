@@ -11,7 +11,6 @@ from config.instruments import Instrument
 from config.settings import HtxSettings
 from connectors.htx import HtxFeed
 from connectors.simulators.htx import encode_frame
-
 from tests.conftest import SAMPLES as ALL_SAMPLES
 
 SAMPLES = ALL_SAMPLES / "huobi" / "cryptofeed_2021-04-17"

@@ -17,8 +17,8 @@ from connectors.htx import HtxFeed
 from connectors.simulators.htx import HtxSimulator
 from connectors.simulators.market import MarketGenerator
 from connectors.ws import FeedSession
-from tests.support import eventually
 from tests.connectors.htx.conftest import BTC, TRIO
+from tests.support import eventually
 
 FAST = Settings(ws_backoff_initial_s=0.05, ws_backoff_max_s=0.2, ws_open_timeout_s=2.0)
 PAIRS = {"BTC/USDT": "btcusdt", "TRIO/ETH": "trioeth"}

@@ -12,8 +12,8 @@ from config.settings import Settings, VenueSettings
 from connectors.kraken import KrakenFeed
 from connectors.simulators.kraken import KrakenSimulator
 from connectors.ws import FeedSession
-from tests.support import eventually
 from tests.connectors.kraken.conftest import CAPTURE, kraken_instrument
+from tests.support import eventually
 
 SETTINGS = Settings(ws_backoff_initial_s=0.05, ws_backoff_max_s=0.2, ws_silence_timeout_s=30)
 DEPTH = 10
