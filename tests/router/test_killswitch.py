@@ -126,7 +126,7 @@ async def test_callbacks_awaited_with_scope_after_halt_is_visible() -> None:
         seen.append(("first-done", scope, None))
 
     async def second(scope: Scope) -> None:
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # yields once, as any awaiting callback would; not a wait for anything
         seen.append(("second", scope, k.check(BTC, "kraken")))
 
     k.on_halt(first)
