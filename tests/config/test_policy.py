@@ -10,6 +10,7 @@ import pytest
 
 from config.policy import PolicyError, PolicySet, PolicyStore, RoutingPolicy, load_policies, parse_policies
 from config.settings import VENUES, Settings
+from tests.support import eventually
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "routing.example.toml"
 
@@ -196,28 +197,31 @@ async def test_watch_reloads_when_mtime_changes(tmp_path: Path) -> None:
     path = tmp_path / "desk.toml"
     write(path, GOOD, mtime_ns=1_000_000_000_000_000_000)
     store = PolicyStore(path)
+    checks = 0
+    changed = store.changed
+
+    def counted() -> bool:  # counts the watcher's looks at the file, so the test waits for them
+        nonlocal checks
+        checks += 1
+        return changed()
+
+    store.changed = counted  # type: ignore[method-assign]
     task = asyncio.create_task(store.watch(0.01))
     try:
-        await asyncio.sleep(0.05)
+        await eventually(lambda: checks >= 3)
         assert store.version == 1  # nothing changed, nothing reloaded
 
         write(path, GOOD.replace("time_budget_s = 1.5", "time_budget_s = 0.5"),
               mtime_ns=1_000_000_001_000_000_000)
-        for _ in range(200):
-            if store.version == 2:
-                break
-            await asyncio.sleep(0.01)
-        assert store.version == 2
+        await eventually(lambda: store.version == 2)
         assert store.for_symbol("BTC/USDT").time_budget_s == 0.5
 
         write(path, "[default]\nmax_rounds = -1\n", mtime_ns=1_000_000_002_000_000_000)
-        for _ in range(200):
-            if store.last_error is not None:
-                break
-            await asyncio.sleep(0.01)
-        assert store.last_error is not None and store.version == 2
+        await eventually(lambda: store.last_error is not None)
+        assert store.version == 2
         assert store.for_symbol("BTC/USDT").time_budget_s == 0.5
-        await asyncio.sleep(0.05)
+        seen = checks
+        await eventually(lambda: checks >= seen + 3)
         assert store.version == 2  # the rejected file is not retried until it changes again
     finally:
         task.cancel()

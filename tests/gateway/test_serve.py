@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import ccxt
@@ -15,6 +14,7 @@ import pytest
 import requests
 
 from tests.gateway.conftest import CCXT_OPTIONS
+from tests.support import eventually_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,13 +46,9 @@ def test_serve_prints_demo_key_that_trades(tmp_path):
         ex = ccxt.binance({"apiKey": key, "secret": secret, "options": dict(CCXT_OPTIONS)})
         ex.urls["api"]["public"] = ex.urls["api"]["private"] = f"{url}/api/v3"
         ex.load_markets()
-        deadline = time.time() + 20
-        while time.time() < deadline:  # the simulated venues sync within a moment
-            ob = ex.fetch_order_book("BTC/USDT")
-            if ob["bids"] and ob["asks"]:
-                break
-            time.sleep(0.2)
-        assert ob["bids"] and ob["asks"]
+        # the simulated venues sync within a moment
+        eventually_sync(lambda: (ob := ex.fetch_order_book("BTC/USDT"))["bids"] and ob["asks"], timeout=20, interval=0.2,
+                        what="a two-sided BTC/USDT book")
         order = ex.create_order("BTC/USDT", "market", "buy", 0.01)
         assert order["status"] == "closed" and order["filled"] == 0.01
         assert ex.fetch_balance()["BTC"]["total"] > 2

@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from connectors.binance.auth import signature
+from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,7 +101,7 @@ def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path, database):
     async def load_then_kill() -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(flood(port, creds, acked, stop))
-        await asyncio.sleep(1.5)
+        await eventually(lambda: len(acked) >= 200, timeout=30, what="the flood has acknowledged orders")
         os.kill(proc.pid, signal.SIGKILL)  # mid-flight: requests are in the air
         stop.set()
         await asyncio.wait_for(task, 10)

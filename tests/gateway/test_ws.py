@@ -10,7 +10,14 @@ import ccxt.pro as ccxtpro
 import orjson
 import pytest
 
+from gateway.api.ws import USERS
 from tests.gateway.conftest import CCXT_OPTIONS
+from tests.support import eventually
+
+
+def user_stream_open(server, account: int) -> bool:
+    """The gateway has a user-stream subscriber for ``account``: events for it now reach the client."""
+    return bool(server.runner.app[USERS].get(account))
 
 
 def move_book(server, venue: str, bids=None, asks=None) -> None:
@@ -166,7 +173,7 @@ def test_python_binance_depth_cache_and_user_socket(server, monkeypatch):
 
             bm = BinanceSocketManager(client)
             async with bm.user_socket() as us:
-                await asyncio.sleep(0.2)
+                await eventually(lambda: user_stream_open(server, acct), what="the user stream is subscribed")
                 placed = await client.order_limit_sell(symbol="BTCUSDT", quantity="0.1", price="110")
                 for _ in range(10):
                     msg = await asyncio.wait_for(us.recv(), 10)
@@ -192,12 +199,14 @@ async def test_ccxt_pro_watch_orders_and_balance(server):
     try:
         await ex.load_markets()
         watching = asyncio.create_task(ex.watch_orders("BTC/USDT"))
-        await asyncio.sleep(0.3)
+        await eventually(lambda: user_stream_open(server, acct), what="the user stream is subscribed")
         placed = await ex.create_order("BTC/USDT", "limit", "buy", 0.5, 99)
         orders = await asyncio.wait_for(watching, 5)
         assert [(o["id"], o["status"]) for o in orders] == [(placed["id"], "open")]
         balance = asyncio.create_task(ex.watch_balance())
-        await asyncio.sleep(0.2)
+        # ccxt keeps one future per awaited message: once the balance one exists, the update cannot be missed
+        await eventually(lambda: any(h.endswith(":balance") for c in ex.clients.values() for h in c.futures),
+                         what="ccxt pro awaits a balance update")
         await ex.cancel_order(placed["id"], "BTC/USDT")
         bal = await asyncio.wait_for(balance, 5)
         for _ in range(5):  # the order's own balance update may still have been on its way
@@ -247,7 +256,7 @@ async def test_expired_listen_key_ends_the_user_stream(server):
         async with http.post(f"{server.url}/api/v3/userDataStream") as r:
             lk = (await r.json())["listenKey"]
         async with http.ws_connect(f"ws://127.0.0.1:{server.port}/ws/{lk}") as ws:
-            await asyncio.sleep(0.1)
+            await eventually(lambda: user_stream_open(server, acct), what="the listen key's stream is open")
 
             async def expire() -> int:
                 keys = server.ctx.listen_keys

@@ -1,25 +1,32 @@
 """Record the local simulators over real sockets, then replay the recording: the same books, exactly."""
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 
 from config.settings import Settings
 from connectors.capture import read_capture
 from connectors.recording import MANIFEST, CaptureWriter, Recorder, capture_files, verify_manifest
 from connectors.replay import Replayer
 from connectors.simulators.launch import launch_simulators
+from tests.support import eventually
 
 VENUES = ["binance", "kraken", "htx"]
 SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 
 
-async def _wait(predicate, timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
+def _messages(recorder: Recorder) -> dict[str, int]:
+    return {v: f.health.stats.messages for v, f in recorder.feeds.items()}
+
+
+def _books_match_the_simulators(recorder: Recorder, sims: dict) -> bool:
+    """Every recorded book shows its simulator's top levels: no book frame is still on its way."""
+    for venue, feed in recorder.feeds.items():
+        for symbol, book in feed.books.items():
+            key = symbol if venue == "kraken" else book.venue_symbol  # how each simulator names its books
+            bids, asks = sims[venue].book_levels(key, 10)
+            if not book.synced or book.bids(10) != bids or book.asks(10) != asks:
+                return False
+    return True
 
 
 async def test_recording_of_the_simulators_replays_to_the_live_books_exactly(tmp_path):
@@ -30,15 +37,19 @@ async def test_recording_of_the_simulators_replays_to_the_live_books_exactly(tmp
     try:
         await recorder.start(VENUES, SYMBOLS)
         await recorder.wait_synced(timeout=8)
-        await asyncio.sleep(0.6)  # live updates on every venue
+        base = _messages(recorder)
+        await eventually(lambda: all(n >= base[v] + 10 for v, n in _messages(recorder).items()), timeout=8,
+                         what="live updates on every venue")
         for sim in sims.values():
             await sim.apply_fault("disconnect")  # every connection drops: reconnect, resubscribe, resync
-        await _wait(lambda: all(f.health.stats.reconnects >= 1 for f in recorder.feeds.values()))
+        await eventually(lambda: all(f.health.stats.reconnects >= 1 for f in recorder.feeds.values()), timeout=8)
         await recorder.wait_synced(timeout=8)
-        await asyncio.sleep(0.4)
+        base = _messages(recorder)
+        await eventually(lambda: all(n >= base[v] + 5 for v, n in _messages(recorder).items()), timeout=8,
+                         what="live updates after the resync")
         for sim in sims.values():
             await sim.apply_fault("stall")  # the market stops; frames in flight arrive
-        await asyncio.sleep(0.3)
+        await eventually(lambda: _books_match_the_simulators(recorder, sims), timeout=8)
         live = {(f.venue, s): b.to_json(10_000) for f in recorder.feeds.values() for s, b in f.books.items()}
         assert all(b.synced for f in recorder.feeds.values() for b in f.books.values())
         live_messages = {v: f.health.stats.messages for v, f in recorder.feeds.items()}

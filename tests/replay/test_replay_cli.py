@@ -125,16 +125,13 @@ def test_braid_record_simulated_then_braid_replay(tmp_path):
 
 
 async def test_replay_live_serves_a_looping_market_at_wall_clock_times(generated):
-    import time
-
     from connectors.replay import replay_live
+    from tests.support import eventually
 
     market = ConsolidatedMarket()
     stop = asyncio.Event()
     task = asyncio.create_task(replay_live([generated], market, speed=20.0, stop=stop))
-    deadline = time.monotonic() + 5
-    while market.get("BTC/USDT") is None or market["BTC/USDT"].live_venues() != ["binance", "kraken", "htx"]:
-        assert time.monotonic() < deadline, "venues did not come live"
-        await asyncio.sleep(0.05)
+    await eventually(lambda: market.get("BTC/USDT") is not None
+                     and market["BTC/USDT"].live_venues() == ["binance", "kraken", "htx"], what="every venue live")
     stop.set()
     await asyncio.wait_for(task, 2)

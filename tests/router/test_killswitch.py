@@ -122,11 +122,11 @@ async def test_callbacks_awaited_with_scope_after_halt_is_visible() -> None:
 
     async def first(scope: Scope) -> None:
         seen.append(("first-start", scope, k.check(BTC)))  # the halt is already in force
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # a callback that takes time (a venue call): halt() must await it to the end
         seen.append(("first-done", scope, None))
 
     async def second(scope: Scope) -> None:
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # yields once, as any awaiting callback would; not a wait for anything
         seen.append(("second", scope, k.check(BTC, "kraken")))
 
     k.on_halt(first)
@@ -193,7 +193,7 @@ async def test_kill_switch_mid_route_cancels_working_children_and_stops_new_ones
             working[child] = venue
             if i == 1:
                 halted_at.set()
-            await asyncio.sleep(0.01)  # waiting for fills
+            await asyncio.sleep(0.01)  # the toy router's simulated wait for fills, during which the switch trips
         return None
 
     async def operator() -> None:

@@ -1,24 +1,14 @@
 """Three simulated venues over real sockets into the consolidated book: stalls and disconnects."""
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from config.settings import Settings
 from connectors.simulators.launch import launch_simulators
 from router.market import MarketData
+from tests.support import eventually
 
 VENUES = ["binance", "kraken", "htx"]
-
-
-async def wait_for(predicate, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -30,7 +20,7 @@ async def market():
     md = MarketData(settings, ["BTC/USDT"], VENUES)
     await md.start()
     book = md.market.book("BTC/USDT")
-    await wait_for(lambda: book.live_venues() == VENUES)
+    await eventually(lambda: book.live_venues() == VENUES)
     yield sims, md, book
     await md.stop()
     for sim in sims.values():
@@ -48,14 +38,14 @@ async def test_all_three_venues_merge_into_one_book(market):
 async def test_stalled_venue_leaves_the_consolidated_book_and_returns(market):
     sims, md, book = market
     await sims["htx"].apply_fault("stall")
-    await wait_for(lambda: book.live_venues() == ["binance", "kraken"], timeout=3)
+    await eventually(lambda: book.live_venues() == ["binance", "kraken"], timeout=3)
     assert all(v != "htx" for level in book.bids(20) + book.asks(20) for v, _ in level.venues)
     await sims["htx"].apply_fault("resume")
-    await wait_for(lambda: book.live_venues() == VENUES, timeout=3)
+    await eventually(lambda: book.live_venues() == VENUES, timeout=3)
 
 
 async def test_disconnected_venue_reconnects_and_rejoins(market):
     sims, md, book = market
     await sims["kraken"].apply_fault("disconnect")
-    await wait_for(lambda: md.feeds["kraken"].health.stats.reconnects >= 1, timeout=3)
-    await wait_for(lambda: book.live_venues() == VENUES, timeout=5)
+    await eventually(lambda: md.feeds["kraken"].health.stats.reconnects >= 1, timeout=3)
+    await eventually(lambda: book.live_venues() == VENUES, timeout=5)

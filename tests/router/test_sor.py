@@ -134,8 +134,16 @@ async def test_kill_switch_mid_route_stops_routing_and_rejects_new_orders():
         return await original_cancel(symbol, cid)
 
     m.venues["binance"].cancel = spy_cancel  # type: ignore[method-assign]
+    in_flight = asyncio.Event()
+    original_place = m.venues["binance"].place
+
+    async def spy_place(order):
+        in_flight.set()
+        return await original_place(order)
+
+    m.venues["binance"].place = spy_place  # type: ignore[method-assign]
     task = asyncio.create_task(m.router.execute(parent("p11", "BUY", "1", "101", tif="GTC")))
-    await asyncio.sleep(0.01)  # round 1 is in flight
+    await asyncio.wait_for(in_flight.wait(), 5)  # round 1 is in flight (the venue's 50 ms latency)
     await ks.halt(Scope.symbol(SYMBOL), "operator test", "ops")
     report = await task
     assert cancels  # the working child was cancelled

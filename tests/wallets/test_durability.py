@@ -216,7 +216,7 @@ async def test_a_caller_that_stops_waiting_does_not_undo_its_committed_write(db:
         await w.ledger.credit(acc, "USDT", D(10), "fund")
         tasks = [asyncio.ensure_future(w.ledger.reserve(acc, "USDT", D(1), f"o{i}")) for i in range(5)]
         tasks.append(asyncio.ensure_future(w.orders.save_new(OrderRecord(0, acc, "BTCUSDT", "c1", "BUY", "LIMIT"))))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one turn of the loop: the writes are queued, not yet committed; that is the case tested
         for task in tasks:
             task.cancel()  # e.g. the client hung up while its order was being committed
         await asyncio.gather(*tasks, return_exceptions=True)

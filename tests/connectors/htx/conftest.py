@@ -11,8 +11,9 @@ from config.instruments import Instrument
 from config.settings import HtxSettings
 from connectors.htx import HtxFeed
 from connectors.simulators.htx import encode_frame
+from tests.conftest import SAMPLES as ALL_SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "replay_samples" / "huobi" / "cryptofeed_2021-04-17"
+SAMPLES = ALL_SAMPLES / "huobi" / "cryptofeed_2021-04-17"
 WS_CAPTURE = SAMPLES / "HUOBI.ws.44.0"
 SYMBOLS_CAPTURE = SAMPLES / "HUOBI.0"
 
@@ -22,8 +23,8 @@ TRIO = Instrument("TRIO/ETH", "TRIO", "ETH", "htx", "trioeth", Decimal("1E-10"),
 
 @pytest.fixture(scope="session")
 def samples() -> Path:
-    if not WS_CAPTURE.exists():
-        pytest.skip(f"HTX capture not found at {SAMPLES}")
+    """The HTX capture shipped in replay_data/captures; its absence fails the test (never a skip)."""
+    assert WS_CAPTURE.is_file() and SYMBOLS_CAPTURE.is_file(), f"HTX capture missing from {SAMPLES}"
     return SAMPLES
 
 

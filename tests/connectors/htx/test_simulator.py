@@ -1,10 +1,10 @@
-"""HtxFeed over real sockets: the live FeedSession against HtxSimulator (gzip, ping/pong, REQ, faults)."""
+"""HtxFeed over real sockets against HtxSimulator: HTX's own cases (gzip, ping/pong, REQ pacing, step0, the recorded
+capture, stalls). Sync, gaps, reorders and reconnects are in tests/connectors/test_contract_market_data.py."""
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from connectors.simulators.htx import HtxSimulator
 from connectors.simulators.market import MarketGenerator
 from connectors.ws import FeedSession
 from tests.connectors.htx.conftest import BTC, TRIO
+from tests.support import eventually
 
 FAST = Settings(ws_backoff_initial_s=0.05, ws_backoff_max_s=0.2, ws_open_timeout_s=2.0)
 PAIRS = {"BTC/USDT": "btcusdt", "TRIO/ETH": "trioeth"}
@@ -29,16 +30,6 @@ def generators() -> dict[str, MarketGenerator]:
         # tiny prices go out in exponent form (9.121E-7), as HTX sends them
         "trioeth": MarketGenerator(Decimal("9.121E-7"), Decimal("1E-10"), Decimal("0.01"), levels=40, seed=4),
     }
-
-
-async def until(cond: Callable[[], bool], timeout: float = 5.0, step: Callable[[], Awaitable[None]] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        if step is not None:
-            await step()
-        await asyncio.sleep(0.01)
 
 
 async def shutdown(sim: HtxSimulator, session: FeedSession) -> None:
@@ -64,7 +55,7 @@ class Rig:
                 for sym, vs in self.pairs.items()
             )
 
-        await until(done)
+        await eventually(done, what="books at the simulator's last increment")
 
     def assert_equal(self) -> None:
         levels = self.feed.levels
@@ -75,9 +66,7 @@ class Rig:
 
     async def sync_and_compare(self, steps: int = 10) -> None:
         await self.session.wait_synced(timeout=5)
-        for _ in range(steps):
-            await self.sim.step()
-            await asyncio.sleep(0.005)
+        await self.sim.step(steps)
         await self.caught_up()
         self.assert_equal()
 
@@ -109,38 +98,10 @@ async def test_syncs_and_mirrors_exactly(rig: Rig) -> None:
     assert rig.feed.health.stats.bad_frames == 0 and rig.feed.health.stats.resyncs == 0
 
 
-async def test_dropped_increment_is_detected_and_resynced(rig: Rig) -> None:
-    await rig.sync_and_compare()
-    reqs_before = rig.sim.reqs_answered
-    await rig.sim.apply_fault("drop", 1)
-    await until(lambda: rig.feed.health.stats.resyncs >= 1, step=rig.sim.step)
-    await until(lambda: rig.sim.reqs_answered > reqs_before, step=rig.sim.step)  # a new REQ went out
-    await rig.sync_and_compare()
-    assert rig.sim.reqs_rejected == 0
-
-
-async def test_reordered_increments_are_resynced() -> None:
-    # One symbol, so that the two swapped frames are consecutive increments of the same book.
-    sim = HtxSimulator({"btcusdt": generators()["btcusdt"]}, autostart_ticks=False, ping_interval_s=0.1)
-    async with running(sim, lambda url: HtxFeed([BTC], HtxSettings(ws_url=url, depth=150))) as rig:
-        await rig.sync_and_compare()
-        await sim.apply_fault("reorder", 1)
-        await until(lambda: rig.feed.health.stats.resyncs >= 1, step=sim.step)
-        await rig.sync_and_compare()
-
-
-async def test_disconnect_reconnects_and_resyncs(rig: Rig) -> None:
-    await rig.sync_and_compare()
-    await rig.sim.apply_fault("disconnect")
-    await until(lambda: rig.feed.health.stats.reconnects >= 1 and rig.session.connections >= 2)
-    await until(lambda: all(b.synced for b in rig.feed.books.values()), step=rig.sim.step)
-    await rig.sync_and_compare()
-
-
 async def test_answered_pings_keep_the_connection(rig: Rig) -> None:
     await rig.session.wait_synced(timeout=5)
-    await asyncio.sleep(0.6)  # six ping intervals, no market data at all
-    assert rig.sim.pings_sent >= 4 and rig.sim.pongs_received >= 4
+    # no market data at all: only the 0.1 s pings keep the connection
+    await eventually(lambda: rig.sim.pings_sent >= 4 and rig.sim.pongs_received >= 4, what="four pings answered")
     assert rig.sim.ping_disconnects == 0 and rig.session.connections == 1
     assert rig.feed.pongs_sent >= 4
 
@@ -162,10 +123,10 @@ async def test_step0_over_sockets() -> None:
     async with running(sim, lambda url: HtxFeed([BTC, TRIO], HtxSettings(ws_url=url), mode="step0")) as rig:
         feed = rig.feed
         assert feed.url.endswith("/ws")
-        await until(lambda: len(feed.acked) == 2)
-        await until(lambda: all(b.synced for b in feed.books.values()), step=sim.step)
+        await eventually(lambda: len(feed.acked) == 2)
+        await eventually(lambda: all(b.synced for b in feed.books.values()), step=sim.step)
         await sim.step(3)
-        await until(lambda: all(feed.books[s].update_id == sim.version[v] for s, v in PAIRS.items()))
+        await eventually(lambda: all(feed.books[s].update_id == sim.version[v] for s, v in PAIRS.items()))
         for sym, vs in PAIRS.items():
             bids, asks = sim.book_levels(vs, 150)
             assert feed.books[sym].bids() == bids and feed.books[sym].asks() == asks
@@ -186,7 +147,7 @@ async def test_recorded_capture_served_verbatim(samples: Path) -> None:
         feed = rig.feed
         await rig.session.wait_synced(timeout=10)
         received = sum(1 for ln in lines if isinstance(ln.payload, bytes))
-        await until(lambda: feed.health.stats.messages == received)  # the whole recording arrived
+        await eventually(lambda: feed.health.stats.messages == received)  # the whole recording arrived
         assert feed.pongs_sent == 6
         assert feed.health.stats.bad_frames == 0 and len(feed.books) == 10
         assert feed.books["TRIO/ETH"].bids(1)[0][0] < Decimal("1E-6")
@@ -208,12 +169,11 @@ async def test_symbols_endpoint_round_trips_through_fetch_instruments() -> None:
 
 async def test_stall_sends_nothing_then_resumes_on_the_same_connection(rig: Rig) -> None:
     await rig.sync_and_compare()
-    await rig.sim.apply_fault("stall")
-    await asyncio.sleep(0.05)
+    await rig.sim.apply_fault("stall")  # at once: the simulator runs on this event loop
     pings = rig.sim.pings_sent
-    await asyncio.sleep(0.4)  # four ping intervals: nothing at all is sent while stalled
+    await asyncio.sleep(0.4)  # the point: four ping intervals pass and nothing at all is sent while stalled
     assert rig.sim.pings_sent == pings
     await rig.sim.apply_fault("resume")
-    await until(lambda: rig.sim.pings_sent >= pings + 2 and rig.sim.pongs_received >= pings + 1)
+    await eventually(lambda: rig.sim.pings_sent >= pings + 2 and rig.sim.pongs_received >= pings + 1)
     assert rig.session.connections == 1 and rig.sim.ping_disconnects == 0
     await rig.sync_and_compare()

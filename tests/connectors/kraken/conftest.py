@@ -10,9 +10,10 @@ from config.instruments import Instrument
 from connectors.capture import CaptureLine, LineKind, read_capture
 from connectors.kraken.instruments import load_asset_pairs_file
 from connectors.kraken.market_data import capture_symbols
+from tests.conftest import SAMPLES as ALL_SAMPLES
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "replay_samples" / "kraken" / "cryptofeed_2021-04-17"
+SAMPLES = ALL_SAMPLES / "kraken" / "cryptofeed_2021-04-17"
 CAPTURE = SAMPLES / "KRAKEN.ws.50.0"
 ASSET_PAIRS = SAMPLES / "KRAKEN.0"
 
@@ -24,8 +25,7 @@ def kraken_instrument(symbol: str, wsname: str, tick: str, step: str) -> Instrum
 
 @pytest.fixture(scope="session")
 def capture_lines() -> list[CaptureLine]:
-    if not CAPTURE.exists():
-        pytest.skip(f"capture not found at {CAPTURE}")
+    assert CAPTURE.is_file(), f"Kraken capture missing: {CAPTURE}"
     return list(read_capture(CAPTURE))
 
 

@@ -1,4 +1,4 @@
-"""AssetPairs -> Instrument (sample: replay_samples/kraken KRAKEN.0)."""
+"""AssetPairs -> Instrument (sample: replay_data/captures/kraken KRAKEN.0)."""
 from __future__ import annotations
 
 from decimal import Decimal

@@ -263,10 +263,6 @@ def test_depth_confirmed_by_the_ack_is_used_for_truncation() -> None:
 
 
 def test_capture_through_the_shared_replay_driver(capture_lines) -> None:
-    from connectors.venues import known_venues
-
-    if "kraken" not in known_venues():
-        pytest.skip("kraken is not in the venue table yet")
     from config.settings import Settings
     from connectors.replay import replay_files
     from tests.connectors.kraken.conftest import ASSET_PAIRS, CAPTURE

@@ -105,15 +105,14 @@ async def test_stall_silences_heartbeats(sim: KrakenSimulator) -> None:
         await recv(ws)
         await ws.send_str('{"method":"subscribe","params":{"channel":"book","symbol":["BTC/USD"],"depth":10}}')
         await recv_until(ws, lambda m: m.get("channel") == "heartbeat")
-        await sim.apply_fault("stall")
-        await asyncio.sleep(0.1)  # let any heartbeat already in flight arrive
-        while True:
+        await sim.apply_fault("stall")  # takes effect at once: the simulator runs on this event loop
+        while True:  # a heartbeat sent before the stall is already in the socket: read it out
             try:
-                await ws.receive_str(timeout=0.01)
+                await ws.receive_str(timeout=0.05)
             except TimeoutError:
                 break
         with pytest.raises(asyncio.TimeoutError):
-            await ws.receive_str(timeout=0.3)
+            await ws.receive_str(timeout=0.3)  # the point: 0.3 s of silence, six heartbeat intervals
         await sim.apply_fault("resume")
         assert (await recv(ws))["channel"] == "heartbeat"
 

@@ -3,23 +3,19 @@ orders, open orders, balance. The fakes speak enough of each venue's REST API fo
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 import ccxt.async_support as ccxt
 import pytest
 
-from connectors.simulators.order_entry import FakeBinance, FakeHtx, FakeKraken, FakeVenue, SimMarket, fee_in_quote
+from connectors.simulators.order_entry import FakeVenue
+from tests.connectors.trading.venues import VENUES
 
-from .conftest import engine
-
-D = Decimal
-KR_SECRET = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
+KR_SECRET = VENUES["kraken"].secret
 
 
 def binance() -> tuple[FakeVenue, Callable[[FakeVenue], Any]]:
-    market = SimMarket("BTCUSDT", "BTC", "USDT", D("0.01"), D("0.00001"), min_notional=D("5"))
-    fake = FakeBinance(engine(market, {"USDT": D("100000"), "BTC": D("2")}), {"k": "s"})
+    fake = VENUES["binance"].make_fake({"k": "s"})
 
     def client(f: FakeVenue) -> Any:
         ex = ccxt.binance({"apiKey": "k", "secret": "s", "options": {
@@ -31,8 +27,7 @@ def binance() -> tuple[FakeVenue, Callable[[FakeVenue], Any]]:
 
 
 def kraken() -> tuple[FakeVenue, Callable[[FakeVenue], Any]]:
-    market = SimMarket("XBTUSDT", "XXBT", "USDT", D("0.1"), D("0.00000001"), min_qty=D("0.0001"))
-    fake = FakeKraken(engine(market, {"USDT": D("100000"), "XXBT": D("2")}, fee_asset=fee_in_quote), {"k": KR_SECRET})
+    fake = VENUES["kraken"].make_fake({"k": KR_SECRET})
 
     def client(f: FakeVenue) -> Any:
         ex = ccxt.kraken({"apiKey": "k", "secret": KR_SECRET, "rateLimit": 5})
@@ -43,8 +38,7 @@ def kraken() -> tuple[FakeVenue, Callable[[FakeVenue], Any]]:
 
 
 def htx() -> tuple[FakeVenue, Callable[[FakeVenue], Any]]:
-    market = SimMarket("btcusdt", "btc", "usdt", D("0.01"), D("0.000001"), min_notional=D("5"))
-    fake = FakeHtx(engine(market, {"usdt": D("100000"), "btc": D("2")}), {"k": "s"})
+    fake = VENUES["htx"].make_fake({"k": "s"})
 
     def client(f: FakeVenue) -> Any:
         host = f"127.0.0.1:{f.port}"
