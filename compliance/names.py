@@ -26,7 +26,7 @@ from rapidfuzz.distance import JaroWinkler
 STOPWORDS = frozenset(
     ["AL", "EL", "BIN", "BEN", "IBN", "ABU", "BINT", "DE", "DA", "DI", "DEL", "DELA", "LA", "LE", "VAN", "VON", "DER", "Y", "AND", "OF", "THE", "DR", "MR", "MRS", "MS", "SHEIKH", "LTD", "LLC", "INC", "CO", "CORP", "CORPORATION", "LIMITED", "COMPANY", "GMBH", "SA", "SRL", "SRO", "OU", "OOO", "PLC", "AG", "BV", "NV", "JSC", "PJSC", "AO"]
 )
-_APOSTROPHES = re.compile(r"['\u2018\u2019\u02bc`]")
+_JOINERS = re.compile(r"['\u2018\u2019\u02bc`.]")
 _NON_ALNUM = re.compile(r"[^A-Z0-9]+")
 # A listed part this close (Jaro-Winkler) to a query part makes its names candidates; with the same
 # Soundex code it also counts as matching. Without it, a part must be this close to count.
@@ -40,10 +40,10 @@ WHOLE_MATCH = 0.97
 def normalise(name: str) -> str:
     """Upper-case ASCII with single spaces: diacritics and other scripts transliterated, punctuation gone.
 
-    Apostrophes are dropped (SA'ID -> SAID); every other punctuation mark separates words (AL-ASSAD -> AL ASSAD).
+    Apostrophes and full stops join (SA'ID -> SAID, S.A. -> SA); other punctuation separates (AL-ASSAD -> AL ASSAD).
     """
     text = anyascii(name).upper()
-    text = _APOSTROPHES.sub("", text)
+    text = _JOINERS.sub("", text)
     return _NON_ALNUM.sub(" ", text).strip()
 
 
