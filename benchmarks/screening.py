@@ -200,7 +200,7 @@ def main() -> None:
         engine = open_engine(f"sqlite:///{tmp}/braid.db")
         create_screening_tables(engine)
         svc = Screening(engine)
-        svc._loaded = loaded  # the same index, without storing a generated list
+        svc.load(lst)
         full_lat: list[float] = []
         for i, q in enumerate(queries[:300]):
             s = time.perf_counter_ns()

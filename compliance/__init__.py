@@ -47,6 +47,7 @@ from compliance.sanctions import (
 from compliance.screening import (
     AddressScreening,
     GateDecision,
+    LoadResult,
     NoListLoaded,
     Screening,
     ScreeningResult,
@@ -57,7 +58,7 @@ __all__ = [
     # screening, AML monitoring and cases
     "AddressScreening", "Alert", "AllowAll", "AnomalyModel", "Authorizer", "BacktestResult", "Case", "CaseError",
     "CaseNotFound", "CaseService", "CaseStateError", "EventSource", "FourEyesViolation", "GateDecision", "Hold",
-    "JsonlEventSource", "MoneyEvent", "Monitor", "NoListLoaded", "PermissionDenied", "RuleError", "RuleSet",
+    "JsonlEventSource", "LoadResult", "MoneyEvent", "Monitor", "NoListLoaded", "PermissionDenied", "RuleError", "RuleSet",
     "SanctionsFormatError", "SanctionsList", "Screening", "ScreeningResult", "SdnEntry", "TradeEventSource",
     "backtest", "create_screening_tables", "load_files", "load_rules", "open_engine", "parse_rules", "screening_from_settings",
 ]

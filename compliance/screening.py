@@ -100,6 +100,13 @@ class AddressScreening:
 
 
 @dataclass(frozen=True, slots=True)
+class LoadResult:
+    list_id: int
+    new: bool  # False: this publication was loaded before
+    rescreened: tuple[tuple[int, ScreeningResult], ...]  # (account id, result) of every known customer
+
+
+@dataclass(frozen=True, slots=True)
 class GateDecision:
     """What custody or the order path gets back: go ahead, or the hold that stops the money."""
 
@@ -185,17 +192,17 @@ class Screening:
 
     # ---------------------------------------------------------------------------------------- lists
 
-    def load(self, lst: SanctionsList, actor: str = SYSTEM) -> tuple[int, bool]:
+    def load(self, lst: SanctionsList, actor: str = SYSTEM) -> LoadResult:
         """Store ``lst`` as the current version and re-screen every known customer against it.
 
-        Returns (list id, whether it was new); a publication loaded before (same SHA-256) is not stored twice.
+        A publication loaded before (same SHA-256) is not stored again, nor are customers re-screened.
         """
         v = lst.version
         with self.engine.begin() as conn:
             old = conn.execute(select(models.sanctions_lists.c.list_id)
                                .where(models.sanctions_lists.c.sha256 == v.sha256)).scalar()
             if old is not None:
-                return int(old), False
+                return LoadResult(int(old), False, ())
             payload = zlib.compress(orjson.dumps(lst.to_json()), 6)
             list_id = conn.execute(insert(models.sanctions_lists).values(
                 published=v.published, sha256=v.sha256, source=v.source, files=orjson.dumps(list(v.files)).decode(),
@@ -204,7 +211,19 @@ class Screening:
             ).returning(models.sanctions_lists.c.list_id)).scalar_one()
         self._loaded = LoadedList.build(int(list_id), lst)
         log.info("sanctions list loaded", list_id=list_id, version=v.label, entries=len(lst.entries))
-        return int(list_id), True
+        return LoadResult(int(list_id), True, tuple(self.rescreen_customers()))
+
+    def refresh(self) -> bool:
+        """Take up a list version another process loaded since (one small query); True if it changed."""
+        with self.engine.connect() as conn:
+            newest = conn.execute(select(func.max(models.sanctions_lists.c.list_id))).scalar()
+            if newest is None or (self._loaded is not None and newest <= self._loaded.list_id):
+                return False
+            payload = conn.execute(select(models.sanctions_lists.c.payload)
+                                   .where(models.sanctions_lists.c.list_id == newest)).scalar_one()
+        self._loaded = LoadedList.build(int(newest), SanctionsList.from_json(orjson.loads(zlib.decompress(payload))))
+        log.info("sanctions list taken up", list_id=newest, version=self._loaded.label)
+        return True
 
     @property
     def loaded(self) -> LoadedList | None:
@@ -267,6 +286,7 @@ class Screening:
         if not full_name or not normalise(full_name):
             raise ValueError("a name to screen is required")
         dob = birth_date.isoformat() if isinstance(birth_date, date) else birth_date
+        self.refresh()
         cur = self.current
         hits, dismissed = self._name_decision(full_name, dob, country)
         decision = "hit" if hits else "clear"
@@ -351,6 +371,7 @@ class Screening:
         return self._gate(MoneyEvent("trade", account_id, asset, amount, value, time_ms or self.clock(), ref))
 
     def _gate(self, e: MoneyEvent) -> GateDecision:
+        self.refresh()
         cur = self.current
         with self.engine.connect() as conn:
             seen = conn.execute(select(models.events.c.event_id).where(models.events.c.kind == e.kind,
@@ -418,8 +439,6 @@ class Screening:
     def _restore(self) -> None:
         """The current list, the rules' history and the anomaly model, from the database."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(models.sanctions_lists.c.list_id, models.sanctions_lists.c.payload)
-                               .order_by(models.sanctions_lists.c.list_id.desc()).limit(1)).first()
             since = self.clock() - self.monitor.history.retention_ms
             recent = [_event_row(r) for r in conn.execute(
                 select(models.events).where(models.events.c.time_ms >= since)
@@ -428,9 +447,7 @@ class Screening:
                 addr = (orjson.loads(r.evidence).get("event") or {}).get("address")
                 if addr:
                     self._case_addresses[normalise_address(addr)] = r.case_id
-        if row is not None:
-            self._loaded = LoadedList.build(int(row.list_id),
-                                            SanctionsList.from_json(orjson.loads(zlib.decompress(row.payload))))
+        self.refresh()
         self.monitor.warm(recent)
         self.train_anomaly_model()
 

@@ -64,15 +64,15 @@ def sanctions_load(args: argparse.Namespace, settings: Settings, out: TextIO | N
     def body() -> int:
         lst = load_files(args.files, published=args.published)
         s = _service(settings)
-        list_id, new = s.load(lst, actor=args.actor)
+        done = s.load(lst, actor=args.actor)
         v = lst.version
-        _emit(out, {"list": list_id, "new": new, "published": v.published, "sha256": v.sha256, "source": v.source,
-                    "entries": len(lst.entries), "addresses": sum(len(e.addresses) for e in lst.entries)})
-        if new:
-            results = s.rescreen_customers()
-            _emit(out, {"rescreened": len(results), "hits": [
+        _emit(out, {"list": done.list_id, "new": done.new, "published": v.published, "sha256": v.sha256,
+                    "source": v.source, "entries": len(lst.entries),
+                    "addresses": sum(len(e.addresses) for e in lst.entries)})
+        if done.new:
+            _emit(out, {"rescreened": len(done.rescreened), "hits": [
                 {"account": acc, "case": r.case_id, "matches": [h.entry_name for h in r.hits]}
-                for acc, r in results if r.is_hit]})
+                for acc, r in done.rescreened if r.is_hit]})
         return 0
 
     return _guard(body)

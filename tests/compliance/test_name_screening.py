@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from compliance import Screening
+from compliance import LoadResult, Screening
 from compliance.names import normalise, tokens
 from compliance.sanctions import SanctionsList
 from compliance.screening import LoadedList
@@ -104,11 +104,16 @@ def test_customers_are_rescreened_when_a_new_list_is_loaded(
     s = make_screening(load=False)
     s.load(older)
     assert s.screen_name("Oleg Deripaska", account_id=21).decision == "clear"
-    list_id, new = s.load(sdn)
-    assert new and s.load(sdn) == (list_id, False)  # the same publication is not stored twice
-    results = dict(s.rescreen_customers())
+    done = s.load(sdn)
+    list_id = done.list_id
+    assert done.new and s.load(sdn) == LoadResult(list_id, False, ())  # the same publication is not stored twice
+    results = dict(done.rescreened)  # loading re-screened the customer
     assert results[21].decision == "hit" and results[21].list_id == list_id
     assert s.cases.find(account_id=21)[0].evidence["listId"] == list_id
     # a restarted service screens against the latest version it finds in the database
     again = Screening(s.engine)
     assert again.current.list_id == list_id and again.screen_name("Oleg Deripaska").decision == "hit"
+    # and a running one takes up a version another process loaded
+    newer = SanctionsList(replace(sdn.version, sha256="1" * 64, published="2024-06-01"), sdn.entries)
+    assert Screening(s.engine).load(newer).new
+    assert s.screen_name("Oleg Deripaska").list_version == s.current.label == newer.version.label
