@@ -1,8 +1,6 @@
 """Compliance test fixtures: the SDN fixture files, and a database on SQLite and on the real PostgreSQL."""
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -14,8 +12,7 @@ from sqlalchemy import Engine
 from compliance import Screening, create_screening_tables, load_files, open_engine
 from compliance.aml import RuleSet
 from compliance.sanctions import SanctionsList
-from tests.wallets.conftest import PG_URL, _pg_reachable
-from wallets import drop_schema
+from tests.wallets.conftest import Db, db  # noqa: F401 - ``db`` is the fixture the engine is opened on
 
 OFAC = Path(__file__).resolve().parent / "fixtures" / "ofac"
 PUBLISHED = date(2024, 5, 3)
@@ -30,27 +27,13 @@ def sdn() -> SanctionsList:
     return fixture_list()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        e = open_engine(f"sqlite:///{tmp_path}/braid.db")
-        create_screening_tables(e)
-        yield e
-        e.dispose()
-        return
-    problem = _pg_reachable()
-    if problem is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL at {PG_URL} is required in CI: {problem}")
-        pytest.skip(f"PostgreSQL at {PG_URL} not reachable: {problem}")
-    schema = f"braid_test_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-    e = open_engine(PG_URL, schema)
-    try:
-        create_screening_tables(e, schema)
-        yield e
-    finally:
-        e.dispose()
-        drop_schema(PG_URL, schema)
+@pytest.fixture
+def engine(db: Db) -> Iterator[Engine]:  # noqa: F811 - the imported fixture
+    """The compliance tables on SQLite and on the real PostgreSQL (the ledger tests' ``db``: a fresh schema)."""
+    e = open_engine(db.url, db.schema)
+    create_screening_tables(e, db.schema)
+    yield e
+    e.dispose()
 
 
 class Clock:
