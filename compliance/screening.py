@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 import structlog
 from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from compliance import models
 from compliance.aml import (
@@ -377,9 +378,19 @@ class Screening:
             seen = conn.execute(select(models.events.c.event_id).where(models.events.c.kind == e.kind,
                                                                        models.events.c.ref == e.ref)).first()
         if seen is not None:
-            held = self.cases.hold(e.kind, e.ref) if e.kind != "trade" else None
-            return GateDecision(held is None or held.status == "released", held, held.case_id if held else None, (),
-                                cur.label)
+            return self._decided(e, cur.label)
+        try:
+            return self._decide(e, cur)
+        except IntegrityError:
+            # another process recorded the same (kind, ref) first: its decision stands
+            return self._decided(e, cur.label)
+
+    def _decided(self, e: MoneyEvent, label: str) -> GateDecision:
+        held = self.cases.hold(e.kind, e.ref) if e.kind != "trade" else None
+        return GateDecision(held is None or held.status == "released", held, held.case_id if held else None, (),
+                            label)
+
+    def _decide(self, e: MoneyEvent, cur: LoadedList) -> GateDecision:
         screening = self._address(e.chain or "", e.address) if e.address else None
         alerts = self.monitor.evaluate(e)
         active = [a for a in alerts if a.mode == "active"]
