@@ -1,7 +1,7 @@
 """The screening service: names at onboarding and on list updates, addresses and AML rules on money events.
 
 Custody calls ``check_deposit`` before crediting a deposit and ``check_withdrawal`` before sending one; the
-order path calls ``observe_trade`` after a fill. Each call is idempotent on (kind, ref): a repeat (after a
+order path calls ``observe_trade`` after a fill (each builds a ``MoneyEvent`` for ``check``). Each call is idempotent on (kind, ref): a repeat (after a
 crash, say) returns the decision already made. A ``GateDecision`` with ``allowed=False`` carries the
 ``Hold``: custody keeps the money where it is until the hold's case is closed, which releases or returns it
 (``CaseService.on_hold_resolved`` tells custody; ``CaseService.hold(direction, ref)`` answers a poll).
@@ -356,22 +356,23 @@ class Screening:
                       amount: Decimal, value: Decimal, time_ms: int | None = None,
                       country: str | None = None) -> GateDecision:
         """Custody, before crediting a deposit: screen its source and run the AML rules. ``ref`` = txid:vout."""
-        return self._gate(MoneyEvent("deposit", account_id, asset, amount, value, time_ms or self.clock(), ref,
+        return self.check(MoneyEvent("deposit", account_id, asset, amount, value, time_ms or self.clock(), ref,
                                      chain, source_address, country))
 
     def check_withdrawal(self, *, account_id: int, chain: str, destination: str, ref: str, asset: str,
                          amount: Decimal, value: Decimal, time_ms: int | None = None,
                          country: str | None = None) -> GateDecision:
         """Custody, before sending a withdrawal: screen its destination and run the AML rules (anomaly included)."""
-        return self._gate(MoneyEvent("withdrawal", account_id, asset, amount, value, time_ms or self.clock(), ref,
+        return self.check(MoneyEvent("withdrawal", account_id, asset, amount, value, time_ms or self.clock(), ref,
                                      chain, destination, country))
 
     def observe_trade(self, *, account_id: int, asset: str, amount: Decimal, value: Decimal, ref: str,
                       time_ms: int | None = None) -> GateDecision:
         """The order path, after a fill: trades feed the rules (and can raise alerts, never holds)."""
-        return self._gate(MoneyEvent("trade", account_id, asset, amount, value, time_ms or self.clock(), ref))
+        return self.check(MoneyEvent("trade", account_id, asset, amount, value, time_ms or self.clock(), ref))
 
-    def _gate(self, e: MoneyEvent) -> GateDecision:
+    def check(self, e: MoneyEvent) -> GateDecision:
+        """Screen and monitor one money event (the wrappers above build it); idempotent on (kind, ref)."""
         self.refresh()
         cur = self.current
         with self.engine.connect() as conn:

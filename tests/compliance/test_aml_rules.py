@@ -234,3 +234,24 @@ def test_the_shipped_rules_load_and_bad_rules_are_refused() -> None:
         parse_rules('[[rule]]\nid = "x"\nkind = "large_transaction"\nthreshold = "1"\n' * 2)
     with pytest.raises(RuleError, match="cannot read rules file"):
         load_rules("/nonexistent/rules.toml")
+
+
+def test_trades_raise_alerts_but_never_hold(make_screening: Callable[..., Screening]) -> None:
+    s = make_screening(rules=parse_rules(
+        '[[rule]]\nid = "large-hold"\nkind = "large_transaction"\nthreshold = "10000"\naction = "hold"\n'))
+    d = s.observe_trade(account_id=5, asset="BTC", amount=Decimal(1), value=Decimal(60000), ref="trade:1")
+    assert d.allowed and d.hold is None and d.case_id is not None
+    assert s.cases.get(d.case_id).kind == "aml" and s.cases.holds_of(d.case_id) == []
+
+
+def test_the_service_trains_the_anomaly_model_once_it_has_enough_withdrawals(
+        make_screening: Callable[..., Screening]) -> None:
+    s = make_screening(anomaly_min_training=400)
+    for e in _population()[:-1]:  # 399 withdrawals
+        s.check(e)
+    assert s.train_anomaly_model() == 0 and not s.anomaly.trained
+    last = _population()[-1]
+    s.check(last)
+    assert s.train_anomaly_model() == 400 and s.anomaly.trained
+    # a restarted service trains itself from the recorded events
+    assert Screening(s.engine, anomaly_min_training=400).anomaly.trained_on == 400
