@@ -1,6 +1,16 @@
-"""Compliance: KYC tiers and limits, AML screening, sanctions, tax export, the audit log, operators and second
-factors (DESIGN.md). The gateway, the router and custody call it on their paths."""
+"""Compliance: screening and monitoring of clients and their money, operators and the record regulators trust.
+The gateway, the order path and custody call it; it sits beside the router.
 
+Public face:
+- screening and monitoring: ``Screening`` (names at onboarding and on list updates; deposit sources and
+  withdrawal destinations, with the AML rules, through ``check_deposit``/``check_withdrawal``/``observe_trade``
+  returning a ``GateDecision`` and its ``Hold``), the SDN list readers (``load_files``), the AML rules and event
+  type (``MoneyEvent``, ``load_rules``), the anomaly model, the backtest, and ``CaseService`` (cases, holds, the
+  four-eyes close) with its ``Authorizer`` hook;
+- operators and roles (``Operators``, ``authorize``, the separation-of-duties checks), second factors
+  (``SecondFactors``), the hash-chained ``AuditLog``, tax reports (``report_from_db``), and ``BackOffice``, which
+  opens them together.
+"""
 # --- operators, second factors, audit log, tax report ---------------------------------------------------------
 from compliance.audit import AuditEntry, AuditLog
 from compliance.backoffice import BackOffice
@@ -24,10 +34,62 @@ from compliance.totp import (
     SecondFactors,
 )
 
-__all__ = [
-    "METHODS", "ROLES", "AuditEntry", "AuditLog", "BackOffice", "LoginFailed", "NotAuthorized", "Operator",
-    "OperatorError", "Operators", "SecondFactorError", "SecondFactorLocked", "SecondFactorRequired", "SecondFactors",
-    "SeparationOfDuties", "TaxError", "TaxReport", "authorize", "check_case_closer", "check_not_requester",
-    "report_from_db",
-]
 # --- end operators, second factors, audit log, tax report -----------------------------------------------------
+# --- screening, AML monitoring and cases (compliance/sanctions, names, screening, aml, anomaly, backtest, cases)
+from compliance.aml import (
+    Alert,
+    MoneyEvent,
+    Monitor,
+    RuleError,
+    RuleSet,
+    load_rules,
+    parse_rules,
+)
+from compliance.anomaly import AnomalyModel
+from compliance.backtest import (
+    BacktestResult,
+    EventSource,
+    JsonlEventSource,
+    TradeEventSource,
+    backtest,
+)
+from compliance.cases import (
+    AllowAll,
+    Authorizer,
+    Case,
+    CaseError,
+    CaseNotFound,
+    CaseService,
+    CaseStateError,
+    FourEyesViolation,
+    Hold,
+    PermissionDenied,
+)
+from compliance.models import create_screening_tables, open_engine
+from compliance.sanctions import (
+    SanctionsFormatError,
+    SanctionsList,
+    SdnEntry,
+    load_files,
+)
+from compliance.screening import (
+    AddressScreening,
+    GateDecision,
+    LoadResult,
+    NoListLoaded,
+    Screening,
+    ScreeningResult,
+    screening_from_settings,
+)
+
+__all__ = [
+    "AddressScreening", "Alert", "AllowAll", "AnomalyModel", "AuditEntry", "AuditLog", "Authorizer", "BackOffice",
+    "BacktestResult", "Case", "CaseError", "CaseNotFound", "CaseService", "CaseStateError", "EventSource",
+    "FourEyesViolation", "GateDecision", "Hold", "JsonlEventSource", "LoadResult", "LoginFailed", "METHODS",
+    "MoneyEvent", "Monitor", "NoListLoaded", "NotAuthorized", "Operator", "OperatorError", "Operators",
+    "PermissionDenied", "ROLES", "RuleError", "RuleSet", "SanctionsFormatError", "SanctionsList", "Screening",
+    "ScreeningResult", "SdnEntry", "SecondFactorError", "SecondFactorLocked", "SecondFactorRequired",
+    "SecondFactors", "SeparationOfDuties", "TaxError", "TaxReport", "TradeEventSource", "authorize", "backtest",
+    "check_case_closer", "check_not_requester", "create_screening_tables", "load_files", "load_rules",
+    "open_engine", "parse_rules", "report_from_db", "screening_from_settings",
+]

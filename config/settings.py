@@ -20,6 +20,7 @@ from pydantic_settings import (
 
 from config.custody import CustodySettings
 from config.backoffice import BackOfficeSettings
+from config.screening import ScreeningSettings
 
 VenueName = Literal["binance", "kraken", "htx"]
 VENUES: tuple[VenueName, ...] = ("binance", "kraken", "htx")
@@ -137,6 +138,8 @@ class Settings(BaseSettings):
     custody: CustodySettings = Field(default_factory=CustodySettings)
     # Operators, second factors, the audit log and tax reports (config/backoffice.py).
     backoffice: BackOfficeSettings = Field(default_factory=BackOfficeSettings)
+    # Sanctions screening and AML monitoring (config/screening.py).
+    screening: ScreeningSettings = Field(default_factory=ScreeningSettings)
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:

@@ -1,12 +1,19 @@
-"""Back-office tests run on a SQLite file and on the real PostgreSQL (a fresh schema each), like the ledger's."""
+"""Compliance test fixtures: a database on SQLite and on the real PostgreSQL (a fresh schema each, like the
+ledger's), the back office opened on it, the SDN fixture files and the screening service."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
-from compliance import BackOffice
+from compliance import BackOffice, Screening, create_screening_tables, load_files, open_engine
+from compliance.aml import RuleSet
+from compliance.sanctions import SanctionsList
 from config.backoffice import BackOfficeSettings
 from config.settings import Settings
 from tests.wallets.conftest import MASTER, Db, db  # noqa: F401 - the two-database fixture
@@ -39,3 +46,47 @@ def open_backoffice(database: Db, clock: Clock, **knobs: object) -> BackOffice:
 def settings_for(database: Db, tmp_path: Path) -> Settings:
     return Settings(database_url=database.url, database_schema=database.schema, data_dir=str(tmp_path),
                     master_key=base64.b64encode(MASTER).decode())
+
+
+OFAC = Path(__file__).resolve().parent / "fixtures" / "ofac"
+PUBLISHED = date(2024, 5, 3)
+
+
+def fixture_list() -> SanctionsList:
+    return load_files([OFAC / "sdn.csv", OFAC / "alt.csv", OFAC / "add.csv"], published=PUBLISHED)
+
+
+@pytest.fixture(scope="session")
+def sdn() -> SanctionsList:
+    return fixture_list()
+
+
+@pytest.fixture
+def engine(db: Db) -> Iterator[Engine]:  # noqa: F811 - the imported fixture
+    """The compliance tables on SQLite and on the real PostgreSQL (the ledger tests' ``db``: a fresh schema)."""
+    e = open_engine(db.url, db.schema)
+    create_screening_tables(e, db.schema)
+    yield e
+    e.dispose()
+
+
+class MsClock:
+    """A settable clock (ms) so records and rule windows are exact."""
+
+    def __init__(self, t: int = 1_767_225_600_000) -> None:  # 2026-01-01T00:00:00Z
+        self.t = t
+
+    def __call__(self) -> int:
+        return self.t
+
+
+@pytest.fixture
+def make_screening(engine: Engine, sdn: SanctionsList) -> Callable[..., Screening]:
+    def make(rules: RuleSet | None = None, load: bool = True, **kw: Any) -> Screening:
+        kw.setdefault("clock", MsClock())
+        s = Screening(engine, rules=rules, **kw)
+        if load:
+            s.load(sdn, actor="test")
+        return s
+
+    return make
