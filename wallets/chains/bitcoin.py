@@ -138,6 +138,9 @@ class BitcoinSource:
         self.lookup = lookup
         self.chain = chain
 
+    async def close(self) -> None:
+        await self.rpc.close()
+
     async def tip_height(self) -> int:
         return await self.rpc.getblockcount()
 

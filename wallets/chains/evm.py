@@ -76,6 +76,9 @@ class EvmSource:
         self.expected_chain_id = expected_chain_id
         self._checked = False
 
+    async def close(self) -> None:
+        await self.w3.provider.disconnect()
+
     async def _check_chain(self) -> None:
         if self.expected_chain_id is not None and not self._checked:
             got = await self.w3.eth.chain_id

@@ -37,6 +37,8 @@ class ChainSource(Protocol):
 
     async def tip_height(self) -> int: ...
 
+    async def close(self) -> None: ...
+
     async def block_hash(self, height: int) -> str | None:
         """The best chain's block hash at ``height``, or None above the node's tip."""
 
@@ -125,6 +127,10 @@ class ChainWatcher:
                 await asyncio.wait_for(stop.wait(), self.poll_interval_s)
             except asyncio.TimeoutError:
                 pass
+
+    async def close(self) -> None:
+        """Close the source's connections."""
+        await self.source.close()
 
     async def _apply(self, block: ScannedBlock) -> None:
         await asyncio.to_thread(self.store.apply_block, block.ref, block.observations)
