@@ -18,6 +18,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from config.chains import ChainsSettings
+
 VenueName = Literal["binance", "kraken", "htx"]
 VENUES: tuple[VenueName, ...] = ("binance", "kraken", "htx")
 
@@ -130,6 +132,8 @@ class Settings(BaseSettings):
     api_depth_interval_s: float = Field(default=0.1, gt=0)  # how often depth diffs are published
     # `braid serve`: the demo tenant whose URL, key and secret are printed at start ("" turns it off).
     api_demo_tenant: str = "demo"
+    # Chain nodes the custody watchers follow (config/chains.py).
+    chains: ChainsSettings = Field(default_factory=ChainsSettings)
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:

@@ -6,7 +6,7 @@ import sys
 
 from config.logging import configure_logging
 from config.settings import get_settings
-from gateway import accounts_commands, book_commands, replay_commands, serve_command
+from gateway import accounts_commands, book_commands, chain_commands, replay_commands, serve_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_command.add_parsers(sub)
     replay_commands.add_parsers(sub)
     accounts_commands.add_parsers(sub)
+    chain_commands.add_parsers(sub)
     return parser
 
 
