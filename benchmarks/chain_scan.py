@@ -40,7 +40,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hexbytes import HexBytes  # noqa: E402
-from sqlalchemy import create_engine  # noqa: E402
 from web3 import Web3  # noqa: E402
 from web3.datastructures import AttributeDict  # noqa: E402
 
@@ -99,7 +98,8 @@ def btc_block(height: int, watched: list[str], rng: random.Random) -> dict[str, 
 
 def evm_block(height: int, watched: list[str], token: str, rng: random.Random) -> tuple[Any, list[Any]]:
     bhash = HexBytes(os.urandom(32))
-    txs, logs = [], []
+    txs: list[Any] = []
+    logs: list[Any] = []
     topic0 = HexBytes(TRANSFER_TOPIC)
     for t in range(300):
         recipient = rng.choice(watched) if rng.random() < HIT_RATE else "0x" + os.urandom(20).hex()

@@ -6,7 +6,13 @@ import sys
 
 from config.logging import configure_logging
 from config.settings import get_settings
-from gateway import accounts_commands, book_commands, chain_commands, replay_commands, serve_command
+from gateway import (
+    accounts_commands,
+    book_commands,
+    chain_commands,
+    replay_commands,
+    serve_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,13 @@ Public face: ``Observation``/``BlockRef``/``ChainConsumer``/``MemoryConsumer`` (
 reorg-safe, restartable loop and its tables), ``BitcoinRPC``/``BitcoinSource`` (Bitcoin Core's JSON-RPC),
 ``EvmSource`` (Ethereum and BSC through web3.py), and ``create_chain_tables``.
 """
-from wallets.chains.bitcoin import BitcoinRPC, BitcoinRPCError, BitcoinSource, btc_to_sat, scan_bitcoin_block
+from wallets.chains.bitcoin import (
+    BitcoinRPC,
+    BitcoinRPCError,
+    BitcoinSource,
+    btc_to_sat,
+    scan_bitcoin_block,
+)
 from wallets.chains.events import (
     NATIVE,
     AddressBook,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from config.chains import ChainsSettings, EvmNodeSettings
+from config.chains import ChainNodeSettings, ChainsSettings, EvmNodeSettings
 from wallets.chains.bitcoin import BitcoinRPC, BitcoinSource
 from wallets.chains.events import AddressBook, ChainConsumer, lookup_for
 from wallets.chains.evm import EvmSource
@@ -18,6 +18,7 @@ def build_watcher(chain: str, settings: ChainsSettings, engine: Engine, book: Ad
     """A watcher of ``chain`` ("BTC", "ETH" or "BSC") on the configured node; tables must exist
     (``create_chain_tables``)."""
     source: ChainSource
+    common: ChainNodeSettings
     if chain == "BTC":
         node = settings.btc
         rpc = BitcoinRPC(node.rpc_url, node.rpc_user, node.rpc_password.get_secret_value(),

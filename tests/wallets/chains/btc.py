@@ -6,7 +6,13 @@ from typing import Any
 
 from embit import ec
 from embit.networks import NETWORKS
-from embit.script import Script, Witness, address_to_scriptpubkey, p2pkh_from_p2wpkh, p2wpkh
+from embit.script import (
+    Script,
+    Witness,
+    address_to_scriptpubkey,
+    p2pkh_from_p2wpkh,
+    p2wpkh,
+)
 from embit.transaction import Transaction, TransactionInput, TransactionOutput
 
 REGTEST = NETWORKS["regtest"]

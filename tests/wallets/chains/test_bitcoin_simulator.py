@@ -106,7 +106,8 @@ async def test_p2wsh_two_of_three_multisig(rpc: BitcoinRPC) -> None:
     from embit.script import Witness, multisig, p2wsh
     from embit.transaction import Transaction, TransactionInput, TransactionOutput
 
-    from tests.wallets.chains.btc import REGTEST, spend as p2wpkh_spend
+    from tests.wallets.chains.btc import REGTEST
+    from tests.wallets.chains.btc import spend as p2wpkh_spend
 
     miner, alice = Key("miner"), Key("alice")
     keys = [Key(f"cold-{i}") for i in range(3)]

@@ -8,8 +8,16 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import Engine
 from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.types import Wei
 
-from wallets.chains import NATIVE, ChainWatcher, EvmSource, MemoryConsumer, WatchedAddresses, WatcherStore
+from wallets.chains import (
+    NATIVE,
+    ChainWatcher,
+    EvmSource,
+    MemoryConsumer,
+    WatchedAddresses,
+    WatcherStore,
+)
 from wallets.chains.devchain import Anvil, deploy_token
 
 
@@ -61,10 +69,10 @@ async def test_native_and_erc20_deposits_on_ethereum(eth: AsyncWeb3, anvil_eth: 
     consumer = MemoryConsumer()
     watcher = await watcher_for(eth, anvil_eth.url, chain_engine, book, consumer, chain="ETH", native="ETH",
                                 tokens={token.address: "USDT"}, chain_id=31337, start=start)
-    native_tx = await eth.eth.send_transaction({"from": sender, "to": alice, "value": 2 * 10**18})
+    native_tx = await eth.eth.send_transaction({"from": sender, "to": alice, "value": Wei(2 * 10**18)})
     token_tx = await token.functions.transfer(bob, 12_345_678).transact({"from": sender})
     await token.functions.transfer(fresh_address(), 1).transact({"from": sender})  # not ours
-    await eth.eth.send_transaction({"from": sender, "to": fresh_address(), "value": 1})  # not ours
+    await eth.eth.send_transaction({"from": sender, "to": fresh_address(), "value": Wei(1)})  # not ours
     await watcher.poll_once()
     got = {(o.asset, o.address, o.amount, o.account, o.index == NATIVE) for o in consumer.observed}
     assert got == {("ETH", alice, 2 * 10**18, "acct-alice", True), ("USDT", bob, 12_345_678, "acct-bob", False)}
@@ -91,7 +99,7 @@ async def test_bep20_deposit_on_bsc_chain_id(bsc: AsyncWeb3, anvil_bsc: Anvil, c
     watcher = await watcher_for(bsc, anvil_bsc.url, chain_engine, book, consumer, chain="BSC", native="BNB",
                                 tokens={token.address: "USDT"}, chain_id=56, start=start)
     await token.functions.transfer(carol, 500_000_000).transact({"from": sender})
-    await bsc.eth.send_transaction({"from": sender, "to": carol, "value": 3})
+    await bsc.eth.send_transaction({"from": sender, "to": carol, "value": Wei(3)})
     await watcher.poll_once()
     assert sorted((o.chain, o.asset, o.amount, o.address) for o in consumer.observed) == [
         ("BSC", "BNB", 3, carol), ("BSC", "USDT", 500_000_000, carol)]
@@ -106,7 +114,7 @@ async def test_reorg_replaces_the_deposit_block(eth: AsyncWeb3, anvil_eth: Anvil
     consumer = MemoryConsumer()
     watcher = await watcher_for(eth, anvil_eth.url, chain_engine, book, consumer, chain="ETH", native="ETH",
                                 tokens={}, chain_id=31337, start=start)
-    await eth.eth.send_transaction({"from": sender, "to": dave, "value": 10**17})
+    await eth.eth.send_transaction({"from": sender, "to": dave, "value": Wei(10**17)})
     await eth.provider.make_request("anvil_mine", [2])  # type: ignore[arg-type]
     await watcher.poll_once()
     [deposit] = consumer.observed
@@ -128,7 +136,7 @@ async def test_restart_mid_range_each_deposit_once(eth: AsyncWeb3, anvil_eth: An
     book = WatchedAddresses()
     book.add("ETH", frank, "acct-frank")
     for i in range(6):  # anvil mines one block per transaction: 12 blocks, 12 deposits
-        await eth.eth.send_transaction({"from": sender, "to": frank, "value": 1000 + i})
+        await eth.eth.send_transaction({"from": sender, "to": frank, "value": Wei(1000 + i)})
         await token.functions.transfer(frank, 2000 + i).transact({"from": sender})
     kw = dict(chain="ETH", native="ETH", tokens={token.address: "USDT"}, chain_id=31337, start=start)
     first = MemoryConsumer()

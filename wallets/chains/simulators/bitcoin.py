@@ -633,7 +633,7 @@ def _decode_tx(hexstring: Any) -> Transaction:
 def _spk_for(address: Any) -> bytes:
     try:
         script = address_to_scriptpubkey(str(address))
-        if not str(address).startswith("bcrt1") and not str(address)[:1] in ("m", "n", "2"):
+        if not str(address).startswith("bcrt1") and str(address)[:1] not in ("m", "n", "2"):
             raise ValueError("not a regtest address")
     except Exception:  # noqa: BLE001
         raise RPCError(-5, "Error: Invalid address") from None
