@@ -170,3 +170,5 @@ class ChainWatcher:
         for observation in orphaned:
             await self.consumer.on_orphaned(observation)
             await asyncio.to_thread(self.store.mark_delivered, [observation])
+        if self.tip is not None:
+            await self._report()  # the tip went back: confirmations of what remains went down

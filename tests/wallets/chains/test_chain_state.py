@@ -4,7 +4,13 @@ from __future__ import annotations
 from sqlalchemy import Engine, select
 
 from config.settings import Settings
-from wallets.chains import BlockRef, Observation, WatchedAddresses, WatcherStore, btc_to_sat
+from wallets.chains import (
+    BlockRef,
+    Observation,
+    WatchedAddresses,
+    WatcherStore,
+    btc_to_sat,
+)
 from wallets.chains.models import chain_observations
 
 
