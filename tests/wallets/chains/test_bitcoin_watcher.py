@@ -129,3 +129,23 @@ async def test_restart_in_the_middle_of_a_range_observes_each_once(rpc: BitcoinR
     third = MemoryConsumer()
     await make_watcher(rpc, chain_engine, book, third).poll_once()
     assert third.observed == [] and third.orphaned == []
+
+
+async def test_reorg_deeper_than_the_window_and_the_batch(rpc: BitcoinRPC, chain_engine: Engine) -> None:
+    """A replaced block 25 deep (beyond the 10-block confirmation window and the 5-block batch) is found."""
+    miner, a, b = Key("miner"), Key("a"), Key("b")
+    book = WatchedAddresses()
+    book.add_many("BTC", [(a.address, "acct-a"), (b.address, "acct-b")])
+    consumer = MemoryConsumer()
+    watcher = make_watcher(rpc, chain_engine, book, consumer, start_height=100, batch_blocks=5)
+    txid = await fund_two(rpc, miner, a, b)
+    [deposit_block] = await rpc.call("generatetoaddress", 1, miner.address)
+    await rpc.call("generatetoaddress", 24, miner.address)
+    await watcher.poll_once()
+    assert len(consumer.observed) == 2
+    assert consumer.confirmations[("BTC", txid, "0")] == 10  # reports stop at the window (10); it is 25 deep
+    await rpc.call("simminebranch", await rpc.getblockhash(101), 26, miner.address)
+    await watcher.poll_once()
+    assert {o.block_hash for o in consumer.orphaned} == {deposit_block}
+    assert consumer.live() == {} and txid in await rpc.getrawmempool()
+    assert watcher.tip is not None and watcher.tip.hash == await rpc.call("getbestblockhash")
