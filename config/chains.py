@@ -7,7 +7,6 @@ from pydantic import BaseModel, Field, SecretStr
 class ChainNodeSettings(BaseModel):
     """What every watched chain has."""
 
-    enabled: bool = False
     rpc_url: str = ""
     # First block a fresh watcher reads (later starts resume from the stored tip).
     start_height: int = Field(default=0, ge=0)
