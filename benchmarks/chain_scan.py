@@ -141,6 +141,8 @@ def naive_db(path: str, network: str, book: dict[str, str]) -> sqlite3.Connectio
 class MemorySource:
     """Blocks already decoded, scanned as the real sources scan them; heights follow on from 1."""
 
+    transient_errors: tuple[type[Exception], ...] = ()
+
     def __init__(self, chain: str, scan: Callable[[int], ScannedBlock], count: int) -> None:
         self.chain = chain
         self.scan = scan

@@ -133,6 +133,8 @@ def scan_bitcoin_block(block: dict[str, Any], lookup: Lookup, chain: str = "BTC"
 class BitcoinSource:
     """The watcher's view of a Bitcoin Core node (or the simulator)."""
 
+    transient_errors: tuple[type[Exception], ...] = (aiohttp.ClientError, BitcoinRPCError)
+
     def __init__(self, rpc: BitcoinRPC, lookup: Lookup, chain: str = "BTC") -> None:
         self.rpc = rpc
         self.lookup = lookup

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import aiohttp
 from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.exceptions import Web3Exception
 
 from wallets.chains.events import NATIVE, BlockRef, Lookup, Observation
 from wallets.chains.watcher import ScannedBlock
@@ -64,6 +66,8 @@ def scan_evm_block(
 
 class EvmSource:
     """The watcher's view of an Ethereum-compatible node. ``tokens``: contract address -> asset symbol."""
+
+    transient_errors: tuple[type[Exception], ...] = (aiohttp.ClientError, Web3Exception)
 
     def __init__(self, url: str, lookup: Lookup, *, chain: str = "ETH", native_asset: str = "ETH",
                  tokens: Mapping[str, str] | None = None, expected_chain_id: int | None = None,

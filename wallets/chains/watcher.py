@@ -34,6 +34,8 @@ class ChainSource(Protocol):
     """A node seen through the one question set the watcher asks (Bitcoin Core RPC, EVM JSON-RPC)."""
 
     chain: str
+    # Node failures the polling loop logs and retries (connection errors and timeouts always are).
+    transient_errors: tuple[type[Exception], ...]
 
     async def tip_height(self) -> int: ...
 
@@ -118,10 +120,11 @@ class ChainWatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set; node errors are logged and retried at the next poll."""
+        retry: tuple[type[Exception], ...] = (OSError, asyncio.TimeoutError, *self.source.transient_errors)
         while not stop.is_set():
             try:
                 await self.poll_once()
-            except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
+            except retry as exc:
                 log.warning("chain node unreachable", chain=self.chain, error=repr(exc))
             try:
                 await asyncio.wait_for(stop.wait(), self.poll_interval_s)

@@ -2,6 +2,8 @@
 two outputs in one transaction, and a restart in the middle of a block range (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Engine
 
 from tests.wallets.chains.btc import Key, coinbase_of, spend
@@ -18,7 +20,7 @@ COIN = 100_000_000
 
 
 def make_watcher(rpc: BitcoinRPC, engine: Engine, book: WatchedAddresses, consumer: MemoryConsumer,
-                 **kw: int) -> ChainWatcher:
+                 **kw: Any) -> ChainWatcher:
     return ChainWatcher(BitcoinSource(rpc, book.lookup_for("BTC")), WatcherStore(engine, "BTC"), consumer,
                         start_height=kw.pop("start_height", 1), confirmations_window=kw.pop("window", 10), **kw)
 
@@ -149,3 +151,36 @@ async def test_reorg_deeper_than_the_window_and_the_batch(rpc: BitcoinRPC, chain
     assert {o.block_hash for o in consumer.orphaned} == {deposit_block}
     assert consumer.live() == {} and txid in await rpc.getrawmempool()
     assert watcher.tip is not None and watcher.tip.hash == await rpc.call("getbestblockhash")
+
+
+async def test_run_loop_survives_an_unreachable_node_and_follows_new_blocks(
+        btc_sim: object, chain_engine: Engine) -> None:
+    import asyncio
+    import time
+
+    c = Key("c")
+    book = WatchedAddresses()
+    book.add("BTC", c.address, "acct-c")
+    dead = BitcoinRPC("http://127.0.0.1:9/", "alice", "secret", timeout_s=1)  # nothing listens on port 9
+    consumer = MemoryConsumer()
+    stop = asyncio.Event()
+    down = make_watcher(dead, chain_engine, book, consumer, poll_interval_s=0.05)
+    task = asyncio.create_task(down.run(stop))
+    await asyncio.sleep(0.3)
+    assert not task.done()  # errors are logged and retried, not raised
+    stop.set()
+    await task
+    await down.close()
+
+    live = BitcoinRPC(btc_sim.url, "alice", "secret")  # type: ignore[attr-defined]
+    watcher = make_watcher(live, chain_engine, book, consumer, poll_interval_s=0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(watcher.run(stop))
+    await live.call("generatetoaddress", 3, c.address)
+    deadline = time.monotonic() + 10
+    while len(consumer.observed) < 3 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    stop.set()
+    await task
+    await watcher.close()
+    assert [o.block_height for o in consumer.observed] == [1, 2, 3]
