@@ -21,6 +21,7 @@ from pydantic_settings import (
 from config.custody import CustodySettings
 from config.backoffice import BackOfficeSettings
 from config.screening import ScreeningSettings
+from config.chains import ChainsSettings
 
 VenueName = Literal["binance", "kraken", "htx"]
 VENUES: tuple[VenueName, ...] = ("binance", "kraken", "htx")
@@ -140,6 +141,8 @@ class Settings(BaseSettings):
     backoffice: BackOfficeSettings = Field(default_factory=BackOfficeSettings)
     # Sanctions screening and AML monitoring (config/screening.py).
     screening: ScreeningSettings = Field(default_factory=ScreeningSettings)
+    # Chain nodes the custody watchers follow (config/chains.py).
+    chains: ChainsSettings = Field(default_factory=ChainsSettings)
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:

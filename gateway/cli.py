@@ -10,6 +10,7 @@ from gateway import (
     accounts_commands,
     audit_commands,
     book_commands,
+    chain_commands,
     compliance_commands,
     db_commands,
     operators_commands,
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands.add_parsers(sub)
     tax_commands.add_parsers(sub)  # `braid tax-report`; moves under `braid compliance` when that group exists
     compliance_commands.add_parsers(sub)
+    chain_commands.add_parsers(sub)
     return parser
 
 
