@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from config.custody import CustodySettings
+from config.kyc import KycSettings
 
 VenueName = Literal["binance", "kraken", "htx"]
 VENUES: tuple[VenueName, ...] = ("binance", "kraken", "htx")
@@ -134,6 +135,8 @@ class Settings(BaseSettings):
     api_demo_tenant: str = "demo"
     # Custody keys and chains (config/custody.py; BRAID_CUSTODY__<KNOB>).
     custody: CustodySettings = Field(default_factory=CustodySettings)
+    # KYC tiers and limits, Travel Rule, identity providers (config/kyc.py; BRAID_KYC__<KNOB>).
+    kyc: KycSettings = Field(default_factory=KycSettings)
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:
