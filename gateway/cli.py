@@ -10,6 +10,7 @@ from gateway import (
     accounts_commands,
     book_commands,
     db_commands,
+    kyc_commands,
     replay_commands,
     serve_command,
     wallet_commands,
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     accounts_commands.add_parsers(sub)
     db_commands.add_parsers(sub)
     wallet_commands.add_parsers(sub)
+    kyc_commands.add_parsers(sub)
     return parser
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from compliance.providers import KycWebhooks
 from gateway.api import errors
 from gateway.api.auth import ApiKey, Authenticator, Security
 from gateway.api.marketdata import MarketPublisher
@@ -31,6 +32,7 @@ class ApiContext:
     limiter: RateLimiter
     publisher: MarketPublisher
     listen_keys: Any = None  # created on first use (gateway.api.userstream.ListenKeys)
+    kyc: KycWebhooks | None = None  # provider webhooks (gateway.api.kyc); None: not configured
     _callers: dict[tuple[str, str], Caller] = field(default_factory=dict, repr=False)  # one per account, reused
 
     def caller(self, key: ApiKey) -> Caller:

@@ -113,6 +113,7 @@ SCHEMAS: dict[str, dict[str, object]] = {
     "SubAccountApiKey": _object("subaccountId:str,apiKey:str,secretKey:str,canTrade:bool,marginTrade:bool,"
                                 "futuresTrade:bool,ipRestrict:bool"),
     "Commission": _object("makerCommission:dec,takerCommission:dec", "subAccountId:str"),
+    "KycWebhookResult": _object("status:str", "account:int,tier:int,reason:str"),
 }
 # handler -> its answer: a schema name, [Name] for an array of them, Name|[Name] for one (with ``symbol``) or many
 ANSWERS: dict[str, str] = {
@@ -123,7 +124,7 @@ ANSWERS: dict[str, str] = {
     "open_orders": "[Order]", "cancel_open_orders": "[CanceledOrder]", "all_orders": "[Order]",
     "my_trades": "[MyTrade]", "account": "Account", "create": "ListenKey", "keepalive": "Empty", "close": "Empty",
     "create_sub_account": "SubAccount", "create_api_key": "SubAccountApiKey", "delete_api_key": "Empty",
-    "set_commission": "Commission",
+    "set_commission": "Commission", "sumsub_webhook": "KycWebhookResult", "onfido_webhook": "KycWebhookResult",
 }
 
 

@@ -7,6 +7,8 @@ import gc
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
+from compliance import Kyc, KycStore
+from compliance.providers import KycWebhooks
 from config.instruments import Instrument
 from config.settings import Settings
 from connectors.book import VenueBook
@@ -20,7 +22,7 @@ from router.consolidated import ConsolidatedMarket
 from router.paper import PaperVenue
 from router.risk import PreTradeRisk, RiskLimits
 from router.sor import SmartOrderRouter
-from wallets import Wallets
+from wallets import Wallets, load_master_key
 
 BookLookup = Callable[[str], VenueBook | None]
 
@@ -59,13 +61,32 @@ def build_context(
         market, venues, {**instruments, **{("internal", s): i for s, i in internal.items()}}, engine=engine,
         settings=settings, compare_venues=False,
     )
+    kyc = build_kyc(settings, market, wallets)
+    account_limits = kyc.limits if kyc is not None and settings.kyc.enforce else None
     service = OrdersService(router, wallets, dict(internal), commission_rate=settings.api_commission_rate,
-                            risk=PreTradeRisk(RiskLimits.from_settings(settings)))
+                            risk=PreTradeRisk(RiskLimits.from_settings(settings), account_limits=account_limits))
     publisher = MarketPublisher({i.base + i.quote: market.book(s) for s, i in internal.items()},
                                 levels=settings.api_depth_levels, interval_s=settings.api_depth_interval_s,
                                 internal=service.resting_levels)
     return ApiContext(service=service, auth=Authenticator(WalletKeys(wallets.keys)),
-                      limiter=RateLimiter(limits_from(settings)), publisher=publisher)
+                      limiter=RateLimiter(limits_from(settings)), publisher=publisher,
+                      kyc=None if kyc is None else KycWebhooks(kyc))
+
+
+def build_kyc(settings: Settings, market: ConsolidatedMarket, wallets: Wallets) -> Kyc | None:
+    """KYC over the ledger's database when it is enforced or a provider's webhook is configured, else None.
+    Prices for the limits: the consolidated mid of ``<asset>/<quote asset>``."""
+    k = settings.kyc
+    if not (k.enforce or k.sumsub_webhook_secret or k.onfido_webhook_token):
+        return None
+    master = load_master_key(settings.master_key.get_secret_value() if settings.master_key else None,
+                             settings.master_key_file)
+    store = KycStore(wallets.store.url, master, schema=wallets.store.schema)
+
+    def price_of(asset: str) -> Decimal | None:
+        return market.book(f"{asset}/{k.quote_asset}").mid()
+
+    return Kyc(k, store, price_of)
 
 
 def freeze_start_up_heap() -> None:
