@@ -286,9 +286,7 @@ class Kyc:
         """
         tier = self.tier(account)
         found = deposit_decision(tier, self.settings.limits(tier), amount_in_quote, self.settings.quote_asset)
-        if found.allowed and deposit_id is not None and amount_in_quote is not None \
-                and amount_in_quote >= self.settings.travel_rule_threshold \
-                and self.store.travel_rule("deposit", deposit_id) is None:
+        if found.allowed and self._travel_rule_missing("deposit", deposit_id, amount_in_quote):
             found = Decision(False, "TRAVEL_RULE_ORIGINATOR_MISSING",
                              "the originator's details (IVMS 101) are needed before this deposit is released")
         if not found.allowed:
@@ -317,14 +315,17 @@ class Kyc:
                 return Decision(False, "KYC_NO_PRICE", f"an earlier withdrawal of {w.asset} cannot be valued")
             past.append((w.ts_ms, v))
         found = withdrawal_decision(tier, self.settings.limits(tier), value, now, past, self.settings.quote_asset)
-        if found.allowed and withdrawal_id is not None and value is not None \
-                and value >= self.settings.travel_rule_threshold \
-                and self.store.travel_rule("withdrawal", withdrawal_id) is None:
+        if found.allowed and self._travel_rule_missing("withdrawal", withdrawal_id, value):
             found = Decision(False, "TRAVEL_RULE_BENEFICIARY_MISSING",
                              "the beneficiary's details (IVMS 101) are required for a withdrawal of this size")
         if not found.allowed:
             log.info("kyc_withdrawal_refused", account=account, asset=asset, amount=str(amount), code=found.code)
         return found if not found.allowed else ALLOW
+
+    def _travel_rule_missing(self, kind: str, ref_id: str | None, value: Decimal | None) -> bool:
+        """A transfer at or above the Travel Rule threshold whose IVMS 101 details are not on file."""
+        return ref_id is not None and value is not None and value >= self.settings.travel_rule_threshold \
+            and self.store.travel_rule(kind, ref_id) is None
 
     # ----- data subject requests -----
     def export(self, account: int) -> dict[str, Any]:

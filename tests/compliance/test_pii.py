@@ -52,7 +52,8 @@ def test_a_sealed_value_only_opens_in_its_own_row_and_field() -> None:
     s = ring.seal("kyc_pii", "7", "last_name", "Nakamoto")
     assert ring.open("kyc_pii", "7", "last_name", s) == "Nakamoto"
     assert ring.seal("kyc_pii", "7", "last_name", "Nakamoto").nonce != s.nonce  # a fresh nonce per record
-    for table, row, field in (("kyc_pii", "8", "last_name"), ("kyc_pii", "7", "first_name"), ("other", "7", "last_name")):
+    elsewhere = (("kyc_pii", "8", "last_name"), ("kyc_pii", "7", "first_name"), ("other", "7", "last_name"))
+    for table, row, field in elsewhere:
         with pytest.raises(PiiError):
             ring.open(table, row, field, s)
 

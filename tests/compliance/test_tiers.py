@@ -38,7 +38,8 @@ def test_order_notional_boundary(kyc: Kyc) -> None:
     assert r.evaluate("BTC/USDT", "BUY", at_limit, price, price, 0, "1") is None
     over = r.evaluate("BTC/USDT", "BUY", at_limit + STEP, price, price, 0, "1")
     assert over is not None and over.reason is RejectReason.RISK_KYC_NOTIONAL
-    assert over.as_binance() == {"code": -2010, "msg": "Order would exceed the maximum notional of your verification level."}
+    msg = "Order would exceed the maximum notional of your verification level."
+    assert over.as_binance() == {"code": -2010, "msg": msg}
     # a market order is valued at the reference price
     assert r.evaluate("BTC/USDT", "SELL", at_limit, None, price, 0, "1") is None
     assert r.evaluate("BTC/USDT", "SELL", at_limit + STEP, None, price, 0, "1") is not None

@@ -17,7 +17,8 @@ from compliance.providers import KycWebhooks, OnfidoClient, SumsubClient
 from compliance.providers import onfido as onfido_mod
 from compliance.providers import sumsub as sumsub_mod
 from config.kyc import KycSettings
-from gateway.api import errors, kyc as kyc_routes
+from gateway.api import errors
+from gateway.api import kyc as kyc_routes
 from gateway.api.context import CTX
 from tests.compliance.conftest import price_of
 from tests.compliance.fake_providers import FakeOnfido, FakeSumsub
@@ -69,7 +70,8 @@ async def test_sumsub_flow(env: Env) -> None:
     body, headers = env.sumsub.webhook(applicant, "GREEN")
     # forged: signed with another secret
     forged = dict(headers, **{"X-Payload-Digest": "0" * 64})
-    assert await post(env, "sumsub", body, forged) == (401, {"code": -1022, "msg": "X-Payload-Digest does not match the body"})
+    refused = (401, {"code": -1022, "msg": "X-Payload-Digest does not match the body"})
+    assert await post(env, "sumsub", body, forged) == refused
     # altered after signing
     altered = body.replace(b'"GREEN"', b'"GREEN" ')
     assert (await post(env, "sumsub", altered, headers))[0] == 401
