@@ -9,7 +9,10 @@ Public face:
   four-eyes close) with its ``Authorizer`` hook;
 - operators and roles (``Operators``, ``authorize``, the separation-of-duties checks), second factors
   (``SecondFactors``), the hash-chained ``AuditLog``, tax reports (``report_from_db``), and ``BackOffice``, which
-  opens them together.
+  opens them together;
+- KYC: tiers and their limits (``Kyc``, ``KycStore``; the pre-trade, deposit and withdrawal checks), providers'
+  webhooks (``compliance.providers``), personal data encrypted at rest (``KeyRing``) and the Travel Rule
+  (``TravelRule``).
 """
 # --- operators, second factors, audit log, tax report ---------------------------------------------------------
 from compliance.audit import AuditEntry, AuditLog
@@ -81,15 +84,21 @@ from compliance.screening import (
     ScreeningResult,
     screening_from_settings,
 )
+from compliance.kyc import Audit, Kyc, KycError, KycStore, PriceOf, no_audit
+from compliance.pii import KeyRing, PiiError
+from compliance.tiers import Decision, PastWithdrawal
+from compliance.travel_rule import TravelRule, TravelRuleError, travel_rule_required
 
 __all__ = [
-    "AddressScreening", "Alert", "AllowAll", "AnomalyModel", "AuditEntry", "AuditLog", "Authorizer", "BackOffice",
-    "BacktestResult", "Case", "CaseError", "CaseNotFound", "CaseService", "CaseStateError", "EventSource",
-    "FourEyesViolation", "GateDecision", "Hold", "JsonlEventSource", "LoadResult", "LoginFailed", "METHODS",
-    "MoneyEvent", "Monitor", "NoListLoaded", "NotAuthorized", "Operator", "OperatorError", "Operators",
-    "PermissionDenied", "ROLES", "RuleError", "RuleSet", "SanctionsFormatError", "SanctionsList", "Screening",
+    "AddressScreening", "Alert", "AllowAll", "AnomalyModel", "Audit", "AuditEntry", "AuditLog", "Authorizer",
+    "BackOffice", "BacktestResult", "Case", "CaseError", "CaseNotFound", "CaseService", "CaseStateError",
+    "Decision", "EventSource", "FourEyesViolation", "GateDecision", "Hold", "JsonlEventSource", "KeyRing", "Kyc",
+    "KycError", "KycStore", "LoadResult", "LoginFailed", "METHODS", "MoneyEvent", "Monitor", "NoListLoaded",
+    "NotAuthorized", "Operator", "OperatorError", "Operators", "PastWithdrawal", "PermissionDenied", "PiiError",
+    "PriceOf", "ROLES", "RuleError", "RuleSet", "SanctionsFormatError", "SanctionsList", "Screening",
     "ScreeningResult", "SdnEntry", "SecondFactorError", "SecondFactorLocked", "SecondFactorRequired",
-    "SecondFactors", "SeparationOfDuties", "TaxError", "TaxReport", "TradeEventSource", "authorize", "backtest",
-    "check_case_closer", "check_not_requester", "create_screening_tables", "load_files", "load_rules",
-    "open_engine", "parse_rules", "report_from_db", "screening_from_settings",
+    "SecondFactors", "SeparationOfDuties", "TaxError", "TaxReport", "TradeEventSource", "TravelRule",
+    "TravelRuleError", "authorize", "backtest", "check_case_closer", "check_not_requester",
+    "create_screening_tables", "load_files", "load_rules", "no_audit", "open_engine", "parse_rules",
+    "report_from_db", "screening_from_settings", "travel_rule_required",
 ]

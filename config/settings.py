@@ -22,6 +22,7 @@ from config.custody import CustodySettings
 from config.backoffice import BackOfficeSettings
 from config.screening import ScreeningSettings
 from config.chains import ChainsSettings
+from config.kyc import KycSettings
 
 VenueName = Literal["binance", "kraken", "htx"]
 VENUES: tuple[VenueName, ...] = ("binance", "kraken", "htx")
@@ -143,6 +144,8 @@ class Settings(BaseSettings):
     screening: ScreeningSettings = Field(default_factory=ScreeningSettings)
     # Chain nodes the custody watchers follow (config/chains.py).
     chains: ChainsSettings = Field(default_factory=ChainsSettings)
+    # KYC tiers and limits, Travel Rule, identity providers (config/kyc.py; BRAID_KYC__<KNOB>).
+    kyc: KycSettings = Field(default_factory=KycSettings)
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:

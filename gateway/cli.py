@@ -14,6 +14,7 @@ from gateway import (
     compliance_commands,
     db_commands,
     operators_commands,
+    kyc_commands,
     replay_commands,
     serve_command,
     tax_commands,
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     tax_commands.add_parsers(sub)  # `braid tax-report`; moves under `braid compliance` when that group exists
     compliance_commands.add_parsers(sub)
     chain_commands.add_parsers(sub)
+    kyc_commands.add_parsers(sub)
     return parser
 
 

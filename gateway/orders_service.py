@@ -262,7 +262,7 @@ class OrdersService:
                 reserve += extra
         if self.risk is not None:
             refused = self.risk.evaluate(inst.symbol, req.side, qty, req.price, self._mid(inst.symbol),
-                                         self.open_count.get(acct, 0))
+                                         self.open_count.get(acct, 0), str(acct))
             if refused is not None:
                 raise OrderRefused(*error_of(refused.reason, refused.detail))
         if req.type == "LIMIT_MAKER" and self._would_take(inst, buy, req.price):  # type: ignore[arg-type]

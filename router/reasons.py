@@ -33,6 +33,8 @@ class RejectReason(IntEnum):
     RISK_PRICE_COLLAR = 102
     RISK_OPEN_ORDERS = 103
     RISK_NO_REFERENCE_PRICE = 104
+    RISK_KYC_TRADING = 105
+    RISK_KYC_NOTIONAL = 106
 
     HALTED_ALL = 201
     HALTED_SYMBOL = 202
@@ -69,6 +71,9 @@ _OWN_ERRORS: dict[RejectReason, tuple[int, str]] = {
     RejectReason.RISK_PRICE_COLLAR: (-1013, "Filter failure: PERCENT_PRICE_BY_SIDE"),
     RejectReason.RISK_OPEN_ORDERS: (-2010, "Filter failure: MAX_NUM_ORDERS"),
     RejectReason.RISK_NO_REFERENCE_PRICE: (-2010, "No reference price is available for this symbol."),
+    # KYC tier (compliance): Binance's own words for an account not verified to trade, and our notional text
+    RejectReason.RISK_KYC_TRADING: (-2010, "This action is disabled on this account: identity verification required."),
+    RejectReason.RISK_KYC_NOTIONAL: (-2010, "Order would exceed the maximum notional of your verification level."),
     RejectReason.HALTED_ALL: (-2010, "Trading is halted for %s."),
     RejectReason.HALTED_SYMBOL: (-2010, "Trading is halted for %s."),
     RejectReason.HALTED_VENUE: (-2010, "Trading is halted for %s."),

@@ -6,10 +6,10 @@ open orders, reference price, notional, collar — and the first failure is the 
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
@@ -60,12 +60,29 @@ class RiskLimits:
         )
 
 
-class PreTradeRisk:
-    """Check one new order against the limits (per-symbol limits replace the defaults whole)."""
+class AccountLimits(Protocol):
+    """What the account's verification tier allows (``compliance``'s tier limits have these attributes)."""
 
-    def __init__(self, limits: RiskLimits, per_symbol: Mapping[str, RiskLimits] | None = None) -> None:
+    @property
+    def may_trade(self) -> bool: ...
+
+    @property
+    def max_order_notional(self) -> Decimal | None: ...
+
+
+# account id -> its tier's limits; given by whoever wires the service (the router does not import compliance)
+AccountLimitsOf = Callable[[str], AccountLimits]
+
+
+class PreTradeRisk:
+    """Check one new order against the limits (per-symbol limits replace the defaults whole) and, when
+    ``account_limits`` is given, against the account's KYC tier (may it trade; its largest order notional)."""
+
+    def __init__(self, limits: RiskLimits, per_symbol: Mapping[str, RiskLimits] | None = None,
+                 account_limits: AccountLimitsOf | None = None) -> None:
         self.limits = limits
         self.per_symbol: dict[str, RiskLimits] = dict(per_symbol or {})
+        self.account_limits = account_limits
 
     def limits_for(self, symbol: str) -> RiskLimits:
         return self.per_symbol.get(symbol, self.limits)
@@ -78,6 +95,7 @@ class PreTradeRisk:
         price: Decimal | None,
         reference_price: Decimal | None,
         open_orders: int,
+        account: str | None = None,
     ) -> RejectReason | None:
         """The first rule the order breaks, or ``None`` if it passes.
 
@@ -88,8 +106,9 @@ class PreTradeRisk:
             price: the limit price, or ``None`` for a market order (its notional uses the reference).
             reference_price: the consolidated mid or last trade; ``None`` when no venue is live.
             open_orders: the account's open orders before this one.
+            account: the ordering account, for the KYC tier check (skipped when ``None``).
         """
-        found = self.evaluate(symbol, side, qty, price, reference_price, open_orders)
+        found = self.evaluate(symbol, side, qty, price, reference_price, open_orders, account)
         return None if found is None else found.reason  # type: ignore[return-value]
 
     def evaluate(
@@ -100,10 +119,11 @@ class PreTradeRisk:
         price: Decimal | None,
         reference_price: Decimal | None,
         open_orders: int,
+        account: str | None = None,
     ) -> Rejection | None:
         """Like :meth:`check`, with a detail naming the limit and the value that broke it."""
         with localcontext(prec=_PREC):  # products of exact inputs stay exact
-            found = self._evaluate(symbol, _side(side), qty, price, reference_price, open_orders)
+            found = self._evaluate(symbol, _side(side), qty, price, reference_price, open_orders, account)
         if found is not None:
             log.info("risk_reject", symbol=symbol, side=side, qty=str(qty), price=str(price),
                      reference=str(reference_price), reason=found.reason.name, detail=found.detail)
@@ -117,7 +137,11 @@ class PreTradeRisk:
         price: Decimal | None,
         ref: Decimal | None,
         open_orders: int,
+        account: str | None,
     ) -> Rejection | None:
+        tier = None if account is None or self.account_limits is None else self.account_limits(account)
+        if tier is not None and not tier.may_trade:
+            return Rejection(RejectReason.RISK_KYC_TRADING, f"account {account} is not verified for trading")
         limits = self.limits_for(symbol)
         if limits.max_open_orders is not None and open_orders >= limits.max_open_orders:
             return Rejection(
@@ -138,6 +162,13 @@ class PreTradeRisk:
                     RejectReason.RISK_MAX_NOTIONAL,
                     f"notional {notional} exceeds the limit {limits.max_order_notional}",
                 )
+        if tier is not None and tier.max_order_notional is not None:
+            at = price if price is not None else ref
+            if at is None:
+                return Rejection(RejectReason.RISK_NO_REFERENCE_PRICE, f"no reference price for {symbol}")
+            if qty * at > tier.max_order_notional:
+                return Rejection(RejectReason.RISK_KYC_NOTIONAL,
+                                 f"notional {qty * at} exceeds the tier's limit {tier.max_order_notional}")
         if price is not None and limits.collar_bps is not None:
             assert ref is not None
             band = ref * limits.collar_bps / _BPS

@@ -236,7 +236,8 @@ class SmartOrderRouter:
             open_orders = sum(
                 1 for q in self.parents.values() if q.order.account == order.account and q.order.tenant == order.tenant and q.resting
             )
-            refused = self.risk.evaluate(order.symbol, order.side, order.qty, order.price, mid, open_orders)
+            refused = self.risk.evaluate(order.symbol, order.side, order.qty, order.price, mid, open_orders,
+                                         order.account)
             if refused is not None:
                 return refused
         return None

@@ -8,7 +8,7 @@ import asyncio
 
 from aiohttp import web
 
-from gateway.api import broker, errors, market, openapi, orders, tax, userstream, ws
+from gateway.api import broker, errors, kyc, market, openapi, orders, tax, userstream, ws
 from gateway.api.context import CTX, ApiContext
 
 __all__ = ["build_app"]
@@ -26,6 +26,7 @@ def build_app(ctx: ApiContext, app: web.Application | None = None) -> web.Applic
     ws.add_routes(app)
     broker.add_routes(app)
     tax.add_routes(app)
+    kyc.add_routes(app)
     openapi.add_routes(app)
 
     async def on_startup(app: web.Application) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from compliance import BackOffice
-
+from compliance.providers import KycWebhooks
 from gateway.api import errors
 from gateway.api.auth import ApiKey, Authenticator, Security
 from gateway.api.marketdata import MarketPublisher
@@ -34,6 +34,7 @@ class ApiContext:
     publisher: MarketPublisher
     listen_keys: Any = None  # created on first use (gateway.api.userstream.ListenKeys)
     backoffice: BackOffice | None = None  # audit log and second factors (None: not audited, no 2FA)
+    kyc: KycWebhooks | None = None  # provider webhooks (gateway.api.kyc); None: not configured
     _callers: dict[tuple[str, str], Caller] = field(default_factory=dict, repr=False)  # one per account, reused
 
     def caller(self, key: ApiKey) -> Caller:

@@ -121,6 +121,7 @@ SCHEMAS: dict[str, dict[str, object]] = {
     "TaxSummary": _object("asset:str,disposals:str,quantity:dec,proceeds:dec,cost_basis:dec,gain_or_loss:dec,"
                           "fees:dec,short_term:dec,long_term:dec,unknown_term:dec"),
     "TaxReport": _object("accountId:int,year:int,method:str,currency:str,disposals:[TaxDisposal],summary:[TaxSummary]"),
+    "KycWebhookResult": _object("status:str", "account:int,tier:int,reason:str"),
 }
 # handler -> its answer: a schema name, [Name] for an array of them, Name|[Name] for one (with ``symbol``) or many
 ANSWERS: dict[str, str] = {
@@ -131,7 +132,8 @@ ANSWERS: dict[str, str] = {
     "open_orders": "[Order]", "cancel_open_orders": "[CanceledOrder]", "all_orders": "[Order]",
     "my_trades": "[MyTrade]", "account": "Account", "create": "ListenKey", "keepalive": "Empty", "close": "Empty",
     "create_sub_account": "SubAccount", "create_api_key": "SubAccountApiKey", "delete_api_key": "Empty",
-    "set_commission": "Commission", "tax_report": "TaxReport",
+    "set_commission": "Commission", "tax_report": "TaxReport", "sumsub_webhook": "KycWebhookResult",
+    "onfido_webhook": "KycWebhookResult",
 }
 
 

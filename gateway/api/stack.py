@@ -7,7 +7,8 @@ import gc
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
-from compliance import BackOffice
+from compliance import BackOffice, Kyc, KycStore
+from compliance.providers import KycWebhooks
 from config.instruments import Instrument
 from config.settings import Settings
 from connectors.book import VenueBook
@@ -22,7 +23,7 @@ from router.killswitch import KillSwitch, Scope
 from router.paper import PaperVenue
 from router.risk import PreTradeRisk, RiskLimits
 from router.sor import SmartOrderRouter
-from wallets import Wallets
+from wallets import Wallets, load_master_key
 
 BookLookup = Callable[[str], VenueBook | None]
 
@@ -61,16 +62,19 @@ def build_context(
         market, venues, {**instruments, **{("internal", s): i for s, i in internal.items()}}, engine=engine,
         settings=settings, compare_venues=False,
     )
-    service = OrdersService(router, wallets, dict(internal), commission_rate=settings.api_commission_rate,
-                            risk=PreTradeRisk(RiskLimits.from_settings(settings)))
-    publisher = MarketPublisher({i.base + i.quote: market.book(s) for s, i in internal.items()},
-                                levels=settings.api_depth_levels, interval_s=settings.api_depth_interval_s,
-                                internal=service.resting_levels)
     backoffice = BackOffice.open(wallets.store.url, master_key=wallets.keys.master_key, schema=wallets.store.schema,
                                  settings=settings.backoffice)
     audit_halts(router.killswitch, backoffice)
+    kyc = build_kyc(settings, market, wallets, backoffice)
+    account_limits = kyc.limits if kyc is not None and settings.kyc.enforce else None
+    service = OrdersService(router, wallets, dict(internal), commission_rate=settings.api_commission_rate,
+                            risk=PreTradeRisk(RiskLimits.from_settings(settings), account_limits=account_limits))
+    publisher = MarketPublisher({i.base + i.quote: market.book(s) for s, i in internal.items()},
+                                levels=settings.api_depth_levels, interval_s=settings.api_depth_interval_s,
+                                internal=service.resting_levels)
     return ApiContext(service=service, auth=Authenticator(WalletKeys(wallets.keys)),
-                      limiter=RateLimiter(limits_from(settings)), publisher=publisher, backoffice=backoffice)
+                      limiter=RateLimiter(limits_from(settings)), publisher=publisher, backoffice=backoffice,
+                      kyc=None if kyc is None else KycWebhooks(kyc))
 
 
 def audit_halts(killswitch: KillSwitch, backoffice: BackOffice) -> None:
@@ -82,6 +86,26 @@ def audit_halts(killswitch: KillSwitch, backoffice: BackOffice) -> None:
         await backoffice.audit.arecord(by, "local", "killswitch.halt", str(scope), {"reason": reason})
 
     killswitch.on_halt(record)
+
+
+def build_kyc(settings: Settings, market: ConsolidatedMarket, wallets: Wallets,
+              backoffice: BackOffice | None = None) -> Kyc | None:
+    """KYC over the ledger's database when it is enforced or a provider's webhook is configured, else None.
+    Prices for the limits: the consolidated mid of ``<asset>/<quote asset>``; tier changes go into the back
+    office's audit log."""
+    k = settings.kyc
+    if not (k.enforce or k.sumsub_webhook_secret or k.onfido_webhook_token):
+        return None
+    master = load_master_key(settings.master_key.get_secret_value() if settings.master_key else None,
+                             settings.master_key_file)
+    store = KycStore(wallets.store.url, master, schema=wallets.store.schema)
+
+    def price_of(asset: str) -> Decimal | None:
+        return market.book(f"{asset}/{k.quote_asset}").mid()
+
+    if backoffice is None:
+        return Kyc(k, store, price_of)
+    return Kyc(k, store, price_of, audit=backoffice.audit.record)
 
 
 def freeze_start_up_heap() -> None:

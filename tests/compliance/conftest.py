@@ -5,16 +5,18 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterator
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
-from compliance import BackOffice, Screening, create_screening_tables, load_files, open_engine
+from compliance import BackOffice, Kyc, KycStore, Screening, create_screening_tables, load_files, open_engine
 from compliance.aml import RuleSet
 from compliance.sanctions import SanctionsList
 from config.backoffice import BackOfficeSettings
+from config.kyc import KycSettings
 from config.settings import Settings
 from tests.wallets.conftest import MASTER, Db, db  # noqa: F401 - the two-database fixture
 
@@ -90,3 +92,29 @@ def make_screening(engine: Engine, sdn: SanctionsList) -> Callable[..., Screenin
         return s
 
     return make
+
+
+PRICES = {"BTC": Decimal("50000"), "ETH": Decimal("2500")}
+
+
+def price_of(asset: str) -> Decimal | None:
+    return PRICES.get(asset)
+
+
+@pytest.fixture
+def store(db: Db) -> Iterator[KycStore]:  # noqa: F811
+    s = KycStore(db.url, MASTER, schema=db.schema)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def audit_log() -> list[tuple]:
+    return []
+
+
+@pytest.fixture
+def kyc(store: KycStore, audit_log: list[tuple]) -> Kyc:
+    return Kyc(KycSettings(), store, price_of, audit=lambda *entry: audit_log.append(entry))
