@@ -18,10 +18,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from config.custody import CustodySettings
 from config.backoffice import BackOfficeSettings
-from config.screening import ScreeningSettings
 from config.chains import ChainsSettings
+from config.custody import CustodySettings
+from config.screening import ScreeningSettings
+from config.treasury import TreasurySettings
 
 VenueName = Literal["binance", "kraken", "htx"]
 VENUES: tuple[VenueName, ...] = ("binance", "kraken", "htx")
@@ -143,6 +144,8 @@ class Settings(BaseSettings):
     screening: ScreeningSettings = Field(default_factory=ScreeningSettings)
     # Chain nodes the custody watchers follow (config/chains.py).
     chains: ChainsSettings = Field(default_factory=ChainsSettings)
+    # The broker's own inventory across venues and wallets, and rebalancing transfers (config/treasury.py).
+    treasury: TreasurySettings = Field(default_factory=TreasurySettings)
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:
