@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 
 class VenueTarget(BaseModel):
@@ -22,7 +22,17 @@ class VenueTarget(BaseModel):
         return self
 
 
+class TreasuryAccount(BaseModel):
+    """The broker's own API key on one venue (reads balances, fetches deposit addresses, withdraws)."""
+
+    api_key: str = ""
+    secret: SecretStr = SecretStr("")
+    rest_url: str | None = None  # override, e.g. a fake venue on http://127.0.0.1:<port>
+
+
 class TreasurySettings(BaseModel):
+    # The broker's venue accounts by venue name (binance, kraken, htx); a venue without one is left out.
+    accounts: dict[str, TreasuryAccount] = Field(default_factory=dict)
     # Distinct operators who must approve a transfer before it runs (the proposer never counts).
     required_approvals: int = Field(default=2, ge=1)
     # Inventory targets, e.g. [{venue="binance", asset="BTC", min="1", target="2", max="4"}]; none: plan nothing.

@@ -17,6 +17,7 @@ from gateway import (
     replay_commands,
     serve_command,
     tax_commands,
+    treasury_commands,
     wallet_commands,
 )
 from wallets.migrations import SchemaError
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     tax_commands.add_parsers(sub)  # `braid tax-report`; moves under `braid compliance` when that group exists
     compliance_commands.add_parsers(sub)
     chain_commands.add_parsers(sub)
+    treasury_commands.add_parsers(sub)
     return parser
 
 
