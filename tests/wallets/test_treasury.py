@@ -254,3 +254,11 @@ async def test_hot_to_venue_without_a_sender_is_refused_and_nothing_moves(setup:
     with pytest.raises(TreasuryError, match="no hot wallet sender"):
         await tr.execute(t.id)
     assert tr.get(t.id).state == "approved"
+
+
+async def test_the_proposer_is_refused_whatever_the_case_of_the_name(setup: Setup) -> None:
+    tr = setup.treasury(targets=TARGETS[:1])
+    [t] = await tr.plan("Carol")
+    with pytest.raises(ApprovalRefused):
+        tr.approve(t.id, "carol")
+    assert tr.get(t.id).approvers == ()

@@ -12,6 +12,7 @@ from typing import Protocol
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from compliance.operators import SeparationOfDuties, check_not_requester
 from wallets.db import now_ms
 from wallets.errors import WalletError
 from wallets.treasury.models import approvals
@@ -45,8 +46,10 @@ class TableApprovals:
         actor = actor.strip()
         if not actor:
             raise ApprovalRefused("an approval needs the approving operator's name")
-        if actor == requester:
-            raise ApprovalRefused(f"{actor} requested {subject} and cannot approve it")
+        try:
+            check_not_requester(requester, actor)  # the back office's two-person rule (names compare case-blind)
+        except SeparationOfDuties as exc:
+            raise ApprovalRefused(f"{exc} ({subject})") from None
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(approvals).values(subject=subject, actor=actor, created=self.clock_ms()))
