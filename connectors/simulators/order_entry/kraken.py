@@ -308,26 +308,23 @@ class FakeKraken(FakeVenue):
             return error("withdraw_funds" if exc.kind == "insufficient_funds" else "withdraw_amount")
         return ok({"refid": kraken_id("F", w.withdrawal_id)})
 
+    def _funding_row(self, asset: str, network: str, refid: str, tx_id: str, address: str, amount: Decimal,
+                     fee: Decimal, created_ms: int, status: str) -> dict[str, Any]:
+        """One WithdrawStatus / DepositStatus entry (``amount`` is what arrives, net of ``fee``)."""
+        method = next((m for m, n in self._methods(asset).items() if n == network), network)
+        return {"method": method, "aclass": "currency", "asset": asset, "refid": refid, "txid": tx_id, "info": address,
+                "amount": num(amount, 10), "fee": num(fee, 10), "time": created_ms // 1000, "status": status}
+
     async def _withdraw_status(self, p: dict[str, str]) -> web.Response:
-        rows = []
-        for w in reversed(self.wallet.withdrawals):
-            if p.get("asset", w.asset) != w.asset:
-                continue
-            method = next((m for m, n in self._methods(w.asset).items() if n == w.network), w.network)
-            rows.append({"method": method, "aclass": "currency", "asset": w.asset,
-                         "refid": kraken_id("F", w.withdrawal_id), "txid": w.tx_id, "info": w.address,
-                         "amount": num(w.amount - w.fee, 10), "fee": num(w.fee, 10), "time": w.created_ms // 1000,
-                         "status": "Success" if w.status == "completed" else "Pending"})
-        return ok(rows)
+        return ok([
+            self._funding_row(w.asset, w.network, kraken_id("F", w.withdrawal_id), w.tx_id, w.address, w.amount - w.fee,
+                              w.fee, w.created_ms, "Success" if w.status == "completed" else "Pending")
+            for w in reversed(self.wallet.withdrawals) if p.get("asset", w.asset) == w.asset
+        ])
 
     async def _deposit_status(self, p: dict[str, str]) -> web.Response:
-        rows = []
-        for d in reversed(self.wallet.deposits):
-            if p.get("asset", d.asset) != d.asset:
-                continue
-            method = next((m for m, n in self._methods(d.asset).items() if n == d.network), d.network)
-            rows.append({"method": method, "aclass": "currency", "asset": d.asset,
-                         "refid": kraken_id("D", d.deposit_id), "txid": d.tx_id, "info": d.address,
-                         "amount": num(d.amount, 10), "fee": "0.0000000000", "time": d.created_ms // 1000,
-                         "status": "Success"})
-        return ok(rows)
+        return ok([
+            self._funding_row(d.asset, d.network, kraken_id("D", d.deposit_id), d.tx_id, d.address, d.amount,
+                              Decimal(0), d.created_ms, "Success")
+            for d in reversed(self.wallet.deposits) if p.get("asset", d.asset) == d.asset
+        ])
