@@ -1,17 +1,21 @@
 """`braid treasury ...`: the broker's inventory per venue and wallet, and approved rebalancing transfers.
 
 Each command prints one JSON object per line. Transfers are proposed by ``plan``, approved by distinct
-operators (``approve ID --actor NAME``; the proposer never counts), and sent by ``execute ID``.
+operators (``approve ID --actor NAME``; the proposer never counts), and sent by ``execute ID``. Proposing
+needs an operator (``braid operators create``) whose role may request withdrawals, approving and rejecting
+one whose role may approve them; each of these actions that takes effect is written to the audit log.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TextIO
 
+from compliance import BackOffice
+from compliance.operators import APPROVE_WITHDRAWAL, REQUEST_WITHDRAWAL, OperatorError
 from config.custody import custody_dir
 from config.settings import Settings
 from connectors.binance.capital import BinanceCapital
@@ -30,7 +34,7 @@ from wallets import WalletError, migrations
 from wallets.custody import PublicWallets
 from wallets.custody.networks import BTC_PARAMS, NETWORKS
 from wallets.db import create_db_engine
-from wallets.treasury import TableApprovals, Transfer, Treasury
+from wallets.treasury import AuditSink, Authorizer, TableApprovals, Transfer, Treasury, TreasuryError
 
 
 def _adapters(settings: Settings) -> tuple[dict[str, TradingVenue], dict[str, VenueCapital]]:
@@ -65,6 +69,32 @@ def _hot_addresses(settings: Settings) -> dict[str, str]:
     return {network: public.hot_address(network) for network in NETWORKS}
 
 
+# What each treasury action needs from the operator's role (the same permissions as client withdrawals).
+PERMISSIONS = {"propose": REQUEST_WITHDRAWAL, "approve": APPROVE_WITHDRAWAL, "reject": APPROVE_WITHDRAWAL}
+CLI_IP = "127.0.0.1"  # actions at this machine's command line
+
+
+def operator_check(bo: BackOffice) -> Authorizer:
+    """Only an enabled operator whose role carries the permission may act (a refusal is audited)."""
+
+    def check(actor: str, action: str, target: str) -> None:
+        try:
+            bo.operators.authorize(bo.operators.get(actor), PERMISSIONS[action], CLI_IP)
+        except OperatorError as exc:
+            raise TreasuryError(f"treasury {action} refused: {exc}") from None
+
+    return check
+
+
+def audit_to(bo: BackOffice) -> AuditSink:
+    """Each treasury action that took effect goes to the back office's audit log."""
+
+    def record(actor: str, action: str, target: str, details: Mapping[str, str]) -> None:
+        bo.audit.record(actor, CLI_IP, action, target, details)
+
+    return record
+
+
 @asynccontextmanager
 async def open_treasury(settings: Settings) -> AsyncIterator[Treasury]:
     """The treasury on the configured database and venue accounts (closed again on exit)."""
@@ -74,13 +104,16 @@ async def open_treasury(settings: Settings) -> AsyncIterator[Treasury]:
                               sqlite_synchronous=settings.sqlite_synchronous)
     trading, capital = _adapters(settings)
     t = settings.treasury
+    bo = BackOffice.from_settings(settings)
     try:
         # No chain-balance source is wired to the command line yet: wallets=None shows venues only, and refills
         # from the hot wallet are not planned; no hot wallet sender either, so hot -> venue transfers are refused.
         yield Treasury(engine, balances=trading, capital=capital, wallets=None, hot_addresses=_hot_addresses(settings),
                        approvals=TableApprovals(engine), required_approvals=t.required_approvals, targets=t.targets,
-                       networks=t.networks, min_transfer=t.min_transfer, btc=BTC_PARAMS[settings.custody.btc_network])
+                       networks=t.networks, min_transfer=t.min_transfer, btc=BTC_PARAMS[settings.custody.btc_network],
+                       authorize=operator_check(bo), audit=audit_to(bo))
     finally:
+        bo.close()
         for venue in trading.values():
             await venue.close()
         engine.dispose()

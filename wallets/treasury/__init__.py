@@ -2,12 +2,14 @@
 
 Public face: ``Treasury`` (inventory, plan, propose, approve, execute, reconcile), its records
 (``Transfer``, ``Inventory``, ``Holding``), the approval hook (``ApprovalHook``, ``TableApprovals``,
-``ApprovalRefused``), the protocols it is given (``WalletBalances``, ``HotWalletSender``), ``TreasuryError``.
+``ApprovalRefused``), the protocols it is given (``WalletBalances``, ``HotWalletSender``, ``Authorizer``, ``AuditSink``), ``TreasuryError``.
 """
 from wallets.treasury.approvals import ApprovalHook, ApprovalRefused, TableApprovals
 from wallets.treasury.service import (
     HOT_TO_VENUE,
     VENUE_TO_HOT,
+    AuditSink,
+    Authorizer,
     Holding,
     HotWalletSender,
     Inventory,
@@ -18,6 +20,6 @@ from wallets.treasury.service import (
 )
 
 __all__ = [
-    "HOT_TO_VENUE", "VENUE_TO_HOT", "ApprovalHook", "ApprovalRefused", "Holding", "HotWalletSender", "Inventory",
+    "HOT_TO_VENUE", "VENUE_TO_HOT", "ApprovalHook", "ApprovalRefused", "AuditSink", "Authorizer", "Holding", "HotWalletSender", "Inventory",
     "TableApprovals", "Transfer", "Treasury", "TreasuryError", "WalletBalances",
 ]

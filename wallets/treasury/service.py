@@ -54,6 +54,21 @@ class WalletBalances(Protocol):
     async def wallet_balances(self) -> Mapping[str, Mapping[str, Decimal]]: ...
 
 
+class Authorizer(Protocol):
+    """May ``actor`` do ``action`` (propose, approve, reject)? Returns, or raises (e.g. ``TreasuryError``).
+
+    The command line checks the back office's operators.
+    """
+
+    def __call__(self, actor: str, action: str, target: str) -> None: ...
+
+
+class AuditSink(Protocol):
+    """Told of each action that took effect (the command line writes it to the hash-chained audit log)."""
+
+    def __call__(self, actor: str, action: str, target: str, details: Mapping[str, str]) -> None: ...
+
+
 class HotWalletSender(Protocol):
     """Pays from the hot wallet; ``idempotency_key`` makes a second call with it return the first txid."""
 
@@ -136,6 +151,8 @@ class Treasury:
         networks: Mapping[str, str] | None = None,
         min_transfer: Mapping[str, Decimal] | None = None,
         hot_sender: HotWalletSender | None = None,
+        authorize: Authorizer | None = None,
+        audit: AuditSink | None = None,
         btc: BtcParams = BTC_PARAMS["regtest"],
         clock_ms: Callable[[], int] = now_ms,
     ) -> None:
@@ -151,6 +168,8 @@ class Treasury:
         self.networks = dict(networks or {"BTC": "BTC", "ETH": "ETH", "USDT": "ETH"})
         self.min_transfer = dict(min_transfer or {})
         self.hot_sender = hot_sender
+        self.authorize = authorize
+        self.audit = audit
         self.clock_ms = clock_ms
 
     # ----- inventory -----
@@ -239,6 +258,7 @@ class Treasury:
             raise TreasuryError(f"amount must be a positive Decimal, was {amount!r}")
         if not proposer.strip():
             raise TreasuryError("a proposal needs the proposing operator's name")
+        self._authorized(proposer, "propose", f"{kind}:{venue}:{asset}")
         network = self._network(asset)
         destination = await self._destination(kind, venue, asset, network)
         if address is not None:
@@ -250,7 +270,9 @@ class Treasury:
                 address=destination, state="proposed", proposer=proposer, reason=reason[:200], created=now, updated=now,
             )).inserted_primary_key[0]  # type: ignore[index]
         log.info("treasury_transfer_proposed", id=new_id, kind=kind, venue=venue, asset=asset, amount=str(amount))
-        return self.get(int(new_id))
+        made = self.get(int(new_id))
+        self._audit(proposer, "propose", made)
+        return made
 
     def _check_same(self, network: str, address: str, destination: str, kind: str, venue: str) -> None:
         try:
@@ -288,7 +310,18 @@ class Treasury:
                                 .values(updated=self.clock_ms(), **values)).rowcount
         return bool(done)
 
+    def _authorized(self, actor: str, action: str, target: str) -> None:
+        if self.authorize is not None:
+            self.authorize(actor, action, target)
+
+    def _audit(self, actor: str, action: str, t: Transfer) -> None:
+        if self.audit is not None:
+            self.audit(actor, f"treasury.{action}", self._subject(t.id), {
+                "kind": t.kind, "venue": t.venue, "asset": t.asset, "amount": str(t.amount), "address": t.address,
+                "state": t.state})
+
     def approve(self, transfer_id: int, actor: str) -> Transfer:
+        self._authorized(actor, "approve", self._subject(transfer_id))
         t = self.get(transfer_id)
         if t.state != "proposed":
             raise TreasuryError(f"transfer {transfer_id} is {t.state}, only a proposed transfer can be approved")
@@ -296,12 +329,17 @@ class Treasury:
         if count >= self.required_approvals:
             self._set(transfer_id, ("proposed",), state="approved")
         log.info("treasury_transfer_approved", id=transfer_id, actor=actor, approvals=count, needed=self.required_approvals)
-        return self.get(transfer_id)
+        done = self.get(transfer_id)
+        self._audit(actor, "approve", done)
+        return done
 
     def reject(self, transfer_id: int, actor: str) -> Transfer:
+        self._authorized(actor, "reject", self._subject(transfer_id))
         if not self._set(transfer_id, ("proposed", "approved"), state="rejected", error=f"rejected by {actor}"[:300]):
             raise TreasuryError(f"transfer {transfer_id} is {self.get(transfer_id).state}: too late to reject")
-        return self.get(transfer_id)
+        done = self.get(transfer_id)
+        self._audit(actor, "reject", done)
+        return done
 
     # ----- execution -----
     async def execute(self, transfer_id: int) -> Transfer:
