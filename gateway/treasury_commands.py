@@ -29,7 +29,6 @@ from connectors.kraken.trading import KrakenTrading
 from connectors.trading import TradingVenue
 from connectors.trading import decimal_text as _s
 from gateway.accounts_commands import emit_json
-from gateway.operators_commands import cli_actor
 from wallets import WalletError, migrations
 from wallets.custody import PublicWallets
 from wallets.custody.networks import BTC_PARAMS, NETWORKS
@@ -195,12 +194,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     tsub = tr.add_subparsers(dest="treasury_command", required=True)
     tsub.add_parser("inventory", help="balances per venue (and wallet), and totals per asset").set_defaults(run=inventory)
     p = tsub.add_parser("plan", help="propose transfers that bring each venue back to its target (BRAID_TREASURY__TARGETS)")
-    p.add_argument("--actor", default=cli_actor(), help="the proposing operator (never counts as an approver)")
+    p.add_argument("--actor", required=True, help="the proposing operator (never counts as an approver)")
     p.set_defaults(run=plan)
     for name, fn, text in (("approve", approve, "approve a proposed transfer"), ("reject", reject, "reject a transfer")):
         a = tsub.add_parser(name, help=text)
         a.add_argument("id", type=int)
-        a.add_argument("--actor", default=cli_actor(), help="the operator (not the proposer)")
+        a.add_argument("--actor", required=True, help="the operator (not the proposer)")
         a.set_defaults(run=fn)
     e = tsub.add_parser("execute", help="send an approved transfer (or settle one a crash left sending)")
     e.add_argument("id", type=int)
