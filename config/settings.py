@@ -18,11 +18,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from config.custody import CustodySettings
 from config.backoffice import BackOfficeSettings
-from config.screening import ScreeningSettings
 from config.chains import ChainsSettings
 from config.kyc import KycSettings
+from config.custody import CustodySettings
+from config.screening import ScreeningSettings
+from config.treasury import TreasurySettings
 
 VenueName = Literal["binance", "kraken", "htx"]
 VENUES: tuple[VenueName, ...] = ("binance", "kraken", "htx")
@@ -146,6 +147,8 @@ class Settings(BaseSettings):
     chains: ChainsSettings = Field(default_factory=ChainsSettings)
     # KYC tiers and limits, Travel Rule, identity providers (config/kyc.py; BRAID_KYC__<KNOB>).
     kyc: KycSettings = Field(default_factory=KycSettings)
+    # The broker's own inventory across venues and wallets, and rebalancing transfers (config/treasury.py).
+    treasury: TreasurySettings = Field(default_factory=TreasurySettings)
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:

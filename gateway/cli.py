@@ -18,6 +18,7 @@ from gateway import (
     replay_commands,
     serve_command,
     tax_commands,
+    treasury_commands,
     wallet_commands,
 )
 from wallets.migrations import SchemaError
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     compliance_commands.add_parsers(sub)
     chain_commands.add_parsers(sub)
     kyc_commands.add_parsers(sub)
+    treasury_commands.add_parsers(sub)
     return parser
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import ccxt.async_support as ccxt_async
 import structlog
@@ -148,9 +149,10 @@ class BinanceTrading:
         self._ex = _Binance(config)
         if base_url is not None:
             # Every API family at the override, so nothing can reach binance.com (client-compat.md §1).
+            # Each keeps its path (``/api/v3``, ``/sapi/v1`` ...), so the capital (SAPI) calls reach the fake too.
             root = base_url.rstrip("/")
-            for name in list(self._ex.urls["api"]):
-                self._ex.urls["api"][name] = f"{root}/api/v3" if name in ("public", "private") else f"{root}/{name}"
+            for name, url in list(self._ex.urls["api"].items()):
+                self._ex.urls["api"][name] = root + urlsplit(url).path
 
     def _inst(self, symbol: str) -> Instrument:
         try:

@@ -11,7 +11,7 @@ import importlib
 
 from sqlalchemy import MetaData
 
-MODEL_MODULES: tuple[str, ...] = ("wallets.models", "compliance.kyc_models")
+MODEL_MODULES: tuple[str, ...] = ("wallets.models", "compliance.kyc_models", "wallets.treasury.models")
 
 
 def metadatas() -> list[MetaData]:

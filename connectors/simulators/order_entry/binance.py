@@ -1,11 +1,14 @@
 """A fake Binance spot REST order API: SIGNED endpoints verified with the real HMAC, real answer shapes.
 
 Endpoints (what ccxt's binance and our adapter call): GET /api/v3/ping, /time, /exchangeInfo; POST/GET/DELETE
-/api/v3/order; GET /api/v3/openOrders, /api/v3/myTrades, /api/v3/account. Errors are Binance's
+/api/v3/order; GET /api/v3/openOrders, /api/v3/myTrades, /api/v3/account; capital (wallet) SAPI: GET
+/sapi/v1/capital/config/getall, /sapi/v1/capital/deposit/address, /sapi/v1/capital/deposit/hisrec,
+/sapi/v1/capital/withdraw/history, POST /sapi/v1/capital/withdraw/apply (``withdrawOrderId`` is the client id). Errors are Binance's
 ``{"code":..,"msg":..}`` with its HTTP statuses (venue-protocols.md §1.6-1.8).
 """
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl
@@ -35,6 +38,9 @@ ERRORS: dict[str, tuple[int, int, str]] = {
     "bad_param": (400, -1102, "Mandatory parameter was not sent, was empty/null, or malformed."),
     "bad_tif": (400, -1115, "Invalid timeInForce."),
     "unknown_state": (503, -1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."),
+    "withdraw_duplicate": (400, -4026, "Duplicate withdrawOrderId."),  # our guess at the code and text
+    "withdraw_funds": (400, -4026, "User has insufficient balance"),
+    "withdraw_amount": (400, -4022, "Withdrawal amount must be greater than the transaction fee."),
     "rate_limit": (429, -1003, "Too many requests; current limit of IP(127.0.0.1) is 6000 requests per minute."),
 }
 
@@ -64,6 +70,11 @@ class FakeBinance(FakeVenue):
         r.add_get("/api/v3/openOrders", self._signed(self._open_orders))
         r.add_get("/api/v3/myTrades", self._signed(self._my_trades))
         r.add_get("/api/v3/account", self._signed(self._account))
+        r.add_get("/sapi/v1/capital/config/getall", self._signed(self._coins))
+        r.add_get("/sapi/v1/capital/deposit/address", self._signed(self._deposit_address))
+        r.add_get("/sapi/v1/capital/deposit/hisrec", self._signed(self._deposit_history))
+        r.add_post("/sapi/v1/capital/withdraw/apply", self._signed(self._withdraw))
+        r.add_get("/sapi/v1/capital/withdraw/history", self._signed(self._withdraw_history))
 
     def unknown_state_response(self) -> web.Response:
         return error("unknown_state")
@@ -227,3 +238,82 @@ class FakeBinance(FakeVenue):
             "updateTime": o.updated_ms, "isWorking": True, "workingTime": o.created_ms,
             "origQuoteOrderQty": fmt(Decimal(0)), "selfTradePreventionMode": "EXPIRE_MAKER",
         }
+
+    # ----- capital (wallet) endpoints -----
+    def _networks(self, asset: str) -> list[str]:
+        return {"BTC": ["BTC"], "ETH": ["ETH"], "USDT": ["ETH", "BSC"], "BNB": ["BSC"]}.get(asset, ["ETH"])
+
+    async def _coins(self, p: dict[str, str]) -> web.Response:
+        coins = []
+        for asset in self.engine.assets():
+            free, locked = self.engine.balance(asset)
+            networks = [
+                {"network": n, "coin": asset, "name": n, "isDefault": i == 0, "depositEnable": True,
+                 "withdrawEnable": True, "withdrawFee": fmt(self.wallet.fee(asset)), "withdrawMin": "0.00000001",
+                 "withdrawMax": "9999999999.99999999", "withdrawIntegerMultiple": "0.00000001", "minConfirm": 1,
+                 "unLockConfirm": 2, "addressRegex": "", "memoRegex": "", "depositDesc": "", "withdrawDesc": "",
+                 "specialTips": "", "busy": False, "sameAddress": False}
+                for i, n in enumerate(self._networks(asset))
+            ]
+            coins.append({"coin": asset, "name": asset, "free": fmt(free), "locked": fmt(locked), "freeze": "0",
+                          "withdrawing": "0", "ipoing": "0", "ipoable": "0", "storage": "0", "isLegalMoney": False,
+                          "trading": True, "depositAllEnable": True, "withdrawAllEnable": True, "networkList": networks})
+        return web.json_response(coins)
+
+    async def _deposit_address(self, p: dict[str, str]) -> web.Response:
+        coin = p.get("coin", "")
+        if not coin:
+            return error("bad_param")
+        network = p.get("network") or self._networks(coin)[0]
+        address = self.wallet.deposit_address(coin, network)
+        return web.json_response({"address": address, "coin": coin, "tag": "",
+                                  "url": f"https://explorer.invalid/address/{address}"})
+
+    async def _withdraw(self, p: dict[str, str]) -> web.Response:
+        try:
+            coin, address, amount = p["coin"], p["address"], Decimal(p["amount"])
+        except (KeyError, InvalidOperation):
+            return error("bad_param")
+        network = p.get("network") or self._networks(coin)[0]
+        try:
+            w = self.wallet.withdraw(coin, network, address, amount, p.get("withdrawOrderId", ""))
+        except Reject as exc:
+            kind = {"duplicate": "withdraw_duplicate", "insufficient_funds": "withdraw_funds"}.get(exc.kind, "withdraw_amount")
+            return error(kind)
+        return web.json_response({"id": self._withdraw_id(w.withdrawal_id)})
+
+    @staticmethod
+    def _withdraw_id(n: int) -> str:
+        return f"{n:032x}"  # Binance's ids are 32 hex digits
+
+    def _window(self, p: dict[str, str], created_ms: int) -> bool:
+        start, end = int(p.get("startTime", 0)), int(p.get("endTime", 2**63))
+        return start <= created_ms <= end
+
+    async def _withdraw_history(self, p: dict[str, str]) -> web.Response:
+        rows = [
+            {"id": self._withdraw_id(w.withdrawal_id), "amount": fmt(w.amount - w.fee), "transactionFee": fmt(w.fee),
+             "coin": w.asset, "status": 6 if w.status == "completed" else 4, "address": w.address, "txId": w.tx_id,
+             "applyTime": _utc(w.created_ms), "network": w.network, "transferType": 0,
+             **({"withdrawOrderId": w.client_id} if w.client_id else {}),
+             "info": "", "confirmNo": 3, "walletType": 0, "txKey": "", "completeTime": _utc(w.created_ms)}
+            for w in reversed(self.wallet.withdrawals)  # newest first
+            if p.get("coin", w.asset) == w.asset and p.get("withdrawOrderId", w.client_id) == w.client_id
+            and self._window(p, w.created_ms)
+        ]
+        return web.json_response(rows)
+
+    async def _deposit_history(self, p: dict[str, str]) -> web.Response:
+        rows = [
+            {"id": str(d.deposit_id), "amount": fmt(d.amount), "coin": d.asset, "network": d.network, "status": 1,
+             "address": d.address, "addressTag": "", "txId": d.tx_id, "insertTime": d.created_ms, "transferType": 0,
+             "confirmTimes": "12/12", "unlockConfirm": 12, "walletType": 0}
+            for d in reversed(self.wallet.deposits)
+            if p.get("coin", d.asset) == d.asset and self._window(p, d.created_ms)
+        ]
+        return web.json_response(rows)
+
+
+def _utc(ms: int) -> str:
+    """Binance's applyTime: 'YYYY-MM-DD HH:MM:SS' in UTC."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")

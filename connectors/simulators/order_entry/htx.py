@@ -2,7 +2,9 @@
 
 Endpoints: GET /v1/common/symbols, /v1/account/accounts, /v1/account/accounts/{id}/balance,
 /v1/order/orders/getClientOrder, /v1/order/orders/{id}, /v1/order/orders/{id}/matchresults, /v1/order/openOrders;
-POST /v1/order/orders/place, /v1/order/orders/submitCancelClientOrder, /v1/order/orders/{id}/submitcancel.
+POST /v1/order/orders/place, /v1/order/orders/submitCancelClientOrder, /v1/order/orders/{id}/submitcancel;
+wallet: GET /v2/account/deposit/address, /v1/query/deposit-withdraw, /v1/query/withdraw/client-order-id,
+POST /v1/dw/withdraw/api/create (``client-order-id`` is the client withdrawal id).
 Answers are ``{"status":"ok","data":...}`` or ``{"status":"error","err-code":..,"err-msg":..,"data":null}``
 (venue-protocols.md §3.4-3.5). Time in force is in the order ``type`` (buy-ioc, sell-limit-fok, buy-limit ...).
 """
@@ -15,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from connectors.htx import auth
+from connectors.simulators.order_entry.capital import SimWithdrawal
 from connectors.simulators.order_entry.matching import Reject, SimOrder
 from connectors.simulators.order_entry.server import FakeVenue
 
@@ -33,6 +36,9 @@ ERRORS: dict[str, tuple[str, str]] = {
     "bad_param": ("invalid-parameter", "invalid parameter"),
     "bad_account": ("account-get-accounts-inexistent-error", "The account does not exist"),
     "unknown_state": ("gateway-internal-error", "Failed to load data. Try again later."),
+    "withdraw_funds": ("dw-insufficient-balance", "Insufficient balance. You can only transfer {0} at most."),
+    "withdraw_amount": ("dw-withdraw-min-limit", "The withdrawal amount is below the minimum"),
+    "withdraw_duplicate": ("dw-withdraw-client-order-id-duplicated", "client-order-id is duplicated"),  # our guess
     "rate_limit": ("base-request-exceed-frequency-limit", "Frequency of requests has exceeded the limit, please try again later"),
 }
 TYPES: dict[str, tuple[str, str]] = {  # order type -> (side, tif)
@@ -81,6 +87,10 @@ class FakeHtx(FakeVenue):
         r.add_get("/v1/order/orders/{order_id}", self._signed(self._get_order))
         r.add_get("/v1/order/orders/{order_id}/matchresults", self._signed(self._match_results))
         r.add_post("/v1/order/orders/{order_id}/submitcancel", self._signed(self._cancel_id))
+        r.add_get("/v2/account/deposit/address", self._signed(self._deposit_address))
+        r.add_post("/v1/dw/withdraw/api/create", self._signed(self._withdraw))
+        r.add_get("/v1/query/deposit-withdraw", self._signed(self._deposit_withdraw))
+        r.add_get("/v1/query/withdraw/client-order-id", self._signed(self._withdraw_by_client_id))
 
     def unknown_state_response(self) -> web.Response:
         return error("unknown_state")
@@ -135,7 +145,14 @@ class FakeHtx(FakeVenue):
         # ccxt's load_markets reads it; the chain details only matter for deposits and withdrawals.
         assets = sorted({m.base for m in self.engine.markets.values()} | {m.quote for m in self.engine.markets.values()})
         return web.json_response({"code": 200, "data": [
-            {"currency": a, "assetType": 1, "instStatus": "normal", "chains": []} for a in assets
+            {"currency": a, "assetType": 1, "instStatus": "normal", "chains": [
+                {"chain": c, "displayName": c.upper(), "baseChain": c.upper(), "baseChainProtocol": "",
+                 "isDynamic": False, "numOfConfirmations": 1, "numOfFastConfirmations": 1, "depositStatus": "allowed",
+                 "minDepositAmt": "0.0001", "withdrawStatus": "allowed", "minWithdrawAmt": "0.0001",
+                 "withdrawPrecision": 8, "maxWithdrawAmt": "1000000", "withdrawQuotaPerDay": "1000000",
+                 "withdrawFeeType": "fixed", "transactFeeWithdraw": num(self.wallet.fee(a)),
+                 "instStatus": "normal"}
+                for c in _chains(a)]} for a in assets
         ]})
 
     async def _accounts(self, request: web.Request, q: dict[str, str], body: dict[str, Any]) -> web.Response:
@@ -233,6 +250,74 @@ class FakeHtx(FakeVenue):
             return error("bad_account")
         orders = self.engine.open_orders(q.get("symbol"))
         return ok([self._order_json(o, open_listing=True) for o in reversed(orders)])
+
+    # ----- wallet -----
+    async def _deposit_address(self, request: web.Request, q: dict[str, str], b: dict[str, Any]) -> web.Response:
+        currency = q.get("currency", "")
+        if not currency:
+            return error("bad_param")
+        return web.json_response({"code": 200, "data": [
+            {"userId": 12345678, "currency": currency, "address": self.wallet.deposit_address(currency, _network(c)),
+             "addressTag": "", "chain": c}
+            for c in _chains(currency)
+        ]})
+
+    async def _withdraw(self, request: web.Request, q: dict[str, str], b: dict[str, Any]) -> web.Response:
+        try:
+            currency, address, amount = str(b["currency"]), str(b["address"]), Decimal(str(b["amount"]))
+        except (KeyError, InvalidOperation):
+            return error("bad_param")
+        chain = str(b.get("chain") or _chains(currency)[0])
+        try:
+            w = self.wallet.withdraw(currency, _network(chain), address, amount, str(b.get("client-order-id") or ""))
+        except Reject as exc:
+            return error({"duplicate": "withdraw_duplicate", "insufficient_funds": "withdraw_funds"}.get(exc.kind, "withdraw_amount"))
+        return ok(w.withdrawal_id)
+
+    def _withdrawal_json(self, w: SimWithdrawal) -> dict[str, Any]:
+        return {"id": w.withdrawal_id, "client-order-id": w.client_id, "type": "withdraw", "sub-type": "NORMAL",
+                "currency": w.asset, "chain": _chains(w.asset)[0] if w.network != "BSC" else f"bep20{w.asset}",
+                "tx-hash": w.tx_id, "amount": amount_text(w.amount - w.fee), "from-addr-tag": "", "address": w.address,
+                "address-tag": "", "fee": amount_text(w.fee), "state": "confirmed" if w.status == "completed" else "submitted",
+                "created-at": w.created_ms, "updated-at": w.created_ms}
+
+    async def _deposit_withdraw(self, request: web.Request, q: dict[str, str], b: dict[str, Any]) -> web.Response:
+        kind = q.get("type")
+        if kind == "withdraw":
+            rows = [self._withdrawal_json(w) for w in reversed(self.wallet.withdrawals)
+                    if q.get("currency", w.asset) == w.asset]
+        elif kind == "deposit":
+            rows = [{"id": d.deposit_id, "type": "deposit", "sub-type": "NORMAL", "currency": d.asset,
+                     "chain": _chains(d.asset)[0], "tx-hash": d.tx_id, "amount": amount_text(d.amount),
+                     "from-addr-tag": "", "address": d.address, "address-tag": "", "fee": "0", "state": "safe",
+                     "created-at": d.created_ms, "updated-at": d.created_ms}
+                    for d in reversed(self.wallet.deposits) if q.get("currency", d.asset) == d.asset]
+        else:
+            return error("bad_param")
+        return ok(rows[: int(q.get("size", 100))])
+
+    async def _withdraw_by_client_id(self, request: web.Request, q: dict[str, str], b: dict[str, Any]) -> web.Response:
+        found = self.wallet.by_client_id(q.get("clientOrderId", ""))
+        return error("not_found") if found is None else ok(self._withdrawal_json(found))
+
+
+def amount_text(value: Decimal) -> str:
+    """Wallet amounts as exact decimal text (HTX prints JSON numbers; text keeps them off binary floats)."""
+    return format(value.normalize(), "f")
+
+
+CHAINS: dict[str, list[str]] = {"btc": ["btc"], "eth": ["eth"], "usdt": ["usdterc20", "bep20usdt"]}
+
+
+def _chains(currency: str) -> list[str]:
+    return CHAINS.get(currency, [f"{currency}erc20"])
+
+
+def _network(chain: str) -> str:
+    """HTX chain name -> network: btc, eth and *erc20 are Ethereum-family except btc; bep20* is BSC."""
+    if chain == "btc":
+        return "BTC"
+    return "BSC" if chain.startswith("bep20") else "ETH"
 
 
 def _places(step: Decimal) -> int:

@@ -1,7 +1,9 @@
 """A fake Kraken spot REST order API: API-Sign verified with the real HMAC-SHA512, real answer shapes.
 
 Private endpoints (POST, form body with ``nonce``): AddOrder, QueryOrders, OpenOrders, ClosedOrders, CancelOrder,
-QueryTrades, Balance, BalanceEx; public: Time, AssetPairs. Every answer is HTTP 200 with
+QueryTrades, Balance, BalanceEx; funding: DepositMethods, DepositAddresses, DepositStatus, Withdraw (to a
+withdrawal key the account holder set up beforehand: ``wallet.withdraw_keys``), WithdrawStatus; public: Time,
+AssetPairs, Assets. Every answer is HTTP 200 with
 ``{"error": [...], "result": ...}``; errors are Kraken's strings (venue-protocols.md §2.5).
 """
 from __future__ import annotations
@@ -32,6 +34,15 @@ ERRORS: dict[str, str] = {
     "bad_arguments": "EGeneral:Invalid arguments",
     "unknown_state": "EService:Deadline elapsed",
     "rate_limit": "EOrder:Rate limit exceeded",
+    "unknown_method": "EFunding:Unknown method",
+    "unknown_key": "EFunding:Unknown withdraw key",
+    "withdraw_funds": "EFunding:Insufficient funds",
+    "withdraw_amount": "EFunding:Invalid amount",
+}
+# Funding method name -> network, per asset (Kraken names a deposit/withdrawal route by its method).
+METHODS: dict[str, dict[str, str]] = {
+    "XXBT": {"Bitcoin": "BTC"}, "XETH": {"Ether (Hex)": "ETH"},
+    "USDT": {"Tether USD (ERC20)": "ETH"},
 }
 STATUS = {"NEW": "open", "PARTIALLY_FILLED": "open", "FILLED": "closed", "CANCELED": "canceled", "EXPIRED": "canceled"}
 TIME_IN_FORCE = ("GTC", "IOC", "GTD")  # no FOK on Kraken
@@ -82,6 +93,9 @@ class FakeKraken(FakeVenue):
             ("AddOrder", self._add_order), ("QueryOrders", self._query_orders), ("OpenOrders", self._open_orders),
             ("ClosedOrders", self._closed_orders), ("CancelOrder", self._cancel_order),
             ("QueryTrades", self._query_trades), ("Balance", self._balance), ("BalanceEx", self._balance_ex),
+            ("DepositMethods", self._deposit_methods), ("DepositAddresses", self._deposit_addresses),
+            ("DepositStatus", self._deposit_status), ("Withdraw", self._withdraw),
+            ("WithdrawStatus", self._withdraw_status),
         ):
             r.add_post(f"/0/private/{name}", self._signed(handler))
 
@@ -263,3 +277,54 @@ class FakeKraken(FakeVenue):
             a: {"balance": num(sum(self.engine.balance(a), Decimal(0)), 10), "hold_trade": num(self.engine.balance(a)[1], 10)}
             for a in self.engine.assets()
         })
+
+    # ----- funding -----
+    def _methods(self, asset: str) -> dict[str, str]:
+        return METHODS.get(asset, {f"{asset} (ERC20)": "ETH"})
+
+    async def _deposit_methods(self, p: dict[str, str]) -> web.Response:
+        return ok([{"method": m, "limit": False, "fee": "0.0000000000", "gen-address": True, "minimum": "0.0001"}
+                   for m in self._methods(p.get("asset", ""))])
+
+    async def _deposit_addresses(self, p: dict[str, str]) -> web.Response:
+        network = self._methods(p.get("asset", "")).get(p.get("method", ""))
+        if network is None:
+            return error("unknown_method")
+        return ok([{"address": self.wallet.deposit_address(p["asset"], network), "expiretm": "0", "new": False}])
+
+    async def _withdraw(self, p: dict[str, str]) -> web.Response:
+        asset, key = p.get("asset", ""), p.get("key", "")
+        address = self.wallet.withdraw_keys.get(key)
+        if address is None or ("address" in p and p["address"] != address):
+            return error("unknown_key")
+        try:
+            amount = Decimal(p["amount"])
+        except (KeyError, InvalidOperation):
+            return error("bad_arguments")
+        network = next(iter(self._methods(asset).values()))
+        try:
+            w = self.wallet.withdraw(asset, network, address, amount)
+        except Reject as exc:
+            return error("withdraw_funds" if exc.kind == "insufficient_funds" else "withdraw_amount")
+        return ok({"refid": kraken_id("F", w.withdrawal_id)})
+
+    def _funding_row(self, asset: str, network: str, refid: str, tx_id: str, address: str, amount: Decimal,
+                     fee: Decimal, created_ms: int, status: str) -> dict[str, Any]:
+        """One WithdrawStatus / DepositStatus entry (``amount`` is what arrives, net of ``fee``)."""
+        method = next((m for m, n in self._methods(asset).items() if n == network), network)
+        return {"method": method, "aclass": "currency", "asset": asset, "refid": refid, "txid": tx_id, "info": address,
+                "amount": num(amount, 10), "fee": num(fee, 10), "time": created_ms // 1000, "status": status}
+
+    async def _withdraw_status(self, p: dict[str, str]) -> web.Response:
+        return ok([
+            self._funding_row(w.asset, w.network, kraken_id("F", w.withdrawal_id), w.tx_id, w.address, w.amount - w.fee,
+                              w.fee, w.created_ms, "Success" if w.status == "completed" else "Pending")
+            for w in reversed(self.wallet.withdrawals) if p.get("asset", w.asset) == w.asset
+        ])
+
+    async def _deposit_status(self, p: dict[str, str]) -> web.Response:
+        return ok([
+            self._funding_row(d.asset, d.network, kraken_id("D", d.deposit_id), d.tx_id, d.address, d.amount,
+                              Decimal(0), d.created_ms, "Success")
+            for d in reversed(self.wallet.deposits) if p.get("asset", d.asset) == d.asset
+        ])

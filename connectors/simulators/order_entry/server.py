@@ -21,6 +21,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from connectors.simulators.order_entry.capital import VenueWallet
 from connectors.simulators.order_entry.matching import MatchingEngine
 
 log = structlog.get_logger(__name__)
@@ -47,6 +48,7 @@ class FakeVenue:
         clock_ms: Callable[[], int] | None = None,
     ) -> None:
         self.engine = engine
+        self.wallet = VenueWallet(engine, self.venue)  # deposits and withdrawals of the same account
         self.keys = dict(keys)  # api key -> secret; every key trades the one account of ``engine``
         self.clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         engine.clock_ms = self.clock_ms  # one clock for timestamps and order times

@@ -1,0 +1,25 @@
+"""The broker's treasury: inventory per venue and per wallet, and approved rebalancing transfers.
+
+Public face: ``Treasury`` (inventory, plan, propose, approve, execute, reconcile), its records
+(``Transfer``, ``Inventory``, ``Holding``), the approval hook (``ApprovalHook``, ``TableApprovals``,
+``ApprovalRefused``), the protocols it is given (``WalletBalances``, ``HotWalletSender``, ``Authorizer``, ``AuditSink``), ``TreasuryError``.
+"""
+from wallets.treasury.approvals import ApprovalHook, ApprovalRefused, TableApprovals
+from wallets.treasury.service import (
+    HOT_TO_VENUE,
+    VENUE_TO_HOT,
+    AuditSink,
+    Authorizer,
+    Holding,
+    HotWalletSender,
+    Inventory,
+    Transfer,
+    Treasury,
+    TreasuryError,
+    WalletBalances,
+)
+
+__all__ = [
+    "HOT_TO_VENUE", "VENUE_TO_HOT", "ApprovalHook", "ApprovalRefused", "AuditSink", "Authorizer", "Holding", "HotWalletSender", "Inventory",
+    "TableApprovals", "Transfer", "Treasury", "TreasuryError", "WalletBalances",
+]
