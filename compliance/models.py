@@ -21,6 +21,7 @@ from sqlalchemy import (
 
 from wallets.db import create_db_engine
 from wallets.models import Money
+from wallets.migrations import ensure_current
 
 RowId = BigInteger().with_variant(Integer, "sqlite")
 
@@ -171,8 +172,5 @@ def open_engine(url: str, schema: str | None = None) -> Engine:
 
 
 def create_screening_tables(engine: Engine, schema: str | None = None) -> None:
-    """Create the compliance screening tables if missing (a migration will take this over)."""
-    with engine.begin() as conn:
-        if schema and conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        metadata.create_all(conn)
+    """Bring the database, these tables included, to the newest schema revision (wallets.migrations)."""
+    ensure_current(engine, schema)

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 
 from wallets.db import create_db_engine
+from wallets.migrations import ensure_current
 
 metadata = MetaData()
 
@@ -93,12 +94,8 @@ audit_head = Table(
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the back-office tables (and the PostgreSQL schema) if they do not exist."""
-    schema = engine.get_execution_options().get("schema_translate_map", {}).get(None)
-    with engine.begin() as conn:
-        if schema and conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        metadata.create_all(conn)
+    """Bring the database, these tables included, to the newest schema revision (wallets.migrations)."""
+    ensure_current(engine, engine.get_execution_options().get("schema_translate_map", {}).get(None))
 
 
 def open_engine(url: str, schema: str | None = None) -> Engine:

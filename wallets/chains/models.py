@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
+from wallets.migrations import ensure_current
 
 metadata = MetaData()
 
@@ -87,8 +88,5 @@ Index("ix_chain_observations_undelivered", chain_observations.c.chain, chain_obs
 
 
 def create_chain_tables(engine: Engine, schema: str | None = None) -> None:
-    """Create the watchers' tables (and the PostgreSQL schema) if missing; a migration will replace this."""
-    with engine.begin() as conn:
-        if schema and conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        metadata.create_all(conn)
+    """Bring the database, these tables included, to the newest schema revision (wallets.migrations)."""
+    ensure_current(engine, schema)

@@ -16,6 +16,7 @@ from sqlalchemy import (
 )
 
 from wallets.models import RowId
+from wallets.migrations import ensure_current
 
 metadata = MetaData()
 
@@ -48,8 +49,5 @@ address_counters = Table(
 
 
 def create_tables(engine: Engine, schema: str | None = None) -> None:
-    """Create custody's tables (and the PostgreSQL schema) if they do not exist."""
-    with engine.begin() as conn:
-        if schema and conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        metadata.create_all(conn)
+    """Bring the database, these tables included, to the newest schema revision (wallets.migrations)."""
+    ensure_current(engine, schema)

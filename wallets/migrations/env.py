@@ -11,6 +11,7 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 
 from wallets.migrations.registry import metadatas, table_names
+from wallets.chains.models import BaseUnits
 from wallets.models import Money
 
 config = context.config
@@ -25,6 +26,8 @@ def _render_item(kind: str, obj: Any, _autogen: AutogenContext) -> str | Literal
     # A revision spells Money out as the column types it makes, so it keeps its meaning if Money changes.
     if kind == "type" and isinstance(obj, Money):
         return 'sa.String(64).with_variant(sa.Numeric(38, 18), "postgresql")'
+    if kind == "type" and isinstance(obj, BaseUnits):  # whole base units of a chain (up to 2**256)
+        return 'sa.String(80).with_variant(sa.Numeric(78, 0), "postgresql")'
     return False
 
 

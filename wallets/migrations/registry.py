@@ -11,7 +11,15 @@ import importlib
 
 from sqlalchemy import MetaData
 
-MODEL_MODULES: tuple[str, ...] = ("wallets.models", "compliance.kyc_models", "wallets.treasury.models")
+MODEL_MODULES: tuple[str, ...] = (
+    "wallets.models",
+    "compliance.kyc_models",
+    "wallets.treasury.models",
+    "wallets.custody.models",
+    "wallets.chains.models",
+    "compliance.operator_models",
+    "compliance.models",
+)
 
 
 def metadatas() -> list[MetaData]:

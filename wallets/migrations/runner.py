@@ -285,3 +285,9 @@ def new_revision(message: str, *, autogenerate: bool = True) -> Path:
     script.cache_clear()
     revisions.cache_clear()
     return final
+
+
+def ensure_current(engine: Engine, schema: str | None = None) -> None:
+    """``prepare`` for a package that opens its own engine on Braid's database (custody, chains, compliance):
+    its tables come from the same linear history as the ledger's, never from ``create_all``."""
+    prepare(engine, engine.url.render_as_string(hide_password=False), schema=schema)
