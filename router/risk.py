@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from domain import OrderSide
 from router.reasons import Rejection, RejectReason
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ class PreTradeRisk:
     def check(
         self,
         symbol: str,
-        side: str,
+        side: OrderSide,
         qty: Decimal,
         price: Decimal | None,
         reference_price: Decimal | None,
@@ -95,7 +96,7 @@ class PreTradeRisk:
     def evaluate(
         self,
         symbol: str,
-        side: str,
+        side: OrderSide,
         qty: Decimal,
         price: Decimal | None,
         reference_price: Decimal | None,
@@ -112,7 +113,7 @@ class PreTradeRisk:
     def _evaluate(
         self,
         symbol: str,
-        side: str,
+        side: OrderSide,
         qty: Decimal,
         price: Decimal | None,
         ref: Decimal | None,

@@ -5,11 +5,18 @@ from decimal import Decimal as D
 
 from ib_fixtures import Engine, kinds, limit, of
 
+from domain import OrderSide, OrderStatus
 from internal_book import (
-    AmendOrder, CancelOrder, CancelReplace, OrderAmended, OrderCancelled, OrderRejected, OrderStatus, Side, Trade,
+    AmendOrder,
+    CancelOrder,
+    CancelReplace,
+    OrderAmended,
+    OrderCancelled,
+    OrderRejected,
+    Trade,
 )
 
-BUY, SELL = Side.BUY, Side.SELL
+BUY, SELL = OrderSide.BUY, OrderSide.SELL
 SYM = "BTC/USDT"
 
 

@@ -7,10 +7,16 @@ from decimal import Decimal
 import pytest
 
 from connectors.binance.trading import BinanceTrading
-from connectors.errors import AuthenticationFailed, InsufficientFunds, OrderStateUnknown, RateLimited
+from connectors.errors import (
+    AuthenticationFailed,
+    InsufficientFunds,
+    OrderStateUnknown,
+    RateLimited,
+)
 from connectors.simulators.order_entry.binance import FakeBinance
 from connectors.simulators.order_entry.matching import SimMarket
-from connectors.trading import ChildOrder, OrderStatus, VenueFill, client_order_id_for
+from connectors.trading import ChildOrder, VenueFill, client_order_id_for
+from domain import OrderStatus
 
 from .conftest import engine, instrument
 

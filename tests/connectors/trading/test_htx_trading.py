@@ -6,11 +6,18 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.errors import AuthenticationFailed, InsufficientFunds, InvalidOrder, OrderStateUnknown, RateLimited
+from connectors.errors import (
+    AuthenticationFailed,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderStateUnknown,
+    RateLimited,
+)
 from connectors.htx.trading import HtxTrading, order_type
 from connectors.simulators.order_entry.htx import FakeHtx
 from connectors.simulators.order_entry.matching import SimMarket
-from connectors.trading import ChildOrder, OrderStatus, VenueFill, client_order_id_for
+from connectors.trading import ChildOrder, VenueFill, client_order_id_for
+from domain import OrderStatus
 
 from .conftest import engine, instrument
 

@@ -7,11 +7,17 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.errors import AuthenticationFailed, InsufficientFunds, InvalidOrder, OrderStateUnknown
+from connectors.errors import (
+    AuthenticationFailed,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderStateUnknown,
+)
 from connectors.kraken.trading import KrakenTrading
 from connectors.simulators.order_entry.kraken import FakeKraken
 from connectors.simulators.order_entry.matching import SimMarket, fee_in_quote
-from connectors.trading import ChildOrder, OrderStatus, client_order_id_for
+from connectors.trading import ChildOrder, client_order_id_for
+from domain import OrderStatus
 
 from .conftest import engine, instrument
 
