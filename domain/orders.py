@@ -11,12 +11,19 @@ from typing import Literal
 BookSide = Literal["bids", "asks"]
 
 
-class OrderSide(StrEnum):
+class _Text(StrEnum):
+    """A StrEnum hashed as its text in C (Enum's own ``__hash__`` is Python code, slow on the hot paths that
+    key dicts by these); each member's name is its value, so equal members and strings hash alike."""
+
+    __hash__ = str.__hash__
+
+
+class OrderSide(_Text):
     BUY = "BUY"
     SELL = "SELL"
 
 
-class OrderType(StrEnum):
+class OrderType(_Text):
     LIMIT = "LIMIT"
     LIMIT_MAKER = "LIMIT_MAKER"
     MARKET = "MARKET"
@@ -26,13 +33,13 @@ class OrderType(StrEnum):
     TAKE_PROFIT_LIMIT = "TAKE_PROFIT_LIMIT"
 
 
-class TimeInForce(StrEnum):
+class TimeInForce(_Text):
     GTC = "GTC"
     IOC = "IOC"
     FOK = "FOK"
 
 
-class StpMode(StrEnum):
+class StpMode(_Text):
     """Self-trade prevention (Binance ``selfTradePreventionMode``); the taker's mode decides."""
 
     NONE = "NONE"
@@ -41,7 +48,7 @@ class StpMode(StrEnum):
     EXPIRE_BOTH = "EXPIRE_BOTH"
 
 
-class OrderStatus(StrEnum):
+class OrderStatus(_Text):
     """Binance's order statuses, plus ``UNKNOWN``: a venue accepted an order but its state could not be read
     (Braid's own; never sent to a client: such an order is queried until its state is known)."""
 
