@@ -39,18 +39,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config import Instrument
-from internal_book import (
-    CancelOrder,
-    MatchingEngine,
-    NewOrder,
-    OrderType,
-    SetReferencePrice,
-    Side,
-    STPMode,
-    TimeInForce,
+from config import Instrument  # noqa: E402
+from domain import OrderType, StpMode, TimeInForce  # noqa: E402
+from internal_book import CancelOrder, MatchingEngine, NewOrder, SetReferencePrice  # noqa: E402
+from internal_book.engine import EVENT_RECORD  # noqa: E402
+from internal_book.orders import (  # noqa: E402
+    SIDES,
+    STP_CODE,
+    STP_MODES,
+    TIF_CODE,
+    TIFS,
+    TYPE_CODE,
+    TYPES,
 )
-from internal_book.engine import EVENT_RECORD
 
 INSTRUMENT = Instrument(
     symbol="BTC/USDT", base="BTC", quote="USDT", venue="internal", venue_symbol="BTCUSDT",
@@ -59,9 +60,9 @@ INSTRUMENT = Instrument(
     min_notional=Decimal("5"), max_notional=Decimal("9000000"),
 )
 N_ACCOUNTS = 1000
-GTC, IOC = int(TimeInForce.GTC), int(TimeInForce.IOC)
-LIMIT, MARKET, STOP_LOSS = int(OrderType.LIMIT), int(OrderType.MARKET), int(OrderType.STOP_LOSS)
-EXPIRE_MAKER = int(STPMode.EXPIRE_MAKER)
+GTC, IOC = TIF_CODE[TimeInForce.GTC], TIF_CODE[TimeInForce.IOC]
+LIMIT, MARKET, STOP_LOSS = TYPE_CODE[OrderType.LIMIT], TYPE_CODE[OrderType.MARKET], TYPE_CODE[OrderType.STOP_LOSS]
+EXPIRE_MAKER = STP_CODE[StpMode.EXPIRE_MAKER]
 
 
 def make_flow(n: int, seed: int = 20261125) -> list[tuple[Any, ...]]:
@@ -176,9 +177,9 @@ def to_command(t: tuple[Any, ...], eng: MatchingEngine) -> Any:
     if t[0] == 2:
         return CancelOrder(sym, account, order_id=t[3], client_order_id=t[4], tenant=tenant, ts=t[5])
     _, _, _, side, typ, tif, px, lots, _, stop, _, stp, clid, ts, _ = t
-    return NewOrder(sym, account, Side(side), OrderType(typ), lots * step, None if px is None else px * tick,
-                    None if tif is None else TimeInForce(tif), None, None if stop is None else stop * tick, None,
-                    clid, STPMode(stp), tenant, ts)
+    return NewOrder(sym, account, SIDES[side], TYPES[typ], lots * step, None if px is None else px * tick,
+                    None if tif is None else TIFS[tif], None, None if stop is None else stop * tick, None,
+                    clid, STP_MODES[stp], tenant, ts)
 
 
 def run_apply_latency(flow: list[tuple[Any, ...]]) -> tuple[int, int]:

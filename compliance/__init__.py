@@ -15,28 +15,6 @@ Public face:
   (``TravelRule``).
 """
 # --- operators, second factors, audit log, tax report ---------------------------------------------------------
-from compliance.audit import AuditEntry, AuditLog
-from compliance.backoffice import BackOffice
-from compliance.operators import (
-    ROLES,
-    LoginFailed,
-    NotAuthorized,
-    Operator,
-    OperatorError,
-    Operators,
-    SeparationOfDuties,
-    authorize,
-    check_case_closer,
-    check_not_requester,
-)
-from compliance.tax import METHODS, TaxError, TaxReport, report_from_db
-from compliance.totp import (
-    SecondFactorError,
-    SecondFactorLocked,
-    SecondFactorRequired,
-    SecondFactors,
-)
-
 # --- end operators, second factors, audit log, tax report -----------------------------------------------------
 # --- screening, AML monitoring and cases (compliance/sanctions, names, screening, aml, anomaly, backtest, cases)
 from compliance.aml import (
@@ -49,6 +27,8 @@ from compliance.aml import (
     parse_rules,
 )
 from compliance.anomaly import AnomalyModel
+from compliance.audit import AuditEntry, AuditLog
+from compliance.backoffice import BackOffice
 from compliance.backtest import (
     BacktestResult,
     EventSource,
@@ -68,7 +48,21 @@ from compliance.cases import (
     Hold,
     PermissionDenied,
 )
+from compliance.kyc import Audit, Kyc, KycError, KycStore, PriceOf, no_audit
 from compliance.models import create_screening_tables, open_engine
+from compliance.operators import (
+    ROLES,
+    LoginFailed,
+    NotAuthorized,
+    Operator,
+    OperatorError,
+    Operators,
+    SeparationOfDuties,
+    authorize,
+    check_case_closer,
+    check_not_requester,
+)
+from compliance.pii import KeyRing, PiiError
 from compliance.sanctions import (
     SanctionsFormatError,
     SanctionsList,
@@ -84,9 +78,14 @@ from compliance.screening import (
     ScreeningResult,
     screening_from_settings,
 )
-from compliance.kyc import Audit, Kyc, KycError, KycStore, PriceOf, no_audit
-from compliance.pii import KeyRing, PiiError
+from compliance.tax import METHODS, TaxError, TaxReport, report_from_db
 from compliance.tiers import Decision, PastWithdrawal
+from compliance.totp import (
+    SecondFactorError,
+    SecondFactorLocked,
+    SecondFactorRequired,
+    SecondFactors,
+)
 from compliance.travel_rule import TravelRule, TravelRuleError, travel_rule_required
 
 __all__ = [

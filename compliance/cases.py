@@ -11,7 +11,6 @@ case_id)``); the default allows everything and the operators' roles are wired in
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -22,6 +21,7 @@ import structlog
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from compliance import models
+from domain import now_ms
 
 log = structlog.get_logger(__name__)
 
@@ -29,10 +29,6 @@ SYSTEM = "system"
 CaseState = Literal["open", "investigating", "escalated", "closed"]
 Funds = Literal["release", "return"]
 PERMISSIONS = ("case.read", "case.assign", "case.note", "case.investigate", "case.escalate", "case.close")
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class CaseError(ValueError):

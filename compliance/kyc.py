@@ -43,6 +43,7 @@ from compliance.tiers import (
     withdrawal_decision,
 )
 from config.kyc import TIERS, KycSettings, TierLimits
+from domain import now_ms
 from wallets.db import create_db_engine
 from wallets.migrations import prepare
 
@@ -57,10 +58,6 @@ PII_TABLE = "kyc_pii"
 
 def no_audit(actor: str, ip: str, action: str, target: str, details: dict[str, Any]) -> None:
     """The default audit hook: records nothing (the audit log is wired in by the caller)."""
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class KycError(Exception):

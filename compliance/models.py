@@ -20,8 +20,8 @@ from sqlalchemy import (
 )
 
 from wallets.db import create_db_engine
-from wallets.models import Money
 from wallets.migrations import ensure_current
+from wallets.models import Money
 
 RowId = BigInteger().with_variant(Integer, "sqlite")
 

@@ -35,9 +35,10 @@ from compliance.aml import (
     load_rules,
 )
 from compliance.anomaly import AnomalyModel
-from compliance.cases import SYSTEM, Authorizer, Case, CaseService, Hold, now_ms
+from compliance.cases import SYSTEM, Authorizer, Case, CaseService, Hold
 from compliance.names import NameIndex, normalise
 from compliance.sanctions import SanctionsList, normalise_address
+from domain import now_ms
 
 log = structlog.get_logger(__name__)
 

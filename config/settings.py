@@ -20,8 +20,8 @@ from pydantic_settings import (
 
 from config.backoffice import BackOfficeSettings
 from config.chains import ChainsSettings
-from config.kyc import KycSettings
 from config.custody import CustodySettings
+from config.kyc import KycSettings
 from config.screening import ScreeningSettings
 from config.treasury import TreasurySettings
 

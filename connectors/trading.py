@@ -6,7 +6,6 @@ twice can never make two orders: the adapter (and the venue) recognise the id.
 """
 from __future__ import annotations
 
-import enum
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -15,49 +14,33 @@ from typing import Protocol
 
 import structlog
 
+from domain import OrderSide, OrderStatus, TimeInForce
+
 log = structlog.get_logger(__name__)
 
 ZERO = Decimal(0)
-SIDES = ("BUY", "SELL")
-TIFS = ("IOC", "FOK", "GTC")
+_SIDES = tuple(str(s) for s in OrderSide)  # plain text, for the checks' messages
+_TIFS = tuple(str(t) for t in TimeInForce)
 
 # Fixed namespace: the same (parent, round, venue) gives the same id in every process, forever.
 _ID_NAMESPACE = uuid.UUID("6f1b2a3c-5d4e-4f60-8a7b-9c0d1e2f3a4b")
-
-
-class OrderStatus(str, enum.Enum):
-    NEW = "NEW"
-    PARTIALLY_FILLED = "PARTIALLY_FILLED"
-    FILLED = "FILLED"
-    CANCELED = "CANCELED"
-    REJECTED = "REJECTED"
-    EXPIRED = "EXPIRED"
-    UNKNOWN = "UNKNOWN"  # accepted, but the follow-up read failed: query it
-
-    @property
-    def is_open(self) -> bool:
-        return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
-
-    @property
-    def is_final(self) -> bool:
-        return self in (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
 
 
 @dataclass(frozen=True)
 class ChildOrder:
     venue: str
     symbol: str  # canonical, e.g. "BTC/USDT"
-    side: str  # "BUY" | "SELL"
+    side: OrderSide
     qty: Decimal
     price: Decimal  # limit
-    tif: str  # "IOC" | "FOK" | "GTC"
+    tif: TimeInForce
     client_order_id: str
 
     def __post_init__(self) -> None:
-        if self.side not in SIDES:
-            raise ValueError(f"side was {self.side!r}, expected one of {SIDES}")
-        if self.tif not in TIFS:
-            raise ValueError(f"tif was {self.tif!r}, expected one of {TIFS}")
+        if self.side not in _SIDES:
+            raise ValueError(f"side was {self.side!r}, expected one of {_SIDES}")
+        if self.tif not in _TIFS:
+            raise ValueError(f"tif was {self.tif!r}, expected one of {_TIFS}")
         if not isinstance(self.qty, Decimal) or not isinstance(self.price, Decimal):
             raise TypeError("qty and price must be Decimal")
         if self.qty <= 0 or self.price <= 0:
@@ -79,7 +62,7 @@ class VenueOrder:
     symbol: str
     client_order_id: str
     venue_order_id: str | None
-    side: str
+    side: OrderSide
     price: Decimal
     qty: Decimal
     status: OrderStatus

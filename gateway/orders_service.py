@@ -18,21 +18,40 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import structlog
 
 from config.instruments import Instrument
-from internal_book import OrderType
+from domain import (
+    OPEN_STATUSES,
+    AccountId,
+    Millis,
+    OrderId,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    TenantId,
+    TimeInForce,
+    now_ms,
+)
 from internal_book import error_of as matching_error_of
 from internal_book.errors import RejectReason as MatchingReason
 from internal_book.filters import PRICE, QTY, QUOTE, STOP, TIF, TRAIL, check_params
+from internal_book.orders import STOP_TYPES
 from router.reasons import error_of
 from router.report import INTERNAL, ExecutionReport, ParentFill, ParentOrder
-from router.report import Side as ParentSide
 from router.risk import PreTradeRisk
 from router.sor import SmartOrderRouter
-from wallets import Batch, InsufficientBalance, OrderRecord, TradeRecord, Wallets, models, venue_account
+from wallets import (
+    Batch,
+    InsufficientBalance,
+    OrderRecord,
+    TradeRecord,
+    Wallets,
+    models,
+    venue_account,
+)
 from wallets.db import Insert, Upsert
 
 ParentTif = Literal["GTC", "IOC", "FOK"]  # a parent order's time in force (router.report.ParentOrder)
@@ -40,8 +59,16 @@ ParentTif = Literal["GTC", "IOC", "FOK"]  # a parent order's time in force (rout
 log = structlog.get_logger(__name__)
 ZERO = Decimal(0)
 Q8 = Decimal("0.00000001")
-OPEN = ("NEW", "PARTIALLY_FILLED")
-ORDER_TYPES = ("LIMIT", "LIMIT_MAKER", "MARKET")
+# text -> member for what a client sends (a dict lookup: an Enum call costs a microsecond per order)
+_SIDE_OF = dict(OrderSide.__members__)
+_TYPE_OF = {t: OrderType[t] for t in ("LIMIT", "LIMIT_MAKER", "MARKET")}  # the types Braid takes
+_TIF_OF = dict(TimeInForce.__members__)
+_STATUS_OF = dict(OrderStatus.__members__)
+# bound once: an enum member costs about a microsecond to look up on Python 3.11
+_BUY, _LIMIT, _LIMIT_MAKER, _MARKET = OrderSide.BUY, OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.MARKET
+_GTC, _IOC = TimeInForce.GTC, TimeInForce.IOC
+_NEW, _PARTIALLY_FILLED, _FILLED = OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED
+_CANCELED, _EXPIRED, _EXPIRED_IN_MATCH = OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.EXPIRED_IN_MATCH
 _CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 INSUFFICIENT = (-2010, "Account has insufficient balance for requested action.")
 
@@ -63,21 +90,21 @@ def _refuse(reason: MatchingReason, field_code: int = 0) -> OrderRefused:
 class OrderRow:
     """An order while this process works it (the store keeps immutable snapshots of it)."""
 
-    order_id: int
-    account_id: int
+    order_id: OrderId
+    account_id: AccountId
     symbol: str  # Binance spelling, e.g. BTCUSDT
     client_order_id: str
-    side: str
-    type: str
-    tif: str | None
+    side: OrderSide
+    type: OrderType
+    tif: TimeInForce | None
     price: Decimal | None
     orig_qty: Decimal
     orig_quote_qty: Decimal
     executed_qty: Decimal
     cum_quote: Decimal
-    status: str
-    time: int
-    update_time: int
+    status: OrderStatus
+    time: Millis
+    update_time: Millis
     reserved_asset: str = ""
     reserved_left: Decimal = ZERO  # still locked for this order
     canonical: str = ""  # BTC/USDT
@@ -86,7 +113,7 @@ class OrderRow:
 
     @property
     def is_open(self) -> bool:
-        return self.status in OPEN
+        return self.status in OPEN_STATUSES
 
     def row(self) -> dict[str, Any]:
         """The ``braid_orders`` row (built by hand: dataclasses.asdict deep-copies every Decimal)."""
@@ -112,12 +139,14 @@ class OrderRow:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    tenant_id: int
-    account_id: int
+    tenant_id: TenantId
+    account_id: AccountId
 
 
 @dataclass(slots=True)
 class NewOrderRequest:
+    """An order as the client sent it: side, type and tif are the client's text until ``validate`` checks them."""
+
     symbol: str
     side: str
     type: str
@@ -140,10 +169,6 @@ class Placed:
 # (kind, account_id, payload): "order" {order, fills, exec_type}; "balance" {} (the account's balances changed)
 Listener = Callable[[str, int, dict[str, Any]], None]
 Changed = list[tuple[OrderRow, list[TradeRecord], str]]  # (order, its new fills, execution type)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class OrdersService:
@@ -185,20 +210,20 @@ class OrdersService:
     def validate(self, req: NewOrderRequest) -> Instrument:
         """Parameter and filter checks only; raises OrderRefused."""
         inst = self.instrument(req.symbol)
-        if req.side not in ("BUY", "SELL"):
+        if req.side not in _SIDE_OF:
             raise OrderRefused(-1117, "Invalid side.")
-        if req.type not in ORDER_TYPES:
-            if req.type in ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"):
+        if req.type not in _TYPE_OF:
+            if req.type in STOP_TYPES:
                 raise OrderRefused(-1014, "Unsupported order combination.")
             raise OrderRefused(-1116, "Invalid orderType.")
-        if req.tif is not None and req.tif not in ("GTC", "IOC", "FOK"):
+        if req.tif is not None and req.tif not in _TIF_OF:
             raise OrderRefused(-1115, "Invalid timeInForce.")
         if req.client_order_id is not None and not _CLIENT_ID.match(req.client_order_id):
             raise OrderRefused(-1100, "Illegal characters found in parameter 'newClientOrderId'; legal range is "
                                       "'^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.")
         present = {f for f, v in ((TIF, req.tif), (QTY, req.quantity), (PRICE, req.price), (QUOTE, req.quote_qty),
                                   (STOP, req.stop_price), (TRAIL, req.trailing_delta)) if v is not None}
-        bad = check_params(OrderType[req.type], present)
+        bad = check_params(_TYPE_OF[req.type], present)
         if bad is not None:
             raise _refuse(*bad)
         if not inst.trading:
@@ -274,12 +299,12 @@ class OrdersService:
         except InsufficientBalance:
             raise OrderRefused(*INSUFFICIENT) from None
         t = self.clock_ms()
-        tif = "GTC" if req.type == "LIMIT_MAKER" else (req.tif if req.type == "LIMIT" else None)
-        row = OrderRow(order_id, acct, req.symbol, cid, req.side, req.type, tif, req.price, qty, req.quote_qty or ZERO,
-                       ZERO, ZERO, "NEW", t, t, asset, reserve, inst.symbol)
-        parent = ParentOrder(str(order_id), inst.symbol, cast(ParentSide, req.side), qty,
-                             "MARKET" if req.type == "MARKET" else "LIMIT", req.price,
-                             cast(ParentTif, tif or "IOC"), str(caller.tenant_id), str(acct))
+        side, order_type = _SIDE_OF[req.side], _TYPE_OF[req.type]
+        tif = _GTC if order_type == "LIMIT_MAKER" else (_TIF_OF[req.tif] if req.tif and order_type == "LIMIT" else None)
+        row = OrderRow(order_id, acct, req.symbol, cid, side, order_type, tif, req.price, qty, req.quote_qty or ZERO,
+                       ZERO, ZERO, _NEW, t, t, asset, reserve, inst.symbol)
+        parent = ParentOrder(str(order_id), inst.symbol, side, qty, _MARKET if order_type == "MARKET" else _LIMIT,
+                             req.price, tif or _IOC, caller.tenant_id, acct)
         try:
             report = await self.router.execute(parent)
         except Exception:
@@ -360,9 +385,9 @@ class OrdersService:
         engine = self.router.engine
         if engine is None:
             return False
-        from internal_book import NewOrder, Side, TimeInForce
+        from internal_book import NewOrder
 
-        probe = NewOrder(symbol=inst.symbol, account="", tenant="", side=Side.BUY if buy else Side.SELL,
+        probe = NewOrder(symbol=inst.symbol, account=0, tenant=0, side=OrderSide.BUY if buy else OrderSide.SELL,
                          order_type=OrderType.LIMIT, quantity=inst.step_size or Decimal(1), price=price,
                          time_in_force=TimeInForce.IOC, client_order_id="probe", ts=0)
         try:
@@ -374,7 +399,7 @@ class OrdersService:
     async def _book(self, o: OrderRow, report: ExecutionReport, batch: Batch) -> list[TradeRecord]:
         return await self._book_fills(o, report.fills, report.status, batch)
 
-    async def _book_fills(self, o: OrderRow, all_fills: Any, status: str, batch: Batch) -> list[TradeRecord]:
+    async def _book_fills(self, o: OrderRow, all_fills: Any, status: OrderStatus, batch: Batch) -> list[TradeRecord]:
         """Settle the router's fills not booked yet, set the order's state, and queue it all in ``batch``."""
         new = all_fills[o.booked:]
         first = o.booked
@@ -394,7 +419,7 @@ class OrdersService:
         t = self.clock_ms()
         trade_id = self.wallets.store.next_id("trade")
         s = await self.wallets.ledger.settle_fill(
-            o.account_id, base=inst.base, quote=inst.quote, side=cast(ParentSide, o.side), qty=f.qty, price=f.price,
+            o.account_id, base=inst.base, quote=inst.quote, side=o.side, qty=f.qty, price=f.price,
             ref=f"trade:{trade_id}", quote_qty=quote_qty, commission=commission,
             counterparty=INTERNAL if f.source == INTERNAL else venue_account(f.source), batch=batch)
         trade = TradeRecord(trade_id, o.order_id, o.account_id, o.symbol, f.price, f.qty, quote_qty, commission,
@@ -429,19 +454,21 @@ class OrdersService:
         self._levels[symbol] = (version, bids, asks)
         return self._levels[symbol]
 
-    async def _set_state(self, o: OrderRow, router_status: str, batch: Batch) -> None:
+    async def _set_state(self, o: OrderRow, router_status: OrderStatus, batch: Batch) -> None:
         self._book_version[o.symbol] = self._book_version.get(o.symbol, 0) + 1
-        if router_status in ("NEW", "PARTIALLY_FILLED") and o.executed_qty < o.orig_qty:
-            o.status = "PARTIALLY_FILLED" if o.executed_qty > 0 else "NEW"
+        if router_status in OPEN_STATUSES and o.executed_qty < o.orig_qty:
+            o.status = _PARTIALLY_FILLED if o.executed_qty > 0 else _NEW
             if o.side == "BUY" and o.price is not None:  # keep locked only what the rest can still cost
                 await self._release(o, o.reserved_left - (o.orig_qty - o.executed_qty) * o.price, batch)
         else:
             if o.executed_qty >= o.orig_qty:
-                o.status = "FILLED"
+                o.status = _FILLED
             elif router_status == "CANCELED":
-                o.status = "CANCELED"
+                o.status = _CANCELED
+            elif router_status == "EXPIRED_IN_MATCH":
+                o.status = _EXPIRED_IN_MATCH
             else:
-                o.status = "EXPIRED"
+                o.status = _EXPIRED
             await self._release(o, o.reserved_left, batch)
             self._untrack(o)
         # the order's row itself is written by _commit, as it stands when the batch is queued
@@ -464,6 +491,10 @@ class OrdersService:
             if len(fills_now) > o.booked:
                 fills = await self._book_fills(o, fills_now, status, batch)
                 changed.append((o, fills, "TRADE"))
+            elif status not in OPEN_STATUSES and o.is_open:  # ended without a fill: self-trade prevention
+                o.update_time = self.clock_ms()
+                await self._set_state(o, status, batch)
+                changed.append((o, [], "TRADE_PREVENTION"))
 
     async def _commit(self, batch: Batch, changed: Changed) -> dict[int, OrderRow]:
         """Make it durable, then tell the listeners (user streams): nobody hears of what is not committed.
@@ -529,7 +560,7 @@ class OrdersService:
         fills = await self._book(o, report, batch) if len(report.fills) > o.booked else []
         if o.is_open:
             o.update_time = self.clock_ms()
-            await self._set_state(o, "CANCELED", batch)
+            await self._set_state(o, _CANCELED, batch)
         snaps = await self._commit(batch, [(o, fills, "CANCELED")])
         return snaps[o.order_id]
 
@@ -579,14 +610,15 @@ class OrdersService:
                          rec.status, rec.time, rec.update_time, inst.quote if buy else inst.base,
                          left * rec.price if buy else left, inst.symbol, 0, True)
             self._track(o)
+            # the order's own tenant, as when it was placed: (tenant, account) is its self-trade-prevention group
+            tenant = self.wallets.accounts.account(o.account_id).tenant_id or 0
             report = await self.router.execute(ParentOrder(
-                str(o.order_id), inst.symbol, cast(ParentSide, o.side), left, "LIMIT", o.price, "GTC", "",
-                str(o.account_id)))
+                str(o.order_id), inst.symbol, o.side, left, _LIMIT, o.price, _GTC, tenant, o.account_id))
             batch = Batch()
             changed: Changed = []
             if report.status == "REJECTED":
                 log.warning("restore_refused", order_id=o.order_id, code=report.reject_code, msg=report.reject_msg)
-                await self._set_state(o, "CANCELED", batch)
+                await self._set_state(o, _CANCELED, batch)
                 changed.append((o, [], "CANCELED"))
             else:
                 fills = await self._book(o, report, batch)

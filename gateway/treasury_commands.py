@@ -33,7 +33,7 @@ from wallets import WalletError, migrations
 from wallets.custody import PublicWallets
 from wallets.custody.networks import BTC_PARAMS, NETWORKS
 from wallets.db import create_db_engine
-from wallets.treasury import AuditSink, Authorizer, TableApprovals, Transfer, Treasury, TreasuryError
+from treasury import AuditSink, Authorizer, TableApprovals, Transfer, Treasury, TreasuryError
 
 
 def _adapters(settings: Settings) -> tuple[dict[str, TradingVenue], dict[str, VenueCapital]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from internal_book.orders import OrderType, Side, STPMode, TimeInForce
+from domain import OrderSide, OrderType, StpMode, TimeInForce
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +22,7 @@ class NewOrder:
 
     symbol: str
     account: str
-    side: Side
+    side: OrderSide
     order_type: OrderType
     quantity: Decimal | None = None
     price: Decimal | None = None
@@ -31,7 +31,7 @@ class NewOrder:
     stop_price: Decimal | None = None
     trailing_delta: int | None = None
     client_order_id: str | None = None
-    stp_mode: STPMode = STPMode.EXPIRE_MAKER
+    stp_mode: StpMode = StpMode.EXPIRE_MAKER
     tenant: str = ""
     ts: int = 0
     protect_price: Decimal | None = None

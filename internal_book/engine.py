@@ -22,11 +22,30 @@ except ImportError as exc:  # pragma: no cover - only without a build
     raise ImportError(
         "internal_book._engine is not built; run `.venv/bin/python setup.py build_ext --inplace` "
         "(or `pip install -e .`)") from exc
+from domain import OrderSide, OrderStatus
 from internal_book import events as ev
-from internal_book.commands import AmendOrder, CancelOrder, CancelReplace, Command, NewOrder, SetReferencePrice
+from internal_book.commands import (
+    AmendOrder,
+    CancelOrder,
+    CancelReplace,
+    Command,
+    NewOrder,
+    SetReferencePrice,
+)
 from internal_book.errors import RejectReason, error_of
 from internal_book.events import Preview
-from internal_book.orders import PRICED, OrderStatus, OrderType, Side, STPMode, TimeInForce
+from internal_book.orders import (
+    PRICED,
+    SIDE_CODE,
+    SIDES,
+    STATUSES,
+    STP_CODE,
+    STP_MODES,
+    TIF_CODE,
+    TIFS,
+    TYPE_CODE,
+    TYPES,
+)
 
 OFFGRID: int = _engine.OFFGRID
 _LIMIT = 2**62  # beyond this a scaled value is treated as off the grid (int64 core)
@@ -36,7 +55,7 @@ _LIMIT = 2**62  # beyond this a scaled value is treated as off the grid (int64 c
 EVENT_RECORD = struct.Struct("<qqiiqqqqqqqiiiiq")
 assert EVENT_RECORD.size == _engine.EVENT_RECORD_SIZE
 _NONE_INT: int = _engine.NONE
-_SIDES, _STATUSES, _TYPES, _TIFS, _STPS = tuple(Side), tuple(OrderStatus), tuple(OrderType), tuple(TimeInForce), tuple(STPMode)
+_SIDES, _STATUSES, _TYPES, _TIFS, _STPS = SIDES, STATUSES, TYPES, TIFS, STP_MODES
 
 _new = tuple.__new__
 
@@ -210,12 +229,12 @@ class MatchingEngine:
             s = self._scales.get(cmd.symbol)
             acct = self._acct(cmd.tenant, cmd.account)
             if s is None:
-                return (OP_NEW, -1, acct, int(cmd.side), int(cmd.order_type), None, None, None, None, None, None,
-                        int(cmd.stp_mode), cmd.client_order_id, cmd.ts, None)
-            return (OP_NEW, s.index, acct, int(cmd.side), int(cmd.order_type),
-                    None if cmd.time_in_force is None else int(cmd.time_in_force),
+                return (OP_NEW, -1, acct, SIDE_CODE[cmd.side], TYPE_CODE[cmd.order_type], None, None, None, None,
+                        None, None, STP_CODE[cmd.stp_mode], cmd.client_order_id, cmd.ts, None)
+            return (OP_NEW, s.index, acct, SIDE_CODE[cmd.side], TYPE_CODE[cmd.order_type],
+                    None if cmd.time_in_force is None else TIF_CODE[cmd.time_in_force],
                     scale(cmd.price, s.tick), scale(cmd.quantity, s.step), scale(cmd.quote_order_qty, s.unit),
-                    scale(cmd.stop_price, s.tick), _clamp(cmd.trailing_delta), int(cmd.stp_mode), cmd.client_order_id,
+                    scale(cmd.stop_price, s.tick), _clamp(cmd.trailing_delta), STP_CODE[cmd.stp_mode], cmd.client_order_id,
                     cmd.ts, scale(cmd.protect_price, s.tick))
         if isinstance(cmd, CancelOrder):
             return (OP_CANCEL, self.symbol_index(cmd.symbol), self._acct(cmd.tenant, cmd.account),
@@ -280,12 +299,12 @@ class MatchingEngine:
         limit = order.price if order.order_type in PRICED else None
         if order.protect_price is not None:
             p = order.protect_price
-            limit = p if limit is None else (min(limit, p) if order.side == Side.BUY else max(limit, p))
+            limit = p if limit is None else (min(limit, p) if order.side == OrderSide.BUY else max(limit, p))
         acct = self._accounts.get((order.tenant, order.account), -1)
         quote = None if order.quote_order_qty is None else int(order.quote_order_qty // s.unit)
         lots = None if order.quantity is None else int(order.quantity // s.step)
-        rows = self._core.preview(s.index, int(order.side), acct, int(order.stp_mode),
-                                  None if limit is None else int(limit // s.tick) if order.side == Side.BUY
+        rows = self._core.preview(s.index, SIDE_CODE[order.side], acct, STP_CODE[order.stp_mode],
+                                  None if limit is None else int(limit // s.tick) if order.side == OrderSide.BUY
                                   else _ceil_div(limit, s.tick), lots, quote)
         fills = tuple((px * s.tick, q * s.step, oid) for px, q, oid in rows)
         filled = sum((q for _, q, _ in fills), Decimal(0))
@@ -321,18 +340,18 @@ class MatchingEngine:
     def _common(self, s: SymbolScale, r: tuple[Any, ...]) -> list[Any]:
         oid, acct, clid, side, typ, tif, px = r[:7]
         tenant, account = self._account_names[acct]
-        return [oid, tenant, account, clid, Side(side).name, OrderType(typ).name,
-                None if tif < 0 else TimeInForce(tif).name, ev.canonical(None if px is None else px * s.tick),
+        return [oid, tenant, account, clid, SIDES[side].name, TYPES[typ].name,
+                None if tif < 0 else TIFS[tif].name, ev.canonical(None if px is None else px * s.tick),
                 ev.canonical(r[7] * s.step)]
 
     def _resting_row(self, s: SymbolScale, r: tuple[Any, ...]) -> list[Any]:
         return [*self._common(s, r), ev.canonical(r[8] * s.step), ev.canonical(r[9] * s.step),
-                STPMode(r[10]).name, r[11]]
+                STP_MODES[r[10]].name, r[11]]
 
     def _stop_row(self, s: SymbolScale, r: tuple[Any, ...]) -> list[Any]:
         stop, trail, active, extreme = r[12], r[13], r[14], r[15]
         return [*self._common(s, r), ev.canonical(None if stop is None else stop * s.tick), trail, bool(active),
-                ev.canonical(None if extreme is None else extreme * s.tick), STPMode(r[10]).name, r[11]]
+                ev.canonical(None if extreme is None else extreme * s.tick), STP_MODES[r[10]].name, r[11]]
 
     # ---- snapshot / restore / rebuild ----------------------------------------------------------
     def snapshot(self) -> bytes:

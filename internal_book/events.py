@@ -11,8 +11,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Literal, NamedTuple
 
+from domain import OrderSide, OrderStatus, OrderType, StpMode, TimeInForce
 from internal_book.errors import RejectReason
-from internal_book.orders import OrderStatus, OrderType, Side, STPMode, TimeInForce
 
 
 def canonical(value: Any) -> Any:
@@ -48,7 +48,7 @@ class OrderAccepted(NamedTuple):
     client_order_id: str | None
     tenant: str
     account: str
-    side: Side
+    side: OrderSide
     order_type: OrderType
     time_in_force: TimeInForce | None
     price: Decimal | None
@@ -56,7 +56,7 @@ class OrderAccepted(NamedTuple):
     quote_order_qty: Decimal | None
     stop_price: Decimal | None
     trailing_delta: int | None
-    stp_mode: STPMode
+    stp_mode: StpMode
     status: OrderStatus = OrderStatus.NEW
 
     @property
@@ -75,7 +75,7 @@ class Trade(NamedTuple):
     quantity: Decimal
     taker_order_id: int
     maker_order_id: int
-    taker_side: Side
+    taker_side: OrderSide
     taker_status: OrderStatus
     maker_status: OrderStatus
 

@@ -5,8 +5,8 @@ Field codes (also used by the compiled core and ``errors.PARAM_NAMES``):
 """
 from __future__ import annotations
 
+from domain import OrderType
 from internal_book.errors import RejectReason
-from internal_book.orders import OrderType
 
 TIF, QTY, PRICE, QUOTE, STOP, TRAIL, PROTECT = 1, 2, 3, 4, 5, 6, 7
 FIELD_ORDER = (TIF, QTY, PRICE, QUOTE, STOP, TRAIL, PROTECT)

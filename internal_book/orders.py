@@ -1,51 +1,26 @@
-"""Order vocabulary: sides, types, time in force, STP modes and statuses, with Binance spellings.
+"""The engine's integer codes for the shared order vocabulary (``domain``), and order-type groups.
 
-The integer values are the wire codes shared with the compiled core (``_engine.c``); do not renumber.
+The compiled core (``_engine.c``) speaks small integers; this is the one place they map to and from the
+``domain`` enums. The codes are the core's wire codes: do not renumber.
 """
 from __future__ import annotations
 
-from enum import IntEnum
+from domain import OrderSide, OrderStatus, OrderType, StpMode, TimeInForce
 
-
-class Side(IntEnum):
-    BUY = 0
-    SELL = 1
-
-
-class OrderType(IntEnum):
-    LIMIT = 0
-    LIMIT_MAKER = 1
-    MARKET = 2
-    STOP_LOSS = 3
-    STOP_LOSS_LIMIT = 4
-    TAKE_PROFIT = 5
-    TAKE_PROFIT_LIMIT = 6
-
-
-class TimeInForce(IntEnum):
-    GTC = 0
-    IOC = 1
-    FOK = 2
-
-
-class STPMode(IntEnum):
-    """Self-trade prevention; the taker's mode decides, as on Binance."""
-
-    NONE = 0
-    EXPIRE_TAKER = 1
-    EXPIRE_MAKER = 2
-    EXPIRE_BOTH = 3
-
-
-class OrderStatus(IntEnum):
-    NEW = 0
-    PARTIALLY_FILLED = 1
-    FILLED = 2
-    CANCELED = 3
-    REJECTED = 4
-    EXPIRED = 5
-    EXPIRED_IN_MATCH = 6
-
+# code -> member (index by the core's code) ...
+SIDES = (OrderSide.BUY, OrderSide.SELL)
+TYPES = (OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.MARKET, OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT,
+         OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT)
+TIFS = (TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK)
+STP_MODES = (StpMode.NONE, StpMode.EXPIRE_TAKER, StpMode.EXPIRE_MAKER, StpMode.EXPIRE_BOTH)
+STATUSES = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELED,
+            OrderStatus.REJECTED, OrderStatus.EXPIRED, OrderStatus.EXPIRED_IN_MATCH)
+# ... and member -> code (a StrEnum hashes as its string, so the Binance text is a key as well)
+SIDE_CODE = {m: n for n, m in enumerate(SIDES)}
+TYPE_CODE = {m: n for n, m in enumerate(TYPES)}
+TIF_CODE = {m: n for n, m in enumerate(TIFS)}
+STP_CODE = {m: n for n, m in enumerate(STP_MODES)}
+STATUS_CODE = {m: n for n, m in enumerate(STATUSES)}
 
 STOP_TYPES = frozenset(
     {OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT}
@@ -62,7 +37,7 @@ MIN_TRAILING_DELTA = 10
 MAX_TRAILING_DELTA = 2000
 
 
-def stop_triggers_upward(order_type: OrderType, side: Side) -> bool:
+def stop_triggers_upward(order_type: OrderType, side: OrderSide) -> bool:
     """True when the stop condition is ``price >= stopPrice`` (STOP_LOSS BUY, TAKE_PROFIT SELL)."""
     is_stop_loss = order_type in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT)
-    return is_stop_loss == (side == Side.BUY)
+    return is_stop_loss == (side == OrderSide.BUY)

@@ -30,21 +30,33 @@ from decimal import Decimal
 from typing import Any
 
 from config import Instrument
+from domain import OrderSide, OrderStatus, OrderType, StpMode, TimeInForce
 from internal_book import events as ev
-from internal_book.commands import AmendOrder, CancelOrder, CancelReplace, Command, NewOrder, SetReferencePrice
+from internal_book.commands import (
+    AmendOrder,
+    CancelOrder,
+    CancelReplace,
+    Command,
+    NewOrder,
+    SetReferencePrice,
+)
 from internal_book.errors import RejectReason, error_of
-from internal_book.filters import PRICE, PROTECT, QTY, QUOTE, STOP, TIF, TRAIL, check_params
+from internal_book.filters import (
+    PRICE,
+    PROTECT,
+    QTY,
+    QUOTE,
+    STOP,
+    TIF,
+    TRAIL,
+    check_params,
+)
 from internal_book.orders import (
     MARKET_LIKE,
     MAX_TRAILING_DELTA,
     MIN_TRAILING_DELTA,
     PRICED,
     STOP_TYPES,
-    OrderStatus,
-    OrderType,
-    Side,
-    STPMode,
-    TimeInForce,
     stop_triggers_upward,
 )
 
@@ -126,7 +138,7 @@ class ReferenceEngine:
         limit = order.price if order.order_type in PRICED else None
         if order.protect_price is not None:
             p = order.protect_price
-            limit = p if limit is None else (min(limit, p) if order.side == Side.BUY else max(limit, p))
+            limit = p if limit is None else (min(limit, p) if order.side == OrderSide.BUY else max(limit, p))
         inst = self.instruments[order.symbol]
         unit = inst.tick_size * inst.step_size
         quote = None if order.quote_order_qty is None else (order.quote_order_qty // unit) * unit
@@ -137,7 +149,7 @@ class ReferenceEngine:
 
     def validate_internal_state(self) -> None:
         for s in self.instruments:
-            bid, ask = self._best(s, Side.BUY), self._best(s, Side.SELL)
+            bid, ask = self._best(s, OrderSide.BUY), self._best(s, OrderSide.SELL)
             assert bid is None or ask is None or bid.price < ask.price, "book crossed"
             for o in self.book[s]:
                 assert o.leaves > 0 and o.leaves + o.executed == o.qty, "quantity identity broken"
@@ -146,8 +158,8 @@ class ReferenceEngine:
         """Canonical state (same shape as ``MatchingEngine.state()``)."""
         syms = {}
         for s in sorted(self.instruments):
-            bids = sorted((o for o in self.book[s] if o.side == Side.BUY), key=lambda o: (-o.price, o.prio))
-            asks = sorted((o for o in self.book[s] if o.side == Side.SELL), key=lambda o: (o.price, o.prio))
+            bids = sorted((o for o in self.book[s] if o.side == OrderSide.BUY), key=lambda o: (-o.price, o.prio))
+            asks = sorted((o for o in self.book[s] if o.side == OrderSide.SELL), key=lambda o: (o.price, o.prio))
             syms[s] = {
                 "last": ev.canonical(self.last[s]),
                 "bids": [_resting_row(o) for o in bids],
@@ -236,7 +248,7 @@ class ReferenceEngine:
                 and _stop_cond(c.order_type, c.side, last, c.stop_price)):
             return R.MATCHING_WOULD_TRIGGER_IMMEDIATELY, 0
         if c.order_type == OrderType.LIMIT_MAKER:
-            best = self._best(c.symbol, Side.SELL if c.side == Side.BUY else Side.BUY)
+            best = self._best(c.symbol, OrderSide.SELL if c.side == OrderSide.BUY else OrderSide.BUY)
             if best is not None and c.price is not None and _crosses(c.side, c.price, best.price):
                 return R.MATCHING_WOULD_TAKE, 0
         return None
@@ -331,7 +343,7 @@ class ReferenceEngine:
                        leaves_qty=o.leaves, keeps_priority=True)
             return
         if o.type == OrderType.LIMIT_MAKER:
-            best = self._best(o.symbol, Side.SELL if o.side == Side.BUY else Side.BUY)
+            best = self._best(o.symbol, OrderSide.SELL if o.side == OrderSide.BUY else OrderSide.BUY)
             if best is not None and _crosses(o.side, price, best.price):
                 self._reject(c, c.symbol, R.MATCHING_WOULD_TAKE, oid=o.oid)
                 return
@@ -357,11 +369,11 @@ class ReferenceEngine:
         self._run_triggers(c.symbol, c.ts)
 
     # ---- book mechanics ----------------------------------------------------------------------
-    def _best(self, symbol: str, side: Side) -> RefOrder | None:
+    def _best(self, symbol: str, side: OrderSide) -> RefOrder | None:
         rows = [o for o in self.book[symbol] if o.side == side]
         if not rows:
             return None
-        if side == Side.BUY:
+        if side == OrderSide.BUY:
             return min(rows, key=lambda o: (-o.price, o.prio))
         return min(rows, key=lambda o: (o.price, o.prio))
 
@@ -393,7 +405,7 @@ class ReferenceEngine:
             if not s.active:
                 if s.stop is None or _stop_cond(s.type, s.side, price, s.stop):
                     s.active, s.extreme = True, price
-            elif s.side == Side.BUY:
+            elif s.side == OrderSide.BUY:
                 s.extreme = min(s.extreme, price)
             else:
                 s.extreme = max(s.extreme, price)
@@ -402,8 +414,8 @@ class ReferenceEngine:
         """Match ``o`` as taker, then rest, expire or release what is left."""
         limit = o.price if o.limit_like else None
         if o.protect is not None:
-            limit = o.protect if limit is None else (min(limit, o.protect) if o.side == Side.BUY else max(limit, o.protect))
-        opp = Side.SELL if o.side == Side.BUY else Side.BUY
+            limit = o.protect if limit is None else (min(limit, o.protect) if o.side == OrderSide.BUY else max(limit, o.protect))
+        opp = OrderSide.SELL if o.side == OrderSide.BUY else OrderSide.BUY
         if o.tif == TimeInForce.FOK:
             filled = sum((q for _, q, _ in self.simulate(o.symbol, o.side, o.group, o.stp, limit, o.leaves, None)),
                          Decimal(0))
@@ -424,12 +436,12 @@ class ReferenceEngine:
             m = self._best(o.symbol, opp)
             if m is None or (limit is not None and not _crosses(o.side, limit, m.price)):
                 break
-            if o.stp != STPMode.NONE and m.group == o.group:
-                if o.stp in (STPMode.EXPIRE_MAKER, STPMode.EXPIRE_BOTH):
+            if o.stp != StpMode.NONE and m.group == o.group:
+                if o.stp in (StpMode.EXPIRE_MAKER, StpMode.EXPIRE_BOTH):
                     self._remove(m)
                     self._emit(ev.OrderExpired, ts=ts, symbol=m.symbol, order_id=m.oid, executed_qty=m.executed,
                                leaves_qty=m.leaves, leaves_quote=None, status=OrderStatus.EXPIRED_IN_MATCH)
-                if o.stp in (STPMode.EXPIRE_TAKER, STPMode.EXPIRE_BOTH):
+                if o.stp in (StpMode.EXPIRE_TAKER, StpMode.EXPIRE_BOTH):
                     stp_expired = True
                     break
                 continue
@@ -474,12 +486,12 @@ class ReferenceEngine:
         else:
             self._rest(o)
 
-    def simulate(self, symbol: str, side: Side, group: tuple[str, str], stp: STPMode, limit: Decimal | None,
+    def simulate(self, symbol: str, side: OrderSide, group: tuple[str, str], stp: StpMode, limit: Decimal | None,
                  qty: Decimal | None, quote: Decimal | None) -> list[tuple[Decimal, Decimal, int]]:
         """Fills (price, qty, maker id) the order would get now, without changing anything."""
-        opp = Side.SELL if side == Side.BUY else Side.BUY
+        opp = OrderSide.SELL if side == OrderSide.BUY else OrderSide.BUY
         rows = [o for o in self.book[symbol] if o.side == opp]
-        rows.sort(key=(lambda o: (-o.price, o.prio)) if opp == Side.BUY else (lambda o: (o.price, o.prio)))
+        rows.sort(key=(lambda o: (-o.price, o.prio)) if opp == OrderSide.BUY else (lambda o: (o.price, o.prio)))
         step = self.instruments[symbol].step_size
         fills: list[tuple[Decimal, Decimal, int]] = []
         for m in rows:
@@ -487,8 +499,8 @@ class ReferenceEngine:
                 break
             if limit is not None and not _crosses(side, limit, m.price):
                 break
-            if stp != STPMode.NONE and m.group == group:
-                if stp == STPMode.EXPIRE_MAKER:
+            if stp != StpMode.NONE and m.group == group:
+                if stp == StpMode.EXPIRE_MAKER:
                     continue
                 break
             if quote is None:
@@ -510,7 +522,7 @@ class ReferenceEngine:
             return _stop_cond(s.type, s.side, last, s.stop)
         if not s.active:
             return False
-        if s.side == Side.BUY:
+        if s.side == OrderSide.BUY:
             return bool(last * BPS >= s.extreme * (BPS + s.trail))
         return bool(last * BPS <= s.extreme * (BPS - s.trail))
 
@@ -530,11 +542,11 @@ class ReferenceEngine:
             self._execute(hit, ts)
 
 
-def _crosses(side: Side, limit: Decimal, maker_price: Decimal) -> bool:
-    return maker_price <= limit if side == Side.BUY else maker_price >= limit
+def _crosses(side: OrderSide, limit: Decimal, maker_price: Decimal) -> bool:
+    return maker_price <= limit if side == OrderSide.BUY else maker_price >= limit
 
 
-def _stop_cond(t: OrderType, side: Side, price: Decimal, stop: Decimal) -> bool:
+def _stop_cond(t: OrderType, side: OrderSide, price: Decimal, stop: Decimal) -> bool:
     return price >= stop if stop_triggers_upward(t, side) else price <= stop
 
 

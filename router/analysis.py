@@ -14,17 +14,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
 from config.instruments import Instrument
 from config.policy import PolicySet, RoutingPolicy
 from config.settings import Settings, get_settings
 from connectors.numbers import plain
 from connectors.replay import Replayer
+from domain import OrderSide, OrderType, TimeInForce
 from internal_book import MatchingEngine
 from router.consolidated import ConsolidatedMarket
 from router.paper import PaperVenue
-from router.report import ExecutionReport, ParentOrder, Side
+from router.report import ExecutionReport, ParentOrder
 from router.sor import SmartOrderRouter
 
 ZERO = Decimal(0)
@@ -171,9 +172,11 @@ def load_flow(path: str | Path) -> list[FlowOrder]:
         for n, row in enumerate(reader, 2):
             try:
                 # the file's text as the parent order's types; ParentOrder itself refuses a bad side, qty or price
-                side = cast(Side, row["side"].upper())
-                order_type = cast(Literal["LIMIT", "MARKET"], row["type"].upper())
-                tif = cast(Literal["GTC", "IOC", "FOK"], row["tif"].upper() or "GTC")
+                side = OrderSide(row["side"].upper())
+                order_type = OrderType.MARKET if row["type"].upper() == "MARKET" else OrderType.LIMIT
+                if row["type"].upper() not in ("LIMIT", "MARKET"):
+                    raise ValueError(f"type was {row['type']!r}")
+                tif = TimeInForce(row["tif"].upper() or "GTC")
                 price = Decimal(row["price"]) if row["price"] else None
                 parent = ParentOrder(row["parent_id"], row["symbol"], side, Decimal(row["qty"]), order_type, price, tif)
                 out.append(FlowOrder(int(row["time_ns"]), parent))
@@ -206,8 +209,9 @@ def generate_flow(
         lo, hi = sizes.get(symbol, (Decimal("0.01"), Decimal("2")))
         steps = int((hi - lo) / step)
         qty = lo + step * rng.randint(0, steps)
-        side: Side = "BUY" if rng.random() < 0.5 else "SELL"
-        out.append(FlowOrder(ts, ParentOrder(f"flow-{i + 1:05d}", symbol, side, qty, "MARKET", None, "IOC")))
+        side = OrderSide.BUY if rng.random() < 0.5 else OrderSide.SELL
+        out.append(FlowOrder(ts, ParentOrder(f"flow-{i + 1:05d}", symbol, side, qty, OrderType.MARKET, None,
+                                             TimeInForce.IOC)))
     return out
 
 

@@ -17,8 +17,8 @@ from typing import Literal, Protocol
 from connectors.base import VenueHealth
 from connectors.book import L2Book
 from connectors.numbers import ceil_units, to_units, units_to_decimal
+from domain import BookSide
 
-Side = Literal["bids", "asks"]
 _CTX = Context(prec=50)
 _CHUNK = 64
 
@@ -133,7 +133,7 @@ class ConsolidatedBook:
         return [s for s in self._ordered if s.book.synced and (s.health is None or not s.health.is_stale(now_ns))]
 
     # ----- the merge, in integers -----
-    def _scales(self, sources: list[_Source], side: Side, fee_adjusted: bool) -> tuple[int, int, list[tuple[int, int]]]:
+    def _scales(self, sources: list[_Source], side: BookSide, fee_adjusted: bool) -> tuple[int, int, list[tuple[int, int]]]:
         """Common price and qty scales, and per source the integer multipliers that bring its units there."""
         fee_dp = max(s.fee_dp for s in sources) if fee_adjusted else 0
         pscale = max(s.book.levels.price_scale for s in sources) + fee_dp
@@ -148,7 +148,7 @@ class ConsolidatedBook:
             )
         return pscale, qscale, factors
 
-    def _streams(self, side: Side, fee_adjusted: bool, now_ns: int) -> tuple[list[Iterator[tuple[int, int, int, int]]], int, int, list[str]]:
+    def _streams(self, side: BookSide, fee_adjusted: bool, now_ns: int) -> tuple[list[Iterator[tuple[int, int, int, int]]], int, int, list[str]]:
         """Per live venue, an iterator of (sort_key, venue_rank, price_units, qty_units) at common scales."""
         sources = self._live(now_ns)
         if not sources:
@@ -157,12 +157,12 @@ class ConsolidatedBook:
         streams = [_walk(s.book.levels, side, rank, pm, qm) for rank, (s, (pm, qm)) in enumerate(zip(sources, factors, strict=True))]
         return streams, pscale, qscale, [s.book.venue for s in sources]
 
-    def _merged(self, side: Side, fee_adjusted: bool, now_ns: int | None) -> tuple[Iterator[tuple[int, int, int, int]], int, int, list[str]]:
+    def _merged(self, side: BookSide, fee_adjusted: bool, now_ns: int | None) -> tuple[Iterator[tuple[int, int, int, int]], int, int, list[str]]:
         streams, pscale, qscale, venues = self._streams(side, fee_adjusted, now_ns or time.time_ns())
         return heapq.merge(*streams), pscale, qscale, venues
 
     # ----- queries -----
-    def top(self, n: int = 10, side: Side = "bids", *, fee_adjusted: bool = False, now_ns: int | None = None) -> list[ConsolidatedLevel]:
+    def top(self, n: int = 10, side: BookSide = "bids", *, fee_adjusted: bool = False, now_ns: int | None = None) -> list[ConsolidatedLevel]:
         """The best ``n`` price levels of one side, each with its venues' quantities."""
         sources = self._live(now_ns or time.time_ns())
         if not sources or n <= 0:
@@ -284,7 +284,7 @@ class ConsolidatedBook:
         }
 
 
-def _walk(levels: L2Book, side: Side, rank: int, pmul: int, qmul: int) -> Iterator[tuple[int, int, int, int]]:
+def _walk(levels: L2Book, side: BookSide, rank: int, pmul: int, qmul: int) -> Iterator[tuple[int, int, int, int]]:
     # Fetch levels in chunks from the compiled book; most queries stop within the first chunk.
     fetch = levels.bids if side == "bids" else levels.asks
     offset = 0

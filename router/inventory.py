@@ -7,6 +7,7 @@ from decimal import Decimal
 import structlog
 
 from connectors.trading import TradingVenue
+from domain import OrderSide
 
 log = structlog.get_logger(__name__)
 ZERO = Decimal(0)
@@ -29,12 +30,12 @@ class Inventory:
     def set(self, venue: str, asset: str, amount: Decimal) -> None:
         self._free.setdefault(venue, {})[asset] = amount
 
-    def available_for(self, venue: str, symbol: str, side: str) -> Decimal | None:
+    def available_for(self, venue: str, symbol: str, side: OrderSide) -> Decimal | None:
         """Quote balance for a buy, base balance for a sell."""
         base, _, quote = symbol.partition("/")
         return self.free(venue, quote if side == "BUY" else base)
 
-    def apply_fill(self, venue: str, symbol: str, side: str, qty: Decimal, notional: Decimal, fee: Decimal, fee_asset: str) -> None:
+    def apply_fill(self, venue: str, symbol: str, side: OrderSide, qty: Decimal, notional: Decimal, fee: Decimal, fee_asset: str) -> None:
         if venue not in self._free:
             return
         base, _, quote = symbol.partition("/")

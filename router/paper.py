@@ -15,9 +15,15 @@ from decimal import Decimal
 import structlog
 
 from connectors.book import VenueBook
-from connectors.errors import InsufficientFunds, InvalidOrder, OrderStateUnknown, Rejected
+from connectors.errors import (
+    InsufficientFunds,
+    InvalidOrder,
+    OrderStateUnknown,
+    Rejected,
+)
 from connectors.numbers import units_to_decimal
-from connectors.trading import ChildOrder, OrderStatus, VenueFill, VenueOrder
+from connectors.trading import ChildOrder, VenueFill, VenueOrder
+from domain import OrderStatus
 
 log = structlog.get_logger(__name__)
 

@@ -11,13 +11,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
 
 from config.instruments import Instrument, decimals_of
 from connectors.book import L2Book
-from connectors.numbers import ceil_units, config_units, floor_units, plain, units_to_decimal
+from connectors.numbers import (
+    ceil_units,
+    config_units,
+    floor_units,
+    plain,
+    units_to_decimal,
+)
+from domain import OrderSide
 
-Side = Literal["BUY", "SELL"]
 _CHUNK = 24  # levels fetched per venue at first; most sweeps stay within them
 
 
@@ -48,7 +53,7 @@ class ChildPlan:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    side: Side
+    side: OrderSide
     requested: Decimal
     children: tuple[ChildPlan, ...]
     dropped: tuple[tuple[str, str], ...] = field(default=())  # (venue, why) left out after rounding
@@ -63,7 +68,7 @@ class Plan:
 
 
 def plan(
-    side: Side,
+    side: OrderSide,
     qty: Decimal,
     books: Mapping[str, L2Book],
     terms: Mapping[str, VenueTerms],
@@ -88,7 +93,7 @@ def plan(
 
 
 def _walk(
-    side: Side,
+    side: OrderSide,
     qty: Decimal,
     qs: int,
     books: Mapping[str, L2Book],

@@ -9,11 +9,11 @@ from decimal import ROUND_FLOOR, Decimal
 
 from connectors.book import L2Book
 from connectors.numbers import plain, units_to_decimal
-from router.planner import ChildPlan, Plan, Side, VenueTerms
+from router.planner import ChildPlan, OrderSide, Plan, VenueTerms
 
 
 def reference_plan(
-    side: Side,
+    side: OrderSide,
     qty: Decimal,
     books: Mapping[str, L2Book],
     terms: Mapping[str, VenueTerms],

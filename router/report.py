@@ -12,11 +12,11 @@ from typing import Any, Literal, NamedTuple
 
 from connectors.book import L2Book
 from connectors.numbers import plain
+from domain import AccountId, OrderSide, OrderStatus, OrderType, TenantId, TimeInForce
 from router.planner import VenueTerms, plan
 
 ZERO = Decimal(0)
 INTERNAL = "internal"
-Side = Literal["BUY", "SELL"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,13 +25,13 @@ class ParentOrder:
 
     parent_id: str
     symbol: str
-    side: Side
+    side: OrderSide
     qty: Decimal
-    order_type: Literal["LIMIT", "MARKET"] = "LIMIT"
+    order_type: Literal[OrderType.LIMIT, OrderType.MARKET] = OrderType.LIMIT
     price: Decimal | None = None  # limit; None for MARKET
-    tif: Literal["GTC", "IOC", "FOK"] = "GTC"
-    tenant: str = ""
-    account: str = ""
+    tif: TimeInForce = TimeInForce.GTC
+    tenant: TenantId = 0  # with account: the self-trade-prevention group
+    account: AccountId = 0
 
     def __post_init__(self) -> None:
         if self.side not in ("BUY", "SELL"):
@@ -41,7 +41,7 @@ class ParentOrder:
         if self.order_type == "LIMIT" and (self.price is None or self.price <= 0):
             raise ValueError("a LIMIT parent needs a positive price")
         if self.order_type == "MARKET" and self.tif == "GTC":
-            object.__setattr__(self, "tif", "IOC")  # a market order never rests
+            object.__setattr__(self, "tif", TimeInForce.IOC)  # a market order never rests
 
 
 class ParentFill(NamedTuple):
@@ -59,10 +59,10 @@ class ExecutionReport(NamedTuple):
 
     parent_id: str
     symbol: str
-    side: Side
+    side: OrderSide
     requested: Decimal
     filled: Decimal
-    status: str  # NEW (resting), PARTIALLY_FILLED, FILLED, EXPIRED, REJECTED, CANCELED
+    status: OrderStatus  # NEW (resting), PARTIALLY_FILLED, FILLED, EXPIRED, REJECTED, CANCELED
     arrival_mid: Decimal | None
     avg_price: Decimal | None  # before fees
     effective_price: Decimal | None  # fees folded in
@@ -107,7 +107,7 @@ class ExecutionReport(NamedTuple):
 
 
 def best_single_venue(
-    side: Side, qty: Decimal, books: Mapping[str, L2Book], terms: Mapping[str, VenueTerms]
+    side: OrderSide, qty: Decimal, books: Mapping[str, L2Book], terms: Mapping[str, VenueTerms]
 ) -> tuple[str | None, Decimal | None]:
     """The venue that alone would fill ``qty`` at the best fee-adjusted average price (None if none can)."""
     best: tuple[str | None, Decimal | None] = (None, None)
@@ -146,7 +146,7 @@ def build_report(
     parent: ParentOrder,
     fills: list[ParentFill],
     *,
-    status: str,
+    status: OrderStatus,
     arrival_mid: Decimal | None,
     arrival_books: Mapping[str, L2Book],
     terms: Mapping[str, VenueTerms],

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
+from domain import OrderSide
 from router.reasons import Rejection, RejectReason
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ class PreTradeRisk:
     def check(
         self,
         symbol: str,
-        side: str,
+        side: OrderSide,
         qty: Decimal,
         price: Decimal | None,
         reference_price: Decimal | None,
@@ -114,7 +115,7 @@ class PreTradeRisk:
     def evaluate(
         self,
         symbol: str,
-        side: str,
+        side: OrderSide,
         qty: Decimal,
         price: Decimal | None,
         reference_price: Decimal | None,
@@ -132,7 +133,7 @@ class PreTradeRisk:
     def _evaluate(
         self,
         symbol: str,
-        side: str,
+        side: OrderSide,
         qty: Decimal,
         price: Decimal | None,
         ref: Decimal | None,

@@ -35,10 +35,17 @@ from config.instruments import Instrument
 from config.policy import PolicySet, PolicyStore, RoutingPolicy
 from config.settings import Settings
 from connectors.book import L2Book
-from connectors.errors import OrderStateUnknown, RateLimited, Rejected, VenueError, VenueUnavailable
+from connectors.errors import (
+    OrderStateUnknown,
+    RateLimited,
+    Rejected,
+    VenueError,
+    VenueUnavailable,
+)
 from connectors.numbers import units_to_decimal
 from connectors.trading import ChildOrder, TradingVenue, VenueOrder, client_order_id_for
-from internal_book import MatchingEngine, NewOrder, OrderType, Side, TimeInForce
+from domain import OrderSide, OrderStatus, OrderType, TimeInForce
+from internal_book import MatchingEngine, NewOrder
 from internal_book import events as ev
 from internal_book.commands import CancelOrder
 from router.consolidated import BookView, ConsolidatedMarket
@@ -46,7 +53,13 @@ from router.inventory import Inventory
 from router.killswitch import KillSwitch, Scope
 from router.planner import Plan, VenueTerms, plan
 from router.reasons import Rejection, RejectReason, error_of
-from router.report import INTERNAL, ExecutionReport, ParentFill, ParentOrder, build_report
+from router.report import (
+    INTERNAL,
+    ExecutionReport,
+    ParentFill,
+    ParentOrder,
+    build_report,
+)
 from router.risk import PreTradeRisk
 
 log = structlog.get_logger(__name__)
@@ -54,6 +67,10 @@ ZERO = Decimal(0)
 BPS = Decimal(10_000)
 _RECONCILE_ATTEMPTS = 5
 _RECONCILE_PAUSE_S = 0.05
+# bound once: an enum member costs about a microsecond to look up on Python 3.11, and these run per order
+_NEW, _PARTIALLY_FILLED, _FILLED = OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED
+_CANCELED, _EXPIRED, _REJECTED = OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED
+_BUY, _SELL, _LIMIT = OrderSide.BUY, OrderSide.SELL, OrderType.LIMIT
 
 
 @dataclass
@@ -70,7 +87,7 @@ class _Parent:
     in_doubt: Decimal = ZERO
     engine_id: int | None = None  # while resting in the internal book
     resting: Decimal = ZERO
-    status: str = "NEW"
+    status: OrderStatus = _NEW
     working: dict[str, ChildOrder] = field(default_factory=dict)  # client order id -> child in flight
     # venue -> (its book's last update when a child came back short, that child's limit): the levels up to
     # that limit are gone there, whatever the mirrored book still shows, until the venue next updates
@@ -144,10 +161,10 @@ class SmartOrderRouter:
             if order.order_type == "MARKET" and p.limit is None:
                 rejection = Rejection(RejectReason.RISK_NO_REFERENCE_PRICE)
         if rejection is not None:
-            return self._finish(p, "REJECTED", rejection)
+            return self._finish(p, _REJECTED, rejection)
         if order.tif == "FOK" and not self._fok_feasible(p, live):
             log.info("fok_unfillable", parent=order.parent_id)
-            return self._finish(p, "EXPIRED", Rejection(RejectReason.ROUTER_FOK_UNFILLABLE))
+            return self._finish(p, _EXPIRED, Rejection(RejectReason.ROUTER_FOK_UNFILLABLE))
 
         if policy.internalise and self.engine is not None:
             self._match_internally(p, live)
@@ -158,7 +175,7 @@ class SmartOrderRouter:
         p = self.parents[parent_id]
         return self._report(p, p.status)
 
-    def fills_of(self, parent_id: str) -> tuple[list[ParentFill], str]:
+    def fills_of(self, parent_id: str) -> tuple[list[ParentFill], OrderStatus]:
         """A parent's fills so far (the live list: copy it to keep it) and its status, without a report."""
         p = self.parents[parent_id]
         return p.fills, p.status
@@ -181,7 +198,7 @@ class SmartOrderRouter:
         if p.engine_id is not None:
             self._by_engine_id.pop(p.engine_id, None)
         p.engine_id = None
-        p.status = "CANCELED" if p.filled < p.order.qty else p.status
+        p.status = _CANCELED if p.filled < p.order.qty else p.status
         return self._report(p, p.status)
 
     async def sweep_resting(self) -> list[str]:
@@ -346,8 +363,8 @@ class SmartOrderRouter:
             symbol=p.order.symbol,
             account=p.order.account,
             tenant=p.order.tenant,
-            side=Side.BUY if p.order.side == "BUY" else Side.SELL,
-            order_type=OrderType.LIMIT,
+            side=_BUY if p.order.side == "BUY" else _SELL,
+            order_type=_LIMIT,
             quantity=qty,
             price=self._internal_price(p.order.symbol, price, p.order.side),
             time_in_force=tif,
@@ -380,9 +397,20 @@ class SmartOrderRouter:
                         if q.resting <= 0:
                             self._by_engine_id.pop(oid, None)
                             q.resting, q.engine_id = ZERO, None
-                            q.status = "FILLED"
+                            q.status = _FILLED
                     for listener in self.trade_listeners:
                         listener(pid)
+            elif e.kind == "expired":
+                # self-trade prevention expired a resting order (EXPIRE_MAKER): that parent rests no more
+                pid = self._by_engine_id.get(e.order_id)
+                if pid is None or (taker is not None and pid == taker.order.parent_id):
+                    continue
+                q = self.parents[pid]
+                self._by_engine_id.pop(e.order_id, None)
+                q.resting, q.engine_id = ZERO, None
+                q.status = e.status
+                for listener in self.trade_listeners:
+                    listener(pid)
             elif e.kind == "rejected" and taker is not None:
                 log.warning("internal_rejected", parent=taker.order.parent_id, code=e.code, msg=e.msg)
 
@@ -524,21 +552,21 @@ class SmartOrderRouter:
                 self._rest(p, left)
         filled = p.filled
         if filled >= p.order.qty:
-            status = "FILLED"
+            status = _FILLED
         elif p.resting > 0:
-            status = "PARTIALLY_FILLED" if filled else "NEW"
+            status = _PARTIALLY_FILLED if filled else _NEW
         else:
-            status = "EXPIRED"
+            status = _EXPIRED
         p.status = status
         return self._report(p, status)
 
-    def _finish(self, p: _Parent, status: str, rejection: Rejection) -> ExecutionReport:
+    def _finish(self, p: _Parent, status: OrderStatus, rejection: Rejection) -> ExecutionReport:
         p.status = status
         code, msg = error_of(rejection.reason, rejection.detail)
         log.info("parent_refused", parent=p.order.parent_id, status=status, code=code, msg=msg)
         return self._report(p, status, (code, msg))
 
-    def _report(self, p: _Parent, status: str, reject: tuple[int, str] | None = None) -> ExecutionReport:
+    def _report(self, p: _Parent, status: OrderStatus, reject: tuple[int, str] | None = None) -> ExecutionReport:
         return build_report(
             p.order, p.fills, status=status, arrival_mid=p.arrival_mid, arrival_books=p.arrival_books,
             terms=self._arrival_terms(p) if self.compare_venues else {}, rounds=p.rounds, resting_qty=p.resting,

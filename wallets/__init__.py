@@ -6,16 +6,30 @@ Public face: ``Wallets`` (opens everything from settings), ``Store`` and ``Batch
 ``ApiKey``, ``Ledger``/``Balance``/``Settlement``/``BalanceSheet``, ``OrderStore``/``OrderRecord``/
 ``TradeRecord``, and the errors the API maps to Binance's codes.
 """
-from wallets.accounts import EXTERNAL, HOUSE_FEES, INTERNAL, Account, Accounts, Tenant, venue_account
+from wallets.accounts import (
+    EXTERNAL,
+    HOUSE_FEES,
+    INTERNAL,
+    Account,
+    Accounts,
+    Tenant,
+    venue_account,
+)
 from wallets.db import Batch, Conflict, Store, StoreError, drop_schema
-from wallets.errors import DuplicateOrder, InsufficientBalance, UnknownAccount, UnknownOrder, WalletError
+from wallets.errors import (
+    DuplicateOrder,
+    InsufficientBalance,
+    UnknownAccount,
+    UnknownOrder,
+    WalletError,
+)
 from wallets.keys import ApiKey, ApiKeyError, KeyVault, load_master_key
 from wallets.ledger import Balance, BalanceSheet, Ledger, Settlement
-from wallets.orders import FINAL_STATUSES, OPEN_STATUSES, OrderRecord, OrderStore, TradeRecord
+from wallets.orders import OrderRecord, OrderStore, TradeRecord
 from wallets.service import Wallets
 
 __all__ = [
-    "EXTERNAL", "FINAL_STATUSES", "HOUSE_FEES", "INTERNAL", "OPEN_STATUSES", "Account", "Accounts", "ApiKey",
+    "EXTERNAL", "HOUSE_FEES", "INTERNAL", "Account", "Accounts", "ApiKey",
     "ApiKeyError",
     "Balance", "BalanceSheet", "Batch", "Conflict", "DuplicateOrder", "InsufficientBalance", "KeyVault", "Ledger",
     "OrderRecord", "OrderStore", "Settlement", "Store", "StoreError", "Tenant", "TradeRecord", "UnknownAccount",

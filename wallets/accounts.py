@@ -18,8 +18,9 @@ from typing import Any, Literal
 from sqlalchemy import select
 
 from config.settings import VENUES
+from domain import now_ms
 from wallets import models
-from wallets.db import Batch, Insert, Store, Update, now_ms
+from wallets.db import Batch, Insert, Store, Update
 from wallets.errors import UnknownAccount, WalletError
 
 AccountKind = Literal["client", "broker", "system"]

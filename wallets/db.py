@@ -23,7 +23,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,7 +35,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.schema import Table
 
 from wallets import committer, migrations, models
-from wallets.committer import _HEADER, BalanceKey, BalanceValues, Committer, Refused, TableSpec
+from wallets.committer import (
+    _HEADER,
+    BalanceKey,
+    BalanceValues,
+    Committer,
+    Refused,
+    TableSpec,
+)
 from wallets.errors import InsufficientBalance
 
 log = structlog.get_logger(__name__)
@@ -630,7 +636,4 @@ def _as_error(kind: str, msg: str) -> Exception:
         return Conflict(msg)
     return StoreError(msg)
 
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 

@@ -25,9 +25,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, select
 
+from domain import now_ms
 from wallets import models
 from wallets.accounts import Accounts
-from wallets.db import Insert, Store, Update, now_ms
+from wallets.db import Insert, Store, Update
 from wallets.errors import UnknownAccount, WalletError
 
 _ALPHABET = string.ascii_letters + string.digits

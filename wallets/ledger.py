@@ -19,10 +19,10 @@ from typing import Literal, NamedTuple
 
 from sqlalchemy import Connection, select
 
+from domain import now_ms
 from wallets import models
 from wallets.accounts import EXTERNAL, HOUSE_FEES, INTERNAL, Accounts
-from wallets.committer import BalanceKey, BalanceValues
-from wallets.db import Batch, Store, Transfer, now_ms
+from wallets.db import BalanceKey, BalanceValues, Batch, Store, Transfer
 from wallets.errors import InsufficientBalance, WalletError
 
 ZERO = Decimal(0)

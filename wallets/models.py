@@ -28,6 +28,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from domain import OPEN_STATUSES as OPEN
+from domain import OrderStatus
+
 # SQLite: a single-column INTEGER PRIMARY KEY is the rowid itself (one B-tree fewer per insert)
 RowId = BigInteger().with_variant(Integer, "sqlite")
 
@@ -146,8 +149,8 @@ balances = Table(
     Column("locked", Money, nullable=False),
 )
 
-OPEN_STATUSES = ("PENDING_NEW", "NEW", "PARTIALLY_FILLED", "PENDING_CANCEL")
-_OPEN_SQL = "status IN ('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED', 'PENDING_CANCEL')"
+OPEN_STATUSES = tuple(s for s in OrderStatus if s in OPEN)  # in the enum's order: the index text stays the same
+_OPEN_SQL = "status IN (" + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ")"
 
 orders = Table(
     "braid_orders",

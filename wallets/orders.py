@@ -15,35 +15,48 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
+from domain import (
+    FINAL_STATUSES,
+    OPEN_STATUSES,
+    AccountId,
+    Millis,
+    OrderId,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+    now_ms,
+)
 from wallets import models
-from wallets.db import Batch, Conflict, Insert, Store, Update, now_ms
+from wallets.db import Batch, Conflict, Insert, Store, Update
 from wallets.errors import DuplicateOrder, UnknownOrder, WalletError
 
 ZERO = Decimal(0)
-OPEN_STATUSES = frozenset(models.OPEN_STATUSES)
-FINAL_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
+# text -> member: rows read back from the database carry the enums (a dict lookup, not an Enum call)
+_SIDES, _TYPES, _STATUSES = dict(OrderSide.__members__), dict(OrderType.__members__), dict(OrderStatus.__members__)
+_TIFS = dict(TimeInForce.__members__)
 
 
 @dataclass(frozen=True, slots=True)
 class OrderRecord:
     """A client order as stored (Binance's field meanings; quantities and prices exact)."""
 
-    order_id: int
-    account_id: int
+    order_id: OrderId
+    account_id: AccountId
     symbol: str
     client_order_id: str
-    side: str
-    type: str
-    status: str = "NEW"
-    tif: str | None = None
+    side: OrderSide
+    type: OrderType
+    status: OrderStatus = OrderStatus.NEW
+    tif: TimeInForce | None = None
     price: Decimal | None = None
     stop_price: Decimal | None = None
     orig_qty: Decimal | None = None
     orig_quote_qty: Decimal | None = None
     executed_qty: Decimal = ZERO
     cum_quote: Decimal = ZERO
-    time: int = 0
-    update_time: int = 0
+    time: Millis = 0
+    update_time: Millis = 0
     route: str | None = None
 
     @property
@@ -78,7 +91,11 @@ def _row(record: OrderRecord | TradeRecord) -> dict[str, Any]:
 
 def _order(r: Row[Any]) -> OrderRecord:
     m = r._mapping
-    return OrderRecord(**{f: m[f] for f in OrderRecord.__slots__})
+    fields = {f: m[f] for f in OrderRecord.__slots__}  # type: ignore[attr-defined]
+    tif = fields["tif"]
+    fields.update(side=_SIDES[fields["side"]], type=_TYPES[fields["type"]], status=_STATUSES[fields["status"]],
+                  tif=None if tif is None else _TIFS[tif])
+    return OrderRecord(**fields)
 
 
 def _trade(r: Row[Any]) -> TradeRecord:
@@ -143,7 +160,7 @@ class OrderStore:
         account_id: int,
         order_id: int,
         *,
-        status: str,
+        status: OrderStatus,
         executed_qty: Decimal,
         cum_quote: Decimal,
         update_time: int | None = None,
@@ -153,6 +170,7 @@ class OrderStore:
         (``UnknownOrder`` if it is not the account's)."""
         if status not in OPEN_STATUSES and status not in FINAL_STATUSES:
             raise WalletError(f"status was {status!r}")
+        status = _STATUSES[status]
         own = batch if batch is not None else Batch()
         prev = _inserted(own, order_id)  # saved in this same batch, not committed yet
         if prev is None or prev.account_id != account_id:

@@ -31,7 +31,6 @@ from connectors.errors import (
 from connectors.symbols import SymbolRegistry, UnknownSymbol
 from connectors.trading import (
     ChildOrder,
-    OrderStatus,
     SentIds,
     VenueFill,
     VenueOrder,
@@ -40,6 +39,7 @@ from connectors.trading import (
     fills_summary,
     place_once,
 )
+from domain import OrderStatus
 
 log = structlog.get_logger(__name__)
 

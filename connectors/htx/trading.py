@@ -34,7 +34,6 @@ from connectors.symbols import SymbolRegistry, UnknownSymbol
 from connectors.trading import (
     ZERO,
     ChildOrder,
-    OrderStatus,
     SentIds,
     VenueFill,
     VenueOrder,
@@ -43,6 +42,7 @@ from connectors.trading import (
     fills_summary,
     place_once,
 )
+from domain import OrderStatus
 
 log = structlog.get_logger(__name__)
 

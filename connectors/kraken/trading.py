@@ -33,7 +33,6 @@ from connectors.symbols import SymbolRegistry, UnknownSymbol
 from connectors.trading import (
     ZERO,
     ChildOrder,
-    OrderStatus,
     SentIds,
     VenueFill,
     VenueOrder,
@@ -41,6 +40,7 @@ from connectors.trading import (
     decimal_text,
     place_once,
 )
+from domain import OrderStatus
 
 log = structlog.get_logger(__name__)
 

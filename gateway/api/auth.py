@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import hashlib
 import hmac
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -19,7 +18,13 @@ from enum import Enum
 from ipaddress import ip_address, ip_network
 from typing import Protocol
 
-from connectors.binance.auth import API_KEY_HEADER, DEFAULT_RECV_WINDOW_MS, MAX_RECV_WINDOW_MS, verify
+from connectors.binance.auth import (
+    API_KEY_HEADER,
+    DEFAULT_RECV_WINDOW_MS,
+    MAX_RECV_WINDOW_MS,
+    verify,
+)
+from domain import now_ms
 from gateway.api import errors
 from gateway.api.params import Params
 
@@ -112,10 +117,6 @@ class ReplayGuard:
         self.seen.add(sig)
         self.order.append((expires_ms, sig))
         return True
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def parse_timestamp_ms(text: str) -> int:

@@ -7,10 +7,11 @@ import orjson
 from aiohttp import web
 
 from config.instruments import Instrument
+from domain import now_ms
 from gateway.api import errors
 from gateway.api.context import CTX, endpoint, params_of
 from gateway.api.errors import json_response
-from gateway.api.marketdata import fmt, now_ms
+from gateway.api.marketdata import fmt
 
 ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET"]
 _DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)

@@ -17,6 +17,7 @@ from decimal import Decimal
 
 import structlog
 
+from domain import now_ms
 from router.consolidated import ConsolidatedBook, ConsolidatedLevel
 
 log = structlog.get_logger(__name__)
@@ -32,10 +33,6 @@ _ZERO_TEXT = "0.00000000"
 def fmt(d: Decimal | None) -> str:
     """Binance's wire format for decimals: 8 places, as text."""
     return f"{d:.8f}" if d else _ZERO_TEXT  # zero (and -0, None) is the commonest field: no formatting
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _side(levels: list[ConsolidatedLevel]) -> dict[Decimal, Decimal]:

@@ -5,11 +5,12 @@ from decimal import Decimal
 
 from aiohttp import web
 
+from domain import OPEN_STATUSES, now_ms
 from gateway.api import errors
 from gateway.api.auth import Security
 from gateway.api.context import CTX, endpoint, key_of, params_of
 from gateway.api.errors import ApiError, json_response
-from gateway.api.marketdata import fmt, now_ms
+from gateway.api.marketdata import fmt
 from gateway.api.params import Params
 from gateway.orders_service import NewOrderRequest, OrderRefused, OrderRow
 from wallets import Balance, OrderRecord, TradeRecord, UnknownOrder
@@ -22,7 +23,7 @@ def order_json(o: OrderRow | OrderRecord) -> dict[str, object]:
         "price": fmt(o.price), "origQty": fmt(o.orig_qty), "executedQty": fmt(o.executed_qty),
         "cummulativeQuoteQty": fmt(o.cum_quote), "status": o.status, "timeInForce": o.tif or "GTC", "type": o.type,
         "side": o.side, "stopPrice": fmt(Decimal(0)), "icebergQty": fmt(Decimal(0)), "time": o.time,
-        "updateTime": o.update_time, "isWorking": o.status in ("NEW", "PARTIALLY_FILLED"), "workingTime": o.time,
+        "updateTime": o.update_time, "isWorking": o.status in OPEN_STATUSES, "workingTime": o.time,
         "origQuoteOrderQty": fmt(o.orig_quote_qty), "selfTradePreventionMode": "NONE",
     }
 

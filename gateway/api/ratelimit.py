@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from domain import now_ms
 from gateway.api import errors
-from gateway.api.auth import now_ms
 
 _MINUTE_MS = 60_000
 _TEN_S_MS = 10_000
@@ -39,32 +39,98 @@ class _Window:
         return self
 
 
+# Clients tracked at most per table: beyond it the least recently seen one is forgotten (its count restarts).
+MAX_TRACKED = 100_000
+
+
+class _Windows:
+    """One fixed-window counter per key, with bounded memory.
+
+    Kept in least-recently-used order (a dict re-inserts a key on every use), so the entries of windows that
+    are over sit at the front and go as soon as the clock enters a new window, and when more than
+    ``max_entries`` keys are active in one window the one seen longest ago is evicted.
+    """
+
+    __slots__ = ("span_ms", "max_entries", "_by_key", "_current")
+
+    def __init__(self, span_ms: int, max_entries: int) -> None:
+        self.span_ms = span_ms
+        self.max_entries = max_entries
+        self._by_key: dict[str, _Window] = {}
+        self._current = -1
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def touch(self, key: str, now: int) -> _Window:
+        """The key's window at ``now`` (a fresh one if it had none or its window is over)."""
+        index = now // self.span_ms
+        by_key = self._by_key
+        if index != self._current:
+            self._current = index
+            self._expire(index)
+        w = by_key.pop(key, None)
+        if w is None:
+            if len(by_key) >= self.max_entries:
+                del by_key[next(iter(by_key))]
+            w = _Window()
+        by_key[key] = w  # to the back: the most recently seen
+        return w.at(index)
+
+    def used(self, key: str, now: int) -> int:
+        w = self._by_key.get(key)
+        return 0 if w is None or w.index != now // self.span_ms else w.used
+
+    def _expire(self, index: int) -> None:
+        by_key = self._by_key
+        while by_key:
+            key = next(iter(by_key))
+            if by_key[key].index >= index:
+                return
+            del by_key[key]
+
+
 class RateLimiter:
-    def __init__(self, limits: Limits = Limits(), clock_ms: Callable[[], int] = now_ms) -> None:
+    def __init__(self, limits: Limits = Limits(), clock_ms: Callable[[], int] = now_ms,
+                 max_entries: int = MAX_TRACKED) -> None:
         self.limits = limits
         self.clock_ms = clock_ms
-        self._weight: dict[str, _Window] = {}
-        self._banned: dict[str, int] = {}  # ip -> banned until (ms)
-        self._orders_10s: dict[str, _Window] = {}
-        self._orders_1d: dict[str, _Window] = {}
+        self._weight = _Windows(_MINUTE_MS, max_entries)
+        self._banned: dict[str, int] = {}  # ip -> banned until (ms), in ban order (so in expiry order)
+        self._max_banned = max_entries
+        self._orders_10s = _Windows(_TEN_S_MS, max_entries)
+        self._orders_1d = _Windows(_DAY_MS, max_entries)
+
+    def tracked(self) -> int:
+        """How many clients the limiter holds state for (bounded by ``max_entries`` per table)."""
+        return len(self._weight) + len(self._banned) + len(self._orders_10s) + len(self._orders_1d)
 
     def charge(self, ip: str, weight: int) -> int:
         """Add a request's weight for ``ip``; the weight used in this minute, or a 429/418 ApiError."""
         now = self.clock_ms()
-        until = self._banned.get(ip)
-        if until is not None:
-            if now < until:
-                raise errors.ApiError(
-                    -1003, f"Way too much request weight used; IP banned until {until}. Please use WebSocket Streams "
-                    "for live updates to avoid bans.", status=418, headers={"Retry-After": str(-(-(until - now) // 1000))})
-            del self._banned[ip]
-        # get() first: setdefault would build a throwaway window on every request
-        w = (self._weight.get(ip) or self._weight.setdefault(ip, _Window())).at(now // _MINUTE_MS)
+        banned = self._banned
+        if banned:
+            until = banned.get(ip)
+            if until is not None:
+                if now < until:
+                    raise errors.ApiError(
+                        -1003, f"Way too much request weight used; IP banned until {until}. Please use WebSocket "
+                        "Streams for live updates to avoid bans.", status=418,
+                        headers={"Retry-After": str(-(-(until - now) // 1000))})
+                del banned[ip]
+            while banned:  # bans all last ban_s, so the first one ends first
+                first = next(iter(banned))
+                if banned[first] > now:
+                    break
+                del banned[first]
+        w = self._weight.touch(ip, now)
         if w.used + weight > self.limits.weight_1m:
             w.refused += 1
             if w.refused > self.limits.ban_after:
                 until = now + self.limits.ban_s * 1000
-                self._banned[ip] = until
+                if len(banned) >= self._max_banned:
+                    del banned[next(iter(banned))]
+                banned[ip] = until
                 raise errors.ApiError(
                     -1003, f"Way too much request weight used; IP banned until {until}. Please use WebSocket Streams "
                     "for live updates to avoid bans.", status=418, headers={"Retry-After": str(self.limits.ban_s)})
@@ -77,14 +143,13 @@ class RateLimiter:
         return w.used
 
     def used_weight(self, ip: str) -> int:
-        w = self._weight.get(ip)
-        return 0 if w is None or w.index != self.clock_ms() // _MINUTE_MS else w.used
+        return self._weight.used(ip, self.clock_ms())
 
     def count_order(self, account: str) -> tuple[int, int]:
         """Count one new order for ``account``; (count in 10 s, count today), or a 429 ``-1015`` ApiError."""
         now = self.clock_ms()
-        w10 = (self._orders_10s.get(account) or self._orders_10s.setdefault(account, _Window())).at(now // _TEN_S_MS)
-        w1d = (self._orders_1d.get(account) or self._orders_1d.setdefault(account, _Window())).at(now // _DAY_MS)
+        w10 = self._orders_10s.touch(account, now)
+        w1d = self._orders_1d.touch(account, now)
         if w10.used + 1 > self.limits.orders_10s:
             raise errors.ApiError(-1015, f"Too many new orders; current limit is {self.limits.orders_10s} orders per "
                                   "10 SECOND.", status=429, headers={"X-MBX-ORDER-COUNT-10S": str(w10.used)})
@@ -97,9 +162,7 @@ class RateLimiter:
 
     def order_counts(self, account: str) -> tuple[int, int]:
         now = self.clock_ms()
-        w10, w1d = self._orders_10s.get(account), self._orders_1d.get(account)
-        return (0 if w10 is None or w10.index != now // _TEN_S_MS else w10.used,
-                0 if w1d is None or w1d.index != now // _DAY_MS else w1d.used)
+        return self._orders_10s.used(account, now), self._orders_1d.used(account, now)
 
     def rate_limits(self) -> list[dict[str, object]]:
         """The ``rateLimits`` array of exchangeInfo."""

@@ -14,8 +14,8 @@ from compliance import TaxError, report_from_db
 from compliance.tax import METHODS, Method
 from config.backoffice import BackOfficeSettings
 from gateway.api import errors
-from gateway.api.context import CTX, endpoint, key_of, params_of
 from gateway.api.auth import Security
+from gateway.api.context import CTX, endpoint, key_of, params_of
 from gateway.api.errors import ApiError, json_response
 
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from domain import now_ms
 from gateway.api import errors
-from gateway.api.auth import Security, now_ms
 from gateway.api.context import CTX, endpoint, key_of, params_of
+from gateway.api.auth import Security
 from gateway.api.errors import json_response
 
 VALIDITY_MS = 60 * 60 * 1000

@@ -28,8 +28,9 @@ import orjson
 import structlog
 from aiohttp import WSMsgType, web
 
-from gateway.api.auth import now_ms, parse_recv_window_ms, parse_timestamp_ms
+from domain import OPEN_STATUSES, OrderStatus, now_ms
 from gateway.api.context import CTX, ApiContext
+from gateway.api.auth import parse_recv_window_ms, parse_timestamp_ms
 from gateway.api.errors import ApiError
 from gateway.api.marketdata import fmt
 from gateway.api.userstream import ListenKeys
@@ -305,6 +306,9 @@ def _verify_ws_signature(ctx: ApiContext, params: dict[str, Any], ip: str | None
 
 
 # ----- user data events from the order flow -----
+_FILLED, _PARTIALLY_FILLED = OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED
+
+
 def execution_reports(o: OrderRow, fills: list[TradeRecord], exec_type: str) -> list[dict[str, object]]:
     """The executionReport events for one order change: NEW, one TRADE per fill, then EXPIRED / CANCELED."""
     events = []
@@ -314,7 +318,7 @@ def execution_reports(o: OrderRow, fills: list[TradeRecord], exec_type: str) -> 
         z -= f.qty
         zq -= f.quote_qty
 
-    def one(x: str, status: str, fill: TradeRecord | None) -> dict[str, object]:
+    def one(x: str, status: OrderStatus, fill: TradeRecord | None) -> dict[str, object]:
         return {
             "e": "executionReport", "E": t, "s": o.symbol, "c": o.client_order_id, "S": o.side, "o": o.type,
             "f": o.tif or "GTC", "q": fmt(o.orig_qty), "p": fmt(o.price), "P": fmt(Decimal(0)), "F": fmt(Decimal(0)),
@@ -322,25 +326,27 @@ def execution_reports(o: OrderRow, fills: list[TradeRecord], exec_type: str) -> 
             "i": o.order_id, "l": fmt(fill.qty if fill else Decimal(0)), "z": fmt(z), "L": fmt(fill.price if fill else Decimal(0)),
             "n": fmt(fill.commission + fill.markup if fill else Decimal(0)), "N": fill.commission_asset if fill else None,
             "T": fill.time if fill else o.update_time, "t": fill.trade_id if fill else -1, "I": 0,
-            "w": status in ("NEW", "PARTIALLY_FILLED"), "m": fill.is_maker if fill else False, "M": False,
+            "w": status in OPEN_STATUSES, "m": fill.is_maker if fill else False, "M": False,
             "O": o.time, "Z": fmt(zq), "Y": fmt(fill.quote_qty if fill else Decimal(0)), "Q": fmt(o.orig_quote_qty),
             "W": o.time, "V": "NONE",
         }
 
     if exec_type == "NEW":
-        events.append(one("NEW", "NEW", None))
+        events.append(one("NEW", OrderStatus.NEW, None))
     if exec_type == "CANCELED":
-        events.append(one("CANCELED", "CANCELED", None))
+        events.append(one("CANCELED", OrderStatus.CANCELED, None))
         return events
     for i, f in enumerate(fills):
         z += f.qty
         zq += f.quote_qty
         last = i == len(fills) - 1
-        status = o.status if last and o.status in ("FILLED", "PARTIALLY_FILLED") else (
-            "FILLED" if z >= o.orig_qty else "PARTIALLY_FILLED")
+        status = o.status if last and o.status in (_FILLED, _PARTIALLY_FILLED) else (
+            _FILLED if z >= o.orig_qty else _PARTIALLY_FILLED)
         events.append(one("TRADE", status, f))
     if o.status == "EXPIRED":
-        events.append(one("EXPIRED", "EXPIRED", None))
+        events.append(one("EXPIRED", OrderStatus.EXPIRED, None))
+    elif o.status == "EXPIRED_IN_MATCH":  # expired by self-trade prevention, as Binance reports it
+        events.append(one("TRADE_PREVENTION", OrderStatus.EXPIRED_IN_MATCH, None))
     return events
 
 

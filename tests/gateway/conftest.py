@@ -20,7 +20,7 @@ from connectors.book import VenueBook
 from gateway.api import ApiContext, build_app
 from gateway.api.stack import build_context
 from router.consolidated import ConsolidatedMarket
-from wallets import Wallets
+from wallets import UnknownAccount, Wallets
 
 SYMBOL = "BTC/USDT"
 FEES = {"binance": D("0.001"), "kraken": D("0.0026")}
@@ -77,7 +77,10 @@ class Server:
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.tenant = await self.wallets.accounts.create_tenant("acme")
+        try:  # a server reopened on the same database (a restart) finds its tenant there
+            self.tenant = self.wallets.accounts.tenant_by_name("acme")
+        except UnknownAccount:
+            self.tenant = await self.wallets.accounts.create_tenant("acme")
 
     async def _new_account(self, name: str, funds: dict[str, str], trade: bool = True, ips: tuple[str, ...] = ()) -> tuple[int, str, str]:
         acc = await self.wallets.accounts.create_account(self.tenant.tenant_id, name)

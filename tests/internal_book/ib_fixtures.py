@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
 from decimal import Decimal as D
+from typing import Callable, Iterator
 
 from config import Instrument
+from domain import OrderSide, OrderType, StpMode, TimeInForce
 from internal_book import (
     AmendOrder,
     CancelOrder,
@@ -13,12 +14,8 @@ from internal_book import (
     Command,
     MatchingEngine,
     NewOrder,
-    OrderType,
     ReferenceEngine,
     SetReferencePrice,
-    Side,
-    STPMode,
-    TimeInForce,
 )
 
 BTC = Instrument(
@@ -43,12 +40,12 @@ ENGINES: dict[str, Callable[..., Engine]] = {"compiled": MatchingEngine, "refere
 
 
 
-def limit(side: Side, qty: str, price: str, account: str = "a", tif: TimeInForce = TimeInForce.GTC,
+def limit(side: OrderSide, qty: str, price: str, account: str = "a", tif: TimeInForce = TimeInForce.GTC,
           symbol: str = "BTC/USDT", **kw: object) -> NewOrder:
     return NewOrder(symbol, account, side, OrderType.LIMIT, D(qty), D(price), tif, **kw)  # type: ignore[arg-type]
 
 
-def market(side: Side, qty: str | None = None, account: str = "a", symbol: str = "BTC/USDT",
+def market(side: OrderSide, qty: str | None = None, account: str = "a", symbol: str = "BTC/USDT",
            **kw: object) -> NewOrder:
     return NewOrder(symbol, account, side, OrderType.MARKET, None if qty is None else D(qty), **kw)  # type: ignore[arg-type]
 
@@ -80,10 +77,10 @@ def random_flow(seed: int, n: int, eng: MatchingEngine) -> Iterator[Command]:
         mid = min(230, max(170, mid + rng.choice((-1, 0, 0, 1))))
         tenant, account = rng.choice(groups)
         r = rng.random()
-        side = rng.choice(list(Side))
+        side = rng.choice(list(OrderSide))
         px = D(mid + rng.randint(-6, 6)) / 2
         qty = D(rng.randint(1, 40)) / 10
-        stp = rng.choice(list(STPMode))
+        stp = rng.choice(list(StpMode))
         clid = rng.choice([None, None, f"k{rng.randint(0, 9)}"])
         if r < 0.45:
             tif = rng.choice([TimeInForce.GTC] * 4 + [TimeInForce.IOC, TimeInForce.FOK])

@@ -5,6 +5,7 @@ from decimal import Decimal as D
 
 from ib_fixtures import Engine, kinds, limit, of
 
+from domain import OrderSide, OrderStatus
 from internal_book import (
     AmendOrder,
     CancelOrder,
@@ -12,12 +13,10 @@ from internal_book import (
     OrderAmended,
     OrderCancelled,
     OrderRejected,
-    OrderStatus,
-    Side,
     Trade,
 )
 
-BUY, SELL = Side.BUY, Side.SELL
+BUY, SELL = OrderSide.BUY, OrderSide.SELL
 SYM = "BTC/USDT"
 
 

@@ -5,19 +5,10 @@ from decimal import Decimal as D
 
 from ib_fixtures import Engine, kinds, limit, market, of
 
-from internal_book import (
-    NewOrder,
-    OrderAccepted,
-    OrderExpired,
-    OrderRejected,
-    OrderStatus,
-    OrderType,
-    Side,
-    TimeInForce,
-    Trade,
-)
+from domain import OrderSide, OrderStatus, OrderType, TimeInForce
+from internal_book import NewOrder, OrderAccepted, OrderExpired, OrderRejected, Trade
 
-BUY, SELL = Side.BUY, Side.SELL
+BUY, SELL = OrderSide.BUY, OrderSide.SELL
 
 
 def book(engine: Engine, symbol: str = "BTC/USDT") -> tuple[list, list]:
@@ -150,10 +141,10 @@ def test_amending_a_post_only_order_across_the_spread_is_rejected(engine: Engine
 
 
 def test_fok_blocked_by_own_order_under_expire_taker_expires_without_trading(engine: Engine) -> None:
-    from internal_book import STPMode
+    from domain import StpMode
 
     engine.apply(limit(SELL, "1", "100", "me"))
     engine.apply(limit(SELL, "1", "100", "you"))
-    out = engine.apply(limit(BUY, "2", "100", "me", TimeInForce.FOK, stp_mode=STPMode.EXPIRE_TAKER))
+    out = engine.apply(limit(BUY, "2", "100", "me", TimeInForce.FOK, stp_mode=StpMode.EXPIRE_TAKER))
     assert kinds(out) == ["accepted", "expired"]
     assert of(out, OrderExpired)[0].status == OrderStatus.EXPIRED

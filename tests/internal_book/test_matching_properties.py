@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ib_fixtures import INSTRUMENTS, random_flow
 
+from domain import OrderSide, OrderStatus, OrderType, StpMode, TimeInForce
 from internal_book import (
     AmendOrder,
     CancelOrder,
@@ -19,13 +20,8 @@ from internal_book import (
     NewOrder,
     OrderAccepted,
     OrderAmended,
-    OrderStatus,
-    OrderType,
     ReferenceEngine,
     SetReferencePrice,
-    Side,
-    STPMode,
-    TimeInForce,
     Trade,
 )
 
@@ -41,7 +37,7 @@ odd_qtys = st.sampled_from([D("0.05"), D("0"), D("0.01")])
 who = st.sampled_from([("t1", "a"), ("t1", "b"), ("t2", "a")])
 oids = st.integers(1, 12)
 clids = st.sampled_from([None, None, "c1", "c2", "c3"])
-stps = st.sampled_from(list(STPMode))
+stps = st.sampled_from(list(StpMode))
 maybe = lambda s: st.one_of(st.none(), s)  # noqa: E731
 
 
@@ -50,7 +46,7 @@ def new_orders(draw: st.DrawFn) -> NewOrder:
     t = draw(st.sampled_from([OrderType.LIMIT] * 6 + [OrderType.LIMIT_MAKER, OrderType.MARKET, OrderType.MARKET]
                              + [OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT,
                                 OrderType.TAKE_PROFIT_LIMIT]))
-    side = draw(st.sampled_from(list(Side)))
+    side = draw(st.sampled_from(list(OrderSide)))
     priced = t in (OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
     tif = draw(st.sampled_from([TimeInForce.GTC] * 3 + [TimeInForce.IOC, TimeInForce.FOK])) if t not in (OrderType.LIMIT_MAKER, OrderType.MARKET,
                                                                  OrderType.STOP_LOSS, OrderType.TAKE_PROFIT) else None
@@ -162,7 +158,7 @@ def test_compiled_engine_matches_reference_event_for_event(cmds: list[object]) -
                 taker = orders[e.taker_order_id]
                 if taker.order_type in (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT):
                     lim = price_now[e.taker_order_id]
-                    assert e.price <= lim if e.taker_side == Side.BUY else e.price >= lim
+                    assert e.price <= lim if e.taker_side == OrderSide.BUY else e.price >= lim
     assert fast.state() == ref.state()
     assert fast.state_hash() == ref.state_hash()
 
@@ -225,7 +221,7 @@ def test_makers_are_hit_in_price_time_order(cmds: list[object]) -> None:
     """
     eng = MatchingEngine(INSTRUMENTS)
     info: dict[int, OrderAccepted] = {}
-    resting: dict[int, tuple[str, Side, D, int]] = {}  # order id -> (symbol, side, price, priority stamp)
+    resting: dict[int, tuple[str, OrderSide, D, int]] = {}  # order id -> (symbol, side, price, priority stamp)
     for cmd in _stamp(cmds):
         for e in eng.apply(cmd):  # type: ignore[arg-type]
             if isinstance(e, OrderAccepted):
@@ -239,10 +235,10 @@ def test_makers_are_hit_in_price_time_order(cmds: list[object]) -> None:
                 sym, side, _, stamp = resting[e.order_id]
                 resting[e.order_id] = (sym, side, e.price, stamp if e.keeps_priority else e.seq)
             elif isinstance(e, Trade):
-                maker_side = Side.SELL if e.taker_side == Side.BUY else Side.BUY
+                maker_side = OrderSide.SELL if e.taker_side == OrderSide.BUY else OrderSide.BUY
                 rivals = [(p, s, oid) for oid, (sym, sd, p, s) in resting.items()
                           if sym == e.symbol and sd == maker_side and oid != e.taker_order_id]
-                best = min(rivals, key=lambda r: ((r[0] if maker_side == Side.SELL else -r[0]), r[1]))
+                best = min(rivals, key=lambda r: ((r[0] if maker_side == OrderSide.SELL else -r[0]), r[1]))
                 assert best[2] == e.maker_order_id, (e, best)
                 if e.maker_status == OrderStatus.FILLED:
                     del resting[e.maker_order_id]

@@ -8,20 +8,18 @@ from typing import Any
 import pytest
 from ib_fixtures import ENGINES, INSTRUMENTS, limit, market
 
+from domain import OrderSide, OrderType, TimeInForce
 from internal_book import (
     AmendOrder,
     CancelOrder,
     NewOrder,
     OrderRejected,
-    OrderType,
     RejectReason,
     SetReferencePrice,
-    Side,
-    TimeInForce,
 )
 
 R = RejectReason
-BUY, SELL = Side.BUY, Side.SELL
+BUY, SELL = OrderSide.BUY, OrderSide.SELL
 GTC = TimeInForce.GTC
 
 

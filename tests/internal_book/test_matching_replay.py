@@ -69,11 +69,12 @@ def test_state_hash_changes_with_the_book() -> None:
 def test_event_canonical_bytes_are_stable() -> None:
     from decimal import Decimal as D
 
-    from internal_book import NewOrder, OrderType, Side, TimeInForce
+    from domain import OrderSide, OrderType, TimeInForce
+    from internal_book import NewOrder
 
     eng = MatchingEngine(INSTRUMENTS)
-    eng.apply(NewOrder("BTC/USDT", "a", Side.SELL, OrderType.LIMIT, D("1.000"), D("100.10"), TimeInForce.GTC, ts=5))
-    (_, trade) = eng.apply(NewOrder("BTC/USDT", "b", Side.BUY, OrderType.LIMIT, D("0.5"), D("101"),
+    eng.apply(NewOrder("BTC/USDT", "a", OrderSide.SELL, OrderType.LIMIT, D("1.000"), D("100.10"), TimeInForce.GTC, ts=5))
+    (_, trade) = eng.apply(NewOrder("BTC/USDT", "b", OrderSide.BUY, OrderType.LIMIT, D("0.5"), D("101"),
                                     TimeInForce.IOC, ts=6))
     assert trade.to_json() == (
         b'{"kind":"trade","maker_order_id":1,"maker_status":"PARTIALLY_FILLED","price":"100.1","quantity":"0.5",'
@@ -106,9 +107,10 @@ def test_restart_from_snapshot_plus_journal_tail_loses_nothing() -> None:
 def test_binary_floats_are_refused_at_the_edge() -> None:
     import pytest
 
-    from internal_book import NewOrder, OrderType, Side, TimeInForce
+    from domain import OrderSide, OrderType, TimeInForce
+    from internal_book import NewOrder
 
     eng = MatchingEngine(INSTRUMENTS)
     with pytest.raises(TypeError):
-        eng.apply(NewOrder("BTC/USDT", "a", Side.BUY, OrderType.LIMIT, 1.0, 100.0, TimeInForce.GTC))  # type: ignore[arg-type]
+        eng.apply(NewOrder("BTC/USDT", "a", OrderSide.BUY, OrderType.LIMIT, 1.0, 100.0, TimeInForce.GTC))  # type: ignore[arg-type]
     assert eng.journal == ()

@@ -5,9 +5,10 @@ from decimal import Decimal as D
 
 from ib_fixtures import Engine, kinds, limit, market, of
 
-from internal_book import NewOrder, OrderReleased, OrderType, Side, STPMode, TimeInForce, Trade
+from domain import OrderSide, OrderType, StpMode, TimeInForce
+from internal_book import NewOrder, OrderReleased, Trade
 
-BUY, SELL = Side.BUY, Side.SELL
+BUY, SELL = OrderSide.BUY, OrderSide.SELL
 
 
 def _asks(engine: Engine) -> None:
@@ -30,7 +31,7 @@ def test_preview_reports_fills_and_changes_nothing(engine: Engine) -> None:
 
 def test_preview_skips_own_orders_under_expire_maker(engine: Engine) -> None:
     _asks(engine)
-    p = engine.preview(limit(BUY, "1", "101", "m1", stp_mode=STPMode.EXPIRE_MAKER))
+    p = engine.preview(limit(BUY, "1", "101", "m1", stp_mode=StpMode.EXPIRE_MAKER))
     assert [px for px, _, _ in p.fills] == [D("101")]
 
 

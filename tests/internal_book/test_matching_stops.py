@@ -5,23 +5,21 @@ from decimal import Decimal as D
 
 from ib_fixtures import Engine, kinds, limit, of
 
+from domain import OrderSide, OrderType, TimeInForce
 from internal_book import (
     CancelOrder,
     NewOrder,
     OrderRejected,
-    OrderType,
     SetReferencePrice,
-    Side,
     StopTriggered,
-    TimeInForce,
     Trade,
 )
 
-BUY, SELL = Side.BUY, Side.SELL
+BUY, SELL = OrderSide.BUY, OrderSide.SELL
 SYM = "ETH/USDT"  # tick 0.5, step 0.1
 
 
-def stop(side: Side, t: OrderType, qty: str, stop_price: str | None = None, price: str | None = None,
+def stop(side: OrderSide, t: OrderType, qty: str, stop_price: str | None = None, price: str | None = None,
          trailing: int | None = None, account: str = "s") -> NewOrder:
     lim = t in (OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
     return NewOrder(SYM, account, side, t, D(qty), None if price is None else D(price),

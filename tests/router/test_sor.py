@@ -5,7 +5,8 @@ import asyncio
 from decimal import Decimal as D
 
 from connectors.numbers import plain
-from internal_book import NewOrder, OrderType, Side, TimeInForce
+from domain import OrderSide, OrderType, TimeInForce
+from internal_book import NewOrder
 from router.inventory import Inventory
 from router.killswitch import KillSwitch, Scope
 from router.paper import PaperVenue
@@ -22,13 +23,13 @@ def fills(report) -> list[tuple[str, str, str]]:
     return [(f.source, str(plain(f.price)), str(plain(f.qty))) for f in report.fills]
 
 
-def rest_internal(m: Market, side: Side, qty: str, price: str, account: str = "bob") -> None:
+def rest_internal(m: Market, side: OrderSide, qty: str, price: str, account: str = "bob") -> None:
     m.engine.submit(NewOrder(SYMBOL, account, side, OrderType.LIMIT, D(qty), D(price), TimeInForce.GTC, tenant="broker"))
 
 
 async def test_internal_cross_fills_against_another_client_without_venue_fee(three_venues):
     m = three_venues
-    rest_internal(m, Side.SELL, "1", "100.05")  # venues would charge 100.1 (binance 100 + 0.1%) for 1
+    rest_internal(m, OrderSide.SELL, "1", "100.05")  # venues would charge 100.1 (binance 100 + 0.1%) for 1
     report = await m.router.execute(parent("p1", "BUY", "1", "101"))
     assert fills(report) == [("internal", "100.05", "1")]
     assert report.status == "FILLED" and report.fees == 0
@@ -37,7 +38,7 @@ async def test_internal_cross_fills_against_another_client_without_venue_fee(thr
 
 async def test_internal_blocked_when_it_would_trade_through_the_venues(three_venues):
     m = three_venues
-    rest_internal(m, Side.SELL, "1", "100.20")  # worse than binance's 100.1 effective
+    rest_internal(m, OrderSide.SELL, "1", "100.20")  # worse than binance's 100.1 effective
     report = await m.router.execute(parent("p2", "BUY", "1", "101"))
     assert fills(report) == [("binance", "100", "1")]
     assert report.by_source["binance"] == (D("1"), D("100"), D("0.1"))

@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
 from wallets.migrations import ensure_current
 
 metadata = MetaData()

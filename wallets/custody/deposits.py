@@ -17,12 +17,13 @@ import structlog
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from domain import now_ms
 from wallets.custody import models
 from wallets.custody.addresses import normalize
 from wallets.custody.errors import CustodyError
 from wallets.custody.networks import NETWORKS, Network, network_name
 from wallets.custody.public import PublicWallets
-from wallets.db import create_db_engine, now_ms
+from wallets.db import create_db_engine
 
 log = structlog.get_logger(__name__)
 

@@ -15,8 +15,8 @@ from sqlalchemy import (
     Table,
 )
 
-from wallets.models import RowId
 from wallets.migrations import ensure_current
+from wallets.models import RowId
 
 metadata = MetaData()
 

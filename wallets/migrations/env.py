@@ -10,8 +10,8 @@ from typing import Any, Literal
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
 
-from wallets.migrations.registry import metadatas, table_names
 from wallets.chains.models import BaseUnits
+from wallets.migrations.registry import metadatas, table_names
 from wallets.models import Money
 
 config = context.config

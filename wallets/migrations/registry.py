@@ -14,7 +14,7 @@ from sqlalchemy import MetaData
 MODEL_MODULES: tuple[str, ...] = (
     "wallets.models",
     "compliance.kyc_models",
-    "wallets.treasury.models",
+    "treasury.models",
     "wallets.custody.models",
     "wallets.chains.models",
     "compliance.operator_models",

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.trading import ChildOrder, OrderStatus, TradingVenue
+from connectors.trading import ChildOrder, TradingVenue
+from domain import OrderStatus
 from tests.connectors.trading.venues import VENUES, OrderEntryVenue
 from tests.connectors.trading.venues import child as venue_child
 

@@ -9,7 +9,8 @@ import pytest
 from connectors.errors import InvalidOrder
 from connectors.htx.trading import order_type
 from connectors.simulators.order_entry.htx import FakeHtx
-from connectors.trading import ChildOrder, OrderStatus, TradingVenue
+from connectors.trading import ChildOrder, TradingVenue
+from domain import OrderStatus
 from tests.connectors.trading.venues import FAST, VENUES, OrderEntryVenue
 from tests.connectors.trading.venues import child as venue_child
 

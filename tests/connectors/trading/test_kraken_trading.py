@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from connectors.errors import InvalidOrder
-from connectors.trading import ChildOrder, OrderStatus, TradingVenue
+from connectors.trading import ChildOrder, TradingVenue
+from domain import OrderStatus
 from tests.connectors.trading.venues import VENUES, OrderEntryVenue, placements
 from tests.connectors.trading.venues import child as venue_child
 

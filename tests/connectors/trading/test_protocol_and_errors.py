@@ -20,7 +20,8 @@ from connectors.errors import (
 )
 from connectors.htx import trading as htx
 from connectors.kraken import trading as kraken
-from connectors.trading import ChildOrder, OrderStatus, TradingVenue, VenueOrder, client_order_id_for
+from connectors.trading import ChildOrder, TradingVenue, VenueOrder, client_order_id_for
+from domain import OrderStatus
 
 from .conftest import instrument
 

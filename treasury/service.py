@@ -25,13 +25,13 @@ from config.treasury import VenueTarget
 from connectors.capital import VenueCapital, VenueWithdrawal
 from connectors.errors import OrderStateUnknown, Rejected, VenueError
 from connectors.trading import TradingVenue
+from domain import now_ms
 from wallets.custody.addresses import normalize, validate_address
 from wallets.custody.errors import InvalidAddress
 from wallets.custody.networks import BTC_PARAMS, BtcParams, network_name
-from wallets.db import now_ms
 from wallets.errors import WalletError
-from wallets.treasury.approvals import ApprovalHook
-from wallets.treasury.models import transfers
+from treasury.approvals import ApprovalHook
+from treasury.models import transfers
 
 log = structlog.get_logger(__name__)
 

@@ -4,8 +4,8 @@ Public face: ``Treasury`` (inventory, plan, propose, approve, execute, reconcile
 (``Transfer``, ``Inventory``, ``Holding``), the approval hook (``ApprovalHook``, ``TableApprovals``,
 ``ApprovalRefused``), the protocols it is given (``WalletBalances``, ``HotWalletSender``, ``Authorizer``, ``AuditSink``), ``TreasuryError``.
 """
-from wallets.treasury.approvals import ApprovalHook, ApprovalRefused, TableApprovals
-from wallets.treasury.service import (
+from treasury.approvals import ApprovalHook, ApprovalRefused, TableApprovals
+from treasury.service import (
     HOT_TO_VENUE,
     VENUE_TO_HOT,
     AuditSink,

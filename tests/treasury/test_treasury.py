@@ -20,7 +20,7 @@ from tests.connectors.trading.venues import FAST, VENUES
 from tests.wallets.conftest import Db
 from wallets import migrations
 from wallets.db import create_db_engine
-from wallets.treasury import (
+from treasury import (
     HOT_TO_VENUE,
     VENUE_TO_HOT,
     ApprovalRefused,
@@ -28,7 +28,7 @@ from wallets.treasury import (
     Treasury,
     TreasuryError,
 )
-from wallets.treasury.models import transfers
+from treasury.models import transfers
 
 D = Decimal
 HOT = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"  # BIP-173's P2WPKH example program, regtest prefix

@@ -13,9 +13,9 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from compliance.operators import SeparationOfDuties, check_not_requester
-from wallets.db import now_ms
+from domain import now_ms
 from wallets.errors import WalletError
-from wallets.treasury.models import approvals
+from treasury.models import approvals
 
 
 class ApprovalRefused(WalletError):
