@@ -36,6 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.schema import Table
 
 from wallets import committer, migrations, models
+from wallets.migrations import registry
 from wallets.committer import _HEADER, BalanceKey, BalanceValues, Committer, Refused, TableSpec
 from wallets.errors import InsufficientBalance
 
@@ -196,7 +197,8 @@ def table_specs() -> dict[str, TableSpec]:
             tuple(c.name for c in t.primary_key.columns),
             tuple(i for i, c in enumerate(t.columns) if isinstance(c.type, models.Money)),
         )
-        for t in models.metadata.sorted_tables
+        for m in registry.metadatas()
+        for t in m.sorted_tables
     }
 
 

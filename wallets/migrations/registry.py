@@ -11,7 +11,7 @@ import importlib
 
 from sqlalchemy import MetaData
 
-MODEL_MODULES: tuple[str, ...] = ("wallets.models",)
+MODEL_MODULES: tuple[str, ...] = ("wallets.models", "wallets.custody.models")
 
 
 def metadatas() -> list[MetaData]:
