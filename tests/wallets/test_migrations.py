@@ -247,12 +247,14 @@ def test_new_revision_follows_the_head(tmp_path: Path, monkeypatch: pytest.Monke
     migrations.runner.script.cache_clear()
     migrations.revisions.cache_clear()
     try:
-        code, [made] = _braid(Settings(data_dir=str(tmp_path)), "db", "revision", "-m", "Add custody tables")
+        before = migrations.head()
+        after = f"{int(before) + 1:04d}"
+        code, [made] = _braid(Settings(data_dir=str(tmp_path)), "db", "revision", "-m", "Add more tables")
         path = Path(made["file"])
-        assert code == 0 and path.parent == copy / "versions" and path.name == "0002_add_custody_tables.py"
+        assert code == 0 and path.parent == copy / "versions" and path.name == f"{after}_add_more_tables.py"
         body = path.read_text()
-        assert "revision = '0002'" in body and "down_revision = '0001'" in body and "op." not in body
-        assert migrations.head() == "0002" and migrations.runner.script().get_heads() == ["0002"]
+        assert f"revision = '{after}'" in body and f"down_revision = '{before}'" in body and "op." not in body
+        assert migrations.head() == after and migrations.runner.script().get_heads() == [after]
     finally:
         migrations.runner.script.cache_clear()
         migrations.revisions.cache_clear()
