@@ -232,7 +232,7 @@ class DepositFlow:
             await self.ledger.debit(dep.account_id, dep.coin, take, f"rev:{dep.id}", batch=batch)
         batch.add(Insert(models.deposit_steps, {"deposit_id": dep.id, "step": f"reverse:{dep.generation}", "ts": ts}))
         if shortfall > 0:
-            batch.add(Upsert(models.freezes, {"scope": account_freeze_scope(dep.account_id), "by": "custody",
+            batch.add(Upsert(models.freezes, {"scope": account_freeze_scope(dep.account_id), "active": True, "by": "custody",
                                               "reason": f"deposit {dep.id} reversed, {shortfall} {dep.coin} already spent",
                                               "ts": ts}))
         new = replace(dep, status="reversed", generation=dep.generation + 1, shortfall=dep.shortfall + shortfall,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Engine,
     Index,
@@ -136,6 +137,7 @@ freezes = Table(
     "custody_freezes",
     metadata,
     Column("scope", String(40), primary_key=True),
+    Column("active", Boolean, nullable=False),  # False once lifted (kept: who froze what, and when)
     Column("reason", Text, nullable=False),
     Column("by", String(64), nullable=False),
     Column("ts", BigInteger, nullable=False),

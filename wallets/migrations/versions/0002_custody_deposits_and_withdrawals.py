@@ -1,6 +1,6 @@
 """custody deposits and withdrawals
 
-Revision 0002, after 0001; created 2026-12-04 17:44:53.736265.
+Revision 0002, after 0001; created 2026-12-04 17:47:52.196553.
 """
 from __future__ import annotations
 
@@ -69,6 +69,7 @@ def upgrade() -> None:
 
     op.create_table('custody_freezes',
     sa.Column('scope', sa.String(length=40), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('by', sa.String(length=64), nullable=False),
     sa.Column('ts', sa.BigInteger(), nullable=False),
