@@ -35,6 +35,7 @@ class ApiContext:
     limiter: RateLimiter
     publisher: MarketPublisher
     listen_keys: Any = None  # created on first use (gateway.api.userstream.ListenKeys)
+    custody: Any = None  # gateway.api.capital.Custody when deposits and withdrawals are enabled
     _callers: dict[tuple[str, str], Caller] = field(default_factory=dict, repr=False)  # one per account, reused
 
     def caller(self, key: ApiKey) -> Caller:
@@ -103,7 +104,7 @@ def key_of(request: web.Request) -> ApiKey:
 
 def build_app(ctx: ApiContext, app: web.Application | None = None) -> web.Application:
     """The API's routes on ``app`` (a new application if None), with the error middleware."""
-    from gateway.api import broker, market, openapi, orders, userstream, ws
+    from gateway.api import broker, capital, market, openapi, orders, userstream, ws
 
     app = app if app is not None else web.Application(middlewares=[errors.error_middleware])
     if errors.error_middleware not in app.middlewares:
@@ -114,6 +115,7 @@ def build_app(ctx: ApiContext, app: web.Application | None = None) -> web.Applic
     userstream.add_routes(app)
     ws.add_routes(app)
     broker.add_routes(app)
+    capital.add_routes(app)
     openapi.add_routes(app)
 
     async def on_startup(app: web.Application) -> None:

@@ -103,13 +103,13 @@ class DepositFlow:
 
     def __init__(self, store: Store, ledger: Ledger, addresses: AccountLookup, coins: Coins, *,
                  open_case: CaseHook = no_case,
-                 on_credit: Callable[[Deposit, str], None] | None = None) -> None:
+                 on_step: Callable[[Deposit, str, Decimal], None] | None = None) -> None:
         self.store = store
         self.ledger = ledger
         self.addresses = addresses
         self.coins = coins
         self.open_case = open_case
-        self.on_credit = on_credit  # (deposit, step) after a ledger step commits (user data stream events)
+        self.on_step = on_step  # (deposit, step, change of free balance) after a step commits (user data stream)
         self._open: dict[str, Deposit] = {}  # deposits still followed, by id
         self._final: set[str] = set()  # ids seen finished (unlocked, dust) since start
         self._lock = asyncio.Lock()
@@ -209,11 +209,12 @@ class DepositFlow:
                 batch.add(Insert(models.deposit_steps, {"deposit_id": dep.id, "step": f"unlock:{dep.generation}", "ts": ts}))
                 status = "unlocked"
                 steps.append("unlock")
-            await self._step(dep, replace(dep, status=status, confirmations=confirmations, updated=ts), batch, steps)
+            await self._step(dep, replace(dep, status=status, confirmations=confirmations, updated=ts), batch, steps,
+                             dep.amount)
         elif dep.status == "credited" and confirmations >= coin.unlock_confirmations:
             batch = Batch()
             batch.add(Insert(models.deposit_steps, {"deposit_id": dep.id, "step": f"unlock:{dep.generation}", "ts": ts}))
-            await self._step(dep, replace(dep, status="unlocked", confirmations=confirmations, updated=ts), batch, ["unlock"])
+            await self._step(dep, replace(dep, status="unlocked", confirmations=confirmations, updated=ts), batch, ["unlock"], ZERO)
         elif dep.status == "detected" and confirmations >= 1:
             await self._write(replace(dep, status="confirming", confirmations=confirmations, updated=ts))
 
@@ -238,7 +239,7 @@ class DepositFlow:
         new = replace(dep, status="reversed", generation=dep.generation + 1, shortfall=dep.shortfall + shortfall,
                       confirmations=0, updated=ts)
         try:
-            await self._step(dep, new, batch, ["reverse"])
+            await self._step(dep, new, batch, ["reverse"], -take)
         except InsufficientBalance:  # spent between the read and the write: take what is there now
             await self._orphaned(dep)
             return
@@ -255,7 +256,7 @@ class DepositFlow:
         await self.store.write(batch)
         self._keep(new)
 
-    async def _step(self, old: Deposit, new: Deposit, batch: Batch, steps: list[str]) -> None:
+    async def _step(self, old: Deposit, new: Deposit, batch: Batch, steps: list[str], delta: Decimal) -> None:
         batch.add(Update(models.deposits, (new.id,), _changes(new)))
         try:
             await self.store.write(batch)
@@ -268,9 +269,8 @@ class DepositFlow:
             return
         self._keep(new)
         log.info("deposit step", id=new.id, account=new.account_id, coin=new.coin, amount=str(new.amount), steps=steps)
-        if self.on_credit is not None:
-            for step in steps:
-                self.on_credit(new, step)
+        if self.on_step is not None:
+            self.on_step(new, "+".join(steps), delta)
 
     def _keep(self, dep: Deposit) -> None:
         if dep.status in OPEN or dep.status == "orphaned":

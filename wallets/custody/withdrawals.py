@@ -142,7 +142,8 @@ class Withdrawals:
                  chains: dict[str, ChainClient] | None = None, signers: dict[str, Signer] | None = None,
                  screen: Screen = allow_address, authorize: Authorize = allow_operator,
                  scorer: Scorer | None = None, clock: Callable[[], int] = now_ms,
-                 on_change: Callable[[Withdrawal], None] | None = None) -> None:
+                 on_change: Callable[[Withdrawal], None] | None = None,
+                 on_balance: Callable[[Withdrawal, Decimal], None] | None = None) -> None:
         self.store = store
         self.ledger = ledger
         self.flow = flow
@@ -154,7 +155,8 @@ class Withdrawals:
         self.authorize = authorize
         self.scorer = scorer or default_scorer(flow)
         self.clock = clock
-        self.on_change = on_change  # after each committed change (user data stream events)
+        self.on_change = on_change  # after each committed change
+        self.on_balance = on_balance  # (withdrawal, change of the free balance) at request and release
         self._lock = asyncio.Lock()
 
     # -- reads ---------------------------------------------------------------------------------------
@@ -290,6 +292,8 @@ class Withdrawals:
         log.info("withdrawal requested", id=wid, account=account_id, coin=coin.coin, network=coin.network,
                  amount=str(amount), status=w.status, reason=w.reason)
         self._changed(w)
+        if self.on_balance is not None:
+            self.on_balance(w, -total)
         return w
 
     def _valid(self, network: str, address: str) -> str:
@@ -487,6 +491,8 @@ class Withdrawals:
         await self.store.write(batch)
         log.info("withdrawal released", id=w.id, status=status, reason=reason)
         self._changed(new)
+        if self.on_balance is not None:
+            self.on_balance(new, w.amount + w.fee)
         return new
 
     async def _update(self, new: Withdrawal, values: dict[str, Any]) -> None:
