@@ -18,6 +18,8 @@ from typing import Any
 
 from config.custody import custody_dir
 from config.settings import Settings
+from gateway.accounts_commands import emit_json
+from wallets import Wallets
 from wallets.custody import (
     ColdSpendRequest,
     ColdUtxo,
@@ -42,12 +44,10 @@ from wallets.custody.ceremony import describe
 from wallets.custody.evm import transfer_data
 from wallets.custody.keyfile import write_private
 from wallets.custody.networks import btc_params
-from wallets import Wallets
 from wallets.custody.reserves import Reserve, liabilities, reserves
 from wallets.custody.withdrawals import Withdrawal, Withdrawals
 from wallets.keys import load_master_key
 from wallets.models import canon
-from gateway.accounts_commands import emit_json
 
 
 def sealer_from(settings: Settings) -> Sealer:
@@ -212,7 +212,7 @@ def _withdrawal_line(w: Withdrawal) -> dict[str, object]:
 
 def withdrawals_list(args: argparse.Namespace, settings: Settings) -> None:
     async def body(wd: Withdrawals, w: Wallets) -> None:
-        for row in await wd.list(status=args.status, account_id=args.account, limit=args.limit):
+        for row in await wd.query(status=args.status, account_id=args.account, limit=args.limit):
             out = _withdrawal_line(row)
             out["approvals"] = await wd.approvals(row.id)
             emit_json(sys.stdout, out)

@@ -190,7 +190,7 @@ async def withdraw_history(request: web.Request) -> web.Response:
     account = request.app[CTX].caller(key_of(request)).account_id
     limit = p.integer("limit", default=1000, lo=1, hi=1000) or 1000
     offset = p.integer("offset", default=0, lo=0) or 0
-    rows = await custody.withdrawals.list(account_id=account, coin=p.get("coin"), start=p.integer("startTime"),
+    rows = await custody.withdrawals.query(account_id=account, coin=p.get("coin"), start=p.integer("startTime"),
                                           end=p.integer("endTime"), limit=limit + offset)
     out = [withdrawal_json(w) for w in rows[offset:]]
     status, client_id, ids = p.get("status"), p.get("withdrawOrderId"), p.get("idList")

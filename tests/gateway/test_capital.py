@@ -20,7 +20,13 @@ from binance.exceptions import BinanceAPIException
 from gateway.api.capital import Custody, balance_events
 from tests.gateway.conftest import Server, ccxt_client
 from tests.wallets.custody.conftest import PASSPHRASE, ceremony, public, sealer  # noqa: F401 - fixtures
-from tests.wallets.custody.flow_helpers import USDT_ETH, FakeEvmNode, Obs, Tip, flow_settings
+from tests.wallets.custody.flow_helpers import (
+    USDT_ETH,
+    FakeEvmNode,
+    Obs,
+    Tip,
+    flow_settings,
+)
 from wallets.custody import CustodyAddresses
 from wallets.custody.coins import Coins
 from wallets.custody.deposit_flow import DepositFlow
@@ -84,12 +90,12 @@ def test_ccxt_deposits_and_withdrawals(env: Env) -> None:
     assert deposits["aa" * 32]["status"] == "pending" and deposits["aa" * 32]["amount"] == 0.25
     assert deposits["bb" * 32]["status"] == "ok" and deposits["bb" * 32]["amount"] == 1000
     assert deposits["bb" * 32]["currency"] == "USDT" and deposits["bb" * 32]["info"]["confirmTimes"] == "12/12"
-    assert server.balance(acct, "USDT") == (D("1000"), D("0"))
+    assert server.balance(acct, "USDT") == (D(1000), D(0))
 
     server.call(env.wd.whitelist(acct, "ETH", DEST))
     w = ex.withdraw("USDT", 100, DEST, {"network": "ETH"})
     assert w["id"]
-    assert server.balance(acct, "USDT") == (D("895"), D("105"))  # 100 + the 5 USDT fee locked
+    assert server.balance(acct, "USDT") == (D(895), D(105))  # 100 + the 5 USDT fee locked
     [listed] = ex.fetch_withdrawals("USDT")
     assert listed["id"] == w["id"] and listed["status"] == "pending"  # awaiting approval (first use of the address)
     assert listed["info"]["status"] == 2 and listed["fee"]["cost"] == 5
@@ -99,13 +105,13 @@ def test_ccxt_deposits_and_withdrawals(env: Env) -> None:
     server.call(env.wd.process())
     [done] = ex.fetch_withdrawals("USDT")
     assert done["status"] == "ok" and done["txid"] in env.node.pool
-    assert server.balance(acct, "USDT") == (D("895"), D("0"))
+    assert server.balance(acct, "USDT") == (D(895), D(0))
 
     with pytest.raises(ccxt.BaseError, match="insufficient withdrawable"):
         ex.withdraw("USDT", 5000, DEST, {"network": "ETH"})
     with pytest.raises(ccxt.BaseError, match="invalid ETH address"):
         ex.withdraw("USDT", 10, "bcrt1qw508d6qejxtdg4y504ex5se4akqr3", {"network": "ETH"})
-    assert server.balance(acct, "USDT") == (D("895"), D("0"))
+    assert server.balance(acct, "USDT") == (D(895), D(0))
 
 
 def test_python_binance_and_user_stream(env: Env) -> None:
@@ -130,7 +136,7 @@ def test_python_binance_and_user_stream(env: Env) -> None:
             while not stop.is_set():
                 try:
                     msg = await ws.receive(timeout=0.2)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     continue
                 if msg.type == aiohttp.WSMsgType.TEXT:
                     events.append(json.loads(msg.data))

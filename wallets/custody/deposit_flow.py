@@ -54,16 +54,35 @@ class AccountLookup(Protocol):
 class ObservationLike(Protocol):
     """What the watchers deliver (``wallets.chains.events.Observation``)."""
 
-    chain: str
-    txid: str
-    index: str
-    address: str
-    asset: str
-    amount: int
-    block_height: int
-    block_hash: str
-    account: str | None
-    token: str | None
+    @property
+    def chain(self) -> str: ...
+
+    @property
+    def txid(self) -> str: ...
+
+    @property
+    def index(self) -> str: ...
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def asset(self) -> str: ...
+
+    @property
+    def amount(self) -> int: ...
+
+    @property
+    def block_height(self) -> int: ...
+
+    @property
+    def block_hash(self) -> str: ...
+
+    @property
+    def account(self) -> str | None: ...
+
+    @property
+    def token(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,10 +210,12 @@ class DepositFlow:
         try:
             await self.store.write(batch)
         except Conflict:  # another process recorded it first
-            dep = await self.store.read(lambda conn: _read_one(conn, did))  # type: ignore[assignment]
-        if dep is not None:
-            self._keep(dep)
-        log.info("deposit detected", id=did, account=account, coin=coin.coin, amount=str(amount), status=dep and dep.status)
+            stored = await self.store.read(lambda conn: _read_one(conn, did))
+            if stored is None:
+                return
+            dep = stored
+        self._keep(dep)
+        log.info("deposit detected", id=did, account=account, coin=coin.coin, amount=str(amount), status=dep.status)
 
     async def _advance(self, dep: Deposit, confirmations: int) -> None:
         coin = self.coins.require(dep.chain, dep.coin)

@@ -111,7 +111,7 @@ Scorer = Callable[["Withdrawal", list["Withdrawal"]], Awaitable[str | None]]  # 
 
 async def allow_address(network: str, address: str) -> None:
     """Default screening: nothing is refused (compliance wires sanctions screening here)."""
-    return None
+    return
 
 
 async def allow_operator(operator: str, action: str) -> bool:
@@ -167,7 +167,7 @@ class Withdrawals:
             raise WithdrawalRefused(f"no withdrawal {wid}", -4027)
         return found
 
-    async def list(self, *, account_id: int | None = None, status: str | None = None, coin: str | None = None,
+    async def query(self, *, account_id: int | None = None, status: str | None = None, coin: str | None = None,
                    start: int | None = None, end: int | None = None, limit: int = 1000) -> list[Withdrawal]:
         t = models.withdrawals
         q = select(t)
@@ -250,7 +250,7 @@ class Withdrawals:
             usable = int(added) + self.flow.whitelist_cooloff_s * 1000
             if usable > now:
                 raise WithdrawalRefused(f"{canonical} was whitelisted recently: usable in {(usable - now) // 1000} s", -4029)
-        history = await self.list(account_id=account_id, start=now - 30 * DAY_MS)
+        history = await self.query(account_id=account_id, start=now - 30 * DAY_MS)
         if coin.daily_limit > 0:
             day = sum((h.amount for h in history if h.coin == coin.coin and h.created > now - DAY_MS
                        and h.status not in RELEASED), ZERO)
@@ -382,11 +382,11 @@ class Withdrawals:
         the confirmed ones. Returns what changed."""
         async with self._lock:
             changed = await self._recover()
-            for w in await self.list(status="approved"):
+            for w in await self.query(status="approved"):
                 done = await self._send(w)
                 if done is not None:
                     changed.append(done)
-            for w in await self.list(status="broadcast"):
+            for w in await self.query(status="broadcast"):
                 done = await self._check(w)
                 if done is not None:
                     changed.append(done)
@@ -444,7 +444,7 @@ class Withdrawals:
     async def _recover(self) -> list[Withdrawal]:
         out = []
         for status in IN_FLIGHT:
-            for w in await self.list(status=status):
+            for w in await self.query(status=status):
                 chain = self.chains.get(w.network)
                 if chain is None or w.txid is None:
                     continue

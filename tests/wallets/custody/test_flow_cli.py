@@ -31,10 +31,10 @@ def _seed(settings: Settings) -> tuple[int, str]:
         try:
             t = await w.accounts.create_tenant("t")
             a = (await w.accounts.create_account(t.tenant_id, "a@x")).account_id
-            await w.ledger.credit(a, "ETH", Decimal("10"), "seed")
+            await w.ledger.credit(a, "ETH", Decimal(10), "seed")
             wd = Withdrawals(w.store, w.ledger, settings.custody.flow)
             await wd.whitelist(a, "ETH", DEST)
-            req = await wd.request(a, "ETH", "ETH", DEST, Decimal("1"))
+            req = await wd.request(a, "ETH", "ETH", DEST, Decimal(1))
             return a, req.id
         finally:
             await w.close()

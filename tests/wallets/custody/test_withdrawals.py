@@ -38,7 +38,7 @@ async def env(db: Db, ceremony: CeremonyResult, public: PublicWallets) -> AsyncI
     await w.start()
     t = await w.accounts.create_tenant("t")
     a = (await w.accounts.create_account(t.tenant_id, "a@x")).account_id
-    await w.ledger.credit(a, "ETH", Decimal("100"), "seed")
+    await w.ledger.credit(a, "ETH", Decimal(100), "seed")
     flow = flow_settings(whitelist_cooloff_s=3600)
     node = FakeEvmNode()
     clock = Clock()
@@ -88,17 +88,17 @@ async def test_end_to_end_with_approval(env: dict[str, Any]) -> None:
     fees = w.ledger.balance(w.accounts.system_account("house:fees"), "ETH").free
     assert fees == Decimal("0.002")
     # the same address again, small: no approval needed now
-    again = await wd.request(a, "ETH", "ETH", DEST, Decimal("1"))
+    again = await wd.request(a, "ETH", "ETH", DEST, Decimal(1))
     assert again.status == "approved"
     with pytest.raises(WithdrawalRefused, match="used before"):
-        await wd.request(a, "ETH", "ETH", DEST, Decimal("1"), client_id="c1")
+        await wd.request(a, "ETH", "ETH", DEST, Decimal(1), client_id="c1")
 
 
 @pytest.mark.parametrize("where", ["before_send", "after_send"])
 @pytest.mark.asyncio
 async def test_crash_between_signing_broadcast_and_recording(env: dict[str, Any], where: str) -> None:
     w, a, wd, node = env["w"], env["a"], env["wd"], env["node"]
-    req = await wd.request(a, "ETH", "ETH", DEST, Decimal("2"))
+    req = await wd.request(a, "ETH", "ETH", DEST, Decimal(2))
     await wd.approve(req.id, "op1")
     await wd.approve(req.id, "op2")
     node.crash = where
@@ -129,29 +129,29 @@ async def test_refusals_move_nothing(env: dict[str, Any]) -> None:
         ("bcrt1qw508d6qejxtdg4y504ex5se4akqr3", "invalid ETH address", {}),  # a BTC address on ETH
         ("0x123", "invalid ETH address", {}),
         (OTHER, "not on this account's withdrawal whitelist", {}),
-        (DEST, "over the daily withdrawal limit", {"amount": Decimal("250")}),
-        (DEST, "insufficient withdrawable", {"amount": Decimal("150")}),
+        (DEST, "over the daily withdrawal limit", {"amount": Decimal(250)}),
+        (DEST, "insufficient withdrawable", {"amount": Decimal(150)}),
         (DEST, "more than 18 decimals", {"amount": Decimal("1.0000000000000000001")}),
     ]
     for address, message, kw in cases:
         with pytest.raises(WithdrawalRefused, match=message):
-            await wd.request(a, "ETH", "ETH", address, kw.get("amount", Decimal("1")))
+            await wd.request(a, "ETH", "ETH", address, kw.get("amount", Decimal(1)))
     with pytest.raises(WithdrawalRefused, match="cannot be withdrawn on network"):
-        await wd.request(a, "ETH", "BTC", DEST, Decimal("1"))
+        await wd.request(a, "ETH", "BTC", DEST, Decimal(1))
     await wd.whitelist(a, "ETH", OTHER)
     clock.t += 60_000
     with pytest.raises(WithdrawalRefused, match="whitelisted recently"):
-        await wd.request(a, "ETH", "ETH", OTHER, Decimal("1"))
+        await wd.request(a, "ETH", "ETH", OTHER, Decimal(1))
     await wd.freeze("ETH", "op1", "incident")
     with pytest.raises(WithdrawalRefused, match="frozen"):
-        await wd.request(a, "ETH", "ETH", DEST, Decimal("1"))
+        await wd.request(a, "ETH", "ETH", DEST, Decimal(1))
     assert await env["make"]().freezes() == {"ETH": "incident"}  # persisted
     assert await wd.unfreeze("ETH", "op1")
     assert _eth(w, a) == before
-    assert await wd.list(account_id=a) == []
+    assert await wd.query(account_id=a) == []
     # rejected and cancelled give the funds back
-    r1 = await wd.request(a, "ETH", "ETH", DEST, Decimal("1"))
-    r2 = await wd.request(a, "ETH", "ETH", DEST, Decimal("1"))
+    r1 = await wd.request(a, "ETH", "ETH", DEST, Decimal(1))
+    r2 = await wd.request(a, "ETH", "ETH", DEST, Decimal(1))
     await wd.reject(r1.id, "op1", "looks odd")
     await wd.cancel(r2.id, f"account:{a}")
     assert _eth(w, a) == before
@@ -162,7 +162,7 @@ async def test_refusals_move_nothing(env: dict[str, Any]) -> None:
 async def test_above_hot_capacity_waits_for_cold(env: dict[str, Any]) -> None:
     a, wd, node = env["a"], env["wd"], env["node"]
     node.hot_balance = 10**18  # 1 ETH in the hot wallet
-    req = await wd.request(a, "ETH", "ETH", DEST, Decimal("5"))
+    req = await wd.request(a, "ETH", "ETH", DEST, Decimal(5))
     await wd.approve(req.id, "op1")
     await wd.approve(req.id, "op2")
     await wd.process()
