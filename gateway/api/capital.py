@@ -23,13 +23,17 @@ from typing import Any
 
 from aiohttp import web
 
+from config.custody import custody_dir
+from config.settings import Settings
 from gateway.api.app import CTX, ApiContext, endpoint, key_of, params_of
 from gateway.api.auth import Security
 from gateway.api.errors import ApiError, json_response
+from wallets import Wallets
 from wallets.custody.coins import Coins
 from wallets.custody.deposit_flow import Deposit, deposit_history
 from wallets.custody.deposits import CustodyAddresses
 from wallets.custody.errors import CustodyError
+from wallets.custody.public import FILE_NAME, PublicWallets
 from wallets.custody.withdrawals import Withdrawal, WithdrawalRefused, Withdrawals
 from wallets.models import canon
 
@@ -48,6 +52,17 @@ class Custody:
     @property
     def coins(self) -> Coins:
         return self.withdrawals.coins
+
+
+def custody_from_settings(settings: Settings, wallets: Wallets) -> Custody | None:
+    """The capital endpoints' custody when the key ceremony's public file is there (``braid wallet init``), else
+    None (the endpoints then answer that deposits and withdrawals are not enabled)."""
+    public_dir = custody_dir(settings.custody, settings.data_dir) / "api"
+    if not (public_dir / FILE_NAME).exists():
+        return None
+    public = PublicWallets.load(public_dir)
+    addresses = CustodyAddresses.open(settings.database_url, public, schema=settings.database_schema)
+    return Custody(addresses, Withdrawals(wallets.store, wallets.ledger, settings.custody.flow, btc=public.btc))
 
 
 def _custody(request: web.Request) -> Custody:

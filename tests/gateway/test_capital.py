@@ -169,3 +169,23 @@ async def _subscribed(server: Server, account: int) -> bool:
 
     app = server.runner.app
     return bool(app[USERS].get(account))
+
+
+def test_disabled_without_ceremony_and_enabled_with_it(server: Server, ceremony: Any, tmp_path: Any) -> None:  # noqa: F811
+    from config.settings import Settings
+    from gateway.api.capital import custody_from_settings
+
+    _, key, secret = server.account("cap-carol", {})
+    ex = ccxt_client(ccxt, server, key, secret)
+    ex.load_markets()
+    with pytest.raises(ccxt.BaseError, match="not enabled"):
+        ex.fetch_deposit_address("BTC")
+    assert custody_from_settings(Settings(data_dir=str(tmp_path)), server.wallets) is None
+    settings = Settings(data_dir=str(tmp_path), database_url=server.db_url,
+                        custody={"dir": str(ceremony.public_file.parent.parent)})  # type: ignore[arg-type]
+    custody = custody_from_settings(settings, server.wallets)
+    assert custody is not None
+    try:
+        assert custody.addresses.deposit_address(7, "BTC").address.startswith("bcrt1q")
+    finally:
+        custody.addresses.close()
