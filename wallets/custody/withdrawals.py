@@ -106,12 +106,18 @@ class Signer(Protocol):
 
 Screen = Callable[[str, str], Awaitable[str | None]]  # (network, address) -> refusal reason or None
 Authorize = Callable[[str, str], Awaitable[bool]]  # (operator, action) -> allowed
+Hold = Callable[["Withdrawal"], Awaitable[str | None]]  # compliance: a reason to hold for operators, or None
 Scorer = Callable[["Withdrawal", list["Withdrawal"]], Awaitable[str | None]]  # (new, account history) -> flag
 
 
 async def allow_address(network: str, address: str) -> None:
     """Default screening: nothing is refused (compliance wires sanctions screening here)."""
     return
+
+
+async def no_hold(w: Withdrawal) -> None:
+    """Default: no compliance hold (the AML case management wires its hold/open-case decision here)."""
+    return None
 
 
 async def allow_operator(operator: str, action: str) -> bool:
@@ -140,7 +146,7 @@ class Withdrawals:
 
     def __init__(self, store: Store, ledger: Ledger, flow: CustodyFlowSettings, *, btc: BtcParams | None = None,
                  chains: dict[str, ChainClient] | None = None, signers: dict[str, Signer] | None = None,
-                 screen: Screen = allow_address, authorize: Authorize = allow_operator,
+                 screen: Screen = allow_address, hold: Hold = no_hold, authorize: Authorize = allow_operator,
                  scorer: Scorer | None = None, clock: Callable[[], int] = now_ms,
                  on_change: Callable[[Withdrawal], None] | None = None,
                  on_balance: Callable[[Withdrawal, Decimal], None] | None = None) -> None:
@@ -152,6 +158,7 @@ class Withdrawals:
         self.chains = chains or {}
         self.signers = signers or {}
         self.screen = screen
+        self.hold = hold
         self.authorize = authorize
         self.scorer = scorer or default_scorer(flow)
         self.clock = clock
@@ -275,9 +282,10 @@ class Withdrawals:
             older = await self._used_before(account_id, coin.network, canonical)
             if not older:
                 reasons.append("first withdrawal to this address")
-        flag = await self.scorer(w, history)
-        if flag:
-            reasons.append(flag)
+        for check in (self.scorer(w, history), self.hold(w)):
+            flag = await check
+            if flag:
+                reasons.append(flag)
         w = replace(w, status="pending_approval" if reasons else "approved", reason="; ".join(reasons))
         batch = Batch()
         try:

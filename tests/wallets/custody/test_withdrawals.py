@@ -167,3 +167,33 @@ async def test_above_hot_capacity_waits_for_cold(env: dict[str, Any]) -> None:
     await wd.approve(req.id, "op2")
     await wd.process()
     assert (await wd.get(req.id)).status == "waiting_cold" and node.sent == []
+
+
+@pytest.mark.asyncio
+async def test_anomaly_and_compliance_hold_need_approval(env: dict[str, Any]) -> None:
+    a, wd, node = env["a"], env["wd"], env["node"]
+    first = await wd.request(a, "ETH", "ETH", DEST, Decimal("0.5"))
+    await wd.approve(first.id, "op1")
+    await wd.approve(first.id, "op2")
+    await wd.process()
+    node.mine(12)
+    await wd.process()
+    small = await wd.request(a, "ETH", "ETH", DEST, Decimal("2"))
+    assert small.status == "approved"  # known address, within 5x the largest so far
+    big = await wd.request(a, "ETH", "ETH", DEST, Decimal("10.5"))
+    assert big.status == "pending_approval" and "5x" in big.reason  # over 5x the largest so far (2)
+    for _ in range(2):
+        await wd.request(a, "ETH", "ETH", DEST, Decimal("0.1"))
+    fast = await wd.request(a, "ETH", "ETH", DEST, Decimal("0.1"))
+    assert fast.status == "pending_approval" and "within an hour" in fast.reason
+
+    async def hold(w: Any) -> str | None:
+        return "travel rule data missing" if w.amount >= 1 else None
+
+    held = Withdrawals(wd.store, wd.ledger, wd.flow, chains=wd.chains, signers=wd.signers, hold=hold, clock=wd.clock,
+                       scorer=lambda w, h: _none())
+    assert (await held.request(a, "ETH", "ETH", DEST, Decimal("1"))).reason == "travel rule data missing"
+
+
+async def _none() -> None:
+    return None
