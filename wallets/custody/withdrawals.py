@@ -117,7 +117,7 @@ async def allow_address(network: str, address: str) -> None:
 
 async def no_hold(w: Withdrawal) -> None:
     """Default: no compliance hold (the AML case management wires its hold/open-case decision here)."""
-    return None
+    return
 
 
 async def allow_operator(operator: str, action: str) -> bool:

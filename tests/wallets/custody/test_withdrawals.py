@@ -178,7 +178,7 @@ async def test_anomaly_and_compliance_hold_need_approval(env: dict[str, Any]) ->
     await wd.process()
     node.mine(12)
     await wd.process()
-    small = await wd.request(a, "ETH", "ETH", DEST, Decimal("2"))
+    small = await wd.request(a, "ETH", "ETH", DEST, Decimal(2))
     assert small.status == "approved"  # known address, within 5x the largest so far
     big = await wd.request(a, "ETH", "ETH", DEST, Decimal("10.5"))
     assert big.status == "pending_approval" and "5x" in big.reason  # over 5x the largest so far (2)
@@ -192,7 +192,7 @@ async def test_anomaly_and_compliance_hold_need_approval(env: dict[str, Any]) ->
 
     held = Withdrawals(wd.store, wd.ledger, wd.flow, chains=wd.chains, signers=wd.signers, hold=hold, clock=wd.clock,
                        scorer=lambda w, h: _none())
-    assert (await held.request(a, "ETH", "ETH", DEST, Decimal("1"))).reason == "travel rule data missing"
+    assert (await held.request(a, "ETH", "ETH", DEST, Decimal(1))).reason == "travel rule data missing"
 
 
 async def _none() -> None:
