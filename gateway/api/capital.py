@@ -28,6 +28,7 @@ from config.settings import Settings
 from gateway.api.app import CTX, ApiContext, endpoint, key_of, params_of
 from gateway.api.auth import Security
 from gateway.api.errors import ApiError, json_response
+from gateway.api.params import Params
 from wallets import Wallets
 from wallets.custody.coins import Coins
 from wallets.custody.deposit_flow import Deposit, deposit_history
@@ -70,6 +71,14 @@ def _custody(request: web.Request) -> Custody:
     if c is None:
         raise ApiError(-4019, "Deposits and withdrawals are not enabled on this server.")
     return c  # type: ignore[no-any-return]
+
+
+def _page(request: web.Request) -> tuple[Custody, Params, int, int, int]:
+    """A history request's custody, parameters, account, limit (1..1000) and offset."""
+    p = params_of(request)
+    limit = p.integer("limit", default=1000, lo=1, hi=1000) or 1000
+    offset = p.integer("offset", default=0, lo=0) or 0
+    return _custody(request), p, request.app[CTX].caller(key_of(request)).account_id, limit, offset
 
 
 def _text(d: Decimal) -> str:
@@ -163,11 +172,7 @@ async def deposit_address(request: web.Request) -> web.Response:
 @endpoint(weight=1, security=Security.USER_DATA)
 async def deposit_hisrec(request: web.Request) -> web.Response:
     """The account's deposits, newest first."""
-    custody = _custody(request)
-    p = params_of(request)
-    account = request.app[CTX].caller(key_of(request)).account_id
-    limit = p.integer("limit", default=1000, lo=1, hi=1000) or 1000
-    offset = p.integer("offset", default=0, lo=0) or 0
+    custody, p, account, limit, offset = _page(request)
     start, end = p.integer("startTime"), p.integer("endTime")
     coin = p.get("coin")
     rows = await request.app[CTX].service.wallets.store.read(
@@ -200,11 +205,7 @@ async def withdraw_apply(request: web.Request) -> web.Response:
 @endpoint(weight=1, security=Security.USER_DATA)
 async def withdraw_history(request: web.Request) -> web.Response:
     """The account's withdrawals, newest first."""
-    custody = _custody(request)
-    p = params_of(request)
-    account = request.app[CTX].caller(key_of(request)).account_id
-    limit = p.integer("limit", default=1000, lo=1, hi=1000) or 1000
-    offset = p.integer("offset", default=0, lo=0) or 0
+    custody, p, account, limit, offset = _page(request)
     rows = await custody.withdrawals.query(account_id=account, coin=p.get("coin"), start=p.integer("startTime"),
                                           end=p.integer("endTime"), limit=limit + offset)
     out = [withdrawal_json(w) for w in rows[offset:]]

@@ -327,15 +327,9 @@ def credited_not_unlocked(conn: Connection, account_id: int, coin: str) -> Decim
 def deposit_history(conn: Connection, account_id: int, *, coin: str | None = None, start: int | None = None,
                     end: int | None = None, limit: int = 1000) -> list[Deposit]:
     """The account's deposits, newest first (orphaned ones are not shown: they never happened)."""
-    t = models.deposits
-    q = select(t).where(t.c.account_id == account_id, t.c.status != "orphaned")
-    if coin:
-        q = q.where(t.c.coin == coin.upper())
-    if start is not None:
-        q = q.where(t.c.created >= start)
-    if end is not None:
-        q = q.where(t.c.created <= end)
-    return [_deposit(r) for r in conn.execute(q.order_by(t.c.created.desc()).limit(limit)).mappings()]
+    q = models.history(models.deposits, account_id=account_id, coin=coin, start=start, end=end)
+    q = q.where(models.deposits.c.status != "orphaned").limit(limit)
+    return [_deposit(r) for r in conn.execute(q).mappings()]
 
 
 __all__ = ["Deposit", "DepositFlow", "credited_not_unlocked", "deposit_history", "deposit_id"]

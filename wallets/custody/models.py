@@ -4,6 +4,8 @@
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -15,7 +17,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    select,
 )
+from sqlalchemy.sql import Select
 
 from wallets.models import Money, RowId
 
@@ -142,6 +146,21 @@ freezes = Table(
     Column("by", String(64), nullable=False),
     Column("ts", BigInteger, nullable=False),
 )
+
+
+def history(table: Table, *, account_id: int | None = None, coin: str | None = None, start: int | None = None,
+            end: int | None = None) -> Select[Any]:
+    """Rows of the deposits or withdrawals table, filtered as the history endpoints filter them."""
+    q = select(table)
+    if account_id is not None:
+        q = q.where(table.c.account_id == account_id)
+    if coin:
+        q = q.where(table.c.coin == coin.upper())
+    if start is not None:
+        q = q.where(table.c.created >= start)
+    if end is not None:
+        q = q.where(table.c.created <= end)
+    return q.order_by(table.c.created.desc())
 
 
 def create_tables(engine: Engine, schema: str | None = None) -> None:

@@ -177,18 +177,10 @@ class Withdrawals:
     async def query(self, *, account_id: int | None = None, status: str | None = None, coin: str | None = None,
                    start: int | None = None, end: int | None = None, limit: int = 1000) -> list[Withdrawal]:
         t = models.withdrawals
-        q = select(t)
-        if account_id is not None:
-            q = q.where(t.c.account_id == account_id)
+        q = models.history(t, account_id=account_id, coin=coin, start=start, end=end)
         if status:
             q = q.where(t.c.status == status)
-        if coin:
-            q = q.where(t.c.coin == coin.upper())
-        if start is not None:
-            q = q.where(t.c.created >= start)
-        if end is not None:
-            q = q.where(t.c.created <= end)
-        q = q.order_by(t.c.created.desc()).limit(limit)
+        q = q.limit(limit)
         return await self.store.read(lambda c: [_withdrawal(r) for r in c.execute(q).mappings()])
 
     async def freezes(self) -> dict[str, str]:
