@@ -153,13 +153,23 @@ class DepositFlow:
 
     async def on_confirmations(self, chain: str, tip: Any, pending: list[tuple[ObservationLike, int]]) -> None:
         async with self._lock:
+            counts = Batch()  # confirmation counts without a state change (shown in the deposit history)
+            kept: list[Deposit] = []
             for observation, confirmations in pending:
                 dep = self._open.get(deposit_id(observation.chain, observation.txid, str(observation.index)))
                 if dep is None or dep.block_hash != observation.block_hash:
                     await self._observed(observation)  # missed (or re-mined): take it in first
                     dep = self._open.get(deposit_id(observation.chain, observation.txid, str(observation.index)))
-                if dep is not None:
-                    await self._advance(dep, confirmations)
+                if dep is None:
+                    continue
+                if not await self._advance(dep, confirmations) and dep.status in OPEN and confirmations > dep.confirmations:
+                    dep = replace(dep, confirmations=confirmations)
+                    counts.add(Update(models.deposits, (dep.id,), {"confirmations": confirmations}))
+                    kept.append(dep)
+            if counts.ops:
+                await self.store.write(counts)
+                for dep in kept:
+                    self._keep(dep)
 
     async def on_orphaned(self, observation: ObservationLike) -> None:
         async with self._lock:
@@ -217,7 +227,8 @@ class DepositFlow:
         self._keep(dep)
         log.info("deposit detected", id=did, account=account, coin=coin.coin, amount=str(amount), status=dep.status)
 
-    async def _advance(self, dep: Deposit, confirmations: int) -> None:
+    async def _advance(self, dep: Deposit, confirmations: int) -> bool:
+        """Make the transition ``confirmations`` calls for, if any; True if one was written."""
         coin = self.coins.require(dep.chain, dep.coin)
         ts = now_ms()
         if dep.status in ("detected", "confirming") and confirmations >= coin.credit_confirmations:
@@ -238,6 +249,9 @@ class DepositFlow:
             await self._step(dep, replace(dep, status="unlocked", confirmations=confirmations, updated=ts), batch, ["unlock"], ZERO)
         elif dep.status == "detected" and confirmations >= 1:
             await self._write(replace(dep, status="confirming", confirmations=confirmations, updated=ts))
+        else:
+            return False
+        return True
 
     async def _orphaned(self, dep: Deposit) -> None:
         ts = now_ms()

@@ -108,6 +108,9 @@ async def test_unlock_threshold_separate_from_credit(env: dict[str, Any]) -> Non
     for n in (3, 4, 5):
         await _confirm(flow, o, n)
     assert await _status(w, o) == "credited" and await _withheld(w, a, "BTC") == Decimal("1.5")
+    t = models.deposits
+    shown = await w.store.read(lambda c: c.execute(select(t.c.confirmations).where(t.c.txid == o.txid)).scalar_one())
+    assert shown == 5  # counts are kept between transitions (the deposit history shows them)
     await _confirm(flow, o, 6)
     assert await _status(w, o) == "unlocked" and await _withheld(w, a, "BTC") == 0
     await _confirm(flow, o, 7)
