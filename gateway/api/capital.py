@@ -6,8 +6,8 @@ Field names and status codes are Binance's, so ccxt (``fetch_deposit_address``, 
 
 Deposit ``status``: 0 pending (detected, confirming), 6 credited but not yet withdrawable, 1 success (unlocked),
 7 not credited (dust below the minimum, or reversed by a reorg). Withdrawal ``status``: 1 cancelled,
-2 awaiting approval, 3 rejected, 4 processing (approved, waiting for a cold signature, signed, broadcast),
-5 failure, 6 completed (Braid sends no e-mail confirmation, so never 0).
+2 awaiting approval, 3 rejected, 4 processing (approved, waiting for a cold signature, signed, broadcast,
+confirming), 5 failure, 6 completed (Braid sends no e-mail confirmation, so never 0).
 
 Reads are USER_DATA (a read key); ``withdraw/apply`` needs a key that may trade (Braid's keys have no separate
 withdrawal permission). Each committed credit, reversal, withdrawal request or release is a ``balanceUpdate``
@@ -40,7 +40,7 @@ from wallets.models import canon
 
 DEPOSIT_STATUS = {"detected": 0, "confirming": 0, "credited": 6, "unlocked": 1, "dust": 7, "reversed": 7}
 WITHDRAW_STATUS = {"requested": 4, "pending_approval": 2, "approved": 4, "waiting_cold": 4, "signed": 4,
-                   "broadcast": 4, "completed": 6, "cancelled": 1, "rejected": 3, "failed": 5}
+                   "broadcast": 4, "confirming": 4, "completed": 6, "cancelled": 1, "rejected": 3, "failed": 5}
 
 
 @dataclass

@@ -92,8 +92,8 @@ deposit_steps = Table(
     Column("ts", BigInteger, nullable=False),
 )
 
-# Withdrawals. status: requested, pending_approval, approved, waiting_cold, signed, broadcast, completed,
-# rejected, cancelled, failed. The signed transaction and its txid are stored before it is broadcast.
+# Withdrawals. status: requested, pending_approval, approved, waiting_cold, signed, broadcast, confirming,
+# completed, rejected, cancelled, failed. The signed transaction and its txid are stored before it is broadcast.
 withdrawals = Table(
     "custody_withdrawals",
     metadata,

@@ -1,5 +1,5 @@
 """The withdrawal state machine: requested -> checks -> pending_approval (when needed) -> approved -> signed ->
-broadcast -> completed; or rejected / cancelled / failed, which give the locked funds back.
+broadcast -> confirming -> completed; or rejected / cancelled / failed, which give the locked funds back.
 
 - ``request`` runs every check first (supported coin and network, destination valid for the network, freezes,
   whitelist entry past its cooling-off, daily limit, screening, withdrawable balance) and refuses with
@@ -386,10 +386,11 @@ class Withdrawals:
                 done = await self._send(w)
                 if done is not None:
                     changed.append(done)
-            for w in await self.query(status="broadcast"):
-                done = await self._check(w)
-                if done is not None:
-                    changed.append(done)
+            for status in ("broadcast", "confirming"):
+                for w in await self.query(status=status):
+                    done = await self._check(w)
+                    if done is not None:
+                        changed.append(done)
             return changed
 
     async def recover(self) -> list[Withdrawal]:
@@ -464,7 +465,13 @@ class Withdrawals:
             return None
         confirmations = await chain.lookup(w.network, w.txid)
         coin = self.coins.require(w.network, w.coin)
-        if confirmations is None or confirmations < coin.credit_confirmations:
+        if confirmations is None:
+            return None
+        if confirmations < coin.credit_confirmations:
+            if confirmations >= 1 and w.status == "broadcast":  # mined, not yet deep enough
+                new = replace(w, status="confirming", updated=self.clock())
+                await self._update(new, {"status": "confirming", "updated": new.updated})
+                return new
             return None
         ts = self.clock()
         batch = Batch()

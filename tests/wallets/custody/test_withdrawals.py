@@ -80,7 +80,10 @@ async def test_end_to_end_with_approval(env: dict[str, Any]) -> None:
     assert stored.raw_tx and len(node.sent) == 1 and node.sent[0].hex() == stored.raw_tx
     tx = decode_signed_evm(node.sent[0])
     assert tx.to.lower() == DEST and tx.value == 1_500_000_000_000_000_000 and tx.sender == env["public"].hot_address("ETH")
-    node.mine(12)
+    node.mine(1)
+    await wd.process()
+    assert (await wd.get(req.id)).status == "confirming" and _eth(w, a)[1] == Decimal("1.502")
+    node.mine(11)
     await wd.process()
     assert (await wd.get(req.id)).status == "completed"
     assert _eth(w, a) == (Decimal("98.498"), Decimal(0))
