@@ -225,7 +225,7 @@ def balance_events(ctx: ApiContext) -> tuple[Callable[[Deposit, str, Decimal], N
             return
         data: dict[str, Any] = {"asset": asset, "delta": delta}
         for listener in list(ctx.service.listeners):
-            listener("balance", account_id, data)
+            listener("balance_update", account_id, data)
 
     def on_deposit(d: Deposit, step: str, delta: Decimal) -> None:
         tell(d.account_id, d.coin, delta)

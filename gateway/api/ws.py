@@ -353,7 +353,7 @@ def _on_service_event(app: web.Application) -> Callable[[str, int, dict[str, Any
             return
         if kind == "order":
             payloads = execution_reports(data["order"], data["fills"], data["exec_type"])
-        elif kind == "balance":  # a deposit credited or reversed, a withdrawal requested or released
+        elif kind == "balance_update":  # a deposit credited or reversed, a withdrawal requested or released
             t = now_ms()
             payloads = [{"e": "balanceUpdate", "E": t, "a": data["asset"], "d": fmt(data["delta"]), "T": t}]
         else:
