@@ -87,6 +87,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
 async def _mount_api(app: web.Application, md: MarketData | ReplayMarketData, settings: Settings) -> tuple[Any, asyncio.Task[None], tuple[str, str] | None]:
     """The Binance-compatible API over the mirrored books (paper execution), wallets on the configured database."""
     from gateway.api import build_app
+    from gateway.api.capital import custody_from_settings
     from gateway.api.stack import build_context, freeze_start_up_heap, internal_instrument
     from wallets import Wallets
 
@@ -97,6 +98,7 @@ async def _mount_api(app: web.Application, md: MarketData | ReplayMarketData, se
     published = {sym: internal_instrument(sym, instruments.get(("binance", sym))) for sym in settings.symbols}
     lookups = {v: (lambda sym, f=feed: f.books.get(sym)) for v, feed in md.feeds.items()}
     ctx = build_context(settings, md.market, lookups, instruments, wallets, published)
+    ctx.custody = custody_from_settings(settings, wallets)  # None until `braid wallet init` has run
     await ctx.service.restore()
     build_app(ctx, app)
     task = asyncio.get_running_loop().create_task(ctx.service.watch())

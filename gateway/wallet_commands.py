@@ -7,15 +7,19 @@ unset. Refusals print ``braid: <reason>`` on stderr, exit with status 2 and writ
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from config.custody import custody_dir
 from config.settings import Settings
+from gateway.accounts_commands import emit_json
+from wallets import Wallets
 from wallets.custody import (
     ColdSpendRequest,
     ColdUtxo,
@@ -40,7 +44,10 @@ from wallets.custody.ceremony import describe
 from wallets.custody.evm import transfer_data
 from wallets.custody.keyfile import write_private
 from wallets.custody.networks import btc_params
+from wallets.custody.reserves import Reserve, liabilities, reserves
+from wallets.custody.withdrawals import Withdrawal, Withdrawals
 from wallets.keys import load_master_key
+from wallets.models import canon
 
 
 def sealer_from(settings: Settings) -> Sealer:
@@ -182,6 +189,77 @@ def verify_evm(args: argparse.Namespace, settings: Settings) -> None:
     print(json.dumps({"ok": True, "sender": tx.sender, "to": tx.to, "chain_id": tx.chain_id, "nonce": tx.nonce}))
 
 
+def _flow(settings: Settings, body: Callable[[Withdrawals, Wallets], Awaitable[None]]) -> None:
+    """Open the wallets and the withdrawal state machine (no chain clients: operator actions only)."""
+
+    async def go() -> None:
+        w = Wallets.from_settings(settings)
+        try:
+            await w.start()
+            await body(Withdrawals(w.store, w.ledger, settings.custody.flow,
+                                   btc=btc_params(settings.custody.btc_network)), w)
+        finally:
+            await w.close()
+
+    asyncio.run(go())
+
+
+def _withdrawal_line(w: Withdrawal) -> dict[str, object]:
+    row = w.row()
+    row.pop("raw_tx")
+    return {k: (str(canon(v)) if isinstance(v, Decimal) else v) for k, v in row.items()}
+
+
+def withdrawals_list(args: argparse.Namespace, settings: Settings) -> None:
+    async def body(wd: Withdrawals, w: Wallets) -> None:
+        for row in await wd.query(status=args.status, account_id=args.account, limit=args.limit):
+            out = _withdrawal_line(row)
+            out["approvals"] = await wd.approvals(row.id)
+            emit_json(sys.stdout, out)
+
+    _flow(settings, body)
+
+
+def withdrawals_act(args: argparse.Namespace, settings: Settings) -> None:
+    async def body(wd: Withdrawals, w: Wallets) -> None:
+        if args.action == "approve":
+            emit_json(sys.stdout, _withdrawal_line(await wd.approve(args.id, args.operator)))
+        elif args.action == "reject":
+            emit_json(sys.stdout, _withdrawal_line(await wd.reject(args.id, args.operator, args.reason or "")))
+        elif args.action == "freeze":
+            await wd.freeze(args.scope, args.operator, args.reason or "")
+            emit_json(sys.stdout, {"frozen": await wd.freezes()})
+        else:
+            found = await wd.unfreeze(args.scope, args.operator)
+            emit_json(sys.stdout, {"unfrozen": found, "frozen": await wd.freezes()})
+
+    _flow(settings, body)
+
+
+def reserves_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    """Liabilities from the ledger against on-chain holdings; exit 1 when any asset is short."""
+    held = _read_json(args.balances)
+
+    async def body(wd: Withdrawals, w: Wallets) -> None:
+        owed = await w.store.read(liabilities)
+        lines.extend(reserves(owed, {a: {k: Decimal(str(v)) for k, v in d.items()} for a, d in held.items()}))
+
+    lines: list[Reserve] = []
+    try:
+        _flow(settings, body)
+    except (CustodyError, ValueError, ArithmeticError) as exc:
+        print(f"braid: {exc}", file=sys.stderr)
+        return 2
+    for r in lines:
+        emit_json(sys.stdout, {"asset": r.asset, "liabilities": str(canon(r.liabilities)), "assets": str(canon(r.assets)),
+                               **{k: str(canon(v)) for k, v in r.on_chain.items()}, "short": r.short})
+    short = [r.asset for r in lines if r.short]
+    if short:
+        print(f"braid: RESERVES SHORT: liabilities exceed on-chain assets for {', '.join(short)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser("wallet", help="custody: key ceremony, deposit addresses, offline signing")
     w = p.add_subparsers(dest="wallet_command", required=True)
@@ -254,3 +332,32 @@ def add_parsers(sub: Any) -> None:
     q.add_argument("--signed", required=True, help="file or hex")
     q.add_argument("--approved", required=True)
     q.set_defaults(run=_guard(verify_evm))
+
+    q = w.add_parser("withdrawals", help="operators: list, approve, reject withdrawals; freeze and unfreeze them")
+    ww = q.add_subparsers(dest="withdrawals_command", required=True)
+    r = ww.add_parser("list", help="withdrawals as JSON lines, newest first")
+    r.add_argument("--status", help="e.g. pending_approval, approved, waiting_cold, broadcast, completed")
+    r.add_argument("--account", type=int)
+    r.add_argument("--limit", type=int, default=100)
+    r.set_defaults(run=_guard(withdrawals_list))
+    for action, what in (("approve", "approve a withdrawal (M distinct operators; never its requester)"),
+                         ("reject", "reject a withdrawal: its locked funds go back to the client")):
+        r = ww.add_parser(action, help=what)
+        r.add_argument("id")
+        r.add_argument("--operator", required=True)
+        if action == "reject":
+            r.add_argument("--reason")
+        r.set_defaults(run=_guard(withdrawals_act), action=action)
+    for action, what in (("freeze", "stop new withdrawals of one coin (BTC) or of ALL (persisted)"),
+                         ("unfreeze", "lift a freeze")):
+        r = ww.add_parser(action, help=what)
+        r.add_argument("scope", help="a coin (BTC, ETH, BNB, USDT), ALL, or account:<id>")
+        r.add_argument("--operator", required=True)
+        if action == "freeze":
+            r.add_argument("--reason")
+        r.set_defaults(run=_guard(withdrawals_act), action=action)
+
+    q = w.add_parser("reserves", help="client liabilities per asset against on-chain holdings; exit 1 if short")
+    q.add_argument("--balances", required=True,
+                   help='JSON file of on-chain holdings: {"BTC": {"deposit": "1.2", "hot": "0.5", "cold": "10"}, ...}')
+    q.set_defaults(run=reserves_cmd)

@@ -43,6 +43,7 @@ from wallets.committer import (
     Refused,
     TableSpec,
 )
+from wallets.migrations import registry
 from wallets.errors import InsufficientBalance
 
 log = structlog.get_logger(__name__)
@@ -202,7 +203,8 @@ def table_specs() -> dict[str, TableSpec]:
             tuple(c.name for c in t.primary_key.columns),
             tuple(i for i, c in enumerate(t.columns) if isinstance(c.type, models.Money)),
         )
-        for t in models.metadata.sorted_tables
+        for m in registry.metadatas()
+        for t in m.sorted_tables
     }
 
 

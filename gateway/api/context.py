@@ -33,6 +33,7 @@ class ApiContext:
     limiter: RateLimiter
     publisher: MarketPublisher
     listen_keys: Any = None  # created on first use (gateway.api.userstream.ListenKeys)
+    custody: Any = None  # gateway.api.capital.Custody when deposits and withdrawals are enabled
     backoffice: BackOffice | None = None  # audit log and second factors (None: not audited, no 2FA)
     kyc: KycWebhooks | None = None  # provider webhooks (gateway.api.kyc); None: not configured
     _callers: dict[tuple[str, str], Caller] = field(default_factory=dict, repr=False)  # one per account, reused

@@ -34,6 +34,12 @@ PARAMS: dict[str, str] = {
     "delete_api_key": f"subAccountId!:integer,subAccountApiKey!,{_SIGNING}",
     "set_commission": f"subAccountId,makerCommission:decimal,takerCommission:decimal,{_SIGNING}",
     "tax_report": f"year!:integer,method:FIFO|HIFO|AVERAGE,currency,format:JSON|CSV,{_SIGNING}",
+    "coin_config": _SIGNING, "deposit_address": f"coin!,network,{_SIGNING}",
+    "deposit_hisrec": f"coin,status:integer,startTime:integer,endTime:integer,offset:integer,limit:integer,txId,"
+                      f"{_SIGNING}",
+    "withdraw_apply": f"coin!,network,address!,amount!:decimal,withdrawOrderId,addressTag,{_SIGNING}",
+    "withdraw_history": f"coin,withdrawOrderId,status:integer,offset:integer,limit:integer,startTime:integer,"
+                        f"endTime:integer,idList,{_SIGNING}",
 }
 
 
@@ -122,6 +128,24 @@ SCHEMAS: dict[str, dict[str, object]] = {
                           "fees:dec,short_term:dec,long_term:dec,unknown_term:dec"),
     "TaxReport": _object("accountId:int,year:int,method:str,currency:str,disposals:[TaxDisposal],summary:[TaxSummary]"),
     "KycWebhookResult": _object("status:str", "account:int,tier:int,reason:str"),
+    "CoinNetwork": _object("network:str,coin:str,withdrawIntegerMultiple:dec,isDefault:bool,depositEnable:bool,"
+                           "withdrawEnable:bool,depositDesc:str,withdrawDesc:str,specialTips:str,name:str,"
+                           "resetAddressStatus:bool,addressRegex:str,memoRegex:str,withdrawFee:dec,withdrawMin:dec,"
+                           "withdrawMax:dec,depositDust:dec,minConfirm:int,unLockConfirm:int,sameAddress:bool,"
+                           "estimatedArrivalTime:int,busy:bool,contractAddressUrl:str,contractAddress:str"),
+    "CoinConfig": _object("coin:str,depositAllEnable:bool,withdrawAllEnable:bool,name:str,free:dec,locked:dec,"
+                          "freeze:dec,withdrawing:dec,ipoing:dec,ipoable:dec,storage:dec,isLegalMoney:bool,"
+                          "trading:bool,networkList:[CoinNetwork]"),
+    "DepositAddress": _object("address:str,coin:str,tag:str,url:str"),
+    # status 0 pending, 6 credited but not yet withdrawable, 1 success, 7 not credited (dust, reversed)
+    "Deposit": _object("id:str,amount:dec,coin:str,network:str,status:int,address:str,addressTag:str,txId:str,"
+                       "insertTime:int,completeTime:int,transferType:int,confirmTimes:str,unlockConfirm:int,"
+                       "walletType:int"),
+    "WithdrawId": _object("id:str"),
+    # status 1 cancelled, 2 awaiting approval, 3 rejected, 4 processing, 5 failure, 6 completed
+    "Withdrawal": _object("id:str,amount:dec,transactionFee:dec,coin:str,status:int,address:str,txId:str,"
+                          "applyTime:str,network:str,transferType:int,withdrawOrderId:str,info:str,confirmNo:int,"
+                          "walletType:int,txKey:str", "completeTime:str"),
 }
 # handler -> its answer: a schema name, [Name] for an array of them, Name|[Name] for one (with ``symbol``) or many
 ANSWERS: dict[str, str] = {
@@ -134,6 +158,8 @@ ANSWERS: dict[str, str] = {
     "create_sub_account": "SubAccount", "create_api_key": "SubAccountApiKey", "delete_api_key": "Empty",
     "set_commission": "Commission", "tax_report": "TaxReport", "sumsub_webhook": "KycWebhookResult",
     "onfido_webhook": "KycWebhookResult",
+    "coin_config": "[CoinConfig]", "deposit_address": "DepositAddress", "deposit_hisrec": "[Deposit]",
+    "withdraw_apply": "WithdrawId", "withdraw_history": "[Withdrawal]",
 }
 
 

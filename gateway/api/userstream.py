@@ -13,8 +13,8 @@ from aiohttp import web
 
 from domain import now_ms
 from gateway.api import errors
-from gateway.api.context import CTX, endpoint, key_of, params_of
 from gateway.api.auth import Security
+from gateway.api.context import CTX, endpoint, key_of, params_of
 from gateway.api.errors import json_response
 
 VALIDITY_MS = 60 * 60 * 1000

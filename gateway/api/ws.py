@@ -29,8 +29,8 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from domain import OPEN_STATUSES, OrderStatus, now_ms
-from gateway.api.context import CTX, ApiContext
 from gateway.api.auth import parse_recv_window_ms, parse_timestamp_ms
+from gateway.api.context import CTX, ApiContext
 from gateway.api.errors import ApiError
 from gateway.api.marketdata import fmt
 from gateway.api.userstream import ListenKeys
@@ -361,8 +361,13 @@ def _on_service_event(app: web.Application) -> Callable[[str, int, dict[str, Any
         subs = app[USERS].get(account_id)
         if not subs:
             return
-        payloads = (execution_reports(data["order"], data["fills"], data["exec_type"]) if kind == "order"
-                    else [account_position(app[CTX].service.wallets.ledger.balances(account_id))])
+        if kind == "order":
+            payloads = execution_reports(data["order"], data["fills"], data["exec_type"])
+        elif kind == "balance_update":  # a deposit credited or reversed, a withdrawal requested or released
+            t = now_ms()
+            payloads = [{"e": "balanceUpdate", "E": t, "a": data["asset"], "d": fmt(data["delta"]), "T": t}]
+        else:
+            payloads = [account_position(app[CTX].service.wallets.ledger.balances(account_id))]
         for p in payloads:
             for cb in list(subs):
                 cb(p)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib
 import io
 import json
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ from gateway import cli
 from tests.wallets.conftest import MASTER, Db
 from wallets import OrderRecord, migrations, models
 from wallets.ledger import check_sheet
-from wallets.migrations import SchemaError, SchemaTooNew
+from wallets.migrations import SchemaError, SchemaTooNew, registry
 
 OLD = Path(__file__).parent / "data" / "release-0.1.0"
 ROWS: dict[str, dict[str, Any]] = json.loads((OLD / "rows.json").read_text())
@@ -218,20 +219,23 @@ def test_old_release_schema_is_the_baseline_revision(db: Db) -> None:
         assert migrations.baseline_differences(conn, db.schema) == []
 
 
-def test_migrations_and_models_describe_the_same_tables(db: Db) -> None:
-    """Every change to the models comes with a migration: at head, Alembic finds nothing to change."""
+@pytest.mark.parametrize("module", registry.MODEL_MODULES)
+def test_migrations_and_models_describe_the_same_tables(db: Db, module: str) -> None:
+    """Every change to the models (of each registered package) comes with a migration: at head, Alembic finds
+    nothing to change."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    metadata = importlib.import_module(module).metadata
     migrations.upgrade(db.url, schema=db.schema)
     engine = create_engine(db.url, connect_args={"options": f"-csearch_path={db.schema}"} if db.schema else {})
     try:
         with engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={
                 "compare_type": True,
-                "include_name": lambda name, kind, _p: kind != "table" or name in models.metadata.tables,
+                "include_name": lambda name, kind, _p: kind != "table" or name in metadata.tables,
             })
-            diff = compare_metadata(ctx, models.metadata)
+            diff = compare_metadata(ctx, metadata)
     finally:
         engine.dispose()
     assert diff == []

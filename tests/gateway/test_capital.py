@@ -1,0 +1,191 @@
+"""The capital endpoints through real clients: ccxt binance (``urls['api']['sapi']`` pointed at the server)
+and python-binance (``MARGIN_API_URL`` on a subclass), against a running Braid whose deposits come from the
+deposit state machine (observations as the chain watchers deliver them) and whose withdrawals are signed
+with the real hot EVM key and sent to a test double of an Ethereum node."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from decimal import Decimal as D
+from typing import Any
+
+import aiohttp
+import ccxt
+import pytest
+from binance import Client
+from binance.exceptions import BinanceAPIException
+
+from gateway.api.capital import Custody, balance_events
+from tests.gateway.conftest import Server, ccxt_client
+from tests.wallets.custody.conftest import PASSPHRASE, ceremony, public, sealer  # noqa: F401 - fixtures
+from tests.wallets.custody.flow_helpers import (
+    USDT_ETH,
+    FakeEvmNode,
+    Obs,
+    Tip,
+    flow_settings,
+)
+from wallets.custody import CustodyAddresses
+from wallets.custody.coins import Coins
+from wallets.custody.deposit_flow import DepositFlow
+from wallets.custody.hot_signers import EvmHotSigner
+from wallets.custody.keyfile import Sealer
+from wallets.custody.withdrawals import Withdrawals
+
+DEST = "0x" + "ab" * 20
+
+
+class Env:
+    def __init__(self, server: Server, flow: DepositFlow, wd: Withdrawals, node: FakeEvmNode,
+                 addresses: CustodyAddresses) -> None:
+        self.server, self.flow, self.wd, self.node, self.addresses = server, flow, wd, node, addresses
+
+    def deposit(self, account: int, coin: str, network: str, units: int, txid: str, confirmations: int) -> None:
+        address = self.addresses.deposit_address(account, network).address
+        token = USDT_ETH if (coin, network) == ("USDT", "ETH") else None
+        o = Obs(network, txid, "0", address, coin, units, 100, f"b{txid}", token=token)
+
+        async def feed() -> None:
+            await self.flow.on_observed(o)
+            await self.flow.on_confirmations(network, Tip(100 + confirmations - 1, "t"), [(o, confirmations)])
+
+        self.server.call(feed())
+
+
+@pytest.fixture
+def env(server: Server, ceremony: Any, public: Any) -> Iterator[Env]:  # noqa: F811 - fixtures
+    settings = flow_settings(whitelist_cooloff_s=0, approvals=1)
+    node = FakeEvmNode()
+    addresses = CustodyAddresses.open(server.db_url, public, schema=server.schema)
+    signer = EvmHotSigner(node, public, Coins.from_settings(settings), ceremony.hot_file, Sealer(passphrase=PASSPHRASE),
+                          {"ETH": 31337, "BSC": 56})
+    on_deposit, on_withdrawal = balance_events(server.ctx)
+    wd = Withdrawals(server.wallets.store, server.wallets.ledger, settings, btc=public.btc, chains={"ETH": node},
+                     signers={"ETH": signer}, on_balance=on_withdrawal)
+    flow = DepositFlow(server.wallets.store, server.wallets.ledger, addresses, Coins.from_settings(settings),
+                       on_step=on_deposit)
+    server.ctx.custody = Custody(addresses, wd)
+    try:
+        yield Env(server, flow, wd, node, addresses)
+    finally:
+        addresses.close()
+
+
+def test_ccxt_deposits_and_withdrawals(env: Env) -> None:
+    server = env.server
+    acct, key, secret = server.account("cap-alice", {})
+    ex = ccxt_client(ccxt, server, key, secret)
+    ex.load_markets()
+    btc_addr = ex.fetch_deposit_address("BTC")
+    assert btc_addr["address"] == env.addresses.deposit_address(acct, "BTC").address
+    assert btc_addr["address"].startswith("bcrt1q")
+    usdt_addr = ex.fetch_deposit_address("USDT", {"network": "ETH"})
+    assert usdt_addr["address"] == env.addresses.deposit_address(acct, "ETH").address
+
+    env.deposit(acct, "BTC", "BTC", 25_000_000, "aa" * 32, 3)  # pending
+    env.deposit(acct, "USDT", "ETH", 1_000_000_000, "bb" * 32, 12)  # 1000 USDT, credited and unlocked
+    deposits = {d["txid"]: d for d in ex.fetch_deposits()}
+    assert deposits["aa" * 32]["status"] == "pending" and deposits["aa" * 32]["amount"] == 0.25
+    assert deposits["bb" * 32]["status"] == "ok" and deposits["bb" * 32]["amount"] == 1000
+    assert deposits["bb" * 32]["currency"] == "USDT" and deposits["bb" * 32]["info"]["confirmTimes"] == "12/12"
+    assert server.balance(acct, "USDT") == (D(1000), D(0))
+
+    server.call(env.wd.whitelist(acct, "ETH", DEST))
+    w = ex.withdraw("USDT", 100, DEST, {"network": "ETH"})
+    assert w["id"]
+    assert server.balance(acct, "USDT") == (D(895), D(105))  # 100 + the 5 USDT fee locked
+    [listed] = ex.fetch_withdrawals("USDT")
+    assert listed["id"] == w["id"] and listed["status"] == "pending"  # awaiting approval (first use of the address)
+    assert listed["info"]["status"] == 2 and listed["fee"]["cost"] == 5
+    server.call(env.wd.approve(w["id"], "op1"))
+    server.call(env.wd.process())
+    env.node.mine(12)
+    server.call(env.wd.process())
+    [done] = ex.fetch_withdrawals("USDT")
+    assert done["status"] == "ok" and done["txid"] in env.node.pool
+    assert server.balance(acct, "USDT") == (D(895), D(0))
+
+    with pytest.raises(ccxt.BaseError, match="insufficient withdrawable"):
+        ex.withdraw("USDT", 5000, DEST, {"network": "ETH"})
+    with pytest.raises(ccxt.BaseError, match="invalid ETH address"):
+        ex.withdraw("USDT", 10, "bcrt1qw508d6qejxtdg4y504ex5se4akqr3", {"network": "ETH"})
+    assert server.balance(acct, "USDT") == (D(895), D(0))
+
+
+def test_python_binance_and_user_stream(env: Env) -> None:
+    server = env.server
+    acct, key, secret = server.account("cap-bob", {})
+
+    class Braid(Client):
+        API_URL = f"{server.url}/api"
+        MARGIN_API_URL = f"{server.url}/sapi"
+
+    c = Braid(key, secret)
+    got = c.get_deposit_address(coin="USDT", network="ETH")
+    assert got["address"] == env.addresses.deposit_address(acct, "ETH").address and got["coin"] == "USDT"
+    coins = {x["coin"]: x for x in c.get_all_coins_info()}
+    assert {n["network"] for n in coins["USDT"]["networkList"]} == {"ETH", "BSC"}
+
+    events: list[dict[str, Any]] = []
+    listen_key = c.stream_get_listen_key()
+
+    async def listen(stop: asyncio.Event) -> None:
+        async with aiohttp.ClientSession() as s, s.ws_connect(f"{server.url.replace('http', 'ws')}/ws/{listen_key}") as ws:
+            while not stop.is_set():
+                try:
+                    msg = await ws.receive(timeout=0.2)
+                except TimeoutError:
+                    continue
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    events.append(json.loads(msg.data))
+
+    stop = asyncio.Event()
+    task = asyncio.run_coroutine_threadsafe(listen(stop), server.loop)
+    t0 = time.monotonic()
+    while not server.call(_subscribed(server, acct)) and time.monotonic() - t0 < 5:
+        time.sleep(0.02)
+    env.deposit(acct, "USDT", "ETH", 300_000_000, "cc" * 32, 12)
+    server.call(env.wd.whitelist(acct, "ETH", DEST))
+    res = c.withdraw(coin="USDT", network="ETH", address=DEST, amount="50", withdrawOrderId="mine-1")
+    assert set(res) == {"id"}
+    hist = c.get_withdraw_history(coin="USDT")
+    assert hist[0]["withdrawOrderId"] == "mine-1" and hist[0]["status"] == 2 and hist[0]["amount"] == "50"
+    with pytest.raises(BinanceAPIException) as refused:
+        c.withdraw(coin="USDT", network="ETH", address="0x" + "ee" * 20, amount="10")
+    assert "whitelist" in refused.value.message
+    t0 = time.monotonic()
+    while len([e for e in events if e.get("e") == "balanceUpdate"]) < 2 and time.monotonic() - t0 < 5:
+        time.sleep(0.02)
+    server.loop.call_soon_threadsafe(stop.set)
+    task.result(5)
+    updates = [(e["a"], e["d"]) for e in events if e.get("e") == "balanceUpdate"]
+    assert updates == [("USDT", "300.00000000"), ("USDT", "-55.00000000")]
+
+
+async def _subscribed(server: Server, account: int) -> bool:
+    from gateway.api.ws import USERS
+
+    app = server.runner.app
+    return bool(app[USERS].get(account))
+
+
+def test_disabled_without_ceremony_and_enabled_with_it(server: Server, ceremony: Any, tmp_path: Any) -> None:  # noqa: F811
+    from config.settings import Settings
+    from gateway.api.capital import custody_from_settings
+
+    _, key, secret = server.account("cap-carol", {})
+    ex = ccxt_client(ccxt, server, key, secret)
+    ex.load_markets()
+    with pytest.raises(ccxt.BaseError, match="not enabled"):
+        ex.fetch_deposit_address("BTC")
+    assert custody_from_settings(Settings(data_dir=str(tmp_path)), server.wallets) is None
+    settings = Settings(data_dir=str(tmp_path), database_url=server.db_url,
+                        custody={"dir": str(ceremony.public_file.parent.parent)})  # type: ignore[arg-type]
+    custody = custody_from_settings(settings, server.wallets)
+    assert custody is not None
+    try:
+        assert custody.addresses.deposit_address(7, "BTC").address.startswith("bcrt1q")
+    finally:
+        custody.addresses.close()
