@@ -1,4 +1,5 @@
 """Build the compiled hot paths; everything else is declared in pyproject.toml."""
+
 from setuptools import Extension, setup
 
 setup(

@@ -26,6 +26,7 @@ put as a ratio.
                                             [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
                                             [--no-peer]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,13 @@ async def _serve(port: int, data_dir: str, accounts: int, keys_file: str, db_url
     from wallets import Wallets
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
-    settings = Settings(api_orders_limit_10s=1_000_000, api_orders_limit_1d=100_000_000, api_weight_limit_1m=100_000_000,
-                        risk_max_open_orders=100_000, data_dir=data_dir)
+    settings = Settings(
+        api_orders_limit_10s=1_000_000,
+        api_orders_limit_1d=100_000_000,
+        api_weight_limit_1m=100_000_000,
+        risk_max_open_orders=100_000,
+        data_dir=data_dir,
+    )
     market = ConsolidatedMarket()
     books = {}
     for i, venue in enumerate(("binance", "kraken")):
@@ -74,11 +80,27 @@ async def _serve(port: int, data_dir: str, accounts: int, keys_file: str, db_url
         books[venue] = book
         market.book(SYMBOL).attach(book, fee=settings.venue(venue).taker_fee, priority=i)
     insts = {(v, SYMBOL): Instrument(SYMBOL, "BTC", "USDT", v, "BTCUSDT", D("0.01"), D("0.001")) for v in books}
-    published = {SYMBOL: Instrument(SYMBOL, "BTC", "USDT", "internal", "BTCUSDT", D("0.01"), D("0.001"),
-                                    min_qty=D("0.001"), max_qty=D("1000"), min_notional=D("1"))}
-    wallets = Wallets.open(db_url or f"sqlite:///{data_dir}/braid.db", master_key=os.urandom(32),
-                           sqlite_synchronous="FULL", schema=schema or None,
-                           max_batch=settings.db_max_batch)
+    published = {
+        SYMBOL: Instrument(
+            SYMBOL,
+            "BTC",
+            "USDT",
+            "internal",
+            "BTCUSDT",
+            D("0.01"),
+            D("0.001"),
+            min_qty=D("0.001"),
+            max_qty=D("1000"),
+            min_notional=D("1"),
+        )
+    }
+    wallets = Wallets.open(
+        db_url or f"sqlite:///{data_dir}/braid.db",
+        master_key=os.urandom(32),
+        sqlite_synchronous="FULL",
+        schema=schema or None,
+        max_batch=settings.db_max_batch,
+    )
     await wallets.start()
     tenant = await wallets.accounts.create_tenant("bench")
     creds = []
@@ -106,7 +128,9 @@ async def _serve(port: int, data_dir: str, accounts: int, keys_file: str, db_url
         await asyncio.sleep(float(os.environ["BRAID_BENCH_PROFILE"]))
         prof.disable()
         order = os.environ.get("BRAID_BENCH_SORT", "tottime")
-        pstats.Stats(prof, stream=sys.stderr).sort_stats(order).print_stats(int(os.environ.get("BRAID_BENCH_LINES", "40")))
+        pstats.Stats(prof, stream=sys.stderr).sort_stats(order).print_stats(
+            int(os.environ.get("BRAID_BENCH_LINES", "40"))
+        )
     await asyncio.Event().wait()
 
 
@@ -126,15 +150,28 @@ async def _serve_peer(port: int, accounts: int, keys_file: str) -> None:
             return web.json_response({"code": -2014, "msg": "API-key format invalid."}, status=401)
         m = mac.copy()
         m.update(raw[:i].encode())
-        if not hmac.compare_digest(m.hexdigest(), raw[i + 11:]):
+        if not hmac.compare_digest(m.hexdigest(), raw[i + 11 :]):
             return web.json_response({"code": -1022, "msg": "Signature for this request is not valid."}, status=400)
         p = dict(part.split("=", 1) for part in raw[:i].split("&"))
         now = int(time.time() * 1000)
-        body = {"symbol": p["symbol"], "orderId": next(ids), "orderListId": -1, "clientOrderId": p["newClientOrderId"],
-                "transactTime": now, "price": p["price"], "origQty": p["quantity"], "executedQty": "0.00000000",
-                "origQuoteOrderQty": "0.00000000", "cummulativeQuoteQty": "0.00000000", "status": "NEW",
-                "timeInForce": p["timeInForce"], "type": p["type"], "side": p["side"], "workingTime": now,
-                "selfTradePreventionMode": "NONE"}
+        body = {
+            "symbol": p["symbol"],
+            "orderId": next(ids),
+            "orderListId": -1,
+            "clientOrderId": p["newClientOrderId"],
+            "transactTime": now,
+            "price": p["price"],
+            "origQty": p["quantity"],
+            "executedQty": "0.00000000",
+            "origQuoteOrderQty": "0.00000000",
+            "cummulativeQuoteQty": "0.00000000",
+            "status": "NEW",
+            "timeInForce": p["timeInForce"],
+            "type": p["type"],
+            "side": p["side"],
+            "workingTime": now,
+            "selfTradePreventionMode": "NONE",
+        }
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     app = web.Application()
@@ -177,17 +214,22 @@ def _cpu_seconds(pid: int) -> dict[str, float]:
     return out
 
 
-async def _client(port: int, key: str, secret: str, side: str, stats: Stats, stop: asyncio.Event, idx: int,
-                  path: str = ORDER) -> None:
+async def _client(
+    port: int, key: str, secret: str, side: str, stats: Stats, stop: asyncio.Event, idx: int, path: str = ORDER
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     mac = hmac.new(secret.encode(), digestmod=hashlib.sha256)
-    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-MBX-APIKEY: {key}\r\n"
-            "Content-Type: application/x-www-form-urlencoded\r\n").encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-MBX-APIKEY: {key}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+    ).encode()
     n = 0
     while not stop.is_set():
         n += 1
-        body = (f"symbol=BTCUSDT&side={side}&type=LIMIT&timeInForce=GTC&quantity=0.02&price=99.90"
-                f"&newOrderRespType=RESULT&newClientOrderId=c{idx}x{n}&timestamp={int(time.time() * 1000)}")
+        body = (
+            f"symbol=BTCUSDT&side={side}&type=LIMIT&timeInForce=GTC&quantity=0.02&price=99.90"
+            f"&newOrderRespType=RESULT&newClientOrderId=c{idx}x{n}&timestamp={int(time.time() * 1000)}"
+        )
         m = mac.copy()
         m.update(body.encode())
         payload = f"{body}&signature={m.hexdigest()}".encode()
@@ -205,18 +247,27 @@ async def _client(port: int, key: str, secret: str, side: str, stats: Stats, sto
             status = header[9:12].decode()
             if status == "200":
                 i = data.find(b'"status":"')
-                status = data[i + 10:data.find(b'"', i + 10)].decode() if i >= 0 else "200"
+                status = data[i + 10 : data.find(b'"', i + 10)].decode() if i >= 0 else "200"
             else:
                 status = f"{status} {data[:80].decode(errors='replace')}"
             stats.statuses[status] = stats.statuses.get(status, 0) + 1
     writer.close()
 
 
-async def _load(port: int, creds: list[list[str]], clients: int, seconds: float, warmup: float,
-                server_pid: int = 0, path: str = ORDER) -> Stats:
+async def _load(
+    port: int,
+    creds: list[list[str]],
+    clients: int,
+    seconds: float,
+    warmup: float,
+    server_pid: int = 0,
+    path: str = ORDER,
+) -> Stats:
     stats, stop = Stats(), asyncio.Event()
-    tasks = [asyncio.create_task(_client(port, *creds[i % len(creds)], "BUY" if i % 2 else "SELL", stats, stop, i,
-                                         path)) for i in range(clients)]
+    tasks = [
+        asyncio.create_task(_client(port, *creds[i % len(creds)], "BUY" if i % 2 else "SELL", stats, stop, i, path))
+        for i in range(clients)
+    ]
     await asyncio.sleep(warmup)
     cpu0 = _cpu_seconds(server_pid) if server_pid else {}
     stats.measuring = True
@@ -265,10 +316,15 @@ def main() -> int:
         return 0
     schema = f"braid_bench_{os.getpid()}" if args.database_url else ""
     store = "PostgreSQL" if args.database_url else "SQLite synchronous=FULL"
-    print(f"api_load: {args.clients} connections, {args.accounts} accounts, {loop_name}, each server in its own "
-          f"process, {args.seconds:g} s measured after {args.warmup:g} s warm-up")
-    measured = _measure(["--serve", "--accounts", str(args.accounts), "--database-url", args.database_url,
-                         "--schema", schema], args, (ORDER, TEST_ORDER))
+    print(
+        f"api_load: {args.clients} connections, {args.accounts} accounts, {loop_name}, each server in its own "
+        f"process, {args.seconds:g} s measured after {args.warmup:g} s warm-up"
+    )
+    measured = _measure(
+        ["--serve", "--accounts", str(args.accounts), "--database-url", args.database_url, "--schema", schema],
+        args,
+        (ORDER, TEST_ORDER),
+    )
     if schema:
         from wallets import drop_schema
 
@@ -277,8 +333,11 @@ def main() -> int:
         return 1
     braid, gateway = measured
     rate, p99 = _report(f"Braid ({store}, answers after commit)", braid)
-    gw_rate, gw_p99 = _report("Braid's gateway alone: POST /api/v3/order/test, same requests (key, signature, "
-                              "replay, rate limits, filters; no ledger, engine or database)", gateway)
+    gw_rate, gw_p99 = _report(
+        "Braid's gateway alone: POST /api/v3/order/test, same requests (key, signature, "
+        "replay, rate limits, filters; no ledger, engine or database)",
+        gateway,
+    )
     order_path = _per_order(braid) - _per_order(gateway)
     if order_path:
         print(f"  so the order path behind the gateway costs the server {order_path:.0f} us of CPU per order")
@@ -286,10 +345,13 @@ def main() -> int:
         found = _measure(["--serve-peer", "--accounts", str(args.accounts)], args, (ORDER,))
         if found is None:
             return 1
-        peer_rate, peer_p99 = _report("peer: bare aiohttp, HMAC check + canned answer (no order logic, no database)",
-                                      found[0])
-        print(f"ratio Braid/peer: throughput {rate / peer_rate:.2f}x, p99 {p99 / peer_p99:.2f}x; "
-              f"gateway alone/peer: throughput {gw_rate / peer_rate:.2f}x, p99 {gw_p99 / peer_p99:.2f}x")
+        peer_rate, peer_p99 = _report(
+            "peer: bare aiohttp, HMAC check + canned answer (no order logic, no database)", found[0]
+        )
+        print(
+            f"ratio Braid/peer: throughput {rate / peer_rate:.2f}x, p99 {p99 / peer_p99:.2f}x; "
+            f"gateway alone/peer: throughput {gw_rate / peer_rate:.2f}x, p99 {gw_p99 / peer_p99:.2f}x"
+        )
     ok = rate >= 5000 and p99 <= 20
     print(f"verdict: Braid {'MEETS' if ok else 'is BELOW'} the target (>= 5,000 orders/s with p99 <= 20 ms)")
     return 0
@@ -299,8 +361,9 @@ def _measure(server_args: list[str], args: argparse.Namespace, paths: tuple[str,
     """Start one server process, load it with the clients on each path in turn, stop it."""
     with tempfile.TemporaryDirectory() as tmp:
         keys = os.path.join(tmp, "keys.json")
-        proc = subprocess.Popen([sys.executable, __file__, *server_args, "--dir", tmp, "--keys", keys],
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, __file__, *server_args, "--dir", tmp, "--keys", keys], stdout=subprocess.PIPE, text=True
+        )
         try:
             line = proc.stdout.readline()  # type: ignore[union-attr]
             if not line.startswith("READY"):
@@ -308,8 +371,10 @@ def _measure(server_args: list[str], args: argparse.Namespace, paths: tuple[str,
                 return None
             port = int(line.split()[1])
             creds = json.loads(Path(keys).read_text())
-            return [asyncio.run(_load(port, creds, args.clients, args.seconds, args.warmup, proc.pid, path))
-                    for path in paths]
+            return [
+                asyncio.run(_load(port, creds, args.clients, args.seconds, args.warmup, proc.pid, path))
+                for path in paths
+            ]
         finally:
             proc.terminate()
             proc.wait(10)
@@ -330,12 +395,19 @@ def _report(name: str, stats: Stats) -> tuple[float, float]:
         return 0.0, float("inf")
     rate = n / stats.elapsed
     print(f"  orders: {n} in {stats.elapsed:.1f} s = {rate:,.0f} orders/s")
-    print(f"  latency ms: p50 {_pct(lat, 0.50):.2f}  p90 {_pct(lat, 0.90):.2f}  p99 {_pct(lat, 0.99):.2f}  "
-          f"max {lat[-1] * 1000:.2f}")
+    print(
+        f"  latency ms: p50 {_pct(lat, 0.50):.2f}  p90 {_pct(lat, 0.90):.2f}  p99 {_pct(lat, 0.99):.2f}  "
+        f"max {lat[-1] * 1000:.2f}"
+    )
     if stats.cpu:
         # CPU per order is steadier than the rate on a shared 2-core machine: it is what a change to the code moves
-        print("  CPU per order: " + ", ".join(f"{name} {sec / n * 1e6:.0f} us ({sec / stats.elapsed:.0%} of a core)"
-                                              for name, sec in stats.cpu.items()))
+        print(
+            "  CPU per order: "
+            + ", ".join(
+                f"{name} {sec / n * 1e6:.0f} us ({sec / stats.elapsed:.0%} of a core)"
+                for name, sec in stats.cpu.items()
+            )
+        )
     print("  statuses: " + ", ".join(f"{k}={v}" for k, v in sorted(stats.statuses.items(), key=lambda kv: -kv[1])))
     return rate, _pct(lat, 0.99)
 

@@ -19,6 +19,7 @@ dict entry). Target: at least 100 times each chain's real block rate (BTC 1/600 
 
 Run: .venv/bin/python benchmarks/chain_scan.py [--addresses 1000000] [--seconds 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,11 +40,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hexbytes import HexBytes  # noqa: E402
-from web3 import Web3  # noqa: E402
-from web3.datastructures import AttributeDict  # noqa: E402
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.datastructures import AttributeDict
 
-from wallets.chains import (  # noqa: E402
+from wallets.chains import (
     TRANSFER_TOPIC,
     BlockRef,
     ChainWatcher,
@@ -55,7 +56,7 @@ from wallets.chains import (  # noqa: E402
     scan_bitcoin_block,
     scan_evm_block,
 )
-from wallets.db import create_db_engine  # noqa: E402
+from wallets.db import create_db_engine
 
 BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _TO_BECH32 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", BECH32.encode())
@@ -66,12 +67,12 @@ HIT_RATE = 0.01
 def btc_addresses(n: int) -> list[str]:
     """P2WPKH-shaped mainnet addresses (bc1q + 38 bech32 characters); checksums do not matter to a lookup."""
     raw = base64.b32encode(os.urandom(24 * n)).translate(_TO_BECH32).decode()
-    return ["bc1q" + raw[i * 38:(i + 1) * 38] for i in range(n)]
+    return ["bc1q" + raw[i * 38 : (i + 1) * 38] for i in range(n)]
 
 
 def evm_addresses(n: int) -> list[str]:
     raw = os.urandom(20 * n).hex()
-    return ["0x" + raw[i * 40:(i + 1) * 40] for i in range(n)]
+    return ["0x" + raw[i * 40 : (i + 1) * 40] for i in range(n)]
 
 
 def btc_block(height: int, watched: list[str], rng: random.Random) -> dict[str, Any]:
@@ -81,18 +82,40 @@ def btc_block(height: int, watched: list[str], rng: random.Random) -> dict[str, 
         outs = []
         for n in range(2):
             address = rng.choice(watched) if rng.random() < HIT_RATE else strangers[2 * t + n]
-            outs.append({"value": Decimal(rng.randint(1000, 10**9)) / 10**8, "n": n,
-                         "scriptPubKey": {"hex": "0014" + "00" * 20, "address": address,
-                                          "type": "witness_v0_keyhash"}})
-        txs.append({"txid": os.urandom(32).hex(), "hash": os.urandom(32).hex(), "version": 2, "size": 222,
-                    "vsize": 141, "weight": 561, "locktime": 0,
-                    "vin": [{"txid": os.urandom(32).hex(), "vout": 0, "scriptSig": {"asm": "", "hex": ""},
-                             "txinwitness": ["30" * 36, "02" * 33], "sequence": 4294967293}],
-                    "vout": outs, "fee": Decimal("0.00000141")})
+            outs.append(
+                {
+                    "value": Decimal(rng.randint(1000, 10**9)) / 10**8,
+                    "n": n,
+                    "scriptPubKey": {"hex": "0014" + "00" * 20, "address": address, "type": "witness_v0_keyhash"},
+                }
+            )
+        txs.append(
+            {
+                "txid": os.urandom(32).hex(),
+                "hash": os.urandom(32).hex(),
+                "version": 2,
+                "size": 222,
+                "vsize": 141,
+                "weight": 561,
+                "locktime": 0,
+                "vin": [
+                    {
+                        "txid": os.urandom(32).hex(),
+                        "vout": 0,
+                        "scriptSig": {"asm": "", "hex": ""},
+                        "txinwitness": ["30" * 36, "02" * 33],
+                        "sequence": 4294967293,
+                    }
+                ],
+                "vout": outs,
+                "fee": Decimal("0.00000141"),
+            }
+        )
     block = {"hash": os.urandom(32).hex(), "height": height, "previousblockhash": os.urandom(32).hex(), "tx": txs}
 
     def default(o: Any) -> Any:
         return float(o)  # only to write the JSON text; it is read back as exact decimals below
+
     return json.loads(json.dumps(block, default=default), parse_float=Decimal)  # type: ignore[no-any-return]
 
 
@@ -105,17 +128,38 @@ def evm_block(height: int, watched: list[str], token: str, rng: random.Random) -
         recipient = rng.choice(watched) if rng.random() < HIT_RATE else "0x" + os.urandom(20).hex()
         txh = HexBytes(os.urandom(32))
         if t % 2:
-            txs.append(AttributeDict({"hash": txh, "to": Web3.to_checksum_address(recipient),
-                                      "value": rng.randint(1, 10**18), "from": "0x" + "11" * 20}))
+            txs.append(
+                AttributeDict(
+                    {
+                        "hash": txh,
+                        "to": Web3.to_checksum_address(recipient),
+                        "value": rng.randint(1, 10**18),
+                        "from": "0x" + "11" * 20,
+                    }
+                )
+            )
         else:
             txs.append(AttributeDict({"hash": txh, "to": token, "value": 0, "from": "0x" + "11" * 20}))
-            logs.append(AttributeDict({
-                "address": token, "topics": [topic0, HexBytes(b"\0" * 12 + os.urandom(20)),
-                                             HexBytes(b"\0" * 12 + bytes.fromhex(recipient[2:]))],
-                "data": HexBytes(rng.randint(1, 10**12).to_bytes(32, "big")), "logIndex": len(logs),
-                "transactionHash": txh, "blockHash": bhash, "blockNumber": height}))
-    block = AttributeDict({"number": height, "hash": bhash, "parentHash": HexBytes(os.urandom(32)),
-                           "transactions": txs})
+            logs.append(
+                AttributeDict(
+                    {
+                        "address": token,
+                        "topics": [
+                            topic0,
+                            HexBytes(b"\0" * 12 + os.urandom(20)),
+                            HexBytes(b"\0" * 12 + bytes.fromhex(recipient[2:])),
+                        ],
+                        "data": HexBytes(rng.randint(1, 10**12).to_bytes(32, "big")),
+                        "logIndex": len(logs),
+                        "transactionHash": txh,
+                        "blockHash": bhash,
+                        "blockNumber": height,
+                    }
+                )
+            )
+    block = AttributeDict(
+        {"number": height, "hash": bhash, "parentHash": HexBytes(os.urandom(32)), "transactions": txs}
+    )
     return block, logs
 
 
@@ -182,8 +226,9 @@ def watcher_rate(chain: str, scan_at: Callable[[int], list[Observation]], blocks
         return ScannedBlock(BlockRef(height, f"{height:064x}"), f"{height - 1:064x}", found)
 
     source = MemorySource(chain, scanned, blocks)
-    watcher = ChainWatcher(source, WatcherStore(engine, chain), NullConsumer(), start_height=1,
-                           confirmations_window=64, batch_blocks=50)
+    watcher = ChainWatcher(
+        source, WatcherStore(engine, chain), NullConsumer(), start_height=1, confirmations_window=64, batch_blocks=50
+    )
     start = time.perf_counter()
     applied = asyncio.run(watcher.poll_once())
     elapsed = time.perf_counter() - start
@@ -192,8 +237,9 @@ def watcher_rate(chain: str, scan_at: Callable[[int], list[Observation]], blocks
 
 
 def _rehome(o: Observation, height: int) -> Observation:
-    return Observation(o.chain, o.txid, o.index, o.address, o.asset, o.amount, height, f"{height:064x}",
-                       o.account, o.token)
+    return Observation(
+        o.chain, o.txid, o.index, o.address, o.asset, o.amount, height, f"{height:064x}", o.account, o.token
+    )
 
 
 def main() -> None:
@@ -204,8 +250,10 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(7)
     t0 = time.perf_counter()
-    print(f"chain_scan: {args.addresses:,} watched addresses per chain; BTC blocks of 3,000 txs x 2 outputs, "
-          f"EVM blocks of 300 txs (150 native, 150 token transfers with logs); ~{HIT_RATE:.0%} pay watched")
+    print(
+        f"chain_scan: {args.addresses:,} watched addresses per chain; BTC blocks of 3,000 txs x 2 outputs, "
+        f"EVM blocks of 300 txs (150 native, 150 token transfers with logs); ~{HIT_RATE:.0%} pay watched"
+    )
 
     btc_list = btc_addresses(args.addresses)
     evm_list = evm_addresses(args.addresses)
@@ -224,8 +272,13 @@ def main() -> None:
     lookup_btc, lookup_evm = book.lookup_for("BTC"), book.lookup_for("ETH")
     tokens = {token.lower(): "USDT"}
     hits = sum(len(scan_bitcoin_block(b, lookup_btc)) for b in btc_blocks) / args.blocks
-    evm_hits = sum(len(scan_evm_block(b, lg, lookup_evm, chain="ETH", native_asset="ETH", tokens=tokens))
-                   for b, lg in evm_blocks) / args.blocks
+    evm_hits = (
+        sum(
+            len(scan_evm_block(b, lg, lookup_evm, chain="ETH", native_asset="ETH", tokens=tokens))
+            for b, lg in evm_blocks
+        )
+        / args.blocks
+    )
     print(f"payments found per block: BTC {hits:.0f}, EVM {evm_hits:.1f}")
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -239,8 +292,9 @@ def main() -> None:
             found = 0
             for tx in btc_blocks[i]["tx"]:
                 addresses = [o["scriptPubKey"]["address"] for o in tx["vout"]]
-                found += len(btc_db.execute("SELECT account FROM addresses_btc WHERE address IN (?, ?)",
-                                            addresses).fetchall())
+                found += len(
+                    btc_db.execute("SELECT account FROM addresses_btc WHERE address IN (?, ?)", addresses).fetchall()
+                )
 
         def evm_scan(i: int) -> None:
             block, logs = evm_blocks[i]
@@ -268,13 +322,17 @@ def main() -> None:
             braid = rate(scan, len(blocks), args.seconds)
             peer = rate(naive, len(blocks), args.seconds / 2)
             if chain == "BTC":
+
                 def obs_at(h: int) -> list[Observation]:
                     return scan_bitcoin_block(btc_blocks[h % len(btc_blocks)], lookup_btc)
+
                 blocks_n = 40
             else:
+
                 def obs_at(h: int) -> list[Observation]:
                     b, lg = evm_blocks[h % len(evm_blocks)]
                     return scan_evm_block(b, lg, lookup_evm, chain="ETH", native_asset="ETH", tokens=tokens)
+
                 blocks_n = 200
             full = watcher_rate(chain, obs_at, blocks_n, tmp)
             results.append((chain, braid, full, peer, list_rate))
@@ -282,8 +340,10 @@ def main() -> None:
         evm_db.close()
 
     print()
-    print(f"{'chain':5} {'scan blk/s':>11} {'watcher blk/s':>14} {'naive SQL/tx':>13} {'scan/naive':>11} "
-          f"{'list scan (est.)':>17}")
+    print(
+        f"{'chain':5} {'scan blk/s':>11} {'watcher blk/s':>14} {'naive SQL/tx':>13} {'scan/naive':>11} "
+        f"{'list scan (est.)':>17}"
+    )
     for chain, braid, full, peer, list_rate in results:
         print(f"{chain:5} {braid:11.1f} {full:14.1f} {peer:13.2f} {braid / peer:10.1f}x {list_rate:17.5f}")
     print()
@@ -291,8 +351,10 @@ def main() -> None:
         row = next(r for r in results if r[0] == ("BTC" if chain == "BTC" else "ETH"))
         need = target
         ok = "ok" if row[2] >= need else "BELOW TARGET"
-        print(f"target {chain}: >= {need:.2f} blocks/s (100 x one block per {100 / target:.0f} s); "
-              f"watcher {row[2]:.1f} blocks/s = {row[2] / (target / 100):,.0f}x real time: {ok}")
+        print(
+            f"target {chain}: >= {need:.2f} blocks/s (100 x one block per {100 / target:.0f} s); "
+            f"watcher {row[2]:.1f} blocks/s = {row[2] / (target / 100):,.0f}x real time: {ok}"
+        )
     print(f"(BSC uses the EVM figures; total run {time.perf_counter() - t0:.1f} s)")
 
 

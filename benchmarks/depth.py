@@ -8,6 +8,7 @@ query over three 1000-level venue books.
 
     .venv/bin/python benchmarks/depth.py [--messages 20000] [--repeat 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,7 +64,9 @@ def make_stream(n_msgs: int, seed: int = 7) -> tuple[str, list[str]]:
                 q = 0 if remove and len(asks) > 900 else rnd.randint(1, 10**8)
                 asks.pop(p, None) if q == 0 else asks.__setitem__(p, q)
                 a.append([px(p), qty(q)])
-        msgs.append(orjson.dumps({"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": u + 1, "u": u + k, "b": b, "a": a}).decode())
+        msgs.append(
+            orjson.dumps({"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": u + 1, "u": u + k, "b": b, "a": a}).decode()
+        )
         u += k
     return orjson.dumps(snap).decode(), msgs
 
@@ -198,7 +201,9 @@ def main() -> None:
     agree = len({tuple(Decimal(x).normalize() for x in t) for t in tops.values()}) == 1
     print(f"final top of book identical across libraries: {agree}  {tops[runners[0][0]]}")
     p50, p99 = consolidated_query_time()
-    print(f"consolidated top-10 (bids + asks, fee-adjusted, 3 venues x 1000 levels): p50 {p50:.1f} us, p99 {p99:.1f} us")
+    print(
+        f"consolidated top-10 (bids + asks, fee-adjusted, 3 venues x 1000 levels): p50 {p50:.1f} us, p99 {p99:.1f} us"
+    )
 
 
 if __name__ == "__main__":

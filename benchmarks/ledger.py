@@ -11,6 +11,7 @@ transaction per order (what a naive per-request ``session.commit()`` does), on a
 
 Run: .venv/bin/python benchmarks/ledger.py [--orders 20000] [--concurrency 256] [--postgres URL|--no-postgres]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,14 +52,39 @@ async def _order(w: Wallets, acc: int, i: int, batch: Batch | None = None) -> No
     await w.ledger.reserve(acc, "USDT", D("40.00001"), str(o.order_id), batch=own)
     if i % 3 == 0:
         tr = await w.orders.add_fill(
-            TradeRecord(0, o.order_id, acc, "BTCUSDT", D("40000.01"), D("0.001"), D("40.00001"), D("0.000001"), "BTC", True, False, 0, "binance", f"x{i}"),
+            TradeRecord(
+                0,
+                o.order_id,
+                acc,
+                "BTCUSDT",
+                D("40000.01"),
+                D("0.001"),
+                D("40.00001"),
+                D("0.000001"),
+                "BTC",
+                True,
+                False,
+                0,
+                "binance",
+                f"x{i}",
+            ),
             batch=own,
         )
         await w.ledger.settle_fill(
-            acc, base="BTC", quote="USDT", side="BUY", qty=D("0.001"), price=D("40000.01"), ref=str(tr.trade_id),
-            commission=D("0.000001"), counterparty="venue:binance", batch=own,
+            acc,
+            base="BTC",
+            quote="USDT",
+            side="BUY",
+            qty=D("0.001"),
+            price=D("40000.01"),
+            ref=str(tr.trade_id),
+            commission=D("0.000001"),
+            counterparty="venue:binance",
+            batch=own,
         )
-        await w.orders.update(acc, o.order_id, status="FILLED", executed_qty=D("0.001"), cum_quote=D("40.00001"), batch=own)
+        await w.orders.update(
+            acc, o.order_id, status="FILLED", executed_qty=D("0.001"), cum_quote=D("40.00001"), batch=own
+        )
     await w.store.write(own)
 
 

@@ -22,6 +22,7 @@ Figures printed:
 
 Run: .venv/bin/python benchmarks/matching.py [--inputs 1000000] [--peer-inputs 10000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,11 +40,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config import Instrument  # noqa: E402
-from domain import OrderType, StpMode, TimeInForce  # noqa: E402
-from internal_book import CancelOrder, MatchingEngine, NewOrder, SetReferencePrice  # noqa: E402
-from internal_book.engine import EVENT_RECORD  # noqa: E402
-from internal_book.orders import (  # noqa: E402
+from config import Instrument
+from domain import OrderType, StpMode, TimeInForce
+from internal_book import CancelOrder, MatchingEngine, NewOrder, SetReferencePrice
+from internal_book.engine import EVENT_RECORD
+from internal_book.orders import (
     SIDES,
     STP_CODE,
     STP_MODES,
@@ -54,10 +55,19 @@ from internal_book.orders import (  # noqa: E402
 )
 
 INSTRUMENT = Instrument(
-    symbol="BTC/USDT", base="BTC", quote="USDT", venue="internal", venue_symbol="BTCUSDT",
-    tick_size=Decimal("0.01"), step_size=Decimal("0.00001"), min_qty=Decimal("0.00001"),
-    max_qty=Decimal("9000"), min_price=Decimal("0.01"), max_price=Decimal("1000000"),
-    min_notional=Decimal("5"), max_notional=Decimal("9000000"),
+    symbol="BTC/USDT",
+    base="BTC",
+    quote="USDT",
+    venue="internal",
+    venue_symbol="BTCUSDT",
+    tick_size=Decimal("0.01"),
+    step_size=Decimal("0.00001"),
+    min_qty=Decimal("0.00001"),
+    max_qty=Decimal("9000"),
+    min_price=Decimal("0.01"),
+    max_price=Decimal("1000000"),
+    min_notional=Decimal("5"),
+    max_notional=Decimal("9000000"),
 )
 N_ACCOUNTS = 1000
 GTC, IOC = TIF_CODE[TimeInForce.GTC], TIF_CODE[TimeInForce.IOC]
@@ -115,7 +125,7 @@ def fresh_engine() -> MatchingEngine:
 
 def run_bulk(flow: list[tuple[Any, ...]], drain: str) -> tuple[float, int]:
     eng = fresh_engine()
-    chunks = [flow[i:i + 10_000] for i in range(0, len(flow), 10_000)]
+    chunks = [flow[i : i + 10_000] for i in range(0, len(flow), 10_000)]
     submit_many = eng.submit_many  # journals too, as in production
     events = 0
     gc.disable()
@@ -136,12 +146,20 @@ def run_bulk(flow: list[tuple[Any, ...]], drain: str) -> tuple[float, int]:
 
 def event_counts(flow: list[tuple[Any, ...]]) -> dict[str, int]:
     """Untimed pass: how many events of each kind the flow produces (shows every path is used)."""
-    names = {1: "accepted", 2: "trade", 3: "cancelled", 4: "expired", 5: "triggered", 6: "rejected",
-             7: "amended", 8: "released"}
+    names = {
+        1: "accepted",
+        2: "trade",
+        3: "cancelled",
+        4: "expired",
+        5: "triggered",
+        6: "rejected",
+        7: "amended",
+        8: "released",
+    }
     eng = fresh_engine()
     counts: dict[str, int] = {}
     for i in range(0, len(flow), 10_000):
-        eng.submit_many(flow[i:i + 10_000])
+        eng.submit_many(flow[i : i + 10_000])
         for r in eng.drain_records():
             counts[names[r[2]]] = counts.get(names[r[2]], 0) + 1
     return counts
@@ -177,9 +195,22 @@ def to_command(t: tuple[Any, ...], eng: MatchingEngine) -> Any:
     if t[0] == 2:
         return CancelOrder(sym, account, order_id=t[3], client_order_id=t[4], tenant=tenant, ts=t[5])
     _, _, _, side, typ, tif, px, lots, _, stop, _, stp, clid, ts, _ = t
-    return NewOrder(sym, account, SIDES[side], TYPES[typ], lots * step, None if px is None else px * tick,
-                    None if tif is None else TIFS[tif], None, None if stop is None else stop * tick, None,
-                    clid, STP_MODES[stp], tenant, ts)
+    return NewOrder(
+        sym,
+        account,
+        SIDES[side],
+        TYPES[typ],
+        lots * step,
+        None if px is None else px * tick,
+        None if tif is None else TIFS[tif],
+        None,
+        None if stop is None else stop * tick,
+        None,
+        clid,
+        STP_MODES[stp],
+        tenant,
+        ts,
+    )
 
 
 def run_apply_latency(flow: list[tuple[Any, ...]]) -> tuple[int, int]:
@@ -309,8 +340,15 @@ def run_order_matching(flow: list[tuple[Any, ...]]) -> float | None:
             continue
         side = OMSide.BUY if t[3] == 0 else OMSide.SELL
         if t[4] == LIMIT:
-            o = LimitOrder(side=side, price=t[6] / 100, size=t[7] / 100_000, timestamp=ts, order_id=t[12],
-                           trader_id=str(t[2]), price_number_of_digits=2)
+            o = LimitOrder(
+                side=side,
+                price=t[6] / 100,
+                size=t[7] / 100_000,
+                timestamp=ts,
+                order_id=t[12],
+                trader_id=str(t[2]),
+                price_number_of_digits=2,
+            )
         elif t[4] == MARKET:
             o = MarketOrder(side=side, size=t[7] / 100_000, timestamp=ts, order_id=t[12], trader_id=str(t[2]))
         else:
@@ -333,8 +371,11 @@ def main() -> None:
     # allocation-heavy run (tuple drains, the bare loop) is measured 2-3x slower than it is.
     flow = marshal.loads(marshal.dumps(make_flow(args.inputs)))
     gc.collect()
-    kinds = {"new": sum(1 for t in flow if t[0] == 1), "cancel": sum(1 for t in flow if t[0] == 2),
-             "reference": sum(1 for t in flow if t[0] == 4)}
+    kinds = {
+        "new": sum(1 for t in flow if t[0] == 1),
+        "cancel": sum(1 for t in flow if t[0] == 2),
+        "reference": sum(1 for t in flow if t[0] == 4),
+    }
     n = len(flow)
     print(f"flow: {n:,} inputs  {kinds}  (1 symbol, {N_ACCOUNTS} accounts, STP EXPIRE_MAKER, client ids on)")
     print("figures are inputs (orders, cancels, reference prices) per second on one core")
@@ -346,10 +387,14 @@ def main() -> None:
     packed = min(run_bulk(flow, "packed") for _ in range(args.repeat))
     print(f"engine + packed : {n / packed[0]:>12,.0f} inputs/s   ({packed[0]:.3f} s, events drained as packed bytes)")
     drained = min(run_bulk(flow, "tuples") for _ in range(args.repeat))
-    print(f"engine + tuples : {n / drained[0]:>12,.0f} inputs/s   ({drained[0]:.3f} s, events drained to Python tuples)")
+    print(
+        f"engine + tuples : {n / drained[0]:>12,.0f} inputs/s   ({drained[0]:.3f} s, events drained to Python tuples)"
+    )
     p50, p99, timer = run_latency(flow)
-    print(f"engine latency  : p50 {p50} ns  p99 {p99} ns per input "
-          f"(submit_raw, every input timed alone in a separate pass; timer cost ~{timer:.0f} ns, included)")
+    print(
+        f"engine latency  : p50 {p50} ns  p99 {p99} ns per input "
+        f"(submit_raw, every input timed alone in a separate pass; timer cost ~{timer:.0f} ns, included)"
+    )
     m = min(args.apply_inputs, n)
     ap_t = run_apply(flow[:m])
     print(f"engine apply()  : {m / ap_t:>12,.0f} inputs/s   (first {m:,} inputs, Decimal edge + Event objects)")
@@ -364,14 +409,18 @@ def main() -> None:
         print("order-matching  : not installed (pip install order-matching) - skipped")
     else:
         bare_k = run_bare(flow[:k])
-        print(f"order-matching  : {k / om:>12,.0f} inputs/s   (first {k:,} inputs; bare loop on the same: "
-              f"{k / bare_k:,.0f}/s)")
+        print(
+            f"order-matching  : {k / om:>12,.0f} inputs/s   (first {k:,} inputs; bare loop on the same: "
+            f"{k / bare_k:,.0f}/s)"
+        )
         print(f"ratio engine bulk / order-matching: {(n / bulk[0]) / (k / om):,.0f}x")
     target = 1_400_000
     verdict = "meets" if n / bulk[0] >= target else "misses"
-    print(f"target {target:,} orders/s (Binance's published figure): engine bulk {verdict} it "
-          f"({n / bulk[0]:,.0f}/s; with events drained as packed bytes {n / packed[0]:,.0f}/s, "
-          f"as Python tuples {n / drained[0]:,.0f}/s)")
+    print(
+        f"target {target:,} orders/s (Binance's published figure): engine bulk {verdict} it "
+        f"({n / bulk[0]:,.0f}/s; with events drained as packed bytes {n / packed[0]:,.0f}/s, "
+        f"as Python tuples {n / drained[0]:,.0f}/s)"
+    )
 
 
 if __name__ == "__main__":

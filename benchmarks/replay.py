@@ -15,6 +15,7 @@ periodic top-10 read; it does no sequencing, no checksum, no snapshot sync. Both
 
     .venv/bin/python benchmarks/replay.py [--seconds 120] [--seed 1] [--repeat 3] [--input DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,7 +66,9 @@ def _levels_in(msg: object) -> int:
             return len(msg["tick"].get("bids", ())) + len(msg["tick"].get("asks", ()))
         return 0
     if isinstance(msg, list):  # Kraken v1
-        return sum(len(v) for part in msg if isinstance(part, dict) for k, v in part.items() if k in ("a", "b", "as", "bs"))
+        return sum(
+            len(v) for part in msg if isinstance(part, dict) for k, v in part.items() if k in ("a", "b", "as", "bs")
+        )
     return 0
 
 
@@ -110,8 +113,10 @@ def per_venue(seed: int, seconds: float, activity: float) -> None:
             generate_market(folder, seed=seed, seconds=seconds, venues=(venue,), activity=activity)
             frames, levels = count_levels(Replayer([folder]))
             best = min(_timed(folder) for _ in range(3))
-            print(f"    {venue:8s} alone: {levels / best / 1e6:6.3f} M level updates/s,"
-                  f" {best / frames * 1e6:5.1f} us/frame, {levels / frames:5.1f} levels/frame")
+            print(
+                f"    {venue:8s} alone: {levels / best / 1e6:6.3f} M level updates/s,"
+                f" {best / frames * 1e6:5.1f} us/frame, {levels / frames:5.1f} levels/frame"
+            )
 
 
 def _timed(folder: Path) -> float:
@@ -203,11 +208,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=120.0, help="length of the generated market (default 120)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--activity", type=float, default=5.0, help="levels touched per book change, x the shipped sample (default 5: a busy market)")
+    ap.add_argument(
+        "--activity",
+        type=float,
+        default=5.0,
+        help="levels touched per book change, x the shipped sample (default 5: a busy market)",
+    )
     ap.add_argument("--input", type=Path, default=None, help="replay this recording folder instead of generating one")
     ap.add_argument("--per-venue", action="store_true", help="also time each venue alone")
     ap.add_argument("--repeat", type=int, default=3, help="runs; the best is reported")
-    ap.add_argument("--query-every", type=int, default=100, help="consolidated top-10 query every N frames (default 100)")
+    ap.add_argument(
+        "--query-every", type=int, default=100, help="consolidated top-10 query every N frames (default 100)"
+    )
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -224,23 +236,30 @@ def main() -> None:
         runs = [run_braid(files, args.query_every) for _ in range(args.repeat)]
         dt, load, queries, query_s, braid_books = min(runs, key=lambda x: x[0])
         rate = levels / dt
-        print(f"  braid  Replayer -> feeds (parse + sync/checksum + book) + {queries} consolidated top-10 queries:"
-              f" {rate / 1e6:6.3f} M level updates/s end to end ({frames / dt / 1e3:.1f} k frames/s)")
-        print(f"         of which the queries (2 symbols x bids+asks, fee-adjusted, every {args.query_every} frames)"
-              f" {query_s / dt:.0%}; feeds alone {levels / (dt - query_s) / 1e6:6.3f} M/s;"
-              f" reading+decoding the files {load:.2f} s (not in the loop)")
+        print(
+            f"  braid  Replayer -> feeds (parse + sync/checksum + book) + {queries} consolidated top-10 queries:"
+            f" {rate / 1e6:6.3f} M level updates/s end to end ({frames / dt / 1e3:.1f} k frames/s)"
+        )
+        print(
+            f"         of which the queries (2 symbols x bids+asks, fee-adjusted, every {args.query_every} frames)"
+            f" {query_s / dt:.0%}; feeds alone {levels / (dt - query_s) / 1e6:6.3f} M/s;"
+            f" reading+decoding the files {load:.2f} s (not in the loop)"
+        )
         peer_best = None
         for _ in range(args.repeat):
             pdt, peer_books = run_peer(probe, args.query_every)
             peer_best = pdt if peer_best is None else min(peer_best, pdt)
         assert peer_best is not None
         peer_rate = levels / peer_best
-        print("  peer   cryptofeed order_book (Decimal; decode + apply, no sync/checks)            "
-              f"{peer_rate / 1e6:7.3f} M level updates/s")
+        print(
+            "  peer   cryptofeed order_book (Decimal; decode + apply, no sync/checks)            "
+            f"{peer_rate / 1e6:7.3f} M level updates/s"
+        )
         met = "met" if rate >= 1e6 else "NOT met"
         print(f"braid / cryptofeed = {rate / peer_rate:.2f}x   (target: braid >= 1 M level updates/s: {met})")
         agree = all(
-            [tuple(x.normalize() for x in lv) for lv in braid_books[k][s]] == [tuple(Decimal(x).normalize() for x in lv) for lv in peer_books[k][s]]
+            [tuple(x.normalize() for x in lv) for lv in braid_books[k][s]]
+            == [tuple(Decimal(x).normalize() for x in lv) for lv in peer_books[k][s]]
             for k in braid_books
             for s in (0, 1)
         )

@@ -7,6 +7,7 @@ oracle stands in. Prints p50 and p99 over 10,000 plans. Target: p99 <= 100 us.
 
     .venv/bin/python benchmarks/routing.py [--plans 10000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,9 @@ def build(seed: int = 5) -> tuple[dict[str, L2Book], dict[str, VenueTerms], Deci
         terms[venue] = VenueTerms(inst, Decimal(fee), i, available=Decimal("10000000"))
     # size the parent so that the merged walk takes 20 levels
     rows = sorted(
-        (Decimal(p) * (1 + terms[v].fee), Decimal(q)) for v, b in books.items() for p, q in [(a[0], a[1]) for a in _asks(b)]
+        (Decimal(p) * (1 + terms[v].fee), Decimal(q))
+        for v, b in books.items()
+        for p, q in [(a[0], a[1]) for a in _asks(b)]
     )
     qty = sum((q for _, q in rows[:20]), Decimal(0))
     return books, terms, qty
@@ -81,8 +84,10 @@ def main() -> None:
     ours = plan("BUY", qty, books, terms)
     ref = reference_plan("BUY", qty, books, terms)
     assert ours == ref, "planner and oracle disagree"
-    print(f"parent: buy {qty} BTC/USDT over 3 venues x 1000 levels; plan: "
-          + ", ".join(f"{c.venue} {c.qty} @<= {c.limit_price}" for c in ours.children))
+    print(
+        f"parent: buy {qty} BTC/USDT over 3 venues x 1000 levels; plan: "
+        + ", ".join(f"{c.venue} {c.qty} @<= {c.limit_price}" for c in ours.children)
+    )
     figures = {}
     for name, fn, n in (
         ("braid planner (integers)", lambda: plan("BUY", qty, books, terms), args.plans),

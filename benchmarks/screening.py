@@ -24,6 +24,7 @@ Figures, in one run:
 
     .venv/bin/python benchmarks/screening.py [--names 18000] [--naive-queries 60] [--sdn FILE...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,8 +77,9 @@ def _syllables(vocab: list[str]) -> list[str]:
 def grow(base: SanctionsList, n_names: int, n_addresses: int, seed: int = 7) -> SanctionsList:
     """``base`` plus generated entries up to ``n_names`` names and ``n_addresses`` addresses."""
     rng = random.Random(seed)
-    head = sorted({t for e in base.entries for n in (e.name, *e.aliases) for t in tokens(n)
-                   if len(t) > 1 and t.isalpha()})
+    head = sorted(
+        {t for e in base.entries for n in (e.name, *e.aliases) for t in tokens(n) if len(t) > 1 and t.isalpha()}
+    )
     rng.shuffle(head)
     sylls = _syllables(head)
     tail: set[str] = set()
@@ -129,7 +131,7 @@ def _variants(lst: SanctionsList, n: int, seed: int = 11) -> list[str]:
         rng.shuffle(parts)
         text = " ".join(parts)
         i = rng.randrange(1, max(2, len(text) - 1))
-        text = text[:i] + text[i + 1:] if rng.random() < 0.5 else text[:i] + text[i] + text[i:]
+        text = text[:i] + text[i + 1 :] if rng.random() < 0.5 else text[:i] + text[i] + text[i:]
         out.append(text.lower() if rng.random() < 0.3 else text)
     return out
 
@@ -160,10 +162,14 @@ def main() -> None:
     gc.collect()
     gc.freeze()  # the index is long-lived: keep the collector from walking it during the timings
     n_addr = sum(len(e.addresses) for e in lst.entries)
-    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (wall times include waiting for a CPU)")
-    print(f"list: {len(lst.entries)} entries, {len(loaded.names)} distinct names, {n_addr} addresses "
-          f"({'real: ' + ' '.join(p.name for p in args.sdn) if args.sdn else 'generated from the SDN fixture'}); "
-          f"index built in {build_s:.2f} s")
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (wall times include waiting for a CPU)"
+    )
+    print(
+        f"list: {len(lst.entries)} entries, {len(loaded.names)} distinct names, {n_addr} addresses "
+        f"({'real: ' + ' '.join(p.name for p in args.sdn) if args.sdn else 'generated from the SDN fixture'}); "
+        f"index built in {build_s:.2f} s"
+    )
 
     rng = random.Random(3)
     queries = list(COMMON_NAMES) + _variants(lst, 200)
@@ -208,18 +214,31 @@ def main() -> None:
             full_lat.append(time.perf_counter_ns() - s)
         engine.dispose()
 
-    print(f"\nname screening, threshold {THRESHOLD}, {len(queries)} queries ({hits} hit; "
-          f"{common_hits} of {len(COMMON_NAMES)} common names hit = {common_hits / len(COMMON_NAMES):.2%}):")
-    print(f"  braid index      {idx_rate:10.0f} screenings/s   p50 {_fmt_us(statistics.median(lat)):>9}   "
-          f"p99 {_fmt_us(_pct(lat, 0.99)):>9}   max {_fmt_us(max(lat)):>9}")
-    print(f"  braid index CPU  {1e9 * len(cpu) / sum(cpu):10.0f} screenings/s   p50 {_fmt_us(statistics.median(cpu)):>9}   "
-          f"p99 {_fmt_us(_pct(cpu, 0.99)):>9}   max {_fmt_us(max(cpu)):>9}   (thread CPU time per query)")
-    print(f"  naive loop       {naive_rate:10.1f} screenings/s   p50 {_fmt_us(statistics.median(naive_lat)):>9}   "
-          f"p99 {_fmt_us(_pct(naive_lat, 0.99)):>9}   ({len(sample)} queries, same matches)")
-    print(f"  ratio            {idx_rate / naive_rate:10.0f}x faster; p99 "
-          f"{_pct(naive_lat, 0.99) / _pct(lat, 0.99):.0f}x lower")
-    print(f"  onboarding call  p50 {_fmt_us(statistics.median(full_lat))}   p99 {_fmt_us(_pct(full_lat, 0.99))}   "
-          f"(index + decision, case when hit, committed to SQLite; target p99 < 5 ms)")
+    print(
+        f"\nname screening, threshold {THRESHOLD}, {len(queries)} queries ({hits} hit; "
+        f"{common_hits} of {len(COMMON_NAMES)} common names hit = {common_hits / len(COMMON_NAMES):.2%}):"
+    )
+    print(
+        f"  braid index      {idx_rate:10.0f} screenings/s   p50 {_fmt_us(statistics.median(lat)):>9}   "
+        f"p99 {_fmt_us(_pct(lat, 0.99)):>9}   max {_fmt_us(max(lat)):>9}"
+    )
+    print(
+        f"  braid index CPU  {1e9 * len(cpu) / sum(cpu):10.0f} screenings/s   "
+        f"p50 {_fmt_us(statistics.median(cpu)):>9}   "
+        f"p99 {_fmt_us(_pct(cpu, 0.99)):>9}   max {_fmt_us(max(cpu)):>9}   (thread CPU time per query)"
+    )
+    print(
+        f"  naive loop       {naive_rate:10.1f} screenings/s   p50 {_fmt_us(statistics.median(naive_lat)):>9}   "
+        f"p99 {_fmt_us(_pct(naive_lat, 0.99)):>9}   ({len(sample)} queries, same matches)"
+    )
+    print(
+        f"  ratio            {idx_rate / naive_rate:10.0f}x faster; p99 "
+        f"{_pct(naive_lat, 0.99) / _pct(lat, 0.99):.0f}x lower"
+    )
+    print(
+        f"  onboarding call  p50 {_fmt_us(statistics.median(full_lat))}   p99 {_fmt_us(_pct(full_lat, 0.99))}   "
+        f"(index + decision, case when hit, committed to SQLite; target p99 < 5 ms)"
+    )
 
     # --- addresses
     listed = [a.address for e in lst.entries for a in e.addresses]
@@ -244,8 +263,10 @@ def main() -> None:
         _ = [a for a in normalised if a == n]
     naive_per = (time.perf_counter_ns() - t0) / len(naive_probes)
     print(f"\naddress check, {len(listed)} listed, {len(probes)} probes ({found_n} listed):")
-    print(f"  braid dict       {1e9 / per:10.0f} checks/s   mean {_fmt_us(per):>9}   p50 "
-          f"{_fmt_us(statistics.median(one)):>9}   p99 {_fmt_us(_pct(one, 0.99)):>9}   (target < 10 µs)")
+    print(
+        f"  braid dict       {1e9 / per:10.0f} checks/s   mean {_fmt_us(per):>9}   p50 "
+        f"{_fmt_us(statistics.median(one)):>9}   p99 {_fmt_us(_pct(one, 0.99)):>9}   (target < 10 µs)"
+    )
     print(f"  naive scan       {1e9 / naive_per:10.0f} checks/s   mean {_fmt_us(naive_per):>9}")
     print(f"  ratio            {naive_per / per:10.0f}x faster")
 

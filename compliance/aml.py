@@ -20,6 +20,7 @@ Any rule may also carry ``min_anomaly_score``: it then fires only on withdrawals
 A rule's ``mode`` is ``active`` (its alerts open cases; ``action = "hold"`` also holds the money) or
 ``shadow`` (alerts are recorded, nothing is opened or held).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -122,8 +123,15 @@ class RuleSet:
 
 AML_NONE = RuleSet((), "no rules")
 
-_RULE_KINDS = ("large_transaction", "structuring", "rapid_in_out", "velocity", "high_risk_jurisdiction",
-               "risky_counterparty", "anomaly")
+_RULE_KINDS = (
+    "large_transaction",
+    "structuring",
+    "rapid_in_out",
+    "velocity",
+    "high_risk_jurisdiction",
+    "risky_counterparty",
+    "anomaly",
+)
 _REQUIRED = {
     "large_transaction": ("threshold",),
     "structuring": ("threshold", "margin", "count"),
@@ -209,7 +217,7 @@ class History:
         """Events with start_ms <= time < end_ms."""
         ts = self._times.get(account_id, [])
         evs = self._by_account.get(account_id, [])
-        return evs[bisect.bisect_left(ts, start_ms):bisect.bisect_left(ts, end_ms)]
+        return evs[bisect.bisect_left(ts, start_ms) : bisect.bisect_left(ts, end_ms)]
 
     def before(self, account_id: int, end_ms: int) -> list[MoneyEvent]:
         return self.between(account_id, -(2**62), end_ms)
@@ -245,8 +253,11 @@ def _check(rule: Rule, e: MoneyEvent, h: History, ctx: Context) -> str | None:
         if not (low <= e.value < t):
             return None
         w = rule.window_ms()
-        near = [x for x in h.between(e.account_id, e.time_ms - w + 1, e.time_ms + 1)
-                if x.kind in rule.applies_to and low <= x.value < t and x.ref != e.ref]
+        near = [
+            x
+            for x in h.between(e.account_id, e.time_ms - w + 1, e.time_ms + 1)
+            if x.kind in rule.applies_to and low <= x.value < t and x.ref != e.ref
+        ]
         n = len(near) + 1
         if n >= count:
             return f"{n} amounts in [{_fmt(low)}, {_fmt(t)}) within {_fmt(rule.dec('window_hours', '24'))}h"
@@ -264,8 +275,10 @@ def _check(rule: Rule, e: MoneyEvent, h: History, ctx: Context) -> str | None:
         traded = sum((x.value for x in recent if x.kind == "trade" and x.time_ms >= first), Decimal(0))
         if traded > rule.dec("max_trade_ratio") * dep:
             return None
-        return (f"withdrawal {_fmt(e.value)} after deposits {_fmt(dep)} within "
-                f"{_fmt(rule.dec('window_hours', '24'))}h, traded {_fmt(traded)}")
+        return (
+            f"withdrawal {_fmt(e.value)} after deposits {_fmt(dep)} within "
+            f"{_fmt(rule.dec('window_hours', '24'))}h, traded {_fmt(traded)}"
+        )
     if k == "velocity":
         w = rule.window_ms()
         base_ms = int(rule.dec("baseline_days", "30") * DAY_MS)
@@ -279,7 +292,8 @@ def _check(rule: Rule, e: MoneyEvent, h: History, ctx: Context) -> str | None:
         past = [x for x in h.between(e.account_id, e.time_ms - w - base_ms + 1, e.time_ms - w + 1) if x.kind == e.kind]
         baseline = sum((x.value for x in past), Decimal(0)) * Decimal(w) / Decimal(base_ms)
         if now > rule.dec("multiple") * baseline:
-            return f"{e.kind} value {_fmt(now)} in {_fmt(rule.dec('window_hours', '24'))}h vs baseline {_fmt(baseline.quantize(Decimal('0.01')))}"
+            hours = _fmt(rule.dec("window_hours", "24"))
+            return f"{e.kind} value {_fmt(now)} in {hours}h vs baseline {_fmt(baseline.quantize(Decimal('0.01')))}"
         return None
     if k == "high_risk_jurisdiction":
         countries = frozenset(c.upper() for c in rule.params.get("countries", ())) or ctx.high_risk_countries
@@ -342,8 +356,10 @@ def iso(ms: int) -> str:
 
 def format_alert(a: Alert) -> str:
     e = a.event
-    return (f"{iso(e.time_ms)}  {a.rule_id:<24} {a.mode:<6} {a.action:<5} account={e.account_id} {e.kind} "
-            f"{_fmt(e.amount)} {e.asset} value={_fmt(e.value)} ref={e.ref}  {a.detail}")
+    return (
+        f"{iso(e.time_ms)}  {a.rule_id:<24} {a.mode:<6} {a.action:<5} account={e.account_id} {e.kind} "
+        f"{_fmt(e.amount)} {e.asset} value={_fmt(e.value)} ref={e.ref}  {a.detail}"
+    )
 
 
 def summarise(alerts: Sequence[Alert], rules: RuleSet) -> list[str]:

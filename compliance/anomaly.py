@@ -14,6 +14,7 @@ with a fixed ``random_state``, so the same history always gives the same scores.
 IsolationForest anomaly score (``-score_samples``): about 0.5 for ordinary withdrawals, towards 1 for
 isolated ones. Features and scores are statistics, not money, so binary floats are fine here.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,14 @@ from sklearn.ensemble import IsolationForest
 
 from compliance.aml import DAY_MS, HOUR_MS, History, MoneyEvent
 
-FEATURES = ("log_value", "log_vs_median", "log_hours_since_deposit", "new_address", "withdrawals_24h",
-            "vs_deposits_30d")
+FEATURES = (
+    "log_value",
+    "log_vs_median",
+    "log_hours_since_deposit",
+    "new_address",
+    "withdrawals_24h",
+    "vs_deposits_30d",
+)
 NEVER_DEPOSITED_H = 10 * 365 * 24
 
 
@@ -75,8 +82,9 @@ class AnomalyModel:
     def fit(self, rows: Sequence[Sequence[float]]) -> AnomalyModel:
         if len(rows) < 2:
             raise ValueError(f"the anomaly model needs at least 2 withdrawals to learn from, had {len(rows)}")
-        self._forest = IsolationForest(n_estimators=self.n_estimators, random_state=self.random_state,
-                                       contamination="auto").fit(np.asarray(rows, dtype=float))
+        self._forest = IsolationForest(
+            n_estimators=self.n_estimators, random_state=self.random_state, contamination="auto"
+        ).fit(np.asarray(rows, dtype=float))
         self.trained_on = len(rows)
         return self
 

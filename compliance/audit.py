@@ -11,6 +11,7 @@ entry cannot both append after it; the loser reads the new last entry and tries 
 processes on SQLite and PostgreSQL alike. A head row (the last seq and hash) is written in the same
 transaction, so entries cut off the end of the chain are noticed too.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -92,7 +93,9 @@ class AuditLog:
     def open(cls, url: str, schema: str | None = None) -> AuditLog:
         return cls(open_engine(url, schema))
 
-    def record(self, actor: str, ip: str, action: str, target: str = "", details: Mapping[str, Any] | None = None) -> AuditEntry:
+    def record(
+        self, actor: str, ip: str, action: str, target: str = "", details: Mapping[str, Any] | None = None
+    ) -> AuditEntry:
         """Append one entry after the current last one and return it (committed)."""
         text = _details_text(details)
         for attempt in range(_RETRIES):
@@ -102,8 +105,16 @@ class AuditLog:
                         select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
                     ).first()
                     seq, prev = (last[0] + 1, last[1]) if last is not None else (1, GENESIS)
-                    fields: dict[str, Any] = {"seq": seq, "ts": int(self._clock()), "actor": actor, "ip": ip or "",
-                                              "action": action, "target": target, "details": text, "prev_hash": prev}
+                    fields: dict[str, Any] = {
+                        "seq": seq,
+                        "ts": int(self._clock()),
+                        "actor": actor,
+                        "ip": ip or "",
+                        "action": action,
+                        "target": target,
+                        "details": text,
+                        "prev_hash": prev,
+                    }
                     entry = AuditEntry(**fields, hash=entry_hash(fields))
                     conn.execute(audit_log.insert().values(**entry.as_dict()))
                     if seq == 1:
@@ -119,12 +130,19 @@ class AuditLog:
                 log.debug("audit_append_retry", attempt=attempt, error=type(exc).__name__)
         raise AssertionError("unreachable")
 
-    async def arecord(self, actor: str, ip: str, action: str, target: str = "",
-                      details: Mapping[str, Any] | None = None) -> AuditEntry:
+    async def arecord(
+        self, actor: str, ip: str, action: str, target: str = "", details: Mapping[str, Any] | None = None
+    ) -> AuditEntry:
         return await asyncio.to_thread(self.record, actor, ip, action, target, details)
 
-    def entries(self, *, since_ms: int | None = None, actor: str | None = None, action: str | None = None,
-                limit: int | None = None) -> list[AuditEntry]:
+    def entries(
+        self,
+        *,
+        since_ms: int | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
         """Entries in sequence order, optionally from a time on, of one actor, of one action."""
         q = select(audit_log)
         if since_ms is not None:
@@ -160,17 +178,26 @@ class AuditLog:
                 else:  # cannot happen with seq as primary key, but a restored dump could do it
                     problems.append(Problem(e.seq, "out of sequence"))
             if entry_hash(e.fields()) != e.hash:
-                problems.append(Problem(e.seq, "its contents do not match its hash (edited, or moved from another position)"))
+                problems.append(
+                    Problem(e.seq, "its contents do not match its hash (edited, or moved from another position)")
+                )
             if e.prev_hash != prev:
-                problems.append(Problem(e.seq, "it does not follow the entry before it (reordered, or a neighbour "
-                                                 "was edited or deleted)"))
+                problems.append(
+                    Problem(
+                        e.seq,
+                        "it does not follow the entry before it (reordered, or a neighbour was edited or deleted)",
+                    )
+                )
             expected_seq, prev = e.seq + 1, e.hash
         with self.engine.connect() as conn:
             head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
         last = expected_seq - 1
         if head is not None and head[0] != last:
-            what = (f"entries {last + 1}..{head[0]} at the end are missing (deleted)" if head[0] > last
-                    else f"the recorded head is entry {head[0]}, the log goes on to {last}")
+            what = (
+                f"entries {last + 1}..{head[0]} at the end are missing (deleted)"
+                if head[0] > last
+                else f"the recorded head is entry {head[0]}, the log goes on to {last}"
+            )
             problems.append(Problem(head[0], what))
         elif head is not None and head[1] != prev:
             problems.append(Problem(last, "the last entry's hash is not the one recorded with it (edited)"))

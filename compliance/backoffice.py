@@ -1,4 +1,5 @@
 """``BackOffice``: the audit log, second factors and operators, opened together on the ledger's database."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ class BackOffice:
     settings: BackOfficeSettings
 
     @classmethod
-    def open(cls, url: str, *, master_key: bytes, schema: str | None = None,
-             settings: BackOfficeSettings | None = None) -> BackOffice:
+    def open(
+        cls, url: str, *, master_key: bytes, schema: str | None = None, settings: BackOfficeSettings | None = None
+    ) -> BackOffice:
         """Open (creating the tables if needed) on the database at ``url``."""
         s = settings or BackOfficeSettings()
         engine = open_engine(url, schema)
@@ -37,8 +39,9 @@ class BackOffice:
         key = load_master_key(
             settings.master_key.get_secret_value() if settings.master_key else None, settings.master_key_file
         )
-        return cls.open(settings.database_url, master_key=key, schema=settings.database_schema,
-                        settings=settings.backoffice)
+        return cls.open(
+            settings.database_url, master_key=key, schema=settings.database_schema, settings=settings.backoffice
+        )
 
     def close(self) -> None:
         self.audit.engine.dispose()

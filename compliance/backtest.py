@@ -5,6 +5,7 @@ History comes from event sources: the trades in the wallets store, and deposits 
 before ``since`` build the accounts' history and train the anomaly model; events from ``since`` on are
 evaluated in time order, every rule as if active, and each firing is printed with its rule's own mode.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -77,10 +78,18 @@ class JsonlEventSource:
                 continue
             try:
                 o = orjson.loads(line)
-                yield MoneyEvent(kind=o["kind"], account_id=int(o["account"]), asset=str(o["asset"]),
-                                 amount=Decimal(str(o["amount"])), value=Decimal(str(o["value"])),
-                                 time_ms=_time_ms(o["time"]), ref=str(o["ref"]), chain=o.get("chain"),
-                                 address=o.get("address"), country=o.get("country"))
+                yield MoneyEvent(
+                    kind=o["kind"],
+                    account_id=int(o["account"]),
+                    asset=str(o["asset"]),
+                    amount=Decimal(str(o["amount"])),
+                    value=Decimal(str(o["value"])),
+                    time_ms=_time_ms(o["time"]),
+                    ref=str(o["ref"]),
+                    chain=o.get("chain"),
+                    address=o.get("address"),
+                    country=o.get("country"),
+                )
             except (orjson.JSONDecodeError, KeyError, ValueError, InvalidOperation, TypeError) as exc:
                 raise EventFileError(f"{self.path}:{n}: not an event ({exc!r})") from exc
 
@@ -95,16 +104,20 @@ class TradeEventSource:
     def events(self) -> Iterator[MoneyEvent]:
         t = trades_table
         with self.engine.connect() as conn:
-            rows = conn.execute(select(t.c.trade_id, t.c.account_id, t.c.symbol, t.c.qty, t.c.quote_qty, t.c.time)
-                                .order_by(t.c.time, t.c.trade_id)).all()
+            rows = conn.execute(
+                select(t.c.trade_id, t.c.account_id, t.c.symbol, t.c.qty, t.c.quote_qty, t.c.time).order_by(
+                    t.c.time, t.c.trade_id
+                )
+            ).all()
         for r in rows:
             symbol = r.symbol.replace("/", "").replace("-", "").upper()
             quote = next((q for q in USD_QUOTES if symbol.endswith(q) and len(symbol) > len(q)), None)
             if quote is None:
                 self.skipped += 1
                 continue
-            yield MoneyEvent("trade", r.account_id, symbol[:-len(quote)], r.qty, r.quote_qty, r.time,
-                             f"trade:{r.trade_id}")
+            yield MoneyEvent(
+                "trade", r.account_id, symbol[: -len(quote)], r.qty, r.quote_qty, r.time, f"trade:{r.trade_id}"
+            )
 
 
 @dataclass(frozen=True)
@@ -118,9 +131,15 @@ class BacktestResult:
 _ORDER = {"deposit": 0, "trade": 1, "withdrawal": 2}
 
 
-def backtest(rules: RuleSet, sources: Iterable[EventSource], since_ms: int, *,
-             high_risk_countries: Iterable[str] = (), listed_address: Any = None,
-             anomaly_min_training: int = 50) -> BacktestResult:
+def backtest(
+    rules: RuleSet,
+    sources: Iterable[EventSource],
+    since_ms: int,
+    *,
+    high_risk_countries: Iterable[str] = (),
+    listed_address: Any = None,
+    anomaly_min_training: int = 50,
+) -> BacktestResult:
     """Replay the sources' events from ``since_ms`` through ``rules``.
 
     ``listed_address(address) -> str | None`` names a sanctions listing (the loaded list's index), if any;
@@ -137,8 +156,11 @@ def backtest(rules: RuleSet, sources: Iterable[EventSource], since_ms: int, *,
 
     def counterparty(chain: str | None, address: str) -> str | None:
         why = listed_address(address) if listed_address is not None else None
-        return why or (f"seen in an alert on {flagged[normalise_address(address)]}"
-                       if normalise_address(address) in flagged else None)
+        return why or (
+            f"seen in an alert on {flagged[normalise_address(address)]}"
+            if normalise_address(address) in flagged
+            else None
+        )
 
     monitor = Monitor(rules, Context(frozenset(c.upper() for c in high_risk_countries), counterparty, model.score))
     monitor.warm(before)
@@ -152,9 +174,11 @@ def backtest(rules: RuleSet, sources: Iterable[EventSource], since_ms: int, *,
 
 
 def format_backtest(result: BacktestResult, rules: RuleSet, since_ms: int) -> str:
-    lines = [f"backtest of {rules.source or 'rules'} since {iso(since_ms)}: {result.replayed_events} events replayed, "
-             f"{result.history_events} before as history; anomaly model "
-             + (f"trained on {result.anomaly_trained_on} withdrawals" if result.anomaly_trained_on else "not trained")]
+    lines = [
+        f"backtest of {rules.source or 'rules'} since {iso(since_ms)}: {result.replayed_events} events replayed, "
+        f"{result.history_events} before as history; anomaly model "
+        + (f"trained on {result.anomaly_trained_on} withdrawals" if result.anomaly_trained_on else "not trained")
+    ]
     lines += [format_alert(a) for a in result.alerts]
     lines.append(f"{len(result.alerts)} alerts: " + ", ".join(summarise(result.alerts, rules)))
     return "\n".join(lines) + "\n"

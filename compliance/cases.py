@@ -9,6 +9,7 @@ hold is always seen by two people (one investigates, another decides). A case mu
 it is closed. Each operator action asks the ``Authorizer`` first (one call, ``authorize(actor, permission,
 case_id)``); the default allows everything and the operators' roles are wired in by the caller.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -112,15 +113,42 @@ class Case:
 
 def _case(r: Any) -> Case:
     m = r._mapping
-    return Case(m["case_id"], m["kind"], m["state"], m["account_id"], m["summary"], orjson.loads(m["evidence"]),
-                m["opened_by"], m["opened_ms"], m["assignee"], m["investigator"], m["closed_by"], m["closed_ms"],
-                m["resolution"], m["funds"], bool(m["sar_filed"]))
+    return Case(
+        m["case_id"],
+        m["kind"],
+        m["state"],
+        m["account_id"],
+        m["summary"],
+        orjson.loads(m["evidence"]),
+        m["opened_by"],
+        m["opened_ms"],
+        m["assignee"],
+        m["investigator"],
+        m["closed_by"],
+        m["closed_ms"],
+        m["resolution"],
+        m["funds"],
+        bool(m["sar_filed"]),
+    )
 
 
 def _hold(r: Any) -> Hold:
     m = r._mapping
-    return Hold(m["hold_id"], m["case_id"], m["account_id"], m["direction"], m["ref"], m["chain"], m["address"],
-                m["asset"], m["amount"], m["status"], m["created_ms"], m["resolved_ms"], m["resolved_by"])
+    return Hold(
+        m["hold_id"],
+        m["case_id"],
+        m["account_id"],
+        m["direction"],
+        m["ref"],
+        m["chain"],
+        m["address"],
+        m["asset"],
+        m["amount"],
+        m["status"],
+        m["created_ms"],
+        m["resolved_ms"],
+        m["resolved_by"],
+    )
 
 
 HoldListener = Callable[[Hold], None]
@@ -129,8 +157,7 @@ HoldListener = Callable[[Hold], None]
 class CaseService:
     """Opens cases and holds, and carries out operators' case decisions."""
 
-    def __init__(self, engine: Engine, authorizer: Authorizer | None = None,
-                 clock: Callable[[], int] = now_ms) -> None:
+    def __init__(self, engine: Engine, authorizer: Authorizer | None = None, clock: Callable[[], int] = now_ms) -> None:
         self.engine = engine
         self.authorizer: Authorizer = authorizer or AllowAll()
         self.clock = clock
@@ -142,35 +169,77 @@ class CaseService:
 
     # -------------------------------------------------------------------- opening (the system's side)
 
-    def open_case(self, conn: Connection, *, kind: str, summary: str, evidence: dict[str, Any],
-                  account_id: int | None, opened_by: str = SYSTEM, dedupe_key: str | None = None) -> Case:
+    def open_case(
+        self,
+        conn: Connection,
+        *,
+        kind: str,
+        summary: str,
+        evidence: dict[str, Any],
+        account_id: int | None,
+        opened_by: str = SYSTEM,
+        dedupe_key: str | None = None,
+    ) -> Case:
         """Open a case in the caller's transaction; an open case with the same ``dedupe_key`` is returned instead."""
         if dedupe_key is not None:
             row = conn.execute(select(models.cases).where(models.cases.c.dedupe_key == dedupe_key)).first()
             if row is not None:
                 return _case(row)
         t = self.clock()
-        case_id = conn.execute(insert(models.cases).values(
-            kind=kind, state="open", account_id=account_id, summary=summary,
-            evidence=orjson.dumps(evidence, default=str).decode(), opened_by=opened_by, opened_ms=t,
-            sar_filed=False, dedupe_key=dedupe_key,
-        ).returning(models.cases.c.case_id)).scalar_one()
+        case_id = conn.execute(
+            insert(models.cases)
+            .values(
+                kind=kind,
+                state="open",
+                account_id=account_id,
+                summary=summary,
+                evidence=orjson.dumps(evidence, default=str).decode(),
+                opened_by=opened_by,
+                opened_ms=t,
+                sar_filed=False,
+                dedupe_key=dedupe_key,
+            )
+            .returning(models.cases.c.case_id)
+        ).scalar_one()
         self._log(conn, case_id, opened_by, "open", summary, t)
         log.info("case opened", case_id=case_id, kind=kind, account_id=account_id)
         return self._get(conn, case_id)
 
-    def place_hold(self, conn: Connection, *, case_id: int, account_id: int, direction: str, ref: str,
-                   chain: str | None, address: str | None, asset: str, amount: Decimal) -> Hold:
+    def place_hold(
+        self,
+        conn: Connection,
+        *,
+        case_id: int,
+        account_id: int,
+        direction: str,
+        ref: str,
+        chain: str | None,
+        address: str | None,
+        asset: str,
+        amount: Decimal,
+    ) -> Hold:
         """Hold money for ``case_id``; the same (direction, ref) held twice returns the first hold."""
         if direction not in ("deposit", "withdrawal"):
             raise CaseError(f"direction must be deposit or withdrawal, was {direction!r}")
         existing = self._hold_by_ref(conn, direction, ref)
         if existing is not None:
             return existing
-        hold_id = conn.execute(insert(models.holds).values(
-            case_id=case_id, account_id=account_id, direction=direction, ref=ref, chain=chain, address=address,
-            asset=asset, amount=amount, status="held", created_ms=self.clock(),
-        ).returning(models.holds.c.hold_id)).scalar_one()
+        hold_id = conn.execute(
+            insert(models.holds)
+            .values(
+                case_id=case_id,
+                account_id=account_id,
+                direction=direction,
+                ref=ref,
+                chain=chain,
+                address=address,
+                asset=asset,
+                amount=amount,
+                status="held",
+                created_ms=self.clock(),
+            )
+            .returning(models.holds.c.hold_id)
+        ).scalar_one()
         self._log(conn, case_id, SYSTEM, "hold", f"{direction} {ref}: {amount} {asset} held", self.clock())
         row = conn.execute(select(models.holds).where(models.holds.c.hold_id == hold_id)).one()
         return _hold(row)
@@ -194,14 +263,16 @@ class CaseService:
 
     def history(self, case_id: int) -> list[CaseLogEntry]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(models.case_log).where(models.case_log.c.case_id == case_id)
-                                .order_by(models.case_log.c.log_id))
+            rows = conn.execute(
+                select(models.case_log).where(models.case_log.c.case_id == case_id).order_by(models.case_log.c.log_id)
+            )
             return [CaseLogEntry(r.actor, r.action, r.text, r.time_ms) for r in rows]
 
     def holds_of(self, case_id: int) -> list[Hold]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(models.holds).where(models.holds.c.case_id == case_id)
-                                .order_by(models.holds.c.hold_id))
+            rows = conn.execute(
+                select(models.holds).where(models.holds.c.case_id == case_id).order_by(models.holds.c.hold_id)
+            )
             return [_hold(r) for r in rows]
 
     def hold(self, direction: str, ref: str) -> Hold | None:
@@ -234,8 +305,11 @@ class CaseService:
             case = self._open_case_for_update(conn, case_id)
             if case.state != "open":
                 raise CaseStateError(f"case {case_id} is {case.state}: only an open case goes to investigating")
-            conn.execute(update(models.cases).where(models.cases.c.case_id == case_id)
-                         .values(state="investigating", investigator=actor, assignee=case.assignee or actor))
+            conn.execute(
+                update(models.cases)
+                .where(models.cases.c.case_id == case_id)
+                .values(state="investigating", investigator=actor, assignee=case.assignee or actor)
+            )
             self._log(conn, case_id, actor, "investigate", "open -> investigating", self.clock())
             return self._get(conn, case_id)
 
@@ -249,12 +323,19 @@ class CaseService:
             if case.investigator is None:
                 values["investigator"] = actor  # escalating is looking at it: it counts as investigating
             conn.execute(update(models.cases).where(models.cases.c.case_id == case_id).values(**values))
-            self._log(conn, case_id, actor, "escalate", f"{case.state} -> escalated{': ' + reason if reason else ''}",
-                      self.clock())
+            self._log(
+                conn,
+                case_id,
+                actor,
+                "escalate",
+                f"{case.state} -> escalated{': ' + reason if reason else ''}",
+                self.clock(),
+            )
             return self._get(conn, case_id)
 
-    def close(self, case_id: int, actor: str, *, resolution: str, funds: Funds | None = None,
-              sar_filed: bool = False) -> Case:
+    def close(
+        self, case_id: int, actor: str, *, resolution: str, funds: Funds | None = None, sar_filed: bool = False
+    ) -> Case:
         """Close a case; its held money is released or returned here and nowhere else."""
         self.authorizer.authorize(actor, "case.close", case_id)
         if not resolution.strip():
@@ -269,23 +350,44 @@ class CaseService:
                 raise FourEyesViolation(f"case {case_id} was opened by {actor}: another operator must close it")
             if actor == case.investigator:
                 raise FourEyesViolation(
-                    f"case {case_id} was investigated by {actor}: another operator must close it (four eyes)")
+                    f"case {case_id} was investigated by {actor}: another operator must close it (four eyes)"
+                )
             held = [h for h in self._holds(conn, case_id) if h.status == "held"]
             if held and funds is None:
                 raise CaseError(f"case {case_id} holds {len(held)} transfer(s): say release or return")
             if not held and funds is not None:
                 raise CaseError(f"case {case_id} holds no money: nothing to {funds}")
             t = self.clock()
-            conn.execute(update(models.cases).where(models.cases.c.case_id == case_id).values(
-                state="closed", closed_by=actor, closed_ms=t, resolution=resolution, funds=funds,
-                sar_filed=sar_filed, dedupe_key=None))
+            conn.execute(
+                update(models.cases)
+                .where(models.cases.c.case_id == case_id)
+                .values(
+                    state="closed",
+                    closed_by=actor,
+                    closed_ms=t,
+                    resolution=resolution,
+                    funds=funds,
+                    sar_filed=sar_filed,
+                    dedupe_key=None,
+                )
+            )
             status = "released" if funds == "release" else "returned"
             for h in held:
-                conn.execute(update(models.holds).where(models.holds.c.hold_id == h.hold_id)
-                             .values(status=status, resolved_ms=t, resolved_by=actor))
-            self._log(conn, case_id, actor, "close",
-                      f"{case.state} -> closed: {resolution}" + (f"; funds {status}" if held else "")
-                      + ("; SAR filed" if sar_filed else ""), t)
+                conn.execute(
+                    update(models.holds)
+                    .where(models.holds.c.hold_id == h.hold_id)
+                    .values(status=status, resolved_ms=t, resolved_by=actor)
+                )
+            self._log(
+                conn,
+                case_id,
+                actor,
+                "close",
+                f"{case.state} -> closed: {resolution}"
+                + (f"; funds {status}" if held else "")
+                + ("; SAR filed" if sar_filed else ""),
+                t,
+            )
             closed = self._get(conn, case_id)
             resolved = [h for h in self._holds(conn, case_id) if h.hold_id in {x.hold_id for x in held}]
         log.info("case closed", case_id=case_id, by=actor, funds=funds, sar_filed=sar_filed)
@@ -315,13 +417,15 @@ class CaseService:
         return case
 
     def _holds(self, conn: Connection, case_id: int) -> list[Hold]:
-        rows = conn.execute(select(models.holds).where(models.holds.c.case_id == case_id)
-                            .order_by(models.holds.c.hold_id))
+        rows = conn.execute(
+            select(models.holds).where(models.holds.c.case_id == case_id).order_by(models.holds.c.hold_id)
+        )
         return [_hold(r) for r in rows]
 
     def _hold_by_ref(self, conn: Connection, direction: str, ref: str) -> Hold | None:
-        row = conn.execute(select(models.holds).where(models.holds.c.direction == direction,
-                                                      models.holds.c.ref == ref)).first()
+        row = conn.execute(
+            select(models.holds).where(models.holds.c.direction == direction, models.holds.c.ref == ref)
+        ).first()
         return _hold(row) if row is not None else None
 
     def _log(self, conn: Connection, case_id: int, actor: str, action: str, text: str, t: int) -> None:

@@ -13,6 +13,7 @@ Functions custody calls::
 
 A deposit whose decision is not ``allowed`` is credited but locked; a withdrawal is refused.
 """
+
 from __future__ import annotations
 
 import time
@@ -93,18 +94,38 @@ class KycStore:
             if row is None:
                 conn.execute(insert(kyc_accounts).values(account_id=account, tier=tier, updated_ms=ts_ms))
             else:
-                conn.execute(update(kyc_accounts).where(kyc_accounts.c.account_id == account)
-                             .values(tier=tier, updated_ms=ts_ms))
-            conn.execute(insert(kyc_tier_history).values(account_id=account, old_tier=old, new_tier=tier, source=source,
-                                                         actor=actor, reason=reason, ts_ms=ts_ms))
+                conn.execute(
+                    update(kyc_accounts).where(kyc_accounts.c.account_id == account).values(tier=tier, updated_ms=ts_ms)
+                )
+            conn.execute(
+                insert(kyc_tier_history).values(
+                    account_id=account,
+                    old_tier=old,
+                    new_tier=tier,
+                    source=source,
+                    actor=actor,
+                    reason=reason,
+                    ts_ms=ts_ms,
+                )
+            )
         return old
 
     def history(self, account: int) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(kyc_tier_history).where(kyc_tier_history.c.account_id == account)
-                                .order_by(kyc_tier_history.c.id)).all()
-        return [{"from": r.old_tier, "to": r.new_tier, "source": r.source, "actor": r.actor, "reason": r.reason,
-                 "time": r.ts_ms} for r in rows]
+            rows = conn.execute(
+                select(kyc_tier_history).where(kyc_tier_history.c.account_id == account).order_by(kyc_tier_history.c.id)
+            ).all()
+        return [
+            {
+                "from": r.old_tier,
+                "to": r.new_tier,
+                "source": r.source,
+                "actor": r.actor,
+                "reason": r.reason,
+                "time": r.ts_ms,
+            }
+            for r in rows
+        ]
 
     # ----- personal data -----
     def put_pii(self, account: int, fields: dict[str, str], ts_ms: int) -> None:
@@ -113,25 +134,41 @@ class KycStore:
             for name, value in fields.items():
                 s = self.ring.seal(PII_TABLE, str(account), name, value)
                 conn.execute(delete(kyc_pii).where(kyc_pii.c.account_id == account, kyc_pii.c.field == name))
-                conn.execute(insert(kyc_pii).values(account_id=account, field=name, key_id=s.key_id, nonce=s.nonce,
-                                                    ciphertext=s.ciphertext, updated_ms=ts_ms))
+                conn.execute(
+                    insert(kyc_pii).values(
+                        account_id=account,
+                        field=name,
+                        key_id=s.key_id,
+                        nonce=s.nonce,
+                        ciphertext=s.ciphertext,
+                        updated_ms=ts_ms,
+                    )
+                )
 
     def pii(self, account: int) -> dict[str, str]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(kyc_pii).where(kyc_pii.c.account_id == account)).all()
-        return {r.field: self.ring.open(PII_TABLE, str(account), r.field, Sealed(r.key_id, r.nonce, r.ciphertext))
-                for r in rows}
+        return {
+            r.field: self.ring.open(PII_TABLE, str(account), r.field, Sealed(r.key_id, r.nonce, r.ciphertext))
+            for r in rows
+        }
 
     # ----- provider references and webhook replay guard -----
     def link(self, provider: str, ref_id: str, kind: str, account: int) -> None:
         with self.engine.begin() as conn:
-            conn.execute(insert(kyc_provider_refs).values(provider=provider, ref_id=ref_id, kind=kind,
-                                                          account_id=account, created_ms=now_ms()))
+            conn.execute(
+                insert(kyc_provider_refs).values(
+                    provider=provider, ref_id=ref_id, kind=kind, account_id=account, created_ms=now_ms()
+                )
+            )
 
     def account_of(self, provider: str, ref_id: str) -> int | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(kyc_provider_refs.c.account_id).where(
-                kyc_provider_refs.c.provider == provider, kyc_provider_refs.c.ref_id == ref_id)).first()
+            row = conn.execute(
+                select(kyc_provider_refs.c.account_id).where(
+                    kyc_provider_refs.c.provider == provider, kyc_provider_refs.c.ref_id == ref_id
+                )
+            ).first()
         return None if row is None else int(row.account_id)
 
     def first_delivery(self, provider: str, event_keys: list[str], outcome: str) -> bool:
@@ -140,8 +177,11 @@ class KycStore:
         try:
             with self.engine.begin() as conn:
                 for key in event_keys:
-                    conn.execute(insert(kyc_webhook_events).values(provider=provider, event_key=key[:128],
-                                                                   received_ms=now_ms(), outcome=outcome))
+                    conn.execute(
+                        insert(kyc_webhook_events).values(
+                            provider=provider, event_key=key[:128], received_ms=now_ms(), outcome=outcome
+                        )
+                    )
         except IntegrityError:
             return False
         return True
@@ -152,13 +192,22 @@ class KycStore:
         with self.engine.begin() as conn:
             t = kyc_travel_rule
             conn.execute(delete(t).where(t.c.kind == kind, t.c.ref_id == ref_id))
-            conn.execute(insert(kyc_travel_rule).values(kind=kind, ref_id=ref_id, key_id=s.key_id, nonce=s.nonce,
-                                                        ciphertext=s.ciphertext, created_ms=now_ms()))
+            conn.execute(
+                insert(kyc_travel_rule).values(
+                    kind=kind,
+                    ref_id=ref_id,
+                    key_id=s.key_id,
+                    nonce=s.nonce,
+                    ciphertext=s.ciphertext,
+                    created_ms=now_ms(),
+                )
+            )
 
     def travel_rule(self, kind: str, ref_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            r = conn.execute(select(kyc_travel_rule).where(kyc_travel_rule.c.kind == kind,
-                                                           kyc_travel_rule.c.ref_id == ref_id)).first()
+            r = conn.execute(
+                select(kyc_travel_rule).where(kyc_travel_rule.c.kind == kind, kyc_travel_rule.c.ref_id == ref_id)
+            ).first()
         if r is None:
             return None
         text = self.ring.open("kyc_travel_rule", f"{kind}:{ref_id}", "ivms101", Sealed(r.key_id, r.nonce, r.ciphertext))
@@ -184,12 +233,16 @@ class KycStore:
                 s = self.ring.seal(table.name, row_id, field, plain)
                 where = [table.c[c] == getattr(r, c) for c in ident]
                 with self.engine.begin() as conn:  # only if nobody rewrote it meanwhile
-                    conn.execute(update(table).where(*where, table.c.key_id == r.key_id, table.c.nonce == r.nonce)
-                                 .values(key_id=s.key_id, nonce=s.nonce, ciphertext=s.ciphertext))
+                    conn.execute(
+                        update(table)
+                        .where(*where, table.c.key_id == r.key_id, table.c.nonce == r.nonce)
+                        .values(key_id=s.key_id, nonce=s.nonce, ciphertext=s.ciphertext)
+                    )
                 count += 1
         with self.engine.begin() as conn:
-            left = sum(len(conn.execute(select(t.c.key_id).where(t.c.key_id != new)).all())
-                       for t in (kyc_pii, kyc_travel_rule))
+            left = sum(
+                len(conn.execute(select(t.c.key_id).where(t.c.key_id != new)).all()) for t in (kyc_pii, kyc_travel_rule)
+            )
             dropped = self.ring.drop_older(conn) if left == 0 else []
         log.info("kyc_pii_rotated", key_id=new, records=count, dropped=dropped, left=left)
         return {"keyId": new, "reencrypted": count, "keysDropped": len(dropped), "left": left}
@@ -217,9 +270,17 @@ def _identity(table: str, r: Any) -> tuple[str, str]:
 class Kyc:
     """Tiers in memory over a :class:`KycStore`, and the checks the order path and custody call."""
 
-    def __init__(self, settings: KycSettings, store: KycStore, price_of: PriceOf, *, audit: Audit = no_audit,
-                 history: WithdrawalHistory | None = None, refresh_s: float = 2.0,
-                 clock_ms: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        settings: KycSettings,
+        store: KycStore,
+        price_of: PriceOf,
+        *,
+        audit: Audit = no_audit,
+        history: WithdrawalHistory | None = None,
+        refresh_s: float = 2.0,
+        clock_ms: Callable[[], int] = now_ms,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.price_of = price_of
@@ -249,8 +310,9 @@ class Kyc:
         """The account's limits (what the order path's pre-trade check reads)."""
         return self.settings.limits(self.tier(account))
 
-    def set_tier(self, account: int, tier: int, *, reason: str, actor: str, ip: str = "",
-                 source: str = "operator") -> dict[str, Any]:
+    def set_tier(
+        self, account: int, tier: int, *, reason: str, actor: str, ip: str = "", source: str = "operator"
+    ) -> dict[str, Any]:
         """Move an account to ``tier``; recorded with who, why and from where, and sent to the audit hook."""
         if tier not in TIERS:
             raise KycError(f"tier must be one of {TIERS}, received {tier}")
@@ -260,8 +322,13 @@ class Kyc:
         old = self.store.set_tier(account, tier, source=source, actor=actor, reason=reason, ts_ms=ts)
         self._tiers[account] = tier
         self._seen_ms = max(self._seen_ms, ts)
-        self.audit(actor, ip, "kyc.set_tier", f"account:{account}",
-                   {"from": old, "to": tier, "reason": reason, "source": source})
+        self.audit(
+            actor,
+            ip,
+            "kyc.set_tier",
+            f"account:{account}",
+            {"from": old, "to": tier, "reason": reason, "source": source},
+        )
         log.info("kyc_tier_set", account=account, old=old, new=tier, source=source, actor=actor)
         return {"account": account, "from": old, "to": tier, "source": source, "actor": actor, "reason": reason}
 
@@ -274,8 +341,9 @@ class Kyc:
         return None if price is None else amount * price
 
     # ----- checks custody calls -----
-    def deposit_allowed(self, account: int, asset: str, amount_in_quote: Decimal | None,
-                        deposit_id: str | None = None) -> Decision:
+    def deposit_allowed(
+        self, account: int, asset: str, amount_in_quote: Decimal | None, deposit_id: str | None = None
+    ) -> Decision:
         """May this deposit be credited free? If not, credit it locked (the money is the client's either way).
 
         With ``deposit_id``, a deposit at or above the Travel Rule threshold also waits for its originator's
@@ -284,15 +352,24 @@ class Kyc:
         tier = self.tier(account)
         found = deposit_decision(tier, self.settings.limits(tier), amount_in_quote, self.settings.quote_asset)
         if found.allowed and self._travel_rule_missing("deposit", deposit_id, amount_in_quote):
-            found = Decision(False, "TRAVEL_RULE_ORIGINATOR_MISSING",
-                             "the originator's details (IVMS 101) are needed before this deposit is released")
+            found = Decision(
+                False,
+                "TRAVEL_RULE_ORIGINATOR_MISSING",
+                "the originator's details (IVMS 101) are needed before this deposit is released",
+            )
         if not found.allowed:
             log.info("kyc_deposit_locked", account=account, asset=asset, value=str(amount_in_quote), code=found.code)
         return found
 
-    def withdrawal_allowed(self, account: int, asset: str, amount: Decimal, now: int,
-                           history: Iterable[PastWithdrawal] | None = None,
-                           withdrawal_id: str | None = None) -> Decision:
+    def withdrawal_allowed(
+        self,
+        account: int,
+        asset: str,
+        amount: Decimal,
+        now: int,
+        history: Iterable[PastWithdrawal] | None = None,
+        withdrawal_id: str | None = None,
+    ) -> Decision:
         """May the account withdraw ``amount`` of ``asset`` at ``now`` (ms)?
 
         ``history``: the account's earlier withdrawals (at least this calendar month's); without it the
@@ -313,16 +390,23 @@ class Kyc:
             past.append((w.ts_ms, v))
         found = withdrawal_decision(tier, self.settings.limits(tier), value, now, past, self.settings.quote_asset)
         if found.allowed and self._travel_rule_missing("withdrawal", withdrawal_id, value):
-            found = Decision(False, "TRAVEL_RULE_BENEFICIARY_MISSING",
-                             "the beneficiary's details (IVMS 101) are required for a withdrawal of this size")
+            found = Decision(
+                False,
+                "TRAVEL_RULE_BENEFICIARY_MISSING",
+                "the beneficiary's details (IVMS 101) are required for a withdrawal of this size",
+            )
         if not found.allowed:
             log.info("kyc_withdrawal_refused", account=account, asset=asset, amount=str(amount), code=found.code)
         return found if not found.allowed else ALLOW
 
     def _travel_rule_missing(self, kind: str, ref_id: str | None, value: Decimal | None) -> bool:
         """A transfer at or above the Travel Rule threshold whose IVMS 101 details are not on file."""
-        return ref_id is not None and value is not None and value >= self.settings.travel_rule_threshold \
+        return (
+            ref_id is not None
+            and value is not None
+            and value >= self.settings.travel_rule_threshold
             and self.store.travel_rule(kind, ref_id) is None
+        )
 
     # ----- data subject requests -----
     def export(self, account: int) -> dict[str, Any]:
@@ -331,14 +415,25 @@ class Kyc:
             pii = self.store.pii(account)
         except PiiError as exc:
             raise KycError(str(exc)) from exc
-        return {"account": account, "tier": self.tier(account), "personalData": pii,
-                "providerReferences": self.store.refs(account), "tierHistory": self.store.history(account)}
+        return {
+            "account": account,
+            "tier": self.tier(account),
+            "personalData": pii,
+            "providerReferences": self.store.refs(account),
+            "tierHistory": self.store.history(account),
+        }
 
     def erase(self, account: int, *, actor: str, ip: str = "") -> dict[str, Any]:
         """Erase the person's data; keep what the law requires to keep, without personal fields."""
         n = self.store.erase(account)
         self.audit(actor, ip, "kyc.erase", f"account:{account}", {"fieldsErased": n})
         log.info("kyc_erased", account=account, fields=n, actor=actor)
-        return {"account": account, "fieldsErased": n,
-                "kept": ["tier and tier history (who changed it, when, why)", "audit entries (no personal fields)",
-                         "Travel Rule records of past transfers (record-keeping duty, FATF R.16)"]}
+        return {
+            "account": account,
+            "fieldsErased": n,
+            "kept": [
+                "tier and tier history (who changed it, when, why)",
+                "audit entries (no personal fields)",
+                "Travel Rule records of past transfers (record-keeping duty, FATF R.16)",
+            ],
+        }

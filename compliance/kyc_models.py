@@ -5,6 +5,7 @@ Times are integer milliseconds. Personal data is never stored in clear: ``kyc_pi
 hold AES-256-GCM ciphertexts (:mod:`compliance.pii`), the data keys in ``kyc_pii_keys`` are wrapped under
 the master key. The schema is created by the Alembic revisions in ``wallets/migrations/versions``.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
@@ -14,7 +15,8 @@ from wallets.models import RowId
 metadata = MetaData()
 
 kyc_accounts = Table(
-    "kyc_accounts", metadata,
+    "kyc_accounts",
+    metadata,
     Column("account_id", BigInteger, primary_key=True, autoincrement=False),
     Column("tier", Integer, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
@@ -22,7 +24,8 @@ kyc_accounts = Table(
 
 # Kept on erasure: who moved a tier, when and why (no personal fields).
 kyc_tier_history = Table(
-    "kyc_tier_history", metadata,
+    "kyc_tier_history",
+    metadata,
     Column("id", RowId, primary_key=True, autoincrement=True),
     Column("account_id", BigInteger, nullable=False),
     Column("old_tier", Integer, nullable=False),
@@ -35,7 +38,8 @@ kyc_tier_history = Table(
 )
 
 kyc_pii_keys = Table(
-    "kyc_pii_keys", metadata,
+    "kyc_pii_keys",
+    metadata,
     Column("key_id", Integer, primary_key=True, autoincrement=False),
     Column("wrapped", LargeBinary, nullable=False),  # the data key, AES-GCM under the master key
     Column("nonce", LargeBinary, nullable=False),
@@ -43,7 +47,8 @@ kyc_pii_keys = Table(
 )
 
 kyc_pii = Table(
-    "kyc_pii", metadata,
+    "kyc_pii",
+    metadata,
     Column("account_id", BigInteger, primary_key=True, autoincrement=False),
     Column("field", String(64), primary_key=True),
     Column("key_id", Integer, nullable=False),
@@ -53,7 +58,8 @@ kyc_pii = Table(
 )
 
 kyc_provider_refs = Table(
-    "kyc_provider_refs", metadata,
+    "kyc_provider_refs",
+    metadata,
     Column("provider", String(16), primary_key=True),
     Column("ref_id", String(128), primary_key=True),  # the provider's applicant or check id
     Column("kind", String(16), nullable=False),
@@ -64,7 +70,8 @@ kyc_provider_refs = Table(
 
 # Every webhook accepted, by a digest of its body: the same delivery twice is a replay.
 kyc_webhook_events = Table(
-    "kyc_webhook_events", metadata,
+    "kyc_webhook_events",
+    metadata,
     Column("provider", String(16), primary_key=True),
     Column("event_key", String(128), primary_key=True),
     Column("received_ms", BigInteger, nullable=False),
@@ -72,7 +79,8 @@ kyc_webhook_events = Table(
 )
 
 kyc_travel_rule = Table(
-    "kyc_travel_rule", metadata,
+    "kyc_travel_rule",
+    metadata,
     Column("kind", String(16), primary_key=True),  # withdrawal (beneficiary) or deposit (originator)
     Column("ref_id", String(128), primary_key=True),
     Column("key_id", Integer, nullable=False),

@@ -3,6 +3,7 @@
 Money columns use the ledger's exact ``Money`` type; times are integer milliseconds since the epoch.
 ``create_screening_tables`` makes them; it is the one place a schema migration will replace.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import (

@@ -11,6 +11,7 @@ listed part that shares its first letter or Soundex code, and only names holding
 all of the query's parts are scored, as the score's upper bound allows. Scoring every name would take the
 same answer hundreds of times longer.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,55 @@ from rapidfuzz.distance import JaroWinkler
 
 # Particles and legal-form words carry no identity: "AL ZAWAHIRI" is "ZAWAHIRI", "CIMEX, S.A." is "CIMEX".
 STOPWORDS = frozenset(
-    ["AL", "EL", "BIN", "BEN", "IBN", "ABU", "BINT", "DE", "DA", "DI", "DEL", "DELA", "LA", "LE", "VAN", "VON", "DER", "Y", "AND", "OF", "THE", "DR", "MR", "MRS", "MS", "SHEIKH", "LTD", "LLC", "INC", "CO", "CORP", "CORPORATION", "LIMITED", "COMPANY", "GMBH", "SA", "SRL", "SRO", "OU", "OOO", "PLC", "AG", "BV", "NV", "JSC", "PJSC", "AO"]
+    [
+        "AL",
+        "EL",
+        "BIN",
+        "BEN",
+        "IBN",
+        "ABU",
+        "BINT",
+        "DE",
+        "DA",
+        "DI",
+        "DEL",
+        "DELA",
+        "LA",
+        "LE",
+        "VAN",
+        "VON",
+        "DER",
+        "Y",
+        "AND",
+        "OF",
+        "THE",
+        "DR",
+        "MR",
+        "MRS",
+        "MS",
+        "SHEIKH",
+        "LTD",
+        "LLC",
+        "INC",
+        "CO",
+        "CORP",
+        "CORPORATION",
+        "LIMITED",
+        "COMPANY",
+        "GMBH",
+        "SA",
+        "SRL",
+        "SRO",
+        "OU",
+        "OOO",
+        "PLC",
+        "AG",
+        "BV",
+        "NV",
+        "JSC",
+        "PJSC",
+        "AO",
+    ]
 )
 _JOINERS = re.compile(r"['\u2018\u2019\u02bc`.]")
 _NON_ALNUM = re.compile(r"[^A-Z0-9]+")
@@ -157,8 +206,9 @@ class NameIndex:
         found: dict[str, float] = {}
         block = self._by_letter.get(q[0], ())
         if block:
-            for part, jw, _ in process.extract(q, block, scorer=JaroWinkler.normalized_similarity,
-                                               score_cutoff=PART_FLOOR, limit=None):
+            for part, jw, _ in process.extract(
+                q, block, scorer=JaroWinkler.normalized_similarity, score_cutoff=PART_FLOOR, limit=None
+            ):
                 found[part] = _part_score(q, part, jw)
         for part in self._by_code.get(soundex(q), ()):
             if part not in found:
@@ -220,8 +270,9 @@ class NameIndex:
         return out
 
     @staticmethod
-    def _scored(query: tuple[str, ...], names: Iterable[_Name], near: dict[str, dict[str, float]],
-                threshold: float) -> list[NameMatch]:
+    def _scored(
+        query: tuple[str, ...], names: Iterable[_Name], near: dict[str, dict[str, float]], threshold: float
+    ) -> list[NameMatch]:
         out: list[NameMatch] = []
         for n in names:
             score = round(composite_score(query, n.parts, near), 4)

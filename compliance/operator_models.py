@@ -4,6 +4,7 @@ SQLAlchemy Core on this module's own ``metadata`` (SQLite and PostgreSQL, the le
 integer milliseconds since the epoch. :func:`open_engine` creates the tables; a schema migration can replace
 :func:`create_tables` later.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import (

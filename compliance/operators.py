@@ -11,6 +11,7 @@ Login (:meth:`Operators.login`): password (argon2id, ``argon2-cffi``), then IP a
 a row lock the operator for ``login_lockout_s``. Every attempt, success or failure, is written to the audit
 log with the source IP and the reason.
 """
+
 from __future__ import annotations
 
 import time
@@ -49,9 +50,22 @@ MANAGE_KEYS = "keys.manage"  # client API keys
 SET_MARKUP = "markup.set"
 KILL_SWITCH = "killswitch.operate"
 MANAGE_OPERATORS = "operators.manage"
-ALL_PERMISSIONS = frozenset({READ_ACCOUNTS, READ_AUDIT, READ_CASES, DECIDE_CASES, SET_TIER, CHANGE_RULES,
-                             REQUEST_WITHDRAWAL, APPROVE_WITHDRAWAL, MANAGE_KEYS, SET_MARKUP, KILL_SWITCH,
-                             MANAGE_OPERATORS})
+ALL_PERMISSIONS = frozenset(
+    {
+        READ_ACCOUNTS,
+        READ_AUDIT,
+        READ_CASES,
+        DECIDE_CASES,
+        SET_TIER,
+        CHANGE_RULES,
+        REQUEST_WITHDRAWAL,
+        APPROVE_WITHDRAWAL,
+        MANAGE_KEYS,
+        SET_MARKUP,
+        KILL_SWITCH,
+        MANAGE_OPERATORS,
+    }
+)
 
 # The permission table: role -> what it may do.
 ROLES: dict[str, frozenset[str]] = {
@@ -94,9 +108,15 @@ class Operator:
         return ROLES.get(self.role, frozenset())
 
     def as_dict(self) -> dict[str, object]:
-        return {"username": self.username, "role": self.role, "ipAllowlist": list(self.ip_allowlist),
-                "disabled": self.disabled, "lockedUntil": self.locked_until, "lastLogin": self.last_login,
-                "created": self.created}
+        return {
+            "username": self.username,
+            "role": self.role,
+            "ipAllowlist": list(self.ip_allowlist),
+            "disabled": self.disabled,
+            "lockedUntil": self.locked_until,
+            "lastLogin": self.last_login,
+            "created": self.created,
+        }
 
 
 def authorize(operator: Operator, permission: str, ip: str) -> Operator:
@@ -147,8 +167,15 @@ def _allowlist(text: str) -> tuple[str, ...]:
 class Operators:
     """The operator directory, login and the audited management actions."""
 
-    def __init__(self, engine: Engine, factors: SecondFactors, audit: AuditLog,
-                 settings: BackOfficeSettings | None = None, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        factors: SecondFactors,
+        audit: AuditLog,
+        settings: BackOfficeSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.engine = engine
         self.factors = factors
         self.audit = audit
@@ -172,8 +199,9 @@ class Operators:
             return [_operator(r._mapping) for r in conn.execute(select(operators).order_by(operators.c.username))]
 
     # ----- management (the caller is an authorised operator, or the local command line) -----
-    def create(self, username: str, password: str, role: str, *, ip_allowlist: str = "", actor: str,
-               ip: str) -> tuple[Operator, Enrolment]:
+    def create(
+        self, username: str, password: str, role: str, *, ip_allowlist: str = "", actor: str, ip: str
+    ) -> tuple[Operator, Enrolment]:
         """A new operator with its TOTP enrolment (shown once)."""
         username, role = _check_username(username), _check_role(role)
         if len(password) < 12:
@@ -181,9 +209,19 @@ class Operators:
         ips = _allowlist(ip_allowlist)
         try:
             with self.engine.begin() as conn:
-                conn.execute(operators.insert().values(
-                    username=username, password_hash=self.hasher.hash(password), role=role, ip_allowlist=",".join(ips),
-                    disabled=False, failed_logins=0, locked_until=0, last_login=None, created=self._now_ms()))
+                conn.execute(
+                    operators.insert().values(
+                        username=username,
+                        password_hash=self.hasher.hash(password),
+                        role=role,
+                        ip_allowlist=",".join(ips),
+                        disabled=False,
+                        failed_logins=0,
+                        locked_until=0,
+                        last_login=None,
+                        created=self._now_ms(),
+                    )
+                )
         except IntegrityError:
             raise OperatorError(f"operator {username!r} exists") from None
         enrolment = self.factors.enrol(operator_subject(username), username)
@@ -234,7 +272,9 @@ class Operators:
         if op.locked_until > now:
             return self._refuse(username, ip, f"locked for {(op.locked_until - now + 999) // 1000} s", count=False)
         with self.engine.connect() as conn:
-            stored = conn.execute(select(operators.c.password_hash).where(operators.c.username == username)).scalar_one()
+            stored = conn.execute(
+                select(operators.c.password_hash).where(operators.c.username == username)
+            ).scalar_one()
         if not _verify(self.hasher, stored, password):
             return self._refuse(username, ip, "wrong password")
         if not ip_allowed(op.ip_allowlist, ip):
@@ -283,5 +323,13 @@ def _verify(hasher: PasswordHasher, stored: str, password: str) -> bool:
 
 def _operator(m: object) -> Operator:
     r = m  # a RowMapping
-    return Operator(r["username"], r["role"], tuple(x for x in r["ip_allowlist"].split(",") if x),  # type: ignore[index]
-                    bool(r["disabled"]), r["failed_logins"], r["locked_until"], r["last_login"], r["created"])  # type: ignore[index]
+    return Operator(
+        r["username"],
+        r["role"],
+        tuple(x for x in r["ip_allowlist"].split(",") if x),  # type: ignore[index]
+        bool(r["disabled"]),
+        r["failed_logins"],
+        r["locked_until"],
+        r["last_login"],
+        r["created"],
+    )  # type: ignore[index]

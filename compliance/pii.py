@@ -8,6 +8,7 @@ newest key; older keys still decrypt until ``braid kyc rotate-key`` has re-encry
 new key and dropped them. NIST SP 800-38D §8.3 caps random-nonce encryptions per key at 2**32; rotation is
 how a key is retired long before that.
 """
+
 from __future__ import annotations
 
 import os

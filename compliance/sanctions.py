@@ -14,6 +14,7 @@ Two publications of the same list are read:
 
 A version is the publication date plus the SHA-256 of the files' bytes (in the order given).
 """
+
 from __future__ import annotations
 
 import csv
@@ -29,8 +30,10 @@ from typing import Any
 from lxml import etree
 
 DCA_PREFIX = "Digital Currency Address - "
-_MONTHS = {m: i for i, m in enumerate(
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1)
+}
 _EVM = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _BECH32 = re.compile(r"^(bc|tb|bcrt|ltc|tltc)1[02-9ac-hj-np-z]{6,87}$", re.IGNORECASE)
 _ADDRESS_CHARS = re.compile(r"^[A-Za-z0-9:]{20,128}$")
@@ -83,22 +86,42 @@ class SanctionsList:
         v = self.version
         return {
             "version": {"published": v.published, "sha256": v.sha256, "source": v.source, "files": list(v.files)},
-            "entries": [[e.uid, e.name, e.kind, list(e.programs), list(e.aliases), list(e.birth_dates),
-                         list(e.countries), [[a.ticker, a.address] for a in e.addresses]] for e in self.entries],
+            "entries": [
+                [
+                    e.uid,
+                    e.name,
+                    e.kind,
+                    list(e.programs),
+                    list(e.aliases),
+                    list(e.birth_dates),
+                    list(e.countries),
+                    [[a.ticker, a.address] for a in e.addresses],
+                ]
+                for e in self.entries
+            ],
         }
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> SanctionsList:
         v = obj["version"]
         entries = tuple(
-            SdnEntry(uid, name, kind, tuple(progs), tuple(aliases), tuple(dobs), tuple(countries),
-                     tuple(CryptoAddress(t, a) for t, a in addrs))
+            SdnEntry(
+                uid,
+                name,
+                kind,
+                tuple(progs),
+                tuple(aliases),
+                tuple(dobs),
+                tuple(countries),
+                tuple(CryptoAddress(t, a) for t, a in addrs),
+            )
             for uid, name, kind, progs, aliases, dobs, countries, addrs in obj["entries"]
         )
         return cls(ListVersion(v["published"], v["sha256"], v["source"], tuple(v["files"])), entries)
 
 
 # ---------------------------------------------------------------------------------------------- addresses
+
 
 def normalise_address(address: str) -> str:
     """The form addresses are compared in: EVM hex and bech32 lower-cased, everything else (base58) exact."""
@@ -116,6 +139,7 @@ def plausible_address(ticker: str, address: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- CSV
+
 
 def _cell(value: str) -> str:
     v = value.strip()
@@ -177,7 +201,7 @@ def parse_remarks(remarks: str) -> _Remarks:
         elif item.startswith(DCA_PREFIX):
             if last and not complete:
                 continue  # the field was cut here: the address may be cut too
-            rest = item[len(DCA_PREFIX):].split()
+            rest = item[len(DCA_PREFIX) :].split()
             if len(rest) >= 2 and plausible_address(rest[0], rest[1]):
                 out.addresses.append(CryptoAddress(rest[0], rest[1]))
         elif item.startswith(("a.k.a. '", "f.k.a. '", "n.k.a. '")) and item.endswith("'"):
@@ -185,8 +209,9 @@ def parse_remarks(remarks: str) -> _Remarks:
     return out
 
 
-def parse_csv(sdn: bytes, alt: bytes | None = None, add: bytes | None = None, *, published: date,
-              files: Sequence[str] = ()) -> SanctionsList:
+def parse_csv(
+    sdn: bytes, alt: bytes | None = None, add: bytes | None = None, *, published: date, files: Sequence[str] = ()
+) -> SanctionsList:
     """Entries from SDN.CSV, with aliases from ALT.CSV and countries from ADD.CSV when given."""
     aliases: dict[int, list[str]] = {}
     for row in _rows(alt or b""):
@@ -211,12 +236,18 @@ def parse_csv(sdn: bytes, alt: bytes | None = None, add: bytes | None = None, *,
         programs = tuple(p.strip("[] ") for p in _cell(row[3]).split("] [") if p.strip("[] "))
         r = parse_remarks(_cell(row[11]))
         names = aliases.get(uid, []) + [a for a in r.akas if a not in aliases.get(uid, [])]
-        entries.append(SdnEntry(
-            uid=uid, name=_cell(row[1]), kind=kind, programs=programs, aliases=tuple(dict.fromkeys(names)),
-            birth_dates=tuple(dict.fromkeys(r.birth_dates)),
-            countries=tuple(dict.fromkeys(r.countries + countries.get(uid, []))),
-            addresses=tuple(dict.fromkeys(r.addresses)),
-        ))
+        entries.append(
+            SdnEntry(
+                uid=uid,
+                name=_cell(row[1]),
+                kind=kind,
+                programs=programs,
+                aliases=tuple(dict.fromkeys(names)),
+                birth_dates=tuple(dict.fromkeys(r.birth_dates)),
+                countries=tuple(dict.fromkeys(r.countries + countries.get(uid, []))),
+                addresses=tuple(dict.fromkeys(r.addresses)),
+            )
+        )
     if not entries:
         raise SanctionsFormatError("SDN.CSV holds no entries")
     digest = hashlib.sha256(sdn + (alt or b"") + (add or b"")).hexdigest()
@@ -224,6 +255,7 @@ def parse_csv(sdn: bytes, alt: bytes | None = None, add: bytes | None = None, *,
 
 
 # ---------------------------------------------------------------------------------------------- advanced XML
+
 
 def _local(tag: Any) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
@@ -319,7 +351,7 @@ def _party(el: Any, refs: _Refs) -> tuple[str, SdnEntry] | None:
                 for detail in _children(version, "VersionDetail"):
                     address = (detail.text or "").strip()
                     if address:
-                        addresses.append(CryptoAddress(ftype[len(DCA_PREFIX):].strip(), address))
+                        addresses.append(CryptoAddress(ftype[len(DCA_PREFIX) :].strip(), address))
             elif ftype == "Birthdate":
                 for frm in _descendants(version, "From"):
                     d = _xml_date(frm)
@@ -333,8 +365,12 @@ def _party(el: Any, refs: _Refs) -> tuple[str, SdnEntry] | None:
     if not uid.isdigit():
         raise SanctionsFormatError(f"DistinctParty without a numeric FixedRef: {uid!r}")
     return profile.get("ID", uid), SdnEntry(
-        uid=int(uid), name=primary, kind=kind, aliases=tuple(dict.fromkeys(a for a in aliases if a != primary)),
-        birth_dates=tuple(dict.fromkeys(dobs)), countries=tuple(dict.fromkeys(countries)),
+        uid=int(uid),
+        name=primary,
+        kind=kind,
+        aliases=tuple(dict.fromkeys(a for a in aliases if a != primary)),
+        birth_dates=tuple(dict.fromkeys(dobs)),
+        countries=tuple(dict.fromkeys(countries)),
         addresses=tuple(dict.fromkeys(addresses)),
     )
 
@@ -354,8 +390,9 @@ def parse_advanced_xml(source: bytes | Path | str, *, files: Sequence[str] = ())
     parties: dict[str, SdnEntry] = {}
     programs: dict[str, list[str]] = {}
     try:
-        for _, el in etree.iterparse(io.BytesIO(data), events=("end",), resolve_entities=False, no_network=True,
-                                     huge_tree=True):
+        for _, el in etree.iterparse(
+            io.BytesIO(data), events=("end",), resolve_entities=False, no_network=True, huge_tree=True
+        ):
             tag = _local(el.tag)
             if tag in _REF_TAGS:
                 text = (el.text or "").strip()
@@ -375,8 +412,10 @@ def parse_advanced_xml(source: bytes | Path | str, *, files: Sequence[str] = ())
                 issued = _xml_date(el)
             elif tag == "Location" and el.get("ID"):
                 refs.location_countries[el.get("ID", "")] = [
-                    refs.countries[c.get("CountryID", "")] for c in _descendants(el, "LocationCountry")
-                    if c.get("CountryID", "") in refs.countries]
+                    refs.countries[c.get("CountryID", "")]
+                    for c in _descendants(el, "LocationCountry")
+                    if c.get("CountryID", "") in refs.countries
+                ]
                 el.clear()
             elif tag == "DistinctParty":
                 got = _party(el, refs)
@@ -396,8 +435,16 @@ def parse_advanced_xml(source: bytes | Path | str, *, files: Sequence[str] = ())
     if len(issued) != 10:
         raise SanctionsFormatError(f"DateOfIssue is not a whole date: {issued}")
     entries = tuple(
-        SdnEntry(e.uid, e.name, e.kind, tuple(dict.fromkeys(programs.get(pid, []))), e.aliases, e.birth_dates,
-                 e.countries, e.addresses)
+        SdnEntry(
+            e.uid,
+            e.name,
+            e.kind,
+            tuple(dict.fromkeys(programs.get(pid, []))),
+            e.aliases,
+            e.birth_dates,
+            e.countries,
+            e.addresses,
+        )
         for pid, e in parties.items()
     )
     if not entries:
@@ -422,10 +469,12 @@ def load_files(paths: Iterable[Path | str], *, published: date | None = None) ->
     unknown = sorted(set(by_name) - {"sdn.csv", "alt.csv", "add.csv"})
     if unknown or "sdn.csv" not in by_name:
         raise SanctionsFormatError(
-            f"CSV files must be named as published (SDN.CSV, ALT.CSV, ADD.CSV); got {', '.join(p.name for p in ps)}")
+            f"CSV files must be named as published (SDN.CSV, ALT.CSV, ADD.CSV); got {', '.join(p.name for p in ps)}"
+        )
     if published is None:
         raise SanctionsFormatError("the CSV files carry no publication date: give it (--published YYYY-MM-DD)")
     order = [n for n in ("sdn.csv", "alt.csv", "add.csv") if n in by_name]
     alt, add = (by_name[n].read_bytes() if n in by_name else None for n in ("alt.csv", "add.csv"))
-    return parse_csv(by_name["sdn.csv"].read_bytes(), alt, add, published=published,
-                     files=[by_name[n].name for n in order])
+    return parse_csv(
+        by_name["sdn.csv"].read_bytes(), alt, add, published=published, files=[by_name[n].name for n in order]
+    )

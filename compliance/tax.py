@@ -24,6 +24,7 @@ sold with no recorded acquisition (e.g. deposited) get an empty acquisition date
 Held more than one year is long term. Divisions (partial lots, average cost) keep 18 decimal places and give
 the remainder to the last part, so parts always add up to the whole.
 """
+
 from __future__ import annotations
 
 import csv
@@ -44,8 +45,22 @@ METHODS: tuple[Method, ...] = ("fifo", "hifo", "average")
 ZERO = Decimal(0)
 # Quote assets recognised when splitting a Binance-style symbol the configuration does not list.
 _QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "USD", "EUR", "GBP", "TRY", "BTC", "ETH", "BNB")
-COLUMNS = ("asset", "quantity", "acquired", "disposed", "proceeds", "cost_basis", "gain_or_loss", "term", "fees",
-           "fee_treatment", "method", "currency", "disposal_trade", "acquisition_trade")
+COLUMNS = (
+    "asset",
+    "quantity",
+    "acquired",
+    "disposed",
+    "proceeds",
+    "cost_basis",
+    "gain_or_loss",
+    "term",
+    "fees",
+    "fee_treatment",
+    "method",
+    "currency",
+    "disposal_trade",
+    "acquisition_trade",
+)
 
 
 class TaxError(Exception):
@@ -140,17 +155,30 @@ class Disposal:
         return "long" if _long_term(self.acquired, self.disposed) else "short"
 
     def row(self) -> dict[str, str]:
-        return {"asset": self.asset, "quantity": _s(self.quantity), "acquired": _when(self.acquired),
-                "disposed": _when(self.disposed), "proceeds": _s(self.proceeds), "cost_basis": _s(self.cost_basis),
-                "gain_or_loss": _s(self.gain), "term": self.term, "fees": _s(self.fees),
-                "fee_treatment": self.fee_treatment, "method": self.method, "currency": self.currency,
-                "disposal_trade": self.disposal_trade, "acquisition_trade": self.acquisition_trade}
+        return {
+            "asset": self.asset,
+            "quantity": _s(self.quantity),
+            "acquired": _when(self.acquired),
+            "disposed": _when(self.disposed),
+            "proceeds": _s(self.proceeds),
+            "cost_basis": _s(self.cost_basis),
+            "gain_or_loss": _s(self.gain),
+            "term": self.term,
+            "fees": _s(self.fees),
+            "fee_treatment": self.fee_treatment,
+            "method": self.method,
+            "currency": self.currency,
+            "disposal_trade": self.disposal_trade,
+            "acquisition_trade": self.acquisition_trade,
+        }
 
 
 class PriceBook:
     """Values of assets in the reporting currency at a time: cash assets at their rate, others from trades."""
 
-    def __init__(self, cash_rates: Mapping[str, Decimal], observations: Iterable[tuple[int, str, Decimal]] = ()) -> None:
+    def __init__(
+        self, cash_rates: Mapping[str, Decimal], observations: Iterable[tuple[int, str, Decimal]] = ()
+    ) -> None:
         self.cash = {k.upper(): Decimal(v) for k, v in cash_rates.items()}
         self._obs: dict[str, list[tuple[int, Decimal]]] = defaultdict(list)
         for t, asset, value in observations:
@@ -193,8 +221,9 @@ class LotBook:
         if lot.qty > 0:
             self.lots[lot.asset].append(lot)
 
-    def dispose(self, asset: str, t: int, qty: Decimal, proceeds: Decimal, fee: Decimal, note: str,
-                ref: str) -> list[Disposal]:
+    def dispose(
+        self, asset: str, t: int, qty: Decimal, proceeds: Decimal, fee: Decimal, note: str, ref: str
+    ) -> list[Disposal]:
         pool = self.lots[asset]
         held = sum((lot.qty for lot in pool), ZERO)
         pool_cost = sum((lot.cost for lot in pool), ZERO)
@@ -241,14 +270,28 @@ class LotBook:
             proceeds_left -= p
             fee_left -= f
             notes = [n for n in ((part_lot.note if part_lot else "no recorded acquisition: basis 0"), note) if n]
-            rows.append(Disposal(asset, units, part_lot.acquired if part_lot else None, t, p, cost, f + lot_fee,
-                                 "; ".join(notes) or "no fees", self.method, self.currency, ref,
-                                 part_lot.ref if part_lot else ""))
+            rows.append(
+                Disposal(
+                    asset,
+                    units,
+                    part_lot.acquired if part_lot else None,
+                    t,
+                    p,
+                    cost,
+                    f + lot_fee,
+                    "; ".join(notes) or "no fees",
+                    self.method,
+                    self.currency,
+                    ref,
+                    part_lot.ref if part_lot else "",
+                )
+            )
         return rows
 
 
-def _respread(parts: list[tuple[Lot | None, Decimal, Decimal, Decimal]],
-              total: Decimal) -> list[tuple[Lot | None, Decimal, Decimal, Decimal]]:
+def _respread(
+    parts: list[tuple[Lot | None, Decimal, Decimal, Decimal]], total: Decimal
+) -> list[tuple[Lot | None, Decimal, Decimal, Decimal]]:
     units = sum((p[1] for p in parts), ZERO)
     out = []
     left = total
@@ -271,9 +314,21 @@ class TaxReport:
         """One line per asset: disposals, units, proceeds, basis, gain, fees, and the gain split by term."""
         acc: dict[str, dict[str, Any]] = {}
         for r in self.rows:
-            a = acc.setdefault(r.asset, {"asset": r.asset, "disposals": set(), "quantity": ZERO, "proceeds": ZERO,
-                                         "cost_basis": ZERO, "gain_or_loss": ZERO, "fees": ZERO, "short_term": ZERO,
-                                         "long_term": ZERO, "unknown_term": ZERO})
+            a = acc.setdefault(
+                r.asset,
+                {
+                    "asset": r.asset,
+                    "disposals": set(),
+                    "quantity": ZERO,
+                    "proceeds": ZERO,
+                    "cost_basis": ZERO,
+                    "gain_or_loss": ZERO,
+                    "fees": ZERO,
+                    "short_term": ZERO,
+                    "long_term": ZERO,
+                    "unknown_term": ZERO,
+                },
+            )
             a["disposals"].add(r.disposal_trade)
             a["quantity"] += r.quantity
             a["proceeds"] += r.proceeds
@@ -281,8 +336,10 @@ class TaxReport:
             a["gain_or_loss"] += r.gain
             a["fees"] += r.fees
             a[f"{r.term}_term"] += r.gain
-        return [{k: (str(len(v)) if k == "disposals" else v if isinstance(v, str) else _s(v)) for k, v in a.items()}
-                for a in sorted(acc.values(), key=lambda x: x["asset"])]
+        return [
+            {k: (str(len(v)) if k == "disposals" else v if isinstance(v, str) else _s(v)) for k, v in a.items()}
+            for a in sorted(acc.values(), key=lambda x: x["asset"])
+        ]
 
     def to_csv(self) -> str:
         out = io.StringIO()
@@ -293,8 +350,14 @@ class TaxReport:
         return out.getvalue()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"accountId": self.account_id, "year": self.year, "method": self.method, "currency": self.currency,
-                "disposals": [r.row() for r in self.rows], "summary": self.summary()}
+        return {
+            "accountId": self.account_id,
+            "year": self.year,
+            "method": self.method,
+            "currency": self.currency,
+            "disposals": [r.row() for r in self.rows],
+            "summary": self.summary(),
+        }
 
 
 def _year_bounds(year: int) -> tuple[int, int]:
@@ -303,8 +366,9 @@ def _year_bounds(year: int) -> tuple[int, int]:
     return start, end
 
 
-def compute(fills: Sequence[Fill], *, account_id: int, year: int, method: Method, currency: str,
-            prices: PriceBook) -> TaxReport:
+def compute(
+    fills: Sequence[Fill], *, account_id: int, year: int, method: Method, currency: str, prices: PriceBook
+) -> TaxReport:
     """The report for ``year`` from the account's fills (any order; those after the year are ignored)."""
     start, end = _year_bounds(year)
     book = LotBook(method, currency)
@@ -352,8 +416,9 @@ def _apply(book: LotBook, prices: PriceBook, f: Fill) -> list[Disposal]:
         if fee_base:
             notes.append(f"sell fee {_s(fee_base)} {base} disposed of without proceeds")
         if not prices.is_cash(base):
-            rows += book.dispose(base, t, f.qty + fee_base, proceeds, fee_quote_value + fee_base_value,
-                                 "; ".join(notes), ref)
+            rows += book.dispose(
+                base, t, f.qty + fee_base, proceeds, fee_quote_value + fee_base_value, "; ".join(notes), ref
+            )
         if not prices.is_cash(quote):
             book.acquire(Lot(quote, t, f.quote_qty - fee_quote, proceeds, ZERO, f"received for {base}", ref))
     return rows
@@ -388,13 +453,26 @@ def load_fills(conn: Connection, account_id: int, until_ms: int, split: SymbolSp
     for r in conn.execute(q):
         m = r._mapping
         base, quote = split(m["symbol"])
-        out.append(Fill(m["trade_id"], m["time"], base, quote, "BUY" if m["is_buyer"] else "SELL", m["qty"],
-                        m["quote_qty"], m["commission"], m["commission_asset"], m["markup"]))
+        out.append(
+            Fill(
+                m["trade_id"],
+                m["time"],
+                base,
+                quote,
+                "BUY" if m["is_buyer"] else "SELL",
+                m["qty"],
+                m["quote_qty"],
+                m["commission"],
+                m["commission_asset"],
+                m["markup"],
+            )
+        )
     return out
 
 
-def load_prices(conn: Connection, fills: Sequence[Fill], until_ms: int, split: SymbolSplitter,
-                cash_rates: Mapping[str, Decimal]) -> PriceBook:
+def load_prices(
+    conn: Connection, fills: Sequence[Fill], until_ms: int, split: SymbolSplitter, cash_rates: Mapping[str, Decimal]
+) -> PriceBook:
     """Prices of the crypto quote assets the fills use (BTC in ETH/BTC), from every recorded trade of that asset
     against a cash asset (any account's: a market price, not a position)."""
     book = PriceBook(cash_rates)
@@ -411,8 +489,16 @@ def load_prices(conn: Connection, fills: Sequence[Fill], until_ms: int, split: S
     return book
 
 
-def report_from_db(conn: Connection, account_id: int, year: int, method: Method, *, currency: str,
-                   cash_rates: Mapping[str, Decimal], symbols: Iterable[str] = ()) -> TaxReport:
+def report_from_db(
+    conn: Connection,
+    account_id: int,
+    year: int,
+    method: Method,
+    *,
+    currency: str,
+    cash_rates: Mapping[str, Decimal],
+    symbols: Iterable[str] = (),
+) -> TaxReport:
     """Load the account's trades and the prices they need, and compute the report."""
     _, end = _year_bounds(year)
     split = SymbolSplitter(symbols, cash_rates)

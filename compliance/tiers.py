@@ -5,6 +5,7 @@ A limit is the largest amount allowed: a withdrawal that brings the day's total 
 passes; one smallest step more is refused. Days and months are UTC calendar days and months (the limits
 reset at 00:00 UTC, as exchanges' do).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -64,13 +65,17 @@ def deposit_decision(tier: int, limits: TierLimits, value: Decimal | None, quote
     if value is None:
         return Decision(False, "KYC_NO_PRICE", "the deposit cannot be valued (no price), so it is held for review")
     if value > limits.max_deposit:
-        return Decision(False, "KYC_DEPOSIT_LIMIT",
-                        f"deposit worth {value} {quote} is above the tier {tier} limit of {limits.max_deposit} {quote}")
+        return Decision(
+            False,
+            "KYC_DEPOSIT_LIMIT",
+            f"deposit worth {value} {quote} is above the tier {tier} limit of {limits.max_deposit} {quote}",
+        )
     return ALLOW
 
 
-def withdrawal_decision(tier: int, limits: TierLimits, value: Decimal | None, now_ms: int,
-                        past: Iterable[tuple[int, Decimal]], quote: str) -> Decision:
+def withdrawal_decision(
+    tier: int, limits: TierLimits, value: Decimal | None, now_ms: int, past: Iterable[tuple[int, Decimal]], quote: str
+) -> Decision:
     """A withdrawal worth ``value`` now, given ``past`` as ``(ts_ms, value)`` of earlier withdrawals."""
     if value is None:
         return Decision(False, "KYC_NO_PRICE", "the withdrawal cannot be valued (no price for the asset)")
@@ -83,7 +88,9 @@ def withdrawal_decision(tier: int, limits: TierLimits, value: Decimal | None, no
                 day += v
     for name, limit, used in (("daily", limits.daily_withdrawal, day), ("monthly", limits.monthly_withdrawal, month)):
         if limit is not None and used + value > limit:
-            return Decision(False, f"KYC_{name.upper()}_WITHDRAWAL_LIMIT",
-                            f"{name} withdrawal limit of tier {tier} is {limit} {quote}: {used} used, "
-                            f"{value} requested")
+            return Decision(
+                False,
+                f"KYC_{name.upper()}_WITHDRAWAL_LIMIT",
+                f"{name} withdrawal limit of tier {tier} is {limit} {quote}: {used} used, {value} requested",
+            )
     return ALLOW

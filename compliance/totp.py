@@ -16,6 +16,7 @@ confirms it; for client accounts only a confirmed enrolment makes the second fac
 Recovery codes: ``recovery_codes`` random 80-bit codes, shown once at enrolment, stored as SHA-256 (random
 80-bit strings need no slow hash), each usable once in place of a TOTP code.
 """
+
 from __future__ import annotations
 
 import base64
@@ -52,7 +53,9 @@ class SecondFactorLocked(SecondFactorError):
     """Too many wrong codes: the subject is locked out for a while."""
 
 
-def code_at(secret_b32: str, unix_time: int, *, digits: int = 6, step_s: int = 30, algorithm: Algorithm = "sha1") -> str:
+def code_at(
+    secret_b32: str, unix_time: int, *, digits: int = 6, step_s: int = 30, algorithm: Algorithm = "sha1"
+) -> str:
     """The TOTP code of ``secret_b32`` at ``unix_time`` (RFC 6238, T0 = 0)."""
     return pyotp.TOTP(secret_b32, digits=digits, interval=step_s, digest=_DIGESTS[algorithm]).at(unix_time)
 
@@ -75,7 +78,7 @@ def _normal_recovery(code: str) -> str:
 
 def new_recovery_code() -> str:
     raw = base64.b32encode(secrets.token_bytes(10)).decode()  # 80 bits, 16 characters
-    return "-".join(raw[i:i + 4] for i in range(0, 16, 4)).lower()
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4)).lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,15 +91,25 @@ class Enrolment:
     recovery_codes: tuple[str, ...]
 
     def as_dict(self) -> dict[str, object]:
-        return {"subject": self.subject, "secret": self.secret, "provisioningUri": self.uri,
-                "recoveryCodes": list(self.recovery_codes)}
+        return {
+            "subject": self.subject,
+            "secret": self.secret,
+            "provisioningUri": self.uri,
+            "recoveryCodes": list(self.recovery_codes),
+        }
 
 
 class SecondFactors:
     """Enrol, verify and require second factors, stored in the ledger's database."""
 
-    def __init__(self, engine: Engine, master_key: bytes, settings: BackOfficeSettings | None = None,
-                 *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        master_key: bytes,
+        settings: BackOfficeSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.engine = engine
         self.master = master_key
         self.s = settings or BackOfficeSettings()
@@ -118,11 +131,22 @@ class SecondFactors:
         with self.engine.begin() as conn:
             conn.execute(delete(second_factors).where(second_factors.c.subject == subject))
             conn.execute(delete(recovery_codes).where(recovery_codes.c.subject == subject))
-            conn.execute(second_factors.insert().values(
-                subject=subject, secret_ct=ct, nonce=nonce, active=False, last_step=-1, failures=0, locked_until=0,
-                created=now_ms))
-            conn.execute(recovery_codes.insert(), [{"code_hash": _hash_recovery(c), "subject": subject, "used": None}
-                                                   for c in codes])
+            conn.execute(
+                second_factors.insert().values(
+                    subject=subject,
+                    secret_ct=ct,
+                    nonce=nonce,
+                    active=False,
+                    last_step=-1,
+                    failures=0,
+                    locked_until=0,
+                    created=now_ms,
+                )
+            )
+            conn.execute(
+                recovery_codes.insert(),
+                [{"code_hash": _hash_recovery(c), "subject": subject, "used": None} for c in codes],
+            )
         uri = self._totp(secret).provisioning_uri(name=label, issuer_name=self.s.totp_issuer)
         return Enrolment(subject, secret, uri, codes)
 
@@ -154,8 +178,9 @@ class SecondFactors:
             raise SecondFactorError(f"{subject} has no second factor enrolled")
         m = row._mapping
         if m["locked_until"] > now * 1000:
-            raise SecondFactorLocked(f"too many wrong codes for {subject}; try again in "
-                                     f"{(m['locked_until'] - now * 1000 + 999) // 1000} s")
+            raise SecondFactorLocked(
+                f"too many wrong codes for {subject}; try again in {(m['locked_until'] - now * 1000 + 999) // 1000} s"
+            )
         code = (code or "").strip()
         if code.isdigit() and len(code) == self.s.totp_digits:
             why = self._accept_totp(subject, m, code, now)
@@ -194,8 +219,11 @@ class SecondFactors:
         with self.engine.begin() as conn:
             done = conn.execute(
                 update(recovery_codes)
-                .where(recovery_codes.c.code_hash == _hash_recovery(code), recovery_codes.c.subject == subject,
-                       recovery_codes.c.used.is_(None))
+                .where(
+                    recovery_codes.c.code_hash == _hash_recovery(code),
+                    recovery_codes.c.subject == subject,
+                    recovery_codes.c.used.is_(None),
+                )
                 .values(used=now * 1000)
             ).rowcount
             if done == 1:
@@ -207,8 +235,10 @@ class SecondFactors:
 
     def _failed(self, subject: str, now: int) -> None:
         with self.engine.begin() as conn:
-            failures = conn.execute(
-                select(second_factors.c.failures).where(second_factors.c.subject == subject)).scalar_one() + 1
+            failures = (
+                conn.execute(select(second_factors.c.failures).where(second_factors.c.subject == subject)).scalar_one()
+                + 1
+            )
             values: dict[str, int] = {"failures": failures}
             if failures >= self.s.totp_max_failures:
                 values = {"failures": 0, "locked_until": (now + self.s.totp_lockout_s) * 1000}
@@ -217,8 +247,13 @@ class SecondFactors:
 
     def recovery_codes_left(self, subject: str) -> int:
         with self.engine.connect() as conn:
-            return len(conn.execute(select(recovery_codes.c.code_hash).where(
-                recovery_codes.c.subject == subject, recovery_codes.c.used.is_(None))).all())
+            return len(
+                conn.execute(
+                    select(recovery_codes.c.code_hash).where(
+                        recovery_codes.c.subject == subject, recovery_codes.c.used.is_(None)
+                    )
+                ).all()
+            )
 
     # ----- client accounts -----
     def require_second_factor(self, account_id: int, code: str | None) -> None:

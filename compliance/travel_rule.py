@@ -7,6 +7,7 @@ the originator's details arrive (``attach_originator``). Records are stored encr
 Field names follow IVMS 101 (``naturalPerson.name.nameIdentifier[].primaryIdentifier`` ...); the transport to
 the other VASP (TRISA, TRP, ...) is not part of this module.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal

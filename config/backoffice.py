@@ -3,6 +3,7 @@
 One field of ``config.settings.Settings`` (``backoffice``), so environment variables read
 ``BRAID_BACKOFFICE__<KNOB>``, e.g. ``BRAID_BACKOFFICE__LOGIN_MAX_FAILURES=3``.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -27,5 +28,13 @@ class BackOfficeSettings(BaseModel):
     # here are money (no lots are kept for them); everything else is valued through recorded trade prices.
     tax_currency: str = "USD"
     tax_cash_rates: dict[str, Decimal] = Field(
-        default_factory=lambda: {"USD": Decimal(1), "USDT": Decimal(1), "USDC": Decimal(1), "FDUSD": Decimal(1),
-                                 "BUSD": Decimal(1), "DAI": Decimal(1), "TUSD": Decimal(1)})
+        default_factory=lambda: {
+            "USD": Decimal(1),
+            "USDT": Decimal(1),
+            "USDC": Decimal(1),
+            "FDUSD": Decimal(1),
+            "BUSD": Decimal(1),
+            "DAI": Decimal(1),
+            "TUSD": Decimal(1),
+        }
+    )

@@ -1,4 +1,5 @@
 """Chain nodes the custody watchers follow (``BRAID_CHAINS__<CHAIN>__<KNOB>``)."""
+
 from __future__ import annotations
 
 from pydantic import BaseModel, Field, SecretStr

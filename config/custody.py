@@ -1,4 +1,5 @@
 """Custody settings (``BRAID_CUSTODY__<KNOB>``): where the key ceremony writes, and which chains it is for."""
+
 from __future__ import annotations
 
 import os
@@ -49,21 +50,68 @@ class CoinNetwork(BaseModel):
 
 def _default_coins() -> list[CoinNetwork]:
     return [
-        CoinNetwork(coin="BTC", network="BTC", decimals=8, credit_confirmations=30, unlock_confirmations=30,
-                    min_deposit=Decimal("0.0001"), withdraw_fee=Decimal("0.0002"), withdraw_min=Decimal("0.001"),
-                    approval_above=Decimal(1), daily_limit=Decimal(10)),
-        CoinNetwork(coin="ETH", network="ETH", decimals=18, credit_confirmations=12, unlock_confirmations=12,
-                    min_deposit=Decimal("0.001"), withdraw_fee=Decimal("0.002"), withdraw_min=Decimal("0.01"),
-                    approval_above=Decimal(20), daily_limit=Decimal(200)),
-        CoinNetwork(coin="BNB", network="BSC", decimals=18, credit_confirmations=15, unlock_confirmations=15,
-                    min_deposit=Decimal("0.01"), withdraw_fee=Decimal("0.001"), withdraw_min=Decimal("0.01"),
-                    approval_above=Decimal(100), daily_limit=Decimal(1000)),
-        CoinNetwork(coin="USDT", network="ETH", decimals=6, contract=None, credit_confirmations=12,
-                    unlock_confirmations=12, min_deposit=Decimal(1), withdraw_fee=Decimal(5),
-                    withdraw_min=Decimal(10), approval_above=Decimal(50000), daily_limit=Decimal(500000)),
-        CoinNetwork(coin="USDT", network="BSC", decimals=18, contract=None, credit_confirmations=15,
-                    unlock_confirmations=15, min_deposit=Decimal(1), withdraw_fee=Decimal("0.5"),
-                    withdraw_min=Decimal(10), approval_above=Decimal(50000), daily_limit=Decimal(500000)),
+        CoinNetwork(
+            coin="BTC",
+            network="BTC",
+            decimals=8,
+            credit_confirmations=30,
+            unlock_confirmations=30,
+            min_deposit=Decimal("0.0001"),
+            withdraw_fee=Decimal("0.0002"),
+            withdraw_min=Decimal("0.001"),
+            approval_above=Decimal(1),
+            daily_limit=Decimal(10),
+        ),
+        CoinNetwork(
+            coin="ETH",
+            network="ETH",
+            decimals=18,
+            credit_confirmations=12,
+            unlock_confirmations=12,
+            min_deposit=Decimal("0.001"),
+            withdraw_fee=Decimal("0.002"),
+            withdraw_min=Decimal("0.01"),
+            approval_above=Decimal(20),
+            daily_limit=Decimal(200),
+        ),
+        CoinNetwork(
+            coin="BNB",
+            network="BSC",
+            decimals=18,
+            credit_confirmations=15,
+            unlock_confirmations=15,
+            min_deposit=Decimal("0.01"),
+            withdraw_fee=Decimal("0.001"),
+            withdraw_min=Decimal("0.01"),
+            approval_above=Decimal(100),
+            daily_limit=Decimal(1000),
+        ),
+        CoinNetwork(
+            coin="USDT",
+            network="ETH",
+            decimals=6,
+            contract=None,
+            credit_confirmations=12,
+            unlock_confirmations=12,
+            min_deposit=Decimal(1),
+            withdraw_fee=Decimal(5),
+            withdraw_min=Decimal(10),
+            approval_above=Decimal(50000),
+            daily_limit=Decimal(500000),
+        ),
+        CoinNetwork(
+            coin="USDT",
+            network="BSC",
+            decimals=18,
+            contract=None,
+            credit_confirmations=15,
+            unlock_confirmations=15,
+            min_deposit=Decimal(1),
+            withdraw_fee=Decimal("0.5"),
+            withdraw_min=Decimal(10),
+            approval_above=Decimal(50000),
+            daily_limit=Decimal(500000),
+        ),
     ]
 
 

@@ -1,4 +1,5 @@
 """Instrument reference data: the trading rules of one symbol on one venue (or the internal book)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -9,6 +9,7 @@ Amounts are in ``quote_asset`` (valued at the consolidated mid). A limit of ``No
     [kyc.tier1]
     daily_withdrawal = "2000"
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -32,8 +33,14 @@ def _tier(deposit: str | None, daily: str | None, monthly: str | None, notional:
     def d(x: str | None) -> Decimal | None:
         return None if x is None else Decimal(x)
 
-    return TierLimits(may_deposit=True, may_trade=True, max_deposit=d(deposit), daily_withdrawal=d(daily),
-                      monthly_withdrawal=d(monthly), max_order_notional=d(notional))
+    return TierLimits(
+        may_deposit=True,
+        may_trade=True,
+        max_deposit=d(deposit),
+        daily_withdrawal=d(daily),
+        monthly_withdrawal=d(monthly),
+        max_order_notional=d(notional),
+    )
 
 
 class KycSettings(BaseModel):

@@ -1,4 +1,5 @@
 """structlog set-up: JSON lines in production, a readable console in development; always to stderr."""
+
 from __future__ import annotations
 
 import logging
@@ -24,7 +25,9 @@ def configure_logging(settings: Settings) -> None:
     if not isinstance(level, int):
         level = logging.INFO
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if settings.env == "production" else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if settings.env == "production"
+        else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[

@@ -19,6 +19,7 @@ swaps in a new one only if the whole file is valid, so a bad edit never replaces
 Numbers for money, fees and basis points are exact Decimals (TOML floats are read as Decimal).
 ``config/routing.example.toml`` documents every field.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -45,7 +46,9 @@ _MERGED_TABLES = ("fees", "priority")  # per-symbol tables that merge key by key
 def _exact(value: object) -> object:
     # Money and rates must not pass through binary floats; a bool is not a number here.
     if isinstance(value, bool | float):
-        raise ValueError(f"must be a decimal number written exactly (an integer, a TOML float or a string), received {value!r}")
+        raise ValueError(
+            f"must be a decimal number written exactly (an integer, a TOML float or a string), received {value!r}"
+        )
     return value
 
 
@@ -151,7 +154,7 @@ def parse_policies(text: str, source: str = "<routing>") -> PolicySet:
     if unknown:
         raise PolicyError(
             f"{source}: unknown top-level key {', '.join(repr(k) for k in unknown)}; "
-            "expected only a [default] table and [symbols.\"BASE/QUOTE\"] tables"
+            'expected only a [default] table and [symbols."BASE/QUOTE"] tables'
         )
     base = _table(doc.get("default", {}), source, "[default]")
     default = _validate(base, source, "[default]")
@@ -160,7 +163,7 @@ def parse_policies(text: str, source: str = "<routing>") -> PolicySet:
     for symbol, raw in symbols_doc.items():
         where = f'[symbols."{symbol}"]'
         if not _SYMBOL.match(symbol):
-            raise PolicyError(f"{source}: {where}: symbol must be written BASE/QUOTE in capitals, e.g. \"BTC/USDT\"")
+            raise PolicyError(f'{source}: {where}: symbol must be written BASE/QUOTE in capitals, e.g. "BTC/USDT"')
         override = _table(raw, source, where)
         merged = {**base, **override}
         for key in _MERGED_TABLES:
@@ -217,7 +220,9 @@ class PolicyStore:
         self._signature = self._stat()
         self._current = PolicySet() if self.path is None else load_policies(self.path)
         self.version = 1
-        log.info("routing_policy_loaded", path=str(self.path), version=self.version, symbols=sorted(self._current.symbols))
+        log.info(
+            "routing_policy_loaded", path=str(self.path), version=self.version, symbols=sorted(self._current.symbols)
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PolicyStore:

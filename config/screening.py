@@ -2,6 +2,7 @@
 
 Environment variables are ``BRAID_SCREENING__<KNOB>``, e.g. ``BRAID_SCREENING__NAME_THRESHOLD=0.92``.
 """
+
 from __future__ import annotations
 
 from pydantic import BaseModel, Field

@@ -3,6 +3,7 @@
 Sources, strongest first: constructor arguments, environment (``BRAID_*``, nested with ``__``),
 the TOML file named by ``BRAID_CONFIG_FILE`` (default ``braid.toml`` in the working directory, if present).
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Broker treasury settings (``BRAID_TREASURY__<KNOB>``): inventory targets per venue and how transfers run."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -18,7 +19,9 @@ class VenueTarget(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> VenueTarget:
         if not self.min <= self.target <= self.max:
-            raise ValueError(f"{self.venue} {self.asset}: need min <= target <= max, was {self.min}/{self.target}/{self.max}")
+            raise ValueError(
+                f"{self.venue} {self.asset}: need min <= target <= max, was {self.min}/{self.target}/{self.max}"
+            )
         return self
 
 

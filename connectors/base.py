@@ -1,4 +1,5 @@
 """Shared market-data types: book messages, the actions a feed asks its transport for, counters, protocols."""
+
 from __future__ import annotations
 
 import enum

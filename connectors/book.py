@@ -1,4 +1,5 @@
 """One venue's mirrored L2 book for one symbol: the compiled price book plus its sync state."""
+
 from __future__ import annotations
 
 from decimal import Decimal

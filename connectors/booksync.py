@@ -4,6 +4,7 @@ States: WAITING (no book; diffs are buffered until a snapshot arrives), BRIDGING
 diff must connect to it), LIVE. Any break sends only this book back to WAITING and marks it unsynced, so the
 consolidated book stops using it until it is rebuilt.
 """
+
 from __future__ import annotations
 
 import enum

@@ -4,6 +4,7 @@ Each venue's implementation (``connectors.<venue>.capital``) rides on that venue
 signed ccxt client (and, for Kraken, one nonce sequence) serves both. Amounts are exact ``Decimal``; asset
 names canonical (``BTC``); networks are custody's (``BTC``, ``ETH``, ``BSC``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -14,6 +14,7 @@ Legacy lines:
   ``configuration: {...}``            the recorder's configuration
 Times are kept as integer nanoseconds so that merging files by time is exact.
 """
+
 from __future__ import annotations
 
 import ast
@@ -104,7 +105,13 @@ def parse_line(line: str, file: str = "<capture>", line_no: int = 0) -> CaptureL
 
 BRAID_MAGIC = "braid_capture"
 BRAID_VERSION = 1
-_DIRS = {"open": LineKind.OPEN, "recv": LineKind.RECEIVED, "sent": LineKind.SENT, "rest": LineKind.HTTP, "close": LineKind.CLOSE}
+_DIRS = {
+    "open": LineKind.OPEN,
+    "recv": LineKind.RECEIVED,
+    "sent": LineKind.SENT,
+    "rest": LineKind.HTTP,
+    "close": LineKind.CLOSE,
+}
 _DIR_NAMES = {kind: name for name, kind in _DIRS.items()}
 
 
@@ -115,7 +122,9 @@ def is_braid_file(path: str | Path) -> bool:
     return head == b"\x1f\x8b" or head[:1] == b"{"
 
 
-def encode_record(ts_ns: int, venue: str, conn: str, direction: str, payload: str | bytes = "", url: str | None = None) -> bytes:
+def encode_record(
+    ts_ns: int, venue: str, conn: str, direction: str, payload: str | bytes = "", url: str | None = None
+) -> bytes:
     """One Braid record as a JSON line (keys in a fixed order, so equal inputs give equal bytes)."""
     rec: dict[str, object] = {"t": ts_ns, "v": venue, "c": conn, "d": direction}
     if url is not None:
@@ -158,7 +167,9 @@ def _braid_line(raw: bytes, name: str, no: int) -> CaptureLine:
         raise CaptureError(name, no, reason) from None
 
 
-def read_braid(path: str | Path, *, skip_bad: bool = False, errors: list[CaptureError] | None = None) -> Iterator[CaptureLine]:
+def read_braid(
+    path: str | Path, *, skip_bad: bool = False, errors: list[CaptureError] | None = None
+) -> Iterator[CaptureLine]:
     """Yield the records of one Braid capture file. A truncated or corrupt gzip stream ends the file with an
     error at the line after the last good one; bad lines raise, or with ``skip_bad`` go to ``errors``."""
     name = str(path)
@@ -191,7 +202,9 @@ def read_braid(path: str | Path, *, skip_bad: bool = False, errors: list[Capture
                     errors.append(exc)
 
 
-def read_capture(path: str | Path, *, skip_bad: bool = False, errors: list[CaptureError] | None = None) -> Iterator[CaptureLine]:
+def read_capture(
+    path: str | Path, *, skip_bad: bool = False, errors: list[CaptureError] | None = None
+) -> Iterator[CaptureLine]:
     """Yield the lines of one capture file (either format). Bad lines raise, or with ``skip_bad`` are collected
     in ``errors``."""
     if is_braid_file(path):

@@ -7,6 +7,7 @@ means nothing reached the venue, so the same request may be sent again.
 
 Each venue's ``trading.py`` maps its own codes/texts onto these; ``from_ccxt`` maps ccxt's transport errors.
 """
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable

@@ -1,4 +1,5 @@
 """Shared REST access for market data: timeouts, Retry-After on 429/418, retries on 5xx and network errors."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """Exact conversions between venue decimal text, Decimal and the books' scaled integer units."""
+
 from __future__ import annotations
 
 import json

@@ -8,6 +8,7 @@ at close. The format is described in ``connectors/capture.py`` and replay_data/R
 ``Recorder`` runs one live ``FeedSession`` per venue with a tap that writes every event, the same sessions
 ``braid serve`` runs, so a recording replays through exactly the code that produced the live books.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -82,7 +83,9 @@ class CaptureWriter:
         self._flush_every = min(1 << 20, max(1024, (rotate_bytes or 1 << 21) // 2))
 
     # ----- writing -----
-    def write(self, ts_ns: int, venue: str, conn: str, direction: str, payload: str | bytes = "", url: str | None = None) -> None:
+    def write(
+        self, ts_ns: int, venue: str, conn: str, direction: str, payload: str | bytes = "", url: str | None = None
+    ) -> None:
         if self._closed:
             raise ValueError("capture writer is closed")
         part = self._part_for(ts_ns)
@@ -110,7 +113,9 @@ class CaptureWriter:
         if self._gz is not None:
             part = self.parts[-1]
             too_big = self.rotate_bytes is not None and self._raw is not None and self._raw.tell() >= self.rotate_bytes
-            too_old = self.rotate_ns is not None and part.first_ns is not None and ts_ns - part.first_ns >= self.rotate_ns
+            too_old = (
+                self.rotate_ns is not None and part.first_ns is not None and ts_ns - part.first_ns >= self.rotate_ns
+            )
             if not (too_big or too_old):
                 return part
             self._finish_part()
@@ -329,7 +334,9 @@ def summarize(files: Iterable[str | Path]) -> dict[str, Any]:
     return counts
 
 
-def convert_legacy(files: Iterable[str | Path], out: str | Path, *, recording: str, rotate_bytes: int | None = None) -> Path:
+def convert_legacy(
+    files: Iterable[str | Path], out: str | Path, *, recording: str, rotate_bytes: int | None = None
+) -> Path:
     """Rewrite legacy capture files as one Braid recording in ``out``; returns the manifest path.
 
     Records are written in the order the replayer merges the legacy files (connections by receive time,
@@ -372,7 +379,10 @@ def convert_legacy(files: Iterable[str | Path], out: str | Path, *, recording: s
     for venue, line in references:
         writer.write(line.ts_ns, venue, f"{venue}-ref", "rest", line.payload, line.url)
     inputs = [[(item[2].ts_ns, i, n, item) for n, item in enumerate(s)] for i, s in enumerate(streams)]
-    inputs += [[(item[2].ts_ns, -1 - k, n, item) for n, item in enumerate(lines)] for k, (_, lines) in enumerate(sorted(snapshots.items()))]
+    inputs += [
+        [(item[2].ts_ns, -1 - k, n, item) for n, item in enumerate(lines)]
+        for k, (_, lines) in enumerate(sorted(snapshots.items()))
+    ]
     from connectors.venues import venue_spec
 
     for stream in streams:
@@ -380,5 +390,12 @@ def convert_legacy(files: Iterable[str | Path], out: str | Path, *, recording: s
         sent = [str(x[2].payload) for x in stream if x[2].kind is LineKind.SENT]
         writer.add_symbols(venue, venue_spec(venue).capture_symbols(first.url or "", sent))
     for _, _, _, (venue, conn, line) in heapq.merge(*inputs):
-        writer.write(line.ts_ns, venue, conn, {"open": "open", "received": "recv", "sent": "sent", "http": "rest"}[line.kind.value], line.payload, line.url if line.kind in (LineKind.OPEN, LineKind.HTTP) else None)
+        writer.write(
+            line.ts_ns,
+            venue,
+            conn,
+            {"open": "open", "received": "recv", "sent": "sent", "http": "rest"}[line.kind.value],
+            line.payload,
+            line.url if line.kind in (LineKind.OPEN, LineKind.HTTP) else None,
+        )
     return writer.close()

@@ -22,6 +22,7 @@ Driving an order flow against a replay (the router lives above connectors, so it
 Callbacks run between events (after every event at or before their time) and must not drive the replayer
 themselves. ``r.feeds`` / ``r.feed(venue)`` give the venue feeds (books, health, counters).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -244,7 +245,9 @@ class Replayer:
             self.result.feeds.append(st.feed)
             if self.market is not None:
                 for sym, book in st.feed.books.items():
-                    self.market.book(sym).attach(book, st.feed.health, fee=vs_settings.taker_fee, priority=vs_settings.priority)
+                    self.market.book(sym).attach(
+                        book, st.feed.health, fee=vs_settings.taker_fee, priority=vs_settings.priority
+                    )
 
     def _timeline(self, tagged: list[tuple[int, list[Any]]]) -> list[tuple[int, int, Any, Any, CaptureLine]]:
         def events(tag: int, items: list[Any]) -> Iterator[tuple[int, int, int, Any, CaptureLine]]:
@@ -349,7 +352,9 @@ class Replayer:
         self._run_events(self._pos + 1)
         return True
 
-    async def run_paced(self, speed: float = 1.0, *, stop: asyncio.Event | None = None, max_lag_s: float = 0.05) -> None:
+    async def run_paced(
+        self, speed: float = 1.0, *, stop: asyncio.Event | None = None, max_lag_s: float = 0.05
+    ) -> None:
         """Replay at ``speed`` x real time (wall clock paces only), yielding to the event loop between batches."""
         wall0, ts0 = time.monotonic(), self.now_ns
         while stop is None or not stop.is_set():

@@ -1,4 +1,5 @@
 """Canonical symbols (``BTC/USDT``) and each venue's spelling of them, filled by the venues' instrument loaders."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

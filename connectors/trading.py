@@ -4,6 +4,7 @@ Amounts are exact ``Decimal``; symbols and asset names are canonical (``BTC/USDT
 translates to its venue's spelling. A child order carries a deterministic client order id, so sending it
 twice can never make two orders: the adapter (and the venue) recognise the id.
 """
+
 from __future__ import annotations
 
 import uuid

@@ -2,6 +2,7 @@
 
 This is the one place that lists venues; shared machinery gets a VenueSpec and never names a venue.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence

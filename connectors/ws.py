@@ -4,6 +4,7 @@ The venue's FeedHandler does the protocol (no I/O there); this class does the I/
 asks, fetches REST snapshots in the background (the stream keeps being read, so diffs are buffered meanwhile),
 closes on silence or before the venue's connection-age cut, and reconnects with capped exponential backoff.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -118,7 +119,12 @@ class FeedSession:
         s = self.settings
         stats = self.handler.health.stats
         async with connect(
-            self.url, open_timeout=s.ws_open_timeout_s, max_size=None, compression=None, ping_interval=20, ping_timeout=20
+            self.url,
+            open_timeout=s.ws_open_timeout_s,
+            max_size=None,
+            compression=None,
+            ping_interval=20,
+            ping_timeout=20,
         ) as ws:
             self._ws = ws
             self.connections += 1
@@ -205,7 +211,9 @@ class FeedSession:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure is retried with backoff
-                log.warning("snapshot_failed", venue=self.handler.venue, symbol=venue_symbol, attempt=attempt, error=str(exc))
+                log.warning(
+                    "snapshot_failed", venue=self.handler.venue, symbol=venue_symbol, attempt=attempt, error=str(exc)
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.ws_backoff_max_s)
                 continue

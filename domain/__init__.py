@@ -4,6 +4,7 @@ prevention modes, ids, money and time. The bottom layer: it imports nothing from
 The enums are ``StrEnum``s whose values are Binance's spellings, so a member is the very string the API emits
 and compares equal to it (``OrderSide.BUY == "BUY"``); code on a hot path may keep passing the strings.
 """
+
 from domain.clock import Millis, now_ms
 from domain.ids import AccountId, OrderId, TenantId
 from domain.money import Amount, Price, Quantity
@@ -19,6 +20,20 @@ from domain.orders import (
 )
 
 __all__ = [
-    "FINAL_STATUSES", "OPEN_STATUSES", "AccountId", "Amount", "BookSide", "Millis", "OrderId", "OrderSide",
-    "OrderStatus", "OrderType", "Price", "Quantity", "StpMode", "TenantId", "TimeInForce", "now_ms",
+    "FINAL_STATUSES",
+    "OPEN_STATUSES",
+    "AccountId",
+    "Amount",
+    "BookSide",
+    "Millis",
+    "OrderId",
+    "OrderSide",
+    "OrderStatus",
+    "OrderType",
+    "Price",
+    "Quantity",
+    "StpMode",
+    "TenantId",
+    "TimeInForce",
+    "now_ms",
 ]

@@ -1,4 +1,5 @@
 """Time as Braid stores and sends it: integer milliseconds since the Unix epoch (Binance's unit)."""
+
 from __future__ import annotations
 
 import time

@@ -6,6 +6,7 @@ the router and the matching engine, with ``""`` as a default tenant; that silent
 restored after a restart lost their tenant and with it their self-trade protection. The engine keys its
 self-trade-prevention groups by (tenant, account) and needs nothing more than equality from them.
 """
+
 from __future__ import annotations
 
 from typing import TypeAlias

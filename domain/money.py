@@ -1,4 +1,5 @@
 """Exact amounts: never binary floats. ``Decimal`` at every edge; hot paths may scale to integers inside."""
+
 from __future__ import annotations
 
 from decimal import Decimal

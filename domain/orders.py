@@ -3,6 +3,7 @@
 ``OrderSide`` is the side of an order (BUY/SELL); ``BookSide`` is a side of an order book (bids/asks):
 two different things, two names.
 """
+
 from __future__ import annotations
 
 from enum import StrEnum
@@ -73,7 +74,9 @@ class OrderStatus(_Text):
 
 
 # An order in one of these can still trade (or be cancelled); one in FINAL_STATUSES never changes again.
-OPEN_STATUSES = frozenset({OrderStatus.PENDING_NEW, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED,
-                           OrderStatus.PENDING_CANCEL})
-FINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED,
-                            OrderStatus.EXPIRED_IN_MATCH})
+OPEN_STATUSES = frozenset(
+    {OrderStatus.PENDING_NEW, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL}
+)
+FINAL_STATUSES = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED, OrderStatus.EXPIRED_IN_MATCH}
+)

@@ -4,6 +4,7 @@ Each command prints one JSON object per line. Funding writes a credit from the `
 (double entry); it is safe while ``braid serve`` runs on the same database (the server re-reads a balance
 row it has not seen change before refusing an order, and every balance change is checked in the database).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,6 +61,7 @@ def _run(settings: Settings, body: Callable[[Wallets], Awaitable[None]]) -> int:
 
 def _backoffice(settings: Settings, body: Callable[[Wallets, BackOffice], Awaitable[None]]) -> int:
     """``_run`` with the back office (audit log, second factors) open too."""
+
     async def go(w: Wallets) -> None:
         bo = BackOffice.from_settings(settings)
         try:
@@ -72,20 +74,26 @@ def _backoffice(settings: Settings, body: Callable[[Wallets, BackOffice], Awaita
 
 def create_tenant(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+
     async def body(w: Wallets) -> None:
         t = await w.accounts.create_tenant(args.name, args.markup)
-        emit_json(out, {"tenant": t.tenant_id, "name": t.name, "markup": _s(t.markup_rate), "brokerAccount": t.broker_account_id})
+        emit_json(
+            out,
+            {"tenant": t.tenant_id, "name": t.name, "markup": _s(t.markup_rate), "brokerAccount": t.broker_account_id},
+        )
 
     return _run(settings, body)
 
 
 def set_markup(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+
     async def body(w: Wallets, bo: BackOffice) -> None:
         before = w.accounts.tenant(args.tenant).markup_rate
         t = await w.accounts.set_markup(args.tenant, args.rate)
-        await bo.audit.arecord(cli_actor(), LOCAL, "markup.set", f"tenant:{t.tenant_id}",
-                               {"from": _s(before), "to": _s(t.markup_rate)})
+        await bo.audit.arecord(
+            cli_actor(), LOCAL, "markup.set", f"tenant:{t.tenant_id}", {"from": _s(before), "to": _s(t.markup_rate)}
+        )
         emit_json(out, {"tenant": t.tenant_id, "markup": _s(t.markup_rate)})
 
     return _backoffice(settings, body)
@@ -93,6 +101,7 @@ def set_markup(args: argparse.Namespace, settings: Settings, out: TextIO | None 
 
 def create_account(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+
     async def body(w: Wallets) -> None:
         a = await w.accounts.create_account(args.tenant, args.name)
         emit_json(out, {"account": a.account_id, "tenant": a.tenant_id, "name": a.name})
@@ -102,17 +111,31 @@ def create_account(args: argparse.Namespace, settings: Settings, out: TextIO | N
 
 def create_key(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+
     async def body(w: Wallets, bo: BackOffice) -> None:
         acc = w.accounts.account(args.account)
         assert acc.tenant_id is not None
         await asyncio.to_thread(bo.factors.require_second_factor, acc.account_id, args.totp)
         key, secret = await w.keys.create_key(
-            acc.tenant_id, acc.account_id, can_read=not args.no_read, can_trade=args.trade,
-            ip_allowlist=args.ip or "", label=args.label,
+            acc.tenant_id,
+            acc.account_id,
+            can_read=not args.no_read,
+            can_trade=args.trade,
+            ip_allowlist=args.ip or "",
+            label=args.label,
         )
-        await bo.audit.arecord(cli_actor(), LOCAL, "apikey.create", f"account:{acc.account_id}",
-                               {"apiKey": key.api_key, "canTrade": key.can_trade, "canRead": key.can_read,
-                                "ipAllowlist": list(key.ip_allowlist)})
+        await bo.audit.arecord(
+            cli_actor(),
+            LOCAL,
+            "apikey.create",
+            f"account:{acc.account_id}",
+            {
+                "apiKey": key.api_key,
+                "canTrade": key.can_trade,
+                "canRead": key.can_read,
+                "ipAllowlist": list(key.ip_allowlist),
+            },
+        )
         emit_json(out, {**key.as_dict(), "secretKey": secret})  # the only time the secret is shown
 
     return _backoffice(settings, body)
@@ -121,6 +144,7 @@ def create_key(args: argparse.Namespace, settings: Settings, out: TextIO | None 
 def enable_2fa(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     """Enrol an account in TOTP: prints the provisioning URI and recovery codes once; pending until confirmed."""
     out = out or sys.stdout
+
     async def body(w: Wallets, bo: BackOffice) -> None:
         acc = w.accounts.account(args.account)
         subject = account_subject(acc.account_id)
@@ -136,6 +160,7 @@ def enable_2fa(args: argparse.Namespace, settings: Settings, out: TextIO | None 
 def confirm_2fa(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     """The first code from the authenticator turns the account's second factor on."""
     out = out or sys.stdout
+
     async def body(w: Wallets, bo: BackOffice) -> None:
         acc = w.accounts.account(args.account)
         subject = account_subject(acc.account_id)
@@ -148,6 +173,7 @@ def confirm_2fa(args: argparse.Namespace, settings: Settings, out: TextIO | None
 
 def fund(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+
     async def body(w: Wallets) -> None:
         await w.ledger.credit(args.account, args.asset, args.amount, args.ref or "admin-fund")
         b = w.ledger.balance(args.account, args.asset)
@@ -158,19 +184,34 @@ def fund(args: argparse.Namespace, settings: Settings, out: TextIO | None = None
 
 def list_all(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+
     async def body(w: Wallets) -> None:
         tenants = [w.accounts.tenant(args.tenant)] if args.tenant is not None else w.accounts.tenants()
         for t in tenants:
-            emit_json(out, {"tenant": t.tenant_id, "name": t.name, "markup": _s(t.markup_rate), "brokerAccount": t.broker_account_id})
-            for a in w.accounts.accounts_of(t.tenant_id, include_broker=True):
-                emit_json(out, {
-                    "account": a.account_id,
+            emit_json(
+                out,
+                {
                     "tenant": t.tenant_id,
-                    "kind": a.kind,
-                    "name": a.name,
-                    "keys": len(w.keys.list_keys(t.tenant_id, a.account_id)),
-                    "balances": {b.asset: {"free": _s(b.free), "locked": _s(b.locked)} for b in w.ledger.balances(a.account_id).values()},
-                })
+                    "name": t.name,
+                    "markup": _s(t.markup_rate),
+                    "brokerAccount": t.broker_account_id,
+                },
+            )
+            for a in w.accounts.accounts_of(t.tenant_id, include_broker=True):
+                emit_json(
+                    out,
+                    {
+                        "account": a.account_id,
+                        "tenant": t.tenant_id,
+                        "kind": a.kind,
+                        "name": a.name,
+                        "keys": len(w.keys.list_keys(t.tenant_id, a.account_id)),
+                        "balances": {
+                            b.asset: {"free": _s(b.free), "locked": _s(b.locked)}
+                            for b in w.ledger.balances(a.account_id).values()
+                        },
+                    },
+                )
 
     return _run(settings, body)
 
@@ -182,7 +223,10 @@ def check(args: argparse.Namespace, settings: Settings, out: TextIO | None = Non
     async def body(w: Wallets) -> None:
         sheet = await w.ledger.balance_sheet()
         result.append(sheet.ok)
-        emit_json(out, {"ok": sheet.ok, "postings": sheet.postings, "transfers": sheet.transfers, "problems": sheet.problems[:50]})
+        emit_json(
+            out,
+            {"ok": sheet.ok, "postings": sheet.postings, "transfers": sheet.transfers, "problems": sheet.problems[:50]},
+        )
 
     code = _run(settings, body)
     return code or (0 if result and result[0] else 1)
@@ -193,7 +237,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     asub = acc.add_subparsers(dest="accounts_command", required=True)
     p = asub.add_parser("create-tenant", help="a broker, with its own account for the markup it earns")
     p.add_argument("--name", required=True)
-    p.add_argument("--markup", type=_dec, default=Decimal(0), help="commission markup, fraction of each fill (e.g. 0.0005)")
+    p.add_argument(
+        "--markup", type=_dec, default=Decimal(0), help="commission markup, fraction of each fill (e.g. 0.0005)"
+    )
     p.set_defaults(run=create_tenant)
     p = asub.add_parser("set-markup", help="change a broker's commission markup")
     p.add_argument("--tenant", type=int, required=True)

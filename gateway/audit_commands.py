@@ -1,4 +1,5 @@
 """`braid audit verify|list`: check the hash chain of the audit log, and read it."""
+
 from __future__ import annotations
 
 import argparse
@@ -62,7 +63,9 @@ def list_entries(args: argparse.Namespace, settings: Settings, out: TextIO | Non
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     audit = sub.add_parser("audit", help="the hash-chained audit log of operator and security actions")
     asub = audit.add_subparsers(dest="audit_command", required=True)
-    p = asub.add_parser("verify", help="check every entry's hash and link; exit 1 naming any edited, deleted or moved entry")
+    p = asub.add_parser(
+        "verify", help="check every entry's hash and link; exit 1 naming any edited, deleted or moved entry"
+    )
     p.set_defaults(run=verify)
     p = asub.add_parser("list", help="entries as JSON lines, oldest first")
     p.add_argument("--since", type=_since, help="from this time on (ms since the epoch or ISO 8601, UTC by default)")

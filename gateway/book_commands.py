@@ -1,4 +1,5 @@
 """`braid book replay` and `braid book watch`."""
+
 from __future__ import annotations
 
 import argparse
@@ -95,7 +96,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     rp.set_defaults(run=replay)
     wp = bsub.add_parser("watch", help="show the consolidated top of book live")
     wp.add_argument("--symbol", required=True, help="canonical symbol, e.g. BTC/USDT")
-    wp.add_argument("--venue", action="append", choices=known_venues(), help="venue to include (repeatable; default all)")
+    wp.add_argument(
+        "--venue", action="append", choices=known_venues(), help="venue to include (repeatable; default all)"
+    )
     wp.add_argument("--url", action="append", help="VENUE=URL: connect that venue to this URL (e.g. a simulator)")
     wp.add_argument("--interval", type=float, default=1.0, help="seconds between lines (default 1)")
     wp.add_argument("--seconds", type=float, default=None, help="stop after this long (default: run until Ctrl-C)")

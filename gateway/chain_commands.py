@@ -1,4 +1,5 @@
 """`braid chain ...`: the Bitcoin regtest simulator, and a chain watcher printing what it sees."""
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,15 @@ class _PrintingConsumer:
         _print({"event": "observed", **asdict(observation)})
 
     async def on_confirmations(self, chain: str, tip: BlockRef, pending: list[tuple[Observation, int]]) -> None:
-        _print({"event": "tip", "chain": chain, "height": tip.height, "hash": tip.hash,
-                "confirmations": {f"{o.txid}:{o.index}": n for o, n in pending}})
+        _print(
+            {
+                "event": "tip",
+                "chain": chain,
+                "height": tip.height,
+                "hash": tip.hash,
+                "confirmations": {f"{o.txid}:{o.index}": n for o, n in pending},
+            }
+        )
 
     async def on_orphaned(self, observation: Observation) -> None:
         _print({"event": "orphaned", **asdict(observation)})

@@ -1,4 +1,5 @@
 """The `braid` command line."""
+
 from __future__ import annotations
 
 import argparse

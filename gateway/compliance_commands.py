@@ -4,6 +4,7 @@ Each command works on the configured database and prints JSON lines (the backtes
 Operators name themselves with ``--actor``; a case is closed by someone other than its opener and
 its investigator, and only closing releases or returns held money.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,6 +59,7 @@ def _service(settings: Settings) -> Screening:
 
 # ------------------------------------------------------------------------------------------- sanctions
 
+
 def sanctions_load(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     out = out or sys.stdout
 
@@ -66,13 +68,30 @@ def sanctions_load(args: argparse.Namespace, settings: Settings, out: TextIO | N
         s = _service(settings)
         done = s.load(lst, actor=args.actor)
         v = lst.version
-        _emit(out, {"list": done.list_id, "new": done.new, "published": v.published, "sha256": v.sha256,
-                    "source": v.source, "entries": len(lst.entries),
-                    "addresses": sum(len(e.addresses) for e in lst.entries)})
+        _emit(
+            out,
+            {
+                "list": done.list_id,
+                "new": done.new,
+                "published": v.published,
+                "sha256": v.sha256,
+                "source": v.source,
+                "entries": len(lst.entries),
+                "addresses": sum(len(e.addresses) for e in lst.entries),
+            },
+        )
         if done.new:
-            _emit(out, {"rescreened": len(done.rescreened), "hits": [
-                {"account": acc, "case": r.case_id, "matches": [h.entry_name for h in r.hits]}
-                for acc, r in done.rescreened if r.is_hit]})
+            _emit(
+                out,
+                {
+                    "rescreened": len(done.rescreened),
+                    "hits": [
+                        {"account": acc, "case": r.case_id, "matches": [h.entry_name for h in r.hits]}
+                        for acc, r in done.rescreened
+                        if r.is_hit
+                    ],
+                },
+            )
         return 0
 
     return _guard(body)
@@ -93,9 +112,18 @@ def screen_name(args: argparse.Namespace, settings: Settings, out: TextIO | None
 
     def body() -> int:
         r = _service(settings).screen_name(args.name, args.dob, args.country, account_id=args.account)
-        _emit(out, {"decision": r.decision, "name": r.name, "list": r.list_version, "threshold": r.threshold,
-                    "case": r.case_id, "hits": [h.as_json() for h in r.hits],
-                    "dismissed": [h.as_json() for h in r.dismissed]})
+        _emit(
+            out,
+            {
+                "decision": r.decision,
+                "name": r.name,
+                "list": r.list_version,
+                "threshold": r.threshold,
+                "case": r.case_id,
+                "hits": [h.as_json() for h in r.hits],
+                "dismissed": [h.as_json() for h in r.dismissed],
+            },
+        )
         return 1 if r.is_hit else 0
 
     return _guard(body)
@@ -106,15 +134,25 @@ def screen_address(args: argparse.Namespace, settings: Settings, out: TextIO | N
 
     def body() -> int:
         r = _service(settings).screen_address(args.chain, args.address)
-        _emit(out, {"decision": r.decision, "chain": r.chain, "address": r.address, "list": r.list_version,
-                    "hits": [{"uid": h.entry_uid, "name": h.entry_name, "ticker": h.ticker, "listed": h.listed}
-                             for h in r.hits]})
+        _emit(
+            out,
+            {
+                "decision": r.decision,
+                "chain": r.chain,
+                "address": r.address,
+                "list": r.list_version,
+                "hits": [
+                    {"uid": h.entry_uid, "name": h.entry_name, "ticker": h.ticker, "listed": h.listed} for h in r.hits
+                ],
+            },
+        )
         return 1 if r.hits else 0
 
     return _guard(body)
 
 
 # ------------------------------------------------------------------------------------------- backtest
+
 
 def run_backtest(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     out = out or sys.stdout
@@ -130,8 +168,14 @@ def run_backtest(args: argparse.Namespace, settings: Settings, out: TextIO | Non
             if loaded is not None:
                 listed = loaded.listing_reason
         since = int(datetime.combine(args.since, datetime.min.time(), tzinfo=UTC).timestamp() * 1000)
-        result = backtest(rules, sources, since, high_risk_countries=settings.screening.high_risk_countries,
-                          listed_address=listed, anomaly_min_training=settings.screening.anomaly_min_training)
+        result = backtest(
+            rules,
+            sources,
+            since,
+            high_risk_countries=settings.screening.high_risk_countries,
+            listed_address=listed,
+            anomaly_min_training=settings.screening.anomaly_min_training,
+        )
         out.write(format_backtest(result, rules, since))
         return 0
 
@@ -140,19 +184,40 @@ def run_backtest(args: argparse.Namespace, settings: Settings, out: TextIO | Non
 
 # ------------------------------------------------------------------------------------------- cases
 
+
 def _case_json(s: Screening, case_id: int, full: bool = False) -> dict[str, Any]:
     c = s.cases.get(case_id)
-    obj: dict[str, Any] = {"case": c.case_id, "kind": c.kind, "state": c.state, "account": c.account_id,
-                           "summary": c.summary, "openedBy": c.opened_by, "assignee": c.assignee,
-                           "investigator": c.investigator, "closedBy": c.closed_by, "resolution": c.resolution,
-                           "funds": c.funds, "sarFiled": c.sar_filed}
+    obj: dict[str, Any] = {
+        "case": c.case_id,
+        "kind": c.kind,
+        "state": c.state,
+        "account": c.account_id,
+        "summary": c.summary,
+        "openedBy": c.opened_by,
+        "assignee": c.assignee,
+        "investigator": c.investigator,
+        "closedBy": c.closed_by,
+        "resolution": c.resolution,
+        "funds": c.funds,
+        "sarFiled": c.sar_filed,
+    }
     holds = s.cases.holds_of(case_id)
-    obj["holds"] = [{"hold": h.hold_id, "direction": h.direction, "ref": h.ref, "asset": h.asset,
-                     "amount": format(h.amount, "f"), "status": h.status} for h in holds]
+    obj["holds"] = [
+        {
+            "hold": h.hold_id,
+            "direction": h.direction,
+            "ref": h.ref,
+            "asset": h.asset,
+            "amount": format(h.amount, "f"),
+            "status": h.status,
+        }
+        for h in holds
+    ]
     if full:
         obj["evidence"] = c.evidence
-        obj["log"] = [{"actor": e.actor, "action": e.action, "text": e.text, "time": e.time_ms}
-                      for e in s.cases.history(case_id)]
+        obj["log"] = [
+            {"actor": e.actor, "action": e.action, "text": e.text, "time": e.time_ms} for e in s.cases.history(case_id)
+        ]
     return obj
 
 
@@ -197,11 +262,13 @@ cases_assign = _case_action(lambda s, a: s.cases.assign(a.case, a.operator, a.ac
 cases_investigate = _case_action(lambda s, a: s.cases.investigate(a.case, a.actor))
 cases_note = _case_action(lambda s, a: s.cases.note(a.case, a.text, a.actor))
 cases_escalate = _case_action(lambda s, a: s.cases.escalate(a.case, a.actor, a.reason))
-cases_close = _case_action(lambda s, a: s.cases.close(a.case, a.actor, resolution=a.resolution, funds=a.funds,
-                                                      sar_filed=a.sar_filed))
+cases_close = _case_action(
+    lambda s, a: s.cases.close(a.case, a.actor, resolution=a.resolution, funds=a.funds, sar_filed=a.sar_filed)
+)
 
 
 # ------------------------------------------------------------------------------------------- parsers
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     comp = sub.add_parser("compliance", help="sanctions screening, AML backtests and cases")
@@ -230,8 +297,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p = csub.add_parser("backtest", help="replay history through a rules file and print what it would flag")
     p.add_argument("rules", type=Path)
     p.add_argument("--since", type=_date, required=True, help="YYYY-MM-DD: events before it are history only")
-    p.add_argument("--events", type=Path, action="append", default=[],
-                   help="a JSON-lines file of deposits/withdrawals (repeatable)")
+    p.add_argument(
+        "--events",
+        type=Path,
+        action="append",
+        default=[],
+        help="a JSON-lines file of deposits/withdrawals (repeatable)",
+    )
     p.add_argument("--no-trades", action="store_true", help="leave out the trades in the wallets store")
     p.add_argument("--no-list", action="store_true", help="do not consult the loaded sanctions list")
     p.set_defaults(run=run_backtest)
@@ -268,10 +340,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("case", type=int)
     p.add_argument("--resolution", required=True)
     funds = p.add_mutually_exclusive_group()
-    funds.add_argument("--release", dest="funds", action="store_const", const="release",
-                       help="credit the held deposit / send the held withdrawal")
-    funds.add_argument("--return", dest="funds", action="store_const", const="return",
-                       help="return the held money to its sender / the client")
+    funds.add_argument(
+        "--release",
+        dest="funds",
+        action="store_const",
+        const="release",
+        help="credit the held deposit / send the held withdrawal",
+    )
+    funds.add_argument(
+        "--return",
+        dest="funds",
+        action="store_const",
+        const="return",
+        help="return the held money to its sender / the client",
+    )
     p.add_argument("--sar-filed", action="store_true", help="a suspicious activity report was filed")
     p.add_argument("--actor", required=True)
     p.set_defaults(run=cases_close, funds=None)

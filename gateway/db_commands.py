@@ -4,6 +4,7 @@ Start-up upgrades the database by itself (``wallets.migrations.prepare``); ``bra
 on request, e.g. before rolling out a new version. Each command prints one JSON object; a database whose
 schema is newer than this Braid, or that cannot be adopted, exits with status 2 and the reason on stderr.
 """
+
 from __future__ import annotations
 
 import argparse

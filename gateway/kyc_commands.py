@@ -1,5 +1,6 @@
 """`braid kyc ...`: set and show an account's verification tier, rotate the personal-data key, and answer data
 subject requests (export, erase), against the configured database. Each command prints JSON lines."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,9 @@ from wallets import load_master_key
 def open_kyc(settings: Settings, backoffice: BackOffice | None = None) -> Kyc:
     """KYC over the configured database (migrated if needed) with the configured master key; tier changes go
     into ``backoffice``'s audit log when one is given."""
-    master = load_master_key(settings.master_key.get_secret_value() if settings.master_key else None,
-                             settings.master_key_file)
+    master = load_master_key(
+        settings.master_key.get_secret_value() if settings.master_key else None, settings.master_key_file
+    )
 
     def no_price(asset: str) -> Decimal | None:
         return None  # the commands here never value amounts
@@ -45,8 +47,9 @@ def _run(settings: Settings, body: Callable[[Kyc], None]) -> int:
 
 def set_tier(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     w = out or sys.stdout
-    return _run(settings, lambda k: emit_json(w, k.set_tier(args.account, args.tier, reason=args.reason,
-                                                            actor=args.actor)))
+    return _run(
+        settings, lambda k: emit_json(w, k.set_tier(args.account, args.tier, reason=args.reason, actor=args.actor))
+    )
 
 
 def show(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
@@ -54,8 +57,15 @@ def show(args: argparse.Namespace, settings: Settings, out: TextIO | None = None
 
     def body(k: Kyc) -> None:
         tier = k.tier(args.account)
-        emit_json(w, {"account": args.account, "tier": tier, "limits": k.settings.limits(tier).model_dump(mode="json"),
-                      "history": k.store.history(args.account)})
+        emit_json(
+            w,
+            {
+                "account": args.account,
+                "tier": tier,
+                "limits": k.settings.limits(tier).model_dump(mode="json"),
+                "history": k.store.history(args.account),
+            },
+        )
 
     return _run(settings, body)
 

@@ -4,6 +4,7 @@ The command line runs with direct access to the database, so its actions are aud
 from ``local``. ``create`` and ``reset-totp`` print the TOTP provisioning URI and the recovery codes once.
 Passwords are read from standard input (``--password-stdin``) or prompted for, never taken as an argument.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,9 @@ def create(args: argparse.Namespace, settings: Settings, out: TextIO | None = No
     out = out or sys.stdout
 
     def body(bo: BackOffice) -> None:
-        op, enrolment = bo.operators.create(args.username, _password(args), args.role, ip_allowlist=args.ip or "",
-                                            actor=cli_actor(), ip=LOCAL)
+        op, enrolment = bo.operators.create(
+            args.username, _password(args), args.role, ip_allowlist=args.ip or "", actor=cli_actor(), ip=LOCAL
+        )
         emit(out, {**op.as_dict(), "totp": enrolment.as_dict()})  # the only time the secret and codes are shown
 
     return with_backoffice(settings, body)
@@ -97,8 +99,13 @@ def reset_totp(args: argparse.Namespace, settings: Settings, out: TextIO | None 
     out = out or sys.stdout
 
     def body(bo: BackOffice) -> None:
-        emit(out, {"username": args.username,
-                   "totp": bo.operators.reset_totp(args.username, actor=cli_actor(), ip=LOCAL).as_dict()})
+        emit(
+            out,
+            {
+                "username": args.username,
+                "totp": bo.operators.reset_totp(args.username, actor=cli_actor(), ip=LOCAL).as_dict(),
+            },
+        )
 
     return with_backoffice(settings, body)
 

@@ -1,4 +1,5 @@
 """Command-line options shared by several `braid` commands."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -11,6 +11,7 @@ them out); those fills are found through the router's engine events and booked i
 order that caused them. Codes and texts come from :func:`router.reasons.error_of` (the router's report
 carries them) and internal_book's error table.
 """
+
 from __future__ import annotations
 
 import re
@@ -117,24 +118,70 @@ class OrderRow:
 
     def row(self) -> dict[str, Any]:
         """The ``braid_orders`` row (built by hand: dataclasses.asdict deep-copies every Decimal)."""
-        return {"order_id": self.order_id, "account_id": self.account_id, "symbol": self.symbol,
-                "client_order_id": self.client_order_id, "side": self.side, "type": self.type, "tif": self.tif,
-                "price": self.price, "stop_price": None, "orig_qty": self.orig_qty,
-                "orig_quote_qty": self.orig_quote_qty or None, "executed_qty": self.executed_qty,
-                "cum_quote": self.cum_quote, "status": self.status, "time": self.time,
-                "update_time": self.update_time, "route": None}
+        return {
+            "order_id": self.order_id,
+            "account_id": self.account_id,
+            "symbol": self.symbol,
+            "client_order_id": self.client_order_id,
+            "side": self.side,
+            "type": self.type,
+            "tif": self.tif,
+            "price": self.price,
+            "stop_price": None,
+            "orig_qty": self.orig_qty,
+            "orig_quote_qty": self.orig_quote_qty or None,
+            "executed_qty": self.executed_qty,
+            "cum_quote": self.cum_quote,
+            "status": self.status,
+            "time": self.time,
+            "update_time": self.update_time,
+            "route": None,
+        }
 
     def snapshot(self) -> OrderRow:
         """A copy as it stands (what one committed write holds; dataclasses.replace costs several times this)."""
-        return OrderRow(self.order_id, self.account_id, self.symbol, self.client_order_id, self.side, self.type,
-                        self.tif, self.price, self.orig_qty, self.orig_quote_qty, self.executed_qty, self.cum_quote,
-                        self.status, self.time, self.update_time, self.reserved_asset, self.reserved_left,
-                        self.canonical, self.booked, self.saved)
+        return OrderRow(
+            self.order_id,
+            self.account_id,
+            self.symbol,
+            self.client_order_id,
+            self.side,
+            self.type,
+            self.tif,
+            self.price,
+            self.orig_qty,
+            self.orig_quote_qty,
+            self.executed_qty,
+            self.cum_quote,
+            self.status,
+            self.time,
+            self.update_time,
+            self.reserved_asset,
+            self.reserved_left,
+            self.canonical,
+            self.booked,
+            self.saved,
+        )
 
     def record(self) -> OrderRecord:
-        return OrderRecord(self.order_id, self.account_id, self.symbol, self.client_order_id, self.side, self.type,
-                           self.status, self.tif, self.price, None, self.orig_qty, self.orig_quote_qty or None,
-                           self.executed_qty, self.cum_quote, self.time, self.update_time)
+        return OrderRecord(
+            self.order_id,
+            self.account_id,
+            self.symbol,
+            self.client_order_id,
+            self.side,
+            self.type,
+            self.status,
+            self.tif,
+            self.price,
+            None,
+            self.orig_qty,
+            self.orig_quote_qty or None,
+            self.executed_qty,
+            self.cum_quote,
+            self.time,
+            self.update_time,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,10 +266,23 @@ class OrdersService:
         if req.tif is not None and req.tif not in _TIF_OF:
             raise OrderRefused(-1115, "Invalid timeInForce.")
         if req.client_order_id is not None and not _CLIENT_ID.match(req.client_order_id):
-            raise OrderRefused(-1100, "Illegal characters found in parameter 'newClientOrderId'; legal range is "
-                                      "'^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.")
-        present = {f for f, v in ((TIF, req.tif), (QTY, req.quantity), (PRICE, req.price), (QUOTE, req.quote_qty),
-                                  (STOP, req.stop_price), (TRAIL, req.trailing_delta)) if v is not None}
+            raise OrderRefused(
+                -1100,
+                "Illegal characters found in parameter 'newClientOrderId'; legal range is "
+                "'^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
+            )
+        present = {
+            f
+            for f, v in (
+                (TIF, req.tif),
+                (QTY, req.quantity),
+                (PRICE, req.price),
+                (QUOTE, req.quote_qty),
+                (STOP, req.stop_price),
+                (TRAIL, req.trailing_delta),
+            )
+            if v is not None
+        }
         bad = check_params(_TYPE_OF[req.type], present)
         if bad is not None:
             raise _refuse(*bad)
@@ -231,15 +291,22 @@ class OrdersService:
         market = req.type == "MARKET"
         if req.price is not None:
             p = req.price
-            if p <= 0 or (inst.min_price and p < inst.min_price) or (inst.max_price and p > inst.max_price) \
-                    or not inst.price_on_tick(p):
+            if (
+                p <= 0
+                or (inst.min_price and p < inst.min_price)
+                or (inst.max_price and p > inst.max_price)
+                or not inst.price_on_tick(p)
+            ):
                 raise _refuse(MatchingReason.MATCHING_PRICE_FILTER)
         if req.quantity is not None:
             q = req.quantity
             step = (inst.market_step_size or inst.step_size) if market else inst.step_size
             max_q = (inst.market_max_qty or inst.max_qty) if market else inst.max_qty
-            reason = MatchingReason.MATCHING_MARKET_LOT_SIZE if market and inst.market_step_size else \
-                MatchingReason.MATCHING_LOT_SIZE
+            reason = (
+                MatchingReason.MATCHING_MARKET_LOT_SIZE
+                if market and inst.market_step_size
+                else MatchingReason.MATCHING_LOT_SIZE
+            )
             if q <= 0 or (inst.min_qty and q < inst.min_qty) or (max_q and q > max_q) or (step and q % step):
                 raise _refuse(reason)
         if req.quote_qty is not None and req.quote_qty <= 0:
@@ -286,8 +353,9 @@ class OrdersService:
             if self.wallets.ledger.available(acct, inst.quote).free >= reserve + extra:
                 reserve += extra
         if self.risk is not None:
-            refused = self.risk.evaluate(inst.symbol, req.side, qty, req.price, self._mid(inst.symbol),
-                                         self.open_count.get(acct, 0), str(acct))
+            refused = self.risk.evaluate(
+                inst.symbol, req.side, qty, req.price, self._mid(inst.symbol), self.open_count.get(acct, 0), str(acct)
+            )
             if refused is not None:
                 raise OrderRefused(*error_of(refused.reason, refused.detail))
         if req.type == "LIMIT_MAKER" and self._would_take(inst, buy, req.price):  # type: ignore[arg-type]
@@ -301,10 +369,37 @@ class OrdersService:
         t = self.clock_ms()
         side, order_type = _SIDE_OF[req.side], _TYPE_OF[req.type]
         tif = _GTC if order_type == "LIMIT_MAKER" else (_TIF_OF[req.tif] if req.tif and order_type == "LIMIT" else None)
-        row = OrderRow(order_id, acct, req.symbol, cid, side, order_type, tif, req.price, qty, req.quote_qty or ZERO,
-                       ZERO, ZERO, _NEW, t, t, asset, reserve, inst.symbol)
-        parent = ParentOrder(str(order_id), inst.symbol, side, qty, _MARKET if order_type == "MARKET" else _LIMIT,
-                             req.price, tif or _IOC, caller.tenant_id, acct)
+        row = OrderRow(
+            order_id,
+            acct,
+            req.symbol,
+            cid,
+            side,
+            order_type,
+            tif,
+            req.price,
+            qty,
+            req.quote_qty or ZERO,
+            ZERO,
+            ZERO,
+            _NEW,
+            t,
+            t,
+            asset,
+            reserve,
+            inst.symbol,
+        )
+        parent = ParentOrder(
+            str(order_id),
+            inst.symbol,
+            side,
+            qty,
+            _MARKET if order_type == "MARKET" else _LIMIT,
+            req.price,
+            tif or _IOC,
+            caller.tenant_id,
+            acct,
+        )
         try:
             report = await self.router.execute(parent)
         except Exception:
@@ -350,7 +445,9 @@ class OrdersService:
         assert req.quote_qty is not None
         qty = self._qty_for_quote(inst, buy, req.quote_qty, band)
         if qty <= 0:
-            raise _refuse(MatchingReason.MATCHING_MARKET_LOT_SIZE if inst.market_step_size else MatchingReason.MATCHING_LOT_SIZE)
+            raise _refuse(
+                MatchingReason.MATCHING_MARKET_LOT_SIZE if inst.market_step_size else MatchingReason.MATCHING_LOT_SIZE
+            )
         return qty, (req.quote_qty if buy else qty)
 
     def _protection_price(self, inst: Instrument, buy: bool) -> Decimal:
@@ -364,7 +461,7 @@ class OrdersService:
         """Base quantity a quote amount buys (or sells for), walking the consolidated book within the band."""
         book = self.router.market.book(inst.symbol)
         left, qty = quote, ZERO
-        for lvl in (book.asks(200) if buy else book.bids(200)):
+        for lvl in book.asks(200) if buy else book.bids(200):
             p, q = lvl.price, lvl.qty
             if (buy and p > band) or (not buy and p < band):
                 break
@@ -387,9 +484,18 @@ class OrdersService:
             return False
         from internal_book import NewOrder
 
-        probe = NewOrder(symbol=inst.symbol, account=0, tenant=0, side=OrderSide.BUY if buy else OrderSide.SELL,
-                         order_type=OrderType.LIMIT, quantity=inst.step_size or Decimal(1), price=price,
-                         time_in_force=TimeInForce.IOC, client_order_id="probe", ts=0)
+        probe = NewOrder(
+            symbol=inst.symbol,
+            account=0,
+            tenant=0,
+            side=OrderSide.BUY if buy else OrderSide.SELL,
+            order_type=OrderType.LIMIT,
+            quantity=inst.step_size or Decimal(1),
+            price=price,
+            time_in_force=TimeInForce.IOC,
+            client_order_id="probe",
+            ts=0,
+        )
         try:
             return engine.preview(probe).filled_qty > 0
         except Exception:  # noqa: BLE001 - a preview the engine cannot make must not block the order
@@ -401,7 +507,7 @@ class OrdersService:
 
     async def _book_fills(self, o: OrderRow, all_fills: Any, status: OrderStatus, batch: Batch) -> list[TradeRecord]:
         """Settle the router's fills not booked yet, set the order's state, and queue it all in ``batch``."""
-        new = all_fills[o.booked:]
+        new = all_fills[o.booked :]
         first = o.booked
         o.booked = len(all_fills)
         inst = self.by_symbol[o.symbol]
@@ -419,17 +525,58 @@ class OrdersService:
         t = self.clock_ms()
         trade_id = self.wallets.store.next_id("trade")
         s = await self.wallets.ledger.settle_fill(
-            o.account_id, base=inst.base, quote=inst.quote, side=o.side, qty=f.qty, price=f.price,
-            ref=f"trade:{trade_id}", quote_qty=quote_qty, commission=commission,
-            counterparty=INTERNAL if f.source == INTERNAL else venue_account(f.source), batch=batch)
-        trade = TradeRecord(trade_id, o.order_id, o.account_id, o.symbol, f.price, f.qty, quote_qty, commission,
-                            s.commission_asset, buy, f.maker, t, f.source, f"{f.ref}:{index}"[:64], s.markup)
+            o.account_id,
+            base=inst.base,
+            quote=inst.quote,
+            side=o.side,
+            qty=f.qty,
+            price=f.price,
+            ref=f"trade:{trade_id}",
+            quote_qty=quote_qty,
+            commission=commission,
+            counterparty=INTERNAL if f.source == INTERNAL else venue_account(f.source),
+            batch=batch,
+        )
+        trade = TradeRecord(
+            trade_id,
+            o.order_id,
+            o.account_id,
+            o.symbol,
+            f.price,
+            f.qty,
+            quote_qty,
+            commission,
+            s.commission_asset,
+            buy,
+            f.maker,
+            t,
+            f.source,
+            f"{f.ref}:{index}"[:64],
+            s.markup,
+        )
         # the row by hand, as for orders (OrderStore.add_fill's asdict deep-copies every Decimal)
-        batch.add(Insert(models.trades, {
-            "trade_id": trade_id, "order_id": o.order_id, "account_id": o.account_id, "symbol": o.symbol,
-            "price": f.price, "qty": f.qty, "quote_qty": quote_qty, "commission": commission,
-            "commission_asset": s.commission_asset, "markup": s.markup, "is_buyer": buy, "is_maker": f.maker,
-            "time": t, "source": f.source, "source_ref": trade.source_ref}))
+        batch.add(
+            Insert(
+                models.trades,
+                {
+                    "trade_id": trade_id,
+                    "order_id": o.order_id,
+                    "account_id": o.account_id,
+                    "symbol": o.symbol,
+                    "price": f.price,
+                    "qty": f.qty,
+                    "quote_qty": quote_qty,
+                    "commission": commission,
+                    "commission_asset": s.commission_asset,
+                    "markup": s.markup,
+                    "is_buyer": buy,
+                    "is_maker": f.maker,
+                    "time": t,
+                    "source": f.source,
+                    "source_ref": trade.source_ref,
+                },
+            )
+        )
         o.reserved_left -= s.paid
         o.executed_qty += f.qty
         o.cum_quote += quote_qty
@@ -475,7 +622,9 @@ class OrdersService:
 
     async def _release(self, o: OrderRow, amount: Decimal, batch: Batch) -> None:
         if amount > 0:
-            await self.wallets.ledger.release(o.account_id, o.reserved_asset, amount, f"order:{o.order_id}", batch=batch)
+            await self.wallets.ledger.release(
+                o.account_id, o.reserved_asset, amount, f"order:{o.order_id}", batch=batch
+            )
             o.reserved_left -= amount
 
     async def _touched(self, batch: Batch, changed: Changed, exclude: int | None = None) -> None:
@@ -576,11 +725,17 @@ class OrdersService:
             self._open_cids.pop((o.account_id, o.client_order_id), None)
         self.router.forget(str(o.order_id))
 
-    def _find_live(self, account_id: int, symbol: str, order_id: int | None, client_order_id: str | None) -> OrderRow | None:
+    def _find_live(
+        self, account_id: int, symbol: str, order_id: int | None, client_order_id: str | None
+    ) -> OrderRow | None:
         if order_id is not None:
             o = self.live.get(order_id)
-            ok = o is not None and o.account_id == account_id and o.symbol == symbol and (
-                client_order_id is None or o.client_order_id == client_order_id)
+            ok = (
+                o is not None
+                and o.account_id == account_id
+                and o.symbol == symbol
+                and (client_order_id is None or o.client_order_id == client_order_id)
+            )
             return o if ok else None
         for o in self.live.values():
             if o.account_id == account_id and o.symbol == symbol and o.client_order_id == client_order_id:
@@ -605,15 +760,34 @@ class OrdersService:
                 continue
             left = rec.orig_qty - rec.executed_qty
             buy = rec.side == "BUY"
-            o = OrderRow(rec.order_id, rec.account_id, rec.symbol, rec.client_order_id, rec.side, rec.type, rec.tif,
-                         rec.price, rec.orig_qty, rec.orig_quote_qty or ZERO, rec.executed_qty, rec.cum_quote,
-                         rec.status, rec.time, rec.update_time, inst.quote if buy else inst.base,
-                         left * rec.price if buy else left, inst.symbol, 0, True)
+            o = OrderRow(
+                rec.order_id,
+                rec.account_id,
+                rec.symbol,
+                rec.client_order_id,
+                rec.side,
+                rec.type,
+                rec.tif,
+                rec.price,
+                rec.orig_qty,
+                rec.orig_quote_qty or ZERO,
+                rec.executed_qty,
+                rec.cum_quote,
+                rec.status,
+                rec.time,
+                rec.update_time,
+                inst.quote if buy else inst.base,
+                left * rec.price if buy else left,
+                inst.symbol,
+                0,
+                True,
+            )
             self._track(o)
             # the order's own tenant, as when it was placed: (tenant, account) is its self-trade-prevention group
             tenant = self.wallets.accounts.account(o.account_id).tenant_id or 0
-            report = await self.router.execute(ParentOrder(
-                str(o.order_id), inst.symbol, o.side, left, _LIMIT, o.price, _GTC, tenant, o.account_id))
+            report = await self.router.execute(
+                ParentOrder(str(o.order_id), inst.symbol, o.side, left, _LIMIT, o.price, _GTC, tenant, o.account_id)
+            )
             batch = Batch()
             changed: Changed = []
             if report.status == "REJECTED":

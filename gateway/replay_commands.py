@@ -1,4 +1,5 @@
 """`braid record`, `braid replay` and `braid generate-market`."""
+
 from __future__ import annotations
 
 import argparse
@@ -97,7 +98,9 @@ class _Progress:
         self.stream.flush()
 
 
-def report_lines(replayer: Replayer, market: ConsolidatedMarket, depth: int, fee_adjusted: bool = False) -> list[dict[str, Any]]:
+def report_lines(
+    replayer: Replayer, market: ConsolidatedMarket, depth: int, fee_adjusted: bool = False
+) -> list[dict[str, Any]]:
     """The deterministic `braid replay` report: a summary, one line per feed, one per consolidated book."""
     res = replayer.result
     now = replayer.now_ns
@@ -172,16 +175,24 @@ def _replay_with_flow(args: argparse.Namespace, settings: Settings, out: TextIO,
         probe = Replayer(args.paths, settings=settings, skip_bad=args.on_error == "skip")
         first, last = probe.first_ns, probe.last_ns
         symbols = sorted({sym for feed in probe.feeds for sym in feed.books})
-        flow = load_flow(args.flow) if args.flow else generate_flow(symbols, first, last, args.generate_flow, seed=args.flow_seed)
+        flow = (
+            load_flow(args.flow)
+            if args.flow
+            else generate_flow(symbols, first, last, args.generate_flow, seed=args.flow_seed)
+        )
         moments = args.depth_at or [first + (last - first) * k // 4 for k in (1, 2, 3)]
-        analysis = asyncio.run(analyse(args.paths, flow, settings=settings, depth_at=moments, skip_bad=args.on_error == "skip"))
+        analysis = asyncio.run(
+            analyse(args.paths, flow, settings=settings, depth_at=moments, skip_bad=args.on_error == "skip")
+        )
     except CaptureError as exc:
         print(f"braid: capture error at {exc}; stopped (use --on-error skip to go on with the rest)", file=err)
         return 2
     except (OSError, ValueError) as exc:
         print(f"braid: {exc}", file=err)
         return 2
-    out.write(orjson.dumps({"kind": "summary", **_text(analysis.summary())}, option=orjson.OPT_SORT_KEYS).decode() + "\n")
+    out.write(
+        orjson.dumps({"kind": "summary", **_text(analysis.summary())}, option=orjson.OPT_SORT_KEYS).decode() + "\n"
+    )
     for row in analysis.parent_rows():
         out.write(orjson.dumps({"kind": "parent", **_text(row)}, option=orjson.OPT_SORT_KEYS).decode() + "\n")
     if args.report:
@@ -225,38 +236,70 @@ def generate(args: argparse.Namespace, settings: Settings, out: TextIO | None = 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     rp = sub.add_parser("record", help="record venue depth (raw frames, snapshots, reference data) to compressed files")
-    rp.add_argument("--venue", action="append", choices=known_venues(), help="venue to record (repeatable; default all)")
+    rp.add_argument(
+        "--venue", action="append", choices=known_venues(), help="venue to record (repeatable; default all)"
+    )
     rp.add_argument("--symbols", nargs="+", help="canonical symbols, e.g. BTC/USDT ETH/USDT")
     rp.add_argument("--out", required=True, help="folder for the capture parts and manifest.json")
     rp.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until Ctrl-C)")
-    rp.add_argument("--rotate-mb", type=float, default=64.0, help="start a new part past this many compressed MB (default 64)")
+    rp.add_argument(
+        "--rotate-mb", type=float, default=64.0, help="start a new part past this many compressed MB (default 64)"
+    )
     rp.add_argument("--rotate-minutes", type=float, default=None, help="start a new part every this many minutes")
     rp.add_argument("--name", default=None, help="recording id written in every part (default: record-<UTC time>)")
     rp.add_argument("--url", action="append", help="VENUE=URL: record that venue from this URL (e.g. a simulator)")
-    rp.add_argument("--simulated", action="store_true", help="record Braid's local venue simulators (no network needed)")
-    rp.add_argument("--convert", nargs="+", metavar="FILE", help="instead: convert legacy capture files into Braid's format")
+    rp.add_argument(
+        "--simulated", action="store_true", help="record Braid's local venue simulators (no network needed)"
+    )
+    rp.add_argument(
+        "--convert", nargs="+", metavar="FILE", help="instead: convert legacy capture files into Braid's format"
+    )
     rp.set_defaults(run=record)
 
-    pp = sub.add_parser("replay", help="replay captures through the feeds into the consolidated book and print a report")
-    pp.add_argument("paths", nargs="+", help="capture files or recording folders (Braid or legacy format, venues mixed)")
+    pp = sub.add_parser(
+        "replay", help="replay captures through the feeds into the consolidated book and print a report"
+    )
+    pp.add_argument(
+        "paths", nargs="+", help="capture files or recording folders (Braid or legacy format, venues mixed)"
+    )
     pp.add_argument("--speed", type=float, default=0.0, help="real time x N (default 0: as fast as possible)")
     pp.add_argument("--depth", type=int, default=10, help="consolidated levels a side in the report (default 10)")
     pp.add_argument("--fees", action="store_true", help="report fee-adjusted consolidated prices")
-    pp.add_argument("--on-error", choices=("stop", "skip"), default="stop", help="bad or truncated data: stop, or report and go on")
-    pp.add_argument("--progress", dest="progress", action="store_true", default=None, help="progress bar on stderr (default: if a terminal)")
+    pp.add_argument(
+        "--on-error", choices=("stop", "skip"), default="stop", help="bad or truncated data: stop, or report and go on"
+    )
+    pp.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="progress bar on stderr (default: if a terminal)",
+    )
     pp.add_argument("--no-progress", dest="progress", action="store_false")
-    pp.add_argument("--flow", help="CSV of parent orders (time_ns,parent_id,symbol,side,qty,type,price,tif) to route on the replay")
+    pp.add_argument(
+        "--flow", help="CSV of parent orders (time_ns,parent_id,symbol,side,qty,type,price,tif) to route on the replay"
+    )
     pp.add_argument("--generate-flow", type=int, metavar="N", help="route N generated parent orders instead of a CSV")
     pp.add_argument("--flow-seed", type=int, default=1, help="seed of the generated flow (default 1)")
-    pp.add_argument("--depth-at", type=int, action="append", metavar="TIME_NS", help="plot the consolidated depth at this replay time (repeatable)")
+    pp.add_argument(
+        "--depth-at",
+        type=int,
+        action="append",
+        metavar="TIME_NS",
+        help="plot the consolidated depth at this replay time (repeatable)",
+    )
     pp.add_argument("--report", metavar="DIR", help="write the routing report (JSON, CSV, PNG, HTML) into this folder")
     pp.set_defaults(run=replay)
 
-    gp = sub.add_parser("generate-market", help="write a seeded, reproducible multi-venue market (BTC/USDT, ETH/USDT) as captures")
+    gp = sub.add_parser(
+        "generate-market", help="write a seeded, reproducible multi-venue market (BTC/USDT, ETH/USDT) as captures"
+    )
     gp.add_argument("--seed", type=int, default=1)
     gp.add_argument("--minutes", type=float, default=5.0)
     gp.add_argument("--out", required=True, help="folder to write (capture parts, manifest.json, market.json)")
-    gp.add_argument("--venue", action="append", choices=("binance", "kraken", "htx"), help="venue to include (default all)")
+    gp.add_argument(
+        "--venue", action="append", choices=("binance", "kraken", "htx"), help="venue to include (default all)"
+    )
     gp.add_argument("--kraken-v1", action="store_true", help="Kraken WS v1 frames (XBT/USDT) instead of v2")
     gp.add_argument("--rotate-mb", type=float, default=None, help="split into parts of about this many MB")
     gp.set_defaults(run=generate)

@@ -1,4 +1,5 @@
 """`braid serve` (the service) and `braid simulate` (local venue simulators on their own)."""
+
 from __future__ import annotations
 
 import argparse
@@ -68,7 +69,10 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     url = f"http://{settings.host}:{port}"
     print(f"Braid is serving {', '.join(settings.symbols)} from {source} venues ({', '.join(venues)})", flush=True)
     print(f"  status page: {url}/   health: {url}/status   book: {url}/book?symbol={settings.symbols[0]}", flush=True)
-    print(f"  Binance-compatible API: {url}/api/v3   streams: ws://{settings.host}:{port}/ws   docs: {url}/docs", flush=True)
+    print(
+        f"  Binance-compatible API: {url}/api/v3   streams: ws://{settings.host}:{port}/ws   docs: {url}/docs",
+        flush=True,
+    )
     if demo is not None:
         print(f"  demo account ({settings.api_demo_tenant}): API key {demo[0]}", flush=True)
         print(f"                 secret  {demo[1]}", flush=True)
@@ -84,7 +88,9 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _mount_api(app: web.Application, md: MarketData | ReplayMarketData, settings: Settings) -> tuple[Any, asyncio.Task[None], tuple[str, str] | None]:
+async def _mount_api(
+    app: web.Application, md: MarketData | ReplayMarketData, settings: Settings
+) -> tuple[Any, asyncio.Task[None], tuple[str, str] | None]:
     """The Binance-compatible API over the mirrored books (paper execution), wallets on the configured database."""
     from gateway.api import build_app
     from gateway.api.capital import custody_from_settings
@@ -93,8 +99,9 @@ async def _mount_api(app: web.Application, md: MarketData | ReplayMarketData, se
 
     wallets = Wallets.from_settings(settings)
     await wallets.start()
-    instruments = {(v, inst.symbol): inst for v, feed in md.feeds.items()
-                   for inst in getattr(feed, "instruments", {}).values()}
+    instruments = {
+        (v, inst.symbol): inst for v, feed in md.feeds.items() for inst in getattr(feed, "instruments", {}).values()
+    }
     published = {sym: internal_instrument(sym, instruments.get(("binance", sym))) for sym in settings.symbols}
     lookups = {v: (lambda sym, f=feed: f.books.get(sym)) for v, feed in md.feeds.items()}
     ctx = build_context(settings, md.market, lookups, instruments, wallets, published)
@@ -126,8 +133,9 @@ async def _demo_key(wallets: Any, settings: Settings) -> tuple[str, str]:
     keys = wallets.keys.list_keys(tenant.tenant_id, account.account_id)
     if keys:
         return keys[0].api_key, wallets.keys.secret(keys[0].api_key)
-    key, secret = await wallets.keys.create_key(tenant.tenant_id, account.account_id, can_read=True, can_trade=True,
-                                                label="demo")
+    key, secret = await wallets.keys.create_key(
+        tenant.tenant_id, account.account_id, can_read=True, can_trade=True, label="demo"
+    )
     return key.api_key, secret
 
 
@@ -153,12 +161,12 @@ def simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("serve", help="run Braid: mirror the venues and serve the status page and books")
-    sp.add_argument("--source", choices=["auto", "live", "replay", "simulated"], help="market data source (default: settings)")
+    sp.add_argument(
+        "--source", choices=["auto", "live", "replay", "simulated"], help="market data source (default: settings)"
+    )
     sp.add_argument("--port", type=int, help="HTTP port (default: BRAID_PORT or 8080)")
     sp.set_defaults(run=serve)
     sim = sub.add_parser("simulate", help="run local venue simulators and print their URLs")
     sim.add_argument("--venue", action="append", choices=known_venues(), help="venue (repeatable; default all)")
     sim.add_argument("--symbol", action="append", help="canonical symbol (repeatable; default BRAID_SYMBOLS)")
     sim.set_defaults(run=simulate)
-
-

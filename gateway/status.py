@@ -1,4 +1,5 @@
 """The service's status surface: health and counters per venue, and the consolidated books."""
+
 from __future__ import annotations
 
 import html
@@ -31,7 +32,10 @@ async def book(request: web.Request) -> web.Response:
         if not 1 <= depth <= 1000:
             raise ValueError
     except ValueError:
-        return _json({"code": -1100, "msg": "Illegal characters found in parameter 'depth'; legal range is '1..1000'."}, status=400)
+        return _json(
+            {"code": -1100, "msg": "Illegal characters found in parameter 'depth'; legal range is '1..1000'."},
+            status=400,
+        )
     fees = request.query.get("fees", "") in ("1", "true")
     cb = md.market[symbol]
     body = cb.snapshot(depth, fee_adjusted=fees)
@@ -67,7 +71,9 @@ async def page(request: web.Request) -> web.Response:
         snap = md.market[sym].snapshot(10)
         venues = ", ".join(cast(list[str], snap["venues"])) or "no live venue"
         lines = [f"<h3>{html.escape(sym)} <small>({venues})</small></h3><table>"]
-        lines.append("<tr><th>bid venues</th><th>bid qty</th><th>bid</th><th>ask</th><th>ask qty</th><th>ask venues</th></tr>")
+        lines.append(
+            "<tr><th>bid venues</th><th>bid qty</th><th>bid</th><th>ask</th><th>ask qty</th><th>ask venues</th></tr>"
+        )
         for b, a in zip(snap["bids"], snap["asks"], strict=False):  # type: ignore[call-overload]
             lines.append(
                 f"<tr><td>{html.escape(str(b['venues']))}</td><td>{b['qty']}</td><td>{b['price']}</td>"
@@ -79,7 +85,11 @@ async def page(request: web.Request) -> web.Response:
         "<title>Braid status</title><style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:right}</style>"
         "</head><body><h1>Braid</h1><h2>Venues</h2><table><tr><th>venue</th><th>state</th><th>last frame</th>"
         "<th>books synced</th><th>messages</th><th>resyncs</th><th>checksum failures</th><th>reconnects</th>"
-        "<th>bad frames</th></tr>" + "".join(rows) + "</table><h2>Consolidated books</h2>" + "".join(books) + "</body></html>"
+        "<th>bad frames</th></tr>"
+        + "".join(rows)
+        + "</table><h2>Consolidated books</h2>"
+        + "".join(books)
+        + "</body></html>"
     )
     return web.Response(text=body, content_type="text/html")
 

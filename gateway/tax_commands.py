@@ -4,6 +4,7 @@ Registered as ``braid tax-report`` for now; it belongs under ``braid compliance`
 exists. The disposal rows go to ``--out`` (CSV, or JSON with ``--format json``) or standard output; with
 ``--out`` the per-asset summary is printed as JSON lines.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,9 @@ def _rate(text: str) -> tuple[str, Decimal]:
     return asset.strip().upper(), rate
 
 
-def cash_rates(settings: Settings, currency: str, overrides: list[tuple[str, Decimal]] | None = None) -> dict[str, Decimal]:
+def cash_rates(
+    settings: Settings, currency: str, overrides: list[tuple[str, Decimal]] | None = None
+) -> dict[str, Decimal]:
     """The configured cash rates, with the reporting currency itself at 1 and any overrides applied."""
     rates = dict(settings.backoffice.tax_cash_rates)
     rates[currency.upper()] = Decimal(1)
@@ -39,20 +42,36 @@ def cash_rates(settings: Settings, currency: str, overrides: list[tuple[str, Dec
     return rates
 
 
-def build_report(settings: Settings, account_id: int, year: int, method: str, currency: str,
-                 overrides: list[tuple[str, Decimal]] | None = None) -> TaxReport:
+def build_report(
+    settings: Settings,
+    account_id: int,
+    year: int,
+    method: str,
+    currency: str,
+    overrides: list[tuple[str, Decimal]] | None = None,
+) -> TaxReport:
     if currency.upper() != settings.backoffice.tax_currency.upper() and not overrides:
-        raise TaxError(f"the configured cash rates are in {settings.backoffice.tax_currency}; give --rate ASSET=VALUE "
-                       f"for {currency} (e.g. --rate USDT=0.92)")
+        raise TaxError(
+            f"the configured cash rates are in {settings.backoffice.tax_currency}; give --rate ASSET=VALUE "
+            f"for {currency} (e.g. --rate USDT=0.92)"
+        )
     engine = create_db_engine(settings.database_url, writer=False, schema=settings.database_schema)
     try:
         with engine.connect() as conn:
-            found = conn.execute(select(models.accounts.c.kind).where(models.accounts.c.account_id == account_id)).first()
+            found = conn.execute(
+                select(models.accounts.c.kind).where(models.accounts.c.account_id == account_id)
+            ).first()
             if found is None:
                 raise TaxError(f"no account {account_id}")
-            return report_from_db(conn, account_id, year, method,  # type: ignore[arg-type]
-                                  currency=currency.upper(), cash_rates=cash_rates(settings, currency, overrides),
-                                  symbols=settings.symbols)
+            return report_from_db(
+                conn,
+                account_id,
+                year,
+                method,  # type: ignore[arg-type]
+                currency=currency.upper(),
+                cash_rates=cash_rates(settings, currency, overrides),
+                symbols=settings.symbols,
+            )
     finally:
         engine.dispose()
 
@@ -65,8 +84,11 @@ def tax_report(args: argparse.Namespace, settings: Settings, out: TextIO | None 
     except TaxError as exc:
         print(f"braid: {exc}", file=sys.stderr)
         return 2
-    body = orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n" if args.format == "json" \
+    body = (
+        orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n"
+        if args.format == "json"
         else report.to_csv()
+    )
     if args.out:
         with open(args.out, "w", encoding="utf-8", newline="") as f:
             f.write(body)
@@ -83,8 +105,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--method", choices=METHODS, default="fifo")
     p.add_argument("--currency", help="reporting currency (default: backoffice tax_currency, USD)")
-    p.add_argument("--rate", type=_rate, action="append", help="ASSET=VALUE: one unit of a cash asset in the "
-                   "reporting currency (repeatable; overrides tax_cash_rates)")
+    p.add_argument(
+        "--rate",
+        type=_rate,
+        action="append",
+        help="ASSET=VALUE: one unit of a cash asset in the reporting currency (repeatable; overrides tax_cash_rates)",
+    )
     p.add_argument("--format", choices=("csv", "json"), default="csv")
     p.add_argument("--out", help="write the report here; the per-asset summary goes to standard output")
     p.set_defaults(run=tax_report)

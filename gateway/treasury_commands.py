@@ -5,6 +5,7 @@ operators (``approve ID --actor NAME``; the proposer never counts), and sent by 
 needs an operator (``braid operators create``) whose role may request withdrawals, approving and rejecting
 one whose role may approve them; each of these actions that takes effect is written to the audit log.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,11 +30,11 @@ from connectors.kraken.trading import KrakenTrading
 from connectors.trading import TradingVenue
 from connectors.trading import decimal_text as _s
 from gateway.accounts_commands import emit_json
+from treasury import AuditSink, Authorizer, TableApprovals, Transfer, Treasury, TreasuryError
 from wallets import WalletError, migrations
 from wallets.custody import PublicWallets
 from wallets.custody.networks import BTC_PARAMS, NETWORKS
 from wallets.db import create_db_engine
-from treasury import AuditSink, Authorizer, TableApprovals, Transfer, Treasury, TreasuryError
 
 
 def _adapters(settings: Settings) -> tuple[dict[str, TradingVenue], dict[str, VenueCapital]]:
@@ -97,20 +98,33 @@ def audit_to(bo: BackOffice) -> AuditSink:
 @asynccontextmanager
 async def open_treasury(settings: Settings) -> AsyncIterator[Treasury]:
     """The treasury on the configured database and venue accounts (closed again on exit)."""
-    migrations.upgrade(settings.database_url, schema=settings.database_schema,
-                       sqlite_synchronous=settings.sqlite_synchronous)
-    engine = create_db_engine(settings.database_url, schema=settings.database_schema,
-                              sqlite_synchronous=settings.sqlite_synchronous)
+    migrations.upgrade(
+        settings.database_url, schema=settings.database_schema, sqlite_synchronous=settings.sqlite_synchronous
+    )
+    engine = create_db_engine(
+        settings.database_url, schema=settings.database_schema, sqlite_synchronous=settings.sqlite_synchronous
+    )
     trading, capital = _adapters(settings)
     t = settings.treasury
     bo = BackOffice.from_settings(settings)
     try:
         # No chain-balance source is wired to the command line yet: wallets=None shows venues only, and refills
         # from the hot wallet are not planned; no hot wallet sender either, so hot -> venue transfers are refused.
-        yield Treasury(engine, balances=trading, capital=capital, wallets=None, hot_addresses=_hot_addresses(settings),
-                       approvals=TableApprovals(engine), required_approvals=t.required_approvals, targets=t.targets,
-                       networks=t.networks, min_transfer=t.min_transfer, btc=BTC_PARAMS[settings.custody.btc_network],
-                       authorize=operator_check(bo), audit=audit_to(bo))
+        yield Treasury(
+            engine,
+            balances=trading,
+            capital=capital,
+            wallets=None,
+            hot_addresses=_hot_addresses(settings),
+            approvals=TableApprovals(engine),
+            required_approvals=t.required_approvals,
+            targets=t.targets,
+            networks=t.networks,
+            min_transfer=t.min_transfer,
+            btc=BTC_PARAMS[settings.custody.btc_network],
+            authorize=operator_check(bo),
+            audit=audit_to(bo),
+        )
     finally:
         bo.close()
         for venue in trading.values():
@@ -119,10 +133,25 @@ async def open_treasury(settings: Settings) -> AsyncIterator[Treasury]:
 
 
 def transfer_json(t: Transfer) -> dict[str, Any]:
-    return {"id": t.id, "kind": t.kind, "venue": t.venue, "asset": t.asset, "network": t.network, "amount": _s(t.amount),
-            "address": t.address, "state": t.state, "proposer": t.proposer, "approvers": list(t.approvers),
-            "reason": t.reason, "clientId": t.client_id, "venueRef": t.venue_ref, "txId": t.tx_id, "error": t.error,
-            "created": t.created, "updated": t.updated}
+    return {
+        "id": t.id,
+        "kind": t.kind,
+        "venue": t.venue,
+        "asset": t.asset,
+        "network": t.network,
+        "amount": _s(t.amount),
+        "address": t.address,
+        "state": t.state,
+        "proposer": t.proposer,
+        "approvers": list(t.approvers),
+        "reason": t.reason,
+        "clientId": t.client_id,
+        "venueRef": t.venue_ref,
+        "txId": t.tx_id,
+        "error": t.error,
+        "created": t.created,
+        "updated": t.updated,
+    }
 
 
 def _run(settings: Settings, body: Callable[[Treasury, TextIO], Awaitable[None]], out: TextIO | None = None) -> int:
@@ -142,11 +171,14 @@ def inventory(args: argparse.Namespace, settings: Settings, out: TextIO | None =
     async def body(tr: Treasury, out: TextIO) -> None:
         inv = await tr.inventory()
         for h in inv.holdings:
-            emit_json(out, {"place": h.place, "kind": h.kind, "asset": h.asset, "free": _s(h.free), "locked": _s(h.locked)})
+            emit_json(
+                out, {"place": h.place, "kind": h.kind, "asset": h.asset, "free": _s(h.free), "locked": _s(h.locked)}
+            )
         for asset in inv.assets():
             emit_json(out, {"asset": asset, "total": _s(inv.total(asset))})
         for name in inv.unavailable:
             emit_json(out, {"place": name, "unavailable": True})
+
     return _run(settings, body, out)
 
 
@@ -154,24 +186,28 @@ def plan(args: argparse.Namespace, settings: Settings, out: TextIO | None = None
     async def body(tr: Treasury, out: TextIO) -> None:
         for t in await tr.plan(args.actor):
             emit_json(out, transfer_json(t))
+
     return _run(settings, body, out)
 
 
 def approve(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     async def body(tr: Treasury, out: TextIO) -> None:
         emit_json(out, transfer_json(tr.approve(args.id, args.actor)))
+
     return _run(settings, body, out)
 
 
 def reject(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     async def body(tr: Treasury, out: TextIO) -> None:
         emit_json(out, transfer_json(tr.reject(args.id, args.actor)))
+
     return _run(settings, body, out)
 
 
 def execute(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     async def body(tr: Treasury, out: TextIO) -> None:
         emit_json(out, transfer_json(await tr.execute(args.id)))
+
     return _run(settings, body, out)
 
 
@@ -179,6 +215,7 @@ def reconcile(args: argparse.Namespace, settings: Settings, out: TextIO | None =
     async def body(tr: Treasury, out: TextIO) -> None:
         for t in await tr.reconcile():
             emit_json(out, transfer_json(t))
+
     return _run(settings, body, out)
 
 
@@ -186,17 +223,25 @@ def list_(args: argparse.Namespace, settings: Settings, out: TextIO | None = Non
     async def body(tr: Treasury, out: TextIO) -> None:
         for t in tr.list_transfers(states=args.state or None):
             emit_json(out, transfer_json(t))
+
     return _run(settings, body, out)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     tr = sub.add_parser("treasury", help="the broker's inventory per venue and wallet, and rebalancing transfers")
     tsub = tr.add_subparsers(dest="treasury_command", required=True)
-    tsub.add_parser("inventory", help="balances per venue (and wallet), and totals per asset").set_defaults(run=inventory)
-    p = tsub.add_parser("plan", help="propose transfers that bring each venue back to its target (BRAID_TREASURY__TARGETS)")
+    tsub.add_parser("inventory", help="balances per venue (and wallet), and totals per asset").set_defaults(
+        run=inventory
+    )
+    p = tsub.add_parser(
+        "plan", help="propose transfers that bring each venue back to its target (BRAID_TREASURY__TARGETS)"
+    )
     p.add_argument("--actor", required=True, help="the proposing operator (never counts as an approver)")
     p.set_defaults(run=plan)
-    for name, fn, text in (("approve", approve, "approve a proposed transfer"), ("reject", reject, "reject a transfer")):
+    for name, fn, text in (
+        ("approve", approve, "approve a proposed transfer"),
+        ("reject", reject, "reject a transfer"),
+    ):
         a = tsub.add_parser(name, help=text)
         a.add_argument("id", type=int)
         a.add_argument("--actor", required=True, help="the operator (not the proposer)")
@@ -204,8 +249,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     e = tsub.add_parser("execute", help="send an approved transfer (or settle one a crash left sending)")
     e.add_argument("id", type=int)
     e.set_defaults(run=execute)
-    tsub.add_parser("reconcile", help="settle interrupted and sent transfers from the venues' withdrawal history"
-                    ).set_defaults(run=reconcile)
+    tsub.add_parser(
+        "reconcile", help="settle interrupted and sent transfers from the venues' withdrawal history"
+    ).set_defaults(run=reconcile)
     ls = tsub.add_parser("list", help="transfers, oldest first")
     ls.add_argument("--state", action="append", default=[], help="only these states (repeatable)")
     ls.set_defaults(run=list_)

@@ -4,6 +4,7 @@ Key files are opened with the passphrase in the environment variable named by
 ``BRAID_CUSTODY__PASSPHRASE_ENV`` (default ``BRAID_WALLET_PASSPHRASE``), or with the master key if it is
 unset. Refusals print ``braid: <reason>`` on stderr, exit with status 2 and write no output file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -95,13 +96,20 @@ def _public(settings: Settings, path: str | None) -> PublicWallets:
 def init(args: argparse.Namespace, settings: Settings) -> None:
     out = Path(args.dir) if args.dir else custody_dir(settings.custody, settings.data_dir)
     if args.dev:
-        print("WARNING: --dev generates the COLD keys on this machine. Use it only for the offline demo and "
-              "tests; real cold keys are created offline and only their xpubs imported (--cold-xpub x3).",
-              file=sys.stderr)
-    result = run_ceremony(out, btc_network=args.btc_network or settings.custody.btc_network,
-                          sealer=sealer_from(settings), cold_xpubs=args.cold_xpub or None,
-                          cold_evm_address=args.cold_evm_address, dev=args.dev,
-                          cold_dir=Path(args.cold_dir) if args.cold_dir else None)
+        print(
+            "WARNING: --dev generates the COLD keys on this machine. Use it only for the offline demo and "
+            "tests; real cold keys are created offline and only their xpubs imported (--cold-xpub x3).",
+            file=sys.stderr,
+        )
+    result = run_ceremony(
+        out,
+        btc_network=args.btc_network or settings.custody.btc_network,
+        sealer=sealer_from(settings),
+        cold_xpubs=args.cold_xpub or None,
+        cold_evm_address=args.cold_evm_address,
+        dev=args.dev,
+        cold_dir=Path(args.cold_dir) if args.cold_dir else None,
+    )
     print(describe(result))
     if args.show_mnemonic:
         print("Hot/deposit seed words (write them down offline, then clear this screen):", file=sys.stderr)
@@ -109,14 +117,24 @@ def init(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def address(args: argparse.Namespace, settings: Settings) -> None:
-    addrs = CustodyAddresses.open(settings.database_url, _public(settings, args.public),
-                                  schema=settings.database_schema)
+    addrs = CustodyAddresses.open(
+        settings.database_url, _public(settings, args.public), schema=settings.database_schema
+    )
     try:
         d = addrs.deposit_address(args.account, args.network)
     finally:
         addrs.close()
-    print(json.dumps({"account": d.account_id, "network": d.network, "address": d.address,
-                      "index": d.derivation_index, "path": d.path}))
+    print(
+        json.dumps(
+            {
+                "account": d.account_id,
+                "network": d.network,
+                "address": d.address,
+                "index": d.derivation_index,
+                "path": d.path,
+            }
+        )
+    )
 
 
 def validate(args: argparse.Namespace, settings: Settings) -> None:
@@ -141,11 +159,20 @@ def cold_psbt(args: argparse.Namespace, settings: Settings) -> None:
 def sign(args: argparse.Namespace, settings: Settings) -> None:
     text = Path(args.psbt).read_text()
     if args.approved:  # verify the spend before the key is used (CCSS 1.4.6)
-        check_psbt_against(parse_psbt(text), ColdSpendRequest.from_json(_read_json(args.approved)),
-                           _public(settings, args.public))
+        check_psbt_against(
+            parse_psbt(text), ColdSpendRequest.from_json(_read_json(args.approved)), _public(settings, args.public)
+        )
     signed, added = sign_cold_psbt(text, args.key, sealer_from(settings))
     _write_out(args.out, signed + "\n")
-    print(json.dumps({"psbt": args.out, "signatures_added": added, "pays": describe_psbt(parse_psbt(signed), settings.custody.btc_network)}))
+    print(
+        json.dumps(
+            {
+                "psbt": args.out,
+                "signatures_added": added,
+                "pays": describe_psbt(parse_psbt(signed), settings.custody.btc_network),
+            }
+        )
+    )
 
 
 def finalize(args: argparse.Namespace, settings: Settings) -> None:
@@ -158,17 +185,32 @@ def finalize(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def evm_unsigned(args: argparse.Namespace, settings: Settings) -> None:
-    chain_id = args.chain_id or (settings.custody.eth_chain_id if args.network.upper() == "ETH"
-                                 else settings.custody.bsc_chain_id)
+    chain_id = args.chain_id or (
+        settings.custody.eth_chain_id if args.network.upper() == "ETH" else settings.custody.bsc_chain_id
+    )
     units = to_base_units(args.amount, args.decimals)
     if args.token:
-        tx = unsigned_tx(chain_id=chain_id, nonce=args.nonce, to=args.token, data=transfer_data(args.to, units),
-                         gas=args.gas, max_fee_per_gas=args.max_fee, max_priority_fee_per_gas=args.priority_fee,
-                         gas_price=args.gas_price)
+        tx = unsigned_tx(
+            chain_id=chain_id,
+            nonce=args.nonce,
+            to=args.token,
+            data=transfer_data(args.to, units),
+            gas=args.gas,
+            max_fee_per_gas=args.max_fee,
+            max_priority_fee_per_gas=args.priority_fee,
+            gas_price=args.gas_price,
+        )
     else:
-        tx = unsigned_tx(chain_id=chain_id, nonce=args.nonce, to=args.to, value_wei=units, gas=args.gas,
-                         max_fee_per_gas=args.max_fee, max_priority_fee_per_gas=args.priority_fee,
-                         gas_price=args.gas_price)
+        tx = unsigned_tx(
+            chain_id=chain_id,
+            nonce=args.nonce,
+            to=args.to,
+            value_wei=units,
+            gas=args.gas,
+            max_fee_per_gas=args.max_fee,
+            max_priority_fee_per_gas=args.priority_fee,
+            gas_price=args.gas_price,
+        )
     _write_out(args.out, json.dumps(tx, indent=2) + "\n")
     print(json.dumps({"unsigned": args.out, **tx}))
 
@@ -196,8 +238,9 @@ def _flow(settings: Settings, body: Callable[[Withdrawals, Wallets], Awaitable[N
         w = Wallets.from_settings(settings)
         try:
             await w.start()
-            await body(Withdrawals(w.store, w.ledger, settings.custody.flow,
-                                   btc=btc_params(settings.custody.btc_network)), w)
+            await body(
+                Withdrawals(w.store, w.ledger, settings.custody.flow, btc=btc_params(settings.custody.btc_network)), w
+            )
         finally:
             await w.close()
 
@@ -251,8 +294,16 @@ def reserves_cmd(args: argparse.Namespace, settings: Settings) -> int:
         print(f"braid: {exc}", file=sys.stderr)
         return 2
     for r in lines:
-        emit_json(sys.stdout, {"asset": r.asset, "liabilities": str(canon(r.liabilities)), "assets": str(canon(r.assets)),
-                               **{k: str(canon(v)) for k, v in r.on_chain.items()}, "short": r.short})
+        emit_json(
+            sys.stdout,
+            {
+                "asset": r.asset,
+                "liabilities": str(canon(r.liabilities)),
+                "assets": str(canon(r.assets)),
+                **{k: str(canon(v)) for k, v in r.on_chain.items()},
+                "short": r.short,
+            },
+        )
     short = [r.asset for r in lines if r.short]
     if short:
         print(f"braid: RESERVES SHORT: liabilities exceed on-chain assets for {', '.join(short)}", file=sys.stderr)
@@ -340,16 +391,20 @@ def add_parsers(sub: Any) -> None:
     r.add_argument("--account", type=int)
     r.add_argument("--limit", type=int, default=100)
     r.set_defaults(run=_guard(withdrawals_list))
-    for action, what in (("approve", "approve a withdrawal (M distinct operators; never its requester)"),
-                         ("reject", "reject a withdrawal: its locked funds go back to the client")):
+    for action, what in (
+        ("approve", "approve a withdrawal (M distinct operators; never its requester)"),
+        ("reject", "reject a withdrawal: its locked funds go back to the client"),
+    ):
         r = ww.add_parser(action, help=what)
         r.add_argument("id")
         r.add_argument("--operator", required=True)
         if action == "reject":
             r.add_argument("--reason")
         r.set_defaults(run=_guard(withdrawals_act), action=action)
-    for action, what in (("freeze", "stop new withdrawals of one coin (BTC) or of ALL (persisted)"),
-                         ("unfreeze", "lift a freeze")):
+    for action, what in (
+        ("freeze", "stop new withdrawals of one coin (BTC) or of ALL (persisted)"),
+        ("unfreeze", "lift a freeze"),
+    ):
         r = ww.add_parser(action, help=what)
         r.add_argument("scope", help="a coin (BTC, ETH, BNB, USDT), ALL, or account:<id>")
         r.add_argument("--operator", required=True)
@@ -358,6 +413,9 @@ def add_parsers(sub: Any) -> None:
         r.set_defaults(run=_guard(withdrawals_act), action=action)
 
     q = w.add_parser("reserves", help="client liabilities per asset against on-chain holdings; exit 1 if short")
-    q.add_argument("--balances", required=True,
-                   help='JSON file of on-chain holdings: {"BTC": {"deposit": "1.2", "hot": "0.5", "cold": "10"}, ...}')
+    q.add_argument(
+        "--balances",
+        required=True,
+        help='JSON file of on-chain holdings: {"BTC": {"deposit": "1.2", "hot": "0.5", "cold": "10"}, ...}',
+    )
     q.set_defaults(run=reserves_cmd)

@@ -4,6 +4,7 @@ Public face: ``MatchingEngine`` (compiled core, the one Braid uses), ``Reference
 executable specification), the command and event types, and the rejection reasons. The order vocabulary
 (sides, types, statuses, time in force, STP modes) is ``domain``'s.
 """
+
 from internal_book.commands import (
     AmendOrder,
     CancelOrder,
@@ -30,8 +31,26 @@ from internal_book.events import (
 from internal_book.reference import ReferenceEngine
 
 __all__ = [
-    "AmendOrder", "BINANCE_ERRORS", "CancelOrder", "CancelReplace", "Command", "Event", "MatchingEngine",
-    "NewOrder", "OrderAccepted", "OrderAmended", "OrderCancelled", "OrderExpired", "OrderRejected",
-    "OrderReleased", "Preview", "ReferenceEngine", "RejectReason", "SetReferencePrice", "StopTriggered", "Trade",
-    "error_of", "events_to_json",
+    "AmendOrder",
+    "BINANCE_ERRORS",
+    "CancelOrder",
+    "CancelReplace",
+    "Command",
+    "Event",
+    "MatchingEngine",
+    "NewOrder",
+    "OrderAccepted",
+    "OrderAmended",
+    "OrderCancelled",
+    "OrderExpired",
+    "OrderRejected",
+    "OrderReleased",
+    "Preview",
+    "ReferenceEngine",
+    "RejectReason",
+    "SetReferencePrice",
+    "StopTriggered",
+    "Trade",
+    "error_of",
+    "events_to_json",
 ]

@@ -4,6 +4,7 @@ Prices and quantities are ``Decimal`` at this edge; the engine scales them to in
 ``tenant`` + ``account`` together form the self-trade-prevention group, so two tenants whose
 accounts share an id never collide; orders of different accounts (any tenant) match freely.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

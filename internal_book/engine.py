@@ -4,6 +4,7 @@ Commands in, events out; no I/O and no clock. Prices are scaled to integer ticks
 integer lots (and quote amounts to tick*step units) exactly; a value off the grid is passed to the
 core as OFFGRID so the core rejects it with the same filter failure as any other bad value.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,7 +22,8 @@ try:
 except ImportError as exc:  # pragma: no cover - only without a build
     raise ImportError(
         "internal_book._engine is not built; run `.venv/bin/python setup.py build_ext --inplace` "
-        "(or `pip install -e .`)") from exc
+        "(or `pip install -e .`)"
+    ) from exc
 from domain import OrderSide, OrderStatus
 from internal_book import events as ev
 from internal_book.commands import (
@@ -125,8 +127,9 @@ class MatchingEngine:
         for n, inst in enumerate(self._instruments):
             if inst.tick_size <= 0 or inst.step_size <= 0:
                 raise ValueError(f"{inst.symbol}: the internal book needs a positive tick and step size")
-            self._scales[inst.symbol] = SymbolScale(n, inst, inst.tick_size, inst.step_size,
-                                                    inst.tick_size * inst.step_size)
+            self._scales[inst.symbol] = SymbolScale(
+                n, inst, inst.tick_size, inst.step_size, inst.tick_size * inst.step_size
+            )
         self._by_index = tuple(self._scales.values())
         self._core = _engine.Engine(tuple(s.core_rules() for s in self._by_index))
         self._accounts: dict[tuple[str, str], int] = {}
@@ -214,8 +217,9 @@ class MatchingEngine:
         rows = []
         for r in EVENT_RECORD.iter_unpack(buf):
             vals = [None if v == none else v for v in r[4:11]]
-            rows.append((r[0], r[1], r[2], r[3], *vals, r[11], r[12], r[13], r[14],
-                         None if r[15] < 0 else clids[r[15]]))
+            rows.append(
+                (r[0], r[1], r[2], r[3], *vals, r[11], r[12], r[13], r[14], None if r[15] < 0 else clids[r[15]])
+            )
         return self._events(rows, "")
 
     def discard_events(self) -> int:
@@ -229,26 +233,65 @@ class MatchingEngine:
             s = self._scales.get(cmd.symbol)
             acct = self._acct(cmd.tenant, cmd.account)
             if s is None:
-                return (OP_NEW, -1, acct, SIDE_CODE[cmd.side], TYPE_CODE[cmd.order_type], None, None, None, None,
-                        None, None, STP_CODE[cmd.stp_mode], cmd.client_order_id, cmd.ts, None)
-            return (OP_NEW, s.index, acct, SIDE_CODE[cmd.side], TYPE_CODE[cmd.order_type],
-                    None if cmd.time_in_force is None else TIF_CODE[cmd.time_in_force],
-                    scale(cmd.price, s.tick), scale(cmd.quantity, s.step), scale(cmd.quote_order_qty, s.unit),
-                    scale(cmd.stop_price, s.tick), _clamp(cmd.trailing_delta), STP_CODE[cmd.stp_mode], cmd.client_order_id,
-                    cmd.ts, scale(cmd.protect_price, s.tick))
+                return (
+                    OP_NEW,
+                    -1,
+                    acct,
+                    SIDE_CODE[cmd.side],
+                    TYPE_CODE[cmd.order_type],
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    STP_CODE[cmd.stp_mode],
+                    cmd.client_order_id,
+                    cmd.ts,
+                    None,
+                )
+            return (
+                OP_NEW,
+                s.index,
+                acct,
+                SIDE_CODE[cmd.side],
+                TYPE_CODE[cmd.order_type],
+                None if cmd.time_in_force is None else TIF_CODE[cmd.time_in_force],
+                scale(cmd.price, s.tick),
+                scale(cmd.quantity, s.step),
+                scale(cmd.quote_order_qty, s.unit),
+                scale(cmd.stop_price, s.tick),
+                _clamp(cmd.trailing_delta),
+                STP_CODE[cmd.stp_mode],
+                cmd.client_order_id,
+                cmd.ts,
+                scale(cmd.protect_price, s.tick),
+            )
         if isinstance(cmd, CancelOrder):
-            return (OP_CANCEL, self.symbol_index(cmd.symbol), self._acct(cmd.tenant, cmd.account),
-                    cmd.order_id, cmd.client_order_id, cmd.ts)
+            return (
+                OP_CANCEL,
+                self.symbol_index(cmd.symbol),
+                self._acct(cmd.tenant, cmd.account),
+                cmd.order_id,
+                cmd.client_order_id,
+                cmd.ts,
+            )
         if isinstance(cmd, AmendOrder):
             s = self._scales.get(cmd.symbol)
             tick, step = (s.tick, s.step) if s else (Decimal(1), Decimal(1))
-            return (OP_AMEND, self.symbol_index(cmd.symbol), self._acct(cmd.tenant, cmd.account),
-                    cmd.order_id, cmd.client_order_id, scale(cmd.new_price, tick), scale(cmd.new_quantity, step),
-                    cmd.ts)
+            return (
+                OP_AMEND,
+                self.symbol_index(cmd.symbol),
+                self._acct(cmd.tenant, cmd.account),
+                cmd.order_id,
+                cmd.client_order_id,
+                scale(cmd.new_price, tick),
+                scale(cmd.new_quantity, step),
+                cmd.ts,
+            )
         if isinstance(cmd, SetReferencePrice):
             s = self._scales.get(cmd.symbol)
-            return (OP_REFPX, -1 if s is None else s.index, OFFGRID if s is None else scale(cmd.price, s.tick),
-                    cmd.ts)
+            return (OP_REFPX, -1 if s is None else s.index, OFFGRID if s is None else scale(cmd.price, s.tick), cmd.ts)
         if isinstance(cmd, CancelReplace):
             c = self.encode(cmd.cancel)
             return (OP_CANCEL_REPLACE, *c[1:], self.encode(cmd.new_order))
@@ -265,20 +308,40 @@ class MatchingEngine:
         s: Any = self._by_index[sym] if sym >= 0 else None
         name = s.instrument.symbol if s else fallback_symbol
         if kind == 2:
-            return _new(ev.Trade, (seq, ts, name, d, a * s.tick, b * s.step, oid, c, _SIDES[g], _STATUSES[h],
-                                   _STATUSES[i]))
+            return _new(
+                ev.Trade, (seq, ts, name, d, a * s.tick, b * s.step, oid, c, _SIDES[g], _STATUSES[h], _STATUSES[i])
+            )
         if kind == 1:
             tenant, account = self._account_names[e]
-            return _new(ev.OrderAccepted, (
-                seq, ts, name, oid, clid, tenant, account, _SIDES[g], _TYPES[h], None if i < 0 else _TIFS[i],
-                None if a is None else a * s.tick, None if b is None else b * s.step,
-                None if c is None else c * s.unit, None if d is None else d * s.tick, f, _STPS[j],
-                OrderStatus.NEW))
+            return _new(
+                ev.OrderAccepted,
+                (
+                    seq,
+                    ts,
+                    name,
+                    oid,
+                    clid,
+                    tenant,
+                    account,
+                    _SIDES[g],
+                    _TYPES[h],
+                    None if i < 0 else _TIFS[i],
+                    None if a is None else a * s.tick,
+                    None if b is None else b * s.step,
+                    None if c is None else c * s.unit,
+                    None if d is None else d * s.tick,
+                    f,
+                    _STPS[j],
+                    OrderStatus.NEW,
+                ),
+            )
         if kind == 3:
             return _new(ev.OrderCancelled, (seq, ts, name, oid, clid, a * s.step, b * s.step, OrderStatus.CANCELED))
         if kind == 4:
-            return _new(ev.OrderExpired, (seq, ts, name, oid, a * s.step, b * s.step,
-                                          None if c is None else c * s.unit, _STATUSES[g]))
+            return _new(
+                ev.OrderExpired,
+                (seq, ts, name, oid, a * s.step, b * s.step, None if c is None else c * s.unit, _STATUSES[g]),
+            )
         if kind == 5:
             return _new(ev.StopTriggered, (seq, ts, name, oid, a * s.tick))
         if kind == 6:
@@ -288,8 +351,9 @@ class MatchingEngine:
         if kind == 7:
             return _new(ev.OrderAmended, (seq, ts, name, oid, a * s.tick, b * s.step, c * s.step, bool(g)))
         if kind == 8:
-            return _new(ev.OrderReleased, (seq, ts, name, oid, a * s.step, b * s.step,
-                                           None if c is None else c * s.unit))
+            return _new(
+                ev.OrderReleased, (seq, ts, name, oid, a * s.step, b * s.step, None if c is None else c * s.unit)
+            )
         raise ValueError(f"unknown event kind {kind}")
 
     # ---- router hook -------------------------------------------------------------------------
@@ -303,9 +367,19 @@ class MatchingEngine:
         acct = self._accounts.get((order.tenant, order.account), -1)
         quote = None if order.quote_order_qty is None else int(order.quote_order_qty // s.unit)
         lots = None if order.quantity is None else int(order.quantity // s.step)
-        rows = self._core.preview(s.index, SIDE_CODE[order.side], acct, STP_CODE[order.stp_mode],
-                                  None if limit is None else int(limit // s.tick) if order.side == OrderSide.BUY
-                                  else _ceil_div(limit, s.tick), lots, quote)
+        rows = self._core.preview(
+            s.index,
+            SIDE_CODE[order.side],
+            acct,
+            STP_CODE[order.stp_mode],
+            None
+            if limit is None
+            else int(limit // s.tick)
+            if order.side == OrderSide.BUY
+            else _ceil_div(limit, s.tick),
+            lots,
+            quote,
+        )
         fills = tuple((px * s.tick, q * s.step, oid) for px, q, oid in rows)
         filled = sum((q for _, q, _ in fills), Decimal(0))
         return Preview(fills, filled, None if order.quantity is None else order.quantity - filled)
@@ -331,8 +405,12 @@ class MatchingEngine:
                 "asks": [self._resting_row(s, r) for r in asks],
                 "stops": [self._stop_row(s, r) for r in stops],
             }
-        return {"seq": seq, "next_order_id": next_oid, "next_trade_id": next_tid,
-                "symbols": {k: out[k] for k in sorted(out)}}
+        return {
+            "seq": seq,
+            "next_order_id": next_oid,
+            "next_trade_id": next_tid,
+            "symbols": {k: out[k] for k in sorted(out)},
+        }
 
     def state_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.state(), sort_keys=True).encode()).hexdigest()
@@ -340,18 +418,38 @@ class MatchingEngine:
     def _common(self, s: SymbolScale, r: tuple[Any, ...]) -> list[Any]:
         oid, acct, clid, side, typ, tif, px = r[:7]
         tenant, account = self._account_names[acct]
-        return [oid, tenant, account, clid, SIDES[side].name, TYPES[typ].name,
-                None if tif < 0 else TIFS[tif].name, ev.canonical(None if px is None else px * s.tick),
-                ev.canonical(r[7] * s.step)]
+        return [
+            oid,
+            tenant,
+            account,
+            clid,
+            SIDES[side].name,
+            TYPES[typ].name,
+            None if tif < 0 else TIFS[tif].name,
+            ev.canonical(None if px is None else px * s.tick),
+            ev.canonical(r[7] * s.step),
+        ]
 
     def _resting_row(self, s: SymbolScale, r: tuple[Any, ...]) -> list[Any]:
-        return [*self._common(s, r), ev.canonical(r[8] * s.step), ev.canonical(r[9] * s.step),
-                STP_MODES[r[10]].name, r[11]]
+        return [
+            *self._common(s, r),
+            ev.canonical(r[8] * s.step),
+            ev.canonical(r[9] * s.step),
+            STP_MODES[r[10]].name,
+            r[11],
+        ]
 
     def _stop_row(self, s: SymbolScale, r: tuple[Any, ...]) -> list[Any]:
         stop, trail, active, extreme = r[12], r[13], r[14], r[15]
-        return [*self._common(s, r), ev.canonical(None if stop is None else stop * s.tick), trail, bool(active),
-                ev.canonical(None if extreme is None else extreme * s.tick), STP_MODES[r[10]].name, r[11]]
+        return [
+            *self._common(s, r),
+            ev.canonical(None if stop is None else stop * s.tick),
+            trail,
+            bool(active),
+            ev.canonical(None if extreme is None else extreme * s.tick),
+            STP_MODES[r[10]].name,
+            r[11],
+        ]
 
     # ---- snapshot / restore / rebuild ----------------------------------------------------------
     def snapshot(self) -> bytes:
@@ -384,8 +482,9 @@ class MatchingEngine:
         return eng
 
     @classmethod
-    def recover(cls, blob: bytes, instruments: Iterable[Instrument],
-                journal_tail: Iterable[Command | tuple[Any, ...]]) -> MatchingEngine:
+    def recover(
+        cls, blob: bytes, instruments: Iterable[Instrument], journal_tail: Iterable[Command | tuple[Any, ...]]
+    ) -> MatchingEngine:
         """Restart: restore the last durable snapshot, then replay the inputs journaled after it."""
         eng = cls.restore(blob, instruments)
         eng.replay(journal_tail)

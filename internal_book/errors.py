@@ -3,6 +3,7 @@
 The gateway maps these straight to Binance-compatible error payloads. ``%s`` in a message is the
 offending parameter name, carried in the rejection event's ``msg`` already filled in.
 """
+
 from __future__ import annotations
 
 from enum import IntEnum

@@ -3,6 +3,7 @@
 ``to_json()`` gives the canonical bytes (sorted keys, decimals as normalised strings, enums by
 name): the same inputs give the same bytes, whichever engine (compiled or reference) produced them.
 """
+
 from __future__ import annotations
 
 import json
@@ -175,8 +176,16 @@ class OrderReleased(NamedTuple):
         return "released"
 
 
-for _cls in (OrderAccepted, Trade, OrderCancelled, OrderExpired, StopTriggered, OrderRejected, OrderAmended,
-             OrderReleased):
+for _cls in (
+    OrderAccepted,
+    Trade,
+    OrderCancelled,
+    OrderExpired,
+    StopTriggered,
+    OrderRejected,
+    OrderAmended,
+    OrderReleased,
+):
     _cls.to_dict = _to_dict  # type: ignore[union-attr]
     _cls.to_json = _to_json  # type: ignore[union-attr]
 

@@ -3,6 +3,7 @@
 Field codes (also used by the compiled core and ``errors.PARAM_NAMES``):
 1 timeInForce, 2 quantity, 3 price, 4 quoteOrderQty, 5 stopPrice, 6 trailingDelta, 7 protectPrice.
 """
+
 from __future__ import annotations
 
 from domain import OrderType

@@ -21,6 +21,7 @@ Rules where Binance leaves room, as decided here (the compiled core does the sam
 - protect_price: matching stops at the protection price; the rest is released, never rested.
 - Reference prices are inputs (journaled, part of the state) but emit no event of their own.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -142,8 +143,11 @@ class ReferenceEngine:
         inst = self.instruments[order.symbol]
         unit = inst.tick_size * inst.step_size
         quote = None if order.quote_order_qty is None else (order.quote_order_qty // unit) * unit
-        fills = tuple(self.simulate(order.symbol, order.side, (order.tenant, order.account), order.stp_mode, limit,
-                                    order.quantity, quote))
+        fills = tuple(
+            self.simulate(
+                order.symbol, order.side, (order.tenant, order.account), order.stp_mode, limit, order.quantity, quote
+            )
+        )
         filled = sum((q for _, q, _ in fills), Decimal(0))
         return ev.Preview(fills, filled, None if order.quantity is None else order.quantity - filled)
 
@@ -178,21 +182,38 @@ class ReferenceEngine:
 
     def _reject(self, cmd: Any, symbol: str, reason: R, field: int = 0, oid: int | None = None) -> None:
         code, msg = error_of(reason, field)
-        self._emit(ev.OrderRejected, ts=cmd.ts, symbol=symbol, client_order_id=cmd.client_order_id,
-                   order_id=oid, reason=reason, code=code, msg=msg)
+        self._emit(
+            ev.OrderRejected,
+            ts=cmd.ts,
+            symbol=symbol,
+            client_order_id=cmd.client_order_id,
+            order_id=oid,
+            reason=reason,
+            code=code,
+            msg=msg,
+        )
 
     # ---- checks ------------------------------------------------------------------------------
     def _price_bad(self, inst: Instrument, p: Decimal) -> bool:
-        return (p <= 0 or p % inst.tick_size != 0 or (inst.min_price > 0 and p < inst.min_price)
-                or (inst.max_price > 0 and p > inst.max_price))
+        return (
+            p <= 0
+            or p % inst.tick_size != 0
+            or (inst.min_price > 0 and p < inst.min_price)
+            or (inst.max_price > 0 and p > inst.max_price)
+        )
 
     def _qty_bad(self, inst: Instrument, q: Decimal) -> bool:
-        return (q <= 0 or q % inst.step_size != 0 or (inst.min_qty > 0 and q < inst.min_qty)
-                or (inst.max_qty > 0 and q > inst.max_qty))
+        return (
+            q <= 0
+            or q % inst.step_size != 0
+            or (inst.min_qty > 0 and q < inst.min_qty)
+            or (inst.max_qty > 0 and q > inst.max_qty)
+        )
 
     def _notional_bad(self, inst: Instrument, n: Decimal, check_max: bool = True) -> bool:
         return (inst.min_notional > 0 and n < inst.min_notional) or (
-            check_max and inst.max_notional > 0 and n > inst.max_notional)
+            check_max and inst.max_notional > 0 and n > inst.max_notional
+        )
 
     def _check_new(self, c: NewOrder) -> tuple[R, int] | None:
         inst = self.instruments.get(c.symbol)
@@ -200,9 +221,19 @@ class ReferenceEngine:
             return R.MATCHING_UNKNOWN_SYMBOL, 0
         if not inst.trading:
             return R.MATCHING_MARKET_CLOSED, 0
-        present = {f for f, v in ((TIF, c.time_in_force), (QTY, c.quantity), (PRICE, c.price),
-                                  (QUOTE, c.quote_order_qty), (STOP, c.stop_price), (TRAIL, c.trailing_delta),
-                                  (PROTECT, c.protect_price)) if v is not None}
+        present = {
+            f
+            for f, v in (
+                (TIF, c.time_in_force),
+                (QTY, c.quantity),
+                (PRICE, c.price),
+                (QUOTE, c.quote_order_qty),
+                (STOP, c.stop_price),
+                (TRAIL, c.trailing_delta),
+                (PROTECT, c.protect_price),
+            )
+            if v is not None
+        }
         bad = check_params(c.order_type, present)
         if bad:
             return bad
@@ -244,8 +275,13 @@ class ReferenceEngine:
         if c.client_order_id is not None and c.client_order_id in self.clids.get((c.tenant, c.account), {}):
             return R.MATCHING_DUPLICATE_ORDER, 0
         last = self.last[c.symbol]
-        if (c.order_type in STOP_TYPES and c.trailing_delta is None and last is not None and c.stop_price is not None
-                and _stop_cond(c.order_type, c.side, last, c.stop_price)):
+        if (
+            c.order_type in STOP_TYPES
+            and c.trailing_delta is None
+            and last is not None
+            and c.stop_price is not None
+            and _stop_cond(c.order_type, c.side, last, c.stop_price)
+        ):
             return R.MATCHING_WOULD_TRIGGER_IMMEDIATELY, 0
         if c.order_type == OrderType.LIMIT_MAKER:
             best = self._best(c.symbol, OrderSide.SELL if c.side == OrderSide.BUY else OrderSide.BUY)
@@ -262,14 +298,31 @@ class ReferenceEngine:
         inst = self.instruments[c.symbol]
         o = RefOrder(c, self.next_oid, inst)
         self.next_oid += 1
-        self._emit(ev.OrderAccepted, ts=c.ts, symbol=c.symbol, order_id=o.oid, client_order_id=c.client_order_id,
-                   tenant=c.tenant, account=c.account, side=c.side, order_type=c.order_type,
-                   time_in_force=c.time_in_force, price=c.price, quantity=c.quantity,
-                   quote_order_qty=o.quote if c.quote_order_qty is not None else None,
-                   stop_price=c.stop_price, trailing_delta=c.trailing_delta, stp_mode=c.stp_mode)
+        self._emit(
+            ev.OrderAccepted,
+            ts=c.ts,
+            symbol=c.symbol,
+            order_id=o.oid,
+            client_order_id=c.client_order_id,
+            tenant=c.tenant,
+            account=c.account,
+            side=c.side,
+            order_type=c.order_type,
+            time_in_force=c.time_in_force,
+            price=c.price,
+            quantity=c.quantity,
+            quote_order_qty=o.quote if c.quote_order_qty is not None else None,
+            stop_price=c.stop_price,
+            trailing_delta=c.trailing_delta,
+            stp_mode=c.stp_mode,
+        )
         if o.type in STOP_TYPES:
             last = self.last[c.symbol]
-            if o.trail is not None and last is not None and (o.stop is None or _stop_cond(o.type, o.side, last, o.stop)):
+            if (
+                o.trail is not None
+                and last is not None
+                and (o.stop is None or _stop_cond(o.type, o.side, last, o.stop))
+            ):
                 o.active, o.extreme = True, last
             self._track(o)
             self.stops[c.symbol].append(o)
@@ -300,8 +353,15 @@ class ReferenceEngine:
             self._reject(c, c.symbol, R.MATCHING_UNKNOWN_ORDER, oid=c.order_id)
             return False
         self._remove(o)
-        self._emit(ev.OrderCancelled, ts=c.ts, symbol=o.symbol, order_id=o.oid, client_order_id=o.clid,
-                   executed_qty=o.executed, leaves_qty=o.leaves)
+        self._emit(
+            ev.OrderCancelled,
+            ts=c.ts,
+            symbol=o.symbol,
+            order_id=o.oid,
+            client_order_id=o.clid,
+            executed_qty=o.executed,
+            leaves_qty=o.leaves,
+        )
         return True
 
     def _amend(self, c: AmendOrder) -> None:
@@ -339,8 +399,16 @@ class ReferenceEngine:
         if price == o.price and qty <= o.qty:
             o.leaves -= o.qty - qty
             o.qty = qty
-            self._emit(ev.OrderAmended, ts=c.ts, symbol=o.symbol, order_id=o.oid, price=price, quantity=qty,
-                       leaves_qty=o.leaves, keeps_priority=True)
+            self._emit(
+                ev.OrderAmended,
+                ts=c.ts,
+                symbol=o.symbol,
+                order_id=o.oid,
+                price=price,
+                quantity=qty,
+                leaves_qty=o.leaves,
+                keeps_priority=True,
+            )
             return
         if o.type == OrderType.LIMIT_MAKER:
             best = self._best(o.symbol, OrderSide.SELL if o.side == OrderSide.BUY else OrderSide.BUY)
@@ -349,21 +417,45 @@ class ReferenceEngine:
                 return
         self._remove(o)
         o.price, o.leaves, o.qty = price, qty - o.executed, qty
-        self._emit(ev.OrderAmended, ts=c.ts, symbol=o.symbol, order_id=o.oid, price=price, quantity=qty,
-                   leaves_qty=o.leaves, keeps_priority=False)
+        self._emit(
+            ev.OrderAmended,
+            ts=c.ts,
+            symbol=o.symbol,
+            order_id=o.oid,
+            price=price,
+            quantity=qty,
+            leaves_qty=o.leaves,
+            keeps_priority=False,
+        )
         self._execute(o, c.ts)
         self._run_triggers(o.symbol, c.ts)
 
     def _refpx(self, c: SetReferencePrice) -> None:
         inst = self.instruments.get(c.symbol)
         if inst is None:
-            self._emit(ev.OrderRejected, ts=c.ts, symbol=c.symbol, client_order_id=None, order_id=None,
-                       reason=R.MATCHING_UNKNOWN_SYMBOL, code=-1121, msg="Invalid symbol.")
+            self._emit(
+                ev.OrderRejected,
+                ts=c.ts,
+                symbol=c.symbol,
+                client_order_id=None,
+                order_id=None,
+                reason=R.MATCHING_UNKNOWN_SYMBOL,
+                code=-1121,
+                msg="Invalid symbol.",
+            )
             return
         if self._price_bad(inst, c.price):
             code, msg = error_of(R.MATCHING_PRICE_FILTER)
-            self._emit(ev.OrderRejected, ts=c.ts, symbol=c.symbol, client_order_id=None, order_id=None,
-                       reason=R.MATCHING_PRICE_FILTER, code=code, msg=msg)
+            self._emit(
+                ev.OrderRejected,
+                ts=c.ts,
+                symbol=c.symbol,
+                client_order_id=None,
+                order_id=None,
+                reason=R.MATCHING_PRICE_FILTER,
+                code=code,
+                msg=msg,
+            )
             return
         self._set_last(c.symbol, c.price)
         self._run_triggers(c.symbol, c.ts)
@@ -414,16 +506,29 @@ class ReferenceEngine:
         """Match ``o`` as taker, then rest, expire or release what is left."""
         limit = o.price if o.limit_like else None
         if o.protect is not None:
-            limit = o.protect if limit is None else (min(limit, o.protect) if o.side == OrderSide.BUY else max(limit, o.protect))
+            limit = (
+                o.protect
+                if limit is None
+                else (min(limit, o.protect) if o.side == OrderSide.BUY else max(limit, o.protect))
+            )
         opp = OrderSide.SELL if o.side == OrderSide.BUY else OrderSide.BUY
         if o.tif == TimeInForce.FOK:
-            filled = sum((q for _, q, _ in self.simulate(o.symbol, o.side, o.group, o.stp, limit, o.leaves, None)),
-                         Decimal(0))
+            filled = sum(
+                (q for _, q, _ in self.simulate(o.symbol, o.side, o.group, o.stp, limit, o.leaves, None)), Decimal(0)
+            )
             if filled < o.leaves:
                 cls = ev.OrderReleased if o.protect is not None else ev.OrderExpired
                 extra = {} if o.protect is not None else {"status": OrderStatus.EXPIRED}
-                self._emit(cls, ts=ts, symbol=o.symbol, order_id=o.oid, executed_qty=o.executed,
-                           leaves_qty=o.leaves, leaves_quote=None, **extra)
+                self._emit(
+                    cls,
+                    ts=ts,
+                    symbol=o.symbol,
+                    order_id=o.oid,
+                    executed_qty=o.executed,
+                    leaves_qty=o.leaves,
+                    leaves_quote=None,
+                    **extra,
+                )
                 return
         stp_expired = exhausted = False
         last_trade = -1
@@ -439,8 +544,16 @@ class ReferenceEngine:
             if o.stp != StpMode.NONE and m.group == o.group:
                 if o.stp in (StpMode.EXPIRE_MAKER, StpMode.EXPIRE_BOTH):
                     self._remove(m)
-                    self._emit(ev.OrderExpired, ts=ts, symbol=m.symbol, order_id=m.oid, executed_qty=m.executed,
-                               leaves_qty=m.leaves, leaves_quote=None, status=OrderStatus.EXPIRED_IN_MATCH)
+                    self._emit(
+                        ev.OrderExpired,
+                        ts=ts,
+                        symbol=m.symbol,
+                        order_id=m.oid,
+                        executed_qty=m.executed,
+                        leaves_qty=m.leaves,
+                        leaves_quote=None,
+                        status=OrderStatus.EXPIRED_IN_MATCH,
+                    )
                 if o.stp in (StpMode.EXPIRE_TAKER, StpMode.EXPIRE_BOTH):
                     stp_expired = True
                     break
@@ -462,32 +575,73 @@ class ReferenceEngine:
             taker_status = OrderStatus.FILLED if (o.quote is None and o.leaves == 0) else OrderStatus.PARTIALLY_FILLED
             tid = self.next_tid
             self.next_tid += 1
-            self._emit(ev.Trade, ts=ts, symbol=o.symbol, trade_id=tid, price=m.price, quantity=fill,
-                       taker_order_id=o.oid, maker_order_id=m.oid, taker_side=o.side, taker_status=taker_status,
-                       maker_status=OrderStatus.FILLED if m.leaves == 0 else OrderStatus.PARTIALLY_FILLED)
+            self._emit(
+                ev.Trade,
+                ts=ts,
+                symbol=o.symbol,
+                trade_id=tid,
+                price=m.price,
+                quantity=fill,
+                taker_order_id=o.oid,
+                maker_order_id=m.oid,
+                taker_side=o.side,
+                taker_status=taker_status,
+                maker_status=OrderStatus.FILLED if m.leaves == 0 else OrderStatus.PARTIALLY_FILLED,
+            )
             last_trade = len(self._out) - 1
             self._set_last(o.symbol, m.price)
         if o.quote is None and o.leaves == 0:
             return
         leaves_quote = o.quote
         if stp_expired:
-            self._emit(ev.OrderExpired, ts=ts, symbol=o.symbol, order_id=o.oid, executed_qty=o.executed,
-                       leaves_qty=o.leaves, leaves_quote=leaves_quote, status=OrderStatus.EXPIRED_IN_MATCH)
+            self._emit(
+                ev.OrderExpired,
+                ts=ts,
+                symbol=o.symbol,
+                order_id=o.oid,
+                executed_qty=o.executed,
+                leaves_qty=o.leaves,
+                leaves_quote=leaves_quote,
+                status=OrderStatus.EXPIRED_IN_MATCH,
+            )
         elif o.quote is not None and exhausted and o.executed > 0:
             t = self._out[last_trade]
             assert isinstance(t, ev.Trade)
             self._out[last_trade] = t._replace(taker_status=OrderStatus.FILLED)
         elif o.protect is not None:
-            self._emit(ev.OrderReleased, ts=ts, symbol=o.symbol, order_id=o.oid, executed_qty=o.executed,
-                       leaves_qty=o.leaves, leaves_quote=leaves_quote)
+            self._emit(
+                ev.OrderReleased,
+                ts=ts,
+                symbol=o.symbol,
+                order_id=o.oid,
+                executed_qty=o.executed,
+                leaves_qty=o.leaves,
+                leaves_quote=leaves_quote,
+            )
         elif o.quote is not None or o.type in MARKET_LIKE or o.tif in (TimeInForce.IOC, TimeInForce.FOK):
-            self._emit(ev.OrderExpired, ts=ts, symbol=o.symbol, order_id=o.oid, executed_qty=o.executed,
-                       leaves_qty=o.leaves, leaves_quote=leaves_quote, status=OrderStatus.EXPIRED)
+            self._emit(
+                ev.OrderExpired,
+                ts=ts,
+                symbol=o.symbol,
+                order_id=o.oid,
+                executed_qty=o.executed,
+                leaves_qty=o.leaves,
+                leaves_quote=leaves_quote,
+                status=OrderStatus.EXPIRED,
+            )
         else:
             self._rest(o)
 
-    def simulate(self, symbol: str, side: OrderSide, group: tuple[str, str], stp: StpMode, limit: Decimal | None,
-                 qty: Decimal | None, quote: Decimal | None) -> list[tuple[Decimal, Decimal, int]]:
+    def simulate(
+        self,
+        symbol: str,
+        side: OrderSide,
+        group: tuple[str, str],
+        stp: StpMode,
+        limit: Decimal | None,
+        qty: Decimal | None,
+        quote: Decimal | None,
+    ) -> list[tuple[Decimal, Decimal, int]]:
         """Fills (price, qty, maker id) the order would get now, without changing anything."""
         opp = OrderSide.SELL if side == OrderSide.BUY else OrderSide.BUY
         rows = [o for o in self.book[symbol] if o.side == opp]
@@ -551,12 +705,38 @@ def _stop_cond(t: OrderType, side: OrderSide, price: Decimal, stop: Decimal) -> 
 
 
 def _resting_row(o: RefOrder) -> list[Any]:
-    return [o.oid, o.group[0], o.group[1], o.clid, o.side.name, o.type.name,
-            None if o.tif is None else o.tif.name, ev.canonical(o.price), ev.canonical(o.qty),
-            ev.canonical(o.leaves), ev.canonical(o.executed), o.stp.name, o.ts]
+    return [
+        o.oid,
+        o.group[0],
+        o.group[1],
+        o.clid,
+        o.side.name,
+        o.type.name,
+        None if o.tif is None else o.tif.name,
+        ev.canonical(o.price),
+        ev.canonical(o.qty),
+        ev.canonical(o.leaves),
+        ev.canonical(o.executed),
+        o.stp.name,
+        o.ts,
+    ]
 
 
 def _stop_row(o: RefOrder) -> list[Any]:
-    return [o.oid, o.group[0], o.group[1], o.clid, o.side.name, o.type.name,
-            None if o.tif is None else o.tif.name, ev.canonical(o.price), ev.canonical(o.qty),
-            ev.canonical(o.stop), o.trail, o.active, ev.canonical(o.extreme), o.stp.name, o.ts]
+    return [
+        o.oid,
+        o.group[0],
+        o.group[1],
+        o.clid,
+        o.side.name,
+        o.type.name,
+        None if o.tif is None else o.tif.name,
+        ev.canonical(o.price),
+        ev.canonical(o.qty),
+        ev.canonical(o.stop),
+        o.trail,
+        o.active,
+        ev.canonical(o.extreme),
+        o.stp.name,
+        o.ts,
+    ]

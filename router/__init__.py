@@ -1,5 +1,6 @@
 """Routing: the consolidated book, the smart order router and its planner, paper execution, pre-trade risk
 and the kill switch."""
+
 from router.consolidated import ConsolidatedBook, ConsolidatedLevel, ConsolidatedMarket, Fill
 from router.inventory import Inventory
 from router.killswitch import AnomalyRule, KillSwitch, Scope
@@ -12,8 +13,27 @@ from router.risk import PreTradeRisk, RiskLimits
 from router.sor import SmartOrderRouter
 
 __all__ = [
-    "AnomalyRule", "ChildPlan", "ConsolidatedBook", "ConsolidatedLevel", "ConsolidatedMarket", "ExecutionReport",
-    "Fill", "Inventory", "KillSwitch", "MarketData", "PaperVenue", "ParentFill", "ParentOrder", "Plan",
-    "PreTradeRisk", "RejectReason", "Rejection", "RiskLimits", "Scope", "SmartOrderRouter", "VenueTerms",
-    "error_of", "plan",
+    "AnomalyRule",
+    "ChildPlan",
+    "ConsolidatedBook",
+    "ConsolidatedLevel",
+    "ConsolidatedMarket",
+    "ExecutionReport",
+    "Fill",
+    "Inventory",
+    "KillSwitch",
+    "MarketData",
+    "PaperVenue",
+    "ParentFill",
+    "ParentOrder",
+    "Plan",
+    "PreTradeRisk",
+    "RejectReason",
+    "Rejection",
+    "RiskLimits",
+    "Scope",
+    "SmartOrderRouter",
+    "VenueTerms",
+    "error_of",
+    "plan",
 ]

@@ -6,6 +6,7 @@ mirrored books and the router's clock set to replay time. The result holds one e
 and the consolidated depth at the moments asked for; it renders as DataFrames, JSON, CSV, PNG and HTML
 (``router.analysis_render``). Nothing here reads the wall clock, so the same inputs give the same report.
 """
+
 from __future__ import annotations
 
 import csv
@@ -150,14 +151,22 @@ def _count(items: Iterable[str]) -> dict[str, int]:
 
 def _quantiles(values: Sequence[Decimal]) -> dict[str, Decimal | None]:
     """Nearest-rank quantiles: exact values from the data, no interpolation."""
+
     def q(p: int) -> Decimal | None:
         if not values:
             return None
         rank = max(1, -(-p * len(values) // 100))
         return values[rank - 1]
 
-    return {"min": values[0] if values else None, "p5": q(5), "p25": q(25), "median": q(50), "p75": q(75),
-            "p95": q(95), "max": values[-1] if values else None}
+    return {
+        "min": values[0] if values else None,
+        "p5": q(5),
+        "p25": q(25),
+        "median": q(50),
+        "p75": q(75),
+        "p95": q(95),
+        "max": values[-1] if values else None,
+    }
 
 
 # ----- flows -----
@@ -191,13 +200,29 @@ def write_flow(flow: Iterable[FlowOrder], path: str | Path) -> None:
         w.writerow(FLOW_COLUMNS)
         for f in flow:
             p = f.parent
-            w.writerow([f.ts_ns, p.parent_id, p.symbol, p.side, plain(p.qty), p.order_type,
-                        "" if p.price is None else plain(p.price), p.tif])
+            w.writerow(
+                [
+                    f.ts_ns,
+                    p.parent_id,
+                    p.symbol,
+                    p.side,
+                    plain(p.qty),
+                    p.order_type,
+                    "" if p.price is None else plain(p.price),
+                    p.tif,
+                ]
+            )
 
 
 def generate_flow(
-    symbols: Sequence[str], start_ns: int, end_ns: int, count: int, *, seed: int = 1,
-    sizes: dict[str, tuple[Decimal, Decimal]] | None = None, step: Decimal = Decimal("0.001"),
+    symbols: Sequence[str],
+    start_ns: int,
+    end_ns: int,
+    count: int,
+    *,
+    seed: int = 1,
+    sizes: dict[str, tuple[Decimal, Decimal]] | None = None,
+    step: Decimal = Decimal("0.001"),
 ) -> list[FlowOrder]:
     """A seeded flow of IOC market and marketable-limit parents spread evenly over the replay."""
     rng = random.Random(seed)
@@ -210,8 +235,9 @@ def generate_flow(
         steps = int((hi - lo) / step)
         qty = lo + step * rng.randint(0, steps)
         side = OrderSide.BUY if rng.random() < 0.5 else OrderSide.SELL
-        out.append(FlowOrder(ts, ParentOrder(f"flow-{i + 1:05d}", symbol, side, qty, OrderType.MARKET, None,
-                                             TimeInForce.IOC)))
+        out.append(
+            FlowOrder(ts, ParentOrder(f"flow-{i + 1:05d}", symbol, side, qty, OrderType.MARKET, None, TimeInForce.IOC))
+        )
     return out
 
 
@@ -247,8 +273,13 @@ async def analyse(
     for symbol, inst in internal.items():
         instruments[("internal", symbol)] = inst
     router = SmartOrderRouter(
-        market, venues, instruments, engine=MatchingEngine(internal.values()),
-        policies=policies or PolicySet(RoutingPolicy(), {}), settings=settings, clock=lambda: replayer.now_ns,
+        market,
+        venues,
+        instruments,
+        engine=MatchingEngine(internal.values()),
+        policies=policies or PolicySet(RoutingPolicy(), {}),
+        settings=settings,
+        clock=lambda: replayer.now_ns,
     )
     result = Analysis()
     moments = sorted(depth_at)
@@ -269,11 +300,14 @@ def _depth(replayer: Replayer, market: ConsolidatedMarket, ts_ns: int, levels: i
     out = []
     for symbol in sorted(market):
         book = market.book(symbol)
-        out.append(DepthSnapshot(
-            ts_ns, symbol,
-            tuple((lv.price, lv.qty, lv.venues) for lv in book.bids(levels, now_ns=ts_ns)),
-            tuple((lv.price, lv.qty, lv.venues) for lv in book.asks(levels, now_ns=ts_ns)),
-        ))
+        out.append(
+            DepthSnapshot(
+                ts_ns,
+                symbol,
+                tuple((lv.price, lv.qty, lv.venues) for lv in book.bids(levels, now_ns=ts_ns)),
+                tuple((lv.price, lv.qty, lv.venues) for lv in book.asks(levels, now_ns=ts_ns)),
+            )
+        )
     return out
 
 

@@ -3,6 +3,7 @@
 Plots use matplotlib's Agg backend with fixed sizes, fonts and no timestamps in the PNG metadata, so the
 same analysis renders to the same bytes. Numbers are converted to floats only to draw them.
 """
+
 from __future__ import annotations
 
 import base64
@@ -108,7 +109,14 @@ def depth_png(snap: DepthSnapshot) -> bytes:
                 xs.append(float(price))  # drawing only
                 ys.append(float(total))
             if xs:
-                ax.step(xs, ys, style, where="post", color=colours[i % len(colours)], label=f"{venue} {'bids' if style == '-' else 'asks'}")
+                ax.step(
+                    xs,
+                    ys,
+                    style,
+                    where="post",
+                    color=colours[i % len(colours)],
+                    label=f"{venue} {'bids' if style == '-' else 'asks'}",
+                )
     ax.ticklabel_format(axis="x", useOffset=False, style="plain")
     ax.set_xlabel("price")
     ax.set_ylabel("cumulative quantity")
@@ -150,10 +158,24 @@ def _html(analysis: Analysis, files: dict[str, bytes], depth_names: list[str]) -
 
     s = _text(analysis.summary())
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape('' if v is None else str(_text(v)))}</td>" for v in (
-            r["parent_id"], r["symbol"], r["side"], r["qty"], r["filled"], r["status"], r["avg_price"],
-            r["fees"], r["slippage_bps"], r["improvement_bps"], r["best_single_venue"],
-        )) + "</tr>"
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape('' if v is None else str(_text(v)))}</td>"
+            for v in (
+                r["parent_id"],
+                r["symbol"],
+                r["side"],
+                r["qty"],
+                r["filled"],
+                r["status"],
+                r["avg_price"],
+                r["fees"],
+                r["slippage_bps"],
+                r["improvement_bps"],
+                r["best_single_venue"],
+            )
+        )
+        + "</tr>"
         for r in analysis.parent_rows()
     )
     parts = [
@@ -171,13 +193,22 @@ def _html(analysis: Analysis, files: dict[str, bytes], depth_names: list[str]) -
     ]
     for name in ("improvement_bps", "slippage_bps"):
         q = s[name]
-        parts.append(f"<tr><th>{name}</th>" + "".join(f"<td>{q[k] if q[k] is not None else '-'}</td>" for k in ("min", "p5", "p25", "median", "p75", "p95", "max")) + "</tr>")
+        parts.append(
+            f"<tr><th>{name}</th>"
+            + "".join(
+                f"<td>{q[k] if q[k] is not None else '-'}</td>"
+                for k in ("min", "p5", "p25", "median", "p75", "p95", "max")
+            )
+            + "</tr>"
+        )
     parts.append("</table>")
     parts.append("<h2>Price improvement</h2>" + img("improvement.png"))
     parts.append("<h2>Venue share</h2>" + img("venue_share.png"))
     if depth_names:
         parts.append("<h2>Consolidated depth</h2>" + "".join(img(n) for n in depth_names))
-    parts.append("<h2>Parent orders</h2><table><tr><th>id</th><th>symbol</th><th>side</th><th>qty</th><th>filled</th>"
-                 "<th>status</th><th>avg price</th><th>fees</th><th>slippage bps</th><th>improvement bps</th>"
-                 "<th>best single venue</th></tr>" + rows + "</table></body></html>")
+    parts.append(
+        "<h2>Parent orders</h2><table><tr><th>id</th><th>symbol</th><th>side</th><th>qty</th><th>filled</th>"
+        "<th>status</th><th>avg price</th><th>fees</th><th>slippage bps</th><th>improvement bps</th>"
+        "<th>best single venue</th></tr>" + rows + "</table></body></html>"
+    )
     return "".join(parts).encode()

@@ -5,6 +5,7 @@ folded in as price * (1 + f) for asks (what a buyer pays) and price * (1 - f) fo
 receives), still in integers. A venue counts only while its book is synced and its feed is not stale, so
 venues drop out and come back without anyone telling the book.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -35,7 +36,9 @@ class ConsolidatedLevel:
 
     __slots__ = ("price_units", "qty_units", "price_scale", "qty_scale", "parts")
 
-    def __init__(self, price_units: int, qty_units: int, price_scale: int, qty_scale: int, parts: tuple[tuple[str, int], ...]) -> None:
+    def __init__(
+        self, price_units: int, qty_units: int, price_scale: int, qty_scale: int, parts: tuple[tuple[str, int], ...]
+    ) -> None:
         self.price_units = price_units
         self.qty_units = qty_units
         self.price_scale = price_scale
@@ -101,7 +104,9 @@ class ConsolidatedBook:
         self._ordered: list[_Source] = []
 
     # ----- membership -----
-    def attach(self, book: BookView, health: VenueHealth | None = None, *, fee: Decimal = Decimal(0), priority: int = 0) -> None:
+    def attach(
+        self, book: BookView, health: VenueHealth | None = None, *, fee: Decimal = Decimal(0), priority: int = 0
+    ) -> None:
         self._sources[book.venue] = _Source(book, health, Decimal(fee), priority)
         self._order()
 
@@ -133,7 +138,9 @@ class ConsolidatedBook:
         return [s for s in self._ordered if s.book.synced and (s.health is None or not s.health.is_stale(now_ns))]
 
     # ----- the merge, in integers -----
-    def _scales(self, sources: list[_Source], side: BookSide, fee_adjusted: bool) -> tuple[int, int, list[tuple[int, int]]]:
+    def _scales(
+        self, sources: list[_Source], side: BookSide, fee_adjusted: bool
+    ) -> tuple[int, int, list[tuple[int, int]]]:
         """Common price and qty scales, and per source the integer multipliers that bring its units there."""
         fee_dp = max(s.fee_dp for s in sources) if fee_adjusted else 0
         pscale = max(s.book.levels.price_scale for s in sources) + fee_dp
@@ -148,21 +155,30 @@ class ConsolidatedBook:
             )
         return pscale, qscale, factors
 
-    def _streams(self, side: BookSide, fee_adjusted: bool, now_ns: int) -> tuple[list[Iterator[tuple[int, int, int, int]]], int, int, list[str]]:
+    def _streams(
+        self, side: BookSide, fee_adjusted: bool, now_ns: int
+    ) -> tuple[list[Iterator[tuple[int, int, int, int]]], int, int, list[str]]:
         """Per live venue, an iterator of (sort_key, venue_rank, price_units, qty_units) at common scales."""
         sources = self._live(now_ns)
         if not sources:
             return [], 0, 0, []
         pscale, qscale, factors = self._scales(sources, side, fee_adjusted)
-        streams = [_walk(s.book.levels, side, rank, pm, qm) for rank, (s, (pm, qm)) in enumerate(zip(sources, factors, strict=True))]
+        streams = [
+            _walk(s.book.levels, side, rank, pm, qm)
+            for rank, (s, (pm, qm)) in enumerate(zip(sources, factors, strict=True))
+        ]
         return streams, pscale, qscale, [s.book.venue for s in sources]
 
-    def _merged(self, side: BookSide, fee_adjusted: bool, now_ns: int | None) -> tuple[Iterator[tuple[int, int, int, int]], int, int, list[str]]:
+    def _merged(
+        self, side: BookSide, fee_adjusted: bool, now_ns: int | None
+    ) -> tuple[Iterator[tuple[int, int, int, int]], int, int, list[str]]:
         streams, pscale, qscale, venues = self._streams(side, fee_adjusted, now_ns or time.time_ns())
         return heapq.merge(*streams), pscale, qscale, venues
 
     # ----- queries -----
-    def top(self, n: int = 10, side: BookSide = "bids", *, fee_adjusted: bool = False, now_ns: int | None = None) -> list[ConsolidatedLevel]:
+    def top(
+        self, n: int = 10, side: BookSide = "bids", *, fee_adjusted: bool = False, now_ns: int | None = None
+    ) -> list[ConsolidatedLevel]:
         """The best ``n`` price levels of one side, each with its venues' quantities."""
         sources = self._live(now_ns or time.time_ns())
         if not sources or n <= 0:
@@ -196,7 +212,9 @@ class ConsolidatedBook:
     def asks(self, n: int = 10, *, fee_adjusted: bool = False, now_ns: int | None = None) -> list[ConsolidatedLevel]:
         return self.top(n, "asks", fee_adjusted=fee_adjusted, now_ns=now_ns)
 
-    def best(self, *, fee_adjusted: bool = False, now_ns: int | None = None) -> tuple[ConsolidatedLevel | None, ConsolidatedLevel | None]:
+    def best(
+        self, *, fee_adjusted: bool = False, now_ns: int | None = None
+    ) -> tuple[ConsolidatedLevel | None, ConsolidatedLevel | None]:
         bids = self.top(1, "bids", fee_adjusted=fee_adjusted, now_ns=now_ns)
         asks = self.top(1, "asks", fee_adjusted=fee_adjusted, now_ns=now_ns)
         return (bids[0] if bids else None), (asks[0] if asks else None)
@@ -216,7 +234,9 @@ class ConsolidatedBook:
                 bid_px, bid_scale = bp, scale
             if ap is not None and (ask_px is None or ap * 10**ask_scale < ask_px * 10**scale):
                 ask_px, ask_scale = ap, scale
-        return (None if bid_px is None else _plain(bid_px, bid_scale)), (None if ask_px is None else _plain(ask_px, ask_scale))
+        return (None if bid_px is None else _plain(bid_px, bid_scale)), (
+            None if ask_px is None else _plain(ask_px, ask_scale)
+        )
 
     def mid(self, now_ns: int | None = None) -> Decimal | None:
         bid, ask = self.best_prices(now_ns)
@@ -224,7 +244,9 @@ class ConsolidatedBook:
             return None
         return _CTX.divide(bid + ask, 2)
 
-    def fill(self, side: Literal["buy", "sell"], qty: Decimal, *, fee_adjusted: bool = True, now_ns: int | None = None) -> Fill:
+    def fill(
+        self, side: Literal["buy", "sell"], qty: Decimal, *, fee_adjusted: bool = True, now_ns: int | None = None
+    ) -> Fill:
         """Walk the book to fill ``qty`` (a buy takes asks, a sell takes bids)."""
         merged, pscale, qscale, venues = self._merged("asks" if side == "buy" else "bids", fee_adjusted, now_ns)
         want = ceil_units(Decimal(qty), qscale)
@@ -243,7 +265,9 @@ class ConsolidatedBook:
         by_venue = tuple((venues[r], units_to_decimal(u, qscale)) for r, u in sorted(taken.items()))
         return Fill(filled, total, vwap, by_venue)
 
-    def vwap(self, side: Literal["buy", "sell"], qty: Decimal, *, fee_adjusted: bool = True, now_ns: int | None = None) -> Decimal | None:
+    def vwap(
+        self, side: Literal["buy", "sell"], qty: Decimal, *, fee_adjusted: bool = True, now_ns: int | None = None
+    ) -> Decimal | None:
         """Volume-weighted price to fill ``qty`` in full, or None if the displayed books cannot."""
         f = self.fill(side, qty, fee_adjusted=fee_adjusted, now_ns=now_ns)
         return f.vwap if f.qty >= qty else None
@@ -303,7 +327,9 @@ def _walk(levels: L2Book, side: BookSide, rank: int, pmul: int, qmul: int) -> It
         offset += _CHUNK
 
 
-def _level(price_units: int, parts: list[tuple[int, int]], pscale: int, qscale: int, venues: list[str]) -> ConsolidatedLevel:
+def _level(
+    price_units: int, parts: list[tuple[int, int]], pscale: int, qscale: int, venues: list[str]
+) -> ConsolidatedLevel:
     return ConsolidatedLevel(
         price_units, sum(q for _, q in parts), pscale, qscale, tuple((venues[r], q) for r, q in parts)
     )

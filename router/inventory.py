@@ -1,4 +1,5 @@
 """The broker's own balances on each venue: what a buy can spend there and a sell can deliver there."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -35,7 +36,9 @@ class Inventory:
         base, _, quote = symbol.partition("/")
         return self.free(venue, quote if side == "BUY" else base)
 
-    def apply_fill(self, venue: str, symbol: str, side: OrderSide, qty: Decimal, notional: Decimal, fee: Decimal, fee_asset: str) -> None:
+    def apply_fill(
+        self, venue: str, symbol: str, side: OrderSide, qty: Decimal, notional: Decimal, fee: Decimal, fee_asset: str
+    ) -> None:
         if venue not in self._free:
             return
         base, _, quote = symbol.partition("/")

@@ -16,6 +16,7 @@ that O(1) amortised per observation; the comparisons are exact Decimal products,
 Time comes in as integers of nanoseconds (``now_ns``) or from the injected clock; nothing here reads
 the system clock on its own.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -54,7 +55,9 @@ class Scope:
         if self.kind not in ("all", "symbol", "venue"):
             raise ValueError(f"scope kind must be all, symbol or venue, received {self.kind!r}")
         if (self.kind == "all") != (self.name == ""):
-            raise ValueError(f"scope {self.kind!r} needs {'no' if self.kind == 'all' else 'a'} name, received {self.name!r}")
+            raise ValueError(
+                f"scope {self.kind!r} needs {'no' if self.kind == 'all' else 'a'} name, received {self.name!r}"
+            )
 
     @classmethod
     def symbol(cls, symbol: str) -> Scope:
@@ -276,8 +279,14 @@ class KillSwitch:
             existing = self._halts[scope] = Halt(scope, reason, by, at)
             log.warning("kill_switch_halt", scope=str(scope), reason=reason, by=by, at_ns=at)
         else:
-            log.warning("kill_switch_halt_repeated", scope=str(scope), reason=reason, by=by,
-                        first_reason=existing.reason, first_by=existing.by)
+            log.warning(
+                "kill_switch_halt_repeated",
+                scope=str(scope),
+                reason=reason,
+                by=by,
+                first_reason=existing.reason,
+                first_by=existing.by,
+            )
         await self._run_callbacks(scope)
         return existing
 
@@ -315,8 +324,12 @@ class KillSwitch:
         results = await asyncio.gather(*(_call(cb, scope) for cb in callbacks), return_exceptions=True)
         for cb, result in zip(callbacks, results, strict=True):
             if isinstance(result, BaseException):
-                log.error("kill_switch_callback_failed", scope=str(scope), callback=getattr(cb, "__qualname__", repr(cb)),
-                          error=repr(result))
+                log.error(
+                    "kill_switch_callback_failed",
+                    scope=str(scope),
+                    callback=getattr(cb, "__qualname__", repr(cb)),
+                    error=repr(result),
+                )
 
 
 async def _call(callback: HaltCallback, scope: Scope) -> object:

@@ -1,4 +1,5 @@
 """Market data as the router sees it: one live feed session per venue feeding the consolidated books."""
+
 from __future__ import annotations
 
 import asyncio
@@ -58,10 +59,15 @@ class MarketData:
         for venue in self.venues:
             spec = venue_spec(venue)
             vs = self.settings.venue(venue)
-            insts = (instruments or {}).get(venue) or await resolve_instruments(spec, self.symbols, self.settings, self._http)
+            insts = (instruments or {}).get(venue) or await resolve_instruments(
+                spec, self.symbols, self.settings, self._http
+            )
             feed = spec.make_feed(insts, vs, "")
             session = FeedSession(
-                feed, spec.stream_url(feed), settings=self.settings, snapshot_fetcher=spec.snapshot_fetcher(feed, self._http)
+                feed,
+                spec.stream_url(feed),
+                settings=self.settings,
+                snapshot_fetcher=spec.snapshot_fetcher(feed, self._http),
             )
             self.feeds[venue] = feed
             self.sessions[venue] = session
@@ -113,7 +119,9 @@ class ReplayMarketData:
         return market_status(self.feeds, self.market, now_ns)
 
 
-def market_status(feeds: Mapping[str, FeedHandler], market: ConsolidatedMarket, now_ns: int | None = None) -> dict[str, Any]:
+def market_status(
+    feeds: Mapping[str, FeedHandler], market: ConsolidatedMarket, now_ns: int | None = None
+) -> dict[str, Any]:
     """Health and counters per venue, and which venues each consolidated book is using now."""
     now = now_ns or time.time_ns()
     venues = {}

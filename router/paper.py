@@ -5,6 +5,7 @@ update shows the real state), so two children in a row never fill the same displ
 Latency and the taker fee are configurable; balances are tracked per asset. Faults can be injected to
 exercise the router: a rejection, or an order that fills but whose answer is lost (state unknown).
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -6,6 +6,7 @@ each venue's share cap, inventory and child-notional cap. Children are then roun
 lot step; a venue whose child would fall below its minimum quantity or notional is dropped and the walk
 is redone without it, so its share goes to the next best venue. Ties go to the venue priority.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -84,7 +85,9 @@ def plan(
     qs = max((max(books[v].qty_scale, terms[v].instrument.qty_decimals) for v in venues), default=0)
     dropped: list[tuple[str, str]] = []
     while True:
-        children, too_small = _walk(side, qty, qs, books, terms, venues, limit_price, max_level_share, max_child_notional)
+        children, too_small = _walk(
+            side, qty, qs, books, terms, venues, limit_price, max_level_share, max_child_notional
+        )
         if not too_small:
             return Plan(side, qty, tuple(children), tuple(dropped))
         dropped += too_small
@@ -127,7 +130,15 @@ def _walk(
             budget = floor_units(avail, ps + qs + fee_dp)
         else:
             budget = floor_units(avail, qs)
-        per_venue.append((v, one + fee if buy else one - fee, 10 ** (ps - books[v].price_scale), 10 ** (qs - books[v].qty_scale), budget))
+        per_venue.append(
+            (
+                v,
+                one + fee if buy else one - fee,
+                10 ** (ps - books[v].price_scale),
+                10 ** (qs - books[v].qty_scale),
+                budget,
+            )
+        )
     cap = None if max_child_notional is None else floor_units(max_child_notional, ps + qs)
 
     # Walk the first levels of each venue; only if they run out before the quantity, look deeper.

@@ -17,6 +17,7 @@ then broad substrings, then the code):
 A ``%s`` in a message is filled with the rejection's detail (which scope is halted and why, the venue's
 own words); messages without ``%s`` are fixed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -92,7 +93,9 @@ _OWN_ERRORS: dict[RejectReason, tuple[int, str]] = {
 }
 
 # The one table: every stage's reason -> (Binance code, message).
-BINANCE_ERRORS: dict[Reason, tuple[int, str]] = {k: v for table in (MATCHING_ERRORS, _OWN_ERRORS) for k, v in table.items()}
+BINANCE_ERRORS: dict[Reason, tuple[int, str]] = {
+    k: v for table in (MATCHING_ERRORS, _OWN_ERRORS) for k, v in table.items()
+}
 
 
 def error_of(reason: Reason, detail: str = "") -> tuple[int, str]:

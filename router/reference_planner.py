@@ -2,6 +2,7 @@
 
 Slow on purpose; it is the oracle for the planner's property tests and the peer in benchmarks/routing.py.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -3,6 +3,7 @@
 Price improvement compares what the parent actually paid (fees included) with what the best single
 venue would have charged for the same quantity on the books as they were when the parent arrived.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

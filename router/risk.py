@@ -4,6 +4,7 @@ Pure and exact: the caller passes the reference price (the consolidated mid, say
 open-order count; nothing here reads a clock, a book or a database. Checks run in a fixed order —
 open orders, reference price, notional, collar — and the first failure is the answer.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -79,8 +80,12 @@ class PreTradeRisk:
     """Check one new order against the limits (per-symbol limits replace the defaults whole) and, when
     ``account_limits`` is given, against the account's KYC tier (may it trade; its largest order notional)."""
 
-    def __init__(self, limits: RiskLimits, per_symbol: Mapping[str, RiskLimits] | None = None,
-                 account_limits: AccountLimitsOf | None = None) -> None:
+    def __init__(
+        self,
+        limits: RiskLimits,
+        per_symbol: Mapping[str, RiskLimits] | None = None,
+        account_limits: AccountLimitsOf | None = None,
+    ) -> None:
         self.limits = limits
         self.per_symbol: dict[str, RiskLimits] = dict(per_symbol or {})
         self.account_limits = account_limits
@@ -126,8 +131,16 @@ class PreTradeRisk:
         with localcontext(prec=_PREC):  # products of exact inputs stay exact
             found = self._evaluate(symbol, _side(side), qty, price, reference_price, open_orders, account)
         if found is not None:
-            log.info("risk_reject", symbol=symbol, side=side, qty=str(qty), price=str(price),
-                     reference=str(reference_price), reason=found.reason.name, detail=found.detail)
+            log.info(
+                "risk_reject",
+                symbol=symbol,
+                side=side,
+                qty=str(qty),
+                price=str(price),
+                reference=str(reference_price),
+                reason=found.reason.name,
+                detail=found.detail,
+            )
         return found
 
     def _evaluate(
@@ -168,8 +181,10 @@ class PreTradeRisk:
             if at is None:
                 return Rejection(RejectReason.RISK_NO_REFERENCE_PRICE, f"no reference price for {symbol}")
             if qty * at > tier.max_order_notional:
-                return Rejection(RejectReason.RISK_KYC_NOTIONAL,
-                                 f"notional {qty * at} exceeds the tier's limit {tier.max_order_notional}")
+                return Rejection(
+                    RejectReason.RISK_KYC_NOTIONAL,
+                    f"notional {qty * at} exceeds the tier's limit {tier.max_order_notional}",
+                )
         if price is not None and limits.collar_bps is not None:
             assert ref is not None
             band = ref * limits.collar_bps / _BPS

@@ -21,6 +21,7 @@ dropped with ``forget``.
 
 The router is the only writer of the matching engine (DESIGN: one writer); all engine events pass here.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -147,8 +148,12 @@ class SmartOrderRouter:
         book = self.market.book(order.symbol)
         now = self.clock()
         # the mid bounds market orders and slippage and feeds risk; otherwise only the report shows it
-        needs_mid = (self.compare_venues or self.risk is not None or order.order_type == "MARKET"
-                     or policy.slippage_limit_bps is not None)
+        needs_mid = (
+            self.compare_venues
+            or self.risk is not None
+            or order.order_type == "MARKET"
+            or policy.slippage_limit_bps is not None
+        )
         mid = book.mid(now) if needs_mid else None
         live = {v: b for v, b in book.live_books(now).items() if policy.allows(v)}
         arrival = {v: b.copy() for v, b in live.items()} if self.compare_venues else {}
@@ -191,7 +196,11 @@ class SmartOrderRouter:
         p = self.parents[parent_id]
         if p.engine_id is not None and self.engine is not None:
             self._engine_events(
-                self.engine.cancel(CancelOrder(p.order.symbol, p.order.account, order_id=p.engine_id, tenant=p.order.tenant, ts=self.clock()))
+                self.engine.cancel(
+                    CancelOrder(
+                        p.order.symbol, p.order.account, order_id=p.engine_id, tenant=p.order.tenant, ts=self.clock()
+                    )
+                )
             )
         if p.resting:
             p.resting = ZERO
@@ -215,7 +224,11 @@ class SmartOrderRouter:
             # take the remainder out of the internal book, route it, and rest whatever is still left
             assert self.engine is not None
             self._engine_events(
-                self.engine.cancel(CancelOrder(p.order.symbol, p.order.account, order_id=p.engine_id, tenant=p.order.tenant, ts=self.clock()))
+                self.engine.cancel(
+                    CancelOrder(
+                        p.order.symbol, p.order.account, order_id=p.engine_id, tenant=p.order.tenant, ts=self.clock()
+                    )
+                )
             )
             self._by_engine_id.pop(p.engine_id, None)
             p.resting, p.engine_id = ZERO, None
@@ -251,10 +264,13 @@ class SmartOrderRouter:
             return Rejection(RejectReason.ROUTER_NO_VENUE)
         if self.risk is not None:
             open_orders = sum(
-                1 for q in self.parents.values() if q.order.account == order.account and q.order.tenant == order.tenant and q.resting
+                1
+                for q in self.parents.values()
+                if q.order.account == order.account and q.order.tenant == order.tenant and q.resting
             )
-            refused = self.risk.evaluate(order.symbol, order.side, order.qty, order.price, mid, open_orders,
-                                         order.account)
+            refused = self.risk.evaluate(
+                order.symbol, order.side, order.qty, order.price, mid, open_orders, order.account
+            )
             if refused is not None:
                 return refused
         return None
@@ -279,8 +295,15 @@ class SmartOrderRouter:
         internal = ZERO
         if p.policy.internalise and self.engine is not None:
             internal = self.engine.preview(self._engine_order(p, p.order.qty, p.limit, TimeInForce.IOC)).filled_qty
-        venues = plan(p.order.side, p.order.qty - internal, self._routable(live, p), self._arrival_terms(p), limit_price=p.limit,
-                      max_level_share=p.policy.max_level_share, max_child_notional=p.policy.max_child_notional)
+        venues = plan(
+            p.order.side,
+            p.order.qty - internal,
+            self._routable(live, p),
+            self._arrival_terms(p),
+            limit_price=p.limit,
+            max_level_share=p.policy.max_level_share,
+            max_child_notional=p.policy.max_child_notional,
+        )
         return internal + venues.planned_qty >= p.order.qty
 
     # ----- internal first -----
@@ -294,7 +317,11 @@ class SmartOrderRouter:
         venue_price = self._venue_price(p, qty, live) if reach else None
         cap = p.limit
         if venue_price is not None:
-            cap = venue_price if cap is None else (min(cap, venue_price) if p.order.side == "BUY" else max(cap, venue_price))
+            cap = (
+                venue_price
+                if cap is None
+                else (min(cap, venue_price) if p.order.side == "BUY" else max(cap, venue_price))
+            )
         if cap is None:
             return
         if not reach and p.order.tif == "GTC" and p.order.order_type == "LIMIT" and cap == p.order.price:
@@ -391,7 +418,17 @@ class SmartOrderRouter:
                     if pid is None:
                         continue
                     q = self.parents[pid]
-                    q.fills.append(ParentFill(INTERNAL, e.price, e.quantity, ZERO, q.order.symbol.partition("/")[2], f"T{e.trade_id}", maker))
+                    q.fills.append(
+                        ParentFill(
+                            INTERNAL,
+                            e.price,
+                            e.quantity,
+                            ZERO,
+                            q.order.symbol.partition("/")[2],
+                            f"T{e.trade_id}",
+                            maker,
+                        )
+                    )
                     if maker:
                         q.resting -= e.quantity
                         if q.resting <= 0:
@@ -426,8 +463,15 @@ class SmartOrderRouter:
             if not self._venues_reach(p, live):
                 return
             terms = self._terms(p.order.symbol, p.order.side, p.policy, live)
-            child_plan = plan(p.order.side, p.remaining, live, terms, limit_price=p.limit,
-                              max_level_share=p.policy.max_level_share, max_child_notional=p.policy.max_child_notional)
+            child_plan = plan(
+                p.order.side,
+                p.remaining,
+                live,
+                terms,
+                limit_price=p.limit,
+                max_level_share=p.policy.max_level_share,
+                max_child_notional=p.policy.max_child_notional,
+            )
             if not child_plan.children:
                 return
             excluded |= await self._dispatch(p, child_plan, deadline)
@@ -467,14 +511,22 @@ class SmartOrderRouter:
 
     async def _dispatch(self, p: _Parent, child_plan: Plan, deadline: int) -> set[str]:
         """Send one round's children at once; returns venues to leave out of the next rounds."""
+
         def tif(venue: str) -> str:
             # FOK where the venue has it (Kraken has none: IOC there; the parent was checked fillable first)
             fok = p.order.tif == "FOK" and getattr(self.venues[venue], "supports_fok", True)
             return "FOK" if fok else "IOC"
 
         children = [
-            ChildOrder(c.venue, p.order.symbol, p.order.side, c.qty, c.limit_price, tif(c.venue),
-                       client_order_id_for(p.order.parent_id, p.rounds, c.venue))
+            ChildOrder(
+                c.venue,
+                p.order.symbol,
+                p.order.side,
+                c.qty,
+                c.limit_price,
+                tif(c.venue),
+                client_order_id_for(p.order.parent_id, p.rounds, c.venue),
+            )
             for c in child_plan.children
         ]
         for child in children:
@@ -505,7 +557,9 @@ class SmartOrderRouter:
         except (Rejected, RateLimited, VenueUnavailable) as exc:
             return None, exc
         except (TimeoutError, OrderStateUnknown) as exc:
-            log.warning("child_outcome_unknown", venue=child.venue, cid=child.client_order_id, error=str(exc) or "timeout")
+            log.warning(
+                "child_outcome_unknown", venue=child.venue, cid=child.client_order_id, error=str(exc) or "timeout"
+            )
             return await self._reconcile(venue, child)
         except VenueError as exc:
             return None, exc
@@ -530,7 +584,9 @@ class SmartOrderRouter:
                     except VenueError:
                         pass
                 if found is not None and not found.status.is_open:
-                    log.info("child_reconciled", venue=child.venue, cid=child.client_order_id, status=found.status.value)
+                    log.info(
+                        "child_reconciled", venue=child.venue, cid=child.client_order_id, status=found.status.value
+                    )
                     return found, None
             await asyncio.sleep(_RECONCILE_PAUSE_S * (attempt + 1))
         return None, OrderStateUnknown(child.venue, "outcome still unknown after reconciliation")
@@ -540,14 +596,30 @@ class SmartOrderRouter:
             p.fills.append(ParentFill(child.venue, f.price, f.qty, f.fee, f.fee_asset, child.client_order_id))
         if not outcome.fills and outcome.filled_qty:  # a venue that reports totals only
             avg = outcome.quote_qty / outcome.filled_qty
-            p.fills.append(ParentFill(child.venue, avg, outcome.filled_qty, outcome.fee, outcome.fee_asset, child.client_order_id))
+            p.fills.append(
+                ParentFill(child.venue, avg, outcome.filled_qty, outcome.fee, outcome.fee_asset, child.client_order_id)
+            )
         if outcome.filled_qty:
-            self.inventory.apply_fill(child.venue, child.symbol, child.side, outcome.filled_qty, outcome.quote_qty, outcome.fee, outcome.fee_asset)
+            self.inventory.apply_fill(
+                child.venue,
+                child.symbol,
+                child.side,
+                outcome.filled_qty,
+                outcome.quote_qty,
+                outcome.fee,
+                outcome.fee_asset,
+            )
 
     # ----- the end of a parent -----
     def _settle(self, p: _Parent) -> ExecutionReport:
         left = p.remaining
-        if left > 0 and p.order.tif == "GTC" and p.order.order_type == "LIMIT" and self.engine is not None and p.engine_id is None:
+        if (
+            left > 0
+            and p.order.tif == "GTC"
+            and p.order.order_type == "LIMIT"
+            and self.engine is not None
+            and p.engine_id is None
+        ):
             if self.killswitch.check(p.order.symbol) is None:
                 self._rest(p, left)
         filled = p.filled
@@ -568,9 +640,16 @@ class SmartOrderRouter:
 
     def _report(self, p: _Parent, status: OrderStatus, reject: tuple[int, str] | None = None) -> ExecutionReport:
         return build_report(
-            p.order, p.fills, status=status, arrival_mid=p.arrival_mid, arrival_books=p.arrival_books,
-            terms=self._arrival_terms(p) if self.compare_venues else {}, rounds=p.rounds, resting_qty=p.resting,
-            in_doubt_qty=p.in_doubt, reject=reject,
+            p.order,
+            p.fills,
+            status=status,
+            arrival_mid=p.arrival_mid,
+            arrival_books=p.arrival_books,
+            terms=self._arrival_terms(p) if self.compare_venues else {},
+            rounds=p.rounds,
+            resting_qty=p.resting,
+            in_doubt_qty=p.in_doubt,
+            reject=reject,
         )
 
     # ----- helpers -----
@@ -591,13 +670,16 @@ class SmartOrderRouter:
         for v in venues:
             r = rebate.get(v)
             if r is None:
-                r = rebate[v] = ((v, symbol) in self.instruments
-                                 and policy.fee_for(v, self.settings.venue(v).taker_fee) < 0)
+                r = rebate[v] = (v, symbol) in self.instruments and policy.fee_for(
+                    v, self.settings.venue(v).taker_fee
+                ) < 0
             if r:
                 return True
         return False
 
-    def _terms(self, symbol: str, side: str, policy: RoutingPolicy, live: Mapping[str, L2Book]) -> dict[str, VenueTerms]:
+    def _terms(
+        self, symbol: str, side: str, policy: RoutingPolicy, live: Mapping[str, L2Book]
+    ) -> dict[str, VenueTerms]:
         out = {}
         for v in live:
             inst = self.instruments.get((v, symbol))

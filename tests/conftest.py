@@ -1,4 +1,5 @@
 """Shared test fixtures: where the recorded venue samples live, quiet logs, reproducible hypothesis runs."""
+
 from __future__ import annotations
 
 import logging
@@ -10,6 +11,7 @@ import structlog
 from hypothesis import settings
 
 SAMPLES = Path(__file__).resolve().parents[1] / "replay_data" / "captures"
+
 
 def quiet_logs() -> None:
     structlog.reset_defaults()
@@ -24,6 +26,7 @@ def _restore_logging():
     # a test that runs the `braid` command configures logging for the process: put the test set-up back
     yield
     quiet_logs()
+
 
 # CI runs the same examples every time, so a red build can be reproduced.
 settings.register_profile("ci", derandomize=True, print_blob=True)

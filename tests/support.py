@@ -4,6 +4,7 @@ Tests never sleep a fixed time to synchronise: they wait for the event itself, w
 tests) or ``eventually_sync`` (threads, subprocesses). On timeout the failure names what was awaited and
 the last value seen, so a red build says what did not happen.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -65,5 +66,7 @@ def eventually_sync(
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout} s: {_describe(condition, what)} (last value: {value!r})")
+            raise AssertionError(
+                f"not reached within {timeout} s: {_describe(condition, what)} (last value: {value!r})"
+            )
         time.sleep(interval)

@@ -2,8 +2,10 @@
 
 Public face: ``Treasury`` (inventory, plan, propose, approve, execute, reconcile), its records
 (``Transfer``, ``Inventory``, ``Holding``), the approval hook (``ApprovalHook``, ``TableApprovals``,
-``ApprovalRefused``), the protocols it is given (``WalletBalances``, ``HotWalletSender``, ``Authorizer``, ``AuditSink``), ``TreasuryError``.
+``ApprovalRefused``), the protocols it is given (``WalletBalances``, ``HotWalletSender``, ``Authorizer``,
+``AuditSink``), ``TreasuryError``.
 """
+
 from treasury.approvals import ApprovalHook, ApprovalRefused, TableApprovals
 from treasury.service import (
     HOT_TO_VENUE,
@@ -20,6 +22,18 @@ from treasury.service import (
 )
 
 __all__ = [
-    "HOT_TO_VENUE", "VENUE_TO_HOT", "ApprovalHook", "ApprovalRefused", "AuditSink", "Authorizer", "Holding", "HotWalletSender", "Inventory",
-    "TableApprovals", "Transfer", "Treasury", "TreasuryError", "WalletBalances",
+    "HOT_TO_VENUE",
+    "VENUE_TO_HOT",
+    "ApprovalHook",
+    "ApprovalRefused",
+    "AuditSink",
+    "Authorizer",
+    "Holding",
+    "HotWalletSender",
+    "Inventory",
+    "TableApprovals",
+    "Transfer",
+    "Treasury",
+    "TreasuryError",
+    "WalletBalances",
 ]

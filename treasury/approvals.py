@@ -4,6 +4,7 @@
 client withdrawal flow's approval queue can stand in for it by offering the same two methods, so a broker
 has one place where operators approve money leaving (subjects are namespaced: ``treasury:<id>``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -14,8 +15,8 @@ from sqlalchemy.exc import IntegrityError
 
 from compliance.operators import SeparationOfDuties, check_not_requester
 from domain import now_ms
-from wallets.errors import WalletError
 from treasury.models import approvals
+from wallets.errors import WalletError
 
 
 class ApprovalRefused(WalletError):
@@ -59,5 +60,7 @@ class TableApprovals:
 
     def approvers(self, subject: str) -> list[str]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(approvals.c.actor).where(approvals.c.subject == subject).order_by(approvals.c.id))
+            rows = conn.execute(
+                select(approvals.c.actor).where(approvals.c.subject == subject).order_by(approvals.c.id)
+            )
             return [str(r.actor) for r in rows]

@@ -4,6 +4,7 @@ A transfer row is written before anything is sent, and its ``client_id`` goes to
 withdrawal (Binance ``withdrawOrderId``, HTX ``client-order-id``), so after a crash the venue's history says
 whether it was sent.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table

@@ -10,6 +10,7 @@ carries our ``client_id``. A row found ``sending`` later is settled from the ven
 first: by client id where the venue keeps one (Binance, HTX; they also refuse the id twice), otherwise
 (Kraken) by destination, amount and time. Only when the venue has no such withdrawal is it sent again.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -26,12 +27,12 @@ from connectors.capital import VenueCapital, VenueWithdrawal
 from connectors.errors import OrderStateUnknown, Rejected, VenueError
 from connectors.trading import TradingVenue
 from domain import now_ms
+from treasury.approvals import ApprovalHook
+from treasury.models import transfers
 from wallets.custody.addresses import normalize, validate_address
 from wallets.custody.errors import InvalidAddress
 from wallets.custody.networks import BTC_PARAMS, BtcParams, network_name
 from wallets.errors import WalletError
-from treasury.approvals import ApprovalHook
-from treasury.models import transfers
 
 log = structlog.get_logger(__name__)
 
@@ -126,9 +127,26 @@ class Transfer:
 
 
 def _row(r: Any, approvers: Sequence[str] = ()) -> Transfer:
-    return Transfer(int(r.id), r.client_id, r.kind, r.venue, r.asset, r.network, Decimal(r.amount), r.address, r.state,
-                    r.proposer, r.reason, r.venue_ref, r.tx_id, r.error, int(r.created), int(r.updated),
-                    None if r.sending_at is None else int(r.sending_at), tuple(approvers))
+    return Transfer(
+        int(r.id),
+        r.client_id,
+        r.kind,
+        r.venue,
+        r.asset,
+        r.network,
+        Decimal(r.amount),
+        r.address,
+        r.state,
+        r.proposer,
+        r.reason,
+        r.venue_ref,
+        r.tx_id,
+        r.error,
+        int(r.created),
+        int(r.updated),
+        None if r.sending_at is None else int(r.sending_at),
+        tuple(approvers),
+    )
 
 
 def _same_address(network: str, a: str, b: str) -> bool:
@@ -161,7 +179,9 @@ class Treasury:
         self.capital = dict(capital)
         self.wallets = wallets
         self.btc = btc
-        self.hot_addresses: dict[str, str] = {str(network_name(n)): validate_address(n, a, btc).address for n, a in hot_addresses.items()}
+        self.hot_addresses: dict[str, str] = {
+            str(network_name(n)): validate_address(n, a, btc).address for n, a in hot_addresses.items()
+        }
         self.approvals = approvals
         self.required_approvals = required_approvals
         self.targets = list(targets)
@@ -186,7 +206,9 @@ class Treasury:
             holdings += [Holding(name, "venue", asset, free, locked) for asset, (free, locked) in sorted(found.items())]
         if self.wallets is not None:
             for wallet, amounts in sorted((await self.wallets.wallet_balances()).items()):
-                holdings += [Holding(wallet, "wallet", asset, amount, ZERO) for asset, amount in sorted(amounts.items())]
+                holdings += [
+                    Holding(wallet, "wallet", asset, amount, ZERO) for asset, amount in sorted(amounts.items())
+                ]
         return Inventory(tuple(holdings), tuple(unavailable))
 
     # ----- planning -----
@@ -225,8 +247,13 @@ class Treasury:
             elif held < target.min:
                 amount = min(target.target - held, hot_left.get(target.asset, ZERO))
                 if amount <= floor or amount <= 0:
-                    log.warning("treasury_hot_wallet_short", venue=target.venue, asset=target.asset,
-                                needed=str(target.target - held), hot=str(hot_left.get(target.asset, ZERO)))
+                    log.warning(
+                        "treasury_hot_wallet_short",
+                        venue=target.venue,
+                        asset=target.asset,
+                        needed=str(target.target - held),
+                        hot=str(hot_left.get(target.asset, ZERO)),
+                    )
                     continue
                 hot_left[target.asset] = hot_left.get(target.asset, ZERO) - amount
                 reason = f"{target.venue} holds {held} {target.asset} < min {target.min}: up to {target.target}"
@@ -242,7 +269,9 @@ class Treasury:
             try:
                 return validate_address(network, given, self.btc).address
             except InvalidAddress as exc:
-                raise TreasuryError(f"{venue} gave a deposit address that is not a valid {network} address: {exc}") from exc
+                raise TreasuryError(
+                    f"{venue} gave a deposit address that is not a valid {network} address: {exc}"
+                ) from exc
         raise TreasuryError(f"transfer kind was {kind!r}, expected {VENUE_TO_HOT} or {HOT_TO_VENUE}")
 
     def _capital(self, venue: str) -> VenueCapital:
@@ -251,8 +280,17 @@ class Treasury:
             raise TreasuryError(f"no funding access to venue {venue!r}")
         return found
 
-    async def propose(self, kind: str, venue: str, asset: str, amount: Decimal, proposer: str, reason: str = "",
-                      *, address: str | None = None) -> Transfer:
+    async def propose(
+        self,
+        kind: str,
+        venue: str,
+        asset: str,
+        amount: Decimal,
+        proposer: str,
+        reason: str = "",
+        *,
+        address: str | None = None,
+    ) -> Transfer:
         """Record one transfer proposal. ``address``, if given, must be the destination Braid would choose itself."""
         if not isinstance(amount, Decimal) or amount <= 0:
             raise TreasuryError(f"amount must be a positive Decimal, was {amount!r}")
@@ -265,10 +303,22 @@ class Treasury:
             self._check_same(network, address, destination, kind, venue)
         now = self.clock_ms()
         with self.engine.begin() as conn:
-            new_id = conn.execute(insert(transfers).values(
-                client_id=str(uuid.uuid4()), kind=kind, venue=venue, asset=asset, network=network, amount=amount,
-                address=destination, state="proposed", proposer=proposer, reason=reason[:200], created=now, updated=now,
-            )).inserted_primary_key[0]  # type: ignore[index]
+            new_id = conn.execute(
+                insert(transfers).values(
+                    client_id=str(uuid.uuid4()),
+                    kind=kind,
+                    venue=venue,
+                    asset=asset,
+                    network=network,
+                    amount=amount,
+                    address=destination,
+                    state="proposed",
+                    proposer=proposer,
+                    reason=reason[:200],
+                    created=now,
+                    updated=now,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
         log.info("treasury_transfer_proposed", id=new_id, kind=kind, venue=venue, asset=asset, amount=str(amount))
         made = self.get(int(new_id))
         self._audit(proposer, "propose", made)
@@ -306,8 +356,11 @@ class Treasury:
     def _set(self, transfer_id: int, expect: Sequence[str], **values: Any) -> bool:
         """Move a row on only from one of the ``expect`` states (a second process doing the same loses)."""
         with self.engine.begin() as conn:
-            done = conn.execute(update(transfers).where(transfers.c.id == transfer_id, transfers.c.state.in_(list(expect)))
-                                .values(updated=self.clock_ms(), **values)).rowcount
+            done = conn.execute(
+                update(transfers)
+                .where(transfers.c.id == transfer_id, transfers.c.state.in_(list(expect)))
+                .values(updated=self.clock_ms(), **values)
+            ).rowcount
         return bool(done)
 
     def _authorized(self, actor: str, action: str, target: str) -> None:
@@ -316,9 +369,19 @@ class Treasury:
 
     def _audit(self, actor: str, action: str, t: Transfer) -> None:
         if self.audit is not None:
-            self.audit(actor, f"treasury.{action}", self._subject(t.id), {
-                "kind": t.kind, "venue": t.venue, "asset": t.asset, "amount": str(t.amount), "address": t.address,
-                "state": t.state})
+            self.audit(
+                actor,
+                f"treasury.{action}",
+                self._subject(t.id),
+                {
+                    "kind": t.kind,
+                    "venue": t.venue,
+                    "asset": t.asset,
+                    "amount": str(t.amount),
+                    "address": t.address,
+                    "state": t.state,
+                },
+            )
 
     def approve(self, transfer_id: int, actor: str) -> Transfer:
         self._authorized(actor, "approve", self._subject(transfer_id))
@@ -328,7 +391,9 @@ class Treasury:
         count = self.approvals.approve(self._subject(transfer_id), t.proposer, actor)
         if count >= self.required_approvals:
             self._set(transfer_id, ("proposed",), state="approved")
-        log.info("treasury_transfer_approved", id=transfer_id, actor=actor, approvals=count, needed=self.required_approvals)
+        log.info(
+            "treasury_transfer_approved", id=transfer_id, actor=actor, approvals=count, needed=self.required_approvals
+        )
         done = self.get(transfer_id)
         self._audit(actor, "approve", done)
         return done
@@ -352,10 +417,15 @@ class Treasury:
             if t.state != "approved":
                 return t
         if t.state != "approved":
-            raise TreasuryError(f"transfer {transfer_id} is {t.state}; it needs {self.required_approvals} approvals first"
-                                if t.state == "proposed" else f"transfer {transfer_id} is {t.state}, not approved")
+            raise TreasuryError(
+                f"transfer {transfer_id} is {t.state}; it needs {self.required_approvals} approvals first"
+                if t.state == "proposed"
+                else f"transfer {transfer_id} is {t.state}, not approved"
+            )
         if len(set(t.approvers) - {t.proposer}) < self.required_approvals:  # the hook's word, checked once more
-            raise TreasuryError(f"transfer {transfer_id} has {len(t.approvers)} approvals, needs {self.required_approvals}")
+            raise TreasuryError(
+                f"transfer {transfer_id} has {len(t.approvers)} approvals, needs {self.required_approvals}"
+            )
         destination = await self._destination(t.kind, t.venue, t.asset, t.network)
         self._check_same(t.network, t.address, destination, t.kind, t.venue)
         if t.kind == HOT_TO_VENUE and self.hot_sender is None:
@@ -399,11 +469,16 @@ class Treasury:
 
     def _claimed_refs(self, venue: str, but: int) -> set[str]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(transfers.c.venue_ref).where(
-                transfers.c.venue == venue, transfers.c.venue_ref.is_not(None), transfers.c.id != but)).all()
+            rows = conn.execute(
+                select(transfers.c.venue_ref).where(
+                    transfers.c.venue == venue, transfers.c.venue_ref.is_not(None), transfers.c.id != but
+                )
+            ).all()
         return {str(r.venue_ref) for r in rows}
 
-    def _match(self, t: Transfer, history: Sequence[VenueWithdrawal], supports_client_id: bool) -> VenueWithdrawal | None:
+    def _match(
+        self, t: Transfer, history: Sequence[VenueWithdrawal], supports_client_id: bool
+    ) -> VenueWithdrawal | None:
         if t.venue_ref is not None:
             return next((w for w in history if w.venue_ref == t.venue_ref), None)
         if supports_client_id:
@@ -411,8 +486,12 @@ class Treasury:
         claimed = self._claimed_refs(t.venue, t.id)
         since = (t.sending_at or t.created) - MATCH_SLACK_MS
         for w in reversed(history):  # oldest first: the earliest unclaimed withdrawal that fits is ours
-            if (w.venue_ref not in claimed and w.amount == t.amount and w.time_ms >= since
-                    and _same_address(t.network, w.address, t.address)):
+            if (
+                w.venue_ref not in claimed
+                and w.amount == t.amount
+                and w.time_ms >= since
+                and _same_address(t.network, w.address, t.address)
+            ):
                 return w
         return None
 

@@ -6,6 +6,7 @@ Public face: ``Wallets`` (opens everything from settings), ``Store`` and ``Batch
 ``ApiKey``, ``Ledger``/``Balance``/``Settlement``/``BalanceSheet``, ``OrderStore``/``OrderRecord``/
 ``TradeRecord``, and the errors the API maps to Binance's codes.
 """
+
 from wallets.accounts import (
     EXTERNAL,
     HOUSE_FEES,
@@ -29,9 +30,33 @@ from wallets.orders import OrderRecord, OrderStore, TradeRecord
 from wallets.service import Wallets
 
 __all__ = [
-    "EXTERNAL", "HOUSE_FEES", "INTERNAL", "Account", "Accounts", "ApiKey",
+    "EXTERNAL",
+    "HOUSE_FEES",
+    "INTERNAL",
+    "Account",
+    "Accounts",
+    "ApiKey",
     "ApiKeyError",
-    "Balance", "BalanceSheet", "Batch", "Conflict", "DuplicateOrder", "InsufficientBalance", "KeyVault", "Ledger",
-    "OrderRecord", "OrderStore", "Settlement", "Store", "StoreError", "Tenant", "TradeRecord", "UnknownAccount",
-    "UnknownOrder", "WalletError", "Wallets", "drop_schema", "load_master_key", "venue_account",
+    "Balance",
+    "BalanceSheet",
+    "Batch",
+    "Conflict",
+    "DuplicateOrder",
+    "InsufficientBalance",
+    "KeyVault",
+    "Ledger",
+    "OrderRecord",
+    "OrderStore",
+    "Settlement",
+    "Store",
+    "StoreError",
+    "Tenant",
+    "TradeRecord",
+    "UnknownAccount",
+    "UnknownOrder",
+    "WalletError",
+    "Wallets",
+    "drop_schema",
+    "load_master_key",
+    "venue_account",
 ]

@@ -8,6 +8,7 @@ The directory is small and read on every request, so it lives in memory (loaded 
 through the store. Other processes on the same database (``braid accounts ...``, other servers) are seen:
 an account id not in memory is looked up once, a tenant's markup is re-read every few seconds.
 """
+
 from __future__ import annotations
 
 import time
@@ -81,7 +82,9 @@ class Accounts:
                 for r in conn.execute(select(models.tenants))  # type: ignore[attr-defined]
             ]
             acs = [
-                Account(int(r.account_id), None if r.tenant_id is None else int(r.tenant_id), r.kind, r.name, int(r.created))
+                Account(
+                    int(r.account_id), None if r.tenant_id is None else int(r.tenant_id), r.kind, r.name, int(r.created)
+                )
                 for r in conn.execute(select(models.accounts))  # type: ignore[attr-defined]
             ]
             return ts, acs
@@ -247,7 +250,9 @@ class Accounts:
         rows = self.store.read_sync(lambda c: c.execute(select(models.tenants)).all())
         self._tenants_read = time.monotonic()
         for r in rows:
-            self._tenants[int(r.tenant_id)] = Tenant(int(r.tenant_id), r.name, r.markup_rate, int(r.broker_account_id), int(r.created))
+            self._tenants[int(r.tenant_id)] = Tenant(
+                int(r.tenant_id), r.name, r.markup_rate, int(r.broker_account_id), int(r.created)
+            )
             self._tenant_names.add(r.name)
         return bool(rows)
 

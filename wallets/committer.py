@@ -17,6 +17,7 @@ text costs a fraction of pickling Decimals):
     ("u", table, row)              insert, or replace the non-key columns if the primary key exists
     ("x", table, key, values)      set ``values`` on the row whose primary key is ``key``
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,12 @@ _SQLITE_MAX_PARAMS = 32766
 _HEADER = struct.Struct("!I")
 # balance deltas, postings (flat), transfers, inserts, updates, upserts: one batch, merged
 _Merged = tuple[
-    dict[BalanceKey, list[Any]], list[Any], int, dict[str, list[dict[str, Any]]],
-    dict[tuple[str, tuple[Any, ...]], dict[str, Any]], dict[str, dict[Any, dict[str, Any]]],
+    dict[BalanceKey, list[Any]],
+    list[Any],
+    int,
+    dict[str, list[dict[str, Any]]],
+    dict[tuple[str, tuple[Any, ...]], dict[str, Any]],
+    dict[str, dict[Any, dict[str, Any]]],
 ]
 # the column orders the writer builds its rows in (checked against the tables it is given)
 _POSTING_COLUMNS = ("posting_id", "transfer_id", "ts", "account_id", "asset", "bucket", "kind", "amount", "ref")
@@ -123,8 +128,15 @@ def _getter(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, .
 class Committer:
     """One connection and the SQL of the writer's transactions."""
 
-    def __init__(self, dialect: str, target: str, specs: dict[str, TableSpec], *, schema: str | None = None,
-                 synchronous: str = "FULL") -> None:
+    def __init__(
+        self,
+        dialect: str,
+        target: str,
+        specs: dict[str, TableSpec],
+        *,
+        schema: str | None = None,
+        synchronous: str = "FULL",
+    ) -> None:
         for name, columns in (("braid_postings", _POSTING_COLUMNS), ("braid_balances", _BALANCE_COLUMNS)):
             if name in specs and specs[name].columns != columns:
                 raise ValueError(f"{name} has columns {specs[name].columns}, the writer expects {columns}")
@@ -144,8 +156,9 @@ class Committer:
         else:
             import sqlite3
 
-            self.conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False, timeout=30,
-                                        cached_statements=256)
+            self.conn = sqlite3.connect(
+                target, isolation_level=None, check_same_thread=False, timeout=30, cached_statements=256
+            )
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute(f"PRAGMA synchronous={synchronous}")
             self.conn.execute("PRAGMA busy_timeout=30000")
@@ -314,7 +327,8 @@ class Committer:
                 if sql is None:
                     sql = self._sql[("sel", len(part))] = (
                         "SELECT account_id, asset, free, locked FROM braid_balances WHERE (account_id, asset) IN "
-                        f"(VALUES {', '.join(['(?, ?)'] * len(part))})")
+                        f"(VALUES {', '.join(['(?, ?)'] * len(part))})"
+                    )
                 cur.execute(sql, [x for k in part for x in k])
                 for a, s, f, lk in cur.fetchall():
                     out[(int(a), s)] = (Decimal(f), Decimal(lk))  # exact as stored (canon() would cost 3x)
@@ -365,16 +379,19 @@ class Committer:
             sql = f"INSERT INTO {spec.name} ({', '.join(spec.columns)}) VALUES {', '.join([one] * rows)}"
             if upsert:
                 rest = [c for c in spec.columns if c not in spec.pk]
-                sql += (f" ON CONFLICT ({', '.join(spec.pk)}) DO UPDATE SET "
-                        + ", ".join(f"{c} = excluded.{c}" for c in rest))
+                sql += f" ON CONFLICT ({', '.join(spec.pk)}) DO UPDATE SET " + ", ".join(
+                    f"{c} = excluded.{c}" for c in rest
+                )
             self._sql[key] = sql
         return sql
 
     def _update(self, cur: Any, spec: TableSpec, key: tuple[Any, ...], changes: dict[str, Any]) -> None:
         mark = "%s" if self.pg else "?"
         cols = list(changes)
-        sql = (f"UPDATE {spec.name} SET {', '.join(f'{c} = {mark}' for c in cols)} "
-               f"WHERE {' AND '.join(f'{c} = {mark}' for c in spec.pk)}")
+        sql = (
+            f"UPDATE {spec.name} SET {', '.join(f'{c} = {mark}' for c in cols)} "
+            f"WHERE {' AND '.join(f'{c} = {mark}' for c in spec.pk)}"
+        )
         values = [changes[c] for c in cols]
         money = {spec.columns[i] for i in spec.money}
         as_money = _decimal if self.pg else _text
@@ -433,8 +450,9 @@ def serve(fd: int) -> None:
     if hello is None:
         return
     try:
-        committer = Committer(hello["dialect"], hello["target"], hello["specs"], schema=hello["schema"],
-                              synchronous=hello["synchronous"])
+        committer = Committer(
+            hello["dialect"], hello["target"], hello["specs"], schema=hello["schema"], synchronous=hello["synchronous"]
+        )
     except Exception as exc:  # noqa: BLE001 - told to the parent, which refuses to start
         send(sock, ("failed", repr(exc)))
         return

@@ -13,6 +13,7 @@ SQLite runs with ``synchronous=FULL`` by default: in WAL mode that fsyncs the lo
 acknowledged write survives power loss, not only a crashed process (``NORMAL`` would survive a crash of the
 process only; group commit makes the extra fsync cheap). ``BRAID_SQLITE_SYNCHRONOUS`` changes it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -43,8 +44,8 @@ from wallets.committer import (
     Refused,
     TableSpec,
 )
-from wallets.migrations import registry
 from wallets.errors import InsufficientBalance
+from wallets.migrations import registry
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -140,7 +141,9 @@ def _is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_db_engine(url: str, *, writer: bool = True, sqlite_synchronous: str = "FULL", schema: str | None = None) -> Engine:
+def create_db_engine(
+    url: str, *, writer: bool = True, sqlite_synchronous: str = "FULL", schema: str | None = None
+) -> Engine:
     """An engine for ``url``: SQLite in WAL mode with the chosen ``synchronous``, or PostgreSQL.
 
     ``schema`` (PostgreSQL) places every table in that schema; tests use it to stay apart.
@@ -232,7 +235,8 @@ def _encode(ops: Sequence[Op]) -> list[tuple[Any, ...]]:
 class Store:
     """The database behind the ledger and the order book: one writer with group commit, and readers.
 
-    Open with ``Store.open(url)`` (sync, creates or upgrades the tables: ``wallets.migrations``), then ``await store.start()`` to start the writer:
+    Open with ``Store.open(url)`` (sync, creates or upgrades the tables: ``wallets.migrations``), then
+    ``await store.start()`` to start the writer:
     a child process (``wallets.committer``) that commits each batch through the driver, so the commits' CPU
     work runs beside the event loop rather than under its interpreter lock. ``await store.close()`` drains and
     stops it. Without a running writer, ``write_sync`` commits directly (the command line uses it).
@@ -340,8 +344,13 @@ class Store:
             target = os.path.abspath(u.database or "")
         else:
             target = u.set(drivername="postgresql").render_as_string(hide_password=False)
-        return {"dialect": self.dialect, "target": target, "specs": self._specs, "schema": self.schema,
-                "synchronous": self.sqlite_synchronous}
+        return {
+            "dialect": self.dialect,
+            "target": target,
+            "specs": self._specs,
+            "schema": self.schema,
+            "synchronous": self.sqlite_synchronous,
+        }
 
     async def start(self) -> None:
         """Start the writer process and the task that feeds it, on the running loop."""
@@ -406,7 +415,9 @@ class Store:
         if self._task is None or self._queue is None:
             raise StoreError("the writer is not running (await store.start() first)")
         if self._task.done():
-            raise StoreError(f"the writer task has stopped: {self._task.exception() if not self._task.cancelled() else 'cancelled'}")
+            raise StoreError(
+                f"the writer task has stopped: {self._task.exception() if not self._task.cancelled() else 'cancelled'}"
+            )
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Item(ops, fut, keys))
         return fut
@@ -434,8 +445,9 @@ class Store:
             raise StoreError("store is closed")
         if self._local is None:
             h = self._hello()
-            self._local = Committer(h["dialect"], h["target"], self._specs, schema=self.schema,
-                                    synchronous=self.sqlite_synchronous)
+            self._local = Committer(
+                h["dialect"], h["target"], self._specs, schema=self.schema, synchronous=self.sqlite_synchronous
+            )
         return self._local
 
     async def flush(self) -> None:
@@ -637,5 +649,3 @@ def _as_error(kind: str, msg: str) -> Exception:
     if kind == "conflict":
         return Conflict(msg)
     return StoreError(msg)
-
-

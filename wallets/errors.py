@@ -1,4 +1,5 @@
 """The ledger's errors; the API layer maps them to Binance's codes and texts."""
+
 from __future__ import annotations
 
 

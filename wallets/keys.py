@@ -7,6 +7,7 @@ the API key as associated data, so a ciphertext moved to another key's row fails
 
 Keys carry permissions (read, trade) and an IP allowlist; the API layer checks them with ``ApiKey.allows``.
 """
+
 from __future__ import annotations
 
 import base64
@@ -189,9 +190,17 @@ class KeyVault:
         secret = generate_token()
         ct, nonce = seal(self._master, key.api_key, secret)
         row = {
-            "api_key": key.api_key, "account_id": key.account_id, "tenant_id": tenant_id, "secret_ct": ct,
-            "nonce": nonce, "can_read": can_read, "can_trade": can_trade, "ip_allowlist": ",".join(allow),
-            "label": key.label, "created": key.created, "deleted": None,
+            "api_key": key.api_key,
+            "account_id": key.account_id,
+            "tenant_id": tenant_id,
+            "secret_ct": ct,
+            "nonce": nonce,
+            "can_read": can_read,
+            "can_trade": can_trade,
+            "ip_allowlist": ",".join(allow),
+            "label": key.label,
+            "created": key.created,
+            "deleted": None,
         }
         await self.store.write([Insert(models.api_keys, row)])
         self._keys[key.api_key] = (key, ct, nonce)
@@ -295,7 +304,13 @@ class KeyVault:
 
 def _entry(r: Any) -> tuple[ApiKey, str, str]:
     k = ApiKey(
-        r.api_key, int(r.account_id), int(r.tenant_id), bool(r.can_read), bool(r.can_trade),
-        tuple(x for x in r.ip_allowlist.split(",") if x), r.label, int(r.created),
+        r.api_key,
+        int(r.account_id),
+        int(r.tenant_id),
+        bool(r.can_read),
+        bool(r.can_trade),
+        tuple(x for x in r.ip_allowlist.split(",") if x),
+        r.label,
+        int(r.created),
     )
     return k, r.secret_ct, r.nonce

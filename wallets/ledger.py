@@ -10,6 +10,7 @@ Checks happen twice: here, against the committed balance plus everything this pr
 refusal is immediate and changes nothing), and inside the writer's transaction against the row as stored
 (so several processes sharing one PostgreSQL cannot overdraw an account between them).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -139,28 +140,48 @@ class Ledger:
     # -- writes --------------------------------------------------------------------------------------
 
     async def credit(
-        self, account_id: int, asset: str, amount: Decimal, ref: str, *, source: str = EXTERNAL, batch: Batch | None = None
+        self,
+        account_id: int,
+        asset: str,
+        amount: Decimal,
+        ref: str,
+        *,
+        source: str = EXTERNAL,
+        batch: Batch | None = None,
     ) -> None:
         """Credit ``amount`` to the account's free balance from a system account (admin funding, deposits)."""
         asset, amount = _check_asset(asset), check_amount(amount)
         self._client(account_id)
         own = batch if batch is not None else Batch()
         src = self.accounts.system_account(source)
-        await self._post(own, ref, [("credit", [Leg(account_id, asset, "free", amount), Leg(src, asset, "free", -amount)])])
+        await self._post(
+            own, ref, [("credit", [Leg(account_id, asset, "free", amount), Leg(src, asset, "free", -amount)])]
+        )
         await self._submit(own, batch)
 
     async def debit(
-        self, account_id: int, asset: str, amount: Decimal, ref: str, *, sink: str = EXTERNAL, batch: Batch | None = None
+        self,
+        account_id: int,
+        asset: str,
+        amount: Decimal,
+        ref: str,
+        *,
+        sink: str = EXTERNAL,
+        batch: Batch | None = None,
     ) -> None:
         """Take ``amount`` from the account's free balance to a system account (withdrawals, corrections)."""
         asset, amount = _check_asset(asset), check_amount(amount)
         self._client(account_id)
         own = batch if batch is not None else Batch()
         dst = self.accounts.system_account(sink)
-        await self._post(own, ref, [("debit", [Leg(account_id, asset, "free", -amount), Leg(dst, asset, "free", amount)])])
+        await self._post(
+            own, ref, [("debit", [Leg(account_id, asset, "free", -amount), Leg(dst, asset, "free", amount)])]
+        )
         await self._submit(own, batch)
 
-    async def reserve(self, account_id: int, asset: str, amount: Decimal, ref: str, *, batch: Batch | None = None) -> None:
+    async def reserve(
+        self, account_id: int, asset: str, amount: Decimal, ref: str, *, batch: Batch | None = None
+    ) -> None:
         """Move ``amount`` from free to locked; ``InsufficientBalance`` (nothing changed) if free is short."""
         asset, amount = _check_asset(asset), check_amount(amount)
         self._client(account_id)
@@ -169,7 +190,9 @@ class Ledger:
         await self._post(own, ref, [("reserve", legs)])
         await self._submit(own, batch)
 
-    async def release(self, account_id: int, asset: str, amount: Decimal, ref: str, *, batch: Batch | None = None) -> None:
+    async def release(
+        self, account_id: int, asset: str, amount: Decimal, ref: str, *, batch: Batch | None = None
+    ) -> None:
         """Move ``amount`` from locked back to free (a cancel, or what a fill did not use)."""
         asset, amount = _check_asset(asset), check_amount(amount)
         self._client(account_id)
@@ -207,7 +230,9 @@ class Ledger:
         if side not in ("BUY", "SELL"):
             raise WalletError(f"side was {side!r}")
         qty, price = check_amount(qty, "qty"), check_amount(price, "price")
-        qq = check_amount(quote_qty if quote_qty is not None else (qty * price).quantize(models.QUANTUM, ROUND_DOWN), "quote_qty")
+        qq = check_amount(
+            quote_qty if quote_qty is not None else (qty * price).quantize(models.QUANTUM, ROUND_DOWN), "quote_qty"
+        )
         self._client(account_id)
         own = batch if batch is not None else Batch()
         cp = self.accounts.system_account(counterparty)
@@ -220,14 +245,23 @@ class Ledger:
         fee_asset = _check_asset(commission_asset) if commission_asset else recv_asset
         if commission:
             check_amount(commission, "commission")
-            transfers.append(("fee", [Leg(account_id, fee_asset, "free", -commission), Leg(fee_to, fee_asset, "free", commission)]))
+            transfers.append(
+                ("fee", [Leg(account_id, fee_asset, "free", -commission), Leg(fee_to, fee_asset, "free", commission)])
+            )
         rate, broker = self.accounts.markup_of(account_id)
         markup = (recv * rate).quantize(models.QUANTUM, ROUND_DOWN) if broker is not None else ZERO
         if markup > 0 and broker is not None:
-            transfers.append(("markup", [Leg(account_id, recv_asset, "free", -markup), Leg(broker, recv_asset, "free", markup)]))
+            transfers.append(
+                ("markup", [Leg(account_id, recv_asset, "free", -markup), Leg(broker, recv_asset, "free", markup)])
+            )
         if release:
             check_amount(release, "release")
-            transfers.append(("release", [Leg(account_id, pay_asset, "locked", -release), Leg(account_id, pay_asset, "free", release)]))
+            transfers.append(
+                (
+                    "release",
+                    [Leg(account_id, pay_asset, "locked", -release), Leg(account_id, pay_asset, "free", release)],
+                )
+            )
         await self._post(own, ref, transfers)
         await self._submit(own, batch)
         return Settlement(recv, recv_asset, pay, pay_asset, commission, fee_asset, markup, release)
@@ -371,7 +405,9 @@ def check_sheet(conn: Connection, accounts: Accounts | None = None) -> BalanceSh
     for asset, total in sheet.totals.items():
         if total != 0:
             sheet.problems.append(f"{asset} sums to {total} over all accounts")
-    kinds = {int(r.account_id): r.kind for r in conn.execute(select(models.accounts.c.account_id, models.accounts.c.kind))}
+    kinds = {
+        int(r.account_id): r.kind for r in conn.execute(select(models.accounts.c.account_id, models.accounts.c.kind))
+    }
     seen: set[tuple[int, str]] = set()
     for r in conn.execute(select(models.balances)):
         row = (int(r.account_id), r.asset)

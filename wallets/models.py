@@ -7,6 +7,7 @@ so both engines give the same answer. Times are integer milliseconds since the e
 Core rather than ORM objects: the writer sends whole batches with ``executemany``, which is what makes
 group commit fast; there is no identity map to keep in step with the one-writer state in memory.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal

@@ -7,6 +7,7 @@ connection, so they show only committed state (what a client may have been told 
 The open orders of every account are also kept in memory (restored on open) for the duplicate
 client-order-id check and for rebuilding the matching engine after a restart (``restore_open()``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -93,8 +94,12 @@ def _order(r: Row[Any]) -> OrderRecord:
     m = r._mapping
     fields = {f: m[f] for f in OrderRecord.__slots__}  # type: ignore[attr-defined]
     tif = fields["tif"]
-    fields.update(side=_SIDES[fields["side"]], type=_TYPES[fields["type"]], status=_STATUSES[fields["status"]],
-                  tif=None if tif is None else _TIFS[tif])
+    fields.update(
+        side=_SIDES[fields["side"]],
+        type=_TYPES[fields["type"]],
+        status=_STATUSES[fields["status"]],
+        tif=None if tif is None else _TIFS[tif],
+    )
     return OrderRecord(**fields)
 
 
@@ -198,7 +203,9 @@ class OrderStore:
 
     # -- reads (committed state, always scoped to one account) ----------------------------------------
 
-    async def get(self, account_id: int, *, order_id: int | None = None, client_order_id: str | None = None) -> OrderRecord:
+    async def get(
+        self, account_id: int, *, order_id: int | None = None, client_order_id: str | None = None
+    ) -> OrderRecord:
         """One of the account's orders by id or client order id (the newest with that client id)."""
         t = models.orders
         if order_id is None and client_order_id is None:
@@ -272,8 +279,9 @@ class OrderStore:
 
 def _open_with_client_id(conn: Connection, account_id: int, client_order_id: str) -> int | None:
     t = models.orders
-    q = select(t.c.order_id).where(t.c.account_id == account_id, t.c.client_order_id == client_order_id,
-                                   t.c.status.in_(models.OPEN_STATUSES))
+    q = select(t.c.order_id).where(
+        t.c.account_id == account_id, t.c.client_order_id == client_order_id, t.c.status.in_(models.OPEN_STATUSES)
+    )
     return conn.execute(q).scalar()
 
 

@@ -1,4 +1,5 @@
 """``Wallets``: the store, the account directory, API keys, the ledger and the order store, opened together."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -3,6 +3,7 @@
 Requests carry ``Authorization: Token token=<api token>``. Webhooks carry ``X-SHA2-Signature``: hex
 HMAC-SHA256 of the raw body with the webhook's token.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,8 +33,11 @@ class OnfidoClient:
         self.session = session
 
     async def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        headers = {"Authorization": f"Token token={self.api_token}", "Content-Type": "application/json",
-                   "Accept": "application/json"}
+        headers = {
+            "Authorization": f"Token token={self.api_token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
         async with self.session.post(self.base_url + path, data=orjson.dumps(payload), headers=headers) as resp:
             data = await resp.read()
             if resp.status >= 400:
@@ -51,8 +55,14 @@ class OnfidoClient:
         return await self._post("/checks", {"applicant_id": applicant_id, "report_names": report_names})
 
 
-async def onboard(client: OnfidoClient, store: KycStore, account: int, first_name: str, last_name: str,
-                  reports: tuple[str, ...] = ("document", "facial_similarity_photo")) -> str:
+async def onboard(
+    client: OnfidoClient,
+    store: KycStore,
+    account: int,
+    first_name: str,
+    last_name: str,
+    reports: tuple[str, ...] = ("document", "facial_similarity_photo"),
+) -> str:
     """Create the applicant and a check, keep the names (encrypted) and link both ids to the account; the
     ``check.completed`` webhook then moves the tier. Returns the check id."""
     applicant = await client.create_applicant(first_name, last_name)

@@ -5,6 +5,7 @@ HMAC-SHA256 with the secret key over ``ts + METHOD + path-with-query + body``. W
 ``X-Payload-Digest``: hex HMAC of the raw body with the webhook secret, the algorithm named in
 ``X-Payload-Digest-Alg`` (``HMAC_SHA1_HEX``, ``HMAC_SHA256_HEX``, ``HMAC_SHA512_HEX``).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -24,8 +25,9 @@ DIGEST_ALGS = {"HMAC_SHA1_HEX": hashlib.sha1, "HMAC_SHA256_HEX": hashlib.sha256,
 
 def request_signature(secret: str, ts: int, method: str, path: str, body: bytes) -> str:
     """``X-App-Access-Sig`` of one request (``path`` with its query string)."""
-    return hmac.new(secret.encode(), str(ts).encode() + method.upper().encode() + path.encode() + body,
-                    hashlib.sha256).hexdigest()
+    return hmac.new(
+        secret.encode(), str(ts).encode() + method.upper().encode() + path.encode() + body, hashlib.sha256
+    ).hexdigest()
 
 
 def payload_digest(secret: str, body: bytes, alg: str = "HMAC_SHA256_HEX") -> str:
@@ -49,9 +51,12 @@ class SumsubClient:
     async def _call(self, method: str, path: str, payload: dict[str, Any] | None) -> dict[str, Any]:
         body = b"" if payload is None else orjson.dumps(payload)
         ts = int(time.time())
-        headers = {"X-App-Token": self.app_token, "X-App-Access-Ts": str(ts),
-                   "X-App-Access-Sig": request_signature(self.secret_key, ts, method, path, body),
-                   "Accept": "application/json"}
+        headers = {
+            "X-App-Token": self.app_token,
+            "X-App-Access-Ts": str(ts),
+            "X-App-Access-Sig": request_signature(self.secret_key, ts, method, path, body),
+            "Accept": "application/json",
+        }
         if payload is not None:
             headers["Content-Type"] = "application/json"
         async with self.session.request(method, self.base_url + path, data=body or None, headers=headers) as resp:
@@ -63,13 +68,17 @@ class SumsubClient:
 
     async def create_applicant(self, external_user_id: str, level_name: str) -> dict[str, Any]:
         """``POST /resources/applicants?levelName=...``: the applicant (its ``id`` is Sumsub's applicant id)."""
-        return await self._call("POST", "/resources/applicants?" + urlencode({"levelName": level_name}),
-                                {"externalUserId": external_user_id})
+        return await self._call(
+            "POST",
+            "/resources/applicants?" + urlencode({"levelName": level_name}),
+            {"externalUserId": external_user_id},
+        )
 
     async def access_token(self, user_id: str, level_name: str, ttl_s: int = 600) -> str:
         """``POST /resources/accessTokens/sdk``: a token the client's WebSDK opens the verification with."""
-        out = await self._call("POST", "/resources/accessTokens/sdk",
-                               {"userId": user_id, "levelName": level_name, "ttlInSecs": ttl_s})
+        out = await self._call(
+            "POST", "/resources/accessTokens/sdk", {"userId": user_id, "levelName": level_name, "ttlInSecs": ttl_s}
+        )
         return str(out["token"])
 
 

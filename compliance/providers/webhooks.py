@@ -11,6 +11,7 @@ recorded under its body digest and its event identity, so the same event sent tw
 body was re-serialised. Refusals raise :class:`WebhookRefused` (HTTP status, Binance-shaped code and text) and
 are logged.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -74,8 +75,13 @@ class KycWebhooks:
                 return self._onfido(headers, body)
             raise WebhookRefused(404, -1000, f"unknown KYC provider {provider!r}")
         except WebhookRefused as exc:
-            log.warning("kyc_webhook_refused", provider=provider, status=exc.status, reason=exc.msg,
-                        body_sha256=hashlib.sha256(body).hexdigest())
+            log.warning(
+                "kyc_webhook_refused",
+                provider=provider,
+                status=exc.status,
+                reason=exc.msg,
+                body_sha256=hashlib.sha256(body).hexdigest(),
+            )
             raise
 
     # ----- Sumsub -----
@@ -142,11 +148,15 @@ class KycWebhooks:
             return  # the provider sent no time: the replay guard alone protects
         age_s = (self.clock_ms() - sent_ms) / 1000
         if age_s > self.settings.webhook_max_age_s:
-            raise WebhookRefused(400, -1021, f"webhook is stale: sent {int(age_s)} s ago, the limit is "
-                                             f"{self.settings.webhook_max_age_s} s")
+            raise WebhookRefused(
+                400,
+                -1021,
+                f"webhook is stale: sent {int(age_s)} s ago, the limit is {self.settings.webhook_max_age_s} s",
+            )
 
-    def _apply(self, provider: str, digest: str, event_id: str, ref: str, kind: str,
-               tier: int | None) -> dict[str, Any]:
+    def _apply(
+        self, provider: str, digest: str, event_id: str, ref: str, kind: str, tier: int | None
+    ) -> dict[str, Any]:
         store = self.kyc.store
         account = store.account_of(provider, ref)
         outcome = "ignored" if account is None or tier is None else f"tier:{tier}"

@@ -2,6 +2,7 @@
 
 Pure functions, time injected. The fake venue verifies with the same functions (venue-protocols.md §1.6).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,7 +36,7 @@ def split_signature(raw: str) -> tuple[str, str | None]:
     """A raw query/body string -> (the text that was signed, the signature), without re-encoding."""
     parts = raw.split("&") if raw else []
     kept = [p for p in parts if not p.startswith("signature=")]
-    sigs = [p[len("signature="):] for p in parts if p.startswith("signature=")]
+    sigs = [p[len("signature=") :] for p in parts if p.startswith("signature=")]
     return "&".join(kept), (sigs[-1] if sigs else None)
 
 

@@ -2,6 +2,7 @@
 
 ``withdrawOrderId`` carries our client withdrawal id, so a withdrawal can be found again after a crash.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -26,17 +27,32 @@ class BinanceCapital:
         return str(raw["address"])
 
     async def withdraw(self, asset: str, network: str, amount: Decimal, address: str, client_id: str) -> str:
-        raw = await self._trading._call("sapi_post_capital_withdraw_apply", {
-            "coin": asset, "network": network, "address": address, "amount": decimal_text(amount),
-            "withdrawOrderId": client_id,
-        }, mutating=True)
+        raw = await self._trading._call(
+            "sapi_post_capital_withdraw_apply",
+            {
+                "coin": asset,
+                "network": network,
+                "address": address,
+                "amount": decimal_text(amount),
+                "withdrawOrderId": client_id,
+            },
+            mutating=True,
+        )
         return str(raw["id"])
 
     async def withdrawals(self, asset: str) -> list[VenueWithdrawal]:
         rows = await self._trading._call("sapi_get_capital_withdraw_history", {"coin": asset})
         return [
-            VenueWithdrawal(str(r["id"]), str(r.get("withdrawOrderId") or ""), asset,
-                            dec(r["amount"]) + dec(r.get("transactionFee")), dec(r.get("transactionFee")),
-                            str(r["address"]), str(r.get("txId") or ""), STATUS.get(int(r["status"]), "pending"), 0)
+            VenueWithdrawal(
+                str(r["id"]),
+                str(r.get("withdrawOrderId") or ""),
+                asset,
+                dec(r["amount"]) + dec(r.get("transactionFee")),
+                dec(r.get("transactionFee")),
+                str(r["address"]),
+                str(r.get("txId") or ""),
+                STATUS.get(int(r["status"]), "pending"),
+                0,
+            )
             for r in rows
         ]

@@ -1,4 +1,5 @@
 """Binance spot endpoints and protocol constants (see docs/venue-protocols.md §1)."""
+
 from __future__ import annotations
 
 VENUE = "binance"

@@ -1,4 +1,5 @@
 """Binance exchangeInfo → instruments (PRICE_FILTER, LOT_SIZE, MIN_NOTIONAL/NOTIONAL, MARKET_LOT_SIZE)."""
+
 from __future__ import annotations
 
 from decimal import Decimal

@@ -1,4 +1,5 @@
 """Binance diff-depth feed: combined ``@depth@100ms`` streams synced to REST snapshots (§1.4). No I/O here."""
+
 from __future__ import annotations
 
 import time
@@ -62,7 +63,10 @@ class BinanceFeed:
         return f"{self.ws_base().rstrip('/')}{COMBINED_PATH}?streams={streams}"
 
     def snapshot_request(self, venue_symbol: str) -> tuple[str, dict[str, str]]:
-        return f"{self.rest_base().rstrip('/')}{DEPTH_PATH}", {"symbol": venue_symbol, "limit": str(self.snapshot_limit)}
+        return f"{self.rest_base().rstrip('/')}{DEPTH_PATH}", {
+            "symbol": venue_symbol,
+            "limit": str(self.snapshot_limit),
+        }
 
     # ----- protocol -----
     def on_open(self, now_ns: int) -> list[Action]:

@@ -5,6 +5,7 @@ A combined-stream frame is ``{"stream": "nknusdt@depth@100ms", "data": {"e": "de
 is ``{"lastUpdateId": 1027024, "bids": [...], "asks": [...]}`` (§1.3). Levels stay as the venue's strings here;
 the book parses them exactly.
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple

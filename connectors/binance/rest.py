@@ -1,4 +1,5 @@
 """Binance REST access for market data: the depth snapshot, with Retry-After honoured."""
+
 from __future__ import annotations
 
 import aiohttp

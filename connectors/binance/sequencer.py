@@ -1,4 +1,5 @@
 """Binance's diff-depth continuity rule (docs/venue-protocols.md §1.4), as a pure predicate."""
+
 from __future__ import annotations
 
 from connectors.base import BookDelta, Verdict

@@ -4,6 +4,7 @@ We call ccxt's implicit REST methods (``private_post_order`` ...) rather than it
 signs, rate-limits and transports, but we keep Binance's own strings (unified structures are floats) and
 its own client order id. Errors come out as ``connectors.errors`` types via ``venue_error``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -91,8 +92,18 @@ def venue_error(status: int, headers: Mapping[str, str] | None, body: Any) -> Ve
 
 
 class _Binance(ccxt_async.binance):
-    def handle_errors(self, code: int, reason: str, url: str, method: str, headers: dict[str, str], body: str,
-                      response: Any, request_headers: Any, request_body: Any) -> None:
+    def handle_errors(
+        self,
+        code: int,
+        reason: str,
+        url: str,
+        method: str,
+        headers: dict[str, str],
+        body: str,
+        response: Any,
+        request_headers: Any,
+        request_body: Any,
+    ) -> None:
         err = venue_error(code, headers, response)
         if err is not None:
             raise err
@@ -102,7 +113,9 @@ class _Binance(ccxt_async.binance):
 def parse_fill(raw: Mapping[str, Any]) -> VenueFill:
     """A FULL-answer fill (price, qty, commission, commissionAsset, tradeId) or a myTrades entry (id)."""
     trade_id = raw.get("tradeId", raw.get("id"))
-    return VenueFill(dec(raw["price"]), dec(raw["qty"]), dec(raw["commission"]), str(raw["commissionAsset"]), str(trade_id))
+    return VenueFill(
+        dec(raw["price"]), dec(raw["qty"]), dec(raw["commission"]), str(raw["commissionAsset"]), str(trade_id)
+    )
 
 
 def parse_order(raw: Mapping[str, Any], inst: Instrument, fills: Iterable[Mapping[str, Any]] = ()) -> VenueOrder:
@@ -111,10 +124,19 @@ def parse_order(raw: Mapping[str, Any], inst: Instrument, fills: Iterable[Mappin
     _, _, fee, fee_asset = fills_summary(parsed, inst.base if raw["side"] == "BUY" else inst.quote)
     status = STATUS.get(str(raw["status"]), OrderStatus.UNKNOWN)
     return VenueOrder(
-        venue=VENUE, symbol=inst.symbol, client_order_id=str(raw.get("origClientOrderId") or raw["clientOrderId"]),
-        venue_order_id=str(raw["orderId"]), side=str(raw["side"]), price=dec(raw["price"]), qty=dec(raw["origQty"]),
-        status=status, filled_qty=dec(raw["executedQty"]), quote_qty=dec(raw["cummulativeQuoteQty"]), fee=fee,
-        fee_asset=fee_asset, fills=parsed,
+        venue=VENUE,
+        symbol=inst.symbol,
+        client_order_id=str(raw.get("origClientOrderId") or raw["clientOrderId"]),
+        venue_order_id=str(raw["orderId"]),
+        side=str(raw["side"]),
+        price=dec(raw["price"]),
+        qty=dec(raw["origQty"]),
+        status=status,
+        filled_qty=dec(raw["executedQty"]),
+        quote_qty=dec(raw["cummulativeQuoteQty"]),
+        fee=fee,
+        fee_asset=fee_asset,
+        fills=parsed,
     )
 
 
@@ -141,8 +163,13 @@ class BinanceTrading:
             "secret": secret,
             "enableRateLimit": True,  # ccxt's weight-based throttle; 429/418 still map to RateLimited
             "timeout": int(timeout_s * 1000),
-            "options": {"recvWindow": recv_window_ms, "adjustForTimeDifference": False, "fetchCurrencies": False,
-                        "fetchMargins": False, "fetchMarkets": {"types": ["spot"]}},
+            "options": {
+                "recvWindow": recv_window_ms,
+                "adjustForTimeDifference": False,
+                "fetchCurrencies": False,
+                "fetchMargins": False,
+                "fetchMarkets": {"types": ["spot"]},
+            },
         }
         if rate_limit_ms is not None:
             config["rateLimit"] = rate_limit_ms
@@ -170,26 +197,44 @@ class BinanceTrading:
         inst = self._inst(order.symbol)
         if not inst.qty_on_step(order.qty) or not inst.price_on_tick(order.price):
             raise InvalidOrder(VENUE, "LOCAL", f"{order.qty} @ {order.price} is off the {inst.symbol} lot/tick grid")
-        raw = await self._call("private_post_order", {
-            "symbol": inst.venue_symbol, "side": order.side, "type": "LIMIT", "timeInForce": order.tif,
-            "quantity": decimal_text(order.qty), "price": decimal_text(order.price),
-            "newClientOrderId": order.client_order_id, "newOrderRespType": "FULL",
-        }, mutating=True)
+        raw = await self._call(
+            "private_post_order",
+            {
+                "symbol": inst.venue_symbol,
+                "side": order.side,
+                "type": "LIMIT",
+                "timeInForce": order.tif,
+                "quantity": decimal_text(order.qty),
+                "price": decimal_text(order.price),
+                "newClientOrderId": order.client_order_id,
+                "newOrderRespType": "FULL",
+            },
+            mutating=True,
+        )
         placed = parse_order(raw, inst, raw.get("fills", ()))
-        log.info("order_placed", venue=VENUE, client_order_id=order.client_order_id, status=placed.status.value,
-                 filled=str(placed.filled_qty))
+        log.info(
+            "order_placed",
+            venue=VENUE,
+            client_order_id=order.client_order_id,
+            status=placed.status.value,
+            filled=str(placed.filled_qty),
+        )
         return placed
 
     async def _with_fills(self, raw: Mapping[str, Any], inst: Instrument) -> VenueOrder:
         fills: list[Mapping[str, Any]] = []
         if dec(raw["executedQty"]) > 0:
-            fills = await self._call("private_get_mytrades", {"symbol": inst.venue_symbol, "orderId": str(raw["orderId"])})
+            fills = await self._call(
+                "private_get_mytrades", {"symbol": inst.venue_symbol, "orderId": str(raw["orderId"])}
+            )
         return parse_order(raw, inst, fills)
 
     async def query(self, symbol: str, client_order_id: str) -> VenueOrder | None:
         inst = self._inst(symbol)
         try:
-            raw = await self._call("private_get_order", {"symbol": inst.venue_symbol, "origClientOrderId": client_order_id})
+            raw = await self._call(
+                "private_get_order", {"symbol": inst.venue_symbol, "origClientOrderId": client_order_id}
+            )
         except OrderNotFound:
             return None
         return await self._with_fills(raw, inst)
@@ -197,8 +242,11 @@ class BinanceTrading:
     async def cancel(self, symbol: str, client_order_id: str) -> VenueOrder:
         inst = self._inst(symbol)
         try:
-            raw = await self._call("private_delete_order", {"symbol": inst.venue_symbol,
-                                                             "origClientOrderId": client_order_id}, mutating=True)
+            raw = await self._call(
+                "private_delete_order",
+                {"symbol": inst.venue_symbol, "origClientOrderId": client_order_id},
+                mutating=True,
+            )
         except OrderNotFound:
             # Binance says -2011 for orders that already ended too: their final state is the answer.
             final = await self.query(symbol, client_order_id)

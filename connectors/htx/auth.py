@@ -4,6 +4,7 @@
 with '&'. GET signs every query param; POST signs only the four auth params (the JSON body is not signed).
 Pure functions, time injected (venue-protocols.md §3.4). The fake venue verifies with the same functions.
 """
+
 from __future__ import annotations
 
 import base64

@@ -2,6 +2,7 @@
 
 ``client-order-id`` carries our client withdrawal id (unique per account), so a withdrawal can be found again.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -14,8 +15,14 @@ from connectors.trading import dec, decimal_text
 
 # (asset, network) -> HTX chain name.
 CHAINS = {("BTC", "BTC"): "btc", ("ETH", "ETH"): "eth", ("USDT", "ETH"): "usdterc20", ("USDT", "BSC"): "bep20usdt"}
-STATUS = {"confirmed": "completed", "canceled": "failed", "reject": "failed", "wallet-reject": "failed",
-          "confirm-error": "failed", "repealed": "failed"}
+STATUS = {
+    "confirmed": "completed",
+    "canceled": "failed",
+    "reject": "failed",
+    "wallet-reject": "failed",
+    "confirm-error": "failed",
+    "repealed": "failed",
+}
 
 
 class HtxCapital:
@@ -40,18 +47,34 @@ class HtxCapital:
         raise Rejected(VENUE, "LOCAL", f"HTX gave no {chain} deposit address for {asset}")
 
     async def withdraw(self, asset: str, network: str, amount: Decimal, address: str, client_id: str) -> str:
-        ref = await self._trading._call("spot_private_post_v1_dw_withdraw_api_create", {
-            "currency": asset.lower(), "chain": self._chain(asset, network), "address": address,
-            "amount": decimal_text(amount), "client-order-id": client_id}, mutating=True)
+        ref = await self._trading._call(
+            "spot_private_post_v1_dw_withdraw_api_create",
+            {
+                "currency": asset.lower(),
+                "chain": self._chain(asset, network),
+                "address": address,
+                "amount": decimal_text(amount),
+                "client-order-id": client_id,
+            },
+            mutating=True,
+        )
         return str(ref)
 
     async def withdrawals(self, asset: str) -> list[VenueWithdrawal]:
-        rows = await self._trading._call("spot_private_get_v1_query_deposit_withdraw",
-                                         {"currency": asset.lower(), "type": "withdraw", "size": "100"})
+        rows = await self._trading._call(
+            "spot_private_get_v1_query_deposit_withdraw", {"currency": asset.lower(), "type": "withdraw", "size": "100"}
+        )
         return [
-            VenueWithdrawal(str(r["id"]), str(r.get("client-order-id") or ""), asset,
-                            dec(r["amount"]) + dec(r.get("fee")), dec(r.get("fee")), str(r["address"]),
-                            str(r.get("tx-hash") or ""), STATUS.get(str(r.get("state")), "pending"),
-                            int(r.get("created-at") or 0))
+            VenueWithdrawal(
+                str(r["id"]),
+                str(r.get("client-order-id") or ""),
+                asset,
+                dec(r["amount"]) + dec(r.get("fee")),
+                dec(r.get("fee")),
+                str(r["address"]),
+                str(r.get("tx-hash") or ""),
+                STATUS.get(str(r.get("state")), "pending"),
+                int(r.get("created-at") or 0),
+            )
             for r in rows
         ]

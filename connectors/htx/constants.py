@@ -2,6 +2,7 @@
 
 Source: docs/venue-protocols.md section 3 (HTX "Websocket Market Data", "Market By Price").
 """
+
 from __future__ import annotations
 
 VENUE = "htx"

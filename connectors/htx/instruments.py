@@ -1,4 +1,5 @@
 """HTX symbol rules from ``GET /v1/common/symbols`` (fixture: the recorded HUOBI.0) into Instruments."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -37,7 +38,11 @@ def parse_symbol(entry: Mapping[str, Any]) -> Instrument:
 def parse_symbols(body: str | bytes | Mapping[str, Any]) -> list[Instrument]:
     """The whole response; entries that cannot be read are logged and left out."""
     payload = loads_exact(body) if isinstance(body, (str, bytes)) else body
-    if not isinstance(payload, Mapping) or payload.get("status") != STATUS_OK or not isinstance(payload.get("data"), list):
+    if (
+        not isinstance(payload, Mapping)
+        or payload.get("status") != STATUS_OK
+        or not isinstance(payload.get("data"), list)
+    ):
         raise ValueError(f"symbols response was not ok: {str(payload)[:200]}")
     out: list[Instrument] = []
     for entry in payload["data"]:

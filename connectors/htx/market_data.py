@@ -6,6 +6,7 @@ Two modes:
   ``step0`` ``market.<sym>.depth.step0`` on ``/ws``: every push is a whole book (about one a second).
 The transport (connectors/ws.py) connects to ``HtxFeed.url`` and hands every frame to ``on_frame``.
 """
+
 from __future__ import annotations
 
 import json

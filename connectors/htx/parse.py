@@ -4,6 +4,7 @@
 Fixtures: the recorded ``HUOBI.ws.44.0`` (``depth.step0``, pings, sub acks, ``trade.detail``) and, for ``mbp``,
 the HTX doc samples quoted in docs/venue-protocols.md sections 3.1-3.3.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -126,8 +127,12 @@ def parse_message(msg: Any) -> HtxMessage:
             return HtxOther(topic)
         data = _dict(msg.get("data"), "data")
         return HtxMbpSnapshot(
-            msg.get("id"), sym, levels, _int(data.get("seqNum"), "seqNum"),
-            _levels(data.get("bids"), "bids"), _levels(data.get("asks"), "asks"),
+            msg.get("id"),
+            sym,
+            levels,
+            _int(data.get("seqNum"), "seqNum"),
+            _levels(data.get("bids"), "bids"),
+            _levels(data.get("asks"), "asks"),
         )
     if "ch" in msg:
         topic = _str(msg["ch"], "ch")
@@ -135,14 +140,21 @@ def parse_message(msg: Any) -> HtxMessage:
         if kind == "depth.step0":
             tick = _dict(msg.get("tick"), "tick")
             return HtxDepth(
-                sym, _int(tick.get("version"), "version"), _levels(tick.get("bids"), "bids"), _levels(tick.get("asks"), "asks")
+                sym,
+                _int(tick.get("version"), "version"),
+                _levels(tick.get("bids"), "bids"),
+                _levels(tick.get("asks"), "asks"),
             )
         if kind == "mbp":
             tick = _dict(msg.get("tick"), "tick")
             # tick-by-tick levels (5, 20) carry only the side that changed
             return HtxMbpUpdate(
-                sym, levels, _int(tick.get("seqNum"), "seqNum"), _int(tick.get("prevSeqNum"), "prevSeqNum"),
-                _levels(tick.get("bids", []), "bids"), _levels(tick.get("asks", []), "asks"),
+                sym,
+                levels,
+                _int(tick.get("seqNum"), "seqNum"),
+                _int(tick.get("prevSeqNum"), "prevSeqNum"),
+                _levels(tick.get("bids", []), "bids"),
+                _levels(tick.get("asks", []), "asks"),
             )
         return HtxOther(topic)
     if msg.get("status") == "ok":

@@ -3,6 +3,7 @@
 seqNums are not +1 contiguous (the doc's own mbp.150 sample goes 100772868476 -> 100772868478); only the
 chain counts. Pure: no state beyond the ids BookSync hands in.
 """
+
 from __future__ import annotations
 
 from connectors.base import BookDelta, Verdict

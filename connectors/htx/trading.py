@@ -5,6 +5,7 @@ belong to an account id (looked up once if not given); ``client-order-id`` is un
 read back by it (``getClientOrder``) with fills from ``matchresults``. An IOC/FOK order the venue cancelled
 is reported EXPIRED, as Binance does.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -47,17 +48,28 @@ from domain import OrderStatus
 log = structlog.get_logger(__name__)
 
 ORDER_TYPE = {"GTC": "limit", "IOC": "ioc", "FOK": "limit-fok"}  # type = f"{side}-{this}"
-STATUS = {"created": OrderStatus.NEW, "pre-submitted": OrderStatus.NEW, "submitted": OrderStatus.NEW,
-          "partial-filled": OrderStatus.PARTIALLY_FILLED, "filled": OrderStatus.FILLED,
-          "partial-canceled": OrderStatus.CANCELED, "canceled": OrderStatus.CANCELED, "canceling": OrderStatus.NEW}
+STATUS = {
+    "created": OrderStatus.NEW,
+    "pre-submitted": OrderStatus.NEW,
+    "submitted": OrderStatus.NEW,
+    "partial-filled": OrderStatus.PARTIALLY_FILLED,
+    "filled": OrderStatus.FILLED,
+    "partial-canceled": OrderStatus.CANCELED,
+    "canceled": OrderStatus.CANCELED,
+    "canceling": OrderStatus.NEW,
+}
 
 # err-code -> our error (HTX "Error Codes"; venue-protocols.md §3.5).
 AUTH_CODES = {"api-signature-not-valid", "api-signature-check-failed", "403", "1003", "login-required"}
 UNKNOWN_CODES = {"gateway-internal-error", "timeout", "order-update-error"}
 UNAVAILABLE_CODES = {"system-maintenance"}
 RATE_CODES = {"base-request-exceed-frequency-limit", "rate-too-many-requests"}
-FUNDS_CODES = {"account-frozen-balance-insufficient-error", "account-balance-insufficient-error",
-               "order-accountbalance-error", "insufficient-balance"}
+FUNDS_CODES = {
+    "account-frozen-balance-insufficient-error",
+    "account-balance-insufficient-error",
+    "order-accountbalance-error",
+    "insufficient-balance",
+}
 NOT_FOUND_CODES = {"base-record-invalid", "order-queryorder-invalid", "order-orderstate-error"}
 INVALID_PREFIXES = ("order-", "invalid-", "base-symbol", "validation-", "bad-request", "bad-argument")
 
@@ -90,8 +102,18 @@ def venue_error(status: int, headers: Mapping[str, str] | None, body: Any) -> Ve
 
 
 class _Htx(ccxt_async.htx):
-    def handle_errors(self, code: int, reason: str, url: str, method: str, headers: dict[str, str], body: str,
-                      response: Any, request_headers: Any, request_body: Any) -> None:
+    def handle_errors(
+        self,
+        code: int,
+        reason: str,
+        url: str,
+        method: str,
+        headers: dict[str, str],
+        body: str,
+        response: Any,
+        request_headers: Any,
+        request_body: Any,
+    ) -> None:
         err = venue_error(code, headers, response)
         if err is not None:
             raise err
@@ -105,8 +127,13 @@ def order_type(side: str, tif: str) -> str:
 
 def parse_fill(raw: Mapping[str, Any]) -> VenueFill:
     """A matchresults entry: price, filled-amount, filled-fees in fee-currency, trade-id."""
-    return VenueFill(dec(raw["price"]), dec(raw["filled-amount"]), dec(raw["filled-fees"]),
-                     str(raw["fee-currency"]).upper(), str(raw["trade-id"]))
+    return VenueFill(
+        dec(raw["price"]),
+        dec(raw["filled-amount"]),
+        dec(raw["filled-fees"]),
+        str(raw["fee-currency"]).upper(),
+        str(raw["trade-id"]),
+    )
 
 
 def _field(raw: Mapping[str, Any], name: str) -> Decimal:
@@ -128,9 +155,19 @@ def parse_order(raw: Mapping[str, Any], inst: Instrument, fills: Iterable[Mappin
     if status is OrderStatus.NEW and filled > 0:
         status = OrderStatus.PARTIALLY_FILLED
     return VenueOrder(
-        venue=VENUE, symbol=inst.symbol, client_order_id=str(raw.get("client-order-id") or ""),
-        venue_order_id=str(raw["id"]), side=side, price=dec(raw["price"]), qty=dec(raw["amount"]), status=status,
-        filled_qty=filled, quote_qty=_field(raw, "cash-amount"), fee=fee, fee_asset=fee_asset, fills=parsed,
+        venue=VENUE,
+        symbol=inst.symbol,
+        client_order_id=str(raw.get("client-order-id") or ""),
+        venue_order_id=str(raw["id"]),
+        side=side,
+        price=dec(raw["price"]),
+        qty=dec(raw["amount"]),
+        status=status,
+        filled_qty=filled,
+        quote_qty=_field(raw, "cash-amount"),
+        fee=fee,
+        fee_asset=fee_asset,
+        fills=parsed,
     )
 
 
@@ -154,8 +191,12 @@ class HtxTrading:
         self.symbols = SymbolRegistry(mine)
         self.account_id = str(account_id) if account_id is not None else None
         self._sent = SentIds()
-        config: dict[str, Any] = {"apiKey": api_key, "secret": secret, "enableRateLimit": True,
-                                  "timeout": int(timeout_s * 1000)}
+        config: dict[str, Any] = {
+            "apiKey": api_key,
+            "secret": secret,
+            "enableRateLimit": True,
+            "timeout": int(timeout_s * 1000),
+        }
         if rate_limit_ms is not None:
             config["rateLimit"] = rate_limit_ms
         self._ex = _Htx(config)
@@ -194,33 +235,62 @@ class HtxTrading:
         if not inst.qty_on_step(order.qty) or not inst.price_on_tick(order.price):
             raise InvalidOrder(VENUE, "LOCAL", f"{order.qty} @ {order.price} is off the {inst.symbol} lot/tick grid")
         account = await self._account()  # before the order: a failure here sent nothing
-        order_id = await self._call("spot_private_post_v1_order_orders_place", {
-            "account-id": account, "symbol": inst.venue_symbol, "type": order_type(order.side, order.tif),
-            "amount": decimal_text(order.qty), "price": decimal_text(order.price), "source": "spot-api",
-            "client-order-id": order.client_order_id,
-        }, mutating=True)
+        order_id = await self._call(
+            "spot_private_post_v1_order_orders_place",
+            {
+                "account-id": account,
+                "symbol": inst.venue_symbol,
+                "type": order_type(order.side, order.tif),
+                "amount": decimal_text(order.qty),
+                "price": decimal_text(order.price),
+                "source": "spot-api",
+                "client-order-id": order.client_order_id,
+            },
+            mutating=True,
+        )
         try:
             placed = await self.query(order.symbol, order.client_order_id)
         except VenueError as exc:
             log.warning("order_readback_failed", venue=VENUE, order_id=order_id, error=str(exc))
             placed = None
         if placed is None:  # accepted, but not readable yet: the router queries it later
-            placed = VenueOrder(VENUE, inst.symbol, order.client_order_id, str(order_id), order.side, order.price,
-                                order.qty, OrderStatus.UNKNOWN, ZERO, ZERO, ZERO, inst.quote)
-        log.info("order_placed", venue=VENUE, client_order_id=order.client_order_id, status=placed.status.value,
-                 filled=str(placed.filled_qty))
+            placed = VenueOrder(
+                VENUE,
+                inst.symbol,
+                order.client_order_id,
+                str(order_id),
+                order.side,
+                order.price,
+                order.qty,
+                OrderStatus.UNKNOWN,
+                ZERO,
+                ZERO,
+                ZERO,
+                inst.quote,
+            )
+        log.info(
+            "order_placed",
+            venue=VENUE,
+            client_order_id=order.client_order_id,
+            status=placed.status.value,
+            filled=str(placed.filled_qty),
+        )
         return placed
 
     async def _with_fills(self, raw: Mapping[str, Any], inst: Instrument) -> VenueOrder:
         fills: list[Mapping[str, Any]] = []
         if _field(raw, "amount") > 0:
-            fills = await self._call("spot_private_get_v1_order_orders_order_id_matchresults", {"order-id": str(raw["id"])})
+            fills = await self._call(
+                "spot_private_get_v1_order_orders_order_id_matchresults", {"order-id": str(raw["id"])}
+            )
         return parse_order(raw, inst, fills)
 
     async def query(self, symbol: str, client_order_id: str) -> VenueOrder | None:
         inst = self._inst(symbol)
         try:
-            raw = await self._call("spot_private_get_v1_order_orders_getclientorder", {"clientOrderId": client_order_id})
+            raw = await self._call(
+                "spot_private_get_v1_order_orders_getclientorder", {"clientOrderId": client_order_id}
+            )
         except OrderNotFound:
             return None
         return await self._with_fills(raw, inst)
@@ -228,8 +298,11 @@ class HtxTrading:
     async def cancel(self, symbol: str, client_order_id: str) -> VenueOrder:
         self._inst(symbol)
         # data: 7 cancelled, 10 cancelling, 5/6 already partial-cancelled/filled, -1 no such order.
-        await self._call("spot_private_post_v1_order_orders_submitcancelclientorder",
-                         {"client-order-id": client_order_id}, mutating=True)
+        await self._call(
+            "spot_private_post_v1_order_orders_submitcancelclientorder",
+            {"client-order-id": client_order_id},
+            mutating=True,
+        )
         final = await self.query(symbol, client_order_id)
         if final is None:
             raise OrderNotFound(VENUE, "base-record-invalid", f"no order with client-order-id {client_order_id}")
@@ -250,8 +323,9 @@ class HtxTrading:
         return out
 
     async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
-        data = await self._call("spot_private_get_v1_account_accounts_account_id_balance",
-                                {"account-id": await self._account()})
+        data = await self._call(
+            "spot_private_get_v1_account_accounts_account_id_balance", {"account-id": await self._account()}
+        )
         out: dict[str, tuple[Decimal, Decimal]] = {}
         for row in data["list"]:
             asset = str(row["currency"]).upper()

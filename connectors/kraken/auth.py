@@ -2,6 +2,7 @@
 
 Pure functions, nonce injected (venue-protocols.md §2.5). The fake venue verifies with the same functions.
 """
+
 from __future__ import annotations
 
 import base64

@@ -2,6 +2,7 @@
 
 Kraken has no client withdrawal id: a withdrawal is found again by its destination, amount and time.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -31,22 +32,37 @@ class KrakenCapital:
         method = METHODS.get((asset, network))
         if method is None:
             raise Rejected(VENUE, "LOCAL", f"no Kraken funding method for {asset} on {network}")
-        rows = await self._trading._call("private_post_depositaddresses", {"asset": CODES.get(asset, asset), "method": method})
+        rows = await self._trading._call(
+            "private_post_depositaddresses", {"asset": CODES.get(asset, asset), "method": method}
+        )
         return str(rows[0]["address"])
 
     async def withdraw(self, asset: str, network: str, amount: Decimal, address: str, client_id: str) -> str:
         key = self.withdraw_keys.get(address)
         if key is None:
-            raise Rejected(VENUE, "LOCAL", f"no Kraken withdrawal key for {address}: add it in the account and in config")
-        raw = await self._trading._call("private_post_withdraw", {
-            "asset": CODES.get(asset, asset), "key": key, "address": address, "amount": decimal_text(amount)}, mutating=True)
+            raise Rejected(
+                VENUE, "LOCAL", f"no Kraken withdrawal key for {address}: add it in the account and in config"
+            )
+        raw = await self._trading._call(
+            "private_post_withdraw",
+            {"asset": CODES.get(asset, asset), "key": key, "address": address, "amount": decimal_text(amount)},
+            mutating=True,
+        )
         return str(raw["refid"])
 
     async def withdrawals(self, asset: str) -> list[VenueWithdrawal]:
         rows = await self._trading._call("private_post_withdrawstatus", {"asset": CODES.get(asset, asset)})
         return [
-            VenueWithdrawal(str(r["refid"]), "", ASSETS.get(str(r["asset"]), str(r["asset"])),
-                            dec(r["amount"]) + dec(r.get("fee")), dec(r.get("fee")), str(r.get("info") or ""),
-                            str(r.get("txid") or ""), STATUS.get(str(r.get("status")), "pending"), int(r["time"]) * 1000)
+            VenueWithdrawal(
+                str(r["refid"]),
+                "",
+                ASSETS.get(str(r["asset"]), str(r["asset"])),
+                dec(r["amount"]) + dec(r.get("fee")),
+                dec(r.get("fee")),
+                str(r.get("info") or ""),
+                str(r.get("txid") or ""),
+                STATUS.get(str(r.get("status")), "pending"),
+                int(r["time"]) * 1000,
+            )
             for r in rows
         ]

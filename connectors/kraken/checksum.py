@@ -8,6 +8,7 @@ must be re-formatted to the pair's price/qty precision first.
 With a value at exactly ``dp`` decimals, "remove the dot, strip leading zeros" is just the decimal text of
 the integer ``value * 10**dp``, which is what the book-based function builds from the book's scaled units.
 """
+
 from __future__ import annotations
 
 import zlib

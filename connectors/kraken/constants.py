@@ -1,4 +1,5 @@
 """Kraken spot market-data constants: plain data (venue-protocols.md §2)."""
+
 from __future__ import annotations
 
 VENUE = "kraken"

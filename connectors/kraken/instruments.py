@@ -3,6 +3,7 @@
 Canonical names follow WS v2 (``BTC/USD``): the v1 ``wsname`` (``XBT/USD``) with legacy asset codes mapped
 (XBT -> BTC, XDG -> DOGE). ``venue_symbol`` keeps the v1 wire name; v2 uses the canonical name itself.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping

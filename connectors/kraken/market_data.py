@@ -4,6 +4,7 @@ Kraken sends the snapshot in-stream after the subscribe, has no update ids and c
 of the top 10 levels after each message (venue-protocols.md §2.2-2.4). A mismatch resyncs that one symbol:
 unsubscribe and subscribe again, which brings a fresh snapshot.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -73,7 +74,9 @@ class KrakenFeed:
 
     venue = VENUE
 
-    def __init__(self, instruments: Iterable[Instrument], settings: VenueSettings | None = None, *, version: int = 2) -> None:
+    def __init__(
+        self, instruments: Iterable[Instrument], settings: VenueSettings | None = None, *, version: int = 2
+    ) -> None:
         if version not in (1, 2):
             raise ValueError(f"Kraken WebSocket version was {version!r}, expected 1 or 2")
         self.version = version
@@ -144,7 +147,9 @@ class KrakenFeed:
             if method == "subscribe":
                 params["snapshot"] = True
             return orjson.dumps({"method": method, "params": params, "req_id": next(self._req_ids)}).decode()
-        return orjson.dumps({"event": method, "pair": wire, "subscription": {"name": BOOK_CHANNEL, "depth": self.depth}}).decode()
+        return orjson.dumps(
+            {"event": method, "pair": wire, "subscription": {"name": BOOK_CHANNEL, "depth": self.depth}}
+        ).decode()
 
     # ----- the FeedHandler protocol -----
     def on_open(self, now_ns: int) -> list[Action]:
@@ -212,7 +217,9 @@ class KrakenFeed:
         return self._on_event(parse_v2_event(msg))
 
     # ----- shared -----
-    def _apply(self, item: BookSnapshot | BookDelta, now_ns: int, wire_dp: tuple[int, int] | None = None) -> list[Action]:
+    def _apply(
+        self, item: BookSnapshot | BookDelta, now_ns: int, wire_dp: tuple[int, int] | None = None
+    ) -> list[Action]:
         sym = item.symbol
         sync = self.syncs[sym]
         if isinstance(item, BookSnapshot):
@@ -225,7 +232,10 @@ class KrakenFeed:
                 return [] if self.books[sym].synced else self._resubscribe(sym)
             if wire_dp is not None:
                 self.wire_dp[sym] = wire_dp
-                if outcome is Outcome.SYNCED and not self.books[sym].levels.bid_count + self.books[sym].levels.ask_count:
+                if (
+                    outcome is Outcome.SYNCED
+                    and not self.books[sym].levels.bid_count + self.books[sym].levels.ask_count
+                ):
                     self.wire_dp[sym] = None  # empty snapshot: learn the decimals from the first update
         else:
             outcome = sync.on_delta(item, now_ns)

@@ -6,6 +6,7 @@ v1 book frames are arrays (venue-protocols.md §2.4; sample: replay_samples/krak
 v2 book frames are objects with JSON-number prices (§2.2), decoded with their exact text by ``loads_numbers_as_text``.
 Anything malformed raises ``KrakenParseError``; nothing here touches a book.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

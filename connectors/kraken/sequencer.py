@@ -1,4 +1,5 @@
 """Kraken's book-continuity rule: there are no update ids, so every update applies; the CRC32 is the check."""
+
 from __future__ import annotations
 
 from connectors.base import BookDelta, Verdict

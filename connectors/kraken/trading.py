@@ -5,6 +5,7 @@ unique only among open orders, so a query goes to OpenOrders then ClosedOrders b
 asked for in the quote currency (``oflags=fciq``) so every fill's fee asset is known. Errors arrive as
 HTTP 200 with an ``error`` list and are mapped by ``venue_error``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -45,13 +46,37 @@ from domain import OrderStatus
 log = structlog.get_logger(__name__)
 
 TIME_IN_FORCE = {"IOC": "IOC", "GTC": "GTC"}  # Kraken has GTC/IOC/GTD and no FOK
-STATUS = {"pending": OrderStatus.NEW, "open": OrderStatus.NEW, "closed": OrderStatus.FILLED,
-          "canceled": OrderStatus.CANCELED, "expired": OrderStatus.EXPIRED}
+STATUS = {
+    "pending": OrderStatus.NEW,
+    "open": OrderStatus.NEW,
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+}
 
 # Legacy X/Z asset codes (REST) -> Braid's names; newer assets have no prefix.
-ASSETS = {"XXBT": "BTC", "XBT": "BTC", "XETH": "ETH", "XXDG": "DOGE", "XDG": "DOGE", "XLTC": "LTC", "XXRP": "XRP",
-          "XXLM": "XLM", "XXMR": "XMR", "XZEC": "ZEC", "XETC": "ETC", "XREP": "REP", "XMLN": "MLN",
-          "ZUSD": "USD", "ZEUR": "EUR", "ZGBP": "GBP", "ZCAD": "CAD", "ZJPY": "JPY", "ZAUD": "AUD", "ZCHF": "CHF"}
+ASSETS = {
+    "XXBT": "BTC",
+    "XBT": "BTC",
+    "XETH": "ETH",
+    "XXDG": "DOGE",
+    "XDG": "DOGE",
+    "XLTC": "LTC",
+    "XXRP": "XRP",
+    "XXLM": "XLM",
+    "XXMR": "XMR",
+    "XZEC": "ZEC",
+    "XETC": "ETC",
+    "XREP": "REP",
+    "XMLN": "MLN",
+    "ZUSD": "USD",
+    "ZEUR": "EUR",
+    "ZGBP": "GBP",
+    "ZCAD": "CAD",
+    "ZJPY": "JPY",
+    "ZAUD": "AUD",
+    "ZCHF": "CHF",
+}
 
 # Kraken error text (prefix) -> our error; the first match wins (spot-errors guide; venue-protocols.md §2.5).
 ERRORS: tuple[tuple[str, type[VenueError]], ...] = (
@@ -98,8 +123,18 @@ def venue_error(status: int, headers: Mapping[str, str] | None, body: Any) -> Ve
 
 
 class _Kraken(ccxt_async.kraken):
-    def handle_errors(self, code: int, reason: str, url: str, method: str, headers: dict[str, str], body: str,
-                      response: Any, request_headers: Any, request_body: Any) -> None:
+    def handle_errors(
+        self,
+        code: int,
+        reason: str,
+        url: str,
+        method: str,
+        headers: dict[str, str],
+        body: str,
+        response: Any,
+        request_headers: Any,
+        request_body: Any,
+    ) -> None:
         err = venue_error(code, headers, response)
         if err is not None:
             raise err
@@ -129,9 +164,18 @@ def parse_order(txid: str, raw: Mapping[str, Any], inst: Instrument, trades: Map
     fills = tuple(parse_trade(t, trades[t], inst.quote) for t in raw.get("trades") or () if t in trades)
     descr = raw.get("descr") or {}
     return VenueOrder(
-        venue=VENUE, symbol=inst.symbol, client_order_id=str(raw.get("cl_ord_id") or ""), venue_order_id=txid,
-        side="BUY" if descr.get("type") == "buy" else "SELL", price=dec(descr.get("price")), qty=dec(raw["vol"]),
-        status=status, filled_qty=filled, quote_qty=dec(raw["cost"]), fee=dec(raw["fee"]), fee_asset=inst.quote,
+        venue=VENUE,
+        symbol=inst.symbol,
+        client_order_id=str(raw.get("cl_ord_id") or ""),
+        venue_order_id=txid,
+        side="BUY" if descr.get("type") == "buy" else "SELL",
+        price=dec(descr.get("price")),
+        qty=dec(raw["vol"]),
+        status=status,
+        filled_qty=filled,
+        quote_qty=dec(raw["cost"]),
+        fee=dec(raw["fee"]),
+        fee_asset=inst.quote,
         fills=fills,
     )
 
@@ -159,8 +203,12 @@ class KrakenTrading:
         # Kraken refuses a nonce not above the last one it saw; requests in flight together can arrive out of
         # order, so private calls go one at a time.
         self._lock = asyncio.Lock()
-        config: dict[str, Any] = {"apiKey": api_key, "secret": secret, "enableRateLimit": True,
-                                  "timeout": int(timeout_s * 1000)}
+        config: dict[str, Any] = {
+            "apiKey": api_key,
+            "secret": secret,
+            "enableRateLimit": True,
+            "timeout": int(timeout_s * 1000),
+        }
         if rate_limit_ms is not None:
             config["rateLimit"] = rate_limit_ms  # ccxt's default models the starter tier's decay (1 s per point)
         self._ex = _Kraken(config)
@@ -189,27 +237,54 @@ class KrakenTrading:
             raise InvalidOrder(VENUE, "LOCAL", f"Kraken has no {order.tif} time in force (GTC and IOC only)")
         if not inst.qty_on_step(order.qty) or not inst.price_on_tick(order.price):
             raise InvalidOrder(VENUE, "LOCAL", f"{order.qty} @ {order.price} is off the {inst.symbol} lot/tick grid")
-        result = await self._call("private_post_addorder", {
-            "pair": altname(inst), "type": order.side.lower(), "ordertype": "limit", "price": decimal_text(order.price),
-            "volume": decimal_text(order.qty), "timeinforce": tif, "oflags": "fciq", "cl_ord_id": order.client_order_id,
-        }, mutating=True)
+        result = await self._call(
+            "private_post_addorder",
+            {
+                "pair": altname(inst),
+                "type": order.side.lower(),
+                "ordertype": "limit",
+                "price": decimal_text(order.price),
+                "volume": decimal_text(order.qty),
+                "timeinforce": tif,
+                "oflags": "fciq",
+                "cl_ord_id": order.client_order_id,
+            },
+            mutating=True,
+        )
         txid = str(result["txid"][0])
         try:
             placed = await self._by_txid(txid, inst)
         except VenueError as exc:
             # Accepted, but we could not read it back: the router queries it later.
             log.warning("order_readback_failed", venue=VENUE, txid=txid, error=str(exc))
-            placed = VenueOrder(VENUE, inst.symbol, order.client_order_id, txid, order.side, order.price, order.qty,
-                                OrderStatus.UNKNOWN, ZERO, ZERO, ZERO, inst.quote)
-        log.info("order_placed", venue=VENUE, client_order_id=order.client_order_id, status=placed.status.value,
-                 filled=str(placed.filled_qty))
+            placed = VenueOrder(
+                VENUE,
+                inst.symbol,
+                order.client_order_id,
+                txid,
+                order.side,
+                order.price,
+                order.qty,
+                OrderStatus.UNKNOWN,
+                ZERO,
+                ZERO,
+                ZERO,
+                inst.quote,
+            )
+        log.info(
+            "order_placed",
+            venue=VENUE,
+            client_order_id=order.client_order_id,
+            status=placed.status.value,
+            filled=str(placed.filled_qty),
+        )
         return placed
 
     async def _trades(self, orders: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         txids = [t for raw in orders for t in raw.get("trades") or ()]
         out: dict[str, Any] = {}
         for i in range(0, len(txids), 20):  # QueryTrades takes at most 20 ids
-            out.update(await self._call("private_post_querytrades", {"txid": ",".join(txids[i:i + 20])}))
+            out.update(await self._call("private_post_querytrades", {"txid": ",".join(txids[i : i + 20])}))
         return out
 
     async def _by_txid(self, txid: str, inst: Instrument) -> VenueOrder:

@@ -5,6 +5,7 @@ Generated mode keeps a truth book per symbol and a Binance update id; every mark
 with its recorded snapshots. Faults (drop, reorder, disconnect, stall, serverShutdown, REST 429/418) come
 from the shared controls.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -81,7 +82,9 @@ class BinanceSimulator(SimServer):
                 if kind.startswith("depth"):
                     client.symbols.add(sym.upper())
             if self.capture_frames:
-                client.state["task"] = asyncio.create_task(self.play_recorded(client, self.capture_frames, self.capture_speed))
+                client.state["task"] = asyncio.create_task(
+                    self.play_recorded(client, self.capture_frames, self.capture_speed)
+                )
 
         async def on_text(client: Client, text: str) -> None:
             # live SUBSCRIBE / UNSUBSCRIBE, answered like Binance
@@ -111,7 +114,9 @@ class BinanceSimulator(SimServer):
         try:
             limit = int(request.query.get("limit", "100"))
         except ValueError:
-            return web.json_response({"code": -1100, "msg": "Illegal characters found in parameter 'limit'."}, status=400)
+            return web.json_response(
+                {"code": -1100, "msg": "Illegal characters found in parameter 'limit'."}, status=400
+            )
         if self.capture_snapshots:
             bodies = self.capture_snapshots.get(sym)
             if not bodies:
@@ -144,13 +149,32 @@ class BinanceSimulator(SimServer):
                     "baseAsset": _split(sym)[0],
                     "quoteAsset": _split(sym)[1],
                     "filters": [
-                        {"filterType": "PRICE_FILTER", "minPrice": _fmt(gen.tick), "maxPrice": "1000000.00000000", "tickSize": _fmt(gen.tick)},
-                        {"filterType": "LOT_SIZE", "minQty": _fmt(gen.lot), "maxQty": "9000.00000000", "stepSize": _fmt(gen.lot)},
-                        {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True, "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+                        {
+                            "filterType": "PRICE_FILTER",
+                            "minPrice": _fmt(gen.tick),
+                            "maxPrice": "1000000.00000000",
+                            "tickSize": _fmt(gen.tick),
+                        },
+                        {
+                            "filterType": "LOT_SIZE",
+                            "minQty": _fmt(gen.lot),
+                            "maxQty": "9000.00000000",
+                            "stepSize": _fmt(gen.lot),
+                        },
+                        {
+                            "filterType": "NOTIONAL",
+                            "minNotional": "5.00000000",
+                            "applyMinToMarket": True,
+                            "maxNotional": "9000000.00000000",
+                            "applyMaxToMarket": False,
+                            "avgPriceMins": 5,
+                        },
                     ],
                 }
             )
-        return web.json_response({"timezone": "UTC", "serverTime": time.time_ns() // 1_000_000, "rateLimits": [], "symbols": symbols})
+        return web.json_response(
+            {"timezone": "UTC", "serverTime": time.time_ns() // 1_000_000, "rateLimits": [], "symbols": symbols}
+        )
 
     # ----- market -----
     async def publish(self, symbol: str, changes: list[Change]) -> None:

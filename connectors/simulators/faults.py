@@ -1,4 +1,5 @@
 """Faults a simulator injects on demand into its outgoing market-data frames."""
+
 from __future__ import annotations
 
 import asyncio

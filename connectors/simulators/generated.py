@@ -12,6 +12,7 @@ frames a live recorder would have written (Binance combined ``@depth@100ms`` + R
 ``book`` with CRC32 at the pair precision, or v1 with ``XBT/USDT``, HTX gzip ``mbp.150`` + REQ/REP + pings) and
 replay through exactly the live parse and sync path. Same seed and options, same bytes.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -146,7 +147,11 @@ class _Book:
         return 1 + int(self.rng.expovariate(1 / max(self.gap_ticks - 1, 0.01)))
 
     def _qty(self, distance_ticks: int) -> int:
-        base = self.prof.base_qty[self.symbol] * (0.15 + self.rng.lognormvariate(0, 0.8)) * (1 + distance_ticks / self.gap_ticks / 40)
+        base = (
+            self.prof.base_qty[self.symbol]
+            * (0.15 + self.rng.lognormvariate(0, 0.8))
+            * (1 + distance_ticks / self.gap_ticks / 40)
+        )
         return max(1, int(base * self.lot_per_unit))
 
     def _targets(self, fair: float) -> tuple[int, int]:
@@ -223,7 +228,13 @@ def _view_diff(old: dict[int, int], new: list[tuple[int, int]], truth: dict[int,
 # ----- the simulation -----
 class _Sim:
     def __init__(
-        self, seed: int, seconds: float, writer: CaptureWriter, kraken_version: int, venues: tuple[str, ...], activity: float = 1.0
+        self,
+        seed: int,
+        seconds: float,
+        writer: CaptureWriter,
+        kraken_version: int,
+        venues: tuple[str, ...],
+        activity: float = 1.0,
     ) -> None:
         # Separate streams, so that the market never depends on when the client asked for what.
         self.seed = seed
@@ -262,7 +273,9 @@ class _Sim:
             kind = rng.choice(("lag", "jump"))
             bps = rng.choice((-1, 1)) * rng.uniform(12, 35) if kind == "jump" else 0.0
             dur = int(rng.uniform(2, 6) * S)
-            out.append(Dislocation(rng.choice(self.venues), rng.choice(SYMBOLS).symbol, kind, t, t + dur, round(bps, 2)))
+            out.append(
+                Dislocation(rng.choice(self.venues), rng.choice(SYMBOLS).symbol, kind, t, t + dur, round(bps, 2))
+            )
             t += dur + int(rng.uniform(25, 55) * S)
         return out
 
@@ -307,7 +320,9 @@ class _Sim:
         for sym in SYMBOLS:
             for venue in self.venues:
                 rng = random.Random(f"{self.seed}:book:{venue}:{sym.symbol}")
-                self.books[(venue, sym.symbol)] = _Book(PROFILES[venue], sym.symbol, rng, self.fair(venue, sym.symbol, T0_NS), self.activity)
+                self.books[(venue, sym.symbol)] = _Book(
+                    PROFILES[venue], sym.symbol, rng, self.fair(venue, sym.symbol, T0_NS), self.activity
+                )
                 self.at(T0_NS + int(rng.uniform(0, 20) * MS), self._market, venue, sym.symbol)
         for i, venue in enumerate(self.venues):
             self.at(T0_NS + (50 + 10 * i) * MS, self._open, venue)
@@ -338,7 +353,11 @@ class _Sim:
     def _open(self, t: int, venue: str) -> None:
         feed = self.feeds[venue]
         url = getattr(feed, "stream_url", None)
-        url = url() if callable(url) else (_URLS[venue] if venue != "kraken" or self.kraken_version == 2 else "wss://ws.kraken.com")
+        url = (
+            url()
+            if callable(url)
+            else (_URLS[venue] if venue != "kraken" or self.kraken_version == 2 else "wss://ws.kraken.com")
+        )
         self.writer.write(t, venue, f"{venue}-1", "open", "", url)
         self.last_delivery[venue] = t
         if venue == "kraken":
@@ -407,7 +426,9 @@ class _Sim:
     def _bn_rest(self, t: int, venue_symbol: str, body: str) -> None:
         feed = self.feeds["binance"]
         url, params = feed.snapshot_request(venue_symbol)  # type: ignore[attr-defined]
-        self.writer.write(t, "binance", "binance-1", "rest", body, url + "?" + "&".join(f"{k}={v}" for k, v in params.items()))
+        self.writer.write(
+            t, "binance", "binance-1", "rest", body, url + "?" + "&".join(f"{k}={v}" for k, v in params.items())
+        )
         self._perform("binance", feed.on_rest_snapshot(venue_symbol, body, t), t)  # type: ignore[attr-defined]
 
     # ----- Kraken -----
@@ -450,8 +471,13 @@ class _Sim:
             frame = self._kr_v2("snapshot", t, symbol, bids, asks)
         else:
             inst = self.instruments["kraken"][symbol]
-            body = {"as": [self._kr_v1_level(symbol, p, q, t) for p, q in asks], "bs": [self._kr_v1_level(symbol, p, q, t) for p, q in bids]}
-            frame = orjson.dumps([self.kr_channels[inst.venue_symbol], body, f"book-{depth}", inst.venue_symbol]).decode()
+            body = {
+                "as": [self._kr_v1_level(symbol, p, q, t) for p, q in asks],
+                "bs": [self._kr_v1_level(symbol, p, q, t) for p, q in bids],
+            }
+            frame = orjson.dumps(
+                [self.kr_channels[inst.venue_symbol], body, f"book-{depth}", inst.venue_symbol]
+            ).decode()
         self.deliver("kraken", t, frame)
 
     def _kr_update(self, t: int, symbol: str) -> None:
@@ -472,7 +498,9 @@ class _Sim:
             if bd:
                 parts.append({"b": [self._kr_v1_level(symbol, p, q, t) for p, q in bd]})
             parts[-1]["c"] = str(self._kr_crc(symbol))
-            frame = orjson.dumps([self.kr_channels[inst.venue_symbol], *parts, f"book-{self.kr_depth}", inst.venue_symbol]).decode()
+            frame = orjson.dumps(
+                [self.kr_channels[inst.venue_symbol], *parts, f"book-{self.kr_depth}", inst.venue_symbol]
+            ).decode()
         self.deliver("kraken", t, frame)
 
     def _kr_crc(self, symbol: str) -> int:
@@ -503,7 +531,9 @@ class _Sim:
             return
         if "sub" in msg:
             self.htx_subscribed.add(msg["sub"])
-            self.deliver("htx", t, encode_frame({"id": msg.get("id"), "status": "ok", "subbed": msg["sub"], "ts": t // MS}))
+            self.deliver(
+                "htx", t, encode_frame({"id": msg.get("id"), "status": "ok", "subbed": msg["sub"], "ts": t // MS})
+            )
         elif "req" in msg:
             vs = msg["req"].split(".")[1]
             symbol = next(s for s, i in self.instruments["htx"].items() if i.venue_symbol == vs)
@@ -511,7 +541,11 @@ class _Sim:
             bids = [[_dec(p, symbol, True), _dec(q, symbol, False)] for p, q in sorted(vb.items(), reverse=True)]
             asks = [[_dec(p, symbol, True), _dec(q, symbol, False)] for p, q in sorted(va.items())]
             data = {"seqNum": self.htx_seq[symbol], "bids": bids, "asks": asks}
-            self.deliver("htx", t, encode_frame({"id": msg.get("id"), "rep": msg["req"], "status": "ok", "ts": t // MS, "data": data}))
+            self.deliver(
+                "htx",
+                t,
+                encode_frame({"id": msg.get("id"), "rep": msg["req"], "status": "ok", "ts": t // MS, "data": data}),
+            )
 
     def _htx_view(self, symbol: str) -> tuple[dict[int, int], dict[int, int]]:
         key = ("htx", symbol)
@@ -526,7 +560,9 @@ class _Sim:
         book = self.books[("htx", symbol)]
         bids, asks = book.top(HTX_LEVELS)
         nb, na = dict(bids), dict(asks)
-        bd = sorted([(p, q) for p, q in nb.items() if vb.get(p) != q] + [(p, 0) for p in vb if p not in nb], reverse=True)
+        bd = sorted(
+            [(p, q) for p, q in nb.items() if vb.get(p) != q] + [(p, 0) for p in vb if p not in nb], reverse=True
+        )
         ad = sorted([(p, q) for p, q in na.items() if va.get(p) != q] + [(p, 0) for p in va if p not in na])
         if bd or ad:
             prev = self.htx_seq[symbol]
@@ -577,8 +613,9 @@ def _bn_reference(_: int) -> str:
             {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
              "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
         ]  # fmt: skip
-        symbols.append({"symbol": base + quote, "status": "TRADING", "baseAsset": base, "quoteAsset": quote,
-                        "filters": filters})
+        symbols.append(
+            {"symbol": base + quote, "status": "TRADING", "baseAsset": base, "quoteAsset": quote, "filters": filters}
+        )
     return orjson.dumps({"timezone": "UTC", "serverTime": T0_NS // MS, "rateLimits": [], "symbols": symbols}).decode()
 
 
@@ -623,7 +660,9 @@ def generate_market(
     dislocation episodes. ``activity`` scales the levels touched per book change (1 = the shipped sample; the
     replay benchmark uses a busier market). Deterministic: the same arguments write the same bytes."""
     folder = Path(out)
-    writer = CaptureWriter(folder, recording=f"generated-seed{seed}", prefix="market", rotate_bytes=rotate_bytes, compresslevel=9)
+    writer = CaptureWriter(
+        folder, recording=f"generated-seed{seed}", prefix="market", rotate_bytes=rotate_bytes, compresslevel=9
+    )
     sim = _Sim(seed, seconds, writer, kraken_version, venues, activity)
     sim.run()
     writer.close()

@@ -5,6 +5,7 @@ Frames are generated from the simulator's own truth book. Each ``(symbol, levels
 ``prevSeqNum`` with non-contiguous seqNums, as HTX does. Faults (drop, reorder, disconnect, stall) come from
 ``SimServer.faults``. With ``capture=`` the ``/ws`` endpoint replays a recorded HTX connection verbatim instead.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -126,7 +127,18 @@ class HtxSimulator(SimServer):
         for vs, gen in self.generators.items():
             quote = next((q for q in _QUOTES if vs.endswith(q) and len(vs) > len(q)), vs[-4:])
             base = vs[: -len(quote)]
-            out.append(Instrument(f"{base.upper()}/{quote.upper()}", base.upper(), quote.upper(), "htx", vs, gen.tick, gen.lot, min_qty=gen.lot))
+            out.append(
+                Instrument(
+                    f"{base.upper()}/{quote.upper()}",
+                    base.upper(),
+                    quote.upper(),
+                    "htx",
+                    vs,
+                    gen.tick,
+                    gen.lot,
+                    min_qty=gen.lot,
+                )
+            )
         return out
 
     # ----- connections -----
@@ -190,7 +202,9 @@ class HtxSimulator(SimServer):
             await self._on_sub(client, msg)
         elif "unsub" in msg:
             client.state["topics"].discard(msg["unsub"])
-            await client.send(encode_frame({"id": msg.get("id"), "status": "ok", "unsubbed": msg["unsub"], "ts": _ms()}))
+            await client.send(
+                encode_frame({"id": msg.get("id"), "status": "ok", "unsubbed": msg["unsub"], "ts": _ms()})
+            )
         elif "req" in msg:
             await self._on_req(client, msg)
         else:
@@ -292,8 +306,12 @@ class HtxSimulator(SimServer):
         if clients:
             self.version[symbol] += self.rng.randint(1, 5)
             top_bids, top_asks = self.books[symbol].top(STEP0_LEVELS)
-            tick = {"bids": [list(b) for b in top_bids], "asks": [list(a) for a in top_asks],
-                    "version": self.version[symbol], "ts": _ms()}
+            tick = {
+                "bids": [list(b) for b in top_bids],
+                "asks": [list(a) for a in top_asks],
+                "version": self.version[symbol],
+                "ts": _ms(),
+            }
             frame = encode_frame({"ch": step0, "ts": _ms(), "tick": tick})
             for client in clients:
                 await self.send_book_frame(client, frame)

@@ -7,6 +7,7 @@ below the subscribed depth (the client truncates) while levels that rise into it
 them ``"r"``). Every update, and the v2 snapshot, carries the CRC32 of the new top 10. Capture mode serves a
 recorded v1 stream verbatim once the client subscribes.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -51,7 +52,9 @@ def _now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _diff(old: dict[Decimal, Decimal], new: list[Level], truth: dict[Decimal, Decimal]) -> list[tuple[Decimal, Decimal, bool]]:
+def _diff(
+    old: dict[Decimal, Decimal], new: list[Level], truth: dict[Decimal, Decimal]
+) -> list[tuple[Decimal, Decimal, bool]]:
     """(price, qty, entered) changes that turn the client's ``old`` view into ``new``; see the module doc."""
     out: list[tuple[Decimal, Decimal, bool]] = []
     for price in old:
@@ -89,7 +92,9 @@ class KrakenSimulator(SimServer):
         self.instruments = {inst.symbol: inst for inst in instruments}
         if generators is None:
             generators = {
-                inst.symbol: MarketGenerator(inst.tick_size * 100_000, inst.tick_size, inst.step_size, levels=50, seed=i + 1)
+                inst.symbol: MarketGenerator(
+                    inst.tick_size * 100_000, inst.tick_size, inst.step_size, levels=50, seed=i + 1
+                )
                 for i, inst in enumerate(instruments)
             }
         super().__init__(generators, interval_s=interval_s, autostart_ticks=autostart_ticks and not capture_files)
@@ -105,7 +110,9 @@ class KrakenSimulator(SimServer):
         self._conn_ids = itertools.count(1_000_000)
         if capture_files:
             for f in capture_files:
-                self.capture_frames += [(ln.ts_ns, str(ln.payload)) for ln in read_capture(f) if ln.kind is LineKind.RECEIVED]
+                self.capture_frames += [
+                    (ln.ts_ns, str(ln.payload)) for ln in read_capture(f) if ln.kind is LineKind.RECEIVED
+                ]
             self.capture_frames.sort(key=lambda x: x[0])
 
     # ----- routes -----
@@ -203,11 +210,17 @@ class KrakenSimulator(SimServer):
         req_id = msg.get("req_id")
         stamp = {"time_in": _now_rfc3339()}
         if method == "ping":
-            await client.send(orjson.dumps({"method": "pong", "req_id": req_id, **stamp, "time_out": _now_rfc3339()}).decode())
+            await client.send(
+                orjson.dumps({"method": "pong", "req_id": req_id, **stamp, "time_out": _now_rfc3339()}).decode()
+            )
             return
         params = msg.get("params") or {}
         if method not in ("subscribe", "unsubscribe") or params.get("channel") != BOOK_CHANNEL:
-            await client.send(orjson.dumps({"error": "Method or channel not supported", "method": method, "req_id": req_id, "success": False}).decode())
+            await client.send(
+                orjson.dumps(
+                    {"error": "Method or channel not supported", "method": method, "req_id": req_id, "success": False}
+                ).decode()
+            )
             return
         depth = params.get("depth", 10)
         for symbol in params.get("symbol") or []:
@@ -240,25 +253,38 @@ class KrakenSimulator(SimServer):
             msg = orjson.loads(text)
             event = msg["event"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            await client.send(orjson.dumps({"event": "error", "errorMessage": "Malformed request", "status": "error"}).decode())
+            await client.send(
+                orjson.dumps({"event": "error", "errorMessage": "Malformed request", "status": "error"}).decode()
+            )
             return
         reqid = {"reqid": msg["reqid"]} if "reqid" in msg else {}
         if event == "ping":
             await client.send(orjson.dumps({"event": "pong", **reqid}).decode())
             return
         if event not in ("subscribe", "unsubscribe"):
-            await client.send(orjson.dumps({"event": "error", "errorMessage": f"Unsupported event {event}", "status": "error", **reqid}).decode())
+            await client.send(
+                orjson.dumps(
+                    {"event": "error", "errorMessage": f"Unsupported event {event}", "status": "error", **reqid}
+                ).decode()
+            )
             return
         if self.capture_frames:
             if event == "subscribe" and "replay" not in client.state:
-                client.state["replay"] = asyncio.create_task(self.play_recorded(client, self.capture_frames, self.capture_speed))
+                client.state["replay"] = asyncio.create_task(
+                    self.play_recorded(client, self.capture_frames, self.capture_speed)
+                )
             return
         sub = msg.get("subscription") or {}
         depth = sub.get("depth", 10)
         subs: dict[str, _Sub] = client.state["subs"]
         for pair in msg.get("pair") or []:
             symbol = self.by_v1.get(pair)
-            status = {"event": "subscriptionStatus", "pair": pair, "subscription": {"depth": depth, "name": BOOK_CHANNEL}, **reqid}
+            status = {
+                "event": "subscriptionStatus",
+                "pair": pair,
+                "subscription": {"depth": depth, "name": BOOK_CHANNEL},
+                **reqid,
+            }
             error = None
             if sub.get("name") != BOOK_CHANNEL:
                 error = "Subscription name invalid"
@@ -278,10 +304,14 @@ class KrakenSimulator(SimServer):
             if event == "unsubscribe":
                 chan = subs[symbol].channel_id
                 self._drop(client, symbol)
-                await client.send(orjson.dumps({"channelID": chan, "channelName": name, **status, "status": "unsubscribed"}).decode())
+                await client.send(
+                    orjson.dumps({"channelID": chan, "channelName": name, **status, "status": "unsubscribed"}).decode()
+                )
             else:
                 chan = next(self._channel_ids)
-                await client.send(orjson.dumps({"channelID": chan, "channelName": name, **status, "status": "subscribed"}).decode())
+                await client.send(
+                    orjson.dumps({"channelID": chan, "channelName": name, **status, "status": "subscribed"}).decode()
+                )
                 await self._snapshot(client, symbol, depth, True, chan)
 
     # ----- book frames -----
@@ -301,7 +331,10 @@ class KrakenSimulator(SimServer):
         if client.state["version"] == 2:
             frame = self._v2_frame("snapshot", symbol, bids, asks, self._crc(symbol, sub, 2))
         else:
-            body = {"as": [self._v1_level(symbol, p, q) for p, q in asks], "bs": [self._v1_level(symbol, p, q) for p, q in bids]}
+            body = {
+                "as": [self._v1_level(symbol, p, q) for p, q in asks],
+                "bs": [self._v1_level(symbol, p, q) for p, q in bids],
+            }
             frame = orjson.dumps([chan, body, f"book-{depth}", self.instruments[symbol].venue_symbol]).decode()
         await client.send(frame)  # snapshots bypass the drop/reorder plan: a lost one could never be noticed
 
@@ -322,7 +355,9 @@ class KrakenSimulator(SimServer):
             if self.faults.take_corrupt():
                 crc ^= 0x5A5A5A5A
             if client.state["version"] == 2:
-                frame = self._v2_frame("update", symbol, [(p, q) for p, q, _ in bid_diff], [(p, q) for p, q, _ in ask_diff], crc)
+                frame = self._v2_frame(
+                    "update", symbol, [(p, q) for p, q, _ in bid_diff], [(p, q) for p, q, _ in ask_diff], crc
+                )
             else:
                 frame = self._v1_update(symbol, sub, bid_diff, ask_diff, changed, crc)
             await self.send_book_frame(client, frame)
@@ -344,7 +379,11 @@ class KrakenSimulator(SimServer):
         )
 
     def _v1_level(self, symbol: str, price: Decimal, qty: Decimal, republish: bool = False) -> list[str]:
-        level = [format_fixed(price, self.v1_price_dp[symbol]), format_fixed(qty, self.instruments[symbol].qty_decimals), f"{time.time():.6f}"]
+        level = [
+            format_fixed(price, self.v1_price_dp[symbol]),
+            format_fixed(qty, self.instruments[symbol].qty_decimals),
+            f"{time.time():.6f}",
+        ]
         if republish:
             level.append("r")
         return level
@@ -368,5 +407,6 @@ class KrakenSimulator(SimServer):
         if bid_diff:
             parts.append({"b": levels(bid_diff, True)})
         parts[-1]["c"] = str(crc)  # the checksum rides in the last dict
-        return orjson.dumps([sub.channel_id, *parts, f"book-{sub.depth}", self.instruments[symbol].venue_symbol]).decode()
-
+        return orjson.dumps(
+            [sub.channel_id, *parts, f"book-{sub.depth}", self.instruments[symbol].venue_symbol]
+        ).decode()

@@ -3,6 +3,7 @@
 Each venue gets its own tick size, depth and seed around a shared mid, so the consolidated book has
 something to merge. Returns the simulators and the URL overrides that point Braid's feeds at them.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal

@@ -3,6 +3,7 @@
 Deliberately independent of the compiled L2 book, so that comparing a mirrored book with the simulator's
 book checks the connector rather than the book against itself.
 """
+
 from __future__ import annotations
 
 import random

@@ -5,6 +5,7 @@ level changes becomes frames for a subscribed client, and (where the venue has o
 Controls, for tests and for people: ``POST /_sim/fault`` with ``{"fault": "drop"|"reorder"|"corrupt_checksum"|
 "disconnect"|"stall"|"resume", "count": n}``, and ``GET /_sim/book?symbol=...`` for the simulator's own book.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -158,7 +159,9 @@ class SimServer:
     def subscribers(self, symbol: str) -> Iterable[Client]:
         return [c for c in self.clients if symbol in c.symbols and not c.ws.closed]
 
-    def book_levels(self, symbol: str, depth: int | None = None) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+    def book_levels(
+        self, symbol: str, depth: int | None = None
+    ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
         return self.books[symbol].top(depth)
 
     # ----- faults -----
@@ -202,7 +205,9 @@ class SimServer:
         )
 
     # ----- websocket plumbing shared by venues -----
-    async def serve_ws(self, request: web.Request, handle_text: Any, on_open: Any = None, heartbeat: float | None = None) -> web.WebSocketResponse:
+    async def serve_ws(
+        self, request: web.Request, handle_text: Any, on_open: Any = None, heartbeat: float | None = None
+    ) -> web.WebSocketResponse:
         """Accept a client and feed its text frames to ``handle_text(client, text)`` until it leaves."""
         ws = web.WebSocketResponse(heartbeat=heartbeat, autoping=True, max_msg_size=0)
         await ws.prepare(request)

@@ -2,6 +2,7 @@
 
 Public face: :func:`build_app` (the aiohttp application) and the pieces it is made of.
 """
+
 from gateway.api.app import build_app
 from gateway.api.context import ApiContext
 

@@ -2,6 +2,7 @@
 
 The handlers' shared context and the endpoint wrapper live in ``gateway.api.context``.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -6,6 +6,7 @@ and ``serverTime - timestamp <= recvWindow`` (default 5000, at most 60000). Brai
 a signature already seen within its window is refused, so a captured request cannot be sent twice.
 Checks run cheapest first and every refusal happens before anything changes.
 """
+
 from __future__ import annotations
 
 import collections
@@ -83,7 +84,7 @@ class ApiKey:
         if not raw_query and raw_body.count("signature=") == 1:
             i = raw_body.rfind("&signature=")
             if i >= 0 and raw_body.find("&", i + 1) < 0:
-                return hmac.compare_digest(self._mac.hexdigest(raw_body[:i].encode()), raw_body[i + 11:].lower())
+                return hmac.compare_digest(self._mac.hexdigest(raw_body[:i].encode()), raw_body[i + 11 :].lower())
         return verify(self.secret, raw_query, raw_body)
 
     def allows_ip(self, ip: str | None) -> bool:

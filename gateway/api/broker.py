@@ -9,6 +9,7 @@ IP allowlists) is the account store's business (wallets); this module only speak
 - ``DELETE /sapi/v1/broker/subAccountApi`` (subAccountId, subAccountApiKey) → ``{}``
 - ``POST /sapi/v1/broker/subAccountApi/commission`` (makerCommission/takerCommission markup) → the rates
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -80,10 +81,23 @@ async def create_api_key(request: web.Request) -> web.Response:
         key, secret = await w.keys.create_key(tenant, sub, can_read=True, can_trade=can_trade, ip_allowlist=ips)
     except WalletError as exc:
         raise ApiError(-1100, str(exc)) from None
-    await audit(request, "apikey.create", f"account:{sub}", {"apiKey": key.api_key, "canTrade": can_trade,
-                                                             "ipAllowlist": list(key.ip_allowlist)})
-    return json_response({"subaccountId": str(sub), "apiKey": key.api_key, "secretKey": secret, "canTrade": can_trade,
-                          "marginTrade": False, "futuresTrade": False, "ipRestrict": bool(ips)})
+    await audit(
+        request,
+        "apikey.create",
+        f"account:{sub}",
+        {"apiKey": key.api_key, "canTrade": can_trade, "ipAllowlist": list(key.ip_allowlist)},
+    )
+    return json_response(
+        {
+            "subaccountId": str(sub),
+            "apiKey": key.api_key,
+            "secretKey": secret,
+            "canTrade": can_trade,
+            "marginTrade": False,
+            "futuresTrade": False,
+            "ipRestrict": bool(ips),
+        }
+    )
 
 
 @endpoint(weight=1, security=Security.TRADE)

@@ -13,6 +13,7 @@ Reads are USER_DATA (a read key); ``withdraw/apply`` needs a key that may trade 
 withdrawal permission). Each committed credit, reversal, withdrawal request or release is a ``balanceUpdate``
 on the account's user data stream (``balance_events``).
 """
+
 from __future__ import annotations
 
 import time
@@ -39,8 +40,19 @@ from wallets.custody.withdrawals import Withdrawal, WithdrawalRefused, Withdrawa
 from wallets.models import canon
 
 DEPOSIT_STATUS = {"detected": 0, "confirming": 0, "credited": 6, "unlocked": 1, "dust": 7, "reversed": 7}
-WITHDRAW_STATUS = {"requested": 4, "pending_approval": 2, "approved": 4, "waiting_cold": 4, "signed": 4,
-                   "broadcast": 4, "confirming": 4, "completed": 6, "cancelled": 1, "rejected": 3, "failed": 5}
+WITHDRAW_STATUS = {
+    "requested": 4,
+    "pending_approval": 2,
+    "approved": 4,
+    "waiting_cold": 4,
+    "signed": 4,
+    "broadcast": 4,
+    "confirming": 4,
+    "completed": 6,
+    "cancelled": 1,
+    "rejected": 3,
+    "failed": 5,
+}
 
 
 @dataclass
@@ -103,20 +115,41 @@ def _apply_time(ms: int) -> str:
 def deposit_json(d: Deposit, custody: Custody) -> dict[str, object]:
     coin = custody.coins.get(d.chain, d.coin)
     credit = coin.credit_confirmations if coin else 0
-    return {"id": d.id, "amount": _text(d.amount), "coin": d.coin, "network": d.chain,
-            "status": DEPOSIT_STATUS.get(d.status, 0), "address": d.address, "addressTag": "", "txId": d.txid,
-            "insertTime": d.created, "completeTime": d.updated if d.status in ("credited", "unlocked") else 0,
-            "transferType": 0, "confirmTimes": f"{min(d.confirmations, credit)}/{credit}",
-            "unlockConfirm": coin.unlock_confirmations if coin else 0, "walletType": 0}
+    return {
+        "id": d.id,
+        "amount": _text(d.amount),
+        "coin": d.coin,
+        "network": d.chain,
+        "status": DEPOSIT_STATUS.get(d.status, 0),
+        "address": d.address,
+        "addressTag": "",
+        "txId": d.txid,
+        "insertTime": d.created,
+        "completeTime": d.updated if d.status in ("credited", "unlocked") else 0,
+        "transferType": 0,
+        "confirmTimes": f"{min(d.confirmations, credit)}/{credit}",
+        "unlockConfirm": coin.unlock_confirmations if coin else 0,
+        "walletType": 0,
+    }
 
 
 def withdrawal_json(w: Withdrawal) -> dict[str, object]:
     out: dict[str, object] = {
-        "id": w.id, "amount": _text(w.amount), "transactionFee": _text(w.fee), "coin": w.coin,
-        "status": WITHDRAW_STATUS.get(w.status, 4), "address": w.address, "txId": w.txid or "",
-        "applyTime": _apply_time(w.created), "network": w.network, "transferType": 0,
-        "withdrawOrderId": w.client_id if w.client_id != w.id else "", "info": w.reason, "confirmNo": 0,
-        "walletType": 0, "txKey": "",
+        "id": w.id,
+        "amount": _text(w.amount),
+        "transactionFee": _text(w.fee),
+        "coin": w.coin,
+        "status": WITHDRAW_STATUS.get(w.status, 4),
+        "address": w.address,
+        "txId": w.txid or "",
+        "applyTime": _apply_time(w.created),
+        "network": w.network,
+        "transferType": 0,
+        "withdrawOrderId": w.client_id if w.client_id != w.id else "",
+        "info": w.reason,
+        "confirmNo": 0,
+        "walletType": 0,
+        "txKey": "",
     }
     if w.status == "completed":
         out["completeTime"] = _apply_time(w.updated)
@@ -135,22 +168,54 @@ async def coin_config(request: web.Request) -> web.Response:
         bal = ctx.service.wallets.ledger.balance(account, coin)
         nets = custody.coins.networks_of(coin)
         stopped = "ALL" in frozen or coin in frozen
-        out.append({
-            "coin": coin, "depositAllEnable": True, "withdrawAllEnable": not stopped, "name": coin,
-            "free": _text(bal.free), "locked": _text(bal.locked), "freeze": "0", "withdrawing": "0", "ipoing": "0",
-            "ipoable": "0", "storage": "0", "isLegalMoney": False, "trading": True,
-            "networkList": [{
-                "network": n.network, "coin": coin, "withdrawIntegerMultiple": _text(Decimal(1).scaleb(-n.decimals)),
-                "isDefault": i == 0, "depositEnable": True, "withdrawEnable": not stopped, "depositDesc": "",
-                "withdrawDesc": "", "specialTips": "", "name": n.network, "resetAddressStatus": False,
-                "addressRegex": "^(bc1|bcrt1|tb1|[13mn2])[a-zA-Z0-9]{25,90}$" if n.network == "BTC" else "^(0x)[0-9A-Fa-f]{40}$",
-                "memoRegex": "", "withdrawFee": _text(n.withdraw_fee), "withdrawMin": _text(n.withdraw_min),
-                "withdrawMax": _text(n.daily_limit) if n.daily_limit else "9999999999",
-                "depositDust": _text(n.min_deposit), "minConfirm": n.credit_confirmations,
-                "unLockConfirm": n.unlock_confirmations, "sameAddress": False, "estimatedArrivalTime": 0,
-                "busy": False, "contractAddressUrl": "", "contractAddress": n.contract or "",
-            } for i, n in enumerate(nets)],
-        })
+        out.append(
+            {
+                "coin": coin,
+                "depositAllEnable": True,
+                "withdrawAllEnable": not stopped,
+                "name": coin,
+                "free": _text(bal.free),
+                "locked": _text(bal.locked),
+                "freeze": "0",
+                "withdrawing": "0",
+                "ipoing": "0",
+                "ipoable": "0",
+                "storage": "0",
+                "isLegalMoney": False,
+                "trading": True,
+                "networkList": [
+                    {
+                        "network": n.network,
+                        "coin": coin,
+                        "withdrawIntegerMultiple": _text(Decimal(1).scaleb(-n.decimals)),
+                        "isDefault": i == 0,
+                        "depositEnable": True,
+                        "withdrawEnable": not stopped,
+                        "depositDesc": "",
+                        "withdrawDesc": "",
+                        "specialTips": "",
+                        "name": n.network,
+                        "resetAddressStatus": False,
+                        "addressRegex": "^(bc1|bcrt1|tb1|[13mn2])[a-zA-Z0-9]{25,90}$"
+                        if n.network == "BTC"
+                        else "^(0x)[0-9A-Fa-f]{40}$",
+                        "memoRegex": "",
+                        "withdrawFee": _text(n.withdraw_fee),
+                        "withdrawMin": _text(n.withdraw_min),
+                        "withdrawMax": _text(n.daily_limit) if n.daily_limit else "9999999999",
+                        "depositDust": _text(n.min_deposit),
+                        "minConfirm": n.credit_confirmations,
+                        "unLockConfirm": n.unlock_confirmations,
+                        "sameAddress": False,
+                        "estimatedArrivalTime": 0,
+                        "busy": False,
+                        "contractAddressUrl": "",
+                        "contractAddress": n.contract or "",
+                    }
+                    for i, n in enumerate(nets)
+                ],
+            }
+        )
     return json_response(out)
 
 
@@ -176,7 +241,8 @@ async def deposit_hisrec(request: web.Request) -> web.Response:
     start, end = p.integer("startTime"), p.integer("endTime")
     coin = p.get("coin")
     rows = await request.app[CTX].service.wallets.store.read(
-        lambda conn: deposit_history(conn, account, coin=coin, start=start, end=end, limit=limit + offset))
+        lambda conn: deposit_history(conn, account, coin=coin, start=start, end=end, limit=limit + offset)
+    )
     status, tx = p.get("status"), p.get("txId")
     out = [deposit_json(d, custody) for d in rows[offset:]]
     out = [d for d in out if (status is None or str(d["status"]) == status) and (tx is None or d["txId"] == tx)]
@@ -195,8 +261,9 @@ async def withdraw_apply(request: web.Request) -> web.Response:
     network = _network(custody, coin, p.get("network"))
     account = request.app[CTX].caller(key_of(request)).account_id
     try:
-        w = await custody.withdrawals.request(account, coin, network, address, amount,
-                                             client_id=p.get("withdrawOrderId"))
+        w = await custody.withdrawals.request(
+            account, coin, network, address, amount, client_id=p.get("withdrawOrderId")
+        )
     except WithdrawalRefused as exc:
         raise ApiError(exc.code, exc.msg) from None
     return json_response({"id": w.id})
@@ -206,17 +273,29 @@ async def withdraw_apply(request: web.Request) -> web.Response:
 async def withdraw_history(request: web.Request) -> web.Response:
     """The account's withdrawals, newest first."""
     custody, p, account, limit, offset = _page(request)
-    rows = await custody.withdrawals.query(account_id=account, coin=p.get("coin"), start=p.integer("startTime"),
-                                          end=p.integer("endTime"), limit=limit + offset)
+    rows = await custody.withdrawals.query(
+        account_id=account,
+        coin=p.get("coin"),
+        start=p.integer("startTime"),
+        end=p.integer("endTime"),
+        limit=limit + offset,
+    )
     out = [withdrawal_json(w) for w in rows[offset:]]
     status, client_id, ids = p.get("status"), p.get("withdrawOrderId"), p.get("idList")
     wanted = set(ids.split(",")) if ids else None
-    out = [w for w in out if (status is None or str(w["status"]) == status)
-           and (client_id is None or w["withdrawOrderId"] == client_id) and (wanted is None or w["id"] in wanted)]
+    out = [
+        w
+        for w in out
+        if (status is None or str(w["status"]) == status)
+        and (client_id is None or w["withdrawOrderId"] == client_id)
+        and (wanted is None or w["id"] in wanted)
+    ]
     return json_response(out)
 
 
-def balance_events(ctx: ApiContext) -> tuple[Callable[[Deposit, str, Decimal], None], Callable[[Withdrawal, Decimal], None]]:
+def balance_events(
+    ctx: ApiContext,
+) -> tuple[Callable[[Deposit, str, Decimal], None], Callable[[Withdrawal, Decimal], None]]:
     """Callbacks for ``DepositFlow(on_step=...)`` and ``Withdrawals(on_balance=...)`` that tell the account's user
     data stream (``balanceUpdate``) through the order service's listeners."""
 

@@ -5,6 +5,7 @@ flood is cheap to refuse), then the endpoint's security (none, API key, or signe
 then the handler. Every answer carries ``X-MBX-USED-WEIGHT-1M``; order answers also carry the account's
 order counts. The route modules import this module; ``gateway.api.app`` imports them (one way).
 """
+
 from __future__ import annotations
 
 import functools
@@ -52,7 +53,9 @@ PARAMS = web.RequestKey("braid_params", Params)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def endpoint(weight: int = 1, security: Security = Security.NONE, *, order: bool = False) -> Callable[[Handler], Handler]:
+def endpoint(
+    weight: int = 1, security: Security = Security.NONE, *, order: bool = False
+) -> Callable[[Handler], Handler]:
     """Wrap a handler with the weight charge, the security check and the Binance headers."""
 
     # decided once here rather than on every request

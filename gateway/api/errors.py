@@ -4,6 +4,7 @@ Texts follow Binance's errors.md where a client reacts to them (ccxt matches the
 code; python-binance reads both). HTTP statuses follow Binance: 400 for bad requests, 401 for key and
 permission problems, 429/418 for rate limits, 404 for unknown paths.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -52,9 +53,12 @@ def bad_value(name: str) -> ApiError:
 
 
 def invalid_enum(name: str) -> ApiError:
-    return ApiError(-1116 if name == "type" else -1117 if name == "side" else -1115 if name == "timeInForce" else -1118,
-                    {"type": "Invalid orderType.", "side": "Invalid side.", "timeInForce": "Invalid timeInForce."}.get(
-                        name, f"Invalid {name}."))
+    return ApiError(
+        -1116 if name == "type" else -1117 if name == "side" else -1115 if name == "timeInForce" else -1118,
+        {"type": "Invalid orderType.", "side": "Invalid side.", "timeInForce": "Invalid timeInForce."}.get(
+            name, f"Invalid {name}."
+        ),
+    )
 
 
 def invalid_symbol() -> ApiError:
@@ -114,8 +118,9 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
     except web.HTTPNotFound:
         return error_response(not_found_path())
     except web.HTTPMethodNotAllowed as exc:  # Allow names what the path takes (RFC 9110)
-        return error_response(ApiError(-1, "Method not allowed.", status=405,
-                                       headers={"Allow": ", ".join(sorted(exc.allowed_methods))}))
+        return error_response(
+            ApiError(-1, "Method not allowed.", status=405, headers={"Allow": ", ".join(sorted(exc.allowed_methods))})
+        )
     except web.HTTPException:
         raise
     except Exception:  # the execution status is unknown to the client: say so the Binance way (5xx)

@@ -4,6 +4,7 @@ The raw body is checked against the provider's signature header before it is par
 (:class:`compliance.providers.KycWebhooks`); a refusal answers 401 (signature) or 400 (stale, replayed,
 malformed) with a ``{"code","msg"}`` error. Not signed with a Binance key: the provider's HMAC is the proof.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """Public market endpoints: ping, time, exchangeInfo, depth, trades, klines, tickers, avgPrice."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -15,9 +16,23 @@ from gateway.api.marketdata import fmt
 
 ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET"]
 _DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
-_INTERVALS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-              "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
-              "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000}
+_INTERVALS = {
+    "1s": 1_000,
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+    "3d": 259_200_000,
+    "1w": 604_800_000,
+}
 
 
 def _dec(d: Decimal) -> str:
@@ -29,16 +44,38 @@ def symbol_info(inst: Instrument) -> dict[str, object]:
     market_step = inst.market_step_size or inst.step_size
     market_max = inst.market_max_qty or inst.max_qty
     filters: list[dict[str, object]] = [
-        {"filterType": "PRICE_FILTER", "minPrice": _dec(inst.min_price), "maxPrice": _dec(inst.max_price),
-         "tickSize": _dec(inst.tick_size)},
-        {"filterType": "LOT_SIZE", "minQty": _dec(inst.min_qty), "maxQty": _dec(inst.max_qty or Decimal(9000000)),
-         "stepSize": _dec(inst.step_size)},
-        {"filterType": "MARKET_LOT_SIZE", "minQty": _dec(inst.min_qty), "maxQty": _dec(market_max or Decimal(9000000)),
-         "stepSize": _dec(market_step)},
-        {"filterType": "MIN_NOTIONAL", "minNotional": _dec(inst.min_notional), "applyToMarket": inst.apply_min_to_market,
-         "avgPriceMins": 5},
-        {"filterType": "NOTIONAL", "minNotional": _dec(inst.min_notional), "applyMinToMarket": inst.apply_min_to_market,
-         "maxNotional": _dec(inst.max_notional or Decimal(9000000000)), "applyMaxToMarket": False, "avgPriceMins": 5},
+        {
+            "filterType": "PRICE_FILTER",
+            "minPrice": _dec(inst.min_price),
+            "maxPrice": _dec(inst.max_price),
+            "tickSize": _dec(inst.tick_size),
+        },
+        {
+            "filterType": "LOT_SIZE",
+            "minQty": _dec(inst.min_qty),
+            "maxQty": _dec(inst.max_qty or Decimal(9000000)),
+            "stepSize": _dec(inst.step_size),
+        },
+        {
+            "filterType": "MARKET_LOT_SIZE",
+            "minQty": _dec(inst.min_qty),
+            "maxQty": _dec(market_max or Decimal(9000000)),
+            "stepSize": _dec(market_step),
+        },
+        {
+            "filterType": "MIN_NOTIONAL",
+            "minNotional": _dec(inst.min_notional),
+            "applyToMarket": inst.apply_min_to_market,
+            "avgPriceMins": 5,
+        },
+        {
+            "filterType": "NOTIONAL",
+            "minNotional": _dec(inst.min_notional),
+            "applyMinToMarket": inst.apply_min_to_market,
+            "maxNotional": _dec(inst.max_notional or Decimal(9000000000)),
+            "applyMaxToMarket": False,
+            "avgPriceMins": 5,
+        },
     ]
     return {
         "symbol": inst.base + inst.quote,
@@ -114,8 +151,15 @@ async def exchange_info(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     wanted = set(_symbols(request)) if params_of(request).get("symbol") or params_of(request).get("symbols") else None
     symbols = [symbol_info(i) for s, i in ctx.service.by_symbol.items() if wanted is None or s in wanted]
-    return json_response({"timezone": "UTC", "serverTime": now_ms(), "rateLimits": ctx.limiter.rate_limits(),
-                          "exchangeFilters": [], "symbols": symbols})
+    return json_response(
+        {
+            "timezone": "UTC",
+            "serverTime": now_ms(),
+            "rateLimits": ctx.limiter.rate_limits(),
+            "exchangeFilters": [],
+            "symbols": symbols,
+        }
+    )
 
 
 def _depth_weight(limit: int) -> int:
@@ -158,8 +202,13 @@ async def agg_trades(request: web.Request) -> web.Response:
     limit = p.integer("limit", default=500, lo=1, hi=1000)
     start, end = p.integer("startTime"), p.integer("endTime")
     from_id = p.integer("fromId")
-    rows = [t for t in ctx.publisher.trades[sym]  # type: ignore[index]
-            if (start is None or t.time >= start) and (end is None or t.time <= end) and (from_id is None or t.id >= from_id)]
+    rows = [
+        t
+        for t in ctx.publisher.trades[sym]  # type: ignore[index]
+        if (start is None or t.time >= start)
+        and (end is None or t.time <= end)
+        and (from_id is None or t.id >= from_id)
+    ]
     picked = rows[:limit] if (from_id is not None or start is not None) else rows[-limit:]  # type: ignore[operator]
     return json_response([t.as_agg() for t in picked])
 

@@ -6,6 +6,7 @@ with ``U == u == id`` carries exactly the changed levels (quantity 0: gone). RES
 the same published state with ``lastUpdateId == id``, so a client that buffers the stream, fetches the
 snapshot and applies events with ``U <= lastUpdateId+1 <= u`` (Binance's own procedure) keeps an exact copy.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -85,8 +86,15 @@ class DepthFeed:
             return None
         self.update_id += 1
         self.bids, self.asks = bids, asks
-        event: dict[str, object] = {"e": "depthUpdate", "E": now_ms(), "s": self.symbol, "U": self.update_id,
-                                    "u": self.update_id, "b": b, "a": a}
+        event: dict[str, object] = {
+            "e": "depthUpdate",
+            "E": now_ms(),
+            "s": self.symbol,
+            "U": self.update_id,
+            "u": self.update_id,
+            "b": b,
+            "a": a,
+        }
         for cb in list(self.subscribers):
             cb(event)
         top = self.top()
@@ -106,8 +114,11 @@ class DepthFeed:
     def snapshot(self, limit: int) -> dict[str, object]:
         bids = sorted(self.bids.items(), reverse=True)[:limit]
         asks = sorted(self.asks.items())[:limit]
-        return {"lastUpdateId": self.update_id, "bids": [[fmt(p), fmt(q)] for p, q in bids],
-                "asks": [[fmt(p), fmt(q)] for p, q in asks]}
+        return {
+            "lastUpdateId": self.update_id,
+            "bids": [[fmt(p), fmt(q)] for p, q in bids],
+            "asks": [[fmt(p), fmt(q)] for p, q in asks],
+        }
 
     def book_ticker(self) -> dict[str, object]:
         bp, bq, ap, aq = self.top()
@@ -123,23 +134,52 @@ class PublicTrade:
     buyer_maker: bool
 
     def as_rest(self) -> dict[str, object]:
-        return {"id": self.id, "price": fmt(self.price), "qty": fmt(self.qty), "quoteQty": fmt(self.price * self.qty),
-                "time": self.time, "isBuyerMaker": self.buyer_maker, "isBestMatch": True}
+        return {
+            "id": self.id,
+            "price": fmt(self.price),
+            "qty": fmt(self.qty),
+            "quoteQty": fmt(self.price * self.qty),
+            "time": self.time,
+            "isBuyerMaker": self.buyer_maker,
+            "isBestMatch": True,
+        }
 
     def as_agg(self) -> dict[str, object]:
-        return {"a": self.id, "p": fmt(self.price), "q": fmt(self.qty), "f": self.id, "l": self.id, "T": self.time,
-                "m": self.buyer_maker, "M": True}
+        return {
+            "a": self.id,
+            "p": fmt(self.price),
+            "q": fmt(self.qty),
+            "f": self.id,
+            "l": self.id,
+            "T": self.time,
+            "m": self.buyer_maker,
+            "M": True,
+        }
 
     def as_event(self, symbol: str) -> dict[str, object]:
-        return {"e": "trade", "E": now_ms(), "s": symbol, "t": self.id, "p": fmt(self.price), "q": fmt(self.qty),
-                "T": self.time, "m": self.buyer_maker, "M": True}
+        return {
+            "e": "trade",
+            "E": now_ms(),
+            "s": symbol,
+            "t": self.id,
+            "p": fmt(self.price),
+            "q": fmt(self.qty),
+            "T": self.time,
+            "m": self.buyer_maker,
+            "M": True,
+        }
 
 
 class MarketPublisher:
     """Depth feeds and public trades of every symbol, refreshed every ``interval_s`` while running."""
 
-    def __init__(self, books: dict[str, ConsolidatedBook], levels: int = 200, interval_s: float = 0.1,
-                 internal: InternalLevels | None = None) -> None:
+    def __init__(
+        self,
+        books: dict[str, ConsolidatedBook],
+        levels: int = 200,
+        interval_s: float = 0.1,
+        internal: InternalLevels | None = None,
+    ) -> None:
         self.feeds = {sym: DepthFeed(sym, book, levels, internal=internal) for sym, book in books.items()}
         self.trades: dict[str, collections.deque[PublicTrade]] = {s: collections.deque(maxlen=5000) for s in books}
         self.trade_subscribers: dict[str, set[Subscriber]] = {s: set() for s in books}
@@ -197,13 +237,27 @@ class MarketPublisher:
         change = last - open_
         pct = (change / open_ * 100) if open_ else ZERO
         return {
-            "symbol": symbol, "priceChange": fmt(change), "priceChangePercent": f"{pct:.3f}",
-            "weightedAvgPrice": fmt(qvol / vol if vol else last), "prevClosePrice": fmt(open_),
-            "lastPrice": fmt(last), "lastQty": fmt(recent[-1].qty if recent else ZERO),
-            "bidPrice": fmt(bp), "bidQty": fmt(bq), "askPrice": fmt(ap), "askQty": fmt(aq),
-            "openPrice": fmt(open_), "highPrice": fmt(high), "lowPrice": fmt(low), "volume": fmt(vol),
-            "quoteVolume": fmt(qvol), "openTime": now - 86_400_000, "closeTime": now,
-            "firstId": recent[0].id if recent else -1, "lastId": recent[-1].id if recent else -1, "count": len(recent),
+            "symbol": symbol,
+            "priceChange": fmt(change),
+            "priceChangePercent": f"{pct:.3f}",
+            "weightedAvgPrice": fmt(qvol / vol if vol else last),
+            "prevClosePrice": fmt(open_),
+            "lastPrice": fmt(last),
+            "lastQty": fmt(recent[-1].qty if recent else ZERO),
+            "bidPrice": fmt(bp),
+            "bidQty": fmt(bq),
+            "askPrice": fmt(ap),
+            "askQty": fmt(aq),
+            "openPrice": fmt(open_),
+            "highPrice": fmt(high),
+            "lowPrice": fmt(low),
+            "volume": fmt(vol),
+            "quoteVolume": fmt(qvol),
+            "openTime": now - 86_400_000,
+            "closeTime": now,
+            "firstId": recent[0].id if recent else -1,
+            "lastId": recent[-1].id if recent else -1,
+            "count": len(recent),
         }
 
     def price(self, symbol: str) -> Decimal:
@@ -215,7 +269,9 @@ class MarketPublisher:
             return (bp + ap) / 2
         return bp or ap or ZERO
 
-    def klines(self, symbol: str, interval_ms: int, start: int | None, end: int | None, limit: int) -> list[list[object]]:
+    def klines(
+        self, symbol: str, interval_ms: int, start: int | None, end: int | None, limit: int
+    ) -> list[list[object]]:
         buckets: dict[int, list[PublicTrade]] = {}
         for t in self.trades[symbol]:
             if (start is not None and t.time < start) or (end is not None and t.time > end):
@@ -227,7 +283,20 @@ class MarketPublisher:
             vol = sum((t.qty for t in ts), ZERO)
             qvol = sum((t.qty * t.price for t in ts), ZERO)
             taker_buy = [t for t in ts if not t.buyer_maker]
-            rows.append([open_time, fmt(ts[0].price), fmt(max(t.price for t in ts)), fmt(min(t.price for t in ts)),
-                         fmt(ts[-1].price), fmt(vol), open_time + interval_ms - 1, fmt(qvol), len(ts),
-                         fmt(sum((t.qty for t in taker_buy), ZERO)), fmt(sum((t.qty * t.price for t in taker_buy), ZERO)), "0"])
+            rows.append(
+                [
+                    open_time,
+                    fmt(ts[0].price),
+                    fmt(max(t.price for t in ts)),
+                    fmt(min(t.price for t in ts)),
+                    fmt(ts[-1].price),
+                    fmt(vol),
+                    open_time + interval_ms - 1,
+                    fmt(qvol),
+                    len(ts),
+                    fmt(sum((t.qty for t in taker_buy), ZERO)),
+                    fmt(sum((t.qty * t.price for t in taker_buy), ZERO)),
+                    "0",
+                ]
+            )
         return rows

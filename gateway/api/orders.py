@@ -1,4 +1,5 @@
 """Order and account endpoints: order (new/query/cancel), order/test, openOrders, allOrders, myTrades, account."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -19,36 +20,82 @@ from wallets import Balance, OrderRecord, TradeRecord, UnknownOrder
 def order_json(o: OrderRow | OrderRecord) -> dict[str, object]:
     """The order as GET /api/v3/order shows it."""
     return {
-        "symbol": o.symbol, "orderId": o.order_id, "orderListId": -1, "clientOrderId": o.client_order_id,
-        "price": fmt(o.price), "origQty": fmt(o.orig_qty), "executedQty": fmt(o.executed_qty),
-        "cummulativeQuoteQty": fmt(o.cum_quote), "status": o.status, "timeInForce": o.tif or "GTC", "type": o.type,
-        "side": o.side, "stopPrice": fmt(Decimal(0)), "icebergQty": fmt(Decimal(0)), "time": o.time,
-        "updateTime": o.update_time, "isWorking": o.status in OPEN_STATUSES, "workingTime": o.time,
-        "origQuoteOrderQty": fmt(o.orig_quote_qty), "selfTradePreventionMode": "NONE",
+        "symbol": o.symbol,
+        "orderId": o.order_id,
+        "orderListId": -1,
+        "clientOrderId": o.client_order_id,
+        "price": fmt(o.price),
+        "origQty": fmt(o.orig_qty),
+        "executedQty": fmt(o.executed_qty),
+        "cummulativeQuoteQty": fmt(o.cum_quote),
+        "status": o.status,
+        "timeInForce": o.tif or "GTC",
+        "type": o.type,
+        "side": o.side,
+        "stopPrice": fmt(Decimal(0)),
+        "icebergQty": fmt(Decimal(0)),
+        "time": o.time,
+        "updateTime": o.update_time,
+        "isWorking": o.status in OPEN_STATUSES,
+        "workingTime": o.time,
+        "origQuoteOrderQty": fmt(o.orig_quote_qty),
+        "selfTradePreventionMode": "NONE",
     }
 
 
 def fill_json(t: TradeRecord) -> dict[str, object]:
-    return {"price": fmt(t.price), "qty": fmt(t.qty), "commission": fmt(t.commission + t.markup),
-            "commissionAsset": t.commission_asset, "tradeId": t.trade_id}
+    return {
+        "price": fmt(t.price),
+        "qty": fmt(t.qty),
+        "commission": fmt(t.commission + t.markup),
+        "commissionAsset": t.commission_asset,
+        "tradeId": t.trade_id,
+    }
 
 
 def trade_json(t: TradeRecord) -> dict[str, object]:
-    return {"symbol": t.symbol, "id": t.trade_id, "orderId": t.order_id, "orderListId": -1, "price": fmt(t.price),
-            "qty": fmt(t.qty), "quoteQty": fmt(t.quote_qty), "commission": fmt(t.commission + t.markup),
-            "commissionAsset": t.commission_asset, "time": t.time, "isBuyer": t.is_buyer, "isMaker": t.is_maker,
-            "isBestMatch": True}
+    return {
+        "symbol": t.symbol,
+        "id": t.trade_id,
+        "orderId": t.order_id,
+        "orderListId": -1,
+        "price": fmt(t.price),
+        "qty": fmt(t.qty),
+        "quoteQty": fmt(t.quote_qty),
+        "commission": fmt(t.commission + t.markup),
+        "commissionAsset": t.commission_asset,
+        "time": t.time,
+        "isBuyer": t.is_buyer,
+        "isMaker": t.is_maker,
+        "isBestMatch": True,
+    }
 
 
 def new_order_json(o: OrderRow, fills: list[TradeRecord], resp_type: str) -> dict[str, object]:
     if resp_type == "ACK":
-        return {"symbol": o.symbol, "orderId": o.order_id, "orderListId": -1, "clientOrderId": o.client_order_id,
-                "transactTime": o.time}
+        return {
+            "symbol": o.symbol,
+            "orderId": o.order_id,
+            "orderListId": -1,
+            "clientOrderId": o.client_order_id,
+            "transactTime": o.time,
+        }
     out: dict[str, object] = {
-        "symbol": o.symbol, "orderId": o.order_id, "orderListId": -1, "clientOrderId": o.client_order_id,
-        "transactTime": o.time, "price": fmt(o.price), "origQty": fmt(o.orig_qty), "executedQty": fmt(o.executed_qty),
-        "origQuoteOrderQty": fmt(o.orig_quote_qty), "cummulativeQuoteQty": fmt(o.cum_quote), "status": o.status,
-        "timeInForce": o.tif or "GTC", "type": o.type, "side": o.side, "workingTime": o.time,
+        "symbol": o.symbol,
+        "orderId": o.order_id,
+        "orderListId": -1,
+        "clientOrderId": o.client_order_id,
+        "transactTime": o.time,
+        "price": fmt(o.price),
+        "origQty": fmt(o.orig_qty),
+        "executedQty": fmt(o.executed_qty),
+        "origQuoteOrderQty": fmt(o.orig_quote_qty),
+        "cummulativeQuoteQty": fmt(o.cum_quote),
+        "status": o.status,
+        "timeInForce": o.tif or "GTC",
+        "type": o.type,
+        "side": o.side,
+        "workingTime": o.time,
         "selfTradePreventionMode": "NONE",
     }
     if resp_type == "FULL":
@@ -65,10 +112,16 @@ def _request(p: Params) -> NewOrderRequest:
     required, decimal = p.required, p.decimal
     td = get("trailingDelta") or None
     return NewOrderRequest(
-        symbol=required("symbol").upper(), side=required("side").upper(), type=required("type").upper(),
-        tif=(get("timeInForce") or "").upper() or None, quantity=decimal("quantity"),
-        quote_qty=decimal("quoteOrderQty"), price=decimal("price"), client_order_id=get("newClientOrderId") or None,
-        resp_type=(get("newOrderRespType") or "").upper() or None, stop_price=decimal("stopPrice"),
+        symbol=required("symbol").upper(),
+        side=required("side").upper(),
+        type=required("type").upper(),
+        tif=(get("timeInForce") or "").upper() or None,
+        quantity=decimal("quantity"),
+        quote_qty=decimal("quoteOrderQty"),
+        price=decimal("price"),
+        client_order_id=get("newClientOrderId") or None,
+        resp_type=(get("newOrderRespType") or "").upper() or None,
+        stop_price=decimal("stopPrice"),
         trailing_delta=None if td is None else p.integer("trailingDelta"),
     )
 
@@ -110,7 +163,9 @@ async def _find(request: web.Request) -> OrderRecord:
     if oid is None and cid is None:
         raise ApiError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
     try:
-        o = await ctx.service.wallets.orders.get(ctx.caller(key_of(request)).account_id, order_id=oid, client_order_id=cid)
+        o = await ctx.service.wallets.orders.get(
+            ctx.caller(key_of(request)).account_id, order_id=oid, client_order_id=cid
+        )
     except UnknownOrder:
         raise errors.unknown_order() from None
     if o.symbol != sym:
@@ -148,7 +203,9 @@ async def open_orders(request: web.Request) -> web.Response:
     sym = params_of(request).get("symbol")
     if sym is not None and sym.upper() not in ctx.service.by_symbol:
         raise errors.invalid_symbol()
-    rows = await ctx.service.wallets.orders.open_orders(ctx.caller(key_of(request)).account_id, sym.upper() if sym else None)
+    rows = await ctx.service.wallets.orders.open_orders(
+        ctx.caller(key_of(request)).account_id, sym.upper() if sym else None
+    )
     return json_response([order_json(o) for o in rows])
 
 
@@ -178,8 +235,13 @@ async def all_orders(request: web.Request) -> web.Response:
     if sym not in ctx.service.by_symbol:
         raise errors.invalid_symbol()
     rows = await ctx.service.wallets.orders.all_orders(
-        ctx.caller(key_of(request)).account_id, sym, from_order_id=p.integer("orderId"), start_time=p.integer("startTime"),
-        end_time=p.integer("endTime"), limit=p.integer("limit", default=500, lo=1, hi=1000) or 500)
+        ctx.caller(key_of(request)).account_id,
+        sym,
+        from_order_id=p.integer("orderId"),
+        start_time=p.integer("startTime"),
+        end_time=p.integer("endTime"),
+        limit=p.integer("limit", default=500, lo=1, hi=1000) or 500,
+    )
     return json_response([order_json(o) for o in rows])
 
 
@@ -191,21 +253,41 @@ async def my_trades(request: web.Request) -> web.Response:
     if sym not in ctx.service.by_symbol:
         raise errors.invalid_symbol()
     rows = await ctx.service.wallets.orders.my_trades(
-        ctx.caller(key_of(request)).account_id, sym, order_id=p.integer("orderId"), from_id=p.integer("fromId"),
-        start_time=p.integer("startTime"), end_time=p.integer("endTime"),
-        limit=p.integer("limit", default=500, lo=1, hi=1000) or 500)
+        ctx.caller(key_of(request)).account_id,
+        sym,
+        order_id=p.integer("orderId"),
+        from_id=p.integer("fromId"),
+        start_time=p.integer("startTime"),
+        end_time=p.integer("endTime"),
+        limit=p.integer("limit", default=500, lo=1, hi=1000) or 500,
+    )
     return json_response([trade_json(t) for t in rows])
 
 
 def account_json(balances: dict[str, Balance], can_trade: bool, account_id: int) -> dict[str, object]:
     t = now_ms()
     return {
-        "makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
-        "commissionRates": {"maker": "0.00100000", "taker": "0.00100000", "buyer": "0.00000000", "seller": "0.00000000"},
-        "canTrade": can_trade, "canWithdraw": False, "canDeposit": False, "brokered": True,
-        "requireSelfTradePrevention": False, "preventSor": False, "updateTime": t, "accountType": "SPOT",
+        "makerCommission": 10,
+        "takerCommission": 10,
+        "buyerCommission": 0,
+        "sellerCommission": 0,
+        "commissionRates": {
+            "maker": "0.00100000",
+            "taker": "0.00100000",
+            "buyer": "0.00000000",
+            "seller": "0.00000000",
+        },
+        "canTrade": can_trade,
+        "canWithdraw": False,
+        "canDeposit": False,
+        "brokered": True,
+        "requireSelfTradePrevention": False,
+        "preventSor": False,
+        "updateTime": t,
+        "accountType": "SPOT",
         "balances": [{"asset": a, "free": fmt(b.free), "locked": fmt(b.locked)} for a, b in sorted(balances.items())],
-        "permissions": ["SPOT"], "uid": account_id,
+        "permissions": ["SPOT"],
+        "uid": account_id,
     }
 
 

@@ -2,6 +2,7 @@
 
 The raw texts are kept as received: the signature is checked over them, never over a re-encoded form.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,8 +49,15 @@ class Params:
             raise errors.bad_value(name)
         return d
 
-    def integer(self, name: str, *, required: bool = False, default: int | None = None,
-                lo: int | None = None, hi: int | None = None) -> int | None:
+    def integer(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        default: int | None = None,
+        lo: int | None = None,
+        hi: int | None = None,
+    ) -> int | None:
         v = self.required(name) if required else self.get(name)
         if v is None:
             return default
@@ -61,7 +69,9 @@ class Params:
         else:
             n = int(v)
         if (lo is not None and n < lo) or (hi is not None and n > hi):
-            raise errors.ApiError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '{lo}..{hi}'.")
+            raise errors.ApiError(
+                -1100, f"Illegal characters found in parameter '{name}'; legal range is '{lo}..{hi}'."
+            )
         return n
 
 

@@ -5,6 +5,7 @@ Fixed windows aligned to the clock, as Binance counts them. Over the weight limi
 window is banned with 418 for ``ban_s``. Over an order limit: 429 with ``-1015``. The numbers are the
 ones published in exchangeInfo ``rateLimits``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -91,8 +92,9 @@ class _Windows:
 
 
 class RateLimiter:
-    def __init__(self, limits: Limits = Limits(), clock_ms: Callable[[], int] = now_ms,
-                 max_entries: int = MAX_TRACKED) -> None:
+    def __init__(
+        self, limits: Limits = Limits(), clock_ms: Callable[[], int] = now_ms, max_entries: int = MAX_TRACKED
+    ) -> None:
         self.limits = limits
         self.clock_ms = clock_ms
         self._weight = _Windows(_MINUTE_MS, max_entries)
@@ -114,9 +116,12 @@ class RateLimiter:
             if until is not None:
                 if now < until:
                     raise errors.ApiError(
-                        -1003, f"Way too much request weight used; IP banned until {until}. Please use WebSocket "
-                        "Streams for live updates to avoid bans.", status=418,
-                        headers={"Retry-After": str(-(-(until - now) // 1000))})
+                        -1003,
+                        f"Way too much request weight used; IP banned until {until}. Please use WebSocket "
+                        "Streams for live updates to avoid bans.",
+                        status=418,
+                        headers={"Retry-After": str(-(-(until - now) // 1000))},
+                    )
                 del banned[ip]
             while banned:  # bans all last ban_s, so the first one ends first
                 first = next(iter(banned))
@@ -132,13 +137,20 @@ class RateLimiter:
                     del banned[next(iter(banned))]
                 banned[ip] = until
                 raise errors.ApiError(
-                    -1003, f"Way too much request weight used; IP banned until {until}. Please use WebSocket Streams "
-                    "for live updates to avoid bans.", status=418, headers={"Retry-After": str(self.limits.ban_s)})
+                    -1003,
+                    f"Way too much request weight used; IP banned until {until}. Please use WebSocket Streams "
+                    "for live updates to avoid bans.",
+                    status=418,
+                    headers={"Retry-After": str(self.limits.ban_s)},
+                )
             retry = -(-((w.index + 1) * _MINUTE_MS - now) // 1000)
             raise errors.ApiError(
-                -1003, f"Too much request weight used; current limit is {self.limits.weight_1m} request weight per 1 "
+                -1003,
+                f"Too much request weight used; current limit is {self.limits.weight_1m} request weight per 1 "
                 "MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
-                status=429, headers={"Retry-After": str(retry), "X-MBX-USED-WEIGHT-1M": str(w.used)})
+                status=429,
+                headers={"Retry-After": str(retry), "X-MBX-USED-WEIGHT-1M": str(w.used)},
+            )
         w.used += weight
         return w.used
 
@@ -151,11 +163,19 @@ class RateLimiter:
         w10 = self._orders_10s.touch(account, now)
         w1d = self._orders_1d.touch(account, now)
         if w10.used + 1 > self.limits.orders_10s:
-            raise errors.ApiError(-1015, f"Too many new orders; current limit is {self.limits.orders_10s} orders per "
-                                  "10 SECOND.", status=429, headers={"X-MBX-ORDER-COUNT-10S": str(w10.used)})
+            raise errors.ApiError(
+                -1015,
+                f"Too many new orders; current limit is {self.limits.orders_10s} orders per 10 SECOND.",
+                status=429,
+                headers={"X-MBX-ORDER-COUNT-10S": str(w10.used)},
+            )
         if w1d.used + 1 > self.limits.orders_1d:
-            raise errors.ApiError(-1015, f"Too many new orders; current limit is {self.limits.orders_1d} orders per "
-                                  "DAY.", status=429, headers={"X-MBX-ORDER-COUNT-1D": str(w1d.used)})
+            raise errors.ApiError(
+                -1015,
+                f"Too many new orders; current limit is {self.limits.orders_1d} orders per DAY.",
+                status=429,
+                headers={"X-MBX-ORDER-COUNT-1D": str(w1d.used)},
+            )
         w10.used += 1
         w1d.used += 1
         return w10.used, w1d.used

@@ -1,6 +1,7 @@
 """Wire the API over a market: paper venues on the mirrored books, the internal engine, the router,
 the orders service over wallets, and the API context. Used by ``braid serve``, the tests and the benchmark.
 """
+
 from __future__ import annotations
 
 import gc
@@ -32,17 +33,43 @@ def internal_instrument(symbol: str, like: Instrument | None = None) -> Instrume
     """The rules Braid publishes for a symbol: a venue's (Binance's if known) or sensible defaults."""
     base, _, quote = symbol.partition("/")
     if like is not None and like.tick_size and like.step_size:
-        return Instrument(symbol, base, quote, "internal", base + quote, like.tick_size, like.step_size,
-                          min_qty=like.min_qty, max_qty=like.max_qty, min_price=like.min_price,
-                          max_price=like.max_price, min_notional=like.min_notional, max_notional=like.max_notional)
-    return Instrument(symbol, base, quote, "internal", base + quote, Decimal("0.01"), Decimal("0.00001"),
-                      min_qty=Decimal("0.00001"), max_qty=Decimal("9000"), min_notional=Decimal("1"))
+        return Instrument(
+            symbol,
+            base,
+            quote,
+            "internal",
+            base + quote,
+            like.tick_size,
+            like.step_size,
+            min_qty=like.min_qty,
+            max_qty=like.max_qty,
+            min_price=like.min_price,
+            max_price=like.max_price,
+            min_notional=like.min_notional,
+            max_notional=like.max_notional,
+        )
+    return Instrument(
+        symbol,
+        base,
+        quote,
+        "internal",
+        base + quote,
+        Decimal("0.01"),
+        Decimal("0.00001"),
+        min_qty=Decimal("0.00001"),
+        max_qty=Decimal("9000"),
+        min_notional=Decimal("1"),
+    )
 
 
 def limits_from(settings: Settings) -> Limits:
-    return Limits(weight_1m=settings.api_weight_limit_1m, orders_10s=settings.api_orders_limit_10s,
-                  orders_1d=settings.api_orders_limit_1d, ban_after=settings.api_ban_after,
-                  ban_s=settings.api_ban_s)
+    return Limits(
+        weight_1m=settings.api_weight_limit_1m,
+        orders_10s=settings.api_orders_limit_10s,
+        orders_1d=settings.api_orders_limit_1d,
+        ban_after=settings.api_ban_after,
+        ban_s=settings.api_ban_s,
+    )
 
 
 def build_context(
@@ -59,22 +86,40 @@ def build_context(
     internal = {sym: inst for sym, inst in published.items()}
     engine = MatchingEngine(list(internal.values()))
     router = SmartOrderRouter(
-        market, venues, {**instruments, **{("internal", s): i for s, i in internal.items()}}, engine=engine,
-        settings=settings, compare_venues=False,
+        market,
+        venues,
+        {**instruments, **{("internal", s): i for s, i in internal.items()}},
+        engine=engine,
+        settings=settings,
+        compare_venues=False,
     )
-    backoffice = BackOffice.open(wallets.store.url, master_key=wallets.keys.master_key, schema=wallets.store.schema,
-                                 settings=settings.backoffice)
+    backoffice = BackOffice.open(
+        wallets.store.url, master_key=wallets.keys.master_key, schema=wallets.store.schema, settings=settings.backoffice
+    )
     audit_halts(router.killswitch, backoffice)
     kyc = build_kyc(settings, market, wallets, backoffice)
     account_limits = kyc.limits if kyc is not None and settings.kyc.enforce else None
-    service = OrdersService(router, wallets, dict(internal), commission_rate=settings.api_commission_rate,
-                            risk=PreTradeRisk(RiskLimits.from_settings(settings), account_limits=account_limits))
-    publisher = MarketPublisher({i.base + i.quote: market.book(s) for s, i in internal.items()},
-                                levels=settings.api_depth_levels, interval_s=settings.api_depth_interval_s,
-                                internal=service.resting_levels)
-    return ApiContext(service=service, auth=Authenticator(WalletKeys(wallets.keys)),
-                      limiter=RateLimiter(limits_from(settings)), publisher=publisher, backoffice=backoffice,
-                      kyc=None if kyc is None else KycWebhooks(kyc))
+    service = OrdersService(
+        router,
+        wallets,
+        dict(internal),
+        commission_rate=settings.api_commission_rate,
+        risk=PreTradeRisk(RiskLimits.from_settings(settings), account_limits=account_limits),
+    )
+    publisher = MarketPublisher(
+        {i.base + i.quote: market.book(s) for s, i in internal.items()},
+        levels=settings.api_depth_levels,
+        interval_s=settings.api_depth_interval_s,
+        internal=service.resting_levels,
+    )
+    return ApiContext(
+        service=service,
+        auth=Authenticator(WalletKeys(wallets.keys)),
+        limiter=RateLimiter(limits_from(settings)),
+        publisher=publisher,
+        backoffice=backoffice,
+        kyc=None if kyc is None else KycWebhooks(kyc),
+    )
 
 
 def audit_halts(killswitch: KillSwitch, backoffice: BackOffice) -> None:
@@ -88,16 +133,18 @@ def audit_halts(killswitch: KillSwitch, backoffice: BackOffice) -> None:
     killswitch.on_halt(record)
 
 
-def build_kyc(settings: Settings, market: ConsolidatedMarket, wallets: Wallets,
-              backoffice: BackOffice | None = None) -> Kyc | None:
+def build_kyc(
+    settings: Settings, market: ConsolidatedMarket, wallets: Wallets, backoffice: BackOffice | None = None
+) -> Kyc | None:
     """KYC over the ledger's database when it is enforced or a provider's webhook is configured, else None.
     Prices for the limits: the consolidated mid of ``<asset>/<quote asset>``; tier changes go into the back
     office's audit log."""
     k = settings.kyc
     if not (k.enforce or k.sumsub_webhook_secret or k.onfido_webhook_token):
         return None
-    master = load_master_key(settings.master_key.get_secret_value() if settings.master_key else None,
-                             settings.master_key_file)
+    master = load_master_key(
+        settings.master_key.get_secret_value() if settings.master_key else None, settings.master_key_file
+    )
     store = KycStore(wallets.store.url, master, schema=wallets.store.schema)
 
     def price_of(asset: str) -> Decimal | None:

@@ -4,6 +4,7 @@ Parameters: ``year`` (required), ``method`` (FIFO, HIFO or AVERAGE; default FIFO
 configured reporting currency unless the configured cash rates cover another), ``format`` (JSON, the default,
 or CSV: one row per disposal, as ``braid tax-report`` writes it). See :mod:`compliance.tax` for the rules.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -43,12 +44,16 @@ async def tax_report(request: web.Request) -> web.Response:
     m: Method = method  # type: ignore[assignment]
     try:
         report = await ctx.service.wallets.store.read(
-            lambda conn: report_from_db(conn, account, year, m, currency=currency, cash_rates=rates, symbols=symbols))
+            lambda conn: report_from_db(conn, account, year, m, currency=currency, cash_rates=rates, symbols=symbols)
+        )
     except TaxError as exc:
         raise ApiError(-1100, f"Tax report cannot be computed: {exc}.") from None
     if fmt == "CSV":
-        return web.Response(text=report.to_csv(), content_type="text/csv",
-                            headers={"Content-Disposition": f'attachment; filename="tax-{year}-{method}.csv"'})
+        return web.Response(
+            text=report.to_csv(),
+            content_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="tax-{year}-{method}.csv"'},
+        )
     return json_response(report.as_dict())
 
 

@@ -3,6 +3,7 @@
 A key lives 60 minutes from its last keep-alive, as on Binance; one account has one key (a second POST
 returns the same key and extends it).
 """
+
 from __future__ import annotations
 
 import secrets

@@ -12,6 +12,7 @@
 Each connection has one bounded queue and one writer task, so a slow client never slows the publisher;
 one that falls too far behind is closed (it resyncs from a new snapshot, as Binance clients do).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -149,9 +150,11 @@ class Connection:
         method, rid = msg.get("method"), msg.get("id")
         params = msg.get("params") or []
         if method in ("SUBSCRIBE", "UNSUBSCRIBE") and (
-                not isinstance(params, list) or not all(isinstance(s, str) for s in params)):
-            self.send_raw({"error": {"code": 1, "msg": "Invalid value type: params must be a list of stream names"},
-                           "id": rid})
+            not isinstance(params, list) or not all(isinstance(s, str) for s in params)
+        ):
+            self.send_raw(
+                {"error": {"code": 1, "msg": "Invalid value type: params must be a list of stream names"}, "id": rid}
+            )
             return
         if method == "SUBSCRIBE":
             bad = [s for s in params if not self.subscribe(s)]
@@ -239,8 +242,13 @@ async def ws_api(request: web.Request) -> web.WebSocketResponse:
                 continue
             if not isinstance(req, dict) or not isinstance(req.get("params") or {}, dict):
                 rid = req.get("id") if isinstance(req, dict) else None
-                conn.send_raw({"id": rid, "status": 400, "error": {
-                    "code": -1102, "msg": "Invalid request: a JSON object whose 'params' is an object."}})
+                conn.send_raw(
+                    {
+                        "id": rid,
+                        "status": 400,
+                        "error": {"code": -1102, "msg": "Invalid request: a JSON object whose 'params' is an object."},
+                    }
+                )
                 continue
             rid, method, params = req.get("id"), req.get("method"), dict(req.get("params") or {})
             try:
@@ -251,12 +259,18 @@ async def ws_api(request: web.Request) -> web.WebSocketResponse:
                 elif method == "userDataStream.subscribe.signature":
                     account = _verify_ws_signature(ctx, params, request.remote)
                     if isinstance(account, tuple):
-                        conn.send_raw({"id": rid, "status": 400 if account[0] != -2015 else 401,
-                                       "error": {"code": account[0], "msg": account[1]}})
+                        conn.send_raw(
+                            {
+                                "id": rid,
+                                "status": 400 if account[0] != -2015 else 401,
+                                "error": {"code": account[0], "msg": account[1]},
+                            }
+                        )
                         continue
                     sub = next(ids)
                     cb = lambda payload, sub=sub: conn.send_raw({"subscriptionId": sub, "event": payload})  # noqa: E731
                     users.setdefault(account, set()).add(cb)
+
                     def unsubscribe(cb: UserCallback = cb, a: int = account) -> None:
                         users.get(a, set()).discard(cb)
 
@@ -267,12 +281,18 @@ async def ws_api(request: web.Request) -> web.WebSocketResponse:
                         conn.drop(name)
                     conn.send_raw({"id": rid, "status": 200, "result": {}})
                 else:
-                    conn.send_raw({"id": rid, "status": 400,
-                                   "error": {"code": -1100, "msg": f"Unknown method {method}."}})
+                    conn.send_raw(
+                        {"id": rid, "status": 400, "error": {"code": -1100, "msg": f"Unknown method {method}."}}
+                    )
             except Exception:  # one bad message is answered; it does not end the connection
                 log.exception("ws_api_request_failed", method=method)
-                conn.send_raw({"id": rid, "status": 500, "error": {
-                    "code": -1000, "msg": "An unknown error occurred while processing the request."}})
+                conn.send_raw(
+                    {
+                        "id": rid,
+                        "status": 500,
+                        "error": {"code": -1000, "msg": "An unknown error occurred while processing the request."},
+                    }
+                )
     finally:
         conn.close()
         request.app[CONNECTIONS].discard(conn)
@@ -320,15 +340,40 @@ def execution_reports(o: OrderRow, fills: list[TradeRecord], exec_type: str) -> 
 
     def one(x: str, status: OrderStatus, fill: TradeRecord | None) -> dict[str, object]:
         return {
-            "e": "executionReport", "E": t, "s": o.symbol, "c": o.client_order_id, "S": o.side, "o": o.type,
-            "f": o.tif or "GTC", "q": fmt(o.orig_qty), "p": fmt(o.price), "P": fmt(Decimal(0)), "F": fmt(Decimal(0)),
-            "g": -1, "C": o.client_order_id if x == "CANCELED" else "", "x": x, "X": status, "r": "NONE",
-            "i": o.order_id, "l": fmt(fill.qty if fill else Decimal(0)), "z": fmt(z), "L": fmt(fill.price if fill else Decimal(0)),
-            "n": fmt(fill.commission + fill.markup if fill else Decimal(0)), "N": fill.commission_asset if fill else None,
-            "T": fill.time if fill else o.update_time, "t": fill.trade_id if fill else -1, "I": 0,
-            "w": status in OPEN_STATUSES, "m": fill.is_maker if fill else False, "M": False,
-            "O": o.time, "Z": fmt(zq), "Y": fmt(fill.quote_qty if fill else Decimal(0)), "Q": fmt(o.orig_quote_qty),
-            "W": o.time, "V": "NONE",
+            "e": "executionReport",
+            "E": t,
+            "s": o.symbol,
+            "c": o.client_order_id,
+            "S": o.side,
+            "o": o.type,
+            "f": o.tif or "GTC",
+            "q": fmt(o.orig_qty),
+            "p": fmt(o.price),
+            "P": fmt(Decimal(0)),
+            "F": fmt(Decimal(0)),
+            "g": -1,
+            "C": o.client_order_id if x == "CANCELED" else "",
+            "x": x,
+            "X": status,
+            "r": "NONE",
+            "i": o.order_id,
+            "l": fmt(fill.qty if fill else Decimal(0)),
+            "z": fmt(z),
+            "L": fmt(fill.price if fill else Decimal(0)),
+            "n": fmt(fill.commission + fill.markup if fill else Decimal(0)),
+            "N": fill.commission_asset if fill else None,
+            "T": fill.time if fill else o.update_time,
+            "t": fill.trade_id if fill else -1,
+            "I": 0,
+            "w": status in OPEN_STATUSES,
+            "m": fill.is_maker if fill else False,
+            "M": False,
+            "O": o.time,
+            "Z": fmt(zq),
+            "Y": fmt(fill.quote_qty if fill else Decimal(0)),
+            "Q": fmt(o.orig_quote_qty),
+            "W": o.time,
+            "V": "NONE",
         }
 
     if exec_type == "NEW":
@@ -340,8 +385,11 @@ def execution_reports(o: OrderRow, fills: list[TradeRecord], exec_type: str) -> 
         z += f.qty
         zq += f.quote_qty
         last = i == len(fills) - 1
-        status = o.status if last and o.status in (_FILLED, _PARTIALLY_FILLED) else (
-            _FILLED if z >= o.orig_qty else _PARTIALLY_FILLED)
+        status = (
+            o.status
+            if last and o.status in (_FILLED, _PARTIALLY_FILLED)
+            else (_FILLED if z >= o.orig_qty else _PARTIALLY_FILLED)
+        )
         events.append(one("TRADE", status, f))
     if o.status == "EXPIRED":
         events.append(one("EXPIRED", OrderStatus.EXPIRED, None))
@@ -352,8 +400,12 @@ def execution_reports(o: OrderRow, fills: list[TradeRecord], exec_type: str) -> 
 
 def account_position(balances: dict[str, Balance]) -> dict[str, object]:
     t = now_ms()
-    return {"e": "outboundAccountPosition", "E": t, "u": t,
-            "B": [{"a": a, "f": fmt(b.free), "l": fmt(b.locked)} for a, b in sorted(balances.items())]}
+    return {
+        "e": "outboundAccountPosition",
+        "E": t,
+        "u": t,
+        "B": [{"a": a, "f": fmt(b.free), "l": fmt(b.locked)} for a, b in sorted(balances.items())],
+    }
 
 
 def _on_service_event(app: web.Application) -> Callable[[str, int, dict[str, Any]], None]:

@@ -1,5 +1,6 @@
 """Compliance test fixtures: a database on SQLite and on the real PostgreSQL (a fresh schema each, like the
 ledger's), the back office opened on it, the SDN fixture files and the screening service."""
+
 from __future__ import annotations
 
 import base64
@@ -37,8 +38,7 @@ def clock() -> Clock:
 
 
 def open_backoffice(database: Db, clock: Clock, **knobs: object) -> BackOffice:
-    bo = BackOffice.open(database.url, master_key=MASTER, schema=database.schema,
-                         settings=BackOfficeSettings(**knobs))  # type: ignore[arg-type]
+    bo = BackOffice.open(database.url, master_key=MASTER, schema=database.schema, settings=BackOfficeSettings(**knobs))  # type: ignore[arg-type]
     bo.factors.clock = clock
     bo.operators.clock = clock
     bo.audit._clock = lambda: int(clock() * 1000)
@@ -46,8 +46,12 @@ def open_backoffice(database: Db, clock: Clock, **knobs: object) -> BackOffice:
 
 
 def settings_for(database: Db, tmp_path: Path) -> Settings:
-    return Settings(database_url=database.url, database_schema=database.schema, data_dir=str(tmp_path),
-                    master_key=base64.b64encode(MASTER).decode())
+    return Settings(
+        database_url=database.url,
+        database_schema=database.schema,
+        data_dir=str(tmp_path),
+        master_key=base64.b64encode(MASTER).decode(),
+    )
 
 
 OFAC = Path(__file__).resolve().parent / "fixtures" / "ofac"

@@ -1,5 +1,6 @@
 """`braid accounts` with the back office: enrolling an account in TOTP, key creation then needing a fresh code,
 and key creation and markup changes in the audit log; on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import io
@@ -39,9 +40,11 @@ def test_two_factor_on_key_creation_and_audit(db: Db, tmp_path: Path) -> None:
     assert run("set-markup", "--tenant", str(t["tenant"]), "--rate", "0.0004")[0] == 0
     bo = BackOffice.from_settings(s)
     entries = bo.audit.entries()
-    assert [x.action for x in entries] == ["2fa.enrol", "apikey.create", "2fa.confirm", "apikey.create",
-                                           "markup.set"]
-    assert entries[-1].target == f"tenant:{t['tenant']}" and orjson.loads(entries[-1].details) == {"from": "0", "to": "0.0004"}
+    assert [x.action for x in entries] == ["2fa.enrol", "apikey.create", "2fa.confirm", "apikey.create", "markup.set"]
+    assert entries[-1].target == f"tenant:{t['tenant']}" and orjson.loads(entries[-1].details) == {
+        "from": "0",
+        "to": "0.0004",
+    }
     assert all(x.actor.startswith("cli:") and x.ip == "local" for x in entries)
     assert bo.audit.verify() == (5, [])
     bo.close()

@@ -1,4 +1,5 @@
 """Each AML rule: a scenario that fires it, and one just outside it."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -65,10 +66,21 @@ min_score = "0.65"
 _refs: Iterator[int] = count(1)
 
 
-def ev(kind: str, value: str, hours: float, *, account: int = 1, address: str | None = None,
-       country: str | None = None) -> MoneyEvent:
-    return MoneyEvent(kind, account, "USDT", Decimal(value), Decimal(value), T0 + int(hours * HOUR_MS),
-                      f"{kind}-{next(_refs)}", "ETH" if address else None, address, country)
+def ev(
+    kind: str, value: str, hours: float, *, account: int = 1, address: str | None = None, country: str | None = None
+) -> MoneyEvent:
+    return MoneyEvent(
+        kind,
+        account,
+        "USDT",
+        Decimal(value),
+        Decimal(value),
+        T0 + int(hours * HOUR_MS),
+        f"{kind}-{next(_refs)}",
+        "ETH" if address else None,
+        address,
+        country,
+    )
 
 
 def fired(m: Monitor, e: MoneyEvent) -> list[str]:
@@ -140,15 +152,36 @@ def test_counterparty_listed_in_sanctions(sdn: SanctionsList) -> None:
 
 def test_counterparty_seen_in_an_earlier_case(make_screening: Callable[..., Screening]) -> None:
     s = make_screening(rules=parse_rules(RULES))
-    first = s.check_withdrawal(account_id=1, chain="ETH", destination="0x1111111111111111111111111111111111111111",
-                               ref="w-big", asset="USDT", amount=Decimal(20000), value=Decimal(20000))
+    first = s.check_withdrawal(
+        account_id=1,
+        chain="ETH",
+        destination="0x1111111111111111111111111111111111111111",
+        ref="w-big",
+        asset="USDT",
+        amount=Decimal(20000),
+        value=Decimal(20000),
+    )
     assert first.case_id is not None and [a.rule_id for a in first.alerts] == ["large"]
-    later = s.check_deposit(account_id=2, chain="ETH", source_address="0x1111111111111111111111111111111111111111",
-                            ref="d-1", asset="USDT", amount=Decimal(5), value=Decimal(5))
+    later = s.check_deposit(
+        account_id=2,
+        chain="ETH",
+        source_address="0x1111111111111111111111111111111111111111",
+        ref="d-1",
+        asset="USDT",
+        amount=Decimal(5),
+        value=Decimal(5),
+    )
     assert [a.rule_id for a in later.alerts] == ["counterparty"]
     assert f"seen in case {first.case_id}" in later.alerts[0].detail
-    fresh = s.check_deposit(account_id=2, chain="ETH", source_address="0x2222222222222222222222222222222222222222",
-                            ref="d-2", asset="USDT", amount=Decimal(5), value=Decimal(5))
+    fresh = s.check_deposit(
+        account_id=2,
+        chain="ETH",
+        source_address="0x2222222222222222222222222222222222222222",
+        ref="d-2",
+        asset="USDT",
+        amount=Decimal(5),
+        value=Decimal(5),
+    )
     assert fresh.alerts == () and fresh.allowed
 
 
@@ -159,11 +192,35 @@ def _population() -> list[MoneyEvent]:
         base = 100 + acc * 7
         for week in range(8):
             h = week * 7 * 24 + acc
-            evs.append(MoneyEvent("deposit", acc, "USDT", Decimal(base * 3), Decimal(base * 3), T0 + h * HOUR_MS,
-                                  f"d{acc}-{week}", "ETH", f"0xsrc{acc}", None))
+            evs.append(
+                MoneyEvent(
+                    "deposit",
+                    acc,
+                    "USDT",
+                    Decimal(base * 3),
+                    Decimal(base * 3),
+                    T0 + h * HOUR_MS,
+                    f"d{acc}-{week}",
+                    "ETH",
+                    f"0xsrc{acc}",
+                    None,
+                )
+            )
             amount = Decimal(base + (week % 3) * 10)
-            evs.append(MoneyEvent("withdrawal", acc, "USDT", amount, amount, T0 + (h + 72) * HOUR_MS,
-                                  f"w{acc}-{week}", "ETH", f"0xhome{acc}", None))
+            evs.append(
+                MoneyEvent(
+                    "withdrawal",
+                    acc,
+                    "USDT",
+                    amount,
+                    amount,
+                    T0 + (h + 72) * HOUR_MS,
+                    f"w{acc}-{week}",
+                    "ETH",
+                    f"0xhome{acc}",
+                    None,
+                )
+            )
     return evs
 
 
@@ -184,44 +241,74 @@ def test_the_anomaly_model_flags_an_obvious_outlier() -> None:
     # deterministic: a model fitted again on the same history gives the same scores
     again = AnomalyModel().fit(population_features(evs))
     assert again.score_features(withdrawal_features(odd, m.history)) == model.score_features(
-        withdrawal_features(odd, m.history))
+        withdrawal_features(odd, m.history)
+    )
 
 
 def test_a_rule_can_require_the_anomaly_score() -> None:
     evs = _population()
     model = AnomalyModel().fit_events(evs)
-    rules = parse_rules('[[rule]]\nid = "big-and-odd"\nkind = "large_transaction"\napplies_to = ["withdrawal"]\n'
-                        'threshold = "400"\nmin_anomaly_score = "0.65"\n')
+    rules = parse_rules(
+        '[[rule]]\nid = "big-and-odd"\nkind = "large_transaction"\napplies_to = ["withdrawal"]\n'
+        'threshold = "400"\nmin_anomaly_score = "0.65"\n'
+    )
     m = Monitor(rules, Context(anomaly_score=model.score))
     m.warm(evs)
     # 460 to the account's usual address, a few days after its deposit: over the threshold, but not odd
     t = T0 + (7 * 7 * 24 + 50 + 96) * HOUR_MS
     assert fired(m, MoneyEvent("withdrawal", 50, "USDT", Decimal(460), Decimal(460), t, "a", "ETH", "0xhome50")) == []
     assert fired(m, MoneyEvent("withdrawal", 9, "USDT", Decimal(90000), Decimal(90000), t, "b", "ETH", "0xnew")) == [
-        "big-and-odd"]
+        "big-and-odd"
+    ]
 
 
 def test_shadow_rules_record_alerts_and_hold_nothing(make_screening: Callable[..., Screening]) -> None:
-    rules = parse_rules('[[rule]]\nid = "large-shadow"\nkind = "large_transaction"\nthreshold = "10000"\n'
-                        'action = "hold"\nmode = "shadow"\n')
+    rules = parse_rules(
+        '[[rule]]\nid = "large-shadow"\nkind = "large_transaction"\nthreshold = "10000"\n'
+        'action = "hold"\nmode = "shadow"\n'
+    )
     s = make_screening(rules=rules)
-    d = s.check_withdrawal(account_id=4, chain="BTC", destination="bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
-                           ref="w-s", asset="BTC", amount=Decimal(1), value=Decimal(60000))
+    d = s.check_withdrawal(
+        account_id=4,
+        chain="BTC",
+        destination="bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+        ref="w-s",
+        asset="BTC",
+        amount=Decimal(1),
+        value=Decimal(60000),
+    )
     assert d.allowed and d.hold is None and d.case_id is None and [a.mode for a in d.alerts] == ["shadow"]
     with s.engine.connect() as conn:
         rows = conn.execute(select(alerts_table)).all()
     assert [(r.rule_id, r.mode, r.event_ref, r.case_id) for r in rows] == [("large-shadow", "shadow", "w-s", None)]
-    active = make_screening(rules=parse_rules(
-        '[[rule]]\nid = "large-hold"\nkind = "large_transaction"\nthreshold = "10000"\naction = "hold"\n'))
-    h = active.check_withdrawal(account_id=4, chain="BTC", destination="bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
-                                ref="w-t", asset="BTC", amount=Decimal(1), value=Decimal(60000))
+    active = make_screening(
+        rules=parse_rules(
+            '[[rule]]\nid = "large-hold"\nkind = "large_transaction"\nthreshold = "10000"\naction = "hold"\n'
+        )
+    )
+    h = active.check_withdrawal(
+        account_id=4,
+        chain="BTC",
+        destination="bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+        ref="w-t",
+        asset="BTC",
+        amount=Decimal(1),
+        value=Decimal(60000),
+    )
     assert not h.allowed and h.hold is not None and active.cases.get(h.case_id).evidence["rule"] == "large-hold"
 
 
 def test_the_shipped_rules_load_and_bad_rules_are_refused() -> None:
     shipped = load_rules()
-    assert {r.kind for r in shipped.rules} == {"large_transaction", "structuring", "rapid_in_out", "velocity",
-                                                "high_risk_jurisdiction", "risky_counterparty", "anomaly"}
+    assert {r.kind for r in shipped.rules} == {
+        "large_transaction",
+        "structuring",
+        "rapid_in_out",
+        "velocity",
+        "high_risk_jurisdiction",
+        "risky_counterparty",
+        "anomaly",
+    }
     with pytest.raises(RuleError, match="kind must be one of"):
         parse_rules('[[rule]]\nid = "x"\nkind = "magic"\n')
     with pytest.raises(RuleError, match="threshold is required"):
@@ -237,15 +324,19 @@ def test_the_shipped_rules_load_and_bad_rules_are_refused() -> None:
 
 
 def test_trades_raise_alerts_but_never_hold(make_screening: Callable[..., Screening]) -> None:
-    s = make_screening(rules=parse_rules(
-        '[[rule]]\nid = "large-hold"\nkind = "large_transaction"\nthreshold = "10000"\naction = "hold"\n'))
+    s = make_screening(
+        rules=parse_rules(
+            '[[rule]]\nid = "large-hold"\nkind = "large_transaction"\nthreshold = "10000"\naction = "hold"\n'
+        )
+    )
     d = s.observe_trade(account_id=5, asset="BTC", amount=Decimal(1), value=Decimal(60000), ref="trade:1")
     assert d.allowed and d.hold is None and d.case_id is not None
     assert s.cases.get(d.case_id).kind == "aml" and s.cases.holds_of(d.case_id) == []
 
 
 def test_the_service_trains_the_anomaly_model_once_it_has_enough_withdrawals(
-        make_screening: Callable[..., Screening]) -> None:
+    make_screening: Callable[..., Screening],
+) -> None:
     s = make_screening(anomaly_min_training=400)
     for e in _population()[:-1]:  # 399 withdrawals
         s.check(e)

@@ -1,5 +1,6 @@
 """The audit log's hash chain: untouched it verifies; editing, deleting or swapping one stored row (or cutting
 the last one off) makes `braid audit verify` fail and name the entry; concurrent writers never fork it."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """`braid compliance backtest`: history replayed through a rules file, output checked line by line."""
+
 from __future__ import annotations
 
 import io
@@ -17,23 +18,87 @@ from wallets.models import trades
 
 EVENTS = [
     # before --since: history only
-    {"kind": "deposit", "account": 1, "asset": "USDT", "amount": "9500", "value": "9500", "time": "2026-01-05T08:00:00Z",
-     "ref": "d0", "chain": "ETH", "address": "0x00000000000000000000000000000000000000a1"},
+    {
+        "kind": "deposit",
+        "account": 1,
+        "asset": "USDT",
+        "amount": "9500",
+        "value": "9500",
+        "time": "2026-01-05T08:00:00Z",
+        "ref": "d0",
+        "chain": "ETH",
+        "address": "0x00000000000000000000000000000000000000a1",
+    },
     # three deposits just under 10,000 within a day: structuring
-    {"kind": "deposit", "account": 1, "asset": "USDT", "amount": "9600", "value": "9600", "time": "2026-01-10T08:00:00Z",
-     "ref": "d1", "chain": "ETH", "address": "0x00000000000000000000000000000000000000a1"},
-    {"kind": "deposit", "account": 1, "asset": "USDT", "amount": "9700", "value": "9700", "time": "2026-01-10T09:00:00Z",
-     "ref": "d2", "chain": "ETH", "address": "0x00000000000000000000000000000000000000a1"},
-    {"kind": "deposit", "account": 1, "asset": "USDT", "amount": "9800", "value": "9800", "time": "2026-01-10T10:00:00Z",
-     "ref": "d3", "chain": "ETH", "address": "0x00000000000000000000000000000000000000a1"},
+    {
+        "kind": "deposit",
+        "account": 1,
+        "asset": "USDT",
+        "amount": "9600",
+        "value": "9600",
+        "time": "2026-01-10T08:00:00Z",
+        "ref": "d1",
+        "chain": "ETH",
+        "address": "0x00000000000000000000000000000000000000a1",
+    },
+    {
+        "kind": "deposit",
+        "account": 1,
+        "asset": "USDT",
+        "amount": "9700",
+        "value": "9700",
+        "time": "2026-01-10T09:00:00Z",
+        "ref": "d2",
+        "chain": "ETH",
+        "address": "0x00000000000000000000000000000000000000a1",
+    },
+    {
+        "kind": "deposit",
+        "account": 1,
+        "asset": "USDT",
+        "amount": "9800",
+        "value": "9800",
+        "time": "2026-01-10T10:00:00Z",
+        "ref": "d3",
+        "chain": "ETH",
+        "address": "0x00000000000000000000000000000000000000a1",
+    },
     # nearly all of it out again a day later, after one small trade: large and rapid in-and-out
-    {"kind": "withdrawal", "account": 1, "asset": "USDT", "amount": "28000", "value": "28000",
-     "time": "2026-01-11T10:00:00Z", "ref": "w1", "chain": "ETH", "address": "0x00000000000000000000000000000000000000b2"},
-    {"kind": "deposit", "account": 2, "asset": "BTC", "amount": "0.001", "value": "50", "time": 1768219200000,
-     "ref": "d4", "chain": "BTC", "address": "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "country": "IR"},
+    {
+        "kind": "withdrawal",
+        "account": 1,
+        "asset": "USDT",
+        "amount": "28000",
+        "value": "28000",
+        "time": "2026-01-11T10:00:00Z",
+        "ref": "w1",
+        "chain": "ETH",
+        "address": "0x00000000000000000000000000000000000000b2",
+    },
+    {
+        "kind": "deposit",
+        "account": 2,
+        "asset": "BTC",
+        "amount": "0.001",
+        "value": "50",
+        "time": 1768219200000,
+        "ref": "d4",
+        "chain": "BTC",
+        "address": "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+        "country": "IR",
+    },
     # from the address the flagged withdrawal went to
-    {"kind": "deposit", "account": 3, "asset": "USDT", "amount": "100", "value": "100", "time": "2026-01-12T12:00:00Z",
-     "ref": "d5", "chain": "ETH", "address": "0x00000000000000000000000000000000000000B2"},
+    {
+        "kind": "deposit",
+        "account": 3,
+        "asset": "USDT",
+        "amount": "100",
+        "value": "100",
+        "time": "2026-01-12T12:00:00Z",
+        "ref": "d5",
+        "chain": "ETH",
+        "address": "0x00000000000000000000000000000000000000B2",
+    },
 ]
 
 EXPECTED = """\
@@ -53,17 +118,53 @@ def settings(tmp_path: Path) -> Settings:
     url = f"sqlite:///{tmp_path}/braid.db"
     upgrade(url)  # the ledger's tables, as a real database has them
     engine = create_db_engine(url)
-    row = {"order_id": 1, "symbol": "BTCUSDT", "price": Decimal(60000), "commission": Decimal(0),
-           "commission_asset": "USDT", "markup": Decimal(0), "is_maker": False, "source": "internal"}
+    row = {
+        "order_id": 1,
+        "symbol": "BTCUSDT",
+        "price": Decimal(60000),
+        "commission": Decimal(0),
+        "commission_asset": "USDT",
+        "markup": Decimal(0),
+        "is_maker": False,
+        "source": "internal",
+    }
     with engine.begin() as conn:
-        conn.execute(insert(trades), [
-            {**row, "trade_id": 1, "account_id": 1, "qty": Decimal("0.0166"), "quote_qty": Decimal(1000),
-             "is_buyer": True, "time": 1768046400000, "source_ref": "t1"},  # 2026-01-10T12:00Z
-            {**row, "trade_id": 2, "account_id": 2, "qty": Decimal("0.2"), "quote_qty": Decimal(12000),
-             "is_buyer": False, "time": 1768294800000, "source_ref": "t2"},  # 2026-01-13T09:00Z
-            {**row, "trade_id": 3, "account_id": 2, "symbol": "ETHBTC", "qty": Decimal(1), "quote_qty": Decimal("0.05"),
-             "is_buyer": False, "time": 1768294800000, "source_ref": "t3"},  # not valued in USD: left out
-        ])
+        conn.execute(
+            insert(trades),
+            [
+                {
+                    **row,
+                    "trade_id": 1,
+                    "account_id": 1,
+                    "qty": Decimal("0.0166"),
+                    "quote_qty": Decimal(1000),
+                    "is_buyer": True,
+                    "time": 1768046400000,
+                    "source_ref": "t1",
+                },  # 2026-01-10T12:00Z
+                {
+                    **row,
+                    "trade_id": 2,
+                    "account_id": 2,
+                    "qty": Decimal("0.2"),
+                    "quote_qty": Decimal(12000),
+                    "is_buyer": False,
+                    "time": 1768294800000,
+                    "source_ref": "t2",
+                },  # 2026-01-13T09:00Z
+                {
+                    **row,
+                    "trade_id": 3,
+                    "account_id": 2,
+                    "symbol": "ETHBTC",
+                    "qty": Decimal(1),
+                    "quote_qty": Decimal("0.05"),
+                    "is_buyer": False,
+                    "time": 1768294800000,
+                    "source_ref": "t3",
+                },  # not valued in USD: left out
+            ],
+        )
     engine.dispose()
     return Settings(database_url=url, data_dir=str(tmp_path))
 
@@ -72,8 +173,9 @@ def test_backtest_prints_what_the_rules_would_have_flagged(settings: Settings, t
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"\n".join(orjson.dumps(e) for e in EVENTS) + b"\n")
     rules = Path(__file__).resolve().parents[2] / "compliance" / "rules.default.toml"
-    args = build_parser().parse_args(["compliance", "backtest", str(rules), "--since", "2026-01-10",
-                                      "--events", str(events)])
+    args = build_parser().parse_args(
+        ["compliance", "backtest", str(rules), "--since", "2026-01-10", "--events", str(events)]
+    )
     out = io.StringIO()
     assert args.run(args, settings, out) == 0
     assert out.getvalue() == EXPECTED.format(rules=rules)
@@ -83,7 +185,8 @@ def test_a_bad_event_line_is_named(settings: Settings, tmp_path: Path, capsys: p
     events = tmp_path / "events.jsonl"
     events.write_text('{"kind": "deposit"}\n')
     rules = Path(__file__).resolve().parents[2] / "compliance" / "rules.default.toml"
-    args = build_parser().parse_args(["compliance", "backtest", str(rules), "--since",
-                                      "2026-01-10", "--events", str(events), "--no-trades"])
+    args = build_parser().parse_args(
+        ["compliance", "backtest", str(rules), "--since", "2026-01-10", "--events", str(events), "--no-trades"]
+    )
     assert args.run(args, settings, io.StringIO()) == 2
     assert f"{events}:1: not an event" in capsys.readouterr().err

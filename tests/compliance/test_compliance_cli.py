@@ -1,4 +1,5 @@
 """`braid compliance ...` end to end on a SQLite database: load a list, screen, work a case to its close."""
+
 from __future__ import annotations
 
 import io
@@ -46,8 +47,9 @@ def test_load_screen_and_close_a_case(tmp_path: Path, capsys: pytest.CaptureFixt
     assert run(settings, "cases", "note", str(case), "passport matches", "--actor", "alice")[0] == 0
     code, _ = run(settings, "cases", "close", str(case), "--resolution", "true match", "--actor", "alice")
     assert code == 2 and "another operator must close it" in capsys.readouterr().err
-    code, out = run(settings, "cases", "close", str(case), "--resolution", "true match", "--sar-filed",
-                    "--actor", "bob")
+    code, out = run(
+        settings, "cases", "close", str(case), "--resolution", "true match", "--sar-filed", "--actor", "bob"
+    )
     assert code == 0 and out[0]["state"] == "closed" and out[0]["sarFiled"] is True
     code, out = run(settings, "cases", "show", str(case))
     assert [e["action"] for e in out[0]["log"]] == ["open", "investigate", "note", "close"]

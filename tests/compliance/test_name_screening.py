@@ -1,5 +1,6 @@
 """Name screening against the real SDN fixture: listed people are found however their name is written,
 common names stay clear."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -77,7 +78,8 @@ def test_blocking_finds_what_scoring_every_name_finds(index: LoadedList) -> None
 
 
 def test_onboarding_decision_records_the_list_version_and_opens_a_case(
-        make_screening: Callable[..., Screening]) -> None:
+    make_screening: Callable[..., Screening],
+) -> None:
     s = make_screening()
     r = s.screen_name("Xiaobing Yan", "1977-03-25", "China", account_id=11)
     assert r.decision == "hit" and r.hits[0].entry_uid == 25308 and r.hits[0].country_match is True
@@ -96,11 +98,13 @@ def test_onboarding_decision_records_the_list_version_and_opens_a_case(
 
 
 def test_customers_are_rescreened_when_a_new_list_is_loaded(
-        make_screening: Callable[..., Screening], sdn: SanctionsList) -> None:
+    make_screening: Callable[..., Screening], sdn: SanctionsList
+) -> None:
     from dataclasses import replace
 
-    older = SanctionsList(replace(sdn.version, sha256="0" * 64, published="2024-04-01"),
-                          tuple(e for e in sdn.entries if e.uid != 24283))
+    older = SanctionsList(
+        replace(sdn.version, sha256="0" * 64, published="2024-04-01"), tuple(e for e in sdn.entries if e.uid != 24283)
+    )
     s = make_screening(load=False)
     s.load(older)
     assert s.screen_name("Oleg Deripaska", account_id=21).decision == "clear"

@@ -1,5 +1,6 @@
 """Operators: the permission table checked in one place, separation of duties, and login (password, address,
 TOTP once) with lockout, every attempt audited; the `braid operators` commands; on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import io
@@ -32,12 +33,18 @@ PASSWORD = "correct horse battery"
 def test_permission_table() -> None:
     expect = {  # role -> permissions it must have and must not have
         "admin": (perms.ALL_PERMISSIONS, set()),
-        "compliance_officer": ({perms.DECIDE_CASES, perms.SET_TIER, perms.CHANGE_RULES, perms.READ_AUDIT},
-                               {perms.APPROVE_WITHDRAWAL, perms.MANAGE_OPERATORS, perms.SET_MARKUP}),
-        "treasury_approver": ({perms.APPROVE_WITHDRAWAL, perms.REQUEST_WITHDRAWAL},
-                              {perms.DECIDE_CASES, perms.SET_TIER, perms.MANAGE_OPERATORS}),
-        "support": ({perms.READ_ACCOUNTS, perms.READ_CASES},
-                    perms.ALL_PERMISSIONS - {perms.READ_ACCOUNTS, perms.READ_CASES}),
+        "compliance_officer": (
+            {perms.DECIDE_CASES, perms.SET_TIER, perms.CHANGE_RULES, perms.READ_AUDIT},
+            {perms.APPROVE_WITHDRAWAL, perms.MANAGE_OPERATORS, perms.SET_MARKUP},
+        ),
+        "treasury_approver": (
+            {perms.APPROVE_WITHDRAWAL, perms.REQUEST_WITHDRAWAL},
+            {perms.DECIDE_CASES, perms.SET_TIER, perms.MANAGE_OPERATORS},
+        ),
+        "support": (
+            {perms.READ_ACCOUNTS, perms.READ_CASES},
+            perms.ALL_PERMISSIONS - {perms.READ_ACCOUNTS, perms.READ_CASES},
+        ),
     }
     assert set(ROLES) == set(expect)
     for role, (has, lacks) in expect.items():
@@ -69,7 +76,9 @@ def test_separation_of_duties() -> None:
 def test_login_needs_password_address_and_a_fresh_code(db: Db, clock: Clock) -> None:
     bo = open_backoffice(db, clock, login_max_failures=3, login_lockout_s=600)
     ops = bo.operators
-    op, enrol = ops.create("alice", PASSWORD, "compliance_officer", ip_allowlist="10.0.0.0/8", actor="cli:root", ip="local")
+    op, enrol = ops.create(
+        "alice", PASSWORD, "compliance_officer", ip_allowlist="10.0.0.0/8", actor="cli:root", ip="local"
+    )
     assert op.role == "compliance_officer" and op.ip_allowlist == ("10.0.0.0/8",)
     with bo.audit.engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT password_hash FROM " + _table(db, "braid_operators")).scalar()
@@ -97,8 +106,16 @@ def test_login_needs_password_address_and_a_fresh_code(db: Db, clock: Clock) -> 
         ops.login("alice", PASSWORD, code_at(enrol.secret, int(clock())), "10.1.1.1")
     # every attempt is in the audit log with its address and why it failed
     logins = [orjson.loads(e.details) | {"ip": e.ip} for e in bo.audit.entries(action="operator.login")]
-    assert [x["result"] for x in logins] == ["success", "failure", "failure", "failure", "failure", "failure",
-                                            "success", "failure"]
+    assert [x["result"] for x in logins] == [
+        "success",
+        "failure",
+        "failure",
+        "failure",
+        "failure",
+        "failure",
+        "success",
+        "failure",
+    ]
     reasons = [x.get("reason", "") for x in logins]
     assert "already used" in reasons[1] and "allow-list" in reasons[2] and reasons[3] == "wrong password"
     assert logins[3]["locked_s"] == 600 and reasons[4] == "unknown operator" and reasons[5].startswith("locked")
@@ -145,18 +162,51 @@ def _cli(db: Db, tmp_path: Path, *argv: str, stdin: str = "") -> tuple[int, list
 
 
 def test_operators_commands(db: Db, tmp_path: Path) -> None:
-    code, [made] = _cli(db, tmp_path, "create", "--username", "root", "--role", "admin", "--ip", "127.0.0.1",
-                        "--password-stdin", stdin=PASSWORD + "\n")
+    code, [made] = _cli(
+        db,
+        tmp_path,
+        "create",
+        "--username",
+        "root",
+        "--role",
+        "admin",
+        "--ip",
+        "127.0.0.1",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert code == 0 and made["role"] == "admin" and made["ipAllowlist"] == ["127.0.0.1/32"]
-    assert made["totp"]["provisioningUri"].startswith("otpauth://totp/Braid:root?") and len(made["totp"]["recoveryCodes"]) == 10
-    code, _ = _cli(db, tmp_path, "create", "--username", "root", "--role", "admin", "--password-stdin",
-                   stdin=PASSWORD + "\n")
+    assert (
+        made["totp"]["provisioningUri"].startswith("otpauth://totp/Braid:root?")
+        and len(made["totp"]["recoveryCodes"]) == 10
+    )
+    code, _ = _cli(
+        db, tmp_path, "create", "--username", "root", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n"
+    )
     assert code == 2
-    code, _ = _cli(db, tmp_path, "login", "--username", "root", "--totp", made["totp"]["recoveryCodes"][0],
-                   "--password-stdin", stdin=PASSWORD + "\n")
+    code, _ = _cli(
+        db,
+        tmp_path,
+        "login",
+        "--username",
+        "root",
+        "--totp",
+        made["totp"]["recoveryCodes"][0],
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert code == 2  # a recovery code cannot confirm a new enrolment: the first login needs a TOTP code
-    code, [t] = _cli(db, tmp_path, "login", "--username", "root", "--totp", code_at(made["totp"]["secret"], int(time.time())),
-                     "--password-stdin", stdin=PASSWORD + "\n")
+    code, [t] = _cli(
+        db,
+        tmp_path,
+        "login",
+        "--username",
+        "root",
+        "--totp",
+        code_at(made["totp"]["secret"], int(time.time())),
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert code == 0 and "operators.manage" in t["permissions"]
     code, [r] = _cli(db, tmp_path, "set-role", "--username", "root", "--role", "support")
     assert code == 0 and r["role"] == "support"
@@ -172,5 +222,11 @@ def test_operators_commands(db: Db, tmp_path: Path) -> None:
     out = io.StringIO()
     args.run(args, settings_for(db, tmp_path), out)
     actions = [orjson.loads(x)["action"] for x in out.getvalue().splitlines()]
-    assert actions == ["operator.create", "operator.login", "operator.login", "operator.set_role", "operator.disable",
-                       "operator.reset_totp"]
+    assert actions == [
+        "operator.create",
+        "operator.login",
+        "operator.login",
+        "operator.set_role",
+        "operator.disable",
+        "operator.reset_totp",
+    ]

@@ -1,4 +1,5 @@
 """Reading the OFAC SDN publications: advanced XML and the CSV set give the same list, versioned."""
+
 from __future__ import annotations
 
 import hashlib
@@ -51,10 +52,14 @@ def test_a_remarks_field_cut_at_1000_characters_loses_its_last_address(sdn: Sanc
     # (the whole address, 3F6bbvS1krsc1qR8FsbTDfYQyvkMm3QvmR, is listed earlier in the same field)
     assert "3F6bbvS1krsc1qR8FsbTDfYQyvkMm3QvmR" in listed
     # a complete field's last address keeps its place, without the final full stop
-    r = parse_remarks("Digital Currency Address - XBT 12QtD5BFwRsdNsAZY76UVE1xyCGNTojH9h; "
-                      "alt. Digital Currency Address - ETH 0x098B716B8Aaf21512996dC57EB0615e2383E2f96.")
-    assert r.addresses == [CryptoAddress("XBT", "12QtD5BFwRsdNsAZY76UVE1xyCGNTojH9h"),
-                           CryptoAddress("ETH", "0x098B716B8Aaf21512996dC57EB0615e2383E2f96")]
+    r = parse_remarks(
+        "Digital Currency Address - XBT 12QtD5BFwRsdNsAZY76UVE1xyCGNTojH9h; "
+        "alt. Digital Currency Address - ETH 0x098B716B8Aaf21512996dC57EB0615e2383E2f96."
+    )
+    assert r.addresses == [
+        CryptoAddress("XBT", "12QtD5BFwRsdNsAZY76UVE1xyCGNTojH9h"),
+        CryptoAddress("ETH", "0x098B716B8Aaf21512996dC57EB0615e2383E2f96"),
+    ]
 
 
 def test_the_version_is_the_publication_date_and_the_files_sha256(sdn: SanctionsList) -> None:

@@ -1,5 +1,6 @@
 """Tier limits: an order, a withdrawal and a deposit are refused at the boundary (one smallest step over the
 limit) and allowed one step below it (at the limit); tier 0 may not trade; tier changes are recorded."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -102,8 +103,15 @@ def test_deposit_unlock_boundary(kyc: Kyc) -> None:
 
 def test_set_tier_is_recorded_and_audited(kyc: Kyc, audit_log: list) -> None:
     kyc.set_tier(6, 2, reason="passport and selfie checked", actor="carol", ip="10.0.0.5")
-    assert audit_log == [("carol", "10.0.0.5", "kyc.set_tier", "account:6",
-                          {"from": 0, "to": 2, "reason": "passport and selfie checked", "source": "operator"})]
+    assert audit_log == [
+        (
+            "carol",
+            "10.0.0.5",
+            "kyc.set_tier",
+            "account:6",
+            {"from": 0, "to": 2, "reason": "passport and selfie checked", "source": "operator"},
+        )
+    ]
     assert kyc.store.history(6)[0]["actor"] == "carol"
     with pytest.raises(KycError):
         kyc.set_tier(6, 4, reason="x", actor="carol")

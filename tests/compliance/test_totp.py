@@ -1,5 +1,6 @@
 """TOTP (RFC 6238) second factor: the RFC's own test vectors, the ±1 step window, one use per code (also across
 processes, through the database), throttling and recovery codes; on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import base64

@@ -1,6 +1,7 @@
 """Sumsub and Onfido: onboarding against fake provider servers over real sockets, then their webhooks posted to
 Braid's API: valid ones move the tier; a wrong signature, a replay, a stale one and a body changed after
 signing are refused with a JSON error and change nothing."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,8 +24,13 @@ from gateway.api.context import CTX
 from tests.compliance.conftest import price_of
 from tests.compliance.fake_providers import FakeOnfido, FakeSumsub
 
-SETTINGS = KycSettings(sumsub_app_token="sbx:app", sumsub_secret_key="s3cret", sumsub_webhook_secret="wh-sumsub",
-                       onfido_api_token="api_sandbox.tok", onfido_webhook_token="wh-onfido")
+SETTINGS = KycSettings(
+    sumsub_app_token="sbx:app",
+    sumsub_secret_key="s3cret",
+    sumsub_webhook_secret="wh-sumsub",
+    onfido_api_token="api_sandbox.tok",
+    onfido_webhook_token="wh-onfido",
+)
 
 
 class Env(SimpleNamespace):
@@ -49,8 +55,15 @@ async def env(store: KycStore) -> AsyncIterator[Env]:
     for s in servers:
         await s.start_server()
     async with aiohttp.ClientSession() as http:
-        yield Env(kyc=kyc, braid=str(servers[0].make_url("")), sumsub=sumsub, onfido=onfido, http=http,
-                  sumsub_url=str(servers[1].make_url("")), onfido_url=str(servers[2].make_url("/v3.6")))
+        yield Env(
+            kyc=kyc,
+            braid=str(servers[0].make_url("")),
+            sumsub=sumsub,
+            onfido=onfido,
+            http=http,
+            sumsub_url=str(servers[1].make_url("")),
+            onfido_url=str(servers[2].make_url("/v3.6")),
+        )
     for s in servers:
         await s.close()
 
@@ -80,7 +93,13 @@ async def test_sumsub_flow(env: Env) -> None:
     assert await post(env, "sumsub", body, headers) == (200, {"status": "ok", "account": 41, "tier": 2})
     assert env.kyc.tier(41) == 2
     assert env.kyc.store.history(41)[-1] | {"time": 0} == {
-        "from": 0, "to": 2, "source": "sumsub", "actor": "sumsub", "reason": "sumsub applicantReviewed", "time": 0}
+        "from": 0,
+        "to": 2,
+        "source": "sumsub",
+        "actor": "sumsub",
+        "reason": "sumsub applicantReviewed",
+        "time": 0,
+    }
     # replayed
     status, err = await post(env, "sumsub", body, headers)
     assert status == 400 and "replay" in err["msg"]

@@ -1,4 +1,5 @@
 """Routing policies: load, inherit, validate with clear errors, reload keeping the running set, watch."""
+
 from __future__ import annotations
 
 import asyncio
@@ -110,7 +111,12 @@ def test_example_file_is_valid() -> None:
         ("[default]\nmarket_protection_bps = 0\n", "[default]", "market_protection_bps", "greater than 0"),
         ('[default]\nmax_level_share = "half"\n', "[default]", "max_level_share", "valid decimal"),
         ('[default]\ninternalise = "yes"\n', "[default]", "internalise", "boolean"),
-        ('[symbols."BTC/USDT"]\nslippage_limit_bps = -1\n', '[symbols."BTC/USDT"]', "slippage_limit_bps", "greater than or equal to 0"),
+        (
+            '[symbols."BTC/USDT"]\nslippage_limit_bps = -1\n',
+            '[symbols."BTC/USDT"]',
+            "slippage_limit_bps",
+            "greater than or equal to 0",
+        ),
         ('[symbols."BTC/USDT"]\nbogus = 1\n', '[symbols."BTC/USDT"]', "bogus", "unknown field"),
     ],
 )
@@ -211,8 +217,7 @@ async def test_watch_reloads_when_mtime_changes(tmp_path: Path) -> None:
         await eventually(lambda: checks >= 3)
         assert store.version == 1  # nothing changed, nothing reloaded
 
-        write(path, GOOD.replace("time_budget_s = 1.5", "time_budget_s = 0.5"),
-              mtime_ns=1_000_000_001_000_000_000)
+        write(path, GOOD.replace("time_budget_s = 1.5", "time_budget_s = 0.5"), mtime_ns=1_000_000_001_000_000_000)
         await eventually(lambda: store.version == 2)
         assert store.for_symbol("BTC/USDT").time_budget_s == 0.5
 

@@ -1,4 +1,5 @@
 """Order-entry fixtures for any module that names its venue with a ``row`` fixture (an ``OrderEntryVenue``)."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator

@@ -1,4 +1,5 @@
 """The exact L2 book against a plain Decimal model: random messages, scales, exponents, bad levels."""
+
 from __future__ import annotations
 
 from decimal import Decimal as D
@@ -11,9 +12,7 @@ from connectors.book import L2Book, VenueBook
 from connectors.numbers import format_units, to_units, units_to_decimal
 
 # Decimal text in the spellings venues use: fixed decimals, bare integers, exponent form.
-decimals = st.builds(
-    lambda m, e: D(m).scaleb(-e), st.integers(1, 10**12), st.integers(0, 12)
-)
+decimals = st.builds(lambda m, e: D(m).scaleb(-e), st.integers(1, 10**12), st.integers(0, 12))
 
 
 def spell(d: D, style: int) -> str:
@@ -56,13 +55,20 @@ def test_book_equals_decimal_model(messages, price_scale, qty_scale):
         top = book.top()
         if bids:
             best = max(bids)
-            assert (units_to_decimal(top[0], book.price_scale), units_to_decimal(top[1], book.qty_scale)) == (best, bids[best])
+            assert (units_to_decimal(top[0], book.price_scale), units_to_decimal(top[1], book.qty_scale)) == (
+                best,
+                bids[best],
+            )
         else:
             assert top[0] is None and top[1] is None
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(level, min_size=1, max_size=10), st.integers(0, 9), st.sampled_from(["x", "-1", "", "1e", "1..2", " 1", "NaN"]))
+@given(
+    st.lists(level, min_size=1, max_size=10),
+    st.integers(0, 9),
+    st.sampled_from(["x", "-1", "", "1e", "1..2", " 1", "NaN"]),
+)
 def test_a_bad_level_anywhere_leaves_the_book_untouched(levels, position, bad):
     book = L2Book(2, 2)
     book.load([["100", "1"], ["99.5", "2"]], [["101", "3"]])

@@ -4,6 +4,7 @@ scenarios. Venue-specific rules (Binance U/u, Kraken CRC32, HTX gzip and prevSeq
 A venue joins by adding one ``MarketDataVenue`` row: how to build its simulator and which URL to connect to;
 the feed itself is built through the venue table (``connectors.venues``), as the live code builds it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -58,7 +59,10 @@ class MarketDataVenue:
         return venue_spec(self.venue)
 
 
-BINANCE = [inst("binance", "BTC/USDT", "BTCUSDT", "0.01", "0.0001"), inst("binance", "ETH/USDT", "ETHUSDT", "0.01", "0.0001")]
+BINANCE = [
+    inst("binance", "BTC/USDT", "BTCUSDT", "0.01", "0.0001"),
+    inst("binance", "ETH/USDT", "ETHUSDT", "0.01", "0.0001"),
+]
 KRAKEN = [
     inst("kraken", "BTC/USD", "XBT/USD", "0.1", "0.00000001"),
     inst("kraken", "ETH/USD", "ETH/USD", "0.01", "0.0001"),
@@ -75,7 +79,9 @@ HTX_PRICES = {"btcusdt": "30000.00", "trioeth": "9.121E-7"}
 
 def _binance_sim(instruments: list[Instrument]) -> SimServer:
     prices = {"BTCUSDT": "30000.00", "ETHUSDT": "2000.00"}
-    gens = {i.venue_symbol: generator(prices[i.venue_symbol], "0.01", "0.0001", n + 3) for n, i in enumerate(instruments)}
+    gens = {
+        i.venue_symbol: generator(prices[i.venue_symbol], "0.01", "0.0001", n + 3) for n, i in enumerate(instruments)
+    }
     return BinanceSimulator(gens, autostart_ticks=False)
 
 
@@ -85,8 +91,10 @@ def _kraken_sim(instruments: list[Instrument]) -> SimServer:
 
 
 def _htx_sim(instruments: list[Instrument]) -> SimServer:
-    gens = {i.venue_symbol: generator(HTX_PRICES[i.venue_symbol], str(i.tick_size), str(i.step_size), n + 3)
-            for n, i in enumerate(instruments)}
+    gens = {
+        i.venue_symbol: generator(HTX_PRICES[i.venue_symbol], str(i.tick_size), str(i.step_size), n + 3)
+        for n, i in enumerate(instruments)
+    }
     return HtxSimulator(gens, autostart_ticks=False, ping_interval_s=0.1, instruments=instruments)
 
 
@@ -97,26 +105,39 @@ def _htx_invariants(sim: SimServer) -> None:
 def _kraken(version: int) -> MarketDataVenue:
     path = "/v2" if version == 2 else "/"
     return MarketDataVenue(
-        "kraken", KRAKEN, _kraken_sim,
+        "kraken",
+        KRAKEN,
+        _kraken_sim,
         settings=lambda sim: VenueSettings(depth=10, ws_url=sim.ws_base + path, rest_url=sim.base_url),
-        stream_arg=lambda sim: sim.ws_base + path, sim_key=lambda i: i.symbol, depth=10, gaps_by_checksum=True,
+        stream_arg=lambda sim: sim.ws_base + path,
+        sim_key=lambda i: i.symbol,
+        depth=10,
+        gaps_by_checksum=True,
     )
 
 
 def _htx(levels: int) -> MarketDataVenue:
     return MarketDataVenue(
-        "htx", HTX, _htx_sim,
+        "htx",
+        HTX,
+        _htx_sim,
         settings=lambda sim: HtxSettings(depth=levels, ws_url=sim.ws_base, rest_url=sim.base_url),
-        stream_arg=lambda sim: "", sim_key=lambda i: i.venue_symbol, depth=levels,
+        stream_arg=lambda sim: "",
+        sim_key=lambda i: i.venue_symbol,
+        depth=levels,
         invariants=_htx_invariants,
     )
 
 
 VENUES = {
     "binance": MarketDataVenue(
-        "binance", BINANCE, _binance_sim,
+        "binance",
+        BINANCE,
+        _binance_sim,
         settings=lambda sim: VenueSettings(ws_url=sim.ws_base, rest_url=sim.base_url),
-        stream_arg=lambda sim: "", sim_key=lambda i: i.venue_symbol, depth=None,
+        stream_arg=lambda sim: "",
+        sim_key=lambda i: i.venue_symbol,
+        depth=None,
     ),
     "kraken-v2": _kraken(2),
     "kraken-v1": _kraken(1),
@@ -128,8 +149,14 @@ VENUES = {
 class Live:
     """A simulator and the venue's feed connected to it by a FeedSession."""
 
-    def __init__(self, row: MarketDataVenue, sim: SimServer, feed: FeedHandler, session: FeedSession,
-                 instruments: list[Instrument]) -> None:
+    def __init__(
+        self,
+        row: MarketDataVenue,
+        sim: SimServer,
+        feed: FeedHandler,
+        session: FeedSession,
+        instruments: list[Instrument],
+    ) -> None:
         self.row, self.sim, self.feed, self.session, self.instruments = row, sim, feed, session, instruments
 
     @property
@@ -157,7 +184,9 @@ async def live(row: MarketDataVenue, instruments: list[Instrument] | None = None
     spec = row.spec
     feed = spec.make_feed(instruments, row.settings(sim), row.stream_arg(sim))
     async with aiohttp.ClientSession() as http:
-        session = FeedSession(feed, spec.stream_url(feed), settings=FAST, snapshot_fetcher=spec.snapshot_fetcher(feed, http))
+        session = FeedSession(
+            feed, spec.stream_url(feed), settings=FAST, snapshot_fetcher=spec.snapshot_fetcher(feed, http)
+        )
         await session.start()
         try:
             await session.wait_synced(timeout=5)

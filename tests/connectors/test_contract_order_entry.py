@@ -5,6 +5,7 @@ nonces and missing FOK, HTX's order types and account lookup, Binance's FOK) sta
 A venue joins by adding one ``OrderEntryVenue`` row: its fake server, its adapter, and the venue's own answers
 (codes, fees, the status an IOC leftover ends in).
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -39,7 +40,8 @@ async def test_ioc_buy_fills_with_exact_fills_and_fees(row: OrderEntryVenue, tra
     assert placed.filled_qty == D("0.8") and placed.remaining == 0
     assert placed.quote_qty == D("0.5") * 30000 + D("0.3") * 30010
     assert [(f.price, f.qty, f.fee, f.fee_asset) for f in placed.fills] == [
-        (D(p), D(q), D(fee), asset) for p, q, fee, asset in row.ioc_fills]
+        (D(p), D(q), D(fee), asset) for p, q, fee, asset in row.ioc_fills
+    ]
     assert len({f.trade_id for f in placed.fills}) == len(placed.fills)  # each fill is its own venue trade
     assert (placed.fee, placed.fee_asset) == (D(row.ioc_fee[0]), row.ioc_fee[1])
     assert await trading.query("BTC/USDT", order.client_order_id) == placed
@@ -143,7 +145,9 @@ async def test_a_reused_client_order_id_is_refused_by_the_venue(row: OrderEntryV
     assert len(fake.engine.orders) == 1
 
 
-async def test_rate_limit_maps_to_rate_limited_and_places_nothing(row: OrderEntryVenue, trading: TradingVenue, fake: Any) -> None:
+async def test_rate_limit_maps_to_rate_limited_and_places_nothing(
+    row: OrderEntryVenue, trading: TradingVenue, fake: Any
+) -> None:
     await trading.balances()
     fake.fail_next_order("rate_limit", retry_after_s=int(row.rate_limit_retry_after))
     with pytest.raises(RateLimited) as info:

@@ -2,6 +2,7 @@
 wallets on a SQLite file. The server runs on its own event loop in a thread, so sync clients (ccxt,
 python-binance ``Client``) and async ones can both talk to it from the test.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -31,8 +32,20 @@ BOOKS = {
 
 
 def published() -> dict[str, Instrument]:
-    return {SYMBOL: Instrument(SYMBOL, "BTC", "USDT", "internal", "BTCUSDT", D("0.01"), D("0.001"),
-                               min_qty=D("0.001"), max_qty=D("1000"), min_notional=D("1"))}
+    return {
+        SYMBOL: Instrument(
+            SYMBOL,
+            "BTC",
+            "USDT",
+            "internal",
+            "BTCUSDT",
+            D("0.01"),
+            D("0.001"),
+            min_qty=D("0.001"),
+            max_qty=D("1000"),
+            min_notional=D("1"),
+        )
+    }
 
 
 class Server:
@@ -82,12 +95,15 @@ class Server:
         except UnknownAccount:
             self.tenant = await self.wallets.accounts.create_tenant("acme")
 
-    async def _new_account(self, name: str, funds: dict[str, str], trade: bool = True, ips: tuple[str, ...] = ()) -> tuple[int, str, str]:
+    async def _new_account(
+        self, name: str, funds: dict[str, str], trade: bool = True, ips: tuple[str, ...] = ()
+    ) -> tuple[int, str, str]:
         acc = await self.wallets.accounts.create_account(self.tenant.tenant_id, name)
         for asset, amount in funds.items():
             await self.wallets.ledger.credit(acc.account_id, asset, D(amount), "test funding")
-        key, secret = await self.wallets.keys.create_key(self.tenant.tenant_id, acc.account_id, can_read=True,
-                                                         can_trade=trade, ip_allowlist=ips)
+        key, secret = await self.wallets.keys.create_key(
+            self.tenant.tenant_id, acc.account_id, can_read=True, can_trade=trade, ip_allowlist=ips
+        )
         return acc.account_id, key.api_key, secret
 
     def account(self, name: str, funds: dict[str, str] | None = None, **kw: Any) -> tuple[int, str, str]:
@@ -149,8 +165,12 @@ def pg_server(tmp_path: Any) -> Iterator[Server]:
         drop_schema(PG_URL, schema)
 
 
-CCXT_OPTIONS = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False,
-                "fetchOpenOrders": {"warnWithoutSymbol": False}}
+CCXT_OPTIONS = {
+    "fetchMarkets": {"types": ["spot"]},
+    "fetchCurrencies": False,
+    "fetchMargins": False,
+    "fetchOpenOrders": {"warnWithoutSymbol": False},
+}
 
 
 def ccxt_client(module: Any, server: Server, key: str = "", secret: str = "") -> Any:

@@ -4,6 +4,7 @@ start: open orders restored. Prints ``READY <port>``.
 
     python -m tests.gateway.kill_server DATA_DIR
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -41,14 +42,27 @@ async def main(data_dir: str) -> None:
         books[venue] = book
         market.book(SYMBOL).attach(book, fee=settings.venue(venue).taker_fee, priority=i)
     insts = {(v, SYMBOL): Instrument(SYMBOL, "BTC", "USDT", v, "BTCUSDT", D("0.01"), D("0.001")) for v in books}
-    published = {SYMBOL: Instrument(SYMBOL, "BTC", "USDT", "internal", "BTCUSDT", D("0.01"), D("0.001"),
-                                    min_qty=D("0.001"), max_qty=D("1000"), min_notional=D("1"))}
+    published = {
+        SYMBOL: Instrument(
+            SYMBOL,
+            "BTC",
+            "USDT",
+            "internal",
+            "BTCUSDT",
+            D("0.01"),
+            D("0.001"),
+            min_qty=D("0.001"),
+            max_qty=D("1000"),
+            min_notional=D("1"),
+        )
+    }
     key_file = Path(data_dir) / "master.b64"
     if not key_file.exists():
         key_file.write_text(base64.b64encode(os.urandom(32)).decode())
     url = os.environ.get("BRAID_KILL_DB_URL") or f"sqlite:///{data_dir}/braid.db"
-    wallets = Wallets.open(url, master_key=base64.b64decode(key_file.read_text()),
-                           schema=os.environ.get("BRAID_KILL_SCHEMA") or None)
+    wallets = Wallets.open(
+        url, master_key=base64.b64decode(key_file.read_text()), schema=os.environ.get("BRAID_KILL_SCHEMA") or None
+    )
     await wallets.start()
     creds_file = Path(data_dir) / "creds.json"
     if not creds_file.exists():

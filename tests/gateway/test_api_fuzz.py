@@ -7,6 +7,7 @@ or a Binance error (``{"code","msg"}``, 4xx) that changed nothing, and never a 5
 - the broker's endpoints and the listen-key endpoints;
 - WebSocket messages on /ws and /ws-api/v3: each is answered and the connection keeps working.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -35,36 +36,61 @@ _numbers = st.one_of(
     st.decimals(min_value=D("-10"), max_value=D("2000"), places=4, allow_nan=False).map(str),
     st.text(max_size=6),
 )
-_requests = st.fixed_dictionaries({}, optional={
-    "symbol": _choice("BTCUSDT", "btcusdt", "ETHUSDT", "", "BTC/USDT", "BTCUSDT\x00"),
-    "side": _choice("BUY", "SELL", "buy", "HOLD", ""),
-    "type": _choice("LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS", "TAKE_PROFIT_LIMIT", "limit", "ICEBERG", ""),
-    "timeInForce": _choice("GTC", "IOC", "FOK", "GTX", ""),
-    "quantity": _numbers,
-    "quoteOrderQty": _numbers,
-    "price": _numbers,
-    "newClientOrderId": st.one_of(st.text(max_size=40), st.from_regex(r"[A-Za-z0-9_-]{1,36}", fullmatch=True)),
-    "newOrderRespType": _choice("ACK", "RESULT", "FULL", "NONE"),
-    "recvWindow": _choice("5000", "60000", "60001", "0", "-1", "abc", "5000.5"),
-})
+_requests = st.fixed_dictionaries(
+    {},
+    optional={
+        "symbol": _choice("BTCUSDT", "btcusdt", "ETHUSDT", "", "BTC/USDT", "BTCUSDT\x00"),
+        "side": _choice("BUY", "SELL", "buy", "HOLD", ""),
+        "type": _choice("LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS", "TAKE_PROFIT_LIMIT", "limit", "ICEBERG", ""),
+        "timeInForce": _choice("GTC", "IOC", "FOK", "GTX", ""),
+        "quantity": _numbers,
+        "quoteOrderQty": _numbers,
+        "price": _numbers,
+        "newClientOrderId": st.one_of(st.text(max_size=40), st.from_regex(r"[A-Za-z0-9_-]{1,36}", fullmatch=True)),
+        "newOrderRespType": _choice("ACK", "RESULT", "FULL", "NONE"),
+        "recvWindow": _choice("5000", "60000", "60001", "0", "-1", "abc", "5000.5"),
+    },
+)
 
 # well-formed orders (limit inside and outside the spread, market by quantity and by quote amount) ...
 _valid = st.one_of(
-    st.fixed_dictionaries({"symbol": st.just("BTCUSDT"), "side": _choice("BUY", "SELL"), "type": st.just("LIMIT"),
-                           "timeInForce": _choice("GTC", "IOC", "FOK"), "quantity": _choice("0.01", "0.5", "2"),
-                           "price": _choice("95.00", "99.40", "99.80", "100.00", "101.50")}),
-    st.fixed_dictionaries({"symbol": st.just("BTCUSDT"), "side": _choice("BUY", "SELL"), "type": st.just("MARKET"),
-                           "quantity": _choice("0.01", "0.3", "1")}),
-    st.fixed_dictionaries({"symbol": st.just("BTCUSDT"), "side": _choice("BUY", "SELL"), "type": st.just("MARKET"),
-                           "quoteOrderQty": _choice("5", "50.5", "120")}),
+    st.fixed_dictionaries(
+        {
+            "symbol": st.just("BTCUSDT"),
+            "side": _choice("BUY", "SELL"),
+            "type": st.just("LIMIT"),
+            "timeInForce": _choice("GTC", "IOC", "FOK"),
+            "quantity": _choice("0.01", "0.5", "2"),
+            "price": _choice("95.00", "99.40", "99.80", "100.00", "101.50"),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "symbol": st.just("BTCUSDT"),
+            "side": _choice("BUY", "SELL"),
+            "type": st.just("MARKET"),
+            "quantity": _choice("0.01", "0.3", "1"),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "symbol": st.just("BTCUSDT"),
+            "side": _choice("BUY", "SELL"),
+            "type": st.just("MARKET"),
+            "quoteOrderQty": _choice("5", "50.5", "120"),
+        }
+    ),
 )
 # ... as they are, with some fields replaced by near misses and junk, or junk alone
 _orders = st.one_of(_valid, st.builds(lambda good, bad: {**good, **bad}, _valid, _requests), _requests)
 
 
 def _state(server, acct: int) -> tuple:
-    return (server.balance(acct, "BTC"), server.balance(acct, "USDT"),
-            sorted(o.order_id for o in server.ctx.service.live.values() if o.account_id == acct))
+    return (
+        server.balance(acct, "BTC"),
+        server.balance(acct, "USDT"),
+        sorted(o.order_id for o in server.ctx.service.live.values() if o.account_id == acct),
+    )
 
 
 @pytest.mark.parametrize("store", ["server", "pg_server"])  # SQLite and the real PostgreSQL
@@ -81,8 +107,9 @@ def test_any_order_request_is_answered_or_refused_without_effect(store, request)
 
         body = urlencode({**params, "timestamp": server.ctx.auth.clock_ms()})
         before = _state(server, acct)
-        r = requests.post(url, data=f"{body}&signature={signature(secret, body)}",
-                          headers={"X-MBX-APIKEY": key, **FORM})
+        r = requests.post(
+            url, data=f"{body}&signature={signature(secret, body)}", headers={"X-MBX-APIKEY": key, **FORM}
+        )
         assert r.status_code < 500, (params, r.text)
         answer = r.json()
         if r.status_code == 200:
@@ -110,24 +137,46 @@ def test_any_order_request_is_answered_or_refused_without_effect(store, request)
 
 _ints = st.one_of(st.integers(min_value=-2, max_value=50).map(str), _choice("", "1.5", "x", "99999999999999999999999"))
 _queries = st.tuples(
-    _choice(("GET", "/api/v3/order"), ("DELETE", "/api/v3/order"), ("GET", "/api/v3/openOrders"),
-            ("DELETE", "/api/v3/openOrders"), ("GET", "/api/v3/allOrders"), ("GET", "/api/v3/myTrades"),
-            ("GET", "/api/v3/account")),
-    st.fixed_dictionaries({}, optional={
-        "symbol": _choice("BTCUSDT", "btcusdt", "ETHUSDT", ""), "orderId": _ints,
-        "origClientOrderId": st.text(max_size=8), "fromId": _ints, "startTime": _ints, "endTime": _ints,
-        "limit": _ints, "omitZeroBalances": _choice("true", "no"),
-    }),
+    _choice(
+        ("GET", "/api/v3/order"),
+        ("DELETE", "/api/v3/order"),
+        ("GET", "/api/v3/openOrders"),
+        ("DELETE", "/api/v3/openOrders"),
+        ("GET", "/api/v3/allOrders"),
+        ("GET", "/api/v3/myTrades"),
+        ("GET", "/api/v3/account"),
+    ),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "symbol": _choice("BTCUSDT", "btcusdt", "ETHUSDT", ""),
+            "orderId": _ints,
+            "origClientOrderId": st.text(max_size=8),
+            "fromId": _ints,
+            "startTime": _ints,
+            "endTime": _ints,
+            "limit": _ints,
+            "omitZeroBalances": _choice("true", "no"),
+        },
+    ),
 )
 
 
 def test_any_query_or_cancel_is_answered_or_refused_without_effect(server):
     acct, key, secret = server.account("fuzz", {"USDT": "1000", "BTC": "3"})
     for price in ("95.00", "96.00"):  # two resting orders a cancel may hit
-        body = (f"symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price={price}"
-                f"&timestamp={server.ctx.auth.clock_ms()}")
-        assert requests.post(f"{server.url}/api/v3/order", data=f"{body}&signature={signature(secret, body)}",
-                             headers={"X-MBX-APIKEY": key, **FORM}).status_code == 200
+        body = (
+            f"symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price={price}"
+            f"&timestamp={server.ctx.auth.clock_ms()}"
+        )
+        assert (
+            requests.post(
+                f"{server.url}/api/v3/order",
+                data=f"{body}&signature={signature(secret, body)}",
+                headers={"X-MBX-APIKEY": key, **FORM},
+            ).status_code
+            == 200
+        )
 
     @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(call=_queries)
@@ -137,8 +186,9 @@ def test_any_query_or_cancel_is_answered_or_refused_without_effect(server):
         (method, path), params = call
         query = urlencode({**params, "timestamp": server.ctx.auth.clock_ms()})
         before = _state(server, acct)
-        r = requests.request(method, f"{server.url}{path}?{query}&signature={signature(secret, query)}",
-                             headers={"X-MBX-APIKEY": key})
+        r = requests.request(
+            method, f"{server.url}{path}?{query}&signature={signature(secret, query)}", headers={"X-MBX-APIKEY": key}
+        )
         assert r.status_code < 500, (call, r.text)
         if r.status_code != 200:
             answer = r.json()
@@ -150,23 +200,49 @@ def test_any_query_or_cancel_is_answered_or_refused_without_effect(server):
     one()
 
 
-_json = st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=12),
-                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
-                     max_leaves=6)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
 _stream_requests = st.one_of(
     _json,
-    st.fixed_dictionaries({"method": _choice("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "X")},
-                          optional={"id": _json, "params": _json}),
-    st.fixed_dictionaries({"method": _choice("SUBSCRIBE", "UNSUBSCRIBE"), "id": st.integers(0, 9),
-                           "params": st.lists(_choice("btcusdt@depth", "btcusdt@depth5", "btcusdt@depth20@100ms",
-                                                      "btcusdt@depth0", "btcusdt@depthX", "btcusdt@trade", "nope@trade",
-                                                      "btcusdt", "@", ""), max_size=3)}),
+    st.fixed_dictionaries(
+        {"method": _choice("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "X")},
+        optional={"id": _json, "params": _json},
+    ),
+    st.fixed_dictionaries(
+        {
+            "method": _choice("SUBSCRIBE", "UNSUBSCRIBE"),
+            "id": st.integers(0, 9),
+            "params": st.lists(
+                _choice(
+                    "btcusdt@depth",
+                    "btcusdt@depth5",
+                    "btcusdt@depth20@100ms",
+                    "btcusdt@depth0",
+                    "btcusdt@depthX",
+                    "btcusdt@trade",
+                    "nope@trade",
+                    "btcusdt",
+                    "@",
+                    "",
+                ),
+                max_size=3,
+            ),
+        }
+    ),
 )
 _api_requests = st.one_of(
     _json,
-    st.fixed_dictionaries({"method": _choice("ping", "time", "userDataStream.subscribe.signature",
-                                             "userDataStream.unsubscribe", "order.place")},
-                          optional={"id": _json, "params": _json}),
+    st.fixed_dictionaries(
+        {
+            "method": _choice(
+                "ping", "time", "userDataStream.subscribe.signature", "userDataStream.unsubscribe", "order.place"
+            )
+        },
+        optional={"id": _json, "params": _json},
+    ),
 )
 
 
@@ -176,17 +252,30 @@ async def test_websockets_answer_any_message_and_stay_open(server):
 
     _, key, _ = server.account("ws")
     # a real key with a forged signature and odd timestamps: checked, refused, the connection stays
-    signed = st.fixed_dictionaries({
-        "method": st.just("userDataStream.subscribe.signature"), "id": st.integers(0, 9),
-        "params": st.fixed_dictionaries({"apiKey": st.just(key)}, optional={
-            "timestamp": st.one_of(_json, st.just(server.ctx.auth.clock_ms())), "recvWindow": _json,
-            "signature": st.one_of(st.text(max_size=64), st.from_regex(r"[0-9a-f]{64}", fullmatch=True))})})
+    signed = st.fixed_dictionaries(
+        {
+            "method": st.just("userDataStream.subscribe.signature"),
+            "id": st.integers(0, 9),
+            "params": st.fixed_dictionaries(
+                {"apiKey": st.just(key)},
+                optional={
+                    "timestamp": st.one_of(_json, st.just(server.ctx.auth.clock_ms())),
+                    "recvWindow": _json,
+                    "signature": st.one_of(st.text(max_size=64), st.from_regex(r"[0-9a-f]{64}", fullmatch=True)),
+                },
+            ),
+        }
+    )
 
     @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(streams=st.lists(st.one_of(_stream_requests.map(lambda v: orjson.dumps(v).decode()), st.text(max_size=8)),
-                            max_size=4),
-           api=st.lists(st.one_of(_api_requests, signed).map(lambda v: orjson.dumps(v).decode())
-                        | st.text(max_size=8), max_size=4))
+    @given(
+        streams=st.lists(
+            st.one_of(_stream_requests.map(lambda v: orjson.dumps(v).decode()), st.text(max_size=8)), max_size=4
+        ),
+        api=st.lists(
+            st.one_of(_api_requests, signed).map(lambda v: orjson.dumps(v).decode()) | st.text(max_size=8), max_size=4
+        ),
+    )
     def check(streams: list[str], api: list[str]) -> None:
         asyncio.run(_exchange(server, streams, api))
 
@@ -220,15 +309,29 @@ async def _next_answer(ws) -> dict:
 
 
 _broker_calls = st.tuples(
-    _choice(("POST", "/sapi/v1/broker/subAccount"), ("POST", "/sapi/v1/broker/subAccountApi"),
-            ("DELETE", "/sapi/v1/broker/subAccountApi"), ("POST", "/sapi/v1/broker/subAccountApi/commission"),
-            ("POST", "/api/v3/userDataStream"), ("PUT", "/api/v3/userDataStream"),
-            ("DELETE", "/api/v3/userDataStream")),
-    st.fixed_dictionaries({}, optional={
-        "tag": st.text(max_size=140), "email": st.text(max_size=10), "subAccountId": _ints,
-        "canTrade": _choice("true", "false", "maybe"), "ipAddress": _choice("127.0.0.1", "10.0.0.1,::1", "x", ""),
-        "subAccountApiKey": st.text(max_size=70), "makerCommission": _numbers, "takerCommission": _numbers,
-        "listenKey": st.text(max_size=70)}),
+    _choice(
+        ("POST", "/sapi/v1/broker/subAccount"),
+        ("POST", "/sapi/v1/broker/subAccountApi"),
+        ("DELETE", "/sapi/v1/broker/subAccountApi"),
+        ("POST", "/sapi/v1/broker/subAccountApi/commission"),
+        ("POST", "/api/v3/userDataStream"),
+        ("PUT", "/api/v3/userDataStream"),
+        ("DELETE", "/api/v3/userDataStream"),
+    ),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "tag": st.text(max_size=140),
+            "email": st.text(max_size=10),
+            "subAccountId": _ints,
+            "canTrade": _choice("true", "false", "maybe"),
+            "ipAddress": _choice("127.0.0.1", "10.0.0.1,::1", "x", ""),
+            "subAccountApiKey": st.text(max_size=70),
+            "makerCommission": _numbers,
+            "takerCommission": _numbers,
+            "listenKey": st.text(max_size=70),
+        },
+    ),
 )
 
 
@@ -249,8 +352,12 @@ def test_broker_and_listen_key_calls_are_answered_or_refused(server):
         before = (len(accounts.accounts_of(tenant)), accounts.tenant(tenant).markup_rate)
         if path.startswith("/sapi/"):
             body = urlencode({**params, "timestamp": server.ctx.auth.clock_ms()})
-            r = requests.request(method, f"{server.url}{path}", data=f"{body}&signature={signature(bsecret, body)}",
-                                 headers={"X-MBX-APIKEY": bkey, **FORM})
+            r = requests.request(
+                method,
+                f"{server.url}{path}",
+                data=f"{body}&signature={signature(bsecret, body)}",
+                headers={"X-MBX-APIKEY": bkey, **FORM},
+            )
         else:
             r = requests.request(method, f"{server.url}{path}", params=params, headers={"X-MBX-APIKEY": bkey})
         assert r.status_code < 500, (call, r.text)

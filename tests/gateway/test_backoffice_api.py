@@ -1,6 +1,7 @@
 """The API's back-office duties: key creation, deletion and markup changes are in the audit log with the calling
 key and address; a sub-account with two-factor authentication needs a fresh code to get a new key; kill-switch
 halts are audited; an account's own tax report (JSON and CSV) agrees with its trades."""
+
 from __future__ import annotations
 
 import csv
@@ -24,15 +25,32 @@ def test_key_changes_markup_and_halts_are_audited(server):
     bkey, bsecret = broker_key(server)
     sub = int(call(server, "POST", "/sapi/v1/broker/subAccount", bkey, bsecret, "tag=alice").json()["subaccountId"])
     made = call(server, "POST", "/sapi/v1/broker/subAccountApi", bkey, bsecret, f"subAccountId={sub}").json()
-    assert call(server, "POST", "/sapi/v1/broker/subAccountApi/commission", bkey, bsecret,
-                "makerCommission=0.0007").status_code == 200
-    assert call(server, "DELETE", "/sapi/v1/broker/subAccountApi", bkey, bsecret,
-                f"subAccountId={sub}&subAccountApiKey={made['apiKey']}").status_code == 200
+    assert (
+        call(
+            server, "POST", "/sapi/v1/broker/subAccountApi/commission", bkey, bsecret, "makerCommission=0.0007"
+        ).status_code
+        == 200
+    )
+    assert (
+        call(
+            server,
+            "DELETE",
+            "/sapi/v1/broker/subAccountApi",
+            bkey,
+            bsecret,
+            f"subAccountId={sub}&subAccountApiKey={made['apiKey']}",
+        ).status_code
+        == 200
+    )
     server.call(server.ctx.service.router.killswitch.halt(Scope.symbol("BTC/USDT"), "fat finger", "desk-ops"))
     log = _actions(server)
     actor = f"api:{bkey}"
-    assert log[0] == (actor, "apikey.create", f"account:{sub}",
-                      {"apiKey": made["apiKey"], "canTrade": True, "ipAllowlist": []})
+    assert log[0] == (
+        actor,
+        "apikey.create",
+        f"account:{sub}",
+        {"apiKey": made["apiKey"], "canTrade": True, "ipAllowlist": []},
+    )
     assert log[1] == (actor, "markup.set", f"tenant:{server.tenant.tenant_id}", {"from": "0", "to": "0.0007"})
     assert log[2] == (actor, "apikey.delete", f"account:{sub}", {"apiKey": made["apiKey"]})
     assert log[3] == ("desk-ops", "killswitch.halt", "symbol:BTC/USDT", {"reason": "fat finger"})
@@ -55,14 +73,22 @@ def test_key_creation_needs_a_fresh_code_when_2fa_is_on(server):
     assert r.status_code == 200 and r.json()["apiKey"]
     r = call(server, "POST", "/sapi/v1/broker/subAccountApi", bkey, bsecret, f"subAccountId={sub}&totpCode={code}")
     assert r.status_code == 401 and "already used" in r.json()["msg"]  # the same code twice: refused
-    assert [a for _, a, _, _ in _actions(server)] == ["apikey.create_refused", "apikey.create_refused",
-                                                      "apikey.create", "apikey.create_refused"]
+    assert [a for _, a, _, _ in _actions(server)] == [
+        "apikey.create_refused",
+        "apikey.create_refused",
+        "apikey.create",
+        "apikey.create_refused",
+    ]
     assert len(server.wallets.keys.list_keys(server.tenant.tenant_id, sub)) == 1
 
 
 def test_tax_report_of_the_callers_own_trades(server):
     acct, key, secret = server.account("trader", {"USDT": "100000"})
-    for params in ("side=BUY&type=MARKET&quantity=2", "side=BUY&type=MARKET&quantity=1", "side=SELL&type=MARKET&quantity=2.5"):
+    for params in (
+        "side=BUY&type=MARKET&quantity=2",
+        "side=BUY&type=MARKET&quantity=1",
+        "side=SELL&type=MARKET&quantity=2.5",
+    ):
         assert call(server, "POST", "/api/v3/order", key, secret, f"symbol=BTCUSDT&{params}").status_code == 200
     trades = call(server, "GET", "/api/v3/myTrades", key, secret, "symbol=BTCUSDT").json()
     year = time.gmtime().tm_year

@@ -2,6 +2,7 @@
 and python-binance (``MARGIN_API_URL`` on a subclass), against a running Braid whose deposits come from the
 deposit state machine (observations as the chain watchers deliver them) and whose withdrawals are signed
 with the real hot EVM key and sent to a test double of an Ethereum node."""
+
 from __future__ import annotations
 
 import asyncio
@@ -38,8 +39,9 @@ DEST = "0x" + "ab" * 20
 
 
 class Env:
-    def __init__(self, server: Server, flow: DepositFlow, wd: Withdrawals, node: FakeEvmNode,
-                 addresses: CustodyAddresses) -> None:
+    def __init__(
+        self, server: Server, flow: DepositFlow, wd: Withdrawals, node: FakeEvmNode, addresses: CustodyAddresses
+    ) -> None:
         self.server, self.flow, self.wd, self.node, self.addresses = server, flow, wd, node, addresses
 
     def deposit(self, account: int, coin: str, network: str, units: int, txid: str, confirmations: int) -> None:
@@ -59,13 +61,27 @@ def env(server: Server, ceremony: Any, public: Any) -> Iterator[Env]:  # noqa: F
     settings = flow_settings(whitelist_cooloff_s=0, approvals=1)
     node = FakeEvmNode()
     addresses = CustodyAddresses.open(server.db_url, public, schema=server.schema)
-    signer = EvmHotSigner(node, public, Coins.from_settings(settings), ceremony.hot_file, Sealer(passphrase=PASSPHRASE),
-                          {"ETH": 31337, "BSC": 56})
+    signer = EvmHotSigner(
+        node,
+        public,
+        Coins.from_settings(settings),
+        ceremony.hot_file,
+        Sealer(passphrase=PASSPHRASE),
+        {"ETH": 31337, "BSC": 56},
+    )
     on_deposit, on_withdrawal = balance_events(server.ctx)
-    wd = Withdrawals(server.wallets.store, server.wallets.ledger, settings, btc=public.btc, chains={"ETH": node},
-                     signers={"ETH": signer}, on_balance=on_withdrawal)
-    flow = DepositFlow(server.wallets.store, server.wallets.ledger, addresses, Coins.from_settings(settings),
-                       on_step=on_deposit)
+    wd = Withdrawals(
+        server.wallets.store,
+        server.wallets.ledger,
+        settings,
+        btc=public.btc,
+        chains={"ETH": node},
+        signers={"ETH": signer},
+        on_balance=on_withdrawal,
+    )
+    flow = DepositFlow(
+        server.wallets.store, server.wallets.ledger, addresses, Coins.from_settings(settings), on_step=on_deposit
+    )
     server.ctx.custody = Custody(addresses, wd)
     try:
         yield Env(server, flow, wd, node, addresses)
@@ -132,7 +148,10 @@ def test_python_binance_and_user_stream(env: Env) -> None:
     listen_key = c.stream_get_listen_key()
 
     async def listen(stop: asyncio.Event) -> None:
-        async with aiohttp.ClientSession() as s, s.ws_connect(f"{server.url.replace('http', 'ws')}/ws/{listen_key}") as ws:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.ws_connect(f"{server.url.replace('http', 'ws')}/ws/{listen_key}") as ws,
+        ):
             while not stop.is_set():
                 try:
                     msg = await ws.receive(timeout=0.2)
@@ -181,8 +200,9 @@ def test_disabled_without_ceremony_and_enabled_with_it(server: Server, ceremony:
     with pytest.raises(ccxt.BaseError, match="not enabled"):
         ex.fetch_deposit_address("BTC")
     assert custody_from_settings(Settings(data_dir=str(tmp_path)), server.wallets) is None
-    settings = Settings(data_dir=str(tmp_path), database_url=server.db_url,
-                        custody={"dir": str(ceremony.public_file.parent.parent)})  # type: ignore[arg-type]
+    settings = Settings(
+        data_dir=str(tmp_path), database_url=server.db_url, custody={"dir": str(ceremony.public_file.parent.parent)}
+    )  # type: ignore[arg-type]
     custody = custody_from_settings(settings, server.wallets)
     assert custody is not None
     try:

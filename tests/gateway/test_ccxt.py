@@ -1,5 +1,6 @@
 """ccxt ``binance`` (sync and async) against a running Braid over HTTP: every unified call a broker's
 client makes, and the error cases arriving as the right ccxt exceptions."""
+
 from __future__ import annotations
 
 from decimal import Decimal as D
@@ -127,8 +128,17 @@ def test_ccxt_rate_limit_codes_map_to_rate_limit_exceeded():
     ex = ccxt.binance()
     for code, msg in ((-1003, "Too much request weight used"), (-1015, "Too many new orders")):
         with pytest.raises(ccxt.RateLimitExceeded):
-            ex.handle_errors(400, "", "http://127.0.0.1/api/v3/order", "POST", {}, f'{{"code":{code},"msg":"{msg}"}}',
-                             {"code": code, "msg": msg}, {}, {})
+            ex.handle_errors(
+                400,
+                "",
+                "http://127.0.0.1/api/v3/order",
+                "POST",
+                {},
+                f'{{"code":{code},"msg":"{msg}"}}',
+                {"code": code, "msg": msg},
+                {},
+                {},
+            )
 
 
 async def test_ccxt_async_full_flow(server):

@@ -1,6 +1,7 @@
 """The published OpenAPI document describes what the server really answers: every REST answer a client gets
 from a running Braid (market data, each order response type, cancels, account, listen keys, broker endpoints,
 errors) validates against the schema /openapi.json gives for that path and method."""
+
 from __future__ import annotations
 
 import re
@@ -76,11 +77,19 @@ def test_real_answers_match_the_document(server):
     assert book["bids"][0] == ["99.50000000", "2.00000000"]
 
     # orders: every response type, a resting one, an internal match and one routed out to a venue
-    ack = signed("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.5"
-                                          "&price=99.80&newOrderRespType=ACK")
+    ack = signed(
+        "POST",
+        "/api/v3/order",
+        "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.5&price=99.80&newOrderRespType=ACK",
+    )
     assert set(ack) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
-    result = signed("POST", "/api/v3/order", "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.2"
-                                             "&price=99.80&newOrderRespType=RESULT", key2, secret2)
+    result = signed(
+        "POST",
+        "/api/v3/order",
+        "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.2&price=99.80&newOrderRespType=RESULT",
+        key2,
+        secret2,
+    )
     assert result["status"] == "FILLED" and "fills" not in result
     full = signed("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1&newOrderRespType=FULL")
     assert full["status"] == "FILLED" and full["fills"]
@@ -121,16 +130,24 @@ def test_real_answers_match_the_document(server):
     bkey, bsecret = broker_key(server)
     sub = signed("POST", "/sapi/v1/broker/subAccount", "tag=carol", bkey, bsecret)["subaccountId"]
     made = signed("POST", "/sapi/v1/broker/subAccountApi", f"subAccountId={sub}&canTrade=true", bkey, bsecret)
-    signed("POST", "/sapi/v1/broker/subAccountApi/commission", f"subAccountId={sub}&makerCommission=0.0005",
-           bkey, bsecret)
+    signed(
+        "POST", "/sapi/v1/broker/subAccountApi/commission", f"subAccountId={sub}&makerCommission=0.0005", bkey, bsecret
+    )
     signed("POST", "/sapi/v1/broker/subAccountApi/commission", "takerCommission=0.0005", bkey, bsecret)
-    signed("DELETE", "/sapi/v1/broker/subAccountApi", f"subAccountId={sub}&subAccountApiKey={made['apiKey']}",
-           bkey, bsecret)
+    signed(
+        "DELETE",
+        "/sapi/v1/broker/subAccountApi",
+        f"subAccountId={sub}&subAccountApiKey={made['apiKey']}",
+        bkey,
+        bsecret,
+    )
 
     # errors answer in the documented shape too
     r = requests.get(f"{base}/api/v3/depth", params={"symbol": "NOPE"})
-    assert r.status_code == 400 and check("GET", "/api/v3/depth", r.json(), "4XX") == {"code": -1121,
-                                                                                      "msg": "Invalid symbol."}
+    assert r.status_code == 400 and check("GET", "/api/v3/depth", r.json(), "4XX") == {
+        "code": -1121,
+        "msg": "Invalid symbol.",
+    }
     r = call(server, "POST", "/api/v3/order", key, secret, "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=99")
     assert r.status_code == 400 and check("POST", "/api/v3/order", r.json(), "4XX")["code"] == -1102
     r = requests.patch(f"{base}/api/v3/order")

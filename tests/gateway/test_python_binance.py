@@ -1,5 +1,6 @@
 """python-binance ``Client`` and ``AsyncClient`` against a running Braid over HTTP (API_URL set on a subclass
 before construction, as client-compat.md §2 says)."""
+
 from __future__ import annotations
 
 from decimal import Decimal as D
@@ -60,7 +61,10 @@ def test_client_full_flow(server):
     with pytest.raises(BinanceAPIException) as e:
         c.order_limit_buy(symbol="NOPE", quantity="1", price="99")
     assert e.value.code == -1121
-    assert c.create_test_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="1", price="99") == {}
+    assert (
+        c.create_test_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="1", price="99")
+        == {}
+    )
 
 
 def test_client_insufficient_and_permissions(server):

@@ -1,4 +1,5 @@
 """The in-memory API rate limiter: Binance's limits per IP and per account, in bounded memory."""
+
 from __future__ import annotations
 
 import pytest

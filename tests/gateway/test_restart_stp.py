@@ -5,6 +5,7 @@ order instead of trading it against a new order of the same account. Before the 
 back into the engine with tenant ``""`` while new orders carried the tenant id, so after a restart the two
 were strangers and traded with each other.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal as D

@@ -1,5 +1,6 @@
 """`braid serve --source simulated`: the status page still works, and the printed demo key trades through
 the Binance-compatible API on the simulated venues' books."""
+
 from __future__ import annotations
 
 import os
@@ -29,9 +30,14 @@ def free_port() -> int:
 def test_serve_prints_demo_key_that_trades(tmp_path):
     port = free_port()
     env = {**os.environ, "BRAID_DATA_DIR": str(tmp_path / "var"), "BRAID_CONFIG_FILE": str(tmp_path / "none.toml")}
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--source", "simulated", "--port", str(port)],
-                            cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--source", "simulated", "--port", str(port)],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         lines = []
         while not any("secret" in line for line in lines):
@@ -47,8 +53,12 @@ def test_serve_prints_demo_key_that_trades(tmp_path):
         ex.urls["api"]["public"] = ex.urls["api"]["private"] = f"{url}/api/v3"
         ex.load_markets()
         # the simulated venues sync within a moment
-        eventually_sync(lambda: (ob := ex.fetch_order_book("BTC/USDT"))["bids"] and ob["asks"], timeout=20, interval=0.2,
-                        what="a two-sided BTC/USDT book")
+        eventually_sync(
+            lambda: (ob := ex.fetch_order_book("BTC/USDT"))["bids"] and ob["asks"],
+            timeout=20,
+            interval=0.2,
+            what="a two-sided BTC/USDT book",
+        )
         order = ex.create_order("BTC/USDT", "market", "buy", 0.01)
         assert order["status"] == "closed" and order["filled"] == 0.01
         assert ex.fetch_balance()["BTC"]["total"] > 2

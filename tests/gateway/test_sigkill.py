@@ -1,6 +1,7 @@
 """SIGKILL the whole server under order load, start it again on the same data: every acknowledged order is
 there with at least what it was told, the ledger balances to zero, locked funds equal what the open orders
 reserve, and the open orders work again (they can be canceled, releasing everything)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -23,8 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def start(data_dir: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int, int]:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.gateway.kill_server", data_dir], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.gateway.kill_server", data_dir],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     line = proc.stdout.readline()  # type: ignore[union-attr]
     assert line.startswith("READY"), line
     _, port, restored = line.split()
@@ -45,11 +51,17 @@ async def flood(port: int, creds: list, acked: dict, stop: asyncio.Event) -> Non
                 n += 1
                 side = "BUY" if (i + n) % 2 else "SELL"
                 price = "99.90" if n % 3 else ("98.50" if side == "BUY" else "101.50")  # match internally, or rest
-                kind = "type=MARKET&quantity=0.01" if n % 7 == 0 else f"type=LIMIT&timeInForce=GTC&quantity=0.02&price={price}"
+                kind = (
+                    "type=MARKET&quantity=0.01"
+                    if n % 7 == 0
+                    else f"type=LIMIT&timeInForce=GTC&quantity=0.02&price={price}"
+                )
                 try:
-                    async with http.post(f"http://127.0.0.1:{port}/api/v3/order",
-                                         data=signed(secret, f"symbol=BTCUSDT&side={side}&{kind}"),
-                                         headers={"Content-Type": "application/x-www-form-urlencoded"}) as r:
+                    async with http.post(
+                        f"http://127.0.0.1:{port}/api/v3/order",
+                        data=signed(secret, f"symbol=BTCUSDT&side={side}&{kind}"),
+                        headers={"Content-Type": "application/x-www-form-urlencoded"},
+                    ) as r:
                         body = await r.json()
                 except (TimeoutError, aiohttp.ClientError, ConnectionError):
                     return  # the server is gone
@@ -115,15 +127,21 @@ def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path, database):
 
     proc, port, restored = start(data, env)
     try:
+
         async def check() -> None:
             by_key = {c[0]: c for c in creds}
             async with aiohttp.ClientSession() as http:
                 open_orders: dict[int, list] = {}
                 for acct, key, secret in creds:
                     hdr = {"X-MBX-APIKEY": key}
-                    async with http.get(f"http://127.0.0.1:{port}/api/v3/allOrders?" + signed(secret, "symbol=BTCUSDT&limit=1000"), headers=hdr) as r:
+                    async with http.get(
+                        f"http://127.0.0.1:{port}/api/v3/allOrders?" + signed(secret, "symbol=BTCUSDT&limit=1000"),
+                        headers=hdr,
+                    ) as r:
                         stored = {o["orderId"]: o for o in await r.json()}
-                    async with http.get(f"http://127.0.0.1:{port}/api/v3/openOrders?" + signed(secret, "symbol=BTCUSDT"), headers=hdr) as r:
+                    async with http.get(
+                        f"http://127.0.0.1:{port}/api/v3/openOrders?" + signed(secret, "symbol=BTCUSDT"), headers=hdr
+                    ) as r:
                         open_orders[acct] = await r.json()
                     mine = {oid: body for oid, (a, body) in acked.items() if a == acct}
                     for oid, told in mine.items():
@@ -131,17 +149,30 @@ def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path, database):
                         assert D(stored[oid]["executedQty"]) >= D(told["executedQty"])
                         if told["status"] in ("FILLED", "EXPIRED", "CANCELED"):
                             assert stored[oid]["status"] == told["status"]
-                    async with http.get(f"http://127.0.0.1:{port}/api/v3/account?" + signed(secret, ""), headers=hdr) as r:
+                    async with http.get(
+                        f"http://127.0.0.1:{port}/api/v3/account?" + signed(secret, ""), headers=hdr
+                    ) as r:
                         bal = {b["asset"]: b for b in (await r.json())["balances"]}
-                    want_usdt = sum((D(o["origQty"]) - D(o["executedQty"])) * D(o["price"]) for o in open_orders[acct] if o["side"] == "BUY")
-                    want_btc = sum(D(o["origQty"]) - D(o["executedQty"]) for o in open_orders[acct] if o["side"] == "SELL")
+                    want_usdt = sum(
+                        (D(o["origQty"]) - D(o["executedQty"])) * D(o["price"])
+                        for o in open_orders[acct]
+                        if o["side"] == "BUY"
+                    )
+                    want_btc = sum(
+                        D(o["origQty"]) - D(o["executedQty"]) for o in open_orders[acct] if o["side"] == "SELL"
+                    )
                     assert D(bal["USDT"]["locked"]) == want_usdt and D(bal["BTC"]["locked"]) == want_btc
                     # the restored orders work: cancel them all, and nothing stays locked
-                    async with http.delete(f"http://127.0.0.1:{port}/api/v3/openOrders", data=signed(secret, "symbol=BTCUSDT"),
-                                           headers={**hdr, "Content-Type": "application/x-www-form-urlencoded"}) as r:
+                    async with http.delete(
+                        f"http://127.0.0.1:{port}/api/v3/openOrders",
+                        data=signed(secret, "symbol=BTCUSDT"),
+                        headers={**hdr, "Content-Type": "application/x-www-form-urlencoded"},
+                    ) as r:
                         body = await r.json()
                         assert r.status == 200 or body == {"code": -2011, "msg": "Unknown order sent."}, body
-                    async with http.get(f"http://127.0.0.1:{port}/api/v3/account?" + signed(secret, ""), headers=hdr) as r:
+                    async with http.get(
+                        f"http://127.0.0.1:{port}/api/v3/account?" + signed(secret, ""), headers=hdr
+                    ) as r:
                         bal = {b["asset"]: b for b in (await r.json())["balances"]}
                     assert D(bal["USDT"]["locked"]) == 0 and D(bal["BTC"]["locked"]) == 0
                 # every open order was restored (some restored remainders may have met each other again)

@@ -1,5 +1,6 @@
 """`braid treasury` end to end: the fake Binance on loopback (its own event loop in a thread, as a venue is
 another process), a SQLite database, the command line: inventory, plan, approvals, execute, list."""
+
 from __future__ import annotations
 
 import asyncio
@@ -47,15 +48,24 @@ def braid(settings: Settings, *argv: str) -> tuple[int, list[dict[str, Any]]]:
 
 
 def test_inventory_plan_approve_execute_from_the_command_line(fake: FakeVenue, tmp_path: Path) -> None:
-    settings = Settings(data_dir=str(tmp_path), treasury=TreasurySettings(
-        accounts={"binance": TreasuryAccount(api_key=ROW.key, secret=ROW.secret, rest_url=fake.url)},  # type: ignore[arg-type]
-        targets=[VenueTarget(venue="binance", asset="BTC", min=D("0.5"), target=D("0.75"), max=D("1.5"))],
-        hot_addresses={"BTC": HOT}, required_approvals=2))
+    settings = Settings(
+        data_dir=str(tmp_path),
+        treasury=TreasurySettings(
+            accounts={"binance": TreasuryAccount(api_key=ROW.key, secret=ROW.secret, rest_url=fake.url)},  # type: ignore[arg-type]
+            targets=[VenueTarget(venue="binance", asset="BTC", min=D("0.5"), target=D("0.75"), max=D("1.5"))],
+            hot_addresses={"BTC": HOT},
+            required_approvals=2,
+        ),
+    )
 
     bo = BackOffice.from_settings(settings)
     try:
-        for name, role in (("carol", "treasury_approver"), ("alice", "treasury_approver"), ("bob", "admin"),
-                           ("sam", "support")):
+        for name, role in (
+            ("carol", "treasury_approver"),
+            ("alice", "treasury_approver"),
+            ("bob", "admin"),
+            ("sam", "support"),
+        ):
             bo.operators.create(name, "a long enough password", role, actor="setup", ip="127.0.0.1")
     finally:
         bo.close()

@@ -1,5 +1,6 @@
 """WebSocket streams with real clients: ccxt pro ``watch_order_book`` (``/ws/0`` + SUBSCRIBE + REST snapshot),
 python-binance's depth cache and user streams, and the raw Binance procedure on ``@depth@100ms``."""
+
 from __future__ import annotations
 
 import asyncio
@@ -55,7 +56,9 @@ async def test_ccxt_pro_watch_order_book(server):
 async def test_diff_stream_continues_rest_snapshot(server):
     """Binance's own procedure: buffer the stream, take the snapshot, drop u <= lastUpdateId, then U == prev u + 1."""
     async with aiohttp.ClientSession() as http:
-        async with http.ws_connect(f"ws://127.0.0.1:{server.port}/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker") as ws:
+        async with http.ws_connect(
+            f"ws://127.0.0.1:{server.port}/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker"
+        ) as ws:
             move_book(server, "binance", bids=[["99.10", "1"]])
             async with http.get(f"{server.url}/api/v3/depth", params={"symbol": "BTCUSDT", "limit": "1000"}) as r:
                 snap = await r.json()
@@ -87,7 +90,9 @@ async def test_diff_stream_continues_rest_snapshot(server):
             async with http.get(f"{server.url}/api/v3/depth", params={"symbol": "BTCUSDT", "limit": "1000"}) as r:
                 now = await r.json()
             assert now["lastUpdateId"] == last
-            assert [[D(p), D(q)] for p, q in now["bids"]] == sorted(([p, q] for p, q in book["bids"].items()), reverse=True)
+            assert [[D(p), D(q)] for p, q in now["bids"]] == sorted(
+                ([p, q] for p, q in book["bids"].items()), reverse=True
+            )
             assert [[D(p), D(q)] for p, q in now["asks"]] == sorted([p, q] for p, q in book["asks"].items())
             assert seen_ticker
 
@@ -124,17 +129,26 @@ async def test_listen_key_user_stream(server):
         async with http.put(f"{server.url}/api/v3/userDataStream", data={"listenKey": lk}) as r:
             assert r.status == 200
         async with http.ws_connect(f"ws://127.0.0.1:{server.port}/ws/{lk}") as ws:
-            body = (f"symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.5&price=100.00"
-                    f"&timestamp={server.ctx.auth.clock_ms()}")
-            async with http.post(f"{server.url}/api/v3/order", data=f"{body}&signature={signature(secret, body)}",
-                                 headers={"Content-Type": "application/x-www-form-urlencoded"}) as r:
+            body = (
+                f"symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.5&price=100.00"
+                f"&timestamp={server.ctx.auth.clock_ms()}"
+            )
+            async with http.post(
+                f"{server.url}/api/v3/order",
+                data=f"{body}&signature={signature(secret, body)}",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            ) as r:
                 order = await r.json()
             events = []
             while not any(e["e"] == "outboundAccountPosition" for e in events):
                 events.append(orjson.loads((await asyncio.wait_for(ws.receive(), 5)).data))
             reports = [e for e in events if e["e"] == "executionReport"]
             assert [(e["x"], e["X"]) for e in reports] == [("NEW", "NEW"), ("TRADE", "FILLED")]
-            assert reports[-1]["i"] == order["orderId"] and reports[-1]["L"] == "100.00000000" and reports[-1]["z"] == "0.50000000"
+            assert (
+                reports[-1]["i"] == order["orderId"]
+                and reports[-1]["L"] == "100.00000000"
+                and reports[-1]["z"] == "0.50000000"
+            )
             pos = next(e for e in events if e["e"] == "outboundAccountPosition")
             assert {b["a"] for b in pos["B"]} >= {"BTC", "USDT"}
         async with http.delete(f"{server.url}/api/v3/userDataStream", data={"listenKey": lk}) as r:
@@ -205,8 +219,10 @@ async def test_ccxt_pro_watch_orders_and_balance(server):
         assert [(o["id"], o["status"]) for o in orders] == [(placed["id"], "open")]
         balance = asyncio.create_task(ex.watch_balance())
         # ccxt keeps one future per awaited message: once the balance one exists, the update cannot be missed
-        await eventually(lambda: any(h.endswith(":balance") for c in ex.clients.values() for h in c.futures),
-                         what="ccxt pro awaits a balance update")
+        await eventually(
+            lambda: any(h.endswith(":balance") for c in ex.clients.values() for h in c.futures),
+            what="ccxt pro awaits a balance update",
+        )
         await ex.cancel_order(placed["id"], "BTC/USDT")
         bal = await asyncio.wait_for(balance, 5)
         for _ in range(5):  # the order's own balance update may still have been on its way
@@ -230,18 +246,30 @@ async def test_ws_api_refuses_bad_signatures_and_foreign_listen_keys(server):
         async with http.ws_connect(f"ws://127.0.0.1:{server.port}/ws-api/v3") as ws:
             params = {"apiKey": key_a, "timestamp": int(_time.time() * 1000)}
             good = hmac.new(secret_a.encode(), urlencode(sorted(params.items())).encode(), hashlib.sha256).hexdigest()
-            await ws.send_str(orjson.dumps({"id": "1", "method": "userDataStream.subscribe.signature",
-                                            "params": {**params, "signature": good[::-1]}}).decode())
+            await ws.send_str(
+                orjson.dumps(
+                    {
+                        "id": "1",
+                        "method": "userDataStream.subscribe.signature",
+                        "params": {**params, "signature": good[::-1]},
+                    }
+                ).decode()
+            )
             reply = orjson.loads((await asyncio.wait_for(ws.receive(), 5)).data)
             assert reply["status"] == 400 and reply["error"]["code"] == -1022
-            await ws.send_str(orjson.dumps({"id": "2", "method": "userDataStream.subscribe.signature",
-                                            "params": {**params, "signature": good}}).decode())
+            await ws.send_str(
+                orjson.dumps(
+                    {"id": "2", "method": "userDataStream.subscribe.signature", "params": {**params, "signature": good}}
+                ).decode()
+            )
             reply = orjson.loads((await asyncio.wait_for(ws.receive(), 5)).data)
             assert reply["status"] == 200 and "subscriptionId" in reply["result"]
         # a listen key belongs to its account: another account cannot keep it alive or close it
         async with http.post(f"{server.url}/api/v3/userDataStream", headers={"X-MBX-APIKEY": key_a}) as r:
             lk = (await r.json())["listenKey"]
-        async with http.put(f"{server.url}/api/v3/userDataStream", data={"listenKey": lk}, headers={"X-MBX-APIKEY": key_b}) as r:
+        async with http.put(
+            f"{server.url}/api/v3/userDataStream", data={"listenKey": lk}, headers={"X-MBX-APIKEY": key_b}
+        ) as r:
             assert (await r.json())["code"] == -1125
         async with http.ws_connect(f"ws://127.0.0.1:{server.port}/ws/not-a-listen-key") as ws:
             msg = await asyncio.wait_for(ws.receive(), 5)
@@ -265,6 +293,10 @@ async def test_expired_listen_key_ends_the_user_stream(server):
 
             assert server.call(expire()) == 1
             msg = await asyncio.wait_for(ws.receive(), 5)
-            assert orjson.loads(msg.data) == {"e": "listenKeyExpired", "E": orjson.loads(msg.data)["E"], "listenKey": lk}
+            assert orjson.loads(msg.data) == {
+                "e": "listenKeyExpired",
+                "E": orjson.loads(msg.data)["E"],
+                "listenKey": lk,
+            }
             msg = await asyncio.wait_for(ws.receive(), 5)
             assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)

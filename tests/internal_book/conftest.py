@@ -1,4 +1,5 @@
 """Fixtures for the internal book suites (helpers live in ib_fixtures.py)."""
+
 from __future__ import annotations
 
 import sys

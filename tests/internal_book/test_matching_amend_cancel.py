@@ -1,4 +1,5 @@
 """Cancel, amend (keep priority on a pure decrease) and cancel-replace (STOP_ON_FAILURE)."""
+
 from __future__ import annotations
 
 from decimal import Decimal as D
@@ -86,8 +87,9 @@ def test_amend_after_partial_fill_counts_the_executed_part(engine: Engine) -> No
 
 def test_cancel_replace_places_the_new_order_after_cancelling(engine: Engine) -> None:
     oid = engine.apply(limit(SELL, "1", "100", "a", client_order_id="x"))[0].order_id
-    out = engine.apply(CancelReplace(CancelOrder(SYM, "a", order_id=oid),
-                                     limit(SELL, "2", "101", "a", client_order_id="x")))
+    out = engine.apply(
+        CancelReplace(CancelOrder(SYM, "a", order_id=oid), limit(SELL, "2", "101", "a", client_order_id="x"))
+    )
     assert kinds(out) == ["cancelled", "accepted"]
     assert [r[7] for r in engine.state()["symbols"][SYM]["asks"]] == ["101"]
 

@@ -1,4 +1,5 @@
 """Scenarios per order type (LIMIT GTC/IOC/FOK, LIMIT_MAKER, MARKET by quantity and by quote)."""
+
 from __future__ import annotations
 
 from decimal import Decimal as D

@@ -3,6 +3,7 @@
 Same events byte for byte, same final book, never crossed, quantities conserved, no fill worse
 than the order's limit, and time priority within a level (the reference encodes it explicitly).
 """
+
 from __future__ import annotations
 
 from decimal import Decimal as D
@@ -43,13 +44,20 @@ maybe = lambda s: st.one_of(st.none(), s)  # noqa: E731
 
 @st.composite
 def new_orders(draw: st.DrawFn) -> NewOrder:
-    t = draw(st.sampled_from([OrderType.LIMIT] * 6 + [OrderType.LIMIT_MAKER, OrderType.MARKET, OrderType.MARKET]
-                             + [OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT,
-                                OrderType.TAKE_PROFIT_LIMIT]))
+    t = draw(
+        st.sampled_from(
+            [OrderType.LIMIT] * 6
+            + [OrderType.LIMIT_MAKER, OrderType.MARKET, OrderType.MARKET]
+            + [OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT]
+        )
+    )
     side = draw(st.sampled_from(list(OrderSide)))
     priced = t in (OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
-    tif = draw(st.sampled_from([TimeInForce.GTC] * 3 + [TimeInForce.IOC, TimeInForce.FOK])) if t not in (OrderType.LIMIT_MAKER, OrderType.MARKET,
-                                                                 OrderType.STOP_LOSS, OrderType.TAKE_PROFIT) else None
+    tif = (
+        draw(st.sampled_from([TimeInForce.GTC] * 3 + [TimeInForce.IOC, TimeInForce.FOK]))
+        if t not in (OrderType.LIMIT_MAKER, OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT)
+        else None
+    )
     price = draw(prices) if priced else None
     qty = draw(qtys)
     quote = None
@@ -74,8 +82,23 @@ def new_orders(draw: st.DrawFn) -> NewOrder:
         else:
             trail = draw(st.sampled_from([None, 5, 5000]))
     tenant, account = draw(who)
-    return NewOrder(draw(symbols), account, side, t, qty, price, tif, quote, stop, trail, draw(clids),
-                    draw(stps), tenant, 0, protect)
+    return NewOrder(
+        draw(symbols),
+        account,
+        side,
+        t,
+        qty,
+        price,
+        tif,
+        quote,
+        stop,
+        trail,
+        draw(clids),
+        draw(stps),
+        tenant,
+        0,
+        protect,
+    )
 
 
 @st.composite
@@ -91,8 +114,14 @@ def commands(draw: st.DrawFn) -> object:
         return CancelOrder(sym, account, client_order_id=draw(clids), tenant=tenant)
     if k < 17:
         if draw(st.booleans()):
-            return AmendOrder(sym, account, order_id=draw(oids), new_quantity=draw(maybe(qtys)),
-                              new_price=draw(maybe(prices)), tenant=tenant)
+            return AmendOrder(
+                sym,
+                account,
+                order_id=draw(oids),
+                new_quantity=draw(maybe(qtys)),
+                new_price=draw(maybe(prices)),
+                tenant=tenant,
+            )
         return AmendOrder(sym, account, client_order_id=draw(clids), new_quantity=draw(maybe(qtys)), tenant=tenant)
     if k < 18:
         return CancelReplace(CancelOrder(sym, account, order_id=draw(oids), tenant=tenant), draw(new_orders()))
@@ -112,6 +141,7 @@ def _stamp(cmds: list[object]) -> list[object]:
 
 def _with_ts(c: object, ts: int) -> object:
     from dataclasses import replace
+
     return replace(c, ts=ts)  # type: ignore[type-var]
 
 
@@ -119,10 +149,15 @@ def _previewable(cmd: object) -> bool:
     # preview does no validation; compare it only on well-formed orders
     if not isinstance(cmd, NewOrder) or cmd.order_type not in (OrderType.LIMIT, OrderType.MARKET):
         return False
-    on_grid = all(v is None or (v > 0 and v % step == 0) for v, step in
-                  ((cmd.price, D("0.5")), (cmd.protect_price, D("0.5")), (cmd.quantity, D("0.1"))))
-    return on_grid and (cmd.quantity is None) != (cmd.quote_order_qty is None) and (
-        cmd.order_type == OrderType.MARKET or cmd.price is not None)
+    on_grid = all(
+        v is None or (v > 0 and v % step == 0)
+        for v, step in ((cmd.price, D("0.5")), (cmd.protect_price, D("0.5")), (cmd.quantity, D("0.1")))
+    )
+    return (
+        on_grid
+        and (cmd.quantity is None) != (cmd.quote_order_qty is None)
+        and (cmd.order_type == OrderType.MARKET or cmd.price is not None)
+    )
 
 
 def _assert_uncrossed(eng: MatchingEngine) -> None:
@@ -236,8 +271,11 @@ def test_makers_are_hit_in_price_time_order(cmds: list[object]) -> None:
                 resting[e.order_id] = (sym, side, e.price, stamp if e.keeps_priority else e.seq)
             elif isinstance(e, Trade):
                 maker_side = OrderSide.SELL if e.taker_side == OrderSide.BUY else OrderSide.BUY
-                rivals = [(p, s, oid) for oid, (sym, sd, p, s) in resting.items()
-                          if sym == e.symbol and sd == maker_side and oid != e.taker_order_id]
+                rivals = [
+                    (p, s, oid)
+                    for oid, (sym, sd, p, s) in resting.items()
+                    if sym == e.symbol and sd == maker_side and oid != e.taker_order_id
+                ]
                 best = min(rivals, key=lambda r: ((r[0] if maker_side == OrderSide.SELL else -r[0]), r[1]))
                 assert best[2] == e.maker_order_id, (e, best)
                 if e.maker_status == OrderStatus.FILLED:

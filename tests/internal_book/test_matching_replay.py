@@ -1,4 +1,5 @@
 """Determinism, snapshot/restore and journal rebuild: a restarted engine continues byte for byte."""
+
 from __future__ import annotations
 
 from ib_fixtures import INSTRUMENTS, random_flow
@@ -50,8 +51,10 @@ def test_journal_rebuild_continues_exactly_like_the_original() -> None:
 def test_bulk_entry_journal_rebuilds_with_its_account_registrations() -> None:
     eng = MatchingEngine(INSTRUMENTS)
     a, b = eng.account_key("t", "a"), eng.account_key("t", "b")
-    raw = [(1, 0, a, 1, 0, 0, 10000, 1000, None, None, None, 2, "x", 1, None),
-           (1, 0, b, 0, 0, 0, 10000, 400, None, None, None, 2, None, 2, None)]
+    raw = [
+        (1, 0, a, 1, 0, 0, 10000, 1000, None, None, None, 2, "x", 1, None),
+        (1, 0, b, 0, 0, 0, 10000, 400, None, None, None, 2, None, 2, None),
+    ]
     eng.submit_many(raw)
     assert [e.kind for e in eng.drain_events()] == ["accepted", "accepted", "trade"]
     rebuilt = MatchingEngine.rebuild(INSTRUMENTS, eng.journal)
@@ -73,13 +76,17 @@ def test_event_canonical_bytes_are_stable() -> None:
     from internal_book import NewOrder
 
     eng = MatchingEngine(INSTRUMENTS)
-    eng.apply(NewOrder("BTC/USDT", "a", OrderSide.SELL, OrderType.LIMIT, D("1.000"), D("100.10"), TimeInForce.GTC, ts=5))
-    (_, trade) = eng.apply(NewOrder("BTC/USDT", "b", OrderSide.BUY, OrderType.LIMIT, D("0.5"), D("101"),
-                                    TimeInForce.IOC, ts=6))
+    eng.apply(
+        NewOrder("BTC/USDT", "a", OrderSide.SELL, OrderType.LIMIT, D("1.000"), D("100.10"), TimeInForce.GTC, ts=5)
+    )
+    (_, trade) = eng.apply(
+        NewOrder("BTC/USDT", "b", OrderSide.BUY, OrderType.LIMIT, D("0.5"), D("101"), TimeInForce.IOC, ts=6)
+    )
     assert trade.to_json() == (
         b'{"kind":"trade","maker_order_id":1,"maker_status":"PARTIALLY_FILLED","price":"100.1","quantity":"0.5",'
         b'"seq":3,"symbol":"BTC/USDT","taker_order_id":2,"taker_side":"BUY","taker_status":"FILLED",'
-        b'"trade_id":1,"ts":6}')
+        b'"trade_id":1,"ts":6}'
+    )
 
 
 def test_packed_events_decode_to_the_same_events() -> None:

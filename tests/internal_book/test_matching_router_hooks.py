@@ -1,4 +1,5 @@
 """Router hooks: preview without side effects, and trade-through protection (protect_price)."""
+
 from __future__ import annotations
 
 from decimal import Decimal as D
@@ -53,6 +54,7 @@ def test_protected_market_order_with_nothing_inside_is_released_whole(engine: En
 
 def test_protected_fok_that_cannot_fill_inside_is_released_untouched(engine: Engine) -> None:
     _asks(engine)
-    out = engine.apply(NewOrder("BTC/USDT", "t", BUY, OrderType.LIMIT, D("2"), D("102"), TimeInForce.FOK,
-                                protect_price=D("100")))
+    out = engine.apply(
+        NewOrder("BTC/USDT", "t", BUY, OrderType.LIMIT, D("2"), D("102"), TimeInForce.FOK, protect_price=D("100"))
+    )
     assert kinds(out) == ["accepted", "released"]

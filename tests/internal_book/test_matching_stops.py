@@ -1,4 +1,5 @@
 """Stop orders: trigger directions, limit vs market stops, trailing stops (Binance trailing-stop FAQ)."""
+
 from __future__ import annotations
 
 from decimal import Decimal as D
@@ -19,12 +20,27 @@ BUY, SELL = OrderSide.BUY, OrderSide.SELL
 SYM = "ETH/USDT"  # tick 0.5, step 0.1
 
 
-def stop(side: OrderSide, t: OrderType, qty: str, stop_price: str | None = None, price: str | None = None,
-         trailing: int | None = None, account: str = "s") -> NewOrder:
+def stop(
+    side: OrderSide,
+    t: OrderType,
+    qty: str,
+    stop_price: str | None = None,
+    price: str | None = None,
+    trailing: int | None = None,
+    account: str = "s",
+) -> NewOrder:
     lim = t in (OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
-    return NewOrder(SYM, account, side, t, D(qty), None if price is None else D(price),
-                    TimeInForce.GTC if lim else None, stop_price=None if stop_price is None else D(stop_price),
-                    trailing_delta=trailing)
+    return NewOrder(
+        SYM,
+        account,
+        side,
+        t,
+        D(qty),
+        None if price is None else D(price),
+        TimeInForce.GTC if lim else None,
+        stop_price=None if stop_price is None else D(stop_price),
+        trailing_delta=trailing,
+    )
 
 
 def ref(engine: Engine, price: str) -> list:
@@ -117,8 +133,7 @@ def test_triggered_stop_can_trigger_the_next_one(engine: Engine) -> None:
     first = engine.apply(stop(SELL, OrderType.STOP_LOSS, "1", "95", account="s1"))[0].order_id
     second = engine.apply(stop(SELL, OrderType.STOP_LOSS, "1", "94", account="s2"))[0].order_id
     out = ref(engine, "95")  # first sells at 94 -> last 94 triggers the second, which sells at 90
-    assert [(e.kind, e.order_id) for e in out if e.kind == "triggered"] == [("triggered", first),
-                                                                            ("triggered", second)]
+    assert [(e.kind, e.order_id) for e in out if e.kind == "triggered"] == [("triggered", first), ("triggered", second)]
     assert [t.price for t in of(out, Trade)] == [D("94"), D("90")]
 
 

@@ -1,4 +1,5 @@
 """Self-trade prevention: the taker's mode decides; the group is tenant + account."""
+
 from __future__ import annotations
 
 from decimal import Decimal as D

@@ -1,4 +1,5 @@
 """Shared fixtures: a short generated market (made once per session)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Braid's capture format: legacy captures converted replay identically; bad data is reported with file and line."""
+
 from __future__ import annotations
 
 import gzip

@@ -1,4 +1,5 @@
 """The generated multi-venue market: reproducible, and clean through the real feeds into the consolidated book."""
+
 from __future__ import annotations
 
 import json

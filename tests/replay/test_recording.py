@@ -1,4 +1,5 @@
 """Record the local simulators over real sockets, then replay the recording: the same books, exactly."""
+
 from __future__ import annotations
 
 import json
@@ -38,15 +39,21 @@ async def test_recording_of_the_simulators_replays_to_the_live_books_exactly(tmp
         await recorder.start(VENUES, SYMBOLS)
         await recorder.wait_synced(timeout=8)
         base = _messages(recorder)
-        await eventually(lambda: all(n >= base[v] + 10 for v, n in _messages(recorder).items()), timeout=8,
-                         what="live updates on every venue")
+        await eventually(
+            lambda: all(n >= base[v] + 10 for v, n in _messages(recorder).items()),
+            timeout=8,
+            what="live updates on every venue",
+        )
         for sim in sims.values():
             await sim.apply_fault("disconnect")  # every connection drops: reconnect, resubscribe, resync
         await eventually(lambda: all(f.health.stats.reconnects >= 1 for f in recorder.feeds.values()), timeout=8)
         await recorder.wait_synced(timeout=8)
         base = _messages(recorder)
-        await eventually(lambda: all(n >= base[v] + 5 for v, n in _messages(recorder).items()), timeout=8,
-                         what="live updates after the resync")
+        await eventually(
+            lambda: all(n >= base[v] + 5 for v, n in _messages(recorder).items()),
+            timeout=8,
+            what="live updates after the resync",
+        )
         for sim in sims.values():
             await sim.apply_fault("stall")  # the market stops; frames in flight arrive
         await eventually(lambda: _books_match_the_simulators(recorder, sims), timeout=8)
@@ -71,7 +78,9 @@ async def test_recording_of_the_simulators_replays_to_the_live_books_exactly(tmp
     assert replayed == live
     assert {f.venue: f.health.stats.messages for f in result.feeds} == live_messages
     assert all(f.health.stats.checksum_failures == 0 for f in result.feeds)
-    assert [f.health.stats.snapshots for f in result.feeds] == [recorder.feeds[f.venue].health.stats.snapshots for f in result.feeds]
+    assert [f.health.stats.snapshots for f in result.feeds] == [
+        recorder.feeds[f.venue].health.stats.snapshots for f in result.feeds
+    ]
     assert result.unanswered_snapshots == [] and result.errors == []
     # REST snapshots and reference data are in the recording, with the recorder's receive times.
     kinds = {(ln.venue, ln.kind.value) for f in capture_files(folder) for ln in read_capture(f)}
@@ -82,7 +91,13 @@ async def test_recording_of_the_simulators_replays_to_the_live_books_exactly(tmp
 def test_rotation_by_size_and_time_and_the_manifest(tmp_path):
     def fill(writer: CaptureWriter) -> None:
         for i in range(2000):
-            writer.write(1_000_000_000 + i * 10_000_000, "binance", "binance-1", "recv", f'{{"n":{i},"pad":"{i * 7919 % 100003}"}}')
+            writer.write(
+                1_000_000_000 + i * 10_000_000,
+                "binance",
+                "binance-1",
+                "recv",
+                f'{{"n":{i},"pad":"{i * 7919 % 100003}"}}',
+            )
         writer.write(1_000_000_000, "htx", "htx-1", "recv", b"\x1f\x8b binary")
         writer.close()
 
@@ -99,7 +114,11 @@ def test_rotation_by_size_and_time_and_the_manifest(tmp_path):
         assert m["time_range_ns"] == [1_000_000_000, 1_000_000_000 + 1999 * 10_000_000]
         assert verify_manifest(tmp_path / name) == []
         lines = [ln for f in capture_files(tmp_path / name) for ln in read_capture(f) if ln.venue]
-        assert [ln.payload for ln in lines if ln.venue == "binance"][1999] == '{"n":1999,"pad":"' + str(1999 * 7919 % 100003) + '"}'
+        assert [ln.payload for ln in lines if ln.venue == "binance"][1999] == '{"n":1999,"pad":"' + str(
+            1999 * 7919 % 100003
+        ) + '"}'
         assert [ln.payload for ln in lines if ln.venue == "htx"] == [b"\x1f\x8b binary"]
-    (tmp_path / "size" / json.loads((tmp_path / "size" / MANIFEST).read_text())["files"][0]["name"]).write_bytes(b"changed")
+    (tmp_path / "size" / json.loads((tmp_path / "size" / MANIFEST).read_text())["files"][0]["name"]).write_bytes(
+        b"changed"
+    )
     assert verify_manifest(tmp_path / "size") != []

@@ -1,4 +1,5 @@
 """`braid replay` and the Replayer driver: deterministic output, stepping, callbacks, pacing, looping."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,7 +29,14 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
 
 
 def test_braid_replay_output_is_the_same_bytes_every_time(generated, samples):
-    argv = ["replay", str(generated), str(samples / "binance" / "cryptofeed_2021-10-12"), "--depth", "5", "--no-progress"]
+    argv = [
+        "replay",
+        str(generated),
+        str(samples / "binance" / "cryptofeed_2021-10-12"),
+        "--depth",
+        "5",
+        "--no-progress",
+    ]
     first, second = _run(argv), _run(argv)
     assert first[0] == 0 and first[1] == second[1]
     lines = [json.loads(x) for x in first[1].splitlines()]
@@ -58,7 +66,9 @@ def test_generate_market_command_is_reproducible(tmp_path):
     code, out, _ = _run(["generate-market", "--seed", "5", "--minutes", "0.05", "--out", str(tmp_path / "a")])
     _run(["generate-market", "--seed", "5", "--minutes", "0.05", "--out", str(tmp_path / "b")])
     assert code == 0 and "seed 5" in out
-    assert (tmp_path / "a" / "market-0001.jsonl.gz").read_bytes() == (tmp_path / "b" / "market-0001.jsonl.gz").read_bytes()
+    assert (tmp_path / "a" / "market-0001.jsonl.gz").read_bytes() == (
+        tmp_path / "b" / "market-0001.jsonl.gz"
+    ).read_bytes()
 
 
 def test_callbacks_run_at_replay_times_and_see_the_market_as_of_then(generated):
@@ -83,7 +93,9 @@ def test_callbacks_run_at_replay_times_and_see_the_market_as_of_then(generated):
     s = Replayer([generated])
     while s.step():
         pass
-    assert [b.to_json(50) for f in s.feeds for b in f.books.values()] == [b.to_json(50) for f in r.feeds for b in f.books.values()]
+    assert [b.to_json(50) for f in s.feeds for b in f.books.values()] == [
+        b.to_json(50) for f in r.feeds for b in f.books.values()
+    ]
 
 
 def test_paced_replay_gives_the_same_books(generated):
@@ -131,7 +143,9 @@ async def test_replay_live_serves_a_looping_market_at_wall_clock_times(generated
     market = ConsolidatedMarket()
     stop = asyncio.Event()
     task = asyncio.create_task(replay_live([generated], market, speed=20.0, stop=stop))
-    await eventually(lambda: market.get("BTC/USDT") is not None
-                     and market["BTC/USDT"].live_venues() == ["binance", "kraken", "htx"], what="every venue live")
+    await eventually(
+        lambda: market.get("BTC/USDT") is not None and market["BTC/USDT"].live_venues() == ["binance", "kraken", "htx"],
+        what="every venue live",
+    )
     stop.set()
     await asyncio.wait_for(task, 2)

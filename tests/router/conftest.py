@@ -1,4 +1,5 @@
 """A fixed market for router scenarios: three mirrored venue books, paper venues, the internal engine."""
+
 from __future__ import annotations
 
 from decimal import Decimal as D
@@ -24,8 +25,14 @@ def instrument(venue: str, tick: str = "0.01", step: str = "0.001", min_notional
 class Market:
     """Books, venues and router wired together; tests set the books and call ``router.execute``."""
 
-    def __init__(self, books: dict[str, tuple[list, list]], *, instruments: dict[str, Instrument] | None = None,
-                 latency_s: float = 0.0, **router_kwargs) -> None:
+    def __init__(
+        self,
+        books: dict[str, tuple[list, list]],
+        *,
+        instruments: dict[str, Instrument] | None = None,
+        latency_s: float = 0.0,
+        **router_kwargs,
+    ) -> None:
         self.settings = Settings()
         self.market = ConsolidatedMarket()
         self.books: dict[str, VenueBook] = {}
@@ -44,8 +51,13 @@ class Market:
         self.engine = MatchingEngine([internal])
         instruments_map = {(v, SYMBOL): insts[v] for v in books} | {("internal", SYMBOL): internal}
         self.router = SmartOrderRouter(
-            self.market, self.venues, instruments_map, engine=self.engine, settings=self.settings,
-            clock=lambda: self.clock_ns, **router_kwargs,
+            self.market,
+            self.venues,
+            instruments_map,
+            engine=self.engine,
+            settings=self.settings,
+            clock=lambda: self.clock_ns,
+            **router_kwargs,
         )
 
     def update(self, venue: str, bids: list | None = None, asks: list | None = None) -> None:
@@ -57,8 +69,10 @@ class Market:
 
 @pytest.fixture
 def three_venues() -> Market:
-    return Market({
-        "binance": ([["99.00", "1"]], [["100.00", "1"], ["101.00", "2"]]),
-        "kraken": ([["99.50", "1"]], [["100.20", "0.5"], ["100.50", "3"]]),
-        "htx": ([["99.20", "1"]], [["100.10", "1"]]),
-    })
+    return Market(
+        {
+            "binance": ([["99.00", "1"]], [["100.00", "1"], ["101.00", "2"]]),
+            "kraken": ([["99.50", "1"]], [["100.20", "0.5"], ["100.50", "3"]]),
+            "htx": ([["99.20", "1"]], [["100.10", "1"]]),
+        }
+    )

@@ -1,4 +1,5 @@
 """Routing quality on the shipped generated market: numbers checked by hand, reports byte for byte."""
+
 from __future__ import annotations
 
 import asyncio
@@ -37,7 +38,7 @@ def by_hand(side: str, qty: D, books, limit: D) -> list[tuple[str, D, D]]:
     its lot step, giving the excess back from that venue's worst level (the router's documented rule)."""
     rows = []
     for venue, (bids, asks) in books.items():
-        for price, avail in (asks if side == "BUY" else bids):
+        for price, avail in asks if side == "BUY" else bids:
             eff = price * (1 + FEES[venue]) if side == "BUY" else price * (1 - FEES[venue])
             rows.append((eff if side == "BUY" else -eff, venue, price, avail))
     rows.sort()
@@ -76,7 +77,10 @@ def test_fills_and_report_numbers_match_a_hand_computation(hand_checked):
     analysis, books = hand_checked
     for fo, report in analysis.runs:
         b = books[fo.ts_ns]
-        best_bid, best_ask = max(max(p for p, _ in v[0]) for v in b.values()), min(min(p for p, _ in v[1]) for v in b.values())
+        best_bid, best_ask = (
+            max(max(p for p, _ in v[0]) for v in b.values()),
+            min(min(p for p, _ in v[1]) for v in b.values()),
+        )
         mid = (best_bid + best_ask) / 2
         assert report.arrival_mid == mid
         limit = fo.parent.price if fo.parent.price is not None else mid * (D(1) + D(100) / 10_000)
@@ -107,7 +111,9 @@ def test_same_inputs_give_the_same_report_byte_for_byte(tmp_path):
         analysis = asyncio.run(analyse([DATA], flow, depth_at=[START + 100 * S]))
         outs.append(write_report(analysis, tmp_path / f"run{n}"))
     assert sorted(outs[0]) == sorted(outs[1])
-    assert {"report.html", "report.json", "parents.csv", "fills.csv", "improvement.png", "venue_share.png"} <= set(outs[0])
+    assert {"report.html", "report.json", "parents.csv", "fills.csv", "improvement.png", "venue_share.png"} <= set(
+        outs[0]
+    )
     for name in outs[0]:
         assert outs[0][name].read_bytes() == outs[1][name].read_bytes(), name
     html = outs[0]["report.html"].read_text()
@@ -132,7 +138,20 @@ def test_braid_replay_with_a_flow_writes_the_report(tmp_path, capfd):
 
     flow = generate_flow(["BTC/USDT"], START + 30 * S, START + 60 * S, 4, seed=2)
     write_flow(flow, tmp_path / "flow.csv")
-    assert main(["replay", str(DATA), "--flow", str(tmp_path / "flow.csv"), "--report", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "replay",
+                str(DATA),
+                "--flow",
+                str(tmp_path / "flow.csv"),
+                "--report",
+                str(tmp_path / "out"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     lines = capfd.readouterr().out.splitlines()
     assert lines[0].startswith('{"filled_parents":4') and len(lines) == 5
     assert (tmp_path / "out" / "report.html").stat().st_size > 10_000

@@ -1,4 +1,5 @@
 """The consolidated book: exact merge, fee-adjusted view, size queries, venues leaving and returning."""
+
 from __future__ import annotations
 
 from decimal import Decimal as D
@@ -22,7 +23,11 @@ def venue_book(venue: str, bids, asks, price_scale: int = 2) -> VenueBook:
 @pytest.fixture
 def cb() -> ConsolidatedBook:
     c = ConsolidatedBook("BTC/USDT")
-    c.attach(venue_book("binance", [["100.00", "1"], ["99.50", "2"]], [["101.00", "1"], ["102.00", "3"]]), fee=D("0.001"), priority=0)
+    c.attach(
+        venue_book("binance", [["100.00", "1"], ["99.50", "2"]], [["101.00", "1"], ["102.00", "3"]]),
+        fee=D("0.001"),
+        priority=0,
+    )
     c.attach(venue_book("kraken", [["100.0", "0.5"], ["99.9", "2"]], [["100.8", "1"]], 1), fee=D("0.0026"), priority=1)
     c.attach(venue_book("htx", [["99.90", "1"]], [["101.00", "4"]]), fee=D("0.002"), priority=2)
     return c
@@ -46,7 +51,10 @@ def test_fee_adjusted_view_can_reorder_venues(cb):
         (D("101.202"), "htx"),
     ]
     bids = cb.bids(2, fee_adjusted=True)  # a seller receives bid * (1 - fee)
-    assert [(lv.price, lv.venues) for lv in bids] == [(D("99.9"), (("binance", D("1")),)), (D("99.74"), (("kraken", D("0.5")),))]
+    assert [(lv.price, lv.venues) for lv in bids] == [
+        (D("99.9"), (("binance", D("1")),)),
+        (D("99.74"), (("kraken", D("0.5")),)),
+    ]
 
 
 def test_vwap_and_fill_by_venue(cb):

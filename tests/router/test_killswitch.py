@@ -1,4 +1,5 @@
 """Kill switch: scopes and precedence, resume, halt callbacks, the mid-anomaly rule; the reason table."""
+
 from __future__ import annotations
 
 import asyncio
@@ -95,10 +96,18 @@ async def test_halt_record_reason_time_by_and_clear_message() -> None:
     halt = await k.halt(Scope.symbol(BTC), "fat finger on the desk.", "alice")
     assert halt == Halt(Scope.symbol(BTC), "fat finger on the desk.", "alice", 7 * S)
     assert k.halts() == [halt]
-    assert halt.as_dict() == {"scope": "symbol:BTC/USDT", "reason": "fat finger on the desk.", "by": "alice", "at_ns": 7 * S}
+    assert halt.as_dict() == {
+        "scope": "symbol:BTC/USDT",
+        "reason": "fat finger on the desk.",
+        "by": "alice",
+        "at_ns": 7 * S,
+    }
     rej = k.rejection(BTC, "binance")
     assert rej == Rejection(RejectReason.HALTED_SYMBOL, "symbol BTC/USDT by alice: fat finger on the desk")
-    assert rej.as_binance() == {"code": -2010, "msg": "Trading is halted for symbol BTC/USDT by alice: fat finger on the desk."}
+    assert rej.as_binance() == {
+        "code": -2010,
+        "msg": "Trading is halted for symbol BTC/USDT by alice: fat finger on the desk.",
+    }
     await k.halt(Scope.ALL, "exchange outage", "bob")
     assert k.rejection(ETH).msg == "Trading is halted for all symbols and venues by bob: exchange outage."  # type: ignore[union-attr]
     k.resume(Scope.ALL)
@@ -280,23 +289,28 @@ def test_rule_validation_and_settings() -> None:
         AnomalyRule(D(5), 0)
     assert AnomalyRule(D(5), 0.1).window_ns == 100_000_000
     assert AnomalyRule.from_settings(Settings()) == AnomalyRule(D(10), 10.0)
-    assert AnomalyRule.from_settings(Settings(kill_anomaly_move_pct=D("2.5"), kill_anomaly_window_s=3)) == AnomalyRule(D("2.5"), 3.0)
+    assert AnomalyRule.from_settings(Settings(kill_anomaly_move_pct=D("2.5"), kill_anomaly_window_s=3)) == AnomalyRule(
+        D("2.5"), 3.0
+    )
     assert AnomalyRule.from_settings(Settings(kill_anomaly_move_pct=None)) is None
 
 
 def _naive(events: list[tuple[int, D]], pct: D, window_ns: int) -> list[bool]:
     out = []
     for i, (t, mid) in enumerate(events):
-        out.append(any(
-            t - tj <= window_ns and abs(mid - mj) * 100 > mj * pct
-            for tj, mj in events[:i]
-        ))
+        out.append(any(t - tj <= window_ns and abs(mid - mj) * 100 > mj * pct for tj, mj in events[:i]))
     return out
 
 
 @given(
     steps=st.lists(
-        st.tuples(st.one_of(st.integers(0, 4 * S), st.sampled_from([0, S // 2, S, 3 * S])), st.one_of(st.integers(995, 1005).map(lambda i: D(i) / 10), st.decimals(min_value=D("90"), max_value=D("110"), places=2))),
+        st.tuples(
+            st.one_of(st.integers(0, 4 * S), st.sampled_from([0, S // 2, S, 3 * S])),
+            st.one_of(
+                st.integers(995, 1005).map(lambda i: D(i) / 10),
+                st.decimals(min_value=D("90"), max_value=D("110"), places=2),
+            ),
+        ),
         min_size=1,
         max_size=60,
     ),
@@ -305,7 +319,9 @@ def _naive(events: list[tuple[int, D]], pct: D, window_ns: int) -> list[bool]:
 )
 @example(steps=[(0, D("100.5")), (S, D("100")), (S, D("100.6"))], pct=D("0.5"), window_s=10.0)  # low from 2nd
 @example(steps=[(0, D("100.0")), (S, D("100.1")), (S, D("99.8"))], pct=D("0.25"), window_s=10.0)  # high from 2nd
-@example(steps=[(0, D("100")), (S, D("90")), (S, D("100")), (S, D("100.3"))], pct=D("0.25"), window_s=1.5)  # evicted low
+@example(
+    steps=[(0, D("100")), (S, D("90")), (S, D("100")), (S, D("100.3"))], pct=D("0.25"), window_s=1.5
+)  # evicted low
 @settings(max_examples=300)
 def test_window_matches_naive_recomputation(steps: list[tuple[int, D]], pct: D, window_s: float) -> None:
     rule = AnomalyRule(pct, window_s)
@@ -332,7 +348,10 @@ def test_reason_table_is_complete_and_stage_prefixed() -> None:
 
     for reason in MatchingReason:  # the matching engine's reasons answer from the same table
         assert reason in BINANCE_ERRORS
-    assert error_of(MatchingReason.MATCHING_BAD_PRECISION, "price") == (-1111, "Parameter 'price' has too much precision.")
+    assert error_of(MatchingReason.MATCHING_BAD_PRECISION, "price") == (
+        -1111,
+        "Parameter 'price' has too much precision.",
+    )
     assert not {r.value for r in RejectReason} & {r.value for r in MatchingReason}
 
 
@@ -357,4 +376,6 @@ def test_ccxt_maps_the_payload(reason: RejectReason, expected: type[Exception]) 
     payload = Rejection(reason, "symbol BTC/USDT by ops: test").as_binance()
     body = json.dumps(payload)
     with pytest.raises(expected):
-        ccxt.binance().handle_errors(400, "Bad Request", "https://api.binance.com/api/v3/order", "POST", {}, body, payload, {}, "")
+        ccxt.binance().handle_errors(
+            400, "Bad Request", "https://api.binance.com/api/v3/order", "POST", {}, body, payload, {}, ""
+        )

@@ -1,4 +1,5 @@
 """Three simulated venues over real sockets into the consolidated book: stalls and disconnects."""
+
 from __future__ import annotations
 
 import pytest

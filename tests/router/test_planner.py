@@ -1,4 +1,5 @@
 """The planner: exact splits for fixed books, fees and inventories, and agreement with the Decimal oracle."""
+
 from __future__ import annotations
 
 from decimal import Decimal as D
@@ -12,8 +13,12 @@ from router.planner import VenueTerms, plan
 from router.reference_planner import reference_plan
 
 
-def inst(venue: str, tick: str = "0.01", step: str = "0.001", min_qty: str = "0", min_notional: str = "0") -> Instrument:
-    return Instrument("BTC/USDT", "BTC", "USDT", venue, "X", D(tick), D(step), min_qty=D(min_qty), min_notional=D(min_notional))
+def inst(
+    venue: str, tick: str = "0.01", step: str = "0.001", min_qty: str = "0", min_notional: str = "0"
+) -> Instrument:
+    return Instrument(
+        "BTC/USDT", "BTC", "USDT", venue, "X", D(tick), D(step), min_qty=D(min_qty), min_notional=D(min_notional)
+    )
 
 
 def book(bids, asks) -> L2Book:
@@ -48,7 +53,10 @@ def test_sweep_across_three_venues():
 
 def test_fee_adjusted_order_beats_raw_price_order():
     books = {"binance": book([], [["100.00", "1"]]), "kraken": book([], [["99.95", "1"]])}
-    terms = {"binance": VenueTerms(inst("binance"), D("0.001"), 0), "kraken": VenueTerms(inst("kraken"), D("0.0026"), 1)}
+    terms = {
+        "binance": VenueTerms(inst("binance"), D("0.001"), 0),
+        "kraken": VenueTerms(inst("kraken"), D("0.0026"), 1),
+    }
     # raw: kraken 99.95 < binance 100; with fees: binance 100.1 < kraken 100.20987
     assert split(plan("BUY", D("1"), books, terms)) == [("binance", "1", "100")]
     # selling, the receiver's view: binance 99*0.999=98.901 vs kraken 99.2*0.9974=98.94208 -> kraken
@@ -63,7 +71,10 @@ def test_tie_goes_to_venue_priority():
 
 
 def test_lot_step_rounding_and_min_notional_move_the_rest_elsewhere():
-    books = {"binance": book([], [["100.00", "0.555"], ["102.00", "5"]]), "htx": book([], [["100.50", "0.05"], ["101.00", "5"]])}
+    books = {
+        "binance": book([], [["100.00", "0.555"], ["102.00", "5"]]),
+        "htx": book([], [["100.50", "0.05"], ["101.00", "5"]]),
+    }
     terms = {
         "binance": VenueTerms(inst("binance", step="0.01"), D("0.001"), 0),
         "htx": VenueTerms(inst("htx", step="0.01", min_notional="10"), D("0.001"), 1),
@@ -116,8 +127,14 @@ venue = st.tuples(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(venue, min_size=1, max_size=3), st.integers(1, 20000), st.sampled_from(["BUY", "SELL"]),
-       st.sampled_from([None, "0.5", "0.25"]), st.one_of(st.none(), st.integers(50, 160)), st.one_of(st.none(), st.integers(20, 400)))
+@given(
+    st.lists(venue, min_size=1, max_size=3),
+    st.integers(1, 20000),
+    st.sampled_from(["BUY", "SELL"]),
+    st.sampled_from([None, "0.5", "0.25"]),
+    st.one_of(st.none(), st.integers(50, 160)),
+    st.one_of(st.none(), st.integers(20, 400)),
+)
 def test_planner_agrees_with_the_decimal_oracle(venues, qty_milli, side, share, limit, child_cap):
     books, terms = {}, {}
     for i, (levels, fee_bp, step, min_notional, inventory) in enumerate(venues):
@@ -125,7 +142,10 @@ def test_planner_agrees_with_the_decimal_oracle(venues, qty_milli, side, share, 
         rows = [[str(D(100) + D(p) / 10 * (1 if side == "BUY" else -1)), str(D(q) / 1000)] for p, q in levels]
         books[name] = book(rows if side == "SELL" else [], rows if side == "BUY" else [])
         terms[name] = VenueTerms(
-            inst(name, "0.1", step, min_notional=min_notional), D(fee_bp) / 10_000, i % 2, None if inventory is None else D(inventory) / 10
+            inst(name, "0.1", step, min_notional=min_notional),
+            D(fee_bp) / 10_000,
+            i % 2,
+            None if inventory is None else D(inventory) / 10,
         )
     kwargs = dict(
         limit_price=None if limit is None else D(limit),

@@ -1,4 +1,5 @@
 """Pre-trade risk: each rule at its exact boundary, market orders on the reference, clear details."""
+
 from __future__ import annotations
 
 from decimal import Decimal as D
@@ -46,7 +47,10 @@ def test_notional_is_exact_at_many_digits() -> None:
     qty = D("0.000000001")
     price = D("123456789012345678901234567890123456789.5")
     assert r.check(SYM, "BUY", qty, price, price, 0) is None
-    assert r.check(SYM, "BUY", qty, D("123456789012345678901234567890123456789.500000000001"), price, 0) is RejectReason.RISK_MAX_NOTIONAL
+    assert (
+        r.check(SYM, "BUY", qty, D("123456789012345678901234567890123456789.500000000001"), price, 0)
+        is RejectReason.RISK_MAX_NOTIONAL
+    )
 
 
 def test_collar_buy_boundary() -> None:
@@ -109,7 +113,10 @@ def test_evaluate_details_are_clear() -> None:
     found = r.evaluate(SYM, "BUY", D("1"), D("1"), REF, 3)
     assert found is not None and found.detail == "3 open orders, the limit is 3"
     assert found.as_binance() == {"code": -2010, "msg": "Filter failure: MAX_NUM_ORDERS"}
-    assert error_of(RejectReason.RISK_MAX_NOTIONAL) == (-2010, "Order would exceed the maximum notional for this symbol.")
+    assert error_of(RejectReason.RISK_MAX_NOTIONAL) == (
+        -2010,
+        "Order would exceed the maximum notional for this symbol.",
+    )
 
 
 def test_limits_validate() -> None:
@@ -126,7 +133,9 @@ def test_limits_validate() -> None:
 
 
 def test_from_settings() -> None:
-    limits = RiskLimits.from_settings(Settings(risk_max_order_notional=D("5000"), risk_collar_bps=D("250"), risk_max_open_orders=7))
+    limits = RiskLimits.from_settings(
+        Settings(risk_max_order_notional=D("5000"), risk_collar_bps=D("250"), risk_max_open_orders=7)
+    )
     assert limits == RiskLimits(D("5000"), D("250"), 7)
     defaults = RiskLimits.from_settings(Settings())
     assert defaults == RiskLimits(None, D("1000"), 200)

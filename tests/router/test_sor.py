@@ -1,4 +1,5 @@
 """Router scenarios with fixed books, fees and inventories, each with its exact expected split and fills."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +15,12 @@ from router.report import ParentOrder
 from tests.router.conftest import SYMBOL, Market, instrument
 
 
-def parent(pid: str, side: str, qty: str, price: str | None = None, tif: str = "IOC", order_type: str = "LIMIT") -> ParentOrder:
-    return ParentOrder(pid, SYMBOL, side, D(qty), order_type, None if price is None else D(price), tif, "broker", "alice")  # type: ignore[arg-type]
+def parent(
+    pid: str, side: str, qty: str, price: str | None = None, tif: str = "IOC", order_type: str = "LIMIT"
+) -> ParentOrder:
+    return ParentOrder(
+        pid, SYMBOL, side, D(qty), order_type, None if price is None else D(price), tif, "broker", "alice"
+    )  # type: ignore[arg-type]
 
 
 def fills(report) -> list[tuple[str, str, str]]:
@@ -24,7 +29,9 @@ def fills(report) -> list[tuple[str, str, str]]:
 
 
 def rest_internal(m: Market, side: OrderSide, qty: str, price: str, account: str = "bob") -> None:
-    m.engine.submit(NewOrder(SYMBOL, account, side, OrderType.LIMIT, D(qty), D(price), TimeInForce.GTC, tenant="broker"))
+    m.engine.submit(
+        NewOrder(SYMBOL, account, side, OrderType.LIMIT, D(qty), D(price), TimeInForce.GTC, tenant="broker")
+    )
 
 
 async def test_internal_cross_fills_against_another_client_without_venue_fee(three_venues):
@@ -76,7 +83,10 @@ async def test_fee_adjusted_order_beats_raw_price_order():
 async def test_min_notional_and_lot_step_rounding():
     m = Market(
         {"binance": ([], [["100.00", "0.555"], ["102.00", "5"]]), "htx": ([], [["100.50", "0.05"], ["101.00", "5"]])},
-        instruments={"binance": instrument("binance", step="0.01"), "htx": instrument("htx", step="0.01", min_notional="10")},
+        instruments={
+            "binance": instrument("binance", step="0.01"),
+            "htx": instrument("htx", step="0.01", min_notional="10"),
+        },
     )
     report = await m.router.execute(parent("p5", "BUY", "0.6", "103"))
     # htx's 0.04 would be worth 4.02 < 10: the whole 0.6 goes to binance, rounded to its 0.01 lot
@@ -173,7 +183,9 @@ async def test_gtc_remainder_rests_internally_and_is_routed_out_when_venues_move
 async def test_resting_remainder_filled_by_another_client_internally():
     m = Market({"binance": ([], [["100.00", "1"]])})
     await m.router.execute(parent("p14", "BUY", "2", "100.00", tif="GTC"))
-    report = await m.router.execute(ParentOrder("p15", SYMBOL, "SELL", D("0.4"), "LIMIT", D("99"), "IOC", "broker", "carol"))
+    report = await m.router.execute(
+        ParentOrder("p15", SYMBOL, "SELL", D("0.4"), "LIMIT", D("99"), "IOC", "broker", "carol")
+    )
     assert fills(report) == [("internal", "100", "0.4")]
     resting = m.router.report("p14")
     assert resting.resting_qty == D("0.6") and fills(resting)[-1] == ("internal", "100", "0.4")
@@ -203,7 +215,10 @@ async def test_pre_trade_risk_refuses_with_a_clear_error_and_routes_nothing(thre
     assert big.status == "REJECTED" and big.reject_code == -2010
     assert big.reject_msg == "Order would exceed the maximum notional for this symbol."
     far = await m.router.execute(parent("r2", "BUY", "1", "101"))  # mid 99.75, collar 1% -> at most 100.7475
-    assert far.status == "REJECTED" and (far.reject_code, far.reject_msg) == (-1013, "Filter failure: PERCENT_PRICE_BY_SIDE")
+    assert far.status == "REJECTED" and (far.reject_code, far.reject_msg) == (
+        -1013,
+        "Filter failure: PERCENT_PRICE_BY_SIDE",
+    )
     assert all(v.placed == 0 for v in m.venues.values())
 
 
@@ -211,9 +226,7 @@ async def test_desk_policy_limits_venues_and_overrides_fees():
     from config.policy import parse_policies
 
     m = Market({"binance": ([], [["100.00", "1"]]), "kraken": ([], [["99.95", "1"]]), "htx": ([], [["99.90", "1"]])})
-    m.router.policies = parse_policies(
-        '[default]\nvenues = ["binance", "kraken"]\n[default.fees]\nkraken = "0.0001"\n'
-    )
+    m.router.policies = parse_policies('[default]\nvenues = ["binance", "kraken"]\n[default.fees]\nkraken = "0.0001"\n')
     report = await m.router.execute(parent("d1", "BUY", "1", "101"))
     # htx is not allowed; with kraken's fee overridden to 1 bp its 99.95 * 1.0001 beats binance's 100.1
     assert fills(report) == [("kraken", "99.95", "1")]
@@ -227,10 +240,14 @@ async def test_price_anomaly_halts_the_symbol():
     m = Market({"binance": ([["99.00", "1"]], [["101.00", "1"]])}, killswitch=ks)
     await m.router.on_market()
     m.clock_ns += 2_000_000_000
-    m.update("binance", bids=[["99.00", "0"], ["110.00", "1"]], asks=[["101.00", "0"], ["112.00", "1"]])  # mid 100 -> 111
+    m.update(
+        "binance", bids=[["99.00", "0"], ["110.00", "1"]], asks=[["101.00", "0"], ["112.00", "1"]]
+    )  # mid 100 -> 111
     await m.router.on_market()
     refused = await m.router.execute(parent("a1", "BUY", "1", "112"))
-    assert refused.status == "REJECTED" and refused.reject_msg.startswith("Trading is halted for symbol BTC/USDT by anomaly")
+    assert refused.status == "REJECTED" and refused.reject_msg.startswith(
+        "Trading is halted for symbol BTC/USDT by anomaly"
+    )
 
 
 async def test_paper_venue_reports_its_balances_and_the_inventory_reads_them():

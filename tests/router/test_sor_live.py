@@ -3,6 +3,7 @@
 Same scenarios as paper execution, but every child is a signed REST order the fake venue matches: a sweep
 across Binance and Kraken, and a child whose answer is lost being reconciled by query without a double fill.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal as D
@@ -25,8 +26,14 @@ from connectors.simulators.order_entry import (
 from router import ConsolidatedMarket, ParentOrder, SmartOrderRouter
 
 SYMBOL = "BTC/USDT"
-BN_KEY, BN_SECRET = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A", "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
-KR_KEY, KR_SECRET = "kraken-key", "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
+BN_KEY, BN_SECRET = (
+    "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A",
+    "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j",
+)
+KR_KEY, KR_SECRET = (
+    "kraken-key",
+    "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg==",
+)
 BN = Instrument(SYMBOL, "BTC", "USDT", "binance", "BTCUSDT", D("0.01"), D("0.00001"), min_notional=D("5"))
 KR = Instrument(SYMBOL, "BTC", "USDT", "kraken", "XBT/USDT", D("0.1"), D("0.00000001"))
 BN_ASKS = [(D("30000"), D("0.5")), (D("30010"), D("1"))]
@@ -42,11 +49,18 @@ def mirrored(venue: str, asks: list[tuple[D, D]]) -> VenueBook:
 
 @pytest.fixture
 async def rig():
-    bn_engine = MatchingEngine([SimMarket("BTCUSDT", "BTC", "USDT", D("0.01"), D("0.00001"), min_notional=D("5"))],
-                               StaticBook(asks={"BTCUSDT": list(BN_ASKS)}), {"USDT": D("100000")})
-    kr_engine = MatchingEngine([SimMarket("XBTUSDT", "XXBT", "USDT", D("0.1"), D("0.00000001"))],
-                               StaticBook(asks={"XBTUSDT": list(KR_ASKS)}), {"USDT": D("100000")},
-                               taker_fee=D("0.0026"), fee_asset=fee_in_quote)
+    bn_engine = MatchingEngine(
+        [SimMarket("BTCUSDT", "BTC", "USDT", D("0.01"), D("0.00001"), min_notional=D("5"))],
+        StaticBook(asks={"BTCUSDT": list(BN_ASKS)}),
+        {"USDT": D("100000")},
+    )
+    kr_engine = MatchingEngine(
+        [SimMarket("XBTUSDT", "XXBT", "USDT", D("0.1"), D("0.00000001"))],
+        StaticBook(asks={"XBTUSDT": list(KR_ASKS)}),
+        {"USDT": D("100000")},
+        taker_fee=D("0.0026"),
+        fee_asset=fee_in_quote,
+    )
     async with FakeBinance(bn_engine, {BN_KEY: BN_SECRET}) as bn, FakeKraken(kr_engine, {KR_KEY: KR_SECRET}) as kr:
         venues = {
             "binance": BinanceTrading(BN_KEY, BN_SECRET, [BN], base_url=bn.url, timeout_s=0.5, rate_limit_ms=5),
@@ -55,7 +69,9 @@ async def rig():
         market = ConsolidatedMarket()
         market.book(SYMBOL).attach(mirrored("binance", BN_ASKS), fee=D("0.001"), priority=0)
         market.book(SYMBOL).attach(mirrored("kraken", KR_ASKS), fee=D("0.0026"), priority=1)
-        router = SmartOrderRouter(market, venues, {("binance", SYMBOL): BN, ("kraken", SYMBOL): KR}, settings=Settings())
+        router = SmartOrderRouter(
+            market, venues, {("binance", SYMBOL): BN, ("kraken", SYMBOL): KR}, settings=Settings()
+        )
         yield router, bn, kr
         for v in venues.values():
             await v.close()

@@ -1,6 +1,7 @@
 """The broker treasury against the fake Binance and Kraken (real signing, real ccxt), on SQLite and PostgreSQL:
 exact inventory, plans for a skewed inventory, M-of-N approval, execution, a crash around the venue call, and
 destinations that are not Braid's."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -18,8 +19,6 @@ from connectors.kraken.capital import KrakenCapital
 from connectors.simulators.order_entry import FakeVenue
 from tests.connectors.trading.venues import FAST, VENUES
 from tests.wallets.conftest import Db
-from wallets import migrations
-from wallets.db import create_db_engine
 from treasury import (
     HOT_TO_VENUE,
     VENUE_TO_HOT,
@@ -29,6 +28,8 @@ from treasury import (
     TreasuryError,
 )
 from treasury.models import transfers
+from wallets import migrations
+from wallets.db import create_db_engine
 
 D = Decimal
 HOT = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"  # BIP-173's P2WPKH example program, regtest prefix
@@ -49,7 +50,9 @@ class Wallets:
 
 @dataclass
 class HotSender:
-    sent: dict[str, tuple[str, str, str, Decimal]] = field(default_factory=dict)  # key -> (network, asset, address, amount)
+    sent: dict[str, tuple[str, str, str, Decimal]] = field(
+        default_factory=dict
+    )  # key -> (network, asset, address, amount)
 
     async def send(self, network: str, asset: str, address: str, amount: Decimal, idempotency_key: str) -> str:
         self.sent.setdefault(idempotency_key, (network, asset, address, amount))
@@ -98,9 +101,14 @@ class Setup:
     def treasury(self, **kw: Any) -> Treasury:
         """A fresh Treasury on the same database: what a restarted process builds."""
         args: dict[str, Any] = dict(
-            balances=self.adapters, capital=self.capital, hot_addresses={"BTC": HOT},
+            balances=self.adapters,
+            capital=self.capital,
+            hot_addresses={"BTC": HOT},
             wallets=Wallets({"hot": {"BTC": D("3")}, "cold": {"BTC": D("10")}, "deposit": {"BTC": D("0.5")}}),
-            approvals=TableApprovals(self.engine), required_approvals=2, targets=TARGETS, hot_sender=self.sender,
+            approvals=TableApprovals(self.engine),
+            required_approvals=2,
+            targets=TARGETS,
+            hot_sender=self.sender,
         )
         args.update(kw)
         return Treasury(self.engine, **args)
@@ -117,7 +125,9 @@ async def setup(engine: Engine) -> AsyncIterator[Setup]:
         adapters[name] = row.make_adapter(row.key, row.secret, fakes[name].url, **FAST)
     fakes["kraken"].wallet.withdraw_keys["braid-hot"] = HOT
     capital: dict[str, VenueCapital] = {
-        "binance": BinanceCapital(adapters["binance"]), "kraken": KrakenCapital(adapters["kraken"], {HOT: "braid-hot"})}
+        "binance": BinanceCapital(adapters["binance"]),
+        "kraken": KrakenCapital(adapters["kraken"], {HOT: "braid-hot"}),
+    }
     try:
         yield Setup(fakes, adapters, capital, HotSender(), engine)
     finally:

@@ -1,4 +1,5 @@
 """Every persistence test runs twice: on a SQLite file and on the real PostgreSQL (a fresh schema each)."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """`braid accounts ...` end to end through the real argument parser and settings, on both databases."""
+
 from __future__ import annotations
 
 import base64
@@ -21,7 +22,9 @@ def _run(settings: Settings, *argv: str) -> tuple[int, list[dict]]:
 
 def test_create_fund_list_and_check(db: Db, tmp_path: Path) -> None:
     s = Settings(
-        database_url=db.url, database_schema=db.schema, data_dir=str(tmp_path),
+        database_url=db.url,
+        database_schema=db.schema,
+        data_dir=str(tmp_path),
         master_key=base64.b64encode(MASTER).decode(),
     )
     code, [t] = _run(s, "create-tenant", "--name", "acme", "--markup", "0.0005")
@@ -29,7 +32,13 @@ def test_create_fund_list_and_check(db: Db, tmp_path: Path) -> None:
     code, [a] = _run(s, "create-account", "--tenant", str(t["tenant"]), "--name", "eve@example.com")
     assert code == 0
     code, [k] = _run(s, "create-key", "--account", str(a["account"]), "--trade", "--ip", "10.0.0.1")
-    assert code == 0 and len(k["apiKey"]) == 64 and len(k["secretKey"]) == 64 and k["canTrade"] and k["ipList"] == ["10.0.0.1/32"]
+    assert (
+        code == 0
+        and len(k["apiKey"]) == 64
+        and len(k["secretKey"]) == 64
+        and k["canTrade"]
+        and k["ipList"] == ["10.0.0.1/32"]
+    )
     code, [f] = _run(s, "fund", "--account", str(a["account"]), "--asset", "usdt", "--amount", "1000.5")
     assert code == 0 and f == {"account": a["account"], "asset": "USDT", "free": "1000.5", "locked": "0"}
     code, _ = _run(s, "fund", "--account", str(a["account"]), "--asset", "USDT", "--amount", "-1")

@@ -1,4 +1,5 @@
 """Nothing acknowledged is lost: group commit under concurrency, and a writer killed with SIGKILL."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,7 +31,9 @@ async def test_concurrent_writers_are_group_committed_and_all_present_after_reop
 
     async def place(i: int) -> OrderRecord:
         batch = Batch()
-        o = await w.orders.save_new(OrderRecord(0, acc, "BTCUSDT", f"c{i}", "BUY", "LIMIT", price=D(1), orig_qty=D(1)), batch=batch)
+        o = await w.orders.save_new(
+            OrderRecord(0, acc, "BTCUSDT", f"c{i}", "BUY", "LIMIT", price=D(1), orig_qty=D(1)), batch=batch
+        )
         await w.ledger.reserve(acc, "USDT", D(1), str(o.order_id), batch=batch)
         await w.store.write(batch)
         return o
@@ -60,7 +63,9 @@ async def test_sigkill_mid_stream_loses_nothing_acknowledged(db: Db) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen(  # noqa: ASYNC220 - the test reads the child synchronously on purpose
         [sys.executable, str(Path(__file__).with_name("writer_child.py")), db.url, db.schema or "", str(acc)],
-        stdout=subprocess.PIPE, env=env, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
     )
     acked: list[tuple[int, str, bool]] = []
     assert child.stdout is not None
@@ -83,14 +88,23 @@ async def test_sigkill_mid_stream_loses_nothing_acknowledged(db: Db) -> None:
 
     w = db.open()
     try:
+
         def counts(conn):  # type: ignore[no-untyped-def]
             o, tr, p = models.orders, models.trades, models.postings
-            orders = {r.order_id: (r.client_order_id, r.status) for r in conn.execute(select(o.c.order_id, o.c.client_order_id, o.c.status))}
+            orders = {
+                r.order_id: (r.client_order_id, r.status)
+                for r in conn.execute(select(o.c.order_id, o.c.client_order_id, o.c.status))
+            }
             dup_cids = conn.execute(
                 select(o.c.client_order_id).group_by(o.c.client_order_id).having(func.count() > 1)
             ).all()
-            trades = {r.order_id: r.n for r in conn.execute(select(tr.c.order_id, func.count().label("n")).group_by(tr.c.order_id))}
-            reserves = conn.execute(select(func.count(p.c.transfer_id.distinct())).where(p.c.kind == "reserve")).scalar()
+            trades = {
+                r.order_id: r.n
+                for r in conn.execute(select(tr.c.order_id, func.count().label("n")).group_by(tr.c.order_id))
+            }
+            reserves = conn.execute(
+                select(func.count(p.c.transfer_id.distinct())).where(p.c.kind == "reserve")
+            ).scalar()
             return orders, dup_cids, trades, reserves
 
         orders, dup_cids, trades, reserves = await w.store.read(counts)
@@ -129,7 +143,9 @@ async def test_one_bad_write_in_a_batch_fails_alone(db: Db) -> None:
             await w.ledger.reserve(acc, "USDT", D(1), str(o.order_id), batch=batch)
             await w.store.write(batch)
 
-        results = await asyncio.gather(*(good(i) for i in range(20)), bad(), *(good(i) for i in range(20, 40)), return_exceptions=True)
+        results = await asyncio.gather(
+            *(good(i) for i in range(20)), bad(), *(good(i) for i in range(20, 40)), return_exceptions=True
+        )
         assert isinstance(results[20], Conflict)
         assert [r for i, r in enumerate(results) if i != 20] == [None] * 40
         assert w.ledger.balance(acc, "USDT").locked == D(40)
@@ -151,10 +167,35 @@ async def test_a_replayed_fill_is_refused_whole(db: Db) -> None:
         async def book_fill() -> None:
             batch = Batch()
             tr = await w.orders.add_fill(
-                TradeRecord(0, o.order_id, acc, "BTCUSDT", D(10), D(1), D(10), D(0), "BTC", True, False, 0, "binance", "venue-trade-7"),
+                TradeRecord(
+                    0,
+                    o.order_id,
+                    acc,
+                    "BTCUSDT",
+                    D(10),
+                    D(1),
+                    D(10),
+                    D(0),
+                    "BTC",
+                    True,
+                    False,
+                    0,
+                    "binance",
+                    "venue-trade-7",
+                ),
                 batch=batch,
             )
-            await w.ledger.settle_fill(acc, base="BTC", quote="USDT", side="BUY", qty=D(1), price=D(10), ref=str(tr.trade_id), counterparty="venue:binance", batch=batch)
+            await w.ledger.settle_fill(
+                acc,
+                base="BTC",
+                quote="USDT",
+                side="BUY",
+                qty=D(1),
+                price=D(10),
+                ref=str(tr.trade_id),
+                counterparty="venue:binance",
+                batch=batch,
+            )
             await w.store.write(batch)
 
         await book_fill()
@@ -195,10 +236,14 @@ async def test_two_processes_crediting_the_same_new_balance_lose_nothing(db: Db)
     accs = [(await w1.accounts.create_account(t.tenant_id, f"c{i}@example.com")).account_id for i in range(5)]
     w2 = db.open()
     try:
-        await asyncio.gather(*(
-            w.ledger.credit(acc, "USDT", D(1), f"{n}-{acc}-{i}")
-            for i in range(30) for acc in accs for n, w in (("one", w1), ("two", w2))
-        ))
+        await asyncio.gather(
+            *(
+                w.ledger.credit(acc, "USDT", D(1), f"{n}-{acc}-{i}")
+                for i in range(30)
+                for acc in accs
+                for n, w in (("one", w1), ("two", w2))
+            )
+        )
         w3 = db.open()
         assert all(w3.ledger.balance(acc, "USDT").free == D(60) for acc in accs)
         assert (await w3.ledger.balance_sheet()).ok
@@ -216,7 +261,9 @@ async def test_a_caller_that_stops_waiting_does_not_undo_its_committed_write(db:
         await w.ledger.credit(acc, "USDT", D(10), "fund")
         tasks = [asyncio.ensure_future(w.ledger.reserve(acc, "USDT", D(1), f"o{i}")) for i in range(5)]
         tasks.append(asyncio.ensure_future(w.orders.save_new(OrderRecord(0, acc, "BTCUSDT", "c1", "BUY", "LIMIT"))))
-        await asyncio.sleep(0)  # one turn of the loop: the writes are queued, not yet committed; that is the case tested
+        await asyncio.sleep(
+            0
+        )  # one turn of the loop: the writes are queued, not yet committed; that is the case tested
         for task in tasks:
             task.cancel()  # e.g. the client hung up while its order was being committed
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,4 +1,5 @@
 """One key never sees another account's orders, trades or balances; a broker never sees another broker's."""
+
 from __future__ import annotations
 
 from decimal import Decimal as D
@@ -18,9 +19,17 @@ async def test_accounts_orders_trades_balances_and_keys_are_isolated(db: Db) -> 
         a2 = await w.accounts.create_account(ta.tenant_id, "a2@example.com")
         b1 = await w.accounts.create_account(tb.tenant_id, "a1@example.com")  # same name, other tenant: fine
         await w.ledger.credit(a1.account_id, "USDT", D(100), "fund")
-        o = await w.orders.save_new(OrderRecord(0, a1.account_id, "BTCUSDT", "same-id", "BUY", "LIMIT", price=D(1), orig_qty=D(1)))
-        await w.orders.save_new(OrderRecord(0, a2.account_id, "BTCUSDT", "same-id", "BUY", "LIMIT", price=D(1), orig_qty=D(1)))
-        await w.orders.add_fill(TradeRecord(0, o.order_id, a1.account_id, "BTCUSDT", D(1), D(1), D(1), D(0), "BTC", True, False, 0, "internal", "m1"))
+        o = await w.orders.save_new(
+            OrderRecord(0, a1.account_id, "BTCUSDT", "same-id", "BUY", "LIMIT", price=D(1), orig_qty=D(1))
+        )
+        await w.orders.save_new(
+            OrderRecord(0, a2.account_id, "BTCUSDT", "same-id", "BUY", "LIMIT", price=D(1), orig_qty=D(1))
+        )
+        await w.orders.add_fill(
+            TradeRecord(
+                0, o.order_id, a1.account_id, "BTCUSDT", D(1), D(1), D(1), D(0), "BTC", True, False, 0, "internal", "m1"
+            )
+        )
 
         # tenants see only their own accounts
         assert [x.account_id for x in w.accounts.accounts_of(ta.tenant_id)] == [a1.account_id, a2.account_id]

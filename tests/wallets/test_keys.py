@@ -1,4 +1,5 @@
 """API keys: generated like Binance's, secrets sealed with AES-256-GCM, permissions and IP allowlists."""
+
 from __future__ import annotations
 
 import base64
@@ -49,7 +50,9 @@ async def test_keys_are_stored_encrypted_and_survive_reopen(db: Db) -> None:
     try:
         t = await w.accounts.create_tenant("acme")
         a = await w.accounts.create_account(t.tenant_id, "bob@example.com")
-        key, secret = await w.keys.create_key(t.tenant_id, a.account_id, can_trade=True, ip_allowlist=["10.1.0.0/16", "192.168.1.7"])
+        key, secret = await w.keys.create_key(
+            t.tenant_id, a.account_id, can_trade=True, ip_allowlist=["10.1.0.0/16", "192.168.1.7"]
+        )
         assert len(key.api_key) == 64 and len(secret) == 64 and key.api_key.isalnum() and secret.isalnum()
         rows = await w.store.read(lambda c: c.execute(select(models.api_keys)).all())
         assert len(rows) == 1 and secret not in repr(tuple(rows[0]))

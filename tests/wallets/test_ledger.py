@@ -1,4 +1,5 @@
 """The ledger: double entry, free/locked, refusals that change nothing, markup to the broker, exact money."""
+
 from __future__ import annotations
 
 import asyncio
@@ -31,8 +32,16 @@ async def test_credit_reserve_fill_release_with_markup(db: Db) -> None:
         assert w.ledger.balance(acc, "USDT") == w.ledger.balance(acc, "usdt")
         assert (w.ledger.balance(acc, "USDT").free, w.ledger.balance(acc, "USDT").locked) == (D(500), D(500))
         s = await w.ledger.settle_fill(
-            acc, base="BTC", quote="USDT", side="BUY", qty=D("0.01"), price=D("40000"), ref="trade-1",
-            commission=D("0.00001"), counterparty="venue:binance", release=D("100"),
+            acc,
+            base="BTC",
+            quote="USDT",
+            side="BUY",
+            qty=D("0.01"),
+            price=D("40000"),
+            ref="trade-1",
+            commission=D("0.00001"),
+            counterparty="venue:binance",
+            release=D("100"),
         )
         assert (s.paid, s.received, s.markup) == (D(400), D("0.01"), D("0.00001"))
         assert w.ledger.balance(acc, "BTC").free == D("0.00998")  # 0.01 - fee - markup
@@ -41,12 +50,18 @@ async def test_credit_reserve_fill_release_with_markup(db: Db) -> None:
         # a seller: locked base out, quote in, commission and markup in quote
         await w.ledger.reserve(acc, "BTC", D("0.005"), "order-2")
         s = await w.ledger.settle_fill(
-            acc, base="BTC", quote="USDT", side="SELL", qty=D("0.005"), price=D("41000"), ref="trade-2",
+            acc,
+            base="BTC",
+            quote="USDT",
+            side="SELL",
+            qty=D("0.005"),
+            price=D("41000"),
+            ref="trade-2",
             commission=D("0.205"),
         )
         assert (s.received, s.received_asset, s.markup) == (D("205"), "USDT", D("0.205"))
         assert w.ledger.balance(acc, "USDT").free == D("600") + D("205") - D("0.205") - D("0.205")
-        assert w.ledger.balance(acc, "BTC") .free == D("0.00498")
+        assert w.ledger.balance(acc, "BTC").free == D("0.00498")
         sheet = await w.ledger.balance_sheet()
         assert sheet.ok, sheet.problems
         assert all(v == 0 for v in sheet.totals.values())
@@ -137,7 +152,12 @@ ops = st.lists(
         st.tuples(st.just("credit"), st.sampled_from(ASSETS), amounts),
         st.tuples(st.just("reserve"), st.sampled_from(ASSETS), amounts),
         st.tuples(st.just("release"), st.sampled_from(ASSETS), amounts),
-        st.tuples(st.just("fill"), st.sampled_from(("BUY", "SELL")), amounts, st.decimals(min_value=D("0.01"), max_value=D(2), places=2)),
+        st.tuples(
+            st.just("fill"),
+            st.sampled_from(("BUY", "SELL")),
+            amounts,
+            st.decimals(min_value=D("0.01"), max_value=D(2), places=2),
+        ),
     ),
     min_size=1,
     max_size=25,
@@ -185,7 +205,9 @@ async def _run(w: Wallets, seq: list[tuple], markup: D) -> None:
             else:
                 side, qty, price = op[1], op[2], op[3]
                 quote = qty * price
-                pay, recv, pay_asset, recv_asset = (quote, qty, "USDT", "BTC") if side == "BUY" else (qty, quote, "BTC", "USDT")
+                pay, recv, pay_asset, recv_asset = (
+                    (quote, qty, "USDT", "BTC") if side == "BUY" else (qty, quote, "BTC", "USDT")
+                )
                 ok = model[pay_asset][1] >= pay
                 try:
                     await w.ledger.settle_fill(acc, base="BTC", quote="USDT", side=side, qty=qty, price=price, ref="f")

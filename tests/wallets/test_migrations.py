@@ -7,6 +7,7 @@ and left alone; upgrading twice changes nothing; the migrations and the models d
 clients, an API key, funding, a buy filled in two trades on a venue, an open sell with its reservation, a
 cancelled order). Later migrations change the models, never these files.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -60,7 +61,7 @@ def _make_old_release(db: Db) -> None:
         for table, data in ROWS.items():
             cols = data["columns"]
             sql = text(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})")
-            conn.execute(sql, [dict(zip(cols, row)) for row in data["rows"]])
+            conn.execute(sql, [dict(zip(cols, row, strict=True)) for row in data["rows"]])
 
 
 def _snapshot(db: Db) -> dict[str, list[tuple[Any, ...]]]:
@@ -86,8 +87,12 @@ def _norm(value: Any) -> Any:
 
 
 def _settings(db: Db, tmp_path: Path) -> Settings:
-    return Settings(database_url=db.url, database_schema=db.schema, data_dir=str(tmp_path),
-                    master_key=SecretStr(base64.b64encode(MASTER).decode()))
+    return Settings(
+        database_url=db.url,
+        database_schema=db.schema,
+        data_dir=str(tmp_path),
+        master_key=SecretStr(base64.b64encode(MASTER).decode()),
+    )
 
 
 def _braid(settings: Settings, *argv: str) -> tuple[int, list[dict[str, Any]]]:
@@ -132,10 +137,15 @@ async def _works_as_before(db: Db) -> None:
         assert w.ledger.balance(bob, "BTC").locked == Decimal("1.25")
         trades = await w.orders.my_trades(alice, "BTCUSDT")
         assert [(t.qty, t.price, t.source_ref) for t in trades] == [
-            (Decimal("0.1"), Decimal(40000), "child-0"), (Decimal("0.2"), Decimal("40000.5"), "child-1")]
+            (Decimal("0.1"), Decimal(40000), "child-0"),
+            (Decimal("0.2"), Decimal("40000.5"), "child-1"),
+        ]
         assert [o.client_order_id for o in await w.orders.open_orders(bob)] == ["b-1"]
-        new = await w.orders.save_new(OrderRecord(0, bob, "BTCUSDT", "b-3", "SELL", "LIMIT", tif="GTC",
-                                                  price=Decimal(42000), orig_qty=Decimal("0.1")))
+        new = await w.orders.save_new(
+            OrderRecord(
+                0, bob, "BTCUSDT", "b-3", "SELL", "LIMIT", tif="GTC", price=Decimal(42000), orig_qty=Decimal("0.1")
+            )
+        )
         assert new.order_id > max(r[0] for r in ROWS["braid_orders"]["rows"])
     finally:
         await w.close()
@@ -176,11 +186,19 @@ def test_database_newer_than_the_code_is_refused_and_left_alone(
     with pytest.raises(SchemaTooNew):
         migrations.upgrade(db.url, schema=db.schema)
     s = _settings(db, tmp_path)
-    assert _braid(s, "db", "current") == (0, [{"revision": "9999", "head": migrations.head(), "state": "newer than this Braid"}])
+    assert _braid(s, "db", "current") == (
+        0,
+        [{"revision": "9999", "head": migrations.head(), "state": "newer than this Braid"}],
+    )
 
     # the command line: a clear message and a non-zero exit
-    for name, value in (("DATABASE_URL", db.url), ("DATABASE_SCHEMA", db.schema), ("DATA_DIR", str(tmp_path)),
-                        ("MASTER_KEY", base64.b64encode(MASTER).decode()), ("CONFIG_FILE", str(tmp_path / "none.toml"))):
+    for name, value in (
+        ("DATABASE_URL", db.url),
+        ("DATABASE_SCHEMA", db.schema),
+        ("DATA_DIR", str(tmp_path)),
+        ("MASTER_KEY", base64.b64encode(MASTER).decode()),
+        ("CONFIG_FILE", str(tmp_path / "none.toml")),
+    ):
         if value is None:
             monkeypatch.delenv(f"BRAID_{name}", raising=False)
         else:
@@ -231,10 +249,13 @@ def test_migrations_and_models_describe_the_same_tables(db: Db, module: str) -> 
     engine = create_engine(db.url, connect_args={"options": f"-csearch_path={db.schema}"} if db.schema else {})
     try:
         with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={
-                "compare_type": True,
-                "include_name": lambda name, kind, _p: kind != "table" or name in metadata.tables,
-            })
+            ctx = MigrationContext.configure(
+                conn,
+                opts={
+                    "compare_type": True,
+                    "include_name": lambda name, kind, _p: kind != "table" or name in metadata.tables,
+                },
+            )
             diff = compare_metadata(ctx, metadata)
     finally:
         engine.dispose()

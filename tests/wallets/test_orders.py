@@ -1,4 +1,5 @@
 """Orders and trades: stored, updated, queried Binance-style, ids monotonic, open orders restored on restart."""
+
 from __future__ import annotations
 
 from decimal import Decimal as D
@@ -26,12 +27,31 @@ async def test_order_life_trades_and_queries(db: Db) -> None:
         o2 = await w.orders.save_new(_order(acc, "c2", symbol="ETHUSDT"))
         assert o2.order_id > o.order_id
         tr = await w.orders.add_fill(
-            TradeRecord(0, o.order_id, acc, "BTCUSDT", D("40000"), D("0.1"), D("4000"), D("0.0001"), "BTC", True, False, 0, "binance", "child-1")
+            TradeRecord(
+                0,
+                o.order_id,
+                acc,
+                "BTCUSDT",
+                D("40000"),
+                D("0.1"),
+                D("4000"),
+                D("0.0001"),
+                "BTC",
+                True,
+                False,
+                0,
+                "binance",
+                "child-1",
+            )
         )
         await w.orders.update(acc, o.order_id, status="PARTIALLY_FILLED", executed_qty=D("0.1"), cum_quote=D("4000"))
         got = await w.orders.get(acc, order_id=o.order_id)
         assert (got.status, got.executed_qty, got.cum_quote, got.price, got.route) == (
-            "PARTIALLY_FILLED", D("0.1"), D("4000"), D("40000.5"), '{"parent":"p1"}'
+            "PARTIALLY_FILLED",
+            D("0.1"),
+            D("4000"),
+            D("40000.5"),
+            '{"parent":"p1"}',
         )
         assert [x.order_id for x in await w.orders.open_orders(acc)] == [o.order_id, o2.order_id]
         assert [x.order_id for x in await w.orders.open_orders(acc, "ETHUSDT")] == [o2.order_id]
@@ -40,7 +60,9 @@ async def test_order_life_trades_and_queries(db: Db) -> None:
         o3 = await w.orders.save_new(_order(acc, "c1"))
         assert (await w.orders.get(acc, client_order_id="c1")).order_id == o3.order_id
         assert [x.order_id for x in await w.orders.all_orders(acc, "BTCUSDT")] == [o.order_id, o3.order_id]
-        assert [x.order_id for x in await w.orders.all_orders(acc, "BTCUSDT", from_order_id=o3.order_id)] == [o3.order_id]
+        assert [x.order_id for x in await w.orders.all_orders(acc, "BTCUSDT", from_order_id=o3.order_id)] == [
+            o3.order_id
+        ]
         assert len(await w.orders.all_orders(acc, "BTCUSDT", limit=1)) == 1
         trades = await w.orders.my_trades(acc, "BTCUSDT")
         assert trades == [tr] and trades[0].commission == D("0.0001") and trades[0].is_buyer

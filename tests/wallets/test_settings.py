@@ -1,4 +1,5 @@
 """The durable-state settings: defaults under the data directory, DATABASE_URL accepted as well."""
+
 from __future__ import annotations
 
 import pytest

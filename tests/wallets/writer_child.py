@@ -1,5 +1,6 @@
 """A child process for the SIGKILL test: writes orders, reservations and fills as fast as it can and prints
 one ``ack`` line for each write only after ``store.write`` returned (i.e. after commit)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -31,14 +32,38 @@ async def main(url: str, schema: str | None, account_id: int) -> None:
             filled = i % 3 == 0
             if filled:
                 t = await w.orders.add_fill(
-                    TradeRecord(0, o.order_id, account_id, "BTCUSDT", D(1), D(1), D(1), D(0), "BTC", True, False, 0, "binance", f"x{i}"),
+                    TradeRecord(
+                        0,
+                        o.order_id,
+                        account_id,
+                        "BTCUSDT",
+                        D(1),
+                        D(1),
+                        D(1),
+                        D(0),
+                        "BTC",
+                        True,
+                        False,
+                        0,
+                        "binance",
+                        f"x{i}",
+                    ),
                     batch=batch,
                 )
                 await w.ledger.settle_fill(
-                    account_id, base="BTC", quote="USDT", side="BUY", qty=D(1), price=D(1), ref=str(t.trade_id),
-                    counterparty="venue:binance", batch=batch,
+                    account_id,
+                    base="BTC",
+                    quote="USDT",
+                    side="BUY",
+                    qty=D(1),
+                    price=D(1),
+                    ref=str(t.trade_id),
+                    counterparty="venue:binance",
+                    batch=batch,
                 )
-                await w.orders.update(account_id, o.order_id, status="FILLED", executed_qty=D(1), cum_quote=D(1), batch=batch)
+                await w.orders.update(
+                    account_id, o.order_id, status="FILLED", executed_qty=D(1), cum_quote=D(1), batch=batch
+                )
             await w.store.write(batch)
             os.write(1, f"ack {o.order_id} k{i} {int(filled)}\n".encode())
 

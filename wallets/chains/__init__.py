@@ -6,6 +6,7 @@ Public face: ``Observation``/``BlockRef``/``ChainConsumer``/``MemoryConsumer`` (
 reorg-safe, restartable loop and its tables), ``BitcoinRPC``/``BitcoinSource`` (Bitcoin Core's JSON-RPC),
 ``EvmSource`` (Ethereum and BSC through web3.py), and ``create_chain_tables``.
 """
+
 from wallets.chains.bitcoin import (
     BitcoinRPC,
     BitcoinRPCError,
@@ -30,8 +31,26 @@ from wallets.chains.store import WatcherStore
 from wallets.chains.watcher import ChainSource, ChainWatcher, ScannedBlock
 
 __all__ = [
-    "NATIVE", "TRANSFER_TOPIC", "AddressBook", "BitcoinRPC", "BitcoinRPCError", "BitcoinSource", "BlockRef",
-    "ChainConsumer", "ChainSource", "ChainWatcher", "EvmSource", "MemoryConsumer", "Observation", "ScannedBlock",
-    "WatchedAddresses", "WatcherStore", "btc_to_sat", "create_chain_tables", "lookup_for", "normalise",
-    "scan_bitcoin_block", "scan_evm_block",
+    "NATIVE",
+    "TRANSFER_TOPIC",
+    "AddressBook",
+    "BitcoinRPC",
+    "BitcoinRPCError",
+    "BitcoinSource",
+    "BlockRef",
+    "ChainConsumer",
+    "ChainSource",
+    "ChainWatcher",
+    "EvmSource",
+    "MemoryConsumer",
+    "Observation",
+    "ScannedBlock",
+    "WatchedAddresses",
+    "WatcherStore",
+    "btc_to_sat",
+    "create_chain_tables",
+    "lookup_for",
+    "normalise",
+    "scan_bitcoin_block",
+    "scan_evm_block",
 ]

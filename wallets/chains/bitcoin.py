@@ -3,6 +3,7 @@
 Amounts arrive as JSON numbers in BTC ("0.00100000"); they are parsed as ``Decimal`` and turned into integer
 satoshi, never through a binary float. The same code runs against ``bitcoind -regtest`` and Braid's simulator.
 """
+
 from __future__ import annotations
 
 import base64
@@ -68,8 +69,7 @@ class BitcoinRPC:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         body = {"jsonrpc": "1.0", "id": next(self._ids), "method": method, "params": list(params)}
-        async with self._session.post(self.url, data=json.dumps(body, default=str),
-                                      headers=self._headers) as resp:
+        async with self._session.post(self.url, data=json.dumps(body, default=str), headers=self._headers) as resp:
             text = await resp.text()
             if resp.status == 401:
                 raise BitcoinRPCError(-401, "unauthorised (check the RPC user and password)")
@@ -124,9 +124,19 @@ def scan_bitcoin_block(block: dict[str, Any], lookup: Lookup, chain: str = "BTC"
             account = lookup(address)
             if account is None:
                 continue
-            found.append(Observation(chain=chain, txid=tx["txid"], index=str(out["n"]), address=address,
-                                     asset="BTC", amount=btc_to_sat(out["value"]), block_height=height,
-                                     block_hash=bhash, account=account))
+            found.append(
+                Observation(
+                    chain=chain,
+                    txid=tx["txid"],
+                    index=str(out["n"]),
+                    address=address,
+                    asset="BTC",
+                    amount=btc_to_sat(out["value"]),
+                    block_height=height,
+                    block_hash=bhash,
+                    account=account,
+                )
+            )
     return found
 
 
@@ -162,6 +172,11 @@ class BitcoinSource:
                 break
             block = await self.rpc.getblock(bhash, 2)
             # Bitcoin Core lowercases bech32 in its answers; the lookup dict holds normalised addresses.
-            out.append(ScannedBlock(BlockRef(height, bhash), block.get("previousblockhash", ""),
-                                    scan_bitcoin_block(block, self.lookup, self.chain)))
+            out.append(
+                ScannedBlock(
+                    BlockRef(height, bhash),
+                    block.get("previousblockhash", ""),
+                    scan_bitcoin_block(block, self.lookup, self.chain),
+                )
+            )
         return out

@@ -2,6 +2,7 @@
 project-local ``.tools/`` (git-ignored); starting and stopping an anvil node; compiling and deploying
 ``contracts/BraidTestToken.sol``. ``python -m wallets.chains.devchain install`` is what ``scripts/bootstrap``
 runs where npm exists."""
+
 from __future__ import annotations
 
 import asyncio
@@ -52,9 +53,21 @@ def install_tools(tools_dir: Path = TOOLS_DIR) -> None:
     if npm is None:
         raise ToolsUnavailable("npm is not installed (it brings anvil and solc-js from the npm registry)")
     tools_dir.mkdir(parents=True, exist_ok=True)
-    subprocess.run([npm, "install", "--prefix", str(tools_dir), "--no-save", "--no-audit", "--no-fund",
-                    f"{_anvil_package()}@{ANVIL_VERSION}", f"solc@{SOLC_VERSION}"],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            npm,
+            "install",
+            "--prefix",
+            str(tools_dir),
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            f"{_anvil_package()}@{ANVIL_VERSION}",
+            f"solc@{SOLC_VERSION}",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def compile_token(tools_dir: Path = TOOLS_DIR) -> dict[str, Any]:
@@ -65,12 +78,23 @@ def compile_token(tools_dir: Path = TOOLS_DIR) -> dict[str, Any]:
     if cache.exists():
         return json.loads(cache.read_text())  # type: ignore[no-any-return]
     install_tools(tools_dir)
-    request = {"language": "Solidity", "sources": {"BraidTestToken.sol": {"content": source}},
-               "settings": {"optimizer": {"enabled": True, "runs": 200},
-                            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}}}}
-    done = subprocess.run([str(solcjs_path(tools_dir)), "--standard-json"], input=json.dumps(request),
-                          capture_output=True, text=True, check=True, timeout=300)
-    output = json.loads(done.stdout[done.stdout.index("{"):])
+    request = {
+        "language": "Solidity",
+        "sources": {"BraidTestToken.sol": {"content": source}},
+        "settings": {
+            "optimizer": {"enabled": True, "runs": 200},
+            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
+        },
+    }
+    done = subprocess.run(
+        [str(solcjs_path(tools_dir)), "--standard-json"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    output = json.loads(done.stdout[done.stdout.index("{") :])
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
         raise RuntimeError("solc: " + "; ".join(e["formattedMessage"] for e in errors))
@@ -100,9 +124,18 @@ class Anvil:
         install_tools(self.tools_dir)
         port = _free_port()
         self.proc = subprocess.Popen(
-            [str(anvil_path(self.tools_dir)), "--host", "127.0.0.1", "--port", str(port),
-             "--chain-id", str(self.chain_id), "--silent"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(anvil_path(self.tools_dir)),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--chain-id",
+                str(self.chain_id),
+                "--silent",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         self.url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout_s
@@ -131,8 +164,9 @@ class Anvil:
             self.proc = None
 
 
-async def deploy_token(w3: Any, sender: str, name: str = "Tether USD (Braid test)", symbol: str = "USDT",
-                       supply: int = 10**15) -> Any:
+async def deploy_token(
+    w3: Any, sender: str, name: str = "Tether USD (Braid test)", symbol: str = "USDT", supply: int = 10**15
+) -> Any:
     """Deploy BraidTestToken from an unlocked account of a dev node; returns the web3 contract."""
     artifact = await asyncio.to_thread(compile_token)
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])

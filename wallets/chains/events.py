@@ -5,6 +5,7 @@ idempotency key ``(chain, txid, index)``: ``index`` is the output number for Bit
 ``"native"`` for the transaction's own value) for Ethereum and BSC. A key seen again after an ``on_orphaned``
 is the same payment mined again in the replacement branch, with its new block.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable

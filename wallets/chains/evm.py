@@ -1,6 +1,7 @@
 """Ethereum and BNB Smart Chain through their JSON-RPC (web3.py, async): native transfers to watched addresses
 (each transaction's ``to``) and ERC-20 / BEP-20 ``Transfer`` logs of the configured tokens (``eth_getLogs``
 over the block range, the recipient taken from the third topic)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -43,9 +44,19 @@ def scan_evm_block(
             continue
         account = lookup(to.lower())
         if account is not None:
-            found.append(Observation(chain=chain, txid=_hex(tx["hash"]), index=NATIVE, address=to,
-                                     asset=native_asset, amount=int(tx["value"]), block_height=height,
-                                     block_hash=bhash, account=account))
+            found.append(
+                Observation(
+                    chain=chain,
+                    txid=_hex(tx["hash"]),
+                    index=NATIVE,
+                    address=to,
+                    asset=native_asset,
+                    amount=int(tx["value"]),
+                    block_height=height,
+                    block_hash=bhash,
+                    account=account,
+                )
+            )
     for entry in logs:
         topics = entry["topics"]
         if len(topics) != 3 or bytes(topics[0]) != _TRANSFER:
@@ -57,10 +68,20 @@ def scan_evm_block(
         account = lookup(recipient)
         if account is None:
             continue
-        found.append(Observation(chain=chain, txid=_hex(entry["transactionHash"]), index=str(entry["logIndex"]),
-                                 address=AsyncWeb3.to_checksum_address(recipient), asset=asset,
-                                 amount=int.from_bytes(bytes(entry["data"])[:32], "big"), block_height=height,
-                                 block_hash=bhash, account=account, token=entry["address"]))
+        found.append(
+            Observation(
+                chain=chain,
+                txid=_hex(entry["transactionHash"]),
+                index=str(entry["logIndex"]),
+                address=AsyncWeb3.to_checksum_address(recipient),
+                asset=asset,
+                amount=int.from_bytes(bytes(entry["data"])[:32], "big"),
+                block_height=height,
+                block_hash=bhash,
+                account=account,
+                token=entry["address"],
+            )
+        )
     return found
 
 
@@ -69,9 +90,17 @@ class EvmSource:
 
     transient_errors: tuple[type[Exception], ...] = (aiohttp.ClientError, Web3Exception)
 
-    def __init__(self, url: str, lookup: Lookup, *, chain: str = "ETH", native_asset: str = "ETH",
-                 tokens: Mapping[str, str] | None = None, expected_chain_id: int | None = None,
-                 timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        lookup: Lookup,
+        *,
+        chain: str = "ETH",
+        native_asset: str = "ETH",
+        tokens: Mapping[str, str] | None = None,
+        expected_chain_id: int | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
         self.w3 = AsyncWeb3(AsyncHTTPProvider(url, request_kwargs={"timeout": timeout_s}))
         self.lookup = lookup
         self.chain = chain
@@ -102,10 +131,14 @@ class EvmSource:
         blocks = [await self.w3.eth.get_block(h, full_transactions=True) for h in range(start, end + 1)]
         by_hash: dict[str, list[Any]] = {_hex(b["hash"]): [] for b in blocks}
         if self.tokens:
-            logs = await self.w3.eth.get_logs({
-                "fromBlock": start, "toBlock": end,
-                "address": [AsyncWeb3.to_checksum_address(a) for a in self.tokens], "topics": [TRANSFER_TOPIC],
-            })
+            logs = await self.w3.eth.get_logs(
+                {
+                    "fromBlock": start,
+                    "toBlock": end,
+                    "address": [AsyncWeb3.to_checksum_address(a) for a in self.tokens],
+                    "topics": [TRANSFER_TOPIC],
+                }
+            )
             for entry in logs:
                 bucket = by_hash.get(_hex(entry["blockHash"]))
                 if bucket is None:
@@ -115,8 +148,17 @@ class EvmSource:
             if await self.block_hash(end) != _hex(blocks[-1]["hash"]):
                 return []
         return [
-            ScannedBlock(BlockRef(b["number"], _hex(b["hash"])), _hex(b["parentHash"]),
-                         scan_evm_block(b, by_hash[_hex(b["hash"])], self.lookup, chain=self.chain,
-                                        native_asset=self.native_asset, tokens=self.tokens))
+            ScannedBlock(
+                BlockRef(b["number"], _hex(b["hash"])),
+                _hex(b["parentHash"]),
+                scan_evm_block(
+                    b,
+                    by_hash[_hex(b["hash"])],
+                    self.lookup,
+                    chain=self.chain,
+                    native_asset=self.native_asset,
+                    tokens=self.tokens,
+                ),
+            )
             for b in blocks
         ]

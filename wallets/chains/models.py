@@ -8,6 +8,7 @@ restart re-delivers exactly what was not handed over and nothing else.
 Amounts are base units of up to 256 bits (an ERC-20 ``uint256``), more than ``wallets.models.Money``'s
 NUMERIC(38,18) holds, so they have their own exact type: NUMERIC(78,0) on PostgreSQL, decimal text on SQLite.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """A watcher's durable state: the processed blocks and the outbox of observations (see ``models``)."""
+
 from __future__ import annotations
 
 import time
@@ -17,8 +18,15 @@ def _now_ms() -> int:
 def _row_to_observation(row: object) -> Observation:
     r = row._mapping  # type: ignore[attr-defined]
     return Observation(
-        chain=r["chain"], txid=r["txid"], index=r["idx"], address=r["address"], asset=r["asset"],
-        amount=r["amount"], block_height=r["block_height"], block_hash=r["block_hash"], account=r["account"],
+        chain=r["chain"],
+        txid=r["txid"],
+        index=r["idx"],
+        address=r["address"],
+        asset=r["asset"],
+        amount=r["amount"],
+        block_height=r["block_height"],
+        block_hash=r["block_hash"],
+        account=r["account"],
         token=r["token"],
     )
 
@@ -50,15 +58,32 @@ class WatcherStore:
         """Record the block and its observations (undelivered) in one transaction."""
         now = _now_ms()
         with self.engine.begin() as conn:
-            conn.execute(chain_blocks.insert(), [{"chain": self.chain, "height": block.height, "hash": block.hash,
-                                                  "seen_ms": now}])
+            conn.execute(
+                chain_blocks.insert(),
+                [{"chain": self.chain, "height": block.height, "hash": block.hash, "seen_ms": now}],
+            )
             if observations:
-                conn.execute(chain_observations.insert(), [
-                    {"chain": o.chain, "txid": o.txid, "idx": o.index, "address": o.address, "account": o.account,
-                     "asset": o.asset, "token": o.token, "amount": o.amount, "block_height": o.block_height,
-                     "block_hash": o.block_hash, "orphaned": False, "delivered": False, "seen_ms": now}
-                    for o in observations
-                ])
+                conn.execute(
+                    chain_observations.insert(),
+                    [
+                        {
+                            "chain": o.chain,
+                            "txid": o.txid,
+                            "idx": o.index,
+                            "address": o.address,
+                            "account": o.account,
+                            "asset": o.asset,
+                            "token": o.token,
+                            "amount": o.amount,
+                            "block_height": o.block_height,
+                            "block_hash": o.block_hash,
+                            "orphaned": False,
+                            "delivered": False,
+                            "seen_ms": now,
+                        }
+                        for o in observations
+                    ],
+                )
 
     def rollback_to(self, fork_height: int) -> list[Observation]:
         """Forget blocks above ``fork_height``; mark their observations orphaned. Returns those the consumer had
@@ -66,21 +91,27 @@ class WatcherStore:
         c = chain_observations.c
         above = and_(c.chain == self.chain, c.block_height > fork_height, c.orphaned.is_(False))
         with self.engine.begin() as conn:
-            rows = conn.execute(select(chain_observations).where(above, c.delivered.is_(True))
-                                .order_by(c.block_height.desc(), c.id.desc())).all()
-            conn.execute(update(chain_observations).where(above, c.delivered.is_(False))
-                         .values(orphaned=True, delivered=True))
+            rows = conn.execute(
+                select(chain_observations)
+                .where(above, c.delivered.is_(True))
+                .order_by(c.block_height.desc(), c.id.desc())
+            ).all()
+            conn.execute(
+                update(chain_observations).where(above, c.delivered.is_(False)).values(orphaned=True, delivered=True)
+            )
             conn.execute(update(chain_observations).where(above).values(orphaned=True, delivered=False))
-            conn.execute(delete(chain_blocks).where(chain_blocks.c.chain == self.chain,
-                                                    chain_blocks.c.height > fork_height))
+            conn.execute(
+                delete(chain_blocks).where(chain_blocks.c.chain == self.chain, chain_blocks.c.height > fork_height)
+            )
         return [_row_to_observation(r) for r in rows]
 
     def undelivered(self) -> list[tuple[Observation, bool]]:
         """(observation, orphaned) the consumer has not acknowledged, in the order they happened."""
         c = chain_observations.c
         with self.engine.connect() as conn:
-            rows = conn.execute(select(chain_observations)
-                                .where(c.chain == self.chain, c.delivered.is_(False)).order_by(c.id)).all()
+            rows = conn.execute(
+                select(chain_observations).where(c.chain == self.chain, c.delivered.is_(False)).order_by(c.id)
+            ).all()
         return [(_row_to_observation(r), bool(r.orphaned)) for r in rows]
 
     def mark_delivered(self, observations: Sequence[Observation]) -> None:
@@ -89,15 +120,19 @@ class WatcherStore:
         c = chain_observations.c
         with self.engine.begin() as conn:
             for o in observations:
-                conn.execute(update(chain_observations).where(
-                    c.chain == o.chain, c.txid == o.txid, c.idx == o.index, c.block_hash == o.block_hash
-                ).values(delivered=True))
+                conn.execute(
+                    update(chain_observations)
+                    .where(c.chain == o.chain, c.txid == o.txid, c.idx == o.index, c.block_hash == o.block_hash)
+                    .values(delivered=True)
+                )
 
     def active_since(self, min_height: int) -> list[Observation]:
         """Observations still on the best chain in blocks at or above ``min_height``."""
         c = chain_observations.c
         with self.engine.connect() as conn:
-            rows = conn.execute(select(chain_observations).where(
-                c.chain == self.chain, c.block_height >= min_height, c.orphaned.is_(False)
-            ).order_by(c.block_height, c.id)).all()
+            rows = conn.execute(
+                select(chain_observations)
+                .where(c.chain == self.chain, c.block_height >= min_height, c.orphaned.is_(False))
+                .order_by(c.block_height, c.id)
+            ).all()
         return [_row_to_observation(r) for r in rows]

@@ -7,6 +7,7 @@ the node's until they agree (any depth), tells the consumer ``on_orphaned`` for 
 point, newest first, and then applies the new branch. After a restart it first delivers whatever the outbox
 holds undelivered, then goes on from its stored tip.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -128,7 +129,7 @@ class ChainWatcher:
                 log.warning("chain node unreachable", chain=self.chain, error=repr(exc))
             try:
                 await asyncio.wait_for(stop.wait(), self.poll_interval_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def close(self) -> None:
@@ -165,8 +166,13 @@ class ChainWatcher:
             height -= 1
         fork_height = fork.height if fork else self.start_height - 1
         orphaned = await asyncio.to_thread(self.store.rollback_to, fork_height)
-        log.warning("chain reorganisation", chain=self.chain, replaced_from=fork_height + 1,
-                    old_tip=self.tip.height, orphaned=len(orphaned))
+        log.warning(
+            "chain reorganisation",
+            chain=self.chain,
+            replaced_from=fork_height + 1,
+            old_tip=self.tip.height,
+            orphaned=len(orphaned),
+        )
         self.reorgs += 1
         self._active = [o for o in self._active if o.block_height <= fork_height]
         self.tip = fork

@@ -6,6 +6,7 @@ Public face: ``run_ceremony``, ``PublicWallets``, ``CustodyAddresses``/``Deposit
 ``sign_cold_psbt``, ``finalize_cold``, ``check_psbt_against``) and EVM (``sign_hot_evm``, ``sign_cold_evm``,
 ``verify_signed_evm``) signing APIs, and the errors.
 """
+
 from wallets.custody.addresses import ValidAddress, validate_address
 from wallets.custody.btc import (
     ColdSpendRequest,
@@ -39,9 +40,32 @@ from wallets.custody.models import create_tables
 from wallets.custody.public import PublicWallets
 
 __all__ = [
-    "CeremonyResult", "ColdSpendRequest", "ColdUtxo", "CustodyAddresses", "CustodyError", "DepositAddress",
-    "EvmSpendRequest", "HotInput", "InvalidAddress", "KeyFileError", "PublicWallets", "Sealer", "SpendMismatch",
-    "UnsignedBtcTx", "ValidAddress", "build_cold_psbt", "check_psbt_against", "create_tables", "decode_signed_evm",
-    "finalize_cold", "run_ceremony", "sign_cold_evm", "sign_cold_psbt", "sign_hot_btc", "sign_hot_evm",
-    "unsigned_tx", "validate_address", "verify_signed_evm",
+    "CeremonyResult",
+    "ColdSpendRequest",
+    "ColdUtxo",
+    "CustodyAddresses",
+    "CustodyError",
+    "DepositAddress",
+    "EvmSpendRequest",
+    "HotInput",
+    "InvalidAddress",
+    "KeyFileError",
+    "PublicWallets",
+    "Sealer",
+    "SpendMismatch",
+    "UnsignedBtcTx",
+    "ValidAddress",
+    "build_cold_psbt",
+    "check_psbt_against",
+    "create_tables",
+    "decode_signed_evm",
+    "finalize_cold",
+    "run_ceremony",
+    "sign_cold_evm",
+    "sign_cold_psbt",
+    "sign_hot_btc",
+    "sign_hot_evm",
+    "unsigned_tx",
+    "validate_address",
+    "verify_signed_evm",
 ]

@@ -5,6 +5,7 @@ Bitcoin: bech32 (witness v0, BIP-173) and bech32m (v1+, BIP-350) with the config
 EVM (ETH, BSC): ``0x`` + 40 hex digits; a mixed-case address must carry a valid EIP-55 checksum (all lower
 or all upper case carries none and is accepted as unchecksummed).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ def normalize(network: Network, address: str) -> str:
 
 # ---- EVM ----
 
+
 def to_checksum(address_hex40: str) -> str:
     """EIP-55: upper-case each letter whose nibble of keccak256(lower-case hex) is >= 8."""
     low = address_hex40.lower()
@@ -69,20 +71,24 @@ def evm_checksum_address(address: str, network: str = "ETH") -> str:
         raise InvalidAddress(f"{network} address has a character that is not hex")
     good = to_checksum(body)
     if body != body.lower() and body != body.upper() and address != good:
-        raise InvalidAddress(f"{network} address has a wrong EIP-55 checksum (mixed case does not match; "
-                             "check for a typo)")
+        raise InvalidAddress(
+            f"{network} address has a wrong EIP-55 checksum (mixed case does not match; check for a typo)"
+        )
     return good
 
 
 # ---- Bitcoin ----
+
 
 def _btc(address: str, p: BtcParams) -> ValidAddress:
     low = address.lower()
     for other in sorted(BTC_PARAMS.values(), key=lambda o: -len(o.hrp)):  # bcrt before bc
         if low.startswith(other.hrp + "1"):
             if other.hrp != p.hrp:
-                raise InvalidAddress(f"BTC address is for {other.name} (prefix {other.hrp}1) but this server runs "
-                                     f"on {p.name} (prefix {p.hrp}1)")
+                raise InvalidAddress(
+                    f"BTC address is for {other.name} (prefix {other.hrp}1) but this server runs "
+                    f"on {p.name} (prefix {p.hrp}1)"
+                )
             return _segwit(address, p)
     return _base58(address, p)
 
@@ -92,7 +98,7 @@ def _segwit(address: str, p: BtcParams) -> ValidAddress:
         raise InvalidAddress("BTC bech32 address mixes upper and lower case")
     if len(address) > 90:
         raise InvalidAddress("BTC bech32 address is longer than 90 characters")
-    body = address.lower()[len(p.hrp) + 1:]
+    body = address.lower()[len(p.hrp) + 1 :]
     bad = sorted({c for c in body if c not in CHARSET})
     if bad:
         raise InvalidAddress(f"BTC bech32 address has characters outside the bech32 alphabet: {''.join(bad)!r}")
@@ -127,8 +133,9 @@ def _segwit(address: str, p: BtcParams) -> ValidAddress:
 def _base58(address: str, p: BtcParams) -> ValidAddress:
     bad = sorted({c for c in address if c not in base58.B58_DIGITS})
     if bad:
-        raise InvalidAddress(f"BTC address is neither bech32 ({p.hrp}1...) nor base58: characters {''.join(bad)!r} "
-                             "are not allowed")
+        raise InvalidAddress(
+            f"BTC address is neither bech32 ({p.hrp}1...) nor base58: characters {''.join(bad)!r} are not allowed"
+        )
     try:
         raw = base58.decode_check(address)
     except ValueError:
@@ -142,6 +149,7 @@ def _base58(address: str, p: BtcParams) -> ValidAddress:
         return ValidAddress("BTC", address, "p2sh", b"\xa9\x14" + h + b"\x87")
     for other in BTC_PARAMS.values():
         if version in (other.p2pkh, other.p2sh):
-            raise InvalidAddress(f"BTC base58 address is for {other.name} (version byte {version}) but this server "
-                                 f"runs on {p.name}")
+            raise InvalidAddress(
+                f"BTC base58 address is for {other.name} (version byte {version}) but this server runs on {p.name}"
+            )
     raise InvalidAddress(f"BTC base58 address has an unknown version byte {version}")

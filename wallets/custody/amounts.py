@@ -1,4 +1,5 @@
 """Exact amounts: decimal text in whole units (BTC, ETH, USDT) to integer base units (satoshi, wei)."""
+
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation

@@ -3,6 +3,7 @@
 Amounts are integer satoshis inside; requests carry BTC as exact decimal text. Every cold check is a plain
 function (``check_psbt_against``, ``finalize_cold``) so the withdrawal engine calls the same code as the CLI.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,6 +56,7 @@ def from_sat(sat: int) -> str:
 
 # ---- hot wallet: P2WPKH ----
 
+
 @dataclass(frozen=True, slots=True)
 class HotInput:
     """A UTXO of the hot signer's keys: ``wallet`` "hot" or "deposit", key at ``<account>/change/index``."""
@@ -76,18 +78,34 @@ class UnsignedBtcTx:
     locktime: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"inputs": [{"txid": i.txid, "vout": i.vout, "value_sat": i.value_sat, "wallet": i.wallet,
-                            "change": i.change, "index": i.index} for i in self.inputs],
-                "outputs": [{"address": a, "value_sat": v} for a, v in self.outputs], "locktime": self.locktime}
+        return {
+            "inputs": [
+                {
+                    "txid": i.txid,
+                    "vout": i.vout,
+                    "value_sat": i.value_sat,
+                    "wallet": i.wallet,
+                    "change": i.change,
+                    "index": i.index,
+                }
+                for i in self.inputs
+            ],
+            "outputs": [{"address": a, "value_sat": v} for a, v in self.outputs],
+            "locktime": self.locktime,
+        }
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> UnsignedBtcTx:
-        return cls(tuple(HotInput(**i) for i in doc["inputs"]),
-                   tuple((o["address"], int(o["value_sat"])) for o in doc["outputs"]), int(doc.get("locktime", 0)))
+        return cls(
+            tuple(HotInput(**i) for i in doc["inputs"]),
+            tuple((o["address"], int(o["value_sat"])) for o in doc["outputs"]),
+            int(doc.get("locktime", 0)),
+        )
 
 
-def build_tx(inputs: list[tuple[str, int]], outputs: list[tuple[str, int]], params: BtcParams,
-             locktime: int = 0) -> Transaction:
+def build_tx(
+    inputs: list[tuple[str, int]], outputs: list[tuple[str, int]], params: BtcParams, locktime: int = 0
+) -> Transaction:
     """An unsigned version-2 transaction; outputs validated for ``params``'s network."""
     if not inputs or not outputs:
         raise CustodyError("a transaction needs at least one input and one output")
@@ -130,6 +148,7 @@ def sign_hot_btc(unsigned: UnsignedBtcTx, hot_key_file: str | os.PathLike[str], 
 
 # ---- cold wallet: 2-of-3 P2WSH PSBT ----
 
+
 @dataclass(frozen=True, slots=True)
 class ColdUtxo:
     """A UTXO of the cold multisig at descriptor branch ``change`` (0 receive, 1 change) and ``index``."""
@@ -157,16 +176,27 @@ class ColdSpendRequest:
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> ColdSpendRequest:
         try:
-            return cls(str(doc["destination"]), str(doc["amount"]), str(doc.get("change_amount", "0")),
-                       int(doc.get("change_index", 0)), str(doc.get("max_fee", "0.001")),
-                       str(doc.get("btc_network", "regtest")))
+            return cls(
+                str(doc["destination"]),
+                str(doc["amount"]),
+                str(doc.get("change_amount", "0")),
+                int(doc.get("change_index", 0)),
+                str(doc.get("max_fee", "0.001")),
+                str(doc.get("btc_network", "regtest")),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise CustodyError(f"approved request is incomplete or malformed: {exc}") from exc
 
     def to_json(self) -> dict[str, Any]:
-        return {"network": "BTC", "btc_network": self.btc_network, "destination": self.destination,
-                "amount": self.amount, "change_amount": self.change_amount, "change_index": self.change_index,
-                "max_fee": self.max_fee}
+        return {
+            "network": "BTC",
+            "btc_network": self.btc_network,
+            "destination": self.destination,
+            "amount": self.amount,
+            "change_amount": self.change_amount,
+            "change_index": self.change_index,
+            "max_fee": self.max_fee,
+        }
 
 
 def _cold_scope(public: PublicWallets, change: int, index: int) -> Any:
@@ -194,7 +224,7 @@ def build_cold_psbt(public: PublicWallets, utxos: list[ColdUtxo], request: ColdS
     if fee > to_sat(request.max_fee, "max_fee"):
         raise CustodyError(f"fee {from_sat(fee)} BTC is above the approved maximum {request.max_fee}")
     psbt = PSBT(build_tx([(u.txid, u.vout) for u in utxos], outputs, params))
-    for scope, u in zip(psbt.inputs, utxos):
+    for scope, u in zip(psbt.inputs, utxos, strict=True):
         derived = _cold_scope(public, u.change, u.index)
         scope.witness_utxo = TransactionOutput(u.value_sat, derived.script_pubkey())
         scope.witness_script = derived.witness_script()
@@ -248,7 +278,8 @@ def check_psbt_against(psbt: PSBT, request: ColdSpendRequest, public: PublicWall
     if request.btc_network != public.btc_network:
         raise SpendMismatch(f"approved request is for {request.btc_network}, the wallets are on {public.btc_network}")
     want: list[tuple[bytes, int, str]] = [
-        (validate_address("BTC", request.destination, params).script_pubkey, to_sat(request.amount), "destination")]
+        (validate_address("BTC", request.destination, params).script_pubkey, to_sat(request.amount), "destination")
+    ]
     change = to_sat(request.change_amount, "change_amount")
     if change:
         addr = public.cold_address(1, request.change_index)
@@ -260,8 +291,10 @@ def check_psbt_against(psbt: PSBT, request: ColdSpendRequest, public: PublicWall
     for script, value, what in want:
         if (script, value) not in got:
             seen = ", ".join(f"{Script(s).address(net)}={from_sat(v)}" for s, v in got)
-            raise SpendMismatch(f"PSBT does not pay the approved {what} ({from_sat(value)} BTC to "
-                                f"{Script(script).address(net)}); its outputs are: {seen}")
+            raise SpendMismatch(
+                f"PSBT does not pay the approved {what} ({from_sat(value)} BTC to "
+                f"{Script(script).address(net)}); its outputs are: {seen}"
+            )
     for i, scope in enumerate(psbt.inputs):
         if scope.witness_utxo is None or scope.witness_script is None:
             raise SpendMismatch(f"PSBT input {i} lacks its witness UTXO or witness script")
@@ -283,7 +316,7 @@ def combine_psbts(texts: list[str]) -> PSBT:
     for n, other in enumerate(psbts[1:], start=2):
         if other.tx.txid() != txid:
             raise SpendMismatch(f"PSBT #{n} is a different transaction than PSBT #1 (outputs or inputs differ)")
-        for mine, theirs in zip(base.inputs, other.inputs):
+        for mine, theirs in zip(base.inputs, other.inputs, strict=True):
             mine.partial_sigs.update(theirs.partial_sigs)
     return base
 

@@ -7,6 +7,7 @@
 - Cold keys never reach the server: their xpubs are imported (``[fingerprint/48'/c'/0'/2']xpub``), or in dev
   mode generated into a separate cold directory (``cosigner-N.json``, ``cold-evm.json``), to be moved offline.
 """
+
 from __future__ import annotations
 
 import json
@@ -115,8 +116,11 @@ def run_ceremony(
         for p in [cdir / f"cosigner-{n}.json" for n in (1, 2, 3)] + [cdir / "cold-evm.json"]:
             if p.exists():
                 raise CustodyError(f"{p} exists: move the old cold keys away first")
-        log.warning("DEV MODE: cold keys are being generated on this machine; real cold keys must be made "
-                    "offline and only their xpubs imported", cold_dir=str(cdir))
+        log.warning(
+            "DEV MODE: cold keys are being generated on this machine; real cold keys must be made "
+            "offline and only their xpubs imported",
+            cold_dir=str(cdir),
+        )
         cold_keys = []
         net_e = EMBIT_NETWORKS[params.embit]
         for n in (1, 2, 3):
@@ -124,17 +128,27 @@ def run_ceremony(
             root = bip32.HDKey.from_seed(hd.seed_from_mnemonic(cw), version=net_e["xprv"])
             acct = root.derive(cold_path(params))
             origin = cold_path(params).replace("m/", "").replace("'", "h")
-            cold_keys.append(f"[{root.my_fingerprint.hex()}/{origin}]{acct.to_public().to_string(version=net_e['xpub'])}")
+            cold_keys.append(
+                f"[{root.my_fingerprint.hex()}/{origin}]{acct.to_public().to_string(version=net_e['xpub'])}"
+            )
             f = cdir / f"cosigner-{n}.json"
-            write_key_file(f, {"xprv": root.to_string(version=net_e["xprv"]), "mnemonic": cw,
-                               "btc_network": btc_network}, cosigner_role(n), sealer)
+            write_key_file(
+                f,
+                {"xprv": root.to_string(version=net_e["xprv"]), "mnemonic": cw, "btc_network": btc_network},
+                cosigner_role(n),
+                sealer,
+            )
             cold_files.append(f)
         ew = hd.new_mnemonic()
         evm_root = hd.derive(hd.master_key(hd.seed_from_mnemonic(ew)), "m/44'/60'/0'")
         cold_evm_address = hd.evm_address(evm_root, 0, 0)
         f = cdir / "cold-evm.json"
-        write_key_file(f, {"private_key": hd.private_key_bytes(evm_root, 0, 0).hex(), "address": cold_evm_address,
-                           "mnemonic": ew}, COLD_EVM_ROLE, sealer)
+        write_key_file(
+            f,
+            {"private_key": hd.private_key_bytes(evm_root, 0, 0).hex(), "address": cold_evm_address, "mnemonic": ew},
+            COLD_EVM_ROLE,
+            sealer,
+        )
         cold_files.append(f)
     else:
         assert cold_xpubs is not None
@@ -152,8 +166,7 @@ def run_ceremony(
     public = PublicWallets(btc_network, deposit, hot, descriptor, cold_evm_address, int(time.time() * 1000))
     write_key_file(hot_file, {"btc_network": btc_network, "keys": secrets_out}, HOT_ROLE, sealer)
     public.save(public_file)
-    log.info("custody wallets created", public=str(public_file), hot=str(hot_file), btc_network=btc_network,
-             dev=dev)
+    log.info("custody wallets created", public=str(public_file), hot=str(hot_file), btc_network=btc_network, dev=dev)
     return CeremonyResult(public_file, hot_file, cold_files, public, words)
 
 
@@ -161,9 +174,15 @@ def describe(result: CeremonyResult) -> str:
     """A JSON summary (public facts only) for the command line."""
     assert result.public is not None
     pub = result.public
-    return json.dumps({
-        "public_file": str(result.public_file), "hot_file": str(result.hot_file),
-        "cold_files": [str(p) for p in result.cold_files], "btc_network": pub.btc_network,
-        "cold_descriptor": pub.cold_descriptor, "cold_evm_address": pub.cold_evm_address,
-        "hot": {n: pub.hot_address(n) for n in NETWORKS},  # type: ignore[arg-type]
-    }, indent=2)
+    return json.dumps(
+        {
+            "public_file": str(result.public_file),
+            "hot_file": str(result.hot_file),
+            "cold_files": [str(p) for p in result.cold_files],
+            "btc_network": pub.btc_network,
+            "cold_descriptor": pub.cold_descriptor,
+            "cold_evm_address": pub.cold_evm_address,
+            "hot": {n: pub.hot_address(n) for n in NETWORKS},  # type: ignore[arg-type]
+        },
+        indent=2,
+    )

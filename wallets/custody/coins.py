@@ -1,4 +1,5 @@
 """The coins custody handles on each network (from ``config.custody``), and exact base-unit conversion."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -14,7 +15,9 @@ class Coins:
     def __init__(self, coins: Iterable[CoinNetwork]) -> None:
         self.all = list(coins)
         self._by_name: dict[tuple[str, str], CoinNetwork] = {(c.network, c.coin): c for c in self.all}
-        self._by_contract: dict[tuple[str, str], CoinNetwork] = {(c.network, c.contract.lower()): c for c in self.all if c.contract}
+        self._by_contract: dict[tuple[str, str], CoinNetwork] = {
+            (c.network, c.contract.lower()): c for c in self.all if c.contract
+        }
         for c in self.all:
             if c.unlock_confirmations < c.credit_confirmations:
                 raise CustodyError(f"{c.coin} on {c.network}: unlock_confirmations is below credit_confirmations")

@@ -15,6 +15,7 @@ Every ledger step inserts a ``custody_deposit_steps`` row (its primary key is th
 same batch as the transfer and the state change, so a replay after a crash or a second process cannot credit
 twice: the database refuses the whole batch.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -121,9 +122,16 @@ def account_freeze_scope(account_id: int) -> str:
 class DepositFlow:
     """Implements the watchers' ``ChainConsumer``. One instance per watcher process; ``load`` it at start."""
 
-    def __init__(self, store: Store, ledger: Ledger, addresses: AccountLookup, coins: Coins, *,
-                 open_case: CaseHook = no_case,
-                 on_step: Callable[[Deposit, str, Decimal], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        ledger: Ledger,
+        addresses: AccountLookup,
+        coins: Coins,
+        *,
+        open_case: CaseHook = no_case,
+        on_step: Callable[[Deposit, str, Decimal], None] | None = None,
+    ) -> None:
         self.store = store
         self.ledger = ledger
         self.addresses = addresses
@@ -163,7 +171,11 @@ class DepositFlow:
                     dep = self._open.get(deposit_id(observation.chain, observation.txid, str(observation.index)))
                 if dep is None:
                     continue
-                if not await self._advance(dep, confirmations) and dep.status in OPEN and confirmations > dep.confirmations:
+                if (
+                    not await self._advance(dep, confirmations)
+                    and dep.status in OPEN
+                    and confirmations > dep.confirmations
+                ):
                     dep = replace(dep, confirmations=confirmations)
                     counts.add(Update(models.deposits, (dep.id,), {"confirmations": confirmations}))
                     kept.append(dep)
@@ -191,12 +203,22 @@ class DepositFlow:
             if known.block_hash == o.block_hash:
                 return  # delivered again
             status = "detected" if known.status in ("orphaned", "reversed") else known.status
-            await self._write(replace(known, block_height=o.block_height, block_hash=o.block_hash, status=status,
-                                      confirmations=0, updated=ts))
+            await self._write(
+                replace(
+                    known,
+                    block_height=o.block_height,
+                    block_hash=o.block_hash,
+                    status=status,
+                    confirmations=0,
+                    updated=ts,
+                )
+            )
             return
         coin = self.coins.for_observation(o.chain, o.asset, o.token)
         if coin is None:
-            log.warning("deposit in an unsupported coin ignored", chain=o.chain, asset=o.asset, token=o.token, txid=o.txid)
+            log.warning(
+                "deposit in an unsupported coin ignored", chain=o.chain, asset=o.asset, token=o.token, txid=o.txid
+            )
             return
         account = int(o.account) if o.account else self.addresses.account_for(o.chain, o.address)
         if account is None:
@@ -213,9 +235,25 @@ class DepositFlow:
             else:
                 self._final.add(did)  # unlocked or dust: nothing more to do
             return
-        dep = Deposit(did, o.chain, o.txid, str(o.index), account, coin.coin, amount, str(o.amount), o.address,
-                      o.block_height, o.block_hash, 0, "dust" if amount < coin.min_deposit else "detected", 0, ZERO,
-                      ts, ts)
+        dep = Deposit(
+            did,
+            o.chain,
+            o.txid,
+            str(o.index),
+            account,
+            coin.coin,
+            amount,
+            str(o.amount),
+            o.address,
+            o.block_height,
+            o.block_hash,
+            0,
+            "dust" if amount < coin.min_deposit else "detected",
+            0,
+            ZERO,
+            ts,
+            ts,
+        )
         batch = Batch()
         batch.add(Insert(models.deposits, dep.row()))
         try:
@@ -235,19 +273,28 @@ class DepositFlow:
         if dep.status in ("detected", "confirming") and confirmations >= coin.credit_confirmations:
             batch = Batch()
             await self.ledger.credit(dep.account_id, dep.coin, dep.amount, f"dep:{dep.id}", batch=batch)
-            batch.add(Insert(models.deposit_steps, {"deposit_id": dep.id, "step": f"credit:{dep.generation}", "ts": ts}))
+            batch.add(
+                Insert(models.deposit_steps, {"deposit_id": dep.id, "step": f"credit:{dep.generation}", "ts": ts})
+            )
             status = "credited"
             steps = ["credit"]
             if confirmations >= coin.unlock_confirmations:
-                batch.add(Insert(models.deposit_steps, {"deposit_id": dep.id, "step": f"unlock:{dep.generation}", "ts": ts}))
+                batch.add(
+                    Insert(models.deposit_steps, {"deposit_id": dep.id, "step": f"unlock:{dep.generation}", "ts": ts})
+                )
                 status = "unlocked"
                 steps.append("unlock")
-            await self._step(dep, replace(dep, status=status, confirmations=confirmations, updated=ts), batch, steps,
-                             dep.amount)
+            await self._step(
+                dep, replace(dep, status=status, confirmations=confirmations, updated=ts), batch, steps, dep.amount
+            )
         elif dep.status == "credited" and confirmations >= coin.unlock_confirmations:
             batch = Batch()
-            batch.add(Insert(models.deposit_steps, {"deposit_id": dep.id, "step": f"unlock:{dep.generation}", "ts": ts}))
-            await self._step(dep, replace(dep, status="unlocked", confirmations=confirmations, updated=ts), batch, ["unlock"], ZERO)
+            batch.add(
+                Insert(models.deposit_steps, {"deposit_id": dep.id, "step": f"unlock:{dep.generation}", "ts": ts})
+            )
+            await self._step(
+                dep, replace(dep, status="unlocked", confirmations=confirmations, updated=ts), batch, ["unlock"], ZERO
+            )
         elif dep.status == "detected" and confirmations >= 1:
             await self._write(replace(dep, status="confirming", confirmations=confirmations, updated=ts))
         else:
@@ -269,20 +316,40 @@ class DepositFlow:
             await self.ledger.debit(dep.account_id, dep.coin, take, f"rev:{dep.id}", batch=batch)
         batch.add(Insert(models.deposit_steps, {"deposit_id": dep.id, "step": f"reverse:{dep.generation}", "ts": ts}))
         if shortfall > 0:
-            batch.add(Upsert(models.freezes, {"scope": account_freeze_scope(dep.account_id), "active": True, "by": "custody",
-                                              "reason": f"deposit {dep.id} reversed, {shortfall} {dep.coin} already spent",
-                                              "ts": ts}))
-        new = replace(dep, status="reversed", generation=dep.generation + 1, shortfall=dep.shortfall + shortfall,
-                      confirmations=0, updated=ts)
+            batch.add(
+                Upsert(
+                    models.freezes,
+                    {
+                        "scope": account_freeze_scope(dep.account_id),
+                        "active": True,
+                        "by": "custody",
+                        "reason": f"deposit {dep.id} reversed, {shortfall} {dep.coin} already spent",
+                        "ts": ts,
+                    },
+                )
+            )
+        new = replace(
+            dep,
+            status="reversed",
+            generation=dep.generation + 1,
+            shortfall=dep.shortfall + shortfall,
+            confirmations=0,
+            updated=ts,
+        )
         try:
             await self._step(dep, new, batch, ["reverse"], -take)
         except InsufficientBalance:  # spent between the read and the write: take what is there now
             await self._orphaned(dep)
             return
-        log.warning("credited deposit reversed", id=dep.id, account=dep.account_id, taken=str(take), shortfall=str(shortfall))
+        log.warning(
+            "credited deposit reversed", id=dep.id, account=dep.account_id, taken=str(take), shortfall=str(shortfall)
+        )
         if shortfall > 0:
-            await self.open_case(dep.account_id, "reversed deposit already spent",
-                                 {"deposit": dep.id, "coin": dep.coin, "shortfall": str(canon(shortfall)), "txid": dep.txid})
+            await self.open_case(
+                dep.account_id,
+                "reversed deposit already spent",
+                {"deposit": dep.id, "coin": dep.coin, "shortfall": str(canon(shortfall)), "txid": dep.txid},
+            )
 
     # -- writing -------------------------------------------------------------------------------------
 
@@ -318,8 +385,15 @@ class DepositFlow:
 
 
 def _changes(d: Deposit) -> dict[str, Any]:
-    return {"status": d.status, "confirmations": d.confirmations, "block_height": d.block_height,
-            "block_hash": d.block_hash, "generation": d.generation, "shortfall": d.shortfall, "updated": d.updated}
+    return {
+        "status": d.status,
+        "confirmations": d.confirmations,
+        "block_height": d.block_height,
+        "block_hash": d.block_hash,
+        "generation": d.generation,
+        "shortfall": d.shortfall,
+        "updated": d.updated,
+    }
 
 
 def _deposit(r: Any) -> Deposit:
@@ -334,13 +408,21 @@ def _read_one(conn: Connection, did: str) -> Deposit | None:
 def credited_not_unlocked(conn: Connection, account_id: int, coin: str) -> Decimal:
     """What the account was credited but may not withdraw yet (its ``credited`` deposits of ``coin``)."""
     t = models.deposits
-    rows = conn.execute(select(t.c.amount).where(t.c.account_id == account_id, t.c.coin == coin.upper(),
-                                                 t.c.status == "credited")).scalars()
+    rows = conn.execute(
+        select(t.c.amount).where(t.c.account_id == account_id, t.c.coin == coin.upper(), t.c.status == "credited")
+    ).scalars()
     return sum(rows, ZERO)
 
 
-def deposit_history(conn: Connection, account_id: int, *, coin: str | None = None, start: int | None = None,
-                    end: int | None = None, limit: int = 1000) -> list[Deposit]:
+def deposit_history(
+    conn: Connection,
+    account_id: int,
+    *,
+    coin: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    limit: int = 1000,
+) -> list[Deposit]:
     """The account's deposits, newest first (orphaned ones are not shown: they never happened)."""
     q = models.history(models.deposits, account_id=account_id, coin=coin, start=start, end=end)
     q = q.where(models.deposits.c.status != "orphaned").limit(limit)

@@ -4,9 +4,11 @@
 derivation index of that network is taken from ``custody_address_counters`` inside the inserting
 transaction (row lock on PostgreSQL, write lock on SQLite), so two processes never hand out one index, and
 unique indexes on (network, account) and (network, address) are the backstop. A loser of a race for the
-same account reads the winner's row (its index stays unused: a gap, never a reuse). ``account_for(network, address)`` answers from memory (a dict loaded
+same account reads the winner's row (its index stays unused: a gap, never a reuse). ``account_for(network, address)``
+answers from memory (a dict loaded
 from the table and updated on insert; ``refresh()`` picks up rows other processes added), for the watchers.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -73,8 +75,12 @@ class CustodyAddresses:
         for net in NETWORKS:
             try:
                 with self._engine.begin() as conn:
-                    if conn.execute(select(models.address_counters.c.network)
-                                    .where(models.address_counters.c.network == net)).first() is None:
+                    if (
+                        conn.execute(
+                            select(models.address_counters.c.network).where(models.address_counters.c.network == net)
+                        ).first()
+                        is None
+                    ):
                         conn.execute(insert(models.address_counters).values(network=net, next_index=0))
             except IntegrityError:
                 pass  # another process created it first
@@ -85,8 +91,10 @@ class CustodyAddresses:
             if rows:
                 address, index = min(rows.values(), key=lambda r: r[1])
                 if self._public.deposit_address(net, index) != address:  # type: ignore[arg-type]
-                    raise CustodyError(f"the {net} deposit addresses in the database were derived from other keys "
-                                       "than the custody public file's: wrong file or wrong database")
+                    raise CustodyError(
+                        f"the {net} deposit addresses in the database were derived from other keys "
+                        "than the custody public file's: wrong file or wrong database"
+                    )
 
     def _get(self, net: Network, account_id: int) -> DepositAddress | None:
         with self._lock:
@@ -99,8 +107,11 @@ class CustodyAddresses:
         """Load addresses added since the last load (by any process); returns how many were new."""
         t = models.deposit_addresses
         with self._engine.connect() as conn:
-            rows = conn.execute(select(t.c.id, t.c.network, t.c.account_id, t.c.address, t.c.lookup,
-                                       t.c.derivation_index).where(t.c.id > self._last_id).order_by(t.c.id)).all()
+            rows = conn.execute(
+                select(t.c.id, t.c.network, t.c.account_id, t.c.address, t.c.lookup, t.c.derivation_index)
+                .where(t.c.id > self._last_id)
+                .order_by(t.c.id)
+            ).all()
         with self._lock:
             for _, net, account_id, address, lookup, index in rows:
                 self._by_account[net][account_id] = (address, index)
@@ -123,14 +134,27 @@ class CustodyAddresses:
                 row = conn.execute(select(t).where(t.c.network == net, t.c.account_id == account_id)).mappings().first()
                 if row is None:
                     # taking the counter row first serialises allocators of this network
-                    index = conn.execute(update(c).where(c.c.network == net).values(next_index=c.c.next_index + 1)
-                                         .returning(c.c.next_index)).scalar_one() - 1
+                    index = (
+                        conn.execute(
+                            update(c)
+                            .where(c.c.network == net)
+                            .values(next_index=c.c.next_index + 1)
+                            .returning(c.c.next_index)
+                        ).scalar_one()
+                        - 1
+                    )
                     if index >= 2**31:
                         raise CustodyError(f"{net} deposit derivation indexes are exhausted")
                     address = self._public.deposit_address(net, index)
-                    values = {"network": net, "account_id": account_id, "address": address,
-                              "lookup": normalize(net, address), "derivation_index": index,
-                              "path": self._public.deposit_path(net, index), "created": now_ms()}
+                    values = {
+                        "network": net,
+                        "account_id": account_id,
+                        "address": address,
+                        "lookup": normalize(net, address),
+                        "derivation_index": index,
+                        "path": self._public.deposit_path(net, index),
+                        "created": now_ms(),
+                    }
                     new_id = conn.execute(insert(t).values(**values).returning(t.c.id)).scalar_one()
                     log.info("deposit address created", network=net, account=account_id, index=index)
                 else:

@@ -1,4 +1,5 @@
 """Errors of the custody package: each says what was wrong, so a refused command can be fixed."""
+
 from __future__ import annotations
 
 from wallets.errors import WalletError

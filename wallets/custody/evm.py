@@ -5,6 +5,7 @@ data, gas and either maxFeePerGas + maxPriorityFeePerGas (EIP-1559, type 2) or g
 ``verify_signed_evm`` decodes a signed raw transaction, recovers its sender and refuses it unless the
 destination, amount, token transfer and chain id are exactly the approved request's.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,15 +32,32 @@ _INT_FIELDS = ("chainId", "nonce", "gas", "value", "maxFeePerGas", "maxPriorityF
 
 def transfer_data(to: str, amount_units: int) -> bytes:
     """ABI call data of ERC-20/BEP-20 ``transfer(to, amount)``."""
-    return TRANSFER_SELECTOR + bytes(12) + bytes.fromhex(evm_checksum_address(to)[2:]) + amount_units.to_bytes(32, "big")
+    return (
+        TRANSFER_SELECTOR + bytes(12) + bytes.fromhex(evm_checksum_address(to)[2:]) + amount_units.to_bytes(32, "big")
+    )
 
 
-def unsigned_tx(*, chain_id: int, nonce: int, to: str, value_wei: int = 0, data: bytes = b"", gas: int,
-                max_fee_per_gas: int | None = None, max_priority_fee_per_gas: int | None = None,
-                gas_price: int | None = None) -> dict[str, Any]:
+def unsigned_tx(
+    *,
+    chain_id: int,
+    nonce: int,
+    to: str,
+    value_wei: int = 0,
+    data: bytes = b"",
+    gas: int,
+    max_fee_per_gas: int | None = None,
+    max_priority_fee_per_gas: int | None = None,
+    gas_price: int | None = None,
+) -> dict[str, Any]:
     """A JSON-ready unsigned transaction: EIP-1559 when fee caps are given, else legacy with ``gas_price``."""
-    tx: dict[str, Any] = {"chainId": chain_id, "nonce": nonce, "to": evm_checksum_address(to), "value": str(value_wei),
-                          "data": "0x" + data.hex(), "gas": gas}
+    tx: dict[str, Any] = {
+        "chainId": chain_id,
+        "nonce": nonce,
+        "to": evm_checksum_address(to),
+        "value": str(value_wei),
+        "data": "0x" + data.hex(),
+        "gas": gas,
+    }
     if max_fee_per_gas is not None:
         tx["type"] = 2
         tx["maxFeePerGas"] = str(max_fee_per_gas)
@@ -67,8 +85,15 @@ def sign_evm(tx: dict[str, Any], private_key: bytes) -> bytes:
     return bytes(Account.sign_transaction(_for_signing(tx), private_key).raw_transaction)
 
 
-def sign_hot_evm(tx: dict[str, Any], network: str, hot_key_file: str | os.PathLike[str], sealer: Sealer,
-                 *, wallet: str = "hot", index: int = 0) -> bytes:
+def sign_hot_evm(
+    tx: dict[str, Any],
+    network: str,
+    hot_key_file: str | os.PathLike[str],
+    sealer: Sealer,
+    *,
+    wallet: str = "hot",
+    index: int = 0,
+) -> bytes:
     """Sign with the hot signer's key: the ``network`` hot wallet (``/0/0``) or a deposit address (sweeps)."""
     net = network_name(network)
     if net == "BTC":
@@ -116,8 +141,16 @@ def decode_signed_evm(raw: bytes) -> DecodedEvmTx:
     to = bytes(d["to"])
     if len(to) != 20:
         raise CustodyError("signed transaction creates a contract (no destination): refused")
-    return DecodedEvmTx(evm_checksum_address(sender), chain_id, int(d["nonce"]),
-                        evm_checksum_address("0x" + to.hex()), int(d["value"]), bytes(d["data"]), int(d["gas"]), kind)
+    return DecodedEvmTx(
+        evm_checksum_address(sender),
+        chain_id,
+        int(d["nonce"]),
+        evm_checksum_address("0x" + to.hex()),
+        int(d["value"]),
+        bytes(d["data"]),
+        int(d["gas"]),
+        kind,
+    )
 
 
 @dataclass(frozen=True)
@@ -136,8 +169,15 @@ class EvmSpendRequest:
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> EvmSpendRequest:
         try:
-            return cls(network_name(str(doc["network"])), int(doc["chain_id"]), str(doc["destination"]),
-                       str(doc["amount"]), int(doc.get("decimals", 18)), doc.get("token"), doc.get("sender"))
+            return cls(
+                network_name(str(doc["network"])),
+                int(doc["chain_id"]),
+                str(doc["destination"]),
+                str(doc["amount"]),
+                int(doc.get("decimals", 18)),
+                doc.get("token"),
+                doc.get("sender"),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise CustodyError(f"approved request is incomplete or malformed: {exc}") from exc
 
@@ -146,8 +186,9 @@ def verify_signed_evm(raw: bytes, request: EvmSpendRequest) -> DecodedEvmTx:
     """Refuse (``SpendMismatch``) unless ``raw`` does exactly what was approved; the decoded transaction."""
     tx = decode_signed_evm(raw)
     if tx.chain_id != request.chain_id:
-        raise SpendMismatch(f"signed transaction is for chain id {tx.chain_id}, approved {request.chain_id} "
-                            f"({request.network})")
+        raise SpendMismatch(
+            f"signed transaction is for chain id {tx.chain_id}, approved {request.chain_id} ({request.network})"
+        )
     try:
         dest = evm_checksum_address(request.destination, request.network)
     except InvalidAddress as exc:

@@ -3,6 +3,7 @@
 The API process only ever calls the public half (``parse_account_key`` on an xpub, ``btc_address``,
 ``evm_address``); the ceremony and the signers use the private half.
 """
+
 from __future__ import annotations
 
 import secrets

@@ -4,6 +4,7 @@
 Bitcoin hot withdrawals need the hot wallet's UTXOs from the chain client (coin selection); that signer is
 not wired yet, so BTC withdrawals wait in ``approved`` until it is (the cold PSBT flow works for them).
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,15 @@ class EvmNode(Protocol):
 
 
 class EvmHotSigner:
-    def __init__(self, node: EvmNode, public: PublicWallets, coins: Coins, hot_key_file: str | os.PathLike[str],
-                 sealer: Sealer, chain_ids: dict[str, int]) -> None:
+    def __init__(
+        self,
+        node: EvmNode,
+        public: PublicWallets,
+        coins: Coins,
+        hot_key_file: str | os.PathLike[str],
+        sealer: Sealer,
+        chain_ids: dict[str, int],
+    ) -> None:
         self.node = node
         self.public = public
         self.coins = coins
@@ -58,10 +66,22 @@ class EvmHotSigner:
         nonce = await self.node.nonce(w.network, sender)
         gas_price = await self.node.gas_price(w.network)
         if coin.contract:
-            tx = unsigned_tx(chain_id=self.chain_ids[w.network], nonce=nonce, to=coin.contract,
-                             data=transfer_data(w.address, units), gas=TOKEN_GAS, gas_price=gas_price)
+            tx = unsigned_tx(
+                chain_id=self.chain_ids[w.network],
+                nonce=nonce,
+                to=coin.contract,
+                data=transfer_data(w.address, units),
+                gas=TOKEN_GAS,
+                gas_price=gas_price,
+            )
         else:
-            tx = unsigned_tx(chain_id=self.chain_ids[w.network], nonce=nonce, to=w.address, value_wei=units,
-                             gas=NATIVE_GAS, gas_price=gas_price)
+            tx = unsigned_tx(
+                chain_id=self.chain_ids[w.network],
+                nonce=nonce,
+                to=w.address,
+                value_wei=units,
+                gas=NATIVE_GAS,
+                gas_price=gas_price,
+            )
         raw = sign_hot_evm(tx, w.network, self.hot_key_file, self.sealer)
         return SignedTx(raw, "0x" + keccak(raw).hex())

@@ -8,6 +8,7 @@ renamed into another role, or with its parameters edited, fails to open instead 
 A file is JSON: ``{"format": "braid-keyfile", "version": 1, "role", "kdf": {...}, "nonce", "ciphertext"}``
 (base64 fields); the plaintext is a JSON object of the role's keys. Files are written with mode 0600.
 """
+
 from __future__ import annotations
 
 import base64
@@ -81,8 +82,12 @@ def seal(payload: dict[str, Any], role: str, sealer: Sealer) -> dict[str, Any]:
     nonce = os.urandom(12)  # fresh per file: a (key, nonce) pair is never reused
     ct = AESGCM(sealer.key_for(kdf)).encrypt(nonce, json.dumps(payload).encode(), _aad(role, kdf))
     return {
-        "format": FORMAT, "version": VERSION, "role": role, "kdf": kdf,
-        "nonce": base64.b64encode(nonce).decode(), "ciphertext": base64.b64encode(ct).decode(),
+        "format": FORMAT,
+        "version": VERSION,
+        "role": role,
+        "kdf": kdf,
+        "nonce": base64.b64encode(nonce).decode(),
+        "ciphertext": base64.b64encode(ct).decode(),
     }
 
 
@@ -103,7 +108,9 @@ def unseal(doc: dict[str, Any], role: str, sealer: Sealer) -> dict[str, Any]:
     try:
         plain = AESGCM(sealer.key_for(kdf)).decrypt(nonce, ct, _aad(role, kdf))
     except (InvalidTag, ValueError) as exc:
-        raise KeyFileError(f"key file for {role!r} cannot be decrypted: wrong passphrase/master key, or tampered") from exc
+        raise KeyFileError(
+            f"key file for {role!r} cannot be decrypted: wrong passphrase/master key, or tampered"
+        ) from exc
     out = json.loads(plain)
     if not isinstance(out, dict):
         raise KeyFileError("key file payload is not an object")

@@ -2,6 +2,7 @@
 
 ``create_tables`` makes them; it is the one place a schema migration will later replace.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -149,8 +150,14 @@ freezes = Table(
 )
 
 
-def history(table: Table, *, account_id: int | None = None, coin: str | None = None, start: int | None = None,
-            end: int | None = None) -> Select[Any]:
+def history(
+    table: Table,
+    *,
+    account_id: int | None = None,
+    coin: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+) -> Select[Any]:
     """Rows of the deposits or withdrawals table, filtered as the history endpoints filter them."""
     q = select(table)
     if account_id is not None:

@@ -8,6 +8,7 @@ Derivation layout (one tree per role; accounts are BIP-44 style, hardened):
   ``m/44'/9006'/1'`` (SLIP-44 registers 9006 for BSC). Distinct trees keep a client's ETH and BSC addresses
   apart, so an address on one chain never belongs to another client on the other.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,12 +40,42 @@ class BtcParams:
 
 
 BTC_PARAMS: dict[BtcNetwork, BtcParams] = {
-    "mainnet": BtcParams("mainnet", "bc", 0x00, 0x05, 0, bytes.fromhex("0488b21e"), bytes.fromhex("0488ade4"),
-                         bytes.fromhex("04b24746"), bytes.fromhex("04b2430c"), "main"),
-    "testnet": BtcParams("testnet", "tb", 0x6F, 0xC4, 1, bytes.fromhex("043587cf"), bytes.fromhex("04358394"),
-                         bytes.fromhex("045f1cf6"), bytes.fromhex("045f18bc"), "test"),
-    "regtest": BtcParams("regtest", "bcrt", 0x6F, 0xC4, 1, bytes.fromhex("043587cf"), bytes.fromhex("04358394"),
-                         bytes.fromhex("045f1cf6"), bytes.fromhex("045f18bc"), "regtest"),
+    "mainnet": BtcParams(
+        "mainnet",
+        "bc",
+        0x00,
+        0x05,
+        0,
+        bytes.fromhex("0488b21e"),
+        bytes.fromhex("0488ade4"),
+        bytes.fromhex("04b24746"),
+        bytes.fromhex("04b2430c"),
+        "main",
+    ),
+    "testnet": BtcParams(
+        "testnet",
+        "tb",
+        0x6F,
+        0xC4,
+        1,
+        bytes.fromhex("043587cf"),
+        bytes.fromhex("04358394"),
+        bytes.fromhex("045f1cf6"),
+        bytes.fromhex("045f18bc"),
+        "test",
+    ),
+    "regtest": BtcParams(
+        "regtest",
+        "bcrt",
+        0x6F,
+        0xC4,
+        1,
+        bytes.fromhex("043587cf"),
+        bytes.fromhex("04358394"),
+        bytes.fromhex("045f1cf6"),
+        bytes.fromhex("045f18bc"),
+        "regtest",
+    ),
 }
 
 EVM_COIN: dict[Network, int] = {"ETH": 60, "BSC": 9006}

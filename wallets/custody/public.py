@@ -2,6 +2,7 @@
 
 Written by ``braid wallet init`` into ``<custody dir>/api/custody-public.json``; holds no private key.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,9 +46,15 @@ class PublicWallets:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "format": FORMAT, "version": 1, "btc_network": self.btc_network, "deposit": self.deposit,
-            "hot": self.hot, "cold": {"BTC": {"descriptor": self.cold_descriptor, "threshold": 2, "cosigners": 3},
-                                      "EVM": {"address": self.cold_evm_address}},
+            "format": FORMAT,
+            "version": 1,
+            "btc_network": self.btc_network,
+            "deposit": self.deposit,
+            "hot": self.hot,
+            "cold": {
+                "BTC": {"descriptor": self.cold_descriptor, "threshold": 2, "cosigners": 3},
+                "EVM": {"address": self.cold_evm_address},
+            },
             "created": self.created,
         }
 
@@ -60,8 +67,14 @@ class PublicWallets:
             if missing:
                 raise CustodyError(f"custody public file has no {role} key for {', '.join(missing)}")
         cold = doc.get("cold", {})
-        out = cls(doc["btc_network"], doc["deposit"], doc["hot"], cold["BTC"]["descriptor"],
-                  cold.get("EVM", {}).get("address"), int(doc.get("created", 0)))
+        out = cls(
+            doc["btc_network"],
+            doc["deposit"],
+            doc["hot"],
+            cold["BTC"]["descriptor"],
+            cold.get("EVM", {}).get("address"),
+            int(doc.get("created", 0)),
+        )
         out.check_public_only()
         return out
 

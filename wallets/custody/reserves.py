@@ -1,5 +1,6 @@
 """Proof of reserves, the operator's check: what the ledger owes clients per asset against what custody holds
 on chain (deposit, hot and cold addresses). Short when liabilities exceed assets."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -30,7 +31,9 @@ class Reserve:
 
 def liabilities(conn: Connection) -> dict[str, Decimal]:
     """Per asset, the sum of every client and broker balance (system accounts are the other side)."""
-    kinds = {int(r.account_id): r.kind for r in conn.execute(select(models.accounts.c.account_id, models.accounts.c.kind))}
+    kinds = {
+        int(r.account_id): r.kind for r in conn.execute(select(models.accounts.c.account_id, models.accounts.c.kind))
+    }
     out: dict[str, Decimal] = {}
     for r in conn.execute(select(models.balances)):
         if kinds.get(int(r.account_id)) != "system":
@@ -40,5 +43,7 @@ def liabilities(conn: Connection) -> dict[str, Decimal]:
 
 def reserves(owed: Mapping[str, Decimal], held: Mapping[str, Mapping[str, Decimal]]) -> list[Reserve]:
     """One line per asset owed or held: ``held`` is asset -> wallet ("deposit", "hot", "cold") -> amount."""
-    return [Reserve(a, owed.get(a, ZERO), {k: Decimal(v) for k, v in held.get(a, {}).items()})
-            for a in sorted(set(owed) | set(held))]
+    return [
+        Reserve(a, owed.get(a, ZERO), {k: Decimal(v) for k, v in held.get(a, {}).items()})
+        for a in sorted(set(owed) | set(held))
+    ]

@@ -15,6 +15,7 @@ broadcast -> confirming -> completed; or rejected / cancelled / failed, which gi
 - At the coin's ``credit_confirmations`` the withdrawal is completed: the reservation leaves the account, the
   amount to ``external`` and the fee to ``house:fees``, in the same batch as the state change.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -145,12 +146,23 @@ class Withdrawals:
     """Withdrawals of one installation over the store and the ledger. One process runs ``process``/``recover``;
     any process may ``request``, ``approve``, ``reject``, ``cancel``, ``freeze``."""
 
-    def __init__(self, store: Store, ledger: Ledger, flow: CustodyFlowSettings, *, btc: BtcParams | None = None,
-                 chains: dict[str, ChainClient] | None = None, signers: dict[str, Signer] | None = None,
-                 screen: Screen = allow_address, hold: Hold = no_hold, authorize: Authorize = allow_operator,
-                 scorer: Scorer | None = None, clock: Callable[[], int] = now_ms,
-                 on_change: Callable[[Withdrawal], None] | None = None,
-                 on_balance: Callable[[Withdrawal, Decimal], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        ledger: Ledger,
+        flow: CustodyFlowSettings,
+        *,
+        btc: BtcParams | None = None,
+        chains: dict[str, ChainClient] | None = None,
+        signers: dict[str, Signer] | None = None,
+        screen: Screen = allow_address,
+        hold: Hold = no_hold,
+        authorize: Authorize = allow_operator,
+        scorer: Scorer | None = None,
+        clock: Callable[[], int] = now_ms,
+        on_change: Callable[[Withdrawal], None] | None = None,
+        on_balance: Callable[[Withdrawal, Decimal], None] | None = None,
+    ) -> None:
         self.store = store
         self.ledger = ledger
         self.flow = flow
@@ -175,8 +187,16 @@ class Withdrawals:
             raise WithdrawalRefused(f"no withdrawal {wid}", -4027)
         return found
 
-    async def query(self, *, account_id: int | None = None, status: str | None = None, coin: str | None = None,
-                   start: int | None = None, end: int | None = None, limit: int = 1000) -> list[Withdrawal]:
+    async def query(
+        self,
+        *,
+        account_id: int | None = None,
+        status: str | None = None,
+        coin: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = 1000,
+    ) -> list[Withdrawal]:
         t = models.withdrawals
         q = models.history(t, account_id=account_id, coin=coin, start=start, end=end)
         if status:
@@ -190,8 +210,9 @@ class Withdrawals:
 
     async def approvals(self, wid: str) -> list[str]:
         t = models.withdrawal_approvals
-        return await self.store.read(lambda c: list(c.execute(select(t.c.operator).where(t.c.withdrawal_id == wid)
-                                                              .order_by(t.c.ts)).scalars()))
+        return await self.store.read(
+            lambda c: list(c.execute(select(t.c.operator).where(t.c.withdrawal_id == wid).order_by(t.c.ts)).scalars())
+        )
 
     async def withdrawable(self, account_id: int, coin: str) -> Decimal:
         """Free balance less credited deposits still under their unlock threshold."""
@@ -206,32 +227,59 @@ class Withdrawals:
         canonical = self._valid(net, address)
         ts = self.clock()
         batch = Batch()
-        batch.add(Insert(models.whitelist, {"account_id": account_id, "network": net,
-                                            "address": normalize(net, canonical), "added": ts}))  # type: ignore[arg-type]
+        batch.add(
+            Insert(
+                models.whitelist,
+                {"account_id": account_id, "network": net, "address": normalize(net, canonical), "added": ts},
+            )
+        )  # type: ignore[arg-type]
         try:
             await self.store.write(batch)
         except Conflict:
             t = models.whitelist
-            ts = await self.store.read(lambda c: c.execute(select(t.c.added).where(
-                t.c.account_id == account_id, t.c.network == net,
-                t.c.address == normalize(net, canonical))).scalar_one())  # type: ignore[arg-type]
+            ts = await self.store.read(
+                lambda c: c.execute(
+                    select(t.c.added).where(
+                        t.c.account_id == account_id, t.c.network == net, t.c.address == normalize(net, canonical)
+                    )
+                ).scalar_one()
+            )  # type: ignore[arg-type]
         return int(ts) + self.flow.whitelist_cooloff_s * 1000
 
-    async def request(self, account_id: int, coin: str, network: str, address: str, amount: Decimal, *,
-                      client_id: str | None = None, requested_by: str | None = None) -> Withdrawal:
+    async def request(
+        self,
+        account_id: int,
+        coin: str,
+        network: str,
+        address: str,
+        amount: Decimal,
+        *,
+        client_id: str | None = None,
+        requested_by: str | None = None,
+    ) -> Withdrawal:
         """Check and record a withdrawal, reserving amount + fee; ``WithdrawalRefused`` changes nothing."""
         async with self._lock:
             return await self._request(account_id, coin, network, address, amount, client_id, requested_by)
 
-    async def _request(self, account_id: int, coin_name: str, network: str, address: str, amount: Decimal,
-                       client_id: str | None, requested_by: str | None) -> Withdrawal:
+    async def _request(
+        self,
+        account_id: int,
+        coin_name: str,
+        network: str,
+        address: str,
+        amount: Decimal,
+        client_id: str | None,
+        requested_by: str | None,
+    ) -> Withdrawal:
         coin = self.coins.get(network, coin_name)
         if coin is None:
             raise WithdrawalRefused(f"{coin_name} cannot be withdrawn on network {network}", -4019)
         if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
             raise WithdrawalRefused(f"amount must be a positive number, was {amount}", -4003)
         if amount != amount.quantize(Decimal(1).scaleb(-coin.decimals)):
-            raise WithdrawalRefused(f"amount has more than {coin.decimals} decimals for {coin.coin} on {coin.network}", -4003)
+            raise WithdrawalRefused(
+                f"amount has more than {coin.decimals} decimals for {coin.coin} on {coin.network}", -4003
+            )
         if amount < coin.withdraw_min:
             raise WithdrawalRefused(f"amount is below the minimum withdrawal of {coin.withdraw_min} {coin.coin}", -4003)
         canonical = self._valid(coin.network, address)
@@ -243,35 +291,70 @@ class Withdrawals:
         lookup = normalize(coin.network, canonical)  # type: ignore[arg-type]
         if self.flow.whitelist_required:
             t = models.whitelist
-            added = await self.store.read(lambda c: c.execute(select(t.c.added).where(
-                t.c.account_id == account_id, t.c.network == coin.network, t.c.address == lookup)).scalar())
+            added = await self.store.read(
+                lambda c: c.execute(
+                    select(t.c.added).where(
+                        t.c.account_id == account_id, t.c.network == coin.network, t.c.address == lookup
+                    )
+                ).scalar()
+            )
             if added is None:
                 raise WithdrawalRefused(f"{canonical} is not on this account's withdrawal whitelist", -4029)
             usable = int(added) + self.flow.whitelist_cooloff_s * 1000
             if usable > now:
-                raise WithdrawalRefused(f"{canonical} was whitelisted recently: usable in {(usable - now) // 1000} s", -4029)
+                raise WithdrawalRefused(
+                    f"{canonical} was whitelisted recently: usable in {(usable - now) // 1000} s", -4029
+                )
         history = await self.query(account_id=account_id, start=now - 30 * DAY_MS)
         if coin.daily_limit > 0:
-            day = sum((h.amount for h in history if h.coin == coin.coin and h.created > now - DAY_MS
-                       and h.status not in RELEASED), ZERO)
+            day = sum(
+                (
+                    h.amount
+                    for h in history
+                    if h.coin == coin.coin and h.created > now - DAY_MS and h.status not in RELEASED
+                ),
+                ZERO,
+            )
             if day + amount > coin.daily_limit:
-                raise WithdrawalRefused(f"over the daily withdrawal limit of {coin.daily_limit} {coin.coin} "
-                                        f"(already {canon(day)} in the last 24 h)", -4030)
+                raise WithdrawalRefused(
+                    f"over the daily withdrawal limit of {coin.daily_limit} {coin.coin} "
+                    f"(already {canon(day)} in the last 24 h)",
+                    -4030,
+                )
         refusal = await self.screen(coin.network, canonical)
         if refusal:
             raise WithdrawalRefused(f"destination refused: {refusal}", -4031)
         total = amount + coin.withdraw_fee
         if await self.withdrawable(account_id, coin.coin) < total:
-            raise WithdrawalRefused(f"insufficient withdrawable {coin.coin}: amount {amount} + fee {coin.withdraw_fee}",
-                                    -4026)
+            raise WithdrawalRefused(
+                f"insufficient withdrawable {coin.coin}: amount {amount} + fee {coin.withdraw_fee}", -4026
+            )
         wid = uuid.uuid4().hex
-        w = Withdrawal(wid, account_id, client_id or wid, coin.coin, coin.network, canonical, amount,
-                       coin.withdraw_fee, "requested", "", requested_by or f"account:{account_id}", None, None, now, now)
+        w = Withdrawal(
+            wid,
+            account_id,
+            client_id or wid,
+            coin.coin,
+            coin.network,
+            canonical,
+            amount,
+            coin.withdraw_fee,
+            "requested",
+            "",
+            requested_by or f"account:{account_id}",
+            None,
+            None,
+            now,
+            now,
+        )
         reasons = []
         if coin.approval_above > 0 and amount > coin.approval_above:
             reasons.append(f"amount above {coin.approval_above} {coin.coin}")
-        if not any(normalize(h.network, h.address) == lookup and h.status not in RELEASED  # type: ignore[arg-type]
-                   for h in history if h.network == coin.network):
+        if not any(
+            normalize(h.network, h.address) == lookup and h.status not in RELEASED  # type: ignore[arg-type]
+            for h in history
+            if h.network == coin.network
+        ):
             older = await self._used_before(account_id, coin.network, canonical)
             if not older:
                 reasons.append("first withdrawal to this address")
@@ -290,8 +373,16 @@ class Withdrawals:
             await self.store.write(batch)
         except Conflict:
             raise WithdrawalRefused(f"withdrawOrderId {client_id!r} was used before", -4032) from None
-        log.info("withdrawal requested", id=wid, account=account_id, coin=coin.coin, network=coin.network,
-                 amount=str(amount), status=w.status, reason=w.reason)
+        log.info(
+            "withdrawal requested",
+            id=wid,
+            account=account_id,
+            coin=coin.coin,
+            network=coin.network,
+            amount=str(amount),
+            status=w.status,
+            reason=w.reason,
+        )
         self._changed(w)
         if self.on_balance is not None:
             self.on_balance(w, -total)
@@ -305,8 +396,15 @@ class Withdrawals:
 
     async def _used_before(self, account_id: int, network: str, address: str) -> bool:
         t = models.withdrawals
-        rows = await self.store.read(lambda c: list(c.execute(select(t.c.address).where(
-            t.c.account_id == account_id, t.c.network == network, t.c.status == "completed")).scalars()))
+        rows = await self.store.read(
+            lambda c: list(
+                c.execute(
+                    select(t.c.address).where(
+                        t.c.account_id == account_id, t.c.network == network, t.c.status == "completed"
+                    )
+                ).scalars()
+            )
+        )
         lookup = normalize(network, address)  # type: ignore[arg-type]
         return any(normalize(network, a) == lookup for a in rows)  # type: ignore[arg-type]
 
@@ -349,15 +447,26 @@ class Withdrawals:
     async def reject(self, wid: str, operator: str, reason: str = "") -> Withdrawal:
         await self._authorized(operator, "withdrawal.reject")
         async with self._lock:
-            return await self._release(await self.get(wid), "rejected", f"rejected by {operator}: {reason}".rstrip(": "))
+            return await self._release(
+                await self.get(wid), "rejected", f"rejected by {operator}: {reason}".rstrip(": ")
+            )
 
     async def freeze(self, scope: str, operator: str, reason: str = "") -> None:
         """Stop new withdrawals of one coin (``scope`` "BTC") or of everything (``ALL``); persisted."""
         await self._authorized(operator, "withdrawal.freeze")
         batch = Batch()
-        batch.add(Upsert(models.freezes, {"scope": scope.upper() if not scope.startswith("account:") else scope,
-                                          "active": True, "reason": reason or "frozen by an operator", "by": operator,
-                                          "ts": self.clock()}))
+        batch.add(
+            Upsert(
+                models.freezes,
+                {
+                    "scope": scope.upper() if not scope.startswith("account:") else scope,
+                    "active": True,
+                    "reason": reason or "frozen by an operator",
+                    "by": operator,
+                    "ts": self.clock(),
+                },
+            )
+        )
         await self.store.write(batch)
         log.warning("withdrawals frozen", scope=scope, operator=operator, reason=reason)
 
@@ -415,8 +524,9 @@ class Withdrawals:
             log.warning("no hot signer or chain client for the network: withdrawal waits", id=w.id, network=w.network)
             return None
         if await signer.capacity(w.network, w.coin) < w.amount:
-            new = replace(w, status="waiting_cold", reason=_join(w.reason, "above the hot wallet's balance"),
-                          updated=self.clock())
+            new = replace(
+                w, status="waiting_cold", reason=_join(w.reason, "above the hot wallet's balance"), updated=self.clock()
+            )
             await self._update(new, {"status": new.status, "reason": new.reason, "updated": new.updated})
             return new
         coin = self.coins.require(w.network, w.coin)

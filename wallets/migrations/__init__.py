@@ -5,6 +5,7 @@ for a package's own engine), ``upgrade`` and
 ``current`` (``braid db``), ``new_revision`` (developers: ``braid db revision``), ``head``, and the errors
 ``SchemaError`` / ``SchemaTooNew``. ``registry.MODEL_MODULES`` lists the packages whose tables they cover.
 """
+
 from wallets.migrations.runner import (
     BASELINE,
     SchemaError,
@@ -20,6 +21,15 @@ from wallets.migrations.runner import (
 )
 
 __all__ = [
-    "BASELINE", "SchemaError", "SchemaTooNew", "baseline_differences", "current", "ensure_current", "head", "new_revision",
-    "prepare", "revisions", "upgrade",
+    "BASELINE",
+    "SchemaError",
+    "SchemaTooNew",
+    "baseline_differences",
+    "current",
+    "ensure_current",
+    "head",
+    "new_revision",
+    "prepare",
+    "revisions",
+    "upgrade",
 ]

@@ -3,6 +3,7 @@
 The caller passes the connection (already in its transaction, with PostgreSQL's ``search_path`` set to the
 configured schema) and the schema in ``config.attributes``; the version table lives in that schema too.
 """
+
 from __future__ import annotations
 
 from typing import Any, Literal

@@ -5,6 +5,7 @@ the database with all of them, and start-up only ever touches tables they name. 
 own (custody, compliance) adds its ``models`` module here; its migrations go in ``versions/`` like the rest,
 so the database has one linear history. Names, not imports, so this package never imports the layers above.
 """
+
 from __future__ import annotations
 
 import importlib

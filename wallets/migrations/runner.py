@@ -10,6 +10,7 @@ A database made by Braid 0.1.0 (tables from ``create_all``, no version table) is
 baseline revision, table by table; if it matches it is stamped as the baseline, then upgraded. Anything else
 (some tables missing, a column differing) is refused with the list of differences.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -114,8 +115,9 @@ def _migrating(url: str, schema: str | None, sqlite_synchronous: str) -> Iterato
     try:
         with engine.begin() as conn:  # SQLite: BEGIN IMMEDIATE, the write lock
             if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(%(k)s))",
-                                     {"k": f"braid-migrations:{schema or ''}"})
+                conn.exec_driver_sql(
+                    "SELECT pg_advisory_xact_lock(hashtext(%(k)s))", {"k": f"braid-migrations:{schema or ''}"}
+                )
                 if schema:
                     conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
                     conn.exec_driver_sql(f'SET LOCAL search_path TO "{schema}"')
@@ -175,8 +177,10 @@ def baseline_differences(conn: Connection, schema: str | None) -> list[str]:
             if got_ix is None:
                 problems.append(f"index {ix.name} is missing")
             elif got_ix["column_names"] != want_cols or bool(got_ix["unique"]) != bool(ix.unique):
-                problems.append(f"index {ix.name} is on {got_ix['column_names']} (unique={got_ix['unique']}), "
-                                f"expected {want_cols} (unique={ix.unique})")
+                problems.append(
+                    f"index {ix.name} is on {got_ix['column_names']} (unique={got_ix['unique']}), "
+                    f"expected {want_cols} (unique={ix.unique})"
+                )
     return problems
 
 
@@ -273,8 +277,14 @@ def new_revision(message: str, *, autogenerate: bool = True) -> Path:
         engine = _engine(url, "OFF")
         try:
             with engine.begin() as conn:
-                scripts = command.revision(_config(conn), message, autogenerate=autogenerate, rev_id=rev_id,
-                                           head="head", version_path=str(versions))
+                scripts = command.revision(
+                    _config(conn),
+                    message,
+                    autogenerate=autogenerate,
+                    rev_id=rev_id,
+                    head="head",
+                    version_path=str(versions),
+                )
         finally:
             engine.dispose()
     first = scripts[0] if isinstance(scripts, list) else scripts

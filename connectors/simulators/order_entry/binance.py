@@ -3,9 +3,11 @@
 Endpoints (what ccxt's binance and our adapter call): GET /api/v3/ping, /time, /exchangeInfo; POST/GET/DELETE
 /api/v3/order; GET /api/v3/openOrders, /api/v3/myTrades, /api/v3/account; capital (wallet) SAPI: GET
 /sapi/v1/capital/config/getall, /sapi/v1/capital/deposit/address, /sapi/v1/capital/deposit/hisrec,
-/sapi/v1/capital/withdraw/history, POST /sapi/v1/capital/withdraw/apply (``withdrawOrderId`` is the client id). Errors are Binance's
+/sapi/v1/capital/withdraw/history, POST /sapi/v1/capital/withdraw/apply (``withdrawOrderId`` is the client id).
+Errors are Binance's
 ``{"code":..,"msg":..}`` with its HTTP statuses (venue-protocols.md §1.6-1.8).
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -37,7 +39,11 @@ ERRORS: dict[str, tuple[int, int, str]] = {
     "timestamp": (400, -1021, "Timestamp for this request is outside of the recvWindow."),
     "bad_param": (400, -1102, "Mandatory parameter was not sent, was empty/null, or malformed."),
     "bad_tif": (400, -1115, "Invalid timeInForce."),
-    "unknown_state": (503, -1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."),
+    "unknown_state": (
+        503,
+        -1007,
+        "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
+    ),
     "withdraw_duplicate": (400, -4026, "Duplicate withdrawOrderId."),  # our guess at the code and text
     "withdraw_funds": (400, -4026, "User has insufficient balance"),
     "withdraw_amount": (400, -4022, "Withdrawal amount must be greater than the transaction fee."),
@@ -122,22 +128,53 @@ class FakeBinance(FakeVenue):
     async def _exchange_info(self, request: web.Request) -> web.Response:
         symbols = [
             {
-                "symbol": m.symbol, "status": "TRADING", "baseAsset": m.base, "quoteAsset": m.quote,
-                "baseAssetPrecision": 8, "quotePrecision": 8, "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
-                "isSpotTradingAllowed": True, "isMarginTradingAllowed": False, "permissions": ["SPOT"],
+                "symbol": m.symbol,
+                "status": "TRADING",
+                "baseAsset": m.base,
+                "quoteAsset": m.quote,
+                "baseAssetPrecision": 8,
+                "quotePrecision": 8,
+                "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
+                "isSpotTradingAllowed": True,
+                "isMarginTradingAllowed": False,
+                "permissions": ["SPOT"],
                 "filters": [
-                    {"filterType": "PRICE_FILTER", "minPrice": fmt(m.tick), "maxPrice": "1000000.00000000", "tickSize": fmt(m.tick)},
-                    {"filterType": "LOT_SIZE", "minQty": fmt(m.min_qty or m.step), "maxQty": "9000.00000000", "stepSize": fmt(m.step)},
-                    {"filterType": "NOTIONAL", "minNotional": fmt(m.min_notional), "applyMinToMarket": True,
-                     "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+                    {
+                        "filterType": "PRICE_FILTER",
+                        "minPrice": fmt(m.tick),
+                        "maxPrice": "1000000.00000000",
+                        "tickSize": fmt(m.tick),
+                    },
+                    {
+                        "filterType": "LOT_SIZE",
+                        "minQty": fmt(m.min_qty or m.step),
+                        "maxQty": "9000.00000000",
+                        "stepSize": fmt(m.step),
+                    },
+                    {
+                        "filterType": "NOTIONAL",
+                        "minNotional": fmt(m.min_notional),
+                        "applyMinToMarket": True,
+                        "maxNotional": "9000000.00000000",
+                        "applyMaxToMarket": False,
+                        "avgPriceMins": 5,
+                    },
                 ],
             }
             for m in self.engine.markets.values()
         ]
-        return web.json_response({"timezone": "UTC", "serverTime": self.clock_ms(), "rateLimits": [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
-            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-        ], "exchangeFilters": [], "symbols": symbols})
+        return web.json_response(
+            {
+                "timezone": "UTC",
+                "serverTime": self.clock_ms(),
+                "rateLimits": [
+                    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+                    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+                ],
+                "exchangeFilters": [],
+                "symbols": symbols,
+            }
+        )
 
     async def _new_order(self, p: dict[str, str]) -> web.Response:
         if p.get("type") != "LIMIT":
@@ -168,8 +205,13 @@ class FakeBinance(FakeVenue):
         body.pop("time"), body.pop("updateTime"), body.pop("isWorking")  # not in the FULL answer
         body["transactTime"] = order.created_ms
         body["fills"] = [
-            {"price": fmt(f.price), "qty": fmt(f.qty), "commission": fmt(f.fee), "commissionAsset": f.fee_asset,
-             "tradeId": f.trade_id}
+            {
+                "price": fmt(f.price),
+                "qty": fmt(f.qty),
+                "commission": fmt(f.fee),
+                "commissionAsset": f.fee_asset,
+                "tradeId": f.trade_id,
+            }
             for f in order.fills
         ]
         return web.json_response(body)
@@ -207,9 +249,18 @@ class FakeBinance(FakeVenue):
             orders = [o for o in orders if str(o.order_id) == p["orderId"]]
         trades = [
             {
-                "symbol": o.symbol, "id": f.trade_id, "orderId": o.order_id, "orderListId": -1, "price": fmt(f.price),
-                "qty": fmt(f.qty), "quoteQty": fmt(f.price * f.qty), "commission": fmt(f.fee),
-                "commissionAsset": f.fee_asset, "time": f.time_ms, "isBuyer": o.side == "BUY", "isMaker": False,
+                "symbol": o.symbol,
+                "id": f.trade_id,
+                "orderId": o.order_id,
+                "orderListId": -1,
+                "price": fmt(f.price),
+                "qty": fmt(f.qty),
+                "quoteQty": fmt(f.price * f.qty),
+                "commission": fmt(f.fee),
+                "commissionAsset": f.fee_asset,
+                "time": f.time_ms,
+                "isBuyer": o.side == "BUY",
+                "isMaker": False,
                 "isBestMatch": True,
             }
             for o in orders
@@ -222,21 +273,48 @@ class FakeBinance(FakeVenue):
             {"asset": a, "free": fmt(self.engine.balance(a)[0]), "locked": fmt(self.engine.balance(a)[1])}
             for a in self.engine.assets()
         ]
-        return web.json_response({
-            "makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
-            "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
-            "requireSelfTradePrevention": False, "preventSor": False, "updateTime": self.clock_ms(),
-            "accountType": "SPOT", "balances": balances, "permissions": ["SPOT"], "uid": 354937868,
-        })
+        return web.json_response(
+            {
+                "makerCommission": 10,
+                "takerCommission": 10,
+                "buyerCommission": 0,
+                "sellerCommission": 0,
+                "canTrade": True,
+                "canWithdraw": True,
+                "canDeposit": True,
+                "brokered": False,
+                "requireSelfTradePrevention": False,
+                "preventSor": False,
+                "updateTime": self.clock_ms(),
+                "accountType": "SPOT",
+                "balances": balances,
+                "permissions": ["SPOT"],
+                "uid": 354937868,
+            }
+        )
 
     def _order_json(self, o: SimOrder) -> dict[str, Any]:
         return {
-            "symbol": o.symbol, "orderId": o.order_id, "orderListId": -1, "clientOrderId": o.client_id,
-            "price": fmt(o.price), "origQty": fmt(o.qty), "executedQty": fmt(o.filled),
-            "cummulativeQuoteQty": fmt(o.quote_filled), "status": o.status, "timeInForce": o.tif, "type": "LIMIT",
-            "side": o.side, "stopPrice": fmt(Decimal(0)), "icebergQty": fmt(Decimal(0)), "time": o.created_ms,
-            "updateTime": o.updated_ms, "isWorking": True, "workingTime": o.created_ms,
-            "origQuoteOrderQty": fmt(Decimal(0)), "selfTradePreventionMode": "EXPIRE_MAKER",
+            "symbol": o.symbol,
+            "orderId": o.order_id,
+            "orderListId": -1,
+            "clientOrderId": o.client_id,
+            "price": fmt(o.price),
+            "origQty": fmt(o.qty),
+            "executedQty": fmt(o.filled),
+            "cummulativeQuoteQty": fmt(o.quote_filled),
+            "status": o.status,
+            "timeInForce": o.tif,
+            "type": "LIMIT",
+            "side": o.side,
+            "stopPrice": fmt(Decimal(0)),
+            "icebergQty": fmt(Decimal(0)),
+            "time": o.created_ms,
+            "updateTime": o.updated_ms,
+            "isWorking": True,
+            "workingTime": o.created_ms,
+            "origQuoteOrderQty": fmt(Decimal(0)),
+            "selfTradePreventionMode": "EXPIRE_MAKER",
         }
 
     # ----- capital (wallet) endpoints -----
@@ -248,16 +326,47 @@ class FakeBinance(FakeVenue):
         for asset in self.engine.assets():
             free, locked = self.engine.balance(asset)
             networks = [
-                {"network": n, "coin": asset, "name": n, "isDefault": i == 0, "depositEnable": True,
-                 "withdrawEnable": True, "withdrawFee": fmt(self.wallet.fee(asset)), "withdrawMin": "0.00000001",
-                 "withdrawMax": "9999999999.99999999", "withdrawIntegerMultiple": "0.00000001", "minConfirm": 1,
-                 "unLockConfirm": 2, "addressRegex": "", "memoRegex": "", "depositDesc": "", "withdrawDesc": "",
-                 "specialTips": "", "busy": False, "sameAddress": False}
+                {
+                    "network": n,
+                    "coin": asset,
+                    "name": n,
+                    "isDefault": i == 0,
+                    "depositEnable": True,
+                    "withdrawEnable": True,
+                    "withdrawFee": fmt(self.wallet.fee(asset)),
+                    "withdrawMin": "0.00000001",
+                    "withdrawMax": "9999999999.99999999",
+                    "withdrawIntegerMultiple": "0.00000001",
+                    "minConfirm": 1,
+                    "unLockConfirm": 2,
+                    "addressRegex": "",
+                    "memoRegex": "",
+                    "depositDesc": "",
+                    "withdrawDesc": "",
+                    "specialTips": "",
+                    "busy": False,
+                    "sameAddress": False,
+                }
                 for i, n in enumerate(self._networks(asset))
             ]
-            coins.append({"coin": asset, "name": asset, "free": fmt(free), "locked": fmt(locked), "freeze": "0",
-                          "withdrawing": "0", "ipoing": "0", "ipoable": "0", "storage": "0", "isLegalMoney": False,
-                          "trading": True, "depositAllEnable": True, "withdrawAllEnable": True, "networkList": networks})
+            coins.append(
+                {
+                    "coin": asset,
+                    "name": asset,
+                    "free": fmt(free),
+                    "locked": fmt(locked),
+                    "freeze": "0",
+                    "withdrawing": "0",
+                    "ipoing": "0",
+                    "ipoable": "0",
+                    "storage": "0",
+                    "isLegalMoney": False,
+                    "trading": True,
+                    "depositAllEnable": True,
+                    "withdrawAllEnable": True,
+                    "networkList": networks,
+                }
+            )
         return web.json_response(coins)
 
     async def _deposit_address(self, p: dict[str, str]) -> web.Response:
@@ -266,8 +375,9 @@ class FakeBinance(FakeVenue):
             return error("bad_param")
         network = p.get("network") or self._networks(coin)[0]
         address = self.wallet.deposit_address(coin, network)
-        return web.json_response({"address": address, "coin": coin, "tag": "",
-                                  "url": f"https://explorer.invalid/address/{address}"})
+        return web.json_response(
+            {"address": address, "coin": coin, "tag": "", "url": f"https://explorer.invalid/address/{address}"}
+        )
 
     async def _withdraw(self, p: dict[str, str]) -> web.Response:
         try:
@@ -278,7 +388,9 @@ class FakeBinance(FakeVenue):
         try:
             w = self.wallet.withdraw(coin, network, address, amount, p.get("withdrawOrderId", ""))
         except Reject as exc:
-            kind = {"duplicate": "withdraw_duplicate", "insufficient_funds": "withdraw_funds"}.get(exc.kind, "withdraw_amount")
+            kind = {"duplicate": "withdraw_duplicate", "insufficient_funds": "withdraw_funds"}.get(
+                exc.kind, "withdraw_amount"
+            )
             return error(kind)
         return web.json_response({"id": self._withdraw_id(w.withdrawal_id)})
 
@@ -292,22 +404,48 @@ class FakeBinance(FakeVenue):
 
     async def _withdraw_history(self, p: dict[str, str]) -> web.Response:
         rows = [
-            {"id": self._withdraw_id(w.withdrawal_id), "amount": fmt(w.amount - w.fee), "transactionFee": fmt(w.fee),
-             "coin": w.asset, "status": 6 if w.status == "completed" else 4, "address": w.address, "txId": w.tx_id,
-             "applyTime": _utc(w.created_ms), "network": w.network, "transferType": 0,
-             **({"withdrawOrderId": w.client_id} if w.client_id else {}),
-             "info": "", "confirmNo": 3, "walletType": 0, "txKey": "", "completeTime": _utc(w.created_ms)}
+            {
+                "id": self._withdraw_id(w.withdrawal_id),
+                "amount": fmt(w.amount - w.fee),
+                "transactionFee": fmt(w.fee),
+                "coin": w.asset,
+                "status": 6 if w.status == "completed" else 4,
+                "address": w.address,
+                "txId": w.tx_id,
+                "applyTime": _utc(w.created_ms),
+                "network": w.network,
+                "transferType": 0,
+                **({"withdrawOrderId": w.client_id} if w.client_id else {}),
+                "info": "",
+                "confirmNo": 3,
+                "walletType": 0,
+                "txKey": "",
+                "completeTime": _utc(w.created_ms),
+            }
             for w in reversed(self.wallet.withdrawals)  # newest first
-            if p.get("coin", w.asset) == w.asset and p.get("withdrawOrderId", w.client_id) == w.client_id
+            if p.get("coin", w.asset) == w.asset
+            and p.get("withdrawOrderId", w.client_id) == w.client_id
             and self._window(p, w.created_ms)
         ]
         return web.json_response(rows)
 
     async def _deposit_history(self, p: dict[str, str]) -> web.Response:
         rows = [
-            {"id": str(d.deposit_id), "amount": fmt(d.amount), "coin": d.asset, "network": d.network, "status": 1,
-             "address": d.address, "addressTag": "", "txId": d.tx_id, "insertTime": d.created_ms, "transferType": 0,
-             "confirmTimes": "12/12", "unlockConfirm": 12, "walletType": 0}
+            {
+                "id": str(d.deposit_id),
+                "amount": fmt(d.amount),
+                "coin": d.asset,
+                "network": d.network,
+                "status": 1,
+                "address": d.address,
+                "addressTag": "",
+                "txId": d.tx_id,
+                "insertTime": d.created_ms,
+                "transferType": 0,
+                "confirmTimes": "12/12",
+                "unlockConfirm": 12,
+                "walletType": 0,
+            }
             for d in reversed(self.wallet.deposits)
             if p.get("coin", d.asset) == d.asset and self._window(p, d.created_ms)
         ]

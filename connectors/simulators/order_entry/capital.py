@@ -5,6 +5,7 @@ A withdrawal leaves the account at once (amount debited; the fee comes out of th
 destination receives ``amount - fee``) and completes with a made-up transaction hash. A client withdrawal
 id, where the venue has one, is unique forever: a second withdrawal with it is refused.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -82,16 +83,24 @@ class VenueWallet:
         self.engine.free[asset] = free - amount
         n = next(self._ids)
         tx = hashlib.sha256(f"{self.venue}|w|{n}".encode()).hexdigest()
-        found = SimWithdrawal(n, client_id, asset, network.upper(), address, amount, self.fee(asset),
-                              self.engine.clock_ms(), tx)
+        found = SimWithdrawal(
+            n, client_id, asset, network.upper(), address, amount, self.fee(asset), self.engine.clock_ms(), tx
+        )
         self.withdrawals.append(found)
         return found
 
     def credit_deposit(self, asset: str, network: str, amount: Decimal, tx_id: str | None = None) -> SimDeposit:
         """Test hook: a deposit to the account's address arrived and is credited."""
         n = next(self._ids)
-        deposit = SimDeposit(n, asset, network.upper(), self.deposit_address(asset, network), amount,
-                             tx_id or hashlib.sha256(f"{self.venue}|d|{n}".encode()).hexdigest(), self.engine.clock_ms())
+        deposit = SimDeposit(
+            n,
+            asset,
+            network.upper(),
+            self.deposit_address(asset, network),
+            amount,
+            tx_id or hashlib.sha256(f"{self.venue}|d|{n}".encode()).hexdigest(),
+            self.engine.clock_ms(),
+        )
         self.engine.free[asset] = self.engine.free.get(asset, ZERO) + amount
         self.deposits.append(deposit)
         return deposit

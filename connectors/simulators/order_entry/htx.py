@@ -8,6 +8,7 @@ POST /v1/dw/withdraw/api/create (``client-order-id`` is the client withdrawal id
 Answers are ``{"status":"ok","data":...}`` or ``{"status":"error","err-code":..,"err-msg":..,"data":null}``
 (venue-protocols.md §3.4-3.5). Time in force is in the order ``type`` (buy-ioc, sell-limit-fok, buy-limit ...).
 """
+
 from __future__ import annotations
 
 import json
@@ -39,11 +40,18 @@ ERRORS: dict[str, tuple[str, str]] = {
     "withdraw_funds": ("dw-insufficient-balance", "Insufficient balance. You can only transfer {0} at most."),
     "withdraw_amount": ("dw-withdraw-min-limit", "The withdrawal amount is below the minimum"),
     "withdraw_duplicate": ("dw-withdraw-client-order-id-duplicated", "client-order-id is duplicated"),  # our guess
-    "rate_limit": ("base-request-exceed-frequency-limit", "Frequency of requests has exceeded the limit, please try again later"),
+    "rate_limit": (
+        "base-request-exceed-frequency-limit",
+        "Frequency of requests has exceeded the limit, please try again later",
+    ),
 }
 TYPES: dict[str, tuple[str, str]] = {  # order type -> (side, tif)
-    "buy-limit": ("BUY", "GTC"), "sell-limit": ("SELL", "GTC"), "buy-ioc": ("BUY", "IOC"), "sell-ioc": ("SELL", "IOC"),
-    "buy-limit-fok": ("BUY", "FOK"), "sell-limit-fok": ("SELL", "FOK"),
+    "buy-limit": ("BUY", "GTC"),
+    "sell-limit": ("SELL", "GTC"),
+    "buy-ioc": ("BUY", "IOC"),
+    "sell-ioc": ("SELL", "IOC"),
+    "buy-limit-fok": ("BUY", "FOK"),
+    "sell-limit-fok": ("SELL", "FOK"),
 }
 CANCEL_CODES = {"PARTIALLY_FILLED": 5, "FILLED": 6, "CANCELED": 7, "EXPIRED": 7}
 
@@ -60,8 +68,9 @@ def ok(data: Any) -> web.Response:
 
 def error(kind: str, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     code, msg = ERRORS[kind]
-    return web.json_response({"status": "error", "err-code": code, "err-msg": msg, "data": None}, status=status,
-                             headers=headers)
+    return web.json_response(
+        {"status": "error", "err-code": code, "err-msg": msg, "data": None}, status=status, headers=headers
+    )
 
 
 def state(o: SimOrder) -> str:
@@ -133,27 +142,66 @@ class FakeHtx(FakeVenue):
 
     # ----- handlers -----
     async def _symbols(self, request: web.Request) -> web.Response:
-        return ok([
-            {"base-currency": m.base, "quote-currency": m.quote, "price-precision": _places(m.tick),
-             "amount-precision": _places(m.step), "symbol-partition": "main", "symbol": m.symbol, "state": "online",
-             "value-precision": 8, "min-order-amt": format(m.min_qty, "f"), "max-order-amt": "1000",
-             "min-order-value": format(m.min_notional, "f"), "api-trading": "enabled"}
-            for m in self.engine.markets.values()
-        ])
+        return ok(
+            [
+                {
+                    "base-currency": m.base,
+                    "quote-currency": m.quote,
+                    "price-precision": _places(m.tick),
+                    "amount-precision": _places(m.step),
+                    "symbol-partition": "main",
+                    "symbol": m.symbol,
+                    "state": "online",
+                    "value-precision": 8,
+                    "min-order-amt": format(m.min_qty, "f"),
+                    "max-order-amt": "1000",
+                    "min-order-value": format(m.min_notional, "f"),
+                    "api-trading": "enabled",
+                }
+                for m in self.engine.markets.values()
+            ]
+        )
 
     async def _currencies(self, request: web.Request) -> web.Response:
         # ccxt's load_markets reads it; the chain details only matter for deposits and withdrawals.
-        assets = sorted({m.base for m in self.engine.markets.values()} | {m.quote for m in self.engine.markets.values()})
-        return web.json_response({"code": 200, "data": [
-            {"currency": a, "assetType": 1, "instStatus": "normal", "chains": [
-                {"chain": c, "displayName": c.upper(), "baseChain": c.upper(), "baseChainProtocol": "",
-                 "isDynamic": False, "numOfConfirmations": 1, "numOfFastConfirmations": 1, "depositStatus": "allowed",
-                 "minDepositAmt": "0.0001", "withdrawStatus": "allowed", "minWithdrawAmt": "0.0001",
-                 "withdrawPrecision": 8, "maxWithdrawAmt": "1000000", "withdrawQuotaPerDay": "1000000",
-                 "withdrawFeeType": "fixed", "transactFeeWithdraw": num(self.wallet.fee(a)),
-                 "instStatus": "normal"}
-                for c in _chains(a)]} for a in assets
-        ]})
+        assets = sorted(
+            {m.base for m in self.engine.markets.values()} | {m.quote for m in self.engine.markets.values()}
+        )
+        return web.json_response(
+            {
+                "code": 200,
+                "data": [
+                    {
+                        "currency": a,
+                        "assetType": 1,
+                        "instStatus": "normal",
+                        "chains": [
+                            {
+                                "chain": c,
+                                "displayName": c.upper(),
+                                "baseChain": c.upper(),
+                                "baseChainProtocol": "",
+                                "isDynamic": False,
+                                "numOfConfirmations": 1,
+                                "numOfFastConfirmations": 1,
+                                "depositStatus": "allowed",
+                                "minDepositAmt": "0.0001",
+                                "withdrawStatus": "allowed",
+                                "minWithdrawAmt": "0.0001",
+                                "withdrawPrecision": 8,
+                                "maxWithdrawAmt": "1000000",
+                                "withdrawQuotaPerDay": "1000000",
+                                "withdrawFeeType": "fixed",
+                                "transactFeeWithdraw": num(self.wallet.fee(a)),
+                                "instStatus": "normal",
+                            }
+                            for c in _chains(a)
+                        ],
+                    }
+                    for a in assets
+                ],
+            }
+        )
 
     async def _accounts(self, request: web.Request, q: dict[str, str], body: dict[str, Any]) -> web.Response:
         return ok([{"id": self.account_id, "type": "spot", "subtype": "", "state": "working"}])
@@ -164,8 +212,10 @@ class FakeHtx(FakeVenue):
         rows = []
         for asset in self.engine.assets():
             free, locked = self.engine.balance(asset)
-            rows += [{"currency": asset, "type": "trade", "balance": num(free)},
-                     {"currency": asset, "type": "frozen", "balance": num(locked)}]
+            rows += [
+                {"currency": asset, "type": "trade", "balance": num(free)},
+                {"currency": asset, "type": "frozen", "balance": num(locked)},
+            ]
         return ok({"id": self.account_id, "type": "spot", "state": "working", "list": rows})
 
     async def _place(self, request: web.Request, q: dict[str, str], b: dict[str, Any]) -> web.Response:
@@ -185,7 +235,9 @@ class FakeHtx(FakeVenue):
         if refusal is not None:
             return refusal
         try:
-            order = self.engine.place(str(b.get("symbol")), side, qty, price, tif, client_id or f"h{len(self.engine.orders)}")
+            order = self.engine.place(
+                str(b.get("symbol")), side, qty, price, tif, client_id or f"h{len(self.engine.orders)}"
+            )
         except Reject as exc:
             return error(exc.kind)
         replaced = await self.fault_after_accept()
@@ -195,14 +247,27 @@ class FakeHtx(FakeVenue):
         side, tif = o.side.lower(), {"GTC": "limit", "IOC": "ioc", "FOK": "limit-fok"}[o.tif]
         prefix = "filled" if open_listing else "field"  # HTX's detail answer spells them field-*
         body = {
-            "id": o.order_id, "symbol": o.symbol, "account-id": self.account_id, "client-order-id": o.client_id,
-            "amount": num(o.qty), "price": num(o.price), "created-at": o.created_ms, "type": f"{side}-{tif}",
-            f"{prefix}-amount": num(o.filled), f"{prefix}-cash-amount": num(o.quote_filled),
-            f"{prefix}-fees": num(o.fees), "source": "spot-api", "state": state(o),
+            "id": o.order_id,
+            "symbol": o.symbol,
+            "account-id": self.account_id,
+            "client-order-id": o.client_id,
+            "amount": num(o.qty),
+            "price": num(o.price),
+            "created-at": o.created_ms,
+            "type": f"{side}-{tif}",
+            f"{prefix}-amount": num(o.filled),
+            f"{prefix}-cash-amount": num(o.quote_filled),
+            f"{prefix}-fees": num(o.fees),
+            "source": "spot-api",
+            "state": state(o),
         }
         if not open_listing:
-            body.update({"finished-at": 0 if o.is_open else o.updated_ms,
-                         "canceled-at": o.updated_ms if o.status in ("CANCELED", "EXPIRED") else 0})
+            body.update(
+                {
+                    "finished-at": 0 if o.is_open else o.updated_ms,
+                    "canceled-at": o.updated_ms if o.status in ("CANCELED", "EXPIRED") else 0,
+                }
+            )
         return body
 
     def _by_id(self, raw: str) -> SimOrder | None:
@@ -220,13 +285,29 @@ class FakeHtx(FakeVenue):
         o = self._by_id(request.match_info["order_id"])
         if o is None:
             return error("not_found")
-        return ok([
-            {"created-at": f.time_ms, "filled-amount": num(f.qty), "filled-fees": num(f.fee), "fee-currency": f.fee_asset,
-             "id": f.trade_id * 10, "order-id": o.order_id, "match-id": f.trade_id * 100, "trade-id": f.trade_id,
-             "price": num(f.price), "source": "spot-api", "symbol": o.symbol, "type": self._order_json(o)["type"],
-             "role": "taker", "filled-points": "0.0", "fee-deduct-currency": "", "fee-deduct-state": "done"}
-            for f in reversed(o.fills)  # newest first, as HTX lists them
-        ])
+        return ok(
+            [
+                {
+                    "created-at": f.time_ms,
+                    "filled-amount": num(f.qty),
+                    "filled-fees": num(f.fee),
+                    "fee-currency": f.fee_asset,
+                    "id": f.trade_id * 10,
+                    "order-id": o.order_id,
+                    "match-id": f.trade_id * 100,
+                    "trade-id": f.trade_id,
+                    "price": num(f.price),
+                    "source": "spot-api",
+                    "symbol": o.symbol,
+                    "type": self._order_json(o)["type"],
+                    "role": "taker",
+                    "filled-points": "0.0",
+                    "fee-deduct-currency": "",
+                    "fee-deduct-state": "done",
+                }
+                for f in reversed(o.fills)  # newest first, as HTX lists them
+            ]
+        )
 
     def _cancel(self, order: SimOrder | None) -> web.Response:
         if order is None:
@@ -256,11 +337,21 @@ class FakeHtx(FakeVenue):
         currency = q.get("currency", "")
         if not currency:
             return error("bad_param")
-        return web.json_response({"code": 200, "data": [
-            {"userId": 12345678, "currency": currency, "address": self.wallet.deposit_address(currency, _network(c)),
-             "addressTag": "", "chain": c}
-            for c in _chains(currency)
-        ]})
+        return web.json_response(
+            {
+                "code": 200,
+                "data": [
+                    {
+                        "userId": 12345678,
+                        "currency": currency,
+                        "address": self.wallet.deposit_address(currency, _network(c)),
+                        "addressTag": "",
+                        "chain": c,
+                    }
+                    for c in _chains(currency)
+                ],
+            }
+        )
 
     async def _withdraw(self, request: web.Request, q: dict[str, str], b: dict[str, Any]) -> web.Response:
         try:
@@ -271,27 +362,61 @@ class FakeHtx(FakeVenue):
         try:
             w = self.wallet.withdraw(currency, _network(chain), address, amount, str(b.get("client-order-id") or ""))
         except Reject as exc:
-            return error({"duplicate": "withdraw_duplicate", "insufficient_funds": "withdraw_funds"}.get(exc.kind, "withdraw_amount"))
+            return error(
+                {"duplicate": "withdraw_duplicate", "insufficient_funds": "withdraw_funds"}.get(
+                    exc.kind, "withdraw_amount"
+                )
+            )
         return ok(w.withdrawal_id)
 
     def _withdrawal_json(self, w: SimWithdrawal) -> dict[str, Any]:
-        return {"id": w.withdrawal_id, "client-order-id": w.client_id, "type": "withdraw", "sub-type": "NORMAL",
-                "currency": w.asset, "chain": _chains(w.asset)[0] if w.network != "BSC" else f"bep20{w.asset}",
-                "tx-hash": w.tx_id, "amount": amount_text(w.amount - w.fee), "from-addr-tag": "", "address": w.address,
-                "address-tag": "", "fee": amount_text(w.fee), "state": "confirmed" if w.status == "completed" else "submitted",
-                "created-at": w.created_ms, "updated-at": w.created_ms}
+        return {
+            "id": w.withdrawal_id,
+            "client-order-id": w.client_id,
+            "type": "withdraw",
+            "sub-type": "NORMAL",
+            "currency": w.asset,
+            "chain": _chains(w.asset)[0] if w.network != "BSC" else f"bep20{w.asset}",
+            "tx-hash": w.tx_id,
+            "amount": amount_text(w.amount - w.fee),
+            "from-addr-tag": "",
+            "address": w.address,
+            "address-tag": "",
+            "fee": amount_text(w.fee),
+            "state": "confirmed" if w.status == "completed" else "submitted",
+            "created-at": w.created_ms,
+            "updated-at": w.created_ms,
+        }
 
     async def _deposit_withdraw(self, request: web.Request, q: dict[str, str], b: dict[str, Any]) -> web.Response:
         kind = q.get("type")
         if kind == "withdraw":
-            rows = [self._withdrawal_json(w) for w in reversed(self.wallet.withdrawals)
-                    if q.get("currency", w.asset) == w.asset]
+            rows = [
+                self._withdrawal_json(w)
+                for w in reversed(self.wallet.withdrawals)
+                if q.get("currency", w.asset) == w.asset
+            ]
         elif kind == "deposit":
-            rows = [{"id": d.deposit_id, "type": "deposit", "sub-type": "NORMAL", "currency": d.asset,
-                     "chain": _chains(d.asset)[0], "tx-hash": d.tx_id, "amount": amount_text(d.amount),
-                     "from-addr-tag": "", "address": d.address, "address-tag": "", "fee": "0", "state": "safe",
-                     "created-at": d.created_ms, "updated-at": d.created_ms}
-                    for d in reversed(self.wallet.deposits) if q.get("currency", d.asset) == d.asset]
+            rows = [
+                {
+                    "id": d.deposit_id,
+                    "type": "deposit",
+                    "sub-type": "NORMAL",
+                    "currency": d.asset,
+                    "chain": _chains(d.asset)[0],
+                    "tx-hash": d.tx_id,
+                    "amount": amount_text(d.amount),
+                    "from-addr-tag": "",
+                    "address": d.address,
+                    "address-tag": "",
+                    "fee": "0",
+                    "state": "safe",
+                    "created-at": d.created_ms,
+                    "updated-at": d.created_ms,
+                }
+                for d in reversed(self.wallet.deposits)
+                if q.get("currency", d.asset) == d.asset
+            ]
         else:
             return error("bad_param")
         return ok(rows[: int(q.get("size", 100))])

@@ -6,6 +6,7 @@ withdrawal key the account holder set up beforehand: ``wallet.withdraw_keys``), 
 AssetPairs, Assets. Every answer is HTTP 200 with
 ``{"error": [...], "result": ...}``; errors are Kraken's strings (venue-protocols.md §2.5).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,7 +42,8 @@ ERRORS: dict[str, str] = {
 }
 # Funding method name -> network, per asset (Kraken names a deposit/withdrawal route by its method).
 METHODS: dict[str, dict[str, str]] = {
-    "XXBT": {"Bitcoin": "BTC"}, "XETH": {"Ether (Hex)": "ETH"},
+    "XXBT": {"Bitcoin": "BTC"},
+    "XETH": {"Ether (Hex)": "ETH"},
     "USDT": {"Tether USD (ERC20)": "ETH"},
 }
 STATUS = {"NEW": "open", "PARTIALLY_FILLED": "open", "FILLED": "closed", "CANCELED": "canceled", "EXPIRED": "canceled"}
@@ -90,11 +92,18 @@ class FakeKraken(FakeVenue):
         r.add_get("/0/public/AssetPairs", self._asset_pairs)
         r.add_get("/0/public/Assets", self._assets)
         for name, handler in (
-            ("AddOrder", self._add_order), ("QueryOrders", self._query_orders), ("OpenOrders", self._open_orders),
-            ("ClosedOrders", self._closed_orders), ("CancelOrder", self._cancel_order),
-            ("QueryTrades", self._query_trades), ("Balance", self._balance), ("BalanceEx", self._balance_ex),
-            ("DepositMethods", self._deposit_methods), ("DepositAddresses", self._deposit_addresses),
-            ("DepositStatus", self._deposit_status), ("Withdraw", self._withdraw),
+            ("AddOrder", self._add_order),
+            ("QueryOrders", self._query_orders),
+            ("OpenOrders", self._open_orders),
+            ("ClosedOrders", self._closed_orders),
+            ("CancelOrder", self._cancel_order),
+            ("QueryTrades", self._query_trades),
+            ("Balance", self._balance),
+            ("BalanceEx", self._balance_ex),
+            ("DepositMethods", self._deposit_methods),
+            ("DepositAddresses", self._deposit_addresses),
+            ("DepositStatus", self._deposit_status),
+            ("Withdraw", self._withdraw),
             ("WithdrawStatus", self._withdraw_status),
         ):
             r.add_post(f"/0/private/{name}", self._signed(handler))
@@ -156,15 +165,35 @@ class FakeKraken(FakeVenue):
             trades.append(tid)
         avg = o.quote_filled / o.filled if o.filled else Decimal(0)
         body: dict[str, Any] = {
-            "refid": None, "userref": 0, "cl_ord_id": o.client_id, "status": STATUS[o.status],
+            "refid": None,
+            "userref": 0,
+            "cl_ord_id": o.client_id,
+            "status": STATUS[o.status],
             "reason": "User requested" if o.status == "CANCELED" else None,
-            "opentm": o.created_ms / 1000, "starttm": 0, "expiretm": 0,
-            "descr": {"pair": m.symbol, "type": side, "ordertype": "limit", "price": num(o.price, pd), "price2": "0",
-                      "leverage": "none", "order": f"{side} {num(o.qty, ld)} {m.symbol} @ limit {num(o.price, pd)}",
-                      "close": ""},
-            "vol": num(o.qty, ld), "vol_exec": num(o.filled, ld), "cost": num(o.quote_filled, pd),
-            "fee": num(o.fees, pd), "price": num(avg, pd), "stopprice": "0.00000", "limitprice": "0.00000",
-            "misc": "", "oflags": "fciq", "timeinforce": o.tif, "trades": trades,
+            "opentm": o.created_ms / 1000,
+            "starttm": 0,
+            "expiretm": 0,
+            "descr": {
+                "pair": m.symbol,
+                "type": side,
+                "ordertype": "limit",
+                "price": num(o.price, pd),
+                "price2": "0",
+                "leverage": "none",
+                "order": f"{side} {num(o.qty, ld)} {m.symbol} @ limit {num(o.price, pd)}",
+                "close": "",
+            },
+            "vol": num(o.qty, ld),
+            "vol_exec": num(o.filled, ld),
+            "cost": num(o.quote_filled, pd),
+            "fee": num(o.fees, pd),
+            "price": num(avg, pd),
+            "stopprice": "0.00000",
+            "limitprice": "0.00000",
+            "misc": "",
+            "oflags": "fciq",
+            "timeinforce": o.tif,
+            "trades": trades,
         }
         if not o.is_open:
             body["closetm"] = o.updated_ms / 1000
@@ -178,20 +207,44 @@ class FakeKraken(FakeVenue):
         return ok({"unixtime": self.clock_ms() // 1000, "rfc1123": ""})
 
     async def _asset_pairs(self, request: web.Request) -> web.Response:
-        return ok({
-            m.symbol: {"altname": m.symbol, "wsname": self._wsname(m), "aclass_base": "currency", "base": m.base,
-                       "aclass_quote": "currency", "quote": m.quote, "pair_decimals": _decimals(m.tick),
-                       "cost_decimals": 5, "lot_decimals": _decimals(m.step), "lot_multiplier": 1,
-                       "tick_size": format(m.tick, "f"), "ordermin": format(m.min_qty, "f"),
-                       "costmin": format(m.min_notional, "f"), "status": "online"}
-            for m in self.engine.markets.values()
-        })
+        return ok(
+            {
+                m.symbol: {
+                    "altname": m.symbol,
+                    "wsname": self._wsname(m),
+                    "aclass_base": "currency",
+                    "base": m.base,
+                    "aclass_quote": "currency",
+                    "quote": m.quote,
+                    "pair_decimals": _decimals(m.tick),
+                    "cost_decimals": 5,
+                    "lot_decimals": _decimals(m.step),
+                    "lot_multiplier": 1,
+                    "tick_size": format(m.tick, "f"),
+                    "ordermin": format(m.min_qty, "f"),
+                    "costmin": format(m.min_notional, "f"),
+                    "status": "online",
+                }
+                for m in self.engine.markets.values()
+            }
+        )
 
     async def _assets(self, request: web.Request) -> web.Response:
         codes = sorted({m.base for m in self.engine.markets.values()} | {m.quote for m in self.engine.markets.values()})
         strip = {"XXBT": "XBT", "XETH": "ETH", "ZUSD": "USD", "ZEUR": "EUR"}
-        return ok({c: {"aclass": "currency", "altname": strip.get(c, c), "decimals": 10, "display_decimals": 5,
-                       "collateral_value": 1, "status": "enabled"} for c in codes})
+        return ok(
+            {
+                c: {
+                    "aclass": "currency",
+                    "altname": strip.get(c, c),
+                    "decimals": 10,
+                    "display_decimals": 5,
+                    "collateral_value": 1,
+                    "status": "enabled",
+                }
+                for c in codes
+            }
+        )
 
     async def _add_order(self, p: dict[str, str]) -> web.Response:
         market = self._market(p.get("pair", ""))
@@ -262,10 +315,20 @@ class FakeKraken(FakeVenue):
             m = self.engine.markets[o.symbol]
             pd, ld = _decimals(m.tick), _decimals(m.step)
             out[tid] = {
-                "ordertxid": kraken_id("O", o.order_id), "postxid": kraken_id("P", f.trade_id), "pair": m.symbol,
-                "time": f.time_ms / 1000, "type": "buy" if o.side == "BUY" else "sell", "ordertype": "limit",
-                "price": num(f.price, pd), "cost": num(f.price * f.qty, pd), "fee": num(f.fee, pd),
-                "vol": num(f.qty, ld), "margin": "0.00000", "misc": "", "trade_id": f.trade_id, "maker": False,
+                "ordertxid": kraken_id("O", o.order_id),
+                "postxid": kraken_id("P", f.trade_id),
+                "pair": m.symbol,
+                "time": f.time_ms / 1000,
+                "type": "buy" if o.side == "BUY" else "sell",
+                "ordertype": "limit",
+                "price": num(f.price, pd),
+                "cost": num(f.price * f.qty, pd),
+                "fee": num(f.fee, pd),
+                "vol": num(f.qty, ld),
+                "margin": "0.00000",
+                "misc": "",
+                "trade_id": f.trade_id,
+                "maker": False,
             }
         return ok(out)
 
@@ -273,18 +336,27 @@ class FakeKraken(FakeVenue):
         return ok({a: num(sum(self.engine.balance(a), Decimal(0)), 10) for a in self.engine.assets()})
 
     async def _balance_ex(self, p: dict[str, str]) -> web.Response:
-        return ok({
-            a: {"balance": num(sum(self.engine.balance(a), Decimal(0)), 10), "hold_trade": num(self.engine.balance(a)[1], 10)}
-            for a in self.engine.assets()
-        })
+        return ok(
+            {
+                a: {
+                    "balance": num(sum(self.engine.balance(a), Decimal(0)), 10),
+                    "hold_trade": num(self.engine.balance(a)[1], 10),
+                }
+                for a in self.engine.assets()
+            }
+        )
 
     # ----- funding -----
     def _methods(self, asset: str) -> dict[str, str]:
         return METHODS.get(asset, {f"{asset} (ERC20)": "ETH"})
 
     async def _deposit_methods(self, p: dict[str, str]) -> web.Response:
-        return ok([{"method": m, "limit": False, "fee": "0.0000000000", "gen-address": True, "minimum": "0.0001"}
-                   for m in self._methods(p.get("asset", ""))])
+        return ok(
+            [
+                {"method": m, "limit": False, "fee": "0.0000000000", "gen-address": True, "minimum": "0.0001"}
+                for m in self._methods(p.get("asset", ""))
+            ]
+        )
 
     async def _deposit_addresses(self, p: dict[str, str]) -> web.Response:
         network = self._methods(p.get("asset", "")).get(p.get("method", ""))
@@ -308,23 +380,67 @@ class FakeKraken(FakeVenue):
             return error("withdraw_funds" if exc.kind == "insufficient_funds" else "withdraw_amount")
         return ok({"refid": kraken_id("F", w.withdrawal_id)})
 
-    def _funding_row(self, asset: str, network: str, refid: str, tx_id: str, address: str, amount: Decimal,
-                     fee: Decimal, created_ms: int, status: str) -> dict[str, Any]:
+    def _funding_row(
+        self,
+        asset: str,
+        network: str,
+        refid: str,
+        tx_id: str,
+        address: str,
+        amount: Decimal,
+        fee: Decimal,
+        created_ms: int,
+        status: str,
+    ) -> dict[str, Any]:
         """One WithdrawStatus / DepositStatus entry (``amount`` is what arrives, net of ``fee``)."""
         method = next((m for m, n in self._methods(asset).items() if n == network), network)
-        return {"method": method, "aclass": "currency", "asset": asset, "refid": refid, "txid": tx_id, "info": address,
-                "amount": num(amount, 10), "fee": num(fee, 10), "time": created_ms // 1000, "status": status}
+        return {
+            "method": method,
+            "aclass": "currency",
+            "asset": asset,
+            "refid": refid,
+            "txid": tx_id,
+            "info": address,
+            "amount": num(amount, 10),
+            "fee": num(fee, 10),
+            "time": created_ms // 1000,
+            "status": status,
+        }
 
     async def _withdraw_status(self, p: dict[str, str]) -> web.Response:
-        return ok([
-            self._funding_row(w.asset, w.network, kraken_id("F", w.withdrawal_id), w.tx_id, w.address, w.amount - w.fee,
-                              w.fee, w.created_ms, "Success" if w.status == "completed" else "Pending")
-            for w in reversed(self.wallet.withdrawals) if p.get("asset", w.asset) == w.asset
-        ])
+        return ok(
+            [
+                self._funding_row(
+                    w.asset,
+                    w.network,
+                    kraken_id("F", w.withdrawal_id),
+                    w.tx_id,
+                    w.address,
+                    w.amount - w.fee,
+                    w.fee,
+                    w.created_ms,
+                    "Success" if w.status == "completed" else "Pending",
+                )
+                for w in reversed(self.wallet.withdrawals)
+                if p.get("asset", w.asset) == w.asset
+            ]
+        )
 
     async def _deposit_status(self, p: dict[str, str]) -> web.Response:
-        return ok([
-            self._funding_row(d.asset, d.network, kraken_id("D", d.deposit_id), d.tx_id, d.address, d.amount,
-                              Decimal(0), d.created_ms, "Success")
-            for d in reversed(self.wallet.deposits) if p.get("asset", d.asset) == d.asset
-        ])
+        return ok(
+            [
+                self._funding_row(
+                    d.asset,
+                    d.network,
+                    kraken_id("D", d.deposit_id),
+                    d.tx_id,
+                    d.address,
+                    d.amount,
+                    Decimal(0),
+                    d.created_ms,
+                    "Success",
+                )
+                for d in reversed(self.wallet.deposits)
+                if p.get("asset", d.asset) == d.asset
+            ]
+        )

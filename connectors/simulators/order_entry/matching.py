@@ -4,6 +4,7 @@ Orders trade against ``Liquidity`` (a book the test gives, or later the market-d
 books). Whatever a GTC order does not fill at once rests here until cancelled; it does not match later
 liquidity (the router only sends IOC/FOK children; GTC exists to test cancel and open orders).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -17,7 +18,9 @@ Level = tuple[Decimal, Decimal]
 
 
 class Liquidity(Protocol):
-    def take(self, symbol: str, side: str, qty: Decimal, limit_price: Decimal, all_or_none: bool = False) -> list[Level]:
+    def take(
+        self, symbol: str, side: str, qty: Decimal, limit_price: Decimal, all_or_none: bool = False
+    ) -> list[Level]:
         """Consume up to ``qty`` at prices no worse than ``limit_price`` for a taker on ``side`` ("BUY" takes asks).
 
         Returns the (price, qty) executed, best first; nothing at all if ``all_or_none`` and ``qty`` is not there.
@@ -32,7 +35,9 @@ class StaticBook:
     asks: dict[str, list[Level]] = field(default_factory=dict)
     bids: dict[str, list[Level]] = field(default_factory=dict)
 
-    def take(self, symbol: str, side: str, qty: Decimal, limit_price: Decimal, all_or_none: bool = False) -> list[Level]:
+    def take(
+        self, symbol: str, side: str, qty: Decimal, limit_price: Decimal, all_or_none: bool = False
+    ) -> list[Level]:
         levels = sorted(self.asks.get(symbol, [])) if side == "BUY" else sorted(self.bids.get(symbol, []), reverse=True)
         crosses = (lambda p: p <= limit_price) if side == "BUY" else (lambda p: p >= limit_price)
         if all_or_none and sum((q for p, q in levels if crosses(p)), ZERO) < qty:
@@ -71,7 +76,9 @@ class BookLiquidity:
         self.books = books
         self.consume = consume
 
-    def take(self, symbol: str, side: str, qty: Decimal, limit_price: Decimal, all_or_none: bool = False) -> list[Level]:
+    def take(
+        self, symbol: str, side: str, qty: Decimal, limit_price: Decimal, all_or_none: bool = False
+    ) -> list[Level]:
         book = self.books.get(symbol)
         if book is None:
             return []

@@ -9,6 +9,7 @@ the next order placement (``fail_next_order``):
   (Binance -1007, Kraken EService:Deadline elapsed, HTX gateway-internal-error);
 - ``rate_limit``: nothing is accepted; the venue's rate-limit answer with a Retry-After header.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -92,8 +93,9 @@ class FakeVenue:
             await asyncio.sleep(fault.delay_s)
             return None
         if fault.kind == "http_5xx":
-            return web.Response(status=fault.status, text="<html><body><h1>502 Bad Gateway</h1></body></html>",
-                                content_type="text/html")
+            return web.Response(
+                status=fault.status, text="<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html"
+            )
         return self.unknown_state_response()
 
     # ----- lifecycle -----

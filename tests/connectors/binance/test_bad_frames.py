@@ -1,4 +1,5 @@
 """Bad frames are counted, never raise, and never change a book."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -18,14 +19,18 @@ def feed() -> BinanceFeed:
     f.on_open(1)
     f.on_rest_snapshot(
         "BTCUSDT",
-        orjson.dumps({"lastUpdateId": 10, "bids": [["100.00000000", "1.00000000"]], "asks": [["101.00000000", "2.00000000"]]}),
+        orjson.dumps(
+            {"lastUpdateId": 10, "bids": [["100.00000000", "1.00000000"]], "asks": [["101.00000000", "2.00000000"]]}
+        ),
         2,
     )
     return f
 
 
 def event(U, u, b, a, s="BTCUSDT"):
-    return orjson.dumps({"stream": "btcusdt@depth@100ms", "data": {"e": "depthUpdate", "E": 1, "s": s, "U": U, "u": u, "b": b, "a": a}})
+    return orjson.dumps(
+        {"stream": "btcusdt@depth@100ms", "data": {"e": "depthUpdate", "E": 1, "s": s, "U": U, "u": u, "b": b, "a": a}}
+    )
 
 
 BAD = [

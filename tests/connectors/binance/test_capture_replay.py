@@ -1,4 +1,5 @@
 """Replaying the recorded Binance capture through the live parse and sync code."""
+
 from __future__ import annotations
 
 from decimal import Decimal

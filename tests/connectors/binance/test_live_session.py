@@ -1,5 +1,6 @@
 """The Binance feed over real sockets against the local simulator: Binance's own cases (shutdown notice, staleness,
 429/418 on snapshots). Sync, gaps, reorders and reconnects are in tests/connectors/test_contract_market_data.py."""
+
 from __future__ import annotations
 
 import asyncio
@@ -36,10 +37,13 @@ def generators() -> dict[str, MarketGenerator]:
 
 async def settle(sim: BinanceSimulator, feed: BinanceFeed) -> None:
     """Wait until every mirrored book has caught up with the simulator's last update id."""
-    await eventually(lambda: all(
-        feed.books[inst.symbol].synced and feed.books[inst.symbol].update_id == sim.update_ids[inst.venue_symbol]
-        for inst in INSTRUMENTS
-    ), what="books at the simulator's last update id")
+    await eventually(
+        lambda: all(
+            feed.books[inst.symbol].synced and feed.books[inst.symbol].update_id == sim.update_ids[inst.venue_symbol]
+            for inst in INSTRUMENTS
+        ),
+        what="books at the simulator's last update id",
+    )
 
 
 def assert_books_equal(sim: BinanceSimulator, feed: BinanceFeed) -> None:
@@ -94,7 +98,9 @@ async def test_snapshot_429_retry_after_is_honoured():
     feed = BinanceFeed(INSTRUMENTS[:1], VenueSettings(ws_url=sim.ws_base, rest_url=sim.base_url))
     try:
         async with aiohttp.ClientSession() as http:
-            session = FeedSession(feed, feed.stream_url(), settings=SETTINGS, snapshot_fetcher=snapshot_fetcher(feed, http))
+            session = FeedSession(
+                feed, feed.stream_url(), settings=SETTINGS, snapshot_fetcher=snapshot_fetcher(feed, http)
+            )
             loop = asyncio.get_running_loop()
             started = loop.time()
             await session.start()

@@ -1,4 +1,5 @@
 """Each branch of Binance's diff-depth continuity rule (docs/venue-protocols.md §1.4)."""
+
 from connectors.base import BookDelta, Verdict
 from connectors.binance import BinanceSequencer
 

@@ -1,4 +1,5 @@
 """Fixtures for the HTX tests: the recorded captures, instruments, generated frames."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -36,7 +37,9 @@ def mbp_feed() -> HtxFeed:
     return feed
 
 
-def mbp(sym: str, seq: int, prev: int, bids: list[Any] | None = None, asks: list[Any] | None = None, levels: int = 20) -> bytes:
+def mbp(
+    sym: str, seq: int, prev: int, bids: list[Any] | None = None, asks: list[Any] | None = None, levels: int = 20
+) -> bytes:
     tick: dict[str, Any] = {"seqNum": seq, "prevSeqNum": prev}
     if bids is not None:
         tick["bids"] = bids

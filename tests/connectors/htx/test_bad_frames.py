@@ -1,4 +1,5 @@
 """Bad frames are counted in stats.bad_frames, never raise, and never change a book."""
+
 from __future__ import annotations
 
 import gzip
@@ -21,7 +22,9 @@ def gz(text: str) -> bytes:
 BAD_FRAMES = [
     b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03garbage",  # bad gzip
     b"plain bytes, not gzip",
-    gzip.compress(b'{"ch":"market.btcusdt.mbp.20","ts":1,"tick":{"seqNum":12,"prevSeqNum":11,"bids":[[1')[:-3],  # cut gzip
+    gzip.compress(b'{"ch":"market.btcusdt.mbp.20","ts":1,"tick":{"seqNum":12,"prevSeqNum":11,"bids":[[1')[
+        :-3
+    ],  # cut gzip
     gz('{"ch":"market.btcusdt.mbp.20","ts":1,"tick":{"seqNum":12,"prevSeqNum":11,"bids":[[1'),  # truncated JSON
     "{not json",
     gz('"just a string"'),
@@ -29,7 +32,9 @@ BAD_FRAMES = [
     gz('{"ch":"market.btcusdt.mbp.20","tick":{"seqNum":12,"prevSeqNum":11,"bids":[["100.10",1]]}}'),  # price as string
     gz('{"ch":"market.btcusdt.mbp.20","tick":{"seqNum":12,"prevSeqNum":11,"bids":[[100.10,true]]}}'),  # bool size
     gz('{"ch":"market.btcusdt.mbp.20","tick":{"seqNum":12,"prevSeqNum":11,"bids":[[100.10,-1]]}}'),  # negative size
-    gz('{"ch":"market.btcusdt.mbp.20","tick":{"seqNum":12,"prevSeqNum":11,"bids":[[100.10,1],[100.20]]}}'),  # short level
+    gz(
+        '{"ch":"market.btcusdt.mbp.20","tick":{"seqNum":12,"prevSeqNum":11,"bids":[[100.10,1],[100.20]]}}'
+    ),  # short level
     gz('{"ch":"market.btcusdt.mbp.20","tick":"x"}'),
     gz('{"ch":"market.dogeusdt.mbp.20","tick":{"seqNum":12,"prevSeqNum":11,"bids":[[1.5,1]]}}'),  # unknown symbol
     gz('{"ch":"market.btcusdt.mbp.150","tick":{"seqNum":12,"prevSeqNum":11,"bids":[[100.10,1]]}}'),  # not subscribed
@@ -69,13 +74,21 @@ def test_bad_frames_are_counted_and_change_nothing(synced: HtxFeed) -> None:
 def test_bad_step0_frames_change_nothing() -> None:
     feed = HtxFeed([TRIO], HtxSettings(), mode="step0")
     feed.on_open(0)
-    good = {"ch": "market.trioeth.depth.step0", "ts": 1, "tick": {"bids": [[D("9.121E-7"), D("5")]], "asks": [[D("9.2E-7"), 1]], "version": 10}}
+    good = {
+        "ch": "market.trioeth.depth.step0",
+        "ts": 1,
+        "tick": {"bids": [[D("9.121E-7"), D("5")]], "asks": [[D("9.2E-7"), 1]], "version": 10},
+    }
     feed.on_frame(encode_frame(good), 1)
     before = feed.books["TRIO/ETH"].to_json(10)
     bad = json.loads(json.dumps(good, default=str))
     bad["tick"]["version"] = 11
     bad["tick"]["asks"] = [["9.3E-7", 1]]  # strings are not HTX numbers
-    for frame in (gz(json.dumps(bad)), b"\x00\x01", gz('{"ch":"market.xyz.depth.step0","tick":{"bids":[],"asks":[],"version":12}}')):
+    for frame in (
+        gz(json.dumps(bad)),
+        b"\x00\x01",
+        gz('{"ch":"market.xyz.depth.step0","tick":{"bids":[],"asks":[],"version":12}}'),
+    ):
         feed.on_frame(frame, 2)
     assert feed.health.stats.bad_frames == 3
     assert feed.books["TRIO/ETH"].to_json(10) == before and feed.books["TRIO/ETH"].update_id == 10

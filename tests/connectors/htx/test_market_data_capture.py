@@ -1,4 +1,5 @@
 """The recorded HTX connection (HUOBI.ws.44.0) through HtxFeed(mode="step0"): gzip, ping/pong, exact numbers."""
+
 from __future__ import annotations
 
 import gzip
@@ -68,8 +69,13 @@ def test_capture_replay_pongs_sync_and_exact_numbers(samples: Path) -> None:
 def test_older_version_is_ignored(samples: Path) -> None:
     feed, lines = _feed(samples)
     feed.on_open(0)
-    trio = [ln for ln in lines if ln.kind is LineKind.RECEIVED and b"" != ln.payload
-            and "market.trioeth.depth" in gzip.decompress(ln.payload).decode()]
+    trio = [
+        ln
+        for ln in lines
+        if ln.kind is LineKind.RECEIVED
+        and b"" != ln.payload
+        and "market.trioeth.depth" in gzip.decompress(ln.payload).decode()
+    ]
     first, second = trio[0], trio[1]
     feed.on_frame(second.payload, 2)
     after_second = feed.books["TRIO/ETH"].to_json(150)

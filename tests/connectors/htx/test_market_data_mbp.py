@@ -1,4 +1,5 @@
 """HtxFeed in mbp mode with generated frames: REQ pacing, buffer-then-align, duplicates, gaps, re-sync."""
+
 from __future__ import annotations
 
 import json
@@ -52,7 +53,13 @@ def test_buffer_align_duplicate_gap_and_resync() -> None:
         assert feed.on_frame(frame, 10 * MS) == []
     assert not book.synced and feed.health.stats.snapshots == 0
     # The REP at seqNum 100; the next REQ (TRIO) waits for 100 ms after the first.
-    snap = rep("btcusdt", btc_req["id"], 100, [[D("100.00"), D("2")], [D("99.00"), D("3")]], [[D("101.00"), D("4")], [D("102.00"), D("5")]])
+    snap = rep(
+        "btcusdt",
+        btc_req["id"],
+        100,
+        [[D("100.00"), D("2")], [D("99.00"), D("3")]],
+        [[D("101.00"), D("4")], [D("102.00"), D("5")]],
+    )
     assert reqs(feed.on_frame(snap, 50 * MS)) == []
     assert book.synced and book.update_id == 104
     assert book.bids() == [(D("100.50"), D("1.5")), (D("100.00"), D("2")), (D("99.00"), D("3"))]
@@ -63,7 +70,9 @@ def test_buffer_align_duplicate_gap_and_resync() -> None:
     (trio_req,) = reqs(actions)
     assert trio_req["req"] == "market.trioeth.mbp.20"
     assert book.update_id == 104 and feed.health.stats.resyncs == 0  # the duplicate was skipped
-    feed.on_frame(rep("trioeth", trio_req["id"], 7, [[D("9.121E-7"), D("92730.24")]], [[D("9.2E-7"), D("1")]]), 120 * MS)
+    feed.on_frame(
+        rep("trioeth", trio_req["id"], 7, [[D("9.121E-7"), D("92730.24")]], [[D("9.2E-7"), D("1")]]), 120 * MS
+    )
     assert feed.books["TRIO/ETH"].best_bid() == (D("9.121E-7"), D("92730.24"))
     # 104 -> 107 missing: the chain breaks, the book is dropped and a new REQ goes out.
     actions = feed.on_frame(mbp("btcusdt", 110, 107, bids=[[D("100.00"), 0]]), 300 * MS)
@@ -99,7 +108,13 @@ def test_depth_is_kept_to_the_subscribed_levels() -> None:
     bids = [[D(f"{100 - i}.00"), D("1")] for i in range(5)]
     feed.on_frame(rep("btcusdt", req["id"], 10, bids, [], levels=5), 1 * MS)
     feed.on_frame(mbp("btcusdt", 11, 10, bids=[[D("100.50"), D("1")]], levels=5), 2 * MS)
-    assert [p for p, _ in feed.books["BTC/USDT"].bids()] == [D("100.50"), D("100.00"), D("99.00"), D("98.00"), D("97.00")]
+    assert [p for p, _ in feed.books["BTC/USDT"].bids()] == [
+        D("100.50"),
+        D("100.00"),
+        D("99.00"),
+        D("98.00"),
+        D("97.00"),
+    ]
 
 
 def test_error_answer_to_a_req_is_counted_and_asked_again_later() -> None:
@@ -107,7 +122,9 @@ def test_error_answer_to_a_req_is_counted_and_asked_again_later() -> None:
 
     feed = HtxFeed([BTC], HtxSettings(depth=20))
     (req,) = reqs(feed.on_open(0))
-    err = encode_frame({"id": req["id"], "status": "error", "err-code": "too-many-request", "err-msg": "slow down", "ts": 1})
+    err = encode_frame(
+        {"id": req["id"], "status": "error", "err-code": "too-many-request", "err-msg": "slow down", "ts": 1}
+    )
     assert reqs(feed.on_frame(err, 20 * MS)) == []
     assert feed.error_answers == 1 and feed.health.stats.bad_frames == 0
     assert reqs(feed.on_frame(encode_frame({"ping": 5}), 100 * MS)) == []

@@ -29,7 +29,9 @@ def test_ping_from_gzip() -> None:
 
 def test_step0_exponent_numbers_are_exact_decimals() -> None:
     msg = parse_frame(
-        gz('{"ch":"market.trioeth.depth.step0","ts":1,"tick":{"bids":[[9.121E-7,92730.24]],"asks":[[9.2E-7,1]],"version":7}}')
+        gz(
+            '{"ch":"market.trioeth.depth.step0","ts":1,"tick":{"bids":[[9.121E-7,92730.24]],"asks":[[9.2E-7,1]],"version":7}}'
+        )
     )
     assert isinstance(msg, HtxDepth)
     # the numbers' own text, which the book parses exactly
@@ -42,8 +44,10 @@ def test_step0_exponent_numbers_are_exact_decimals() -> None:
 def test_mbp_increment_with_one_side_only() -> None:
     # The doc sample (venue-protocols.md 3.3).
     msg = parse_frame(
-        gz('{"ch":"market.btcusdt.mbp.5","ts":1573199608679,"tick":{"seqNum":100020146795,'
-           '"prevSeqNum":100020146794,"asks":[[645.14,26.75597395914065]]}}')
+        gz(
+            '{"ch":"market.btcusdt.mbp.5","ts":1573199608679,"tick":{"seqNum":100020146795,'
+            '"prevSeqNum":100020146794,"asks":[[645.14,26.75597395914065]]}}'
+        )
     )
     assert msg == HtxMbpUpdate("btcusdt", 5, 100020146795, 100020146794, [], [["645.14", "26.75597395914065"]])
     delta = to_delta(msg, "BTC/USDT")
@@ -51,9 +55,15 @@ def test_mbp_increment_with_one_side_only() -> None:
 
 
 def test_rep_snapshot_and_acks_and_errors() -> None:
-    msg = parse_frame(gz('{"id":"id2","rep":"market.btcusdt.mbp.150","status":"ok","data":{"seqNum":100020142010,"bids":[[618.37,71.594]],"asks":[]}}'))
+    msg = parse_frame(
+        gz(
+            '{"id":"id2","rep":"market.btcusdt.mbp.150","status":"ok","data":{"seqNum":100020142010,"bids":[[618.37,71.594]],"asks":[]}}'
+        )
+    )
     assert msg == HtxMbpSnapshot("id2", "btcusdt", 150, 100020142010, [["618.37", "71.594"]], [])
-    assert parse_frame(gz('{"id":"id1","status":"ok","subbed":"market.btcusdt.mbp.150","ts":1}')) == HtxAck("id1", "market.btcusdt.mbp.150")
+    assert parse_frame(gz('{"id":"id1","status":"ok","subbed":"market.btcusdt.mbp.150","ts":1}')) == HtxAck(
+        "id1", "market.btcusdt.mbp.150"
+    )
     err = parse_frame(gz('{"id":"x","status":"error","err-code":"bad-request","err-msg":"invalid topic","ts":1}'))
     assert err == HtxErrorAnswer("x", "bad-request", "invalid topic")
     assert parse_frame(gz('{"ch":"market.btcusdt.trade.detail","tick":{}}')) == HtxOther("market.btcusdt.trade.detail")

@@ -1,5 +1,6 @@
 """HtxFeed over real sockets against HtxSimulator: HTX's own cases (gzip, ping/pong, REQ pacing, step0, the recorded
 capture, stalls). Sync, gaps, reorders and reconnects are in tests/connectors/test_contract_market_data.py."""
+
 from __future__ import annotations
 
 import asyncio

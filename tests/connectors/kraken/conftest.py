@@ -1,4 +1,5 @@
 """Shared fixtures for the Kraken connector tests."""
+
 from __future__ import annotations
 
 from decimal import Decimal

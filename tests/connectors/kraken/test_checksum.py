@@ -1,4 +1,5 @@
 """Kraken CRC32: the documented vectors (venue-protocols.md §2.3, §2.4) and the v2 precision trap."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -27,8 +28,14 @@ BTC_ASKS = [
     ("45290.2", "0.15890660"), ("45291.8", "1.54553491"), ("45294.7", "0.04454749"), ("45296.1", "0.35380000"),
     ("45297.5", "0.09945542"), ("45299.5", "0.18772827"),
 ]  # fmt: skip
-V1_ASKS = [(p, "0.00000500") for p in ("0.05005 0.05010 0.05015 0.05020 0.05025 0.05030 0.05035 0.05040 0.05045 0.05050").split()]
-V1_BIDS = [(p, "0.00000500") for p in ("0.05000 0.04995 0.04990 0.04980 0.04975 0.04970 0.04965 0.04960 0.04955 0.04950").split()]
+V1_ASKS = [
+    (p, "0.00000500")
+    for p in ("0.05005 0.05010 0.05015 0.05020 0.05025 0.05030 0.05035 0.05040 0.05045 0.05050").split()
+]
+V1_BIDS = [
+    (p, "0.00000500")
+    for p in ("0.05000 0.04995 0.04990 0.04980 0.04975 0.04970 0.04965 0.04960 0.04955 0.04950").split()
+]
 
 
 def _book(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> L2Book:
@@ -98,10 +105,15 @@ def test_book_scale_larger_than_wire_decimals_is_cut_back() -> None:
 @given(
     st.dictionaries(st.integers(1, 10**9), st.integers(1, 10**12), max_size=15),
     st.dictionaries(st.integers(1, 10**9), st.integers(1, 10**12), max_size=15),
-    st.integers(0, 8), st.integers(0, 10), st.integers(0, 8), st.integers(0, 10),
+    st.integers(0, 8),
+    st.integers(0, 10),
+    st.integers(0, 8),
+    st.integers(0, 10),
 )
 def test_compiled_checksum_equals_the_python_rule(bids, asks, ps, pdp, qs, qdp):
     book = L2Book()
-    book.load([[f"{p}E-{ps}", f"{q}E-{qs}"] for p, q in bids.items()],
-              [[f"{p + 10**9}E-{ps}", f"{q}E-{qs}"] for p, q in asks.items()])
+    book.load(
+        [[f"{p}E-{ps}", f"{q}E-{qs}"] for p, q in bids.items()],
+        [[f"{p + 10**9}E-{ps}", f"{q}E-{qs}"] for p, q in asks.items()],
+    )
     assert book_checksum(book, pdp, qdp) == book_checksum_py(book, pdp, qdp)

@@ -1,4 +1,5 @@
 """AssetPairs -> Instrument (sample: replay_data/captures/kraken KRAKEN.0)."""
+
 from __future__ import annotations
 
 from decimal import Decimal

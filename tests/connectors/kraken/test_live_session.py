@@ -1,6 +1,7 @@
 """KrakenFeed over real sockets against the local Kraken simulator (v2 and v1): Kraken's own cases (CRC32 on every
 update, heartbeats, stalls, the recorded capture). Sync, gaps, reorders and reconnects are in
 tests/connectors/test_contract_market_data.py."""
+
 from __future__ import annotations
 
 import contextlib
@@ -27,8 +28,10 @@ INSTRUMENTS = [
 
 async def settle(sim: KrakenSimulator, feed: KrakenFeed, instruments=INSTRUMENTS) -> None:  # type: ignore[no-untyped-def]
     """Wait until every mirrored book equals the simulator's top ``DEPTH`` levels."""
-    await eventually(lambda: all(books_equal(sim, feed, inst.symbol) for inst in instruments),
-                     what="books equal the simulator's top levels")
+    await eventually(
+        lambda: all(books_equal(sim, feed, inst.symbol) for inst in instruments),
+        what="books equal the simulator's top levels",
+    )
 
 
 def books_equal(sim: KrakenSimulator, feed: KrakenFeed, symbol: str) -> bool:
@@ -133,7 +136,9 @@ async def test_reconnect_during_a_stall_syncs_after_the_resume(running) -> None:
     await session.reconnect()
     await eventually(lambda: feed.health.stats.reconnects >= 1 and feed.health.stats.connected)
     # the new connection's subscribe reached the stalled venue, which holds it until the resume
-    await eventually(lambda: any(c.state.get("pending") for c in sim.clients if not c.ws.closed), what="a held subscribe")
+    await eventually(
+        lambda: any(c.state.get("pending") for c in sim.clients if not c.ws.closed), what="a held subscribe"
+    )
     assert not any(b.synced for b in feed.books.values())
     await sim.apply_fault("resume")
     await session.wait_synced()

@@ -1,4 +1,5 @@
 """KrakenFeed without sockets: the recorded v1 capture, the v2 doc examples, resyncs and bad frames."""
+
 from __future__ import annotations
 
 import json
@@ -59,7 +60,9 @@ def _snapshot_frame(feed: KrakenFeed, sym: str, chan: int) -> str:
     ps, qs = book.price_scale, book.qty_scale
 
     def levels(side: list[tuple[int, int]]) -> list[list[str]]:
-        return [[format_units(p * 10 ** (pdp - ps), pdp), format_units(q * 10 ** (qdp - qs), qdp), "0.0"] for p, q in side]
+        return [
+            [format_units(p * 10 ** (pdp - ps), pdp), format_units(q * 10 ** (qdp - qs), qdp), "0.0"] for p, q in side
+        ]
 
     body = {"as": levels(book.levels.asks()), "bs": levels(book.levels.bids())}
     return orjson.dumps([chan, body, "book-1000", book.venue_symbol]).decode()
@@ -235,7 +238,11 @@ def test_depth_truncation_applies_before_the_checksum() -> None:
     book = feed.books["MATIC/USD"]
     bids = [(Decimal("0.5667"), Decimal("1"))] + book.bids()[:9]
     crc = checksum_of_decimals(book.asks(), bids, 4, 8)
-    upd = {"channel": "book", "type": "update", "data": [{"symbol": "MATIC/USD", "bids": [{"price": "X", "qty": 1}], "asks": [], "checksum": crc}]}
+    upd = {
+        "channel": "book",
+        "type": "update",
+        "data": [{"symbol": "MATIC/USD", "bids": [{"price": "X", "qty": 1}], "asks": [], "checksum": crc}],
+    }
     text = json.dumps(upd).replace('"X"', "0.5667")
     assert feed.on_frame(text, 2) == []
     assert feed.health.stats.checksum_failures == 0

@@ -1,4 +1,5 @@
 """Pure parse functions for v1 arrays and v2 objects."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -20,7 +21,9 @@ SYMS = {"XBT/USD": "BTC/USD", "BTC/USD": "BTC/USD"}
 
 
 def test_v1_snapshot_records_wire_decimals() -> None:
-    msg = decode_v1('[464,{"as":[["56218.30000","0.15000000","1618678117.243818"]],"bs":[["56200.1","1.5","1"]]},"book-10","XBT/USD"]')
+    msg = decode_v1(
+        '[464,{"as":[["56218.30000","0.15000000","1618678117.243818"]],"bs":[["56200.1","1.5","1"]]},"book-10","XBT/USD"]'
+    )
     parsed = parse_v1_book(msg, SYMS)
     assert isinstance(parsed.message, BookSnapshot)
     assert parsed.message.symbol == "BTC/USD" and parsed.channel_id == 464
@@ -68,16 +71,24 @@ def test_v1_big_connection_id_is_read() -> None:
 
 
 def test_v1_events() -> None:
-    ack = parse_v1_event(decode_v1('{"channelID":1664,"channelName":"book-1000","event":"subscriptionStatus","pair":"XBT/USD","status":"subscribed"}'))
+    ack = parse_v1_event(
+        decode_v1(
+            '{"channelID":1664,"channelName":"book-1000","event":"subscriptionStatus","pair":"XBT/USD","status":"subscribed"}'
+        )
+    )
     assert (ack.kind, ack.venue_symbol, ack.channel_id) == ("subscribed", "XBT/USD", 1664)
-    err = parse_v1_event(decode_v1('{"errorMessage":"Currency pair not supported","event":"subscriptionStatus","status":"error"}'))
+    err = parse_v1_event(
+        decode_v1('{"errorMessage":"Currency pair not supported","event":"subscriptionStatus","status":"error"}')
+    )
     assert err.kind == "error" and "not supported" in (err.message or "")
     assert parse_v1_event({"event": "heartbeat"}).kind == "heartbeat"
     assert parse_v1_event({"event": "ping", "reqid": 7}) == parse_v1_event({"event": "ping", "reqid": 7})
 
 
 def test_v2_numbers_keep_their_exact_text_never_float() -> None:
-    msg = decode_v2('{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":45283.5,"qty":0.1}],"asks":[],"checksum":1}]}')
+    msg = decode_v2(
+        '{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":45283.5,"qty":0.1}],"asks":[],"checksum":1}]}'
+    )
     (delta,) = parse_v2_book(msg, SYMS)
     assert isinstance(delta, BookDelta)
     assert delta.bids == [["45283.5", "0.1"]] and type(delta.bids[0][0]).__name__ == "JsonNumber"
@@ -102,9 +113,15 @@ def test_v2_bad_book_frames_raise(text: str) -> None:
 
 
 def test_v2_events() -> None:
-    ok = parse_v2_event(decode_v2('{"method":"subscribe","result":{"channel":"book","depth":10,"snapshot":true,"symbol":"BTC/USD"},"success":true}'))
+    ok = parse_v2_event(
+        decode_v2(
+            '{"method":"subscribe","result":{"channel":"book","depth":10,"snapshot":true,"symbol":"BTC/USD"},"success":true}'
+        )
+    )
     assert (ok.kind, ok.venue_symbol) == ("subscribed", "BTC/USD")
-    bad = parse_v2_event(decode_v2('{"error":"Currency pair not supported","method":"subscribe","success":false,"req_id":3}'))
+    bad = parse_v2_event(
+        decode_v2('{"error":"Currency pair not supported","method":"subscribe","success":false,"req_id":3}')
+    )
     assert (bad.kind, bad.req_id) == ("error", 3)
     assert parse_v2_event({"channel": "heartbeat"}).kind == "heartbeat"
     assert parse_v2_event({"method": "pong", "req_id": 5}).req_id == 5

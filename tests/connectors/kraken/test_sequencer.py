@@ -1,4 +1,5 @@
 """Kraken has no update ids: every delta applies, the checksum is the check."""
+
 from __future__ import annotations
 
 from connectors.base import BookDelta, Verdict

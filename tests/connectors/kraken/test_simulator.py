@@ -1,4 +1,5 @@
 """The Kraken simulator's wire protocol, spoken to with a plain aiohttp client."""
+
 from __future__ import annotations
 
 import asyncio
@@ -45,14 +46,21 @@ async def test_v2_acks_snapshot_with_checksum_errors_and_pong(sim: KrakenSimulat
     async with aiohttp.ClientSession() as http, http.ws_connect(sim.ws_base + "/v2") as ws:
         status = await recv(ws)
         assert status["channel"] == "status" and status["data"][0]["system"] == "online"
-        sub = {"method": "subscribe", "params": {"channel": "book", "symbol": ["MATIC/USD", "DOGE/USD"], "depth": 10}, "req_id": 4}
+        sub = {
+            "method": "subscribe",
+            "params": {"channel": "book", "symbol": ["MATIC/USD", "DOGE/USD"], "depth": 10},
+            "req_id": 4,
+        }
         await ws.send_str(json.dumps(sub))
         ack = await recv(ws)
         assert ack["success"] is True and ack["result"]["symbol"] == "MATIC/USD" and ack["req_id"] == 4
         snap = await recv(ws)
         assert snap["type"] == "snapshot" and len(snap["data"][0]["bids"]) == 10
         item = snap["data"][0]
-        fmt = [(f"{lvl['price']:.4f}", f"{lvl['qty']:.8f}") for lvl in item["asks"]], [(f"{lvl['price']:.4f}", f"{lvl['qty']:.8f}") for lvl in item["bids"]]
+        fmt = (
+            [(f"{lvl['price']:.4f}", f"{lvl['qty']:.8f}") for lvl in item["asks"]],
+            [(f"{lvl['price']:.4f}", f"{lvl['qty']:.8f}") for lvl in item["bids"]],
+        )
         assert checksum_of_strings(*fmt) == item["checksum"]
         err = await recv(ws)
         assert err["success"] is False and "DOGE/USD" in err["error"]
@@ -88,7 +96,9 @@ async def test_v1_ack_snapshot_updates_republish_and_unsubscribe(sim: KrakenSimu
         updates = []
         for _ in range(200):
             await sim.step()
-        while len(updates) < 5 or not any(len(lvl) == 4 for u in updates for d in u[1:-2] for side in ("a", "b") for lvl in d.get(side, [])):
+        while len(updates) < 5 or not any(
+            len(lvl) == 4 for u in updates for d in u[1:-2] for side in ("a", "b") for lvl in d.get(side, [])
+        ):
             msg = json.loads(await ws.receive_str(timeout=2))
             if isinstance(msg, list):
                 assert "c" in msg[-3] and msg[-3]["c"].isdigit()

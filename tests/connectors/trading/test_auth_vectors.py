@@ -1,4 +1,5 @@
 """The worked signature vectors of venue-protocols.md §1.6, §2.5 and §3.4, against our signing functions."""
+
 from __future__ import annotations
 
 from connectors.binance import auth as binance_auth
@@ -6,7 +7,9 @@ from connectors.htx import auth as htx_auth
 from connectors.kraken import auth as kraken_auth
 
 BN_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
-BN_QUERY = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
+BN_QUERY = (
+    "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
+)
 
 
 def test_binance_hmac_query_vector() -> None:
@@ -18,9 +21,17 @@ def test_binance_hmac_query_vector() -> None:
 
 def test_binance_hmac_percent_encoded_symbol_vector() -> None:
     query = BN_QUERY.replace("LTCBTC", "%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95%EF%BC%96")
-    assert binance_auth.signature(BN_SECRET, query) == "e1353ec6b14d888f1164ae9af8228a3dbd508bc82eb867db8ab6046442f33ef3"
-    params = [("symbol", "１２３４５６"), ("side", "BUY"), ("type", "LIMIT"), ("timeInForce", "GTC"),
-              ("quantity", "1"), ("price", "0.1")]
+    assert (
+        binance_auth.signature(BN_SECRET, query) == "e1353ec6b14d888f1164ae9af8228a3dbd508bc82eb867db8ab6046442f33ef3"
+    )
+    params = [
+        ("symbol", "１２３４５６"),
+        ("side", "BUY"),
+        ("type", "LIMIT"),
+        ("timeInForce", "GTC"),
+        ("quantity", "1"),
+        ("price", "0.1"),
+    ]
     signed = binance_auth.signed_query(params, BN_SECRET, 1499827319559, recv_window_ms=5000)
     assert signed.endswith("&signature=e1353ec6b14d888f1164ae9af8228a3dbd508bc82eb867db8ab6046442f33ef3")
 
@@ -67,14 +78,22 @@ def test_htx_signature_v2_self_consistency_vector() -> None:
     )
     sig = htx_auth.signature("b0xxxxxx-c6xxxxxx-94xxxxxx-dxxxx", text)
     assert sig == "Nmd8AU8uAe0mkFpxNbiava0aeZzBEtYjCdie1ZYZjoM="
-    assert htx_auth.verify("b0xxxxxx-c6xxxxxx-94xxxxxx-dxxxx", "GET", "API.HUOBI.PRO", "/v1/order/orders",
-                           {**params, "Signature": sig})
+    assert htx_auth.verify(
+        "b0xxxxxx-c6xxxxxx-94xxxxxx-dxxxx", "GET", "API.HUOBI.PRO", "/v1/order/orders", {**params, "Signature": sig}
+    )
     assert not htx_auth.verify("other", "GET", "api.huobi.pro", "/v1/order/orders", {**params, "Signature": sig})
 
 
 def test_htx_timestamp_round_trip() -> None:
     ms = htx_auth.parse_timestamp("2017-05-11T15:19:30")
     assert htx_auth.timestamp_text(ms) == "2017-05-11T15:19:30"
-    query = htx_auth.signed_query("GET", "api.huobi.pro", "/v1/order/orders", "e2xxxxxx-99xxxxxx-84xxxxxx-7xxxx",
-                                  "b0xxxxxx-c6xxxxxx-94xxxxxx-dxxxx", ms, {"order-id": "1234567890"})
+    query = htx_auth.signed_query(
+        "GET",
+        "api.huobi.pro",
+        "/v1/order/orders",
+        "e2xxxxxx-99xxxxxx-84xxxxxx-7xxxx",
+        "b0xxxxxx-c6xxxxxx-94xxxxxx-dxxxx",
+        ms,
+        {"order-id": "1234567890"},
+    )
     assert query.endswith("&Signature=Nmd8AU8uAe0mkFpxNbiava0aeZzBEtYjCdie1ZYZjoM%3D")

@@ -1,5 +1,6 @@
 """BinanceTrading against the fake Binance REST server: Binance's own cases. The scenarios every venue shares
 (fills, cancels, errors, unknown outcomes) are in tests/connectors/test_contract_order_entry.py."""
+
 from __future__ import annotations
 
 from decimal import Decimal

@@ -1,5 +1,6 @@
 """The fake venues' capital endpoints: plain ccxt (fetch_deposit_address, withdraw, fetch_withdrawals,
 fetch_deposits) and our funding adapters against each fake, with the venue's real request signing checked."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
@@ -25,7 +26,9 @@ VENUE_ASSET = {"binance": "BTC", "kraken": "XXBT", "htx": "btc"}  # how each fak
 
 
 @pytest.mark.parametrize("setup", [binance, kraken, htx])
-async def test_ccxt_deposit_address_withdraw_and_history(setup: Callable[[], tuple[FakeVenue, Callable[[FakeVenue], Any]]]) -> None:
+async def test_ccxt_deposit_address_withdraw_and_history(
+    setup: Callable[[], tuple[FakeVenue, Callable[[FakeVenue], Any]]],
+) -> None:
     fake, make_client = setup()
     async with fake:
         ex = make_client(fake)

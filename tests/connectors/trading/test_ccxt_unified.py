@@ -1,5 +1,6 @@
 """Plain ccxt (its unified methods, no adapter) works against each fake venue: load_markets, create/fetch/cancel
 orders, open orders, balance. The fakes speak enough of each venue's REST API for ccxt's own implementation."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -18,8 +19,13 @@ def binance() -> tuple[FakeVenue, Callable[[FakeVenue], Any]]:
     fake = VENUES["binance"].make_fake({"k": "s"})
 
     def client(f: FakeVenue) -> Any:
-        ex = ccxt.binance({"apiKey": "k", "secret": "s", "options": {
-            "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}})
+        ex = ccxt.binance(
+            {
+                "apiKey": "k",
+                "secret": "s",
+                "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False},
+            }
+        )
         ex.urls["api"]["public"] = ex.urls["api"]["private"] = f.url + "/api/v3"
         return ex
 
@@ -42,8 +48,15 @@ def htx() -> tuple[FakeVenue, Callable[[FakeVenue], Any]]:
 
     def client(f: FakeVenue) -> Any:
         host = f"127.0.0.1:{f.port}"
-        ex = ccxt.htx({"apiKey": "k", "secret": "s", "rateLimit": 5, "hostname": host,
-                       "options": {"fetchMarkets": {"types": {"spot": True, "linear": False, "inverse": False}}}})
+        ex = ccxt.htx(
+            {
+                "apiKey": "k",
+                "secret": "s",
+                "rateLimit": 5,
+                "hostname": host,
+                "options": {"fetchMarkets": {"types": {"spot": True, "linear": False, "inverse": False}}},
+            }
+        )
         ex.urls["hostnames"] = {"spot": host, "contract": host}
         for name in list(ex.urls["api"]):
             ex.urls["api"][name] = "http://{hostname}"

@@ -1,4 +1,5 @@
 """The fake venues refuse what the real ones refuse: tampered requests, stale timestamps, reused nonces."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -33,8 +34,14 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 async def test_binance_tampered_body_is_refused(http: aiohttp.ClientSession) -> None:
     market = SimMarket("BTCUSDT", "BTC", "USDT", D("0.01"), D("0.00001"))
     async with FakeBinance(engine(market, {"USDT": D("100000")}), {BN_KEY: BN_SECRET}, clock_ms=lambda: NOW_MS) as fake:
-        params = [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "LIMIT"), ("timeInForce", "IOC"),
-                  ("quantity", "0.1"), ("price", "30000")]
+        params = [
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "IOC"),
+            ("quantity", "0.1"),
+            ("price", "30000"),
+        ]
         body = binance_auth.signed_query(params, BN_SECRET, NOW_MS, 5000)
         headers = {"X-MBX-APIKEY": BN_KEY, "Content-Type": "application/x-www-form-urlencoded"}
         async with http.post(f"{fake.url}/api/v3/order", data=body.replace("0.1", "0.2"), headers=headers) as resp:
@@ -43,10 +50,14 @@ async def test_binance_tampered_body_is_refused(http: aiohttp.ClientSession) -> 
         async with http.post(f"{fake.url}/api/v3/order", data=body, headers=headers) as resp:
             assert resp.status == 200 and (await resp.json())["status"] == "FILLED"
         # Signature in the query string, params split between query and body: Binance accepts both.
-        query, body_part = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=IOC", f"quantity=0.1&price=30000&timestamp={NOW_MS}"
+        query, body_part = (
+            "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=IOC",
+            f"quantity=0.1&price=30000&timestamp={NOW_MS}",
+        )
         sig = binance_auth.signature(BN_SECRET, query, body_part)
-        async with http.post(f"{fake.url}/api/v3/order?{query}", data=f"{body_part}&signature={sig}",
-                             headers=headers) as resp:
+        async with http.post(
+            f"{fake.url}/api/v3/order?{query}", data=f"{body_part}&signature={sig}", headers=headers
+        ) as resp:
             assert resp.status == 200
         stale = binance_auth.signed_query(params, BN_SECRET, NOW_MS - 6000, 5000)
         async with http.post(f"{fake.url}/api/v3/order", data=stale, headers=headers) as resp:
@@ -59,8 +70,9 @@ async def test_binance_clock_skew_surfaces_as_authentication_failure() -> None:
     market = SimMarket("BTCUSDT", "BTC", "USDT", D("0.01"), D("0.00001"))
     fake = FakeBinance(engine(market, {}), {BN_KEY: BN_SECRET}, clock_ms=lambda: NOW_MS)  # our clock is years ahead
     async with fake:
-        adapter = BinanceTrading(BN_KEY, BN_SECRET, [instrument("binance", "BTCUSDT", "0.01", "0.00001")],
-                                 base_url=fake.url)
+        adapter = BinanceTrading(
+            BN_KEY, BN_SECRET, [instrument("binance", "BTCUSDT", "0.01", "0.00001")], base_url=fake.url
+        )
         try:
             with pytest.raises(AuthenticationFailed) as info:
                 await adapter.balances()
@@ -77,13 +89,21 @@ async def test_kraken_tampered_body_and_reused_nonce_are_refused(http: aiohttp.C
         async def post(body: str, sign_body: str | None = None) -> dict[str, object]:
             nonce = body.split("nonce=")[1].split("&")[0]
             sign = kraken_auth.api_sign(KR_SECRET, path, nonce, sign_body or body)
-            async with http.post(f"{fake.url}{path}", data=body, headers={
-                "API-Key": KR_KEY, "API-Sign": sign, "Content-Type": "application/x-www-form-urlencoded",
-            }) as resp:
+            async with http.post(
+                f"{fake.url}{path}",
+                data=body,
+                headers={
+                    "API-Key": KR_KEY,
+                    "API-Sign": sign,
+                    "Content-Type": "application/x-www-form-urlencoded",
+                },
+            ) as resp:
                 assert resp.status == 200  # Kraken answers errors with HTTP 200
                 return await resp.json()  # type: ignore[no-any-return]
 
-        assert await post("nonce=100&asset=USDT", sign_body="nonce=100&asset=XXBT") == {"error": ["EAPI:Invalid signature"]}
+        assert await post("nonce=100&asset=USDT", sign_body="nonce=100&asset=XXBT") == {
+            "error": ["EAPI:Invalid signature"]
+        }
         assert await post("nonce=100") == {"error": [], "result": {"USDT": "5.0000000000"}}
         assert await post("nonce=100") == {"error": ["EAPI:Invalid nonce"]}
         assert await post("nonce=99") == {"error": ["EAPI:Invalid nonce"]}
@@ -97,8 +117,12 @@ async def test_htx_tampered_query_and_expired_timestamp_are_refused(http: aiohtt
         path = "/v1/order/orders/getClientOrder"
         query = htx_auth.signed_query("GET", host, path, HX_KEY, HX_SECRET, NOW_MS, {"clientOrderId": "abc"})
         async with http.get(f"{fake.url}{path}?{query.replace('abc', 'abd')}") as resp:
-            assert await resp.json() == {"status": "error", "err-code": "api-signature-not-valid",
-                                         "err-msg": "Signature not valid: Verification failure [校验失败]", "data": None}
+            assert await resp.json() == {
+                "status": "error",
+                "err-code": "api-signature-not-valid",
+                "err-msg": "Signature not valid: Verification failure [校验失败]",
+                "data": None,
+            }
         async with http.get(f"{fake.url}{path}?{query}") as resp:
             assert (await resp.json())["err-code"] == "base-record-invalid"  # signed fine; no such order
         old = htx_auth.signed_query("GET", host, path, HX_KEY, HX_SECRET, NOW_MS - 301_000, {"clientOrderId": "abc"})

@@ -1,5 +1,6 @@
 """HtxTrading against the fake HTX REST server: HTX's own cases (order types, account lookup, 24 h client ids).
 The scenarios every venue shares are in tests/connectors/test_contract_order_entry.py."""
+
 from __future__ import annotations
 
 from decimal import Decimal

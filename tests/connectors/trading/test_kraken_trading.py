@@ -1,5 +1,6 @@
 """KrakenTrading against the fake Kraken REST server: Kraken's own cases (no FOK, nonces, txids). The scenarios
 every venue shares are in tests/connectors/test_contract_order_entry.py."""
+
 from __future__ import annotations
 
 from decimal import Decimal

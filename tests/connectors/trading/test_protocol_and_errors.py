@@ -1,4 +1,5 @@
 """The shared order-entry protocol pieces: client order ids, error mapping tables, adapter conformance."""
+
 from __future__ import annotations
 
 import re
@@ -32,8 +33,17 @@ BINANCE_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 def test_client_order_id_is_deterministic_and_fits_every_venue() -> None:
     a = client_order_id_for("parent-42", 3, "kraken")
     assert a == client_order_id_for("parent-42", 3, "kraken")
-    assert len({a, client_order_id_for("parent-42", 4, "kraken"), client_order_id_for("parent-42", 3, "htx"),
-                client_order_id_for("parent-4", 23, "kraken")}) == 4
+    assert (
+        len(
+            {
+                a,
+                client_order_id_for("parent-42", 4, "kraken"),
+                client_order_id_for("parent-42", 3, "htx"),
+                client_order_id_for("parent-4", 23, "kraken"),
+            }
+        )
+        == 4
+    )
     for venue in ("binance", "kraken", "htx"):
         cid = client_order_id_for("x" * 200, 99, venue)
         assert BINANCE_ID.match(cid)  # Binance newClientOrderId
@@ -53,27 +63,42 @@ def test_child_order_validates() -> None:
 
 
 def test_venue_order_remaining_and_average() -> None:
-    o = VenueOrder("htx", "BTC/USDT", "c", "1", "BUY", D("10"), D("3"), OrderStatus.PARTIALLY_FILLED, D("2"),
-                   D("19"), D("0"), "BTC")
+    o = VenueOrder(
+        "htx",
+        "BTC/USDT",
+        "c",
+        "1",
+        "BUY",
+        D("10"),
+        D("3"),
+        OrderStatus.PARTIALLY_FILLED,
+        D("2"),
+        D("19"),
+        D("0"),
+        "BTC",
+    )
     assert o.remaining == D("1") and o.avg_price == D("9.5")
     assert OrderStatus.PARTIALLY_FILLED.is_open and OrderStatus.EXPIRED.is_final
 
 
-@pytest.mark.parametrize(("status", "body", "kind"), [
-    (503, {"code": -1007, "msg": "Timeout waiting for response from backend server."}, OrderStateUnknown),
-    (502, None, OrderStateUnknown),
-    (429, {"code": -1003, "msg": "Too many requests"}, RateLimited),
-    (418, {"code": -1003, "msg": "banned"}, RateLimited),
-    (400, {"code": -1022, "msg": "Signature for this request is not valid."}, AuthenticationFailed),
-    (401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}, AuthenticationFailed),
-    (400, {"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."}, AuthenticationFailed),
-    (400, {"code": -2010, "msg": "Account has insufficient balance for requested action."}, InsufficientFunds),
-    (400, {"code": -2010, "msg": "Duplicate order sent."}, InvalidOrder),
-    (400, {"code": -1013, "msg": "Filter failure: LOT_SIZE"}, InvalidOrder),
-    (400, {"code": -2013, "msg": "Order does not exist."}, OrderNotFound),
-    (400, {"code": -2011, "msg": "Unknown order sent."}, OrderNotFound),
-    (400, {"code": -9999, "msg": "something new"}, Rejected),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "kind"),
+    [
+        (503, {"code": -1007, "msg": "Timeout waiting for response from backend server."}, OrderStateUnknown),
+        (502, None, OrderStateUnknown),
+        (429, {"code": -1003, "msg": "Too many requests"}, RateLimited),
+        (418, {"code": -1003, "msg": "banned"}, RateLimited),
+        (400, {"code": -1022, "msg": "Signature for this request is not valid."}, AuthenticationFailed),
+        (401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}, AuthenticationFailed),
+        (400, {"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."}, AuthenticationFailed),
+        (400, {"code": -2010, "msg": "Account has insufficient balance for requested action."}, InsufficientFunds),
+        (400, {"code": -2010, "msg": "Duplicate order sent."}, InvalidOrder),
+        (400, {"code": -1013, "msg": "Filter failure: LOT_SIZE"}, InvalidOrder),
+        (400, {"code": -2013, "msg": "Order does not exist."}, OrderNotFound),
+        (400, {"code": -2011, "msg": "Unknown order sent."}, OrderNotFound),
+        (400, {"code": -9999, "msg": "something new"}, Rejected),
+    ],
+)
 def test_binance_error_table(status: int, body: object, kind: type) -> None:
     err = binance.venue_error(status, {"Retry-After": "30"}, body)
     assert type(err) is kind
@@ -82,37 +107,43 @@ def test_binance_error_table(status: int, body: object, kind: type) -> None:
     assert binance.venue_error(200, {}, {"symbol": "BTCUSDT"}) is None
 
 
-@pytest.mark.parametrize(("text", "kind"), [
-    ("EAPI:Invalid key", AuthenticationFailed),
-    ("EAPI:Invalid signature", AuthenticationFailed),
-    ("EAPI:Invalid nonce", AuthenticationFailed),
-    ("EAPI:Rate limit exceeded", RateLimited),
-    ("EOrder:Rate limit exceeded", RateLimited),
-    ("EService:Unavailable", OrderStateUnknown),
-    ("EService:Deadline elapsed", OrderStateUnknown),
-    ("EOrder:Insufficient funds", InsufficientFunds),
-    ("EOrder:Unknown order", OrderNotFound),
-    ("EOrder:Order minimum not met", InvalidOrder),
-    ("EGeneral:Invalid arguments:volume", InvalidOrder),
-    ("EFunding:Something", Rejected),
-])
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("EAPI:Invalid key", AuthenticationFailed),
+        ("EAPI:Invalid signature", AuthenticationFailed),
+        ("EAPI:Invalid nonce", AuthenticationFailed),
+        ("EAPI:Rate limit exceeded", RateLimited),
+        ("EOrder:Rate limit exceeded", RateLimited),
+        ("EService:Unavailable", OrderStateUnknown),
+        ("EService:Deadline elapsed", OrderStateUnknown),
+        ("EOrder:Insufficient funds", InsufficientFunds),
+        ("EOrder:Unknown order", OrderNotFound),
+        ("EOrder:Order minimum not met", InvalidOrder),
+        ("EGeneral:Invalid arguments:volume", InvalidOrder),
+        ("EFunding:Something", Rejected),
+    ],
+)
 def test_kraken_error_table(text: str, kind: type) -> None:
     assert type(kraken.venue_error(200, {}, {"error": [text]})) is kind
     assert kraken.venue_error(200, {}, {"error": [], "result": {}}) is None
     assert type(kraken.venue_error(520, {}, None)) is OrderStateUnknown
 
 
-@pytest.mark.parametrize(("code", "kind"), [
-    ("api-signature-not-valid", AuthenticationFailed),
-    ("gateway-internal-error", OrderStateUnknown),
-    ("base-request-exceed-frequency-limit", RateLimited),
-    ("account-frozen-balance-insufficient-error", InsufficientFunds),
-    ("base-record-invalid", OrderNotFound),
-    ("order-orderprice-precision-error", InvalidOrder),
-    ("base-symbol-error", InvalidOrder),
-    ("system-maintenance", VenueUnavailable),
-    ("something-else", Rejected),
-])
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("api-signature-not-valid", AuthenticationFailed),
+        ("gateway-internal-error", OrderStateUnknown),
+        ("base-request-exceed-frequency-limit", RateLimited),
+        ("account-frozen-balance-insufficient-error", InsufficientFunds),
+        ("base-record-invalid", OrderNotFound),
+        ("order-orderprice-precision-error", InvalidOrder),
+        ("base-symbol-error", InvalidOrder),
+        ("system-maintenance", VenueUnavailable),
+        ("something-else", Rejected),
+    ],
+)
 def test_htx_error_table(code: str, kind: type) -> None:
     body = {"status": "error", "err-code": code, "err-msg": "m", "data": None}
     assert type(htx.venue_error(200, {}, body)) is kind
@@ -125,11 +156,14 @@ def test_kraken_assets_and_pairs() -> None:
     assert kraken.altname(instrument("kraken", "XBT/USDT", "0.1", "0.00000001")) == "XBTUSDT"
 
 
-@pytest.mark.parametrize(("cls", "venue", "secret"), [
-    (binance.BinanceTrading, "binance", "s"),
-    (kraken.KrakenTrading, "kraken", "c2VjcmV0"),
-    (htx.HtxTrading, "htx", "s"),
-])
+@pytest.mark.parametrize(
+    ("cls", "venue", "secret"),
+    [
+        (binance.BinanceTrading, "binance", "s"),
+        (kraken.KrakenTrading, "kraken", "c2VjcmV0"),
+        (htx.HtxTrading, "htx", "s"),
+    ],
+)
 async def test_adapters_meet_the_protocol_and_never_point_at_the_venue(cls: type, venue: str, secret: str) -> None:
     adapter: TradingVenue = cls("k", secret, [instrument(venue, "X", "1", "1")], base_url="http://127.0.0.1:9")
     try:

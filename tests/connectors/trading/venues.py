@@ -2,6 +2,7 @@
 adapter (the real ccxt-backed client), and the venue's own answers. The contract suite
 (tests/connectors/test_contract_order_entry.py) runs every row; each venue's own tests take their row from here.
 """
+
 from __future__ import annotations
 
 import base64
@@ -132,8 +133,12 @@ VENUES = {
 }
 
 
-def child(row: OrderEntryVenue, qty: str, price: str, tif: str = "IOC", side: str = "BUY", round_no: int = 0) -> ChildOrder:
-    return ChildOrder(row.venue, "BTC/USDT", side, D(qty), D(price), tif, client_order_id_for("p1", round_no, row.venue))
+def child(
+    row: OrderEntryVenue, qty: str, price: str, tif: str = "IOC", side: str = "BUY", round_no: int = 0
+) -> ChildOrder:
+    return ChildOrder(
+        row.venue, "BTC/USDT", side, D(qty), D(price), tif, client_order_id_for("p1", round_no, row.venue)
+    )
 
 
 def placements(row: OrderEntryVenue, fake: Any) -> int:

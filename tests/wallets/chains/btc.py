@@ -1,4 +1,5 @@
 """Keys, addresses and signed spends for the Bitcoin tests (embit; the simulator checks what this signs)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -26,11 +27,15 @@ class Key:
         self.address = self.script.address(REGTEST)
 
 
-def spend(key: Key, prevouts: list[tuple[str, int, int]], outputs: list[tuple[str, int]], *,
-          signer: Key | None = None) -> Transaction:
+def spend(
+    key: Key, prevouts: list[tuple[str, int, int]], outputs: list[tuple[str, int]], *, signer: Key | None = None
+) -> Transaction:
     """A P2WPKH spend of ``prevouts`` (txid, vout, value) owned by ``key``, signed by ``signer`` (default key)."""
-    tx = Transaction(version=2, vin=[TransactionInput(bytes.fromhex(t), n) for t, n, _ in prevouts],
-                     vout=[TransactionOutput(v, address_to_scriptpubkey(a)) for a, v in outputs])
+    tx = Transaction(
+        version=2,
+        vin=[TransactionInput(bytes.fromhex(t), n) for t, n, _ in prevouts],
+        vout=[TransactionOutput(v, address_to_scriptpubkey(a)) for a, v in outputs],
+    )
     signer = signer or key
     for i, (_, _, value) in enumerate(prevouts):
         digest = tx.sighash_segwit(i, p2pkh_from_p2wpkh(key.script), value)
@@ -41,6 +46,7 @@ def spend(key: Key, prevouts: list[tuple[str, int, int]], outputs: list[tuple[st
 
 def coinbase_of(block: dict[str, Any]) -> tuple[str, int, int]:
     from wallets.chains import btc_to_sat
+
     tx = block["tx"][0]
     return tx["txid"], 0, btc_to_sat(tx["vout"][0]["value"])
 

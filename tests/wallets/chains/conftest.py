@@ -1,4 +1,5 @@
 """Chain fixtures: the Bitcoin simulator and anvil nodes on loopback, a watcher store on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The regtest simulator: real serialisation, and Bitcoin Core's answers to good and bad transactions."""
+
 from __future__ import annotations
 
 import aiohttp
@@ -26,8 +27,11 @@ async def test_genesis_and_chain_info(rpc: BitcoinRPC) -> None:
 
 async def test_wrong_password_is_refused(btc_sim: BitcoinSimulator) -> None:
     async with aiohttp.ClientSession() as session:
-        async with session.post(btc_sim.url, json={"method": "getblockcount", "params": []},
-                                headers={"Authorization": "Basic YWxpY2U6d3Jvbmc="}) as resp:  # alice:wrong
+        async with session.post(
+            btc_sim.url,
+            json={"method": "getblockcount", "params": []},
+            headers={"Authorization": "Basic YWxpY2U6d3Jvbmc="},
+        ) as resp:  # alice:wrong
             assert resp.status == 401
 
 
@@ -81,15 +85,17 @@ async def test_immature_coinbase_high_s_and_fee_rules(rpc: BitcoinRPC) -> None:
     tx = spend(miner, [prevout], [(alice.address, 50 * 100_000_000 - 1000)])
     sig, pub = tx.vin[0].witness.items
     rlen = sig[3]
-    s = int.from_bytes(sig[6 + rlen:-1], "big")
+    s = int.from_bytes(sig[6 + rlen : -1], "big")
     n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
     high = (n - s).to_bytes(33, "big")
-    body = sig[2:4 + rlen] + b"\x02" + bytes([len(high)]) + high
+    body = sig[2 : 4 + rlen] + b"\x02" + bytes([len(high)]) + high
     tx.vin[0].witness.items[0] = b"\x30" + bytes([len(body)]) + body + b"\x01"
     with pytest.raises(BitcoinRPCError) as err:
         await rpc.sendrawtransaction(tx.serialize().hex())
     assert (err.value.code, err.value.message) == (
-        -26, "non-mandatory-script-verify-flag (Non-canonical signature: S value is unnecessarily high)")
+        -26,
+        "non-mandatory-script-verify-flag (Non-canonical signature: S value is unnecessarily high)",
+    )
 
     no_fee = spend(miner, [prevout], [(alice.address, 50 * 100_000_000)])
     with pytest.raises(BitcoinRPCError) as err:
@@ -120,8 +126,11 @@ async def test_p2wsh_two_of_three_multisig(rpc: BitcoinRPC) -> None:
     await rpc.call("generatetoaddress", 1, miner.address)
 
     def signed(signers: list[Key]) -> Transaction:
-        tx = Transaction(version=2, vin=[TransactionInput(bytes.fromhex(fund_id), 0)],
-                         vout=[TransactionOutput(50 * 100_000_000 - 3000, alice.script)])
+        tx = Transaction(
+            version=2,
+            vin=[TransactionInput(bytes.fromhex(fund_id), 0)],
+            vout=[TransactionOutput(50 * 100_000_000 - 3000, alice.script)],
+        )
         digest = tx.sighash_segwit(0, ws, 50 * 100_000_000 - 1000)
         sigs = [k.priv.sign(digest).serialize() + b"\x01" for k in signers]
         tx.vin[0].witness = Witness([b"", *sigs, ws.data])

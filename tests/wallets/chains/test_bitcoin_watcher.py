@@ -1,5 +1,6 @@
 """The Bitcoin watcher against the simulator over HTTP: confirmations, reorgs before and after confirmations,
 two outputs in one transaction, and a restart in the middle of a block range (SQLite and PostgreSQL)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,10 +20,17 @@ from wallets.chains import (
 COIN = 100_000_000
 
 
-def make_watcher(rpc: BitcoinRPC, engine: Engine, book: WatchedAddresses, consumer: MemoryConsumer,
-                 **kw: Any) -> ChainWatcher:
-    return ChainWatcher(BitcoinSource(rpc, book.lookup_for("BTC")), WatcherStore(engine, "BTC"), consumer,
-                        start_height=kw.pop("start_height", 1), confirmations_window=kw.pop("window", 10), **kw)
+def make_watcher(
+    rpc: BitcoinRPC, engine: Engine, book: WatchedAddresses, consumer: MemoryConsumer, **kw: Any
+) -> ChainWatcher:
+    return ChainWatcher(
+        BitcoinSource(rpc, book.lookup_for("BTC")),
+        WatcherStore(engine, "BTC"),
+        consumer,
+        start_height=kw.pop("start_height", 1),
+        confirmations_window=kw.pop("window", 10),
+        **kw,
+    )
 
 
 async def fund_two(rpc: BitcoinRPC, miner: Key, a: Key, b: Key) -> str:
@@ -76,7 +84,9 @@ async def test_reorg_after_confirmations_orphans_then_replays(rpc: BitcoinRPC, c
     assert {(o.index, o.block_hash) for o in consumer.orphaned} == {("0", deposit_block), ("1", deposit_block)}
     live = consumer.live()
     assert {k: (o.amount, o.block_height) for k, o in live.items()} == {
-        ("BTC", txid, "0"): (COIN, 102), ("BTC", txid, "1"): (2 * COIN, 102)}
+        ("BTC", txid, "0"): (COIN, 102),
+        ("BTC", txid, "1"): (2 * COIN, 102),
+    }
     assert all(o.block_hash != deposit_block for o in live.values())
     assert consumer.confirmations[("BTC", txid, "0")] == 4
     assert watcher.reorgs == 1
@@ -99,8 +109,10 @@ async def test_reorg_before_confirmation_by_a_longer_competing_branch(rpc: Bitco
     assert await rpc.getblockhash(103) == branch[-1]
     await watcher.poll_once()
     assert {o.block_hash for o in consumer.orphaned} == {deposit_block}
-    assert set(consumer.live()) == {("BTC", await _coinbase_txid(rpc, branch[0]), "0"),
-                                    ("BTC", await _coinbase_txid(rpc, branch[1]), "0")}
+    assert set(consumer.live()) == {
+        ("BTC", await _coinbase_txid(rpc, branch[0]), "0"),
+        ("BTC", await _coinbase_txid(rpc, branch[1]), "0"),
+    }
     assert txid in await rpc.getrawmempool()
     assert ("BTC", txid, "0") not in consumer.confirmations
 
@@ -154,7 +166,8 @@ async def test_reorg_deeper_than_the_window_and_the_batch(rpc: BitcoinRPC, chain
 
 
 async def test_run_loop_survives_an_unreachable_node_and_follows_new_blocks(
-        btc_sim: object, chain_engine: Engine) -> None:
+    btc_sim: object, chain_engine: Engine
+) -> None:
     import asyncio
     import time
 
@@ -178,7 +191,7 @@ async def test_run_loop_survives_an_unreachable_node_and_follows_new_blocks(
     task = asyncio.create_task(watcher.run(stop))
     await live.call("generatetoaddress", 3, c.address)
     deadline = time.monotonic() + 10
-    while len(consumer.observed) < 3 and time.monotonic() < deadline:
+    while len(consumer.observed) < 3 and time.monotonic() < deadline:  # noqa: ASYNC110 - polls the watcher's output
         await asyncio.sleep(0.02)
     stop.set()
     await task

@@ -1,4 +1,5 @@
 """`braid chain bitcoin-sim` as a user runs it: a process serving Bitcoin Core's JSON-RPC on loopback."""
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,24 @@ def _free_port() -> int:
 
 async def test_bitcoin_sim_command_serves_rpc() -> None:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "chain", "bitcoin-sim", "--port", str(port),
-                             "--user", "u", "--password", "p"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "BRAID_LOG_LEVEL": "WARNING"})
+    proc = subprocess.Popen(  # noqa: ASYNC220 - the command runs beside the loop, as a user starts it
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "chain",
+            "bitcoin-sim",
+            "--port",
+            str(port),
+            "--user",
+            "u",
+            "--password",
+            "p",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "BRAID_LOG_LEVEL": "WARNING"},
+    )
     try:
         assert proc.stdout is not None
         url = json.loads(proc.stdout.readline())["bitcoin_sim"]  # the first line, once it listens

@@ -1,4 +1,5 @@
 """The pieces under the watchers: the address book, exact 256-bit amounts in the outbox, the settings."""
+
 from __future__ import annotations
 
 from sqlalchemy import Engine, select
@@ -29,6 +30,7 @@ def test_address_book_normalises_and_answers_per_network() -> None:
 
 def test_btc_amounts_are_exact() -> None:
     from decimal import Decimal
+
     assert btc_to_sat(Decimal("0.00000001")) == 1
     assert btc_to_sat(Decimal("20999999.97690000")) == 2099999997690000
     try:
@@ -42,8 +44,9 @@ def test_btc_amounts_are_exact() -> None:
 def test_outbox_keeps_256_bit_amounts_exactly(chain_engine: Engine) -> None:
     store = WatcherStore(chain_engine, "ETH")
     big = 2**256 - 1
-    obs = Observation("ETH", "0x" + "ab" * 32, "3", "0x" + "cd" * 20, "USDT", big, 7, "0x" + "01" * 32, "acct",
-                      "0x" + "ef" * 20)
+    obs = Observation(
+        "ETH", "0x" + "ab" * 32, "3", "0x" + "cd" * 20, "USDT", big, 7, "0x" + "01" * 32, "acct", "0x" + "ef" * 20
+    )
     store.apply_block(BlockRef(7, "0x" + "01" * 32), [obs])
     assert store.undelivered() == [(obs, False)]
     with chain_engine.connect() as conn:

@@ -1,5 +1,6 @@
 """The EVM watcher against real anvil nodes: native and ERC-20 deposits on an Ethereum chain id, a BEP-20
 deposit on BSC's chain id, a reorg (anvil_reorg) replacing the deposit's block, and a restart mid-range."""
+
 from __future__ import annotations
 
 import os
@@ -49,12 +50,25 @@ async def _close_watchers() -> AsyncIterator[None]:
         await OPEN.pop().close()
 
 
-async def watcher_for(w3: AsyncWeb3, url: str, engine: Engine, book: WatchedAddresses, consumer: MemoryConsumer,
-                      *, chain: str, native: str, tokens: dict[str, str], chain_id: int, start: int) -> ChainWatcher:
-    source = EvmSource(url, book.lookup_for(chain), chain=chain, native_asset=native, tokens=tokens,
-                       expected_chain_id=chain_id)
-    watcher = ChainWatcher(source, WatcherStore(engine, chain), consumer, start_height=start,
-                           confirmations_window=20, batch_blocks=4)
+async def watcher_for(
+    w3: AsyncWeb3,
+    url: str,
+    engine: Engine,
+    book: WatchedAddresses,
+    consumer: MemoryConsumer,
+    *,
+    chain: str,
+    native: str,
+    tokens: dict[str, str],
+    chain_id: int,
+    start: int,
+) -> ChainWatcher:
+    source = EvmSource(
+        url, book.lookup_for(chain), chain=chain, native_asset=native, tokens=tokens, expected_chain_id=chain_id
+    )
+    watcher = ChainWatcher(
+        source, WatcherStore(engine, chain), consumer, start_height=start, confirmations_window=20, batch_blocks=4
+    )
     OPEN.append(watcher)
     return watcher
 
@@ -67,8 +81,18 @@ async def test_native_and_erc20_deposits_on_ethereum(eth: AsyncWeb3, anvil_eth: 
     book = WatchedAddresses()
     book.add_many("ETH", [(alice, "acct-alice"), (bob, "acct-bob")])
     consumer = MemoryConsumer()
-    watcher = await watcher_for(eth, anvil_eth.url, chain_engine, book, consumer, chain="ETH", native="ETH",
-                                tokens={token.address: "USDT"}, chain_id=31337, start=start)
+    watcher = await watcher_for(
+        eth,
+        anvil_eth.url,
+        chain_engine,
+        book,
+        consumer,
+        chain="ETH",
+        native="ETH",
+        tokens={token.address: "USDT"},
+        chain_id=31337,
+        start=start,
+    )
     native_tx = await eth.eth.send_transaction({"from": sender, "to": alice, "value": Wei(2 * 10**18)})
     token_tx = await token.functions.transfer(bob, 12_345_678).transact({"from": sender})
     await token.functions.transfer(fresh_address(), 1).transact({"from": sender})  # not ours
@@ -96,13 +120,25 @@ async def test_bep20_deposit_on_bsc_chain_id(bsc: AsyncWeb3, anvil_bsc: Anvil, c
     book = WatchedAddresses()
     book.add("BSC", carol.lower(), "acct-carol")  # any case: the book normalises
     consumer = MemoryConsumer()
-    watcher = await watcher_for(bsc, anvil_bsc.url, chain_engine, book, consumer, chain="BSC", native="BNB",
-                                tokens={token.address: "USDT"}, chain_id=56, start=start)
+    watcher = await watcher_for(
+        bsc,
+        anvil_bsc.url,
+        chain_engine,
+        book,
+        consumer,
+        chain="BSC",
+        native="BNB",
+        tokens={token.address: "USDT"},
+        chain_id=56,
+        start=start,
+    )
     await token.functions.transfer(carol, 500_000_000).transact({"from": sender})
     await bsc.eth.send_transaction({"from": sender, "to": carol, "value": Wei(3)})
     await watcher.poll_once()
     assert sorted((o.chain, o.asset, o.amount, o.address) for o in consumer.observed) == [
-        ("BSC", "BNB", 3, carol), ("BSC", "USDT", 500_000_000, carol)]
+        ("BSC", "BNB", 3, carol),
+        ("BSC", "USDT", 500_000_000, carol),
+    ]
 
 
 async def test_reorg_replaces_the_deposit_block(eth: AsyncWeb3, anvil_eth: Anvil, chain_engine: Engine) -> None:
@@ -112,8 +148,18 @@ async def test_reorg_replaces_the_deposit_block(eth: AsyncWeb3, anvil_eth: Anvil
     book = WatchedAddresses()
     book.add_many("ETH", [(dave, "acct-dave"), (erin, "acct-erin")])
     consumer = MemoryConsumer()
-    watcher = await watcher_for(eth, anvil_eth.url, chain_engine, book, consumer, chain="ETH", native="ETH",
-                                tokens={}, chain_id=31337, start=start)
+    watcher = await watcher_for(
+        eth,
+        anvil_eth.url,
+        chain_engine,
+        book,
+        consumer,
+        chain="ETH",
+        native="ETH",
+        tokens={},
+        chain_id=31337,
+        start=start,
+    )
     await eth.eth.send_transaction({"from": sender, "to": dave, "value": Wei(10**17)})
     await eth.provider.make_request("anvil_mine", [2])  # type: ignore[arg-type]
     await watcher.poll_once()
@@ -121,7 +167,8 @@ async def test_reorg_replaces_the_deposit_block(eth: AsyncWeb3, anvil_eth: Anvil
     assert consumer.confirmations[deposit.key] == 3
     # Replace the last three blocks (the deposit's among them) by a branch paying erin instead.
     await eth.provider.make_request(  # type: ignore[arg-type]
-        "anvil_reorg", [3, [[{"from": sender, "to": erin, "value": 7}, 1]]])
+        "anvil_reorg", [3, [[{"from": sender, "to": erin, "value": 7}, 1]]]
+    )
     await watcher.poll_once()
     assert consumer.orphaned == [deposit]
     assert [(o.address, o.amount) for o in consumer.live().values()] == [(erin, 7)]

@@ -1,4 +1,5 @@
 """One dev-mode key ceremony per test session (regtest), shared by the custody tests."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

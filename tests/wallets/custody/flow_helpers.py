@@ -1,5 +1,6 @@
 """Shared pieces of the deposit and withdrawal tests: a wallet on SQLite/PostgreSQL, and observations as the
 chain watchers deliver them (``wallets.chains.events.Observation``'s fields)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,8 +33,10 @@ class Tip:
 
 
 def flow_settings(**kw: object) -> CustodyFlowSettings:
-    coins = [c.model_copy(update={"contract": USDT_ETH}) if (c.coin, c.network) == ("USDT", "ETH") else c
-             for c in CustodyFlowSettings().coins]
+    coins = [
+        c.model_copy(update={"contract": USDT_ETH}) if (c.coin, c.network) == ("USDT", "ETH") else c
+        for c in CustodyFlowSettings().coins
+    ]
     return CustodyFlowSettings(coins=coins, **kw)  # type: ignore[arg-type]
 
 

@@ -1,4 +1,5 @@
 """Withdrawal address validation per network: good addresses pass in canonical form, bad ones say why."""
+
 from __future__ import annotations
 
 import pytest
@@ -56,12 +57,17 @@ def test_bad_btc(address: str, params: object, reason: str) -> None:
 
 @pytest.mark.parametrize("network", ["ETH", "BSC", "eth"])
 def test_evm(network: str) -> None:
-    assert validate_address(network, "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed").address == \
-        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
-    for bad, why in [("5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "0x"), ("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeA", "40 hex"),
-                     ("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeg", "not hex"),
-                     ("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD", "EIP-55"),
-                     ("bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu", "0x")]:
+    assert (
+        validate_address(network, "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed").address
+        == "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+    )
+    for bad, why in [
+        ("5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "0x"),
+        ("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeA", "40 hex"),
+        ("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeg", "not hex"),
+        ("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD", "EIP-55"),
+        ("bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu", "0x"),
+    ]:
         with pytest.raises(InvalidAddress, match=why):
             validate_address(network, bad)
 

@@ -1,5 +1,6 @@
 """Bitcoin signing: hot P2WPKH spends, and the cold 2-of-3 PSBT flow (any two cosigners, never one, never a
 tampered output), through the Python API and the `braid wallet` signer commands."""
+
 from __future__ import annotations
 
 import json
@@ -51,11 +52,13 @@ def test_native_backend() -> None:
     assert native_secp256k1()
 
 
-def test_hot_spend_signed_with_hot_and_deposit_keys(ceremony: CeremonyResult, public: PublicWallets,
-                                                    sealer: Sealer) -> None:
+def test_hot_spend_signed_with_hot_and_deposit_keys(
+    ceremony: CeremonyResult, public: PublicWallets, sealer: Sealer
+) -> None:
     unsigned = UnsignedBtcTx(
         inputs=(HotInput(TXID_A, 0, 50_000, "deposit", 0, 3), HotInput(TXID_B, 1, 70_000, "hot", 1, 2)),
-        outputs=((DEST, 100_000), (public.hot_address("BTC", 1, 3), 19_000)))
+        outputs=((DEST, 100_000), (public.hot_address("BTC", 1, 3), 19_000)),
+    )
     raw = sign_hot_btc(UnsignedBtcTx.from_json(json.loads(json.dumps(unsigned.to_json()))), ceremony.hot_file, sealer)
     tx = Transaction.parse(raw)
     assert [o.value for o in tx.vout] == [100_000, 19_000]
@@ -65,13 +68,17 @@ def test_hot_spend_signed_with_hot_and_deposit_keys(ceremony: CeremonyResult, pu
     assert not _verify_p2wpkh(tx, 0, 50_001, spk0)  # BIP-143 commits to the amount
     assert sign_hot_btc(unsigned, ceremony.hot_file, sealer) == raw  # RFC 6979: deterministic
     with pytest.raises(CustodyError, match="mainnet"):
-        sign_hot_btc(UnsignedBtcTx((HotInput(TXID_A, 0, 1000),), (("bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu", 500),)),
-                     ceremony.hot_file, sealer)
+        sign_hot_btc(
+            UnsignedBtcTx((HotInput(TXID_A, 0, 1000),), (("bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu", 500),)),
+            ceremony.hot_file,
+            sealer,
+        )
 
 
 UTXOS = [ColdUtxo(TXID_A, 0, 150_000_000, 0, 0), ColdUtxo(TXID_B, 2, 60_000_000, 0, 4)]
-REQUEST = ColdSpendRequest(destination=DEST, amount="1.5", change_amount="0.59990000", change_index=7,
-                           max_fee="0.0002", btc_network="regtest")
+REQUEST = ColdSpendRequest(
+    destination=DEST, amount="1.5", change_amount="0.59990000", change_index=7, max_fee="0.0002", btc_network="regtest"
+)
 
 
 def _psbt(public: PublicWallets) -> str:
@@ -79,13 +86,17 @@ def _psbt(public: PublicWallets) -> str:
 
 
 @pytest.mark.parametrize("pair", [(1, 2), (2, 3), (1, 3)])
-def test_any_two_cosigners_finalize(public: PublicWallets, cold_dir: Path, sealer: Sealer, pair: tuple[int, int]) -> None:
+def test_any_two_cosigners_finalize(
+    public: PublicWallets, cold_dir: Path, sealer: Sealer, pair: tuple[int, int]
+) -> None:
     base = _psbt(public)
     signed = [sign_cold_psbt(base, cold_dir / f"cosigner-{n}.json", sealer) for n in pair]
     assert [added for _, added in signed] == [2, 2]  # one signature per input each
     tx = finalize_cold([s for s, _ in signed], REQUEST, public)
     assert [(o.script_pubkey.address(NETWORKS["regtest"]), o.value) for o in tx.vout] == [
-        (DEST, 150_000_000), (public.cold_address(1, 7), 59_990_000)]
+        (DEST, 150_000_000),
+        (public.cold_address(1, 7), 59_990_000),
+    ]
     for vin in tx.vin:
         assert len(vin.witness.items) == 4  # OP_0 dummy, two signatures, witness script
 
@@ -123,7 +134,9 @@ def test_tampered_output_refused(public: PublicWallets, cold_dir: Path, sealer: 
         check_psbt_against(r, REQUEST, public)
 
 
-def test_fee_above_approval_and_foreign_signature_refused(public: PublicWallets, cold_dir: Path, sealer: Sealer) -> None:
+def test_fee_above_approval_and_foreign_signature_refused(
+    public: PublicWallets, cold_dir: Path, sealer: Sealer
+) -> None:
     with pytest.raises(CustodyError, match="above the approved maximum"):
         build_cold_psbt(public, UTXOS, ColdSpendRequest(DEST, "1.5", "0.5", 7, "0.0002"))
     a, _ = sign_cold_psbt(_psbt(public), cold_dir / "cosigner-1.json", sealer)
@@ -142,21 +155,59 @@ def _cli(argv: list[str], settings: Settings) -> int:
     return int(args.run(args, settings))
 
 
-def test_signer_commands(ceremony: CeremonyResult, public: PublicWallets, cold_dir: Path, tmp_path: Path,
-                         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_signer_commands(
+    ceremony: CeremonyResult,
+    public: PublicWallets,
+    cold_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("BRAID_WALLET_PASSPHRASE", PASSPHRASE)
     settings = Settings(data_dir=str(tmp_path), custody={"dir": str(ceremony.public_file.parent.parent)})
     approved = tmp_path / "request.json"
     approved.write_text(json.dumps(REQUEST.to_json()))
     utxo = [f"--utxo={u.txid}:{u.vout}:{u.value_sat}:{u.change}:{u.index}" for u in UTXOS]
-    assert _cli(["wallet", "cold-psbt", "--approved", str(approved), *utxo, "--out", str(tmp_path / "u.psbt")],
-                settings) == 0
+    assert (
+        _cli(["wallet", "cold-psbt", "--approved", str(approved), *utxo, "--out", str(tmp_path / "u.psbt")], settings)
+        == 0
+    )
     for n in (1, 3):
-        assert _cli(["wallet", "sign", "--psbt", str(tmp_path / "u.psbt"), "--key", str(cold_dir / f"cosigner-{n}.json"),
-                     "--out", str(tmp_path / f"s{n}.psbt")], settings) == 0
+        assert (
+            _cli(
+                [
+                    "wallet",
+                    "sign",
+                    "--psbt",
+                    str(tmp_path / "u.psbt"),
+                    "--key",
+                    str(cold_dir / f"cosigner-{n}.json"),
+                    "--out",
+                    str(tmp_path / f"s{n}.psbt"),
+                ],
+                settings,
+            )
+            == 0
+        )
     capsys.readouterr()
-    assert _cli(["wallet", "finalize", "--psbt", str(tmp_path / "s1.psbt"), "--psbt", str(tmp_path / "s3.psbt"),
-                 "--approved", str(approved), "--out", str(tmp_path / "tx.hex")], settings) == 0
+    assert (
+        _cli(
+            [
+                "wallet",
+                "finalize",
+                "--psbt",
+                str(tmp_path / "s1.psbt"),
+                "--psbt",
+                str(tmp_path / "s3.psbt"),
+                "--approved",
+                str(approved),
+                "--out",
+                str(tmp_path / "tx.hex"),
+            ],
+            settings,
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert Transaction.parse(bytes.fromhex((tmp_path / "tx.hex").read_text().strip())).txid().hex() == out["txid"]
     # a PSBT whose destination was changed after signing: refused, nothing written
@@ -164,27 +215,77 @@ def test_signer_commands(ceremony: CeremonyResult, public: PublicWallets, cold_d
     tampered.outputs[0].script_pubkey = Script(bytes.fromhex("0014") + bytes(20))
     (tmp_path / "s3x.psbt").write_text(tampered.to_string())
     capsys.readouterr()
-    assert _cli(["wallet", "finalize", "--psbt", str(tmp_path / "s3x.psbt"), "--psbt", str(tmp_path / "s3x.psbt"),
-                 "--approved", str(approved), "--out", str(tmp_path / "bad.hex")], settings) == 2
+    assert (
+        _cli(
+            [
+                "wallet",
+                "finalize",
+                "--psbt",
+                str(tmp_path / "s3x.psbt"),
+                "--psbt",
+                str(tmp_path / "s3x.psbt"),
+                "--approved",
+                str(approved),
+                "--out",
+                str(tmp_path / "bad.hex"),
+            ],
+            settings,
+        )
+        == 2
+    )
     assert "does not pay the approved destination" in capsys.readouterr().err
     assert not (tmp_path / "bad.hex").exists()
     # the approved request says another amount: refused, nothing written
     approved.write_text(json.dumps({**REQUEST.to_json(), "amount": "1.4"}))
-    assert _cli(["wallet", "finalize", "--psbt", str(tmp_path / "s1.psbt"), "--psbt", str(tmp_path / "s3.psbt"),
-                 "--approved", str(approved), "--out", str(tmp_path / "bad.hex")], settings) == 2
+    assert (
+        _cli(
+            [
+                "wallet",
+                "finalize",
+                "--psbt",
+                str(tmp_path / "s1.psbt"),
+                "--psbt",
+                str(tmp_path / "s3.psbt"),
+                "--approved",
+                str(approved),
+                "--out",
+                str(tmp_path / "bad.hex"),
+            ],
+            settings,
+        )
+        == 2
+    )
     assert "does not pay the approved destination" in capsys.readouterr().err
     assert not (tmp_path / "bad.hex").exists()
     # a wrong passphrase cannot sign
     monkeypatch.setenv("BRAID_WALLET_PASSPHRASE", "nope")
-    assert _cli(["wallet", "sign", "--psbt", str(tmp_path / "u.psbt"), "--key", str(cold_dir / "cosigner-2.json"),
-                 "--out", str(tmp_path / "s2.psbt")], settings) == 2
+    assert (
+        _cli(
+            [
+                "wallet",
+                "sign",
+                "--psbt",
+                str(tmp_path / "u.psbt"),
+                "--key",
+                str(cold_dir / "cosigner-2.json"),
+                "--out",
+                str(tmp_path / "s2.psbt"),
+            ],
+            settings,
+        )
+        == 2
+    )
     assert not (tmp_path / "s2.psbt").exists()
 
 
-def test_signer_checks_the_approval_before_using_its_key(ceremony: CeremonyResult, public: PublicWallets,
-                                                         cold_dir: Path, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_signer_checks_the_approval_before_using_its_key(
+    ceremony: CeremonyResult,
+    public: PublicWallets,
+    cold_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("BRAID_WALLET_PASSPHRASE", PASSPHRASE)
     settings = Settings(data_dir=str(tmp_path), custody={"dir": str(ceremony.public_file.parent.parent)})
     approved = tmp_path / "request.json"
@@ -192,13 +293,47 @@ def test_signer_checks_the_approval_before_using_its_key(ceremony: CeremonyResul
     p = PSBT.from_string(_psbt(public))
     p.outputs[0].script_pubkey = Script(bytes.fromhex("0014") + bytes(20))  # destination swapped
     (tmp_path / "t.psbt").write_text(p.to_string())
-    assert _cli(["wallet", "sign", "--psbt", str(tmp_path / "t.psbt"), "--key", str(cold_dir / "cosigner-1.json"),
-                 "--approved", str(approved), "--out", str(tmp_path / "t1.psbt")], settings) == 2
+    assert (
+        _cli(
+            [
+                "wallet",
+                "sign",
+                "--psbt",
+                str(tmp_path / "t.psbt"),
+                "--key",
+                str(cold_dir / "cosigner-1.json"),
+                "--approved",
+                str(approved),
+                "--out",
+                str(tmp_path / "t1.psbt"),
+            ],
+            settings,
+        )
+        == 2
+    )
     assert "does not pay the approved destination" in capsys.readouterr().err
     assert not (tmp_path / "t1.psbt").exists()
     (tmp_path / "g.psbt").write_text(_psbt(public))
-    assert _cli(["wallet", "sign", "--psbt", str(tmp_path / "g.psbt"), "--key", str(cold_dir / "cosigner-1.json"),
-                 "--approved", str(approved), "--out", str(tmp_path / "g1.psbt")], settings) == 0
+    assert (
+        _cli(
+            [
+                "wallet",
+                "sign",
+                "--psbt",
+                str(tmp_path / "g.psbt"),
+                "--key",
+                str(cold_dir / "cosigner-1.json"),
+                "--approved",
+                str(approved),
+                "--out",
+                str(tmp_path / "g1.psbt"),
+            ],
+            settings,
+        )
+        == 0
+    )
     pays = json.loads(capsys.readouterr().out)["pays"]
-    assert pays == [{"address": DEST, "amount": "1.50000000"},
-                    {"address": public.cold_address(1, 7), "amount": "0.59990000"}]
+    assert pays == [
+        {"address": DEST, "amount": "1.50000000"},
+        {"address": public.cold_address(1, 7), "amount": "0.59990000"},
+    ]

@@ -1,4 +1,5 @@
 """The key ceremony writes each role only what it needs; key files are sealed and bound to their role."""
+
 from __future__ import annotations
 
 import json
@@ -82,14 +83,20 @@ def test_master_key_sealing_round_trip() -> None:
 def _cosigner_xpub(seed: bytes) -> str:
     root = bip32.HDKey.from_seed(seed, version=bip32.NETWORKS["test"]["xprv"])
     acct = root.derive("m/48h/1h/0h/2h")
-    return f"[{root.my_fingerprint.hex()}/48h/1h/0h/2h]{acct.to_public().to_string(version=bip32.NETWORKS['test']['xpub'])}"
+    xpub = acct.to_public().to_string(version=bip32.NETWORKS["test"]["xpub"])
+    return f"[{root.my_fingerprint.hex()}/48h/1h/0h/2h]{xpub}"
 
 
 def test_imported_cold_xpubs(tmp_path: Path) -> None:
     xpubs = [_cosigner_xpub(bytes([i]) * 32) for i in (1, 2, 3)]
     s = Sealer(master_key=bytes(32))
-    r = run_ceremony(tmp_path, btc_network="testnet", sealer=s, cold_xpubs=xpubs,
-                     cold_evm_address="0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed")
+    r = run_ceremony(
+        tmp_path,
+        btc_network="testnet",
+        sealer=s,
+        cold_xpubs=xpubs,
+        cold_evm_address="0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed",
+    )
     assert r.cold_files == []
     pub = PublicWallets.load(r.public_file)
     assert pub.cold_evm_address == "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
@@ -103,8 +110,12 @@ def test_ceremony_refuses_private_or_missing_cold_keys(tmp_path: Path) -> None:
     s = Sealer(master_key=bytes(32))
     root = bip32.HDKey.from_seed(bytes(32), version=bip32.NETWORKS["test"]["xprv"])
     with pytest.raises(CustodyError, match="PUBLIC"):
-        run_ceremony(tmp_path / "a", btc_network="regtest", sealer=s,
-                     cold_xpubs=[root.to_string(), _cosigner_xpub(b"\x02" * 32), _cosigner_xpub(b"\x03" * 32)])
+        run_ceremony(
+            tmp_path / "a",
+            btc_network="regtest",
+            sealer=s,
+            cold_xpubs=[root.to_string(), _cosigner_xpub(b"\x02" * 32), _cosigner_xpub(b"\x03" * 32)],
+        )
     with pytest.raises(CustodyError, match="three"):
         run_ceremony(tmp_path / "b", btc_network="regtest", sealer=s, cold_xpubs=[_cosigner_xpub(b"\x02" * 32)])
     with pytest.raises(CustodyError, match="--dev"):
@@ -120,8 +131,9 @@ def _cli(argv: list[str], settings: Settings) -> int:
     return int(args.run(args, settings))
 
 
-def test_init_and_address_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_and_address_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("BRAID_WALLET_PASSPHRASE", raising=False)  # sealed with the master key file
     settings = Settings(data_dir=str(tmp_path))
     assert _cli(["wallet", "init", "--dev"], settings) == 0

@@ -1,4 +1,5 @@
 """The deposit state machine on the real ledger (SQLite and PostgreSQL): thresholds, reorgs, exactly once."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -55,8 +56,18 @@ async def env(db: Db) -> AsyncIterator[dict[str, Any]]:
         await w.close()
 
 
-def _o(address: str = "bcrt1qa", amount: int = 150_000_000, *, txid: str = "t1", index: str = "0",
-       height: int = 100, block: str = "h100", chain: str = "BTC", asset: str = "BTC", token: str | None = None) -> Obs:
+def _o(
+    address: str = "bcrt1qa",
+    amount: int = 150_000_000,
+    *,
+    txid: str = "t1",
+    index: str = "0",
+    height: int = 100,
+    block: str = "h100",
+    chain: str = "BTC",
+    asset: str = "BTC",
+    token: str | None = None,
+) -> Obs:
     return Obs(chain, txid, index, address, asset, amount, height, block, token=token)
 
 
@@ -66,7 +77,11 @@ async def _confirm(flow: DepositFlow, o: Obs, n: int) -> None:
 
 async def _status(w: Wallets, o: Obs) -> str:
     t = models.deposits
-    return str(await w.store.read(lambda c: c.execute(select(t.c.status).where(t.c.txid == o.txid, t.c.idx == o.index)).scalar_one()))
+    return str(
+        await w.store.read(
+            lambda c: c.execute(select(t.c.status).where(t.c.txid == o.txid, t.c.idx == o.index)).scalar_one()
+        )
+    )
 
 
 async def _withheld(w: Wallets, account: int, coin: str) -> Decimal:
@@ -96,7 +111,9 @@ async def test_unlock_threshold_separate_from_credit(env: dict[str, Any]) -> Non
     w, a = env["w"], env["a"]
     c = coins()
     btc = c.require("BTC", "BTC")
-    c = type(c)([x.model_copy(update={"credit_confirmations": 2, "unlock_confirmations": 6}) if x is btc else x for x in c.all])
+    c = type(c)(
+        [x.model_copy(update={"credit_confirmations": 2, "unlock_confirmations": 6}) if x is btc else x for x in c.all]
+    )
     flow = DepositFlow(w.store, w.ledger, env["flow"].addresses, c)
     o = _o()
     await flow.on_observed(o)
@@ -155,7 +172,12 @@ async def test_reorg_before_credit_disappears(env: dict[str, Any]) -> None:
 async def test_reversal_of_spent_deposit_freezes_and_opens_case(env: dict[str, Any]) -> None:
     w, a = env["w"], env["a"]
     c = coins()
-    c = type(c)([x.model_copy(update={"credit_confirmations": 1, "unlock_confirmations": 3}) if x.coin == "BTC" else x for x in c.all])
+    c = type(c)(
+        [
+            x.model_copy(update={"credit_confirmations": 1, "unlock_confirmations": 3}) if x.coin == "BTC" else x
+            for x in c.all
+        ]
+    )
     flow = DepositFlow(w.store, w.ledger, env["flow"].addresses, c, open_case=env["flow"].open_case)
     o = _o()
     await flow.on_observed(o)

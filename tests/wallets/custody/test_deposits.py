@@ -1,4 +1,5 @@
 """Deposit addresses: stable per account, never shared between accounts, also when two processes allocate."""
+
 from __future__ import annotations
 
 import threading
@@ -59,8 +60,9 @@ def test_refuses_bad_input_and_foreign_keys(db: Db, public: PublicWallets, tmp_p
     finally:
         a.close()
     # the same table with another installation's public keys is refused, not silently mixed
-    other = PublicWallets(public.btc_network, {**public.deposit, "ETH": public.hot["ETH"]}, public.hot,
-                          public.cold_descriptor)
+    other = PublicWallets(
+        public.btc_network, {**public.deposit, "ETH": public.hot["ETH"]}, public.hot, public.cold_descriptor
+    )
     with pytest.raises(CustodyError, match="other keys"):
         _open(db, other)
 
@@ -73,8 +75,9 @@ def test_two_processes_allocating_at_once_never_share_an_index(db: Db, public: P
 
         def run(addrs: CustodyAddresses, accounts: list[int]) -> list[tuple[int, str, int]]:
             start.wait()
-            return [(acct, d.address, d.derivation_index)
-                    for acct in accounts for d in [addrs.deposit_address(acct, "BTC")]]
+            return [
+                (acct, d.address, d.derivation_index) for acct in accounts for d in [addrs.deposit_address(acct, "BTC")]
+            ]
 
         accounts = list(range(1, 31))
         with ThreadPoolExecutor(2) as pool:
@@ -83,7 +86,9 @@ def test_two_processes_allocating_at_once_never_share_an_index(db: Db, public: P
             ra, rb = fa.result(timeout=120), fb.result(timeout=120)
         assert {x[0]: x[1:] for x in ra} == {x[0]: x[1:] for x in rb}  # both saw the same address per account
         with a._engine.connect() as conn:
-            rows = conn.execute(select(models.deposit_addresses).where(models.deposit_addresses.c.network == "BTC")).all()
+            rows = conn.execute(
+                select(models.deposit_addresses).where(models.deposit_addresses.c.network == "BTC")
+            ).all()
         assert len(rows) == 30
         assert len({r.address for r in rows}) == 30
         assert len({r.derivation_index for r in rows}) == 30

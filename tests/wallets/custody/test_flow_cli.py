@@ -1,4 +1,5 @@
 """`braid wallet withdrawals ...` and `braid wallet reserves` on a SQLite database, as an operator runs them."""
+
 from __future__ import annotations
 
 import asyncio
@@ -43,8 +44,11 @@ def _seed(settings: Settings) -> tuple[int, str]:
 
 
 def test_withdrawal_commands_and_reserves(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    settings = Settings(data_dir=str(tmp_path), database_url=f"sqlite:///{tmp_path}/b.db",
-                        custody={"flow": CustodyFlowSettings(whitelist_cooloff_s=0)})  # type: ignore[arg-type]
+    settings = Settings(
+        data_dir=str(tmp_path),
+        database_url=f"sqlite:///{tmp_path}/b.db",
+        custody={"flow": CustodyFlowSettings(whitelist_cooloff_s=0)},
+    )  # type: ignore[arg-type]
     account, wid = _seed(settings)
     capsys.readouterr()
     assert _cli(["wallet", "withdrawals", "list", "--status", "pending_approval"], settings) == 0
@@ -65,8 +69,15 @@ def test_withdrawal_commands_and_reserves(tmp_path: Path, capsys: pytest.Capture
     enough.write_text(json.dumps({"ETH": {"deposit": "4", "hot": "1", "cold": "5"}}))
     assert _cli(["wallet", "reserves", "--balances", str(enough)], settings) == 0
     [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert line == {"asset": "ETH", "liabilities": "10", "assets": "10", "deposit": "4", "hot": "1", "cold": "5",
-                    "short": False}
+    assert line == {
+        "asset": "ETH",
+        "liabilities": "10",
+        "assets": "10",
+        "deposit": "4",
+        "hot": "1",
+        "cold": "5",
+        "short": False,
+    }
     short = tmp_path / "short.json"
     short.write_text(json.dumps({"ETH": {"deposit": "4", "hot": "1", "cold": "4.9"}}))
     assert _cli(["wallet", "reserves", "--balances", str(short)], settings) == 1

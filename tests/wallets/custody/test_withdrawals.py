@@ -1,5 +1,6 @@
 """Withdrawals on the real ledger (SQLite and PostgreSQL) with real hot EVM signing and a test double of the
 node: approvals, refusals that move nothing, crash between signing/broadcast/recording, exactly one tx."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -45,7 +46,9 @@ async def env(db: Db, ceremony: CeremonyResult, public: PublicWallets) -> AsyncI
     sealer = Sealer(passphrase=PASSPHRASE)
 
     def make() -> Withdrawals:
-        signer = EvmHotSigner(node, public, Coins.from_settings(flow), ceremony.hot_file, sealer, {"ETH": 31337, "BSC": 56})
+        signer = EvmHotSigner(
+            node, public, Coins.from_settings(flow), ceremony.hot_file, sealer, {"ETH": 31337, "BSC": 56}
+        )
         return Withdrawals(w.store, w.ledger, flow, chains={"ETH": node}, signers={"ETH": signer}, clock=clock)
 
     wd = make()
@@ -79,7 +82,11 @@ async def test_end_to_end_with_approval(env: dict[str, Any]) -> None:
     stored = await wd.get(req.id)
     assert stored.raw_tx and len(node.sent) == 1 and node.sent[0].hex() == stored.raw_tx
     tx = decode_signed_evm(node.sent[0])
-    assert tx.to.lower() == DEST and tx.value == 1_500_000_000_000_000_000 and tx.sender == env["public"].hot_address("ETH")
+    assert (
+        tx.to.lower() == DEST
+        and tx.value == 1_500_000_000_000_000_000
+        and tx.sender == env["public"].hot_address("ETH")
+    )
     node.mine(1)
     await wd.process()
     assert (await wd.get(req.id)).status == "confirming" and _eth(w, a)[1] == Decimal("1.502")
@@ -193,8 +200,16 @@ async def test_anomaly_and_compliance_hold_need_approval(env: dict[str, Any]) ->
     async def hold(w: Any) -> str | None:
         return "travel rule data missing" if w.amount >= 1 else None
 
-    held = Withdrawals(wd.store, wd.ledger, wd.flow, chains=wd.chains, signers=wd.signers, hold=hold, clock=wd.clock,
-                       scorer=lambda w, h: _none())
+    held = Withdrawals(
+        wd.store,
+        wd.ledger,
+        wd.flow,
+        chains=wd.chains,
+        signers=wd.signers,
+        hold=hold,
+        clock=wd.clock,
+        scorer=lambda w, h: _none(),
+    )
     assert (await held.request(a, "ETH", "ETH", DEST, Decimal(1))).reason == "travel rule data missing"
 
 

@@ -20,6 +20,7 @@ of Core 0.21 to 27). Not simulated: legacy and P2SH-wrapped inputs (refused as `
 taproot spends, timelocks, replacement by fee, package relay, the wallet RPCs, P2P. ``estimatesmartfee``
 answers a fixed rate set when the simulator starts.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -135,7 +136,7 @@ def is_strict_der(sig: bytes) -> bool:
     slen = sig[5 + rlen]
     if rlen + slen + 7 != len(sig) or sig[2] != 0x02 or sig[4 + rlen] != 0x02:
         return False
-    r, s = sig[4:4 + rlen], sig[6 + rlen:6 + rlen + slen]
+    r, s = sig[4 : 4 + rlen], sig[6 + rlen : 6 + rlen + slen]
     for part in (r, s):
         if not part or part[0] & 0x80 or (len(part) > 1 and part[0] == 0 and not part[1] & 0x80):
             return False
@@ -145,7 +146,7 @@ def is_strict_der(sig: bytes) -> bool:
 def der_s(sig: bytes) -> int:
     rlen = sig[3]
     slen = sig[5 + rlen]
-    return int.from_bytes(sig[6 + rlen:6 + rlen + slen], "big")
+    return int.from_bytes(sig[6 + rlen : 6 + rlen + slen], "big")
 
 
 class ScriptFailure(Exception):
@@ -186,7 +187,7 @@ def parse_witness_script(ws: bytes) -> tuple[int, list[bytes]]:
         m, n = ws[0] - 0x50, ws[-2] - 0x50
         body = ws[1:-2]
         if len(body) == 34 * n and m <= n:
-            keys = [body[i * 34 + 1:i * 34 + 34] for i in range(n)]
+            keys = [body[i * 34 + 1 : i * 34 + 34] for i in range(n)]
             if all(body[i * 34] == 33 for i in range(n)):
                 return m, keys
     raise RPCError(-26, "bad-witness-nonstandard")
@@ -311,15 +312,25 @@ class RegtestNode:
 
     # -- blocks --------------------------------------------------------------------------------------------
     def _add_genesis(self) -> None:
-        cb = Transaction(version=1, vin=[TransactionInput(b"\x00" * 32, 0xFFFFFFFF, Script(GENESIS_SCRIPT_SIG))],
-                         vout=[TransactionOutput(50 * COIN, Script(bytes([65]) + GENESIS_PUBKEY + b"\xac"))])
+        cb = Transaction(
+            version=1,
+            vin=[TransactionInput(b"\x00" * 32, 0xFFFFFFFF, Script(GENESIS_SCRIPT_SIG))],
+            vout=[TransactionOutput(50 * COIN, Script(bytes([65]) + GENESIS_PUBKEY + b"\xac"))],
+        )
         block = self._make_block(None, [cb], version=1, timestamp=1296688602, nonce=2)
         self.blocks[block.hash] = block
         self.best = [block.hash]
         self.tx_block[cb.txid().hex()] = block.hash  # the genesis output is not spendable, as in Core
 
-    def _make_block(self, parent: str | None, txs: list[Transaction], *, version: int = 0x20000000,
-                    timestamp: int | None = None, nonce: int = 0) -> SimBlock:
+    def _make_block(
+        self,
+        parent: str | None,
+        txs: list[Transaction],
+        *,
+        version: int = 0x20000000,
+        timestamp: int | None = None,
+        nonce: int = 0,
+    ) -> SimBlock:
         prev = bytes.fromhex(parent)[::-1] if parent else b"\x00" * 32
         root = merkle_root([tx.hash() for tx in txs])
         if timestamp is None:
@@ -327,8 +338,14 @@ class RegtestNode:
             timestamp = max(int(time.time()), ptime + 1)
         target = _bits_target(REGTEST_BITS)
         while True:
-            header = (version.to_bytes(4, "little") + prev + root + timestamp.to_bytes(4, "little")
-                      + REGTEST_BITS.to_bytes(4, "little") + nonce.to_bytes(4, "little"))
+            header = (
+                version.to_bytes(4, "little")
+                + prev
+                + root
+                + timestamp.to_bytes(4, "little")
+                + REGTEST_BITS.to_bytes(4, "little")
+                + nonce.to_bytes(4, "little")
+            )
             digest = sha256d(header)
             if int.from_bytes(digest, "little") <= target:
                 break
@@ -338,10 +355,15 @@ class RegtestNode:
         return SimBlock(digest[::-1].hex(), height, parent, header, txs, timestamp, nonce, self._seq)
 
     def _coinbase(self, height: int, spk: bytes, fees: int, others: list[Transaction]) -> Transaction:
-        cb = Transaction(version=2, vin=[TransactionInput(b"\x00" * 32, 0xFFFFFFFF,
-                                                          Script(_height_push(height) + b"\x00"),
-                                                          witness=Witness([b"\x00" * 32]))],
-                         vout=[TransactionOutput(subsidy(height) + fees, Script(spk))])
+        cb = Transaction(
+            version=2,
+            vin=[
+                TransactionInput(
+                    b"\x00" * 32, 0xFFFFFFFF, Script(_height_push(height) + b"\x00"), witness=Witness([b"\x00" * 32])
+                )
+            ],
+            vout=[TransactionOutput(subsidy(height) + fees, Script(spk))],
+        )
         # BIP-141 commitment: the witness merkle root (coinbase's wtxid counted as zero) and the reserved value.
         root = merkle_root([b"\x00" * 32] + [wtxid(tx) for tx in others])
         commitment = sha256d(root + b"\x00" * 32)
@@ -397,7 +419,7 @@ class RegtestNode:
                 best_key, best_path = key, path
         assert best_path is not None
         if best_path[: len(self.best)] == self.best:
-            for bhash in best_path[len(self.best):]:
+            for bhash in best_path[len(self.best) :]:
                 self._connect(self.blocks[bhash])
             self.best = best_path
             return
@@ -468,8 +490,10 @@ class RegtestNode:
             if coin is None:
                 raise RPCError(-25, "bad-txns-inputs-missingorspent")
             if coin.coinbase and tip + 1 - coin.height < COINBASE_MATURITY:
-                raise RPCError(-26, f"bad-txns-premature-spend-of-coinbase, tried to spend coinbase at depth "
-                                    f"{tip + 1 - coin.height}")
+                raise RPCError(
+                    -26,
+                    f"bad-txns-premature-spend-of-coinbase, tried to spend coinbase at depth {tip + 1 - coin.height}",
+                )
             value_in += coin.out.value
             coins.append((coin.out.script_pubkey.data, coin.out.value))
         value_out = sum(o.value for o in tx.vout)
@@ -536,12 +560,19 @@ class RegtestNode:
 
     def header_json(self, block: SimBlock) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "hash": block.hash, "confirmations": self.confirmations(block.hash), "height": block.height,
+            "hash": block.hash,
+            "confirmations": self.confirmations(block.hash),
+            "height": block.height,
             "version": int.from_bytes(block.header[:4], "little"),
-            "versionHex": block.header[:4][::-1].hex(), "merkleroot": block.header[36:68][::-1].hex(),
-            "time": block.time, "mediantime": self.median_time(block.hash), "nonce": block.nonce,
-            "bits": f"{REGTEST_BITS:08x}", "difficulty": Decimal("4.656542373906925E-10"),
-            "chainwork": f"{2 * (block.height + 1):064x}", "nTx": len(block.txs),
+            "versionHex": block.header[:4][::-1].hex(),
+            "merkleroot": block.header[36:68][::-1].hex(),
+            "time": block.time,
+            "mediantime": self.median_time(block.hash),
+            "nonce": block.nonce,
+            "bits": f"{REGTEST_BITS:08x}",
+            "difficulty": Decimal("4.656542373906925E-10"),
+            "chainwork": f"{2 * (block.height + 1):064x}",
+            "nTx": len(block.txs),
         }
         if block.parent:
             out["previousblockhash"] = block.parent
@@ -558,8 +589,11 @@ class RegtestNode:
             if is_coinbase(tx):
                 entry: dict[str, Any] = {"coinbase": inp.script_sig.data.hex()}
             else:
-                entry = {"txid": inp.txid.hex(), "vout": inp.vout,
-                         "scriptSig": {"asm": "", "hex": inp.script_sig.data.hex() if inp.script_sig else ""}}
+                entry = {
+                    "txid": inp.txid.hex(),
+                    "vout": inp.vout,
+                    "scriptSig": {"asm": "", "hex": inp.script_sig.data.hex() if inp.script_sig else ""},
+                }
                 value_in += self._prevout_value(inp)
             if inp.witness and inp.witness.items:
                 entry["txinwitness"] = [item.hex() for item in inp.witness.items]
@@ -575,8 +609,15 @@ class RegtestNode:
                 pass
             vout.append({"value": _btc(out.value), "n": n, "scriptPubKey": sj})
         out_json: dict[str, Any] = {
-            "txid": tx.txid().hex(), "hash": wtxid(tx)[::-1].hex(), "version": tx.version, "size": size,
-            "vsize": vsize, "weight": weight, "locktime": tx.locktime, "vin": vin, "vout": vout,
+            "txid": tx.txid().hex(),
+            "hash": wtxid(tx)[::-1].hex(),
+            "version": tx.version,
+            "size": size,
+            "vsize": vsize,
+            "weight": weight,
+            "locktime": tx.locktime,
+            "vin": vin,
+            "vout": vout,
         }
         if with_fee and not is_coinbase(tx):
             out_json["fee"] = _btc(value_in - sum(o.value for o in tx.vout))
@@ -615,10 +656,12 @@ _AMOUNT = re.compile(r'"\\u0000(-?[0-9.E+-]+)\\u0000"')
 
 def dumps(obj: Any) -> str:
     """JSON with Decimals written as plain numbers (Core writes amounts as 0.00100000)."""
+
     def default(o: Any) -> Any:
         if isinstance(o, Decimal):
             return f"\x00{o}\x00"
         raise TypeError(type(o))
+
     return _AMOUNT.sub(r"\1", json.dumps(obj, default=default))
 
 
@@ -650,14 +693,22 @@ class BitcoinSimulator:
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.methods: dict[str, Callable[..., Any]] = {
-            "getblockchaininfo": self._getblockchaininfo, "getblockcount": lambda: self.node.tip_height(),
-            "getbestblockhash": lambda: self.node.best[-1], "getblockhash": self._getblockhash,
-            "getblock": self._getblock, "getblockheader": self._getblockheader,
-            "getrawtransaction": self._getrawtransaction, "sendrawtransaction": self._sendrawtransaction,
-            "testmempoolaccept": self._testmempoolaccept, "getrawmempool": lambda verbose=False: list(self.node.mempool),
-            "estimatesmartfee": self._estimatesmartfee, "generatetoaddress": self._generatetoaddress,
-            "generateblock": self._generateblock, "invalidateblock": self._invalidateblock,
-            "reconsiderblock": self._reconsiderblock, "simminebranch": self._simminebranch,
+            "getblockchaininfo": self._getblockchaininfo,
+            "getblockcount": lambda: self.node.tip_height(),
+            "getbestblockhash": lambda: self.node.best[-1],
+            "getblockhash": self._getblockhash,
+            "getblock": self._getblock,
+            "getblockheader": self._getblockheader,
+            "getrawtransaction": self._getrawtransaction,
+            "sendrawtransaction": self._sendrawtransaction,
+            "testmempoolaccept": self._testmempoolaccept,
+            "getrawmempool": lambda verbose=False: list(self.node.mempool),
+            "estimatesmartfee": self._estimatesmartfee,
+            "generatetoaddress": self._generatetoaddress,
+            "generateblock": self._generateblock,
+            "invalidateblock": self._invalidateblock,
+            "reconsiderblock": self._reconsiderblock,
+            "simminebranch": self._simminebranch,
         }
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -684,8 +735,10 @@ class BitcoinSimulator:
         try:
             body = json.loads(await request.text(), parse_float=Decimal)
         except ValueError:
-            return web.Response(status=500, text=dumps({"result": None, "id": None,
-                                                        "error": {"code": -32700, "message": "Parse error"}}))
+            return web.Response(
+                status=500,
+                text=dumps({"result": None, "id": None, "error": {"code": -32700, "message": "Parse error"}}),
+            )
         if isinstance(body, list):
             answers = [self._one(item)[1] for item in body]
             return web.Response(status=200, text=dumps(answers), content_type="application/json")
@@ -710,11 +763,21 @@ class BitcoinSimulator:
     # -- methods -------------------------------------------------------------------------------------------
     def _getblockchaininfo(self) -> dict[str, Any]:
         tip = self.node.blocks[self.node.best[-1]]
-        return {"chain": "regtest", "blocks": tip.height, "headers": tip.height, "bestblockhash": tip.hash,
-                "difficulty": Decimal("4.656542373906925E-10"), "time": tip.time,
-                "mediantime": self.node.median_time(tip.hash), "verificationprogress": 1,
-                "initialblockdownload": False, "chainwork": f"{2 * (tip.height + 1):064x}", "size_on_disk": 0,
-                "pruned": False, "warnings": ""}
+        return {
+            "chain": "regtest",
+            "blocks": tip.height,
+            "headers": tip.height,
+            "bestblockhash": tip.hash,
+            "difficulty": Decimal("4.656542373906925E-10"),
+            "time": tip.time,
+            "mediantime": self.node.median_time(tip.hash),
+            "verificationprogress": 1,
+            "initialblockdownload": False,
+            "chainwork": f"{2 * (tip.height + 1):064x}",
+            "size_on_disk": 0,
+            "pruned": False,
+            "warnings": "",
+        }
 
     def _getblockhash(self, height: Any) -> str:
         if not isinstance(height, int) or not 0 <= height < len(self.node.best):
@@ -737,8 +800,11 @@ class BitcoinSimulator:
             return block.raw().hex()
         out = self.node.header_json(block)
         raw = block.raw()
-        stripped = len(block.header) + len(_compact(len(block.txs))) + sum(
-            (weight - full) // 3 for full, _, weight in map(tx_sizes, block.txs))
+        stripped = (
+            len(block.header)
+            + len(_compact(len(block.txs)))
+            + sum((weight - full) // 3 for full, _, weight in map(tx_sizes, block.txs))
+        )
         out["size"] = len(raw)
         out["strippedsize"] = stripped
         out["weight"] = stripped * 3 + len(raw)
@@ -751,8 +817,7 @@ class BitcoinSimulator:
     def _getrawtransaction(self, txid: Any, verbose: Any = False, blockhash: Any = None) -> Any:
         tx = self.node.find_tx(str(txid))
         if tx is None:
-            raise RPCError(-5, "No such mempool or blockchain transaction. Use gettransaction for wallet "
-                               "transactions.")
+            raise RPCError(-5, "No such mempool or blockchain transaction. Use gettransaction for wallet transactions.")
         if not verbose:
             return tx.serialize().hex()
         return self.node.tx_json(tx, blockhash=self.node.tx_block.get(str(txid)))

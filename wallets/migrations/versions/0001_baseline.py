@@ -6,6 +6,7 @@ database without a version table against ``metadata()`` before it adopts it as t
 
 Revision 0001, the first.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -28,12 +29,14 @@ def metadata() -> sa.MetaData:
     m = sa.MetaData()
     C = sa.Column
     sa.Table(
-        "braid_sequences", m,
+        "braid_sequences",
+        m,
         C("name", sa.String(32), primary_key=True),
         C("value", sa.BigInteger(), nullable=False),
     )
     sa.Table(
-        "braid_tenants", m,
+        "braid_tenants",
+        m,
         C("tenant_id", sa.BigInteger(), primary_key=True),
         C("name", sa.String(128), nullable=False, unique=True),
         C("markup_rate", _MONEY, nullable=False),
@@ -41,7 +44,8 @@ def metadata() -> sa.MetaData:
         C("created", sa.BigInteger(), nullable=False),
     )
     sa.Table(
-        "braid_accounts", m,
+        "braid_accounts",
+        m,
         C("account_id", sa.BigInteger(), primary_key=True),
         C("tenant_id", sa.BigInteger(), nullable=True),
         C("kind", sa.String(8), nullable=False),
@@ -51,7 +55,8 @@ def metadata() -> sa.MetaData:
         sa.Index("ux_braid_accounts_tenant_name", "tenant_id", "name", unique=True),
     )
     sa.Table(
-        "braid_api_keys", m,
+        "braid_api_keys",
+        m,
         C("api_key", sa.String(64), primary_key=True),
         C("account_id", sa.BigInteger(), nullable=False),
         C("tenant_id", sa.BigInteger(), nullable=False),
@@ -66,7 +71,8 @@ def metadata() -> sa.MetaData:
         sa.Index("ix_braid_api_keys_account", "account_id"),
     )
     sa.Table(
-        "braid_postings", m,
+        "braid_postings",
+        m,
         C("posting_id", _ROWID, primary_key=True, autoincrement=False),
         C("transfer_id", sa.BigInteger(), nullable=False),
         C("ts", sa.BigInteger(), nullable=False),
@@ -79,14 +85,16 @@ def metadata() -> sa.MetaData:
         sa.Index("ix_braid_postings_transfer", "transfer_id"),
     )
     sa.Table(
-        "braid_balances", m,
+        "braid_balances",
+        m,
         C("account_id", sa.BigInteger(), primary_key=True, autoincrement=False),
         C("asset", sa.String(16), primary_key=True),
         C("free", _MONEY, nullable=False),
         C("locked", _MONEY, nullable=False),
     )
     sa.Table(
-        "braid_orders", m,
+        "braid_orders",
+        m,
         C("order_id", _ROWID, primary_key=True, autoincrement=False),
         C("account_id", sa.BigInteger(), nullable=False),
         C("symbol", sa.String(32), nullable=False),
@@ -105,12 +113,19 @@ def metadata() -> sa.MetaData:
         C("update_time", sa.BigInteger(), nullable=False),
         C("route", sa.Text(), nullable=True),
         sa.Index("ix_braid_orders_account_symbol", "account_id", "symbol", "order_id"),
-        sa.Index("ux_braid_orders_open_client_id", "account_id", "client_order_id", unique=True,
-                 sqlite_where=sa.text(_OPEN), postgresql_where=sa.text(_OPEN)),
+        sa.Index(
+            "ux_braid_orders_open_client_id",
+            "account_id",
+            "client_order_id",
+            unique=True,
+            sqlite_where=sa.text(_OPEN),
+            postgresql_where=sa.text(_OPEN),
+        ),
         sa.Index("ix_braid_orders_open", "status", sqlite_where=sa.text(_OPEN), postgresql_where=sa.text(_OPEN)),
     )
     sa.Table(
-        "braid_trades", m,
+        "braid_trades",
+        m,
         C("trade_id", _ROWID, primary_key=True, autoincrement=False),
         C("order_id", sa.BigInteger(), nullable=False),
         C("account_id", sa.BigInteger(), nullable=False),
