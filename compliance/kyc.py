@@ -52,7 +52,7 @@ log = structlog.get_logger(__name__)
 
 PriceOf = Callable[[str], Decimal | None]  # an asset's price in the quote currency (consolidated mid), or None
 # (actor, source ip, action, target, details): the audit log's entry point; a no-op until one is given
-Audit = Callable[[str, str, str, str, dict[str, Any]], None]
+Audit = Callable[[str, str, str, str, dict[str, Any]], object]  # the audit log's record fits
 WithdrawalHistory = Callable[[int, int], Iterable[PastWithdrawal]]  # (account, since_ms) -> withdrawals
 PII_TABLE = "kyc_pii"
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, RowMapping, select, update
 from sqlalchemy.exc import IntegrityError
 
 from compliance.audit import AuditLog
@@ -321,15 +321,15 @@ def _verify(hasher: PasswordHasher, stored: str, password: str) -> bool:
         return False
 
 
-def _operator(m: object) -> Operator:
+def _operator(m: RowMapping) -> Operator:
     r = m  # a RowMapping
     return Operator(
         r["username"],
         r["role"],
-        tuple(x for x in r["ip_allowlist"].split(",") if x),  # type: ignore[index]
+        tuple(x for x in r["ip_allowlist"].split(",") if x),
         bool(r["disabled"]),
         r["failed_logins"],
         r["locked_until"],
         r["last_login"],
         r["created"],
-    )  # type: ignore[index]
+    )

@@ -60,7 +60,7 @@ def list_entries(args: argparse.Namespace, settings: Settings, out: TextIO | Non
     return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     audit = sub.add_parser("audit", help="the hash-chained audit log of operator and security actions")
     asub = audit.add_subparsers(dest="audit_command", required=True)
     p = asub.add_parser(

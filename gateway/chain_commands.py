@@ -79,7 +79,7 @@ def watch(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     chain = sub.add_parser("chain", help="chain nodes and watchers")
     csub = chain.add_subparsers(dest="chain_command", required=True)
     sim = csub.add_parser("bitcoin-sim", help="run the Bitcoin Core regtest simulator (JSON-RPC over HTTP)")

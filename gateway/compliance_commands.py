@@ -270,7 +270,7 @@ cases_close = _case_action(
 # ------------------------------------------------------------------------------------------- parsers
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     comp = sub.add_parser("compliance", help="sanctions screening, AML backtests and cases")
     csub = comp.add_subparsers(dest="compliance_command", required=True)
 

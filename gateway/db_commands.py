@@ -48,7 +48,7 @@ def revision(args: argparse.Namespace, settings: Settings, out: TextIO | None = 
     return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     db = sub.add_parser("db", help="the database's schema: current revision and upgrades")
     dsub = db.add_subparsers(dest="db_command", required=True)
     p = dsub.add_parser("current", help="the database's schema revision and this Braid's newest")

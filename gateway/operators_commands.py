@@ -130,7 +130,7 @@ def login(args: argparse.Namespace, settings: Settings, out: TextIO | None = Non
     return with_backoffice(settings, body)
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     ops = sub.add_parser("operators", help="back-office operators: roles, TOTP, IP allow-lists (audited)")
     osub = ops.add_subparsers(dest="operators_command", required=True)
     roles = sorted(ROLES)

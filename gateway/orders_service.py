@@ -354,7 +354,13 @@ class OrdersService:
                 reserve += extra
         if self.risk is not None:
             refused = self.risk.evaluate(
-                inst.symbol, req.side, qty, req.price, self._mid(inst.symbol), self.open_count.get(acct, 0), str(acct)
+                inst.symbol,
+                _SIDE_OF[req.side],
+                qty,
+                req.price,
+                self._mid(inst.symbol),
+                self.open_count.get(acct, 0),
+                acct,
             )
             if refused is not None:
                 raise OrderRefused(*error_of(refused.reason, refused.detail))

@@ -99,7 +99,7 @@ def tax_report(args: argparse.Namespace, settings: Settings, out: TextIO | None 
     return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tax-report", help="an account's realised gains and losses for a year, one CSV row per disposal")
     p.add_argument("--account", type=int, required=True)
     p.add_argument("--year", type=int, required=True)

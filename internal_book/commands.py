@@ -12,6 +12,10 @@ from decimal import Decimal
 
 from domain import OrderSide, OrderType, StpMode, TimeInForce
 
+# An account or tenant as the engine sees it: only compared and hashed (Braid passes its integer ids; the
+# engine's own tests use names).
+Party = int | str
+
 
 @dataclass(frozen=True, slots=True)
 class NewOrder:
@@ -22,7 +26,7 @@ class NewOrder:
     """
 
     symbol: str
-    account: str
+    account: Party
     side: OrderSide
     order_type: OrderType
     quantity: Decimal | None = None
@@ -33,7 +37,7 @@ class NewOrder:
     trailing_delta: int | None = None
     client_order_id: str | None = None
     stp_mode: StpMode = StpMode.EXPIRE_MAKER
-    tenant: str = ""
+    tenant: Party = ""
     ts: int = 0
     protect_price: Decimal | None = None
 
@@ -43,10 +47,10 @@ class CancelOrder:
     """Cancel an open order (resting or pending stop) by ``order_id`` or ``client_order_id``."""
 
     symbol: str
-    account: str
+    account: Party
     order_id: int | None = None
     client_order_id: str | None = None
-    tenant: str = ""
+    tenant: Party = ""
     ts: int = 0
 
 
@@ -58,12 +62,12 @@ class AmendOrder:
     """
 
     symbol: str
-    account: str
+    account: Party
     order_id: int | None = None
     client_order_id: str | None = None
     new_quantity: Decimal | None = None
     new_price: Decimal | None = None
-    tenant: str = ""
+    tenant: Party = ""
     ts: int = 0
 
 

@@ -32,6 +32,7 @@ from internal_book.commands import (
     CancelReplace,
     Command,
     NewOrder,
+    Party,
     SetReferencePrice,
 )
 from internal_book.errors import RejectReason, error_of
@@ -132,18 +133,18 @@ class MatchingEngine:
             )
         self._by_index = tuple(self._scales.values())
         self._core = _engine.Engine(tuple(s.core_rules() for s in self._by_index))
-        self._accounts: dict[tuple[str, str], int] = {}
-        self._account_names: list[tuple[str, str]] = []
+        self._accounts: dict[tuple[Party, Party], int] = {}
+        self._account_names: list[tuple[Party, Party]] = []
         self._journal: list[Command | tuple[Any, ...]] = []
 
     # ---- identities --------------------------------------------------------------------------
-    def account_key(self, tenant: str, account: str) -> int:
+    def account_key(self, tenant: Party, account: Party) -> int:
         """Integer STP group of (tenant, account) for pre-encoded commands; journaled when new."""
         if (tenant, account) not in self._accounts:
             self._journal.append((OP_ACCOUNT, tenant, account))
         return self._acct(tenant, account)
 
-    def _acct(self, tenant: str, account: str) -> int:
+    def _acct(self, tenant: Party, account: Party) -> int:
         key = (tenant, account)
         k = self._accounts.get(key)
         if k is None:

@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any, Literal, NamedTuple
 
 from domain import OrderSide, OrderStatus, OrderType, StpMode, TimeInForce
+from internal_book.commands import Party
 from internal_book.errors import RejectReason
 
 
@@ -47,8 +48,8 @@ class OrderAccepted(NamedTuple):
     symbol: str
     order_id: int
     client_order_id: str | None
-    tenant: str
-    account: str
+    tenant: Party
+    account: Party
     side: OrderSide
     order_type: OrderType
     time_in_force: TimeInForce | None

@@ -39,6 +39,7 @@ from internal_book.commands import (
     CancelReplace,
     Command,
     NewOrder,
+    Party,
     SetReferencePrice,
 )
 from internal_book.errors import RejectReason, error_of
@@ -109,7 +110,7 @@ class ReferenceEngine:
         self.stops: dict[str, list[RefOrder]] = {s: [] for s in self.instruments}
         self.last: dict[str, Decimal | None] = {s: None for s in self.instruments}
         self.open: dict[int, RefOrder] = {}
-        self.clids: dict[tuple[str, str], dict[str, int]] = {}
+        self.clids: dict[tuple[Party, Party], dict[str, int]] = {}
         self.seq = 0
         self.next_oid = 1
         self.next_tid = 1
@@ -636,7 +637,7 @@ class ReferenceEngine:
         self,
         symbol: str,
         side: OrderSide,
-        group: tuple[str, str],
+        group: tuple[Party, Party],
         stp: StpMode,
         limit: Decimal | None,
         qty: Decimal | None,

@@ -10,7 +10,8 @@ from decimal import ROUND_FLOOR, Decimal
 
 from connectors.book import L2Book
 from connectors.numbers import plain, units_to_decimal
-from router.planner import ChildPlan, OrderSide, Plan, VenueTerms
+from domain import OrderSide
+from router.planner import ChildPlan, Plan, VenueTerms
 
 
 def reference_plan(

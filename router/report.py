@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from connectors.book import L2Book
 from connectors.numbers import plain
@@ -28,7 +28,7 @@ class ParentOrder:
     symbol: str
     side: OrderSide
     qty: Decimal
-    order_type: Literal[OrderType.LIMIT, OrderType.MARKET] = OrderType.LIMIT
+    order_type: OrderType = OrderType.LIMIT  # LIMIT or MARKET (checked below)
     price: Decimal | None = None  # limit; None for MARKET
     tif: TimeInForce = TimeInForce.GTC
     tenant: TenantId = 0  # with account: the self-trade-prevention group
@@ -37,6 +37,8 @@ class ParentOrder:
     def __post_init__(self) -> None:
         if self.side not in ("BUY", "SELL"):
             raise ValueError(f"side was {self.side!r}")
+        if self.order_type not in ("LIMIT", "MARKET"):
+            raise ValueError(f"order type was {self.order_type!r}")
         if self.qty <= 0:
             raise ValueError(f"qty must be positive, was {self.qty}")
         if self.order_type == "LIMIT" and (self.price is None or self.price <= 0):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from domain import OrderSide
+from domain import AccountId, OrderSide
 from router.reasons import Rejection, RejectReason
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class AccountLimits(Protocol):
 
 
 # account id -> its tier's limits; given by whoever wires the service (the router does not import compliance)
-AccountLimitsOf = Callable[[str], AccountLimits]
+AccountLimitsOf = Callable[[AccountId], AccountLimits]
 
 
 class PreTradeRisk:
@@ -101,7 +101,7 @@ class PreTradeRisk:
         price: Decimal | None,
         reference_price: Decimal | None,
         open_orders: int,
-        account: str | None = None,
+        account: AccountId | None = None,
     ) -> RejectReason | None:
         """The first rule the order breaks, or ``None`` if it passes.
 
@@ -125,7 +125,7 @@ class PreTradeRisk:
         price: Decimal | None,
         reference_price: Decimal | None,
         open_orders: int,
-        account: str | None = None,
+        account: AccountId | None = None,
     ) -> Rejection | None:
         """Like :meth:`check`, with a detail naming the limit and the value that broke it."""
         with localcontext(prec=_PREC):  # products of exact inputs stay exact
@@ -151,7 +151,7 @@ class PreTradeRisk:
         price: Decimal | None,
         ref: Decimal | None,
         open_orders: int,
-        account: str | None,
+        account: AccountId | None,
     ) -> Rejection | None:
         tier = None if account is None or self.account_limits is None else self.account_limits(account)
         if tier is not None and not tier.may_trade:
@@ -201,8 +201,8 @@ class PreTradeRisk:
         return None
 
 
-def _side(side: str) -> str:
+def _side(side: str) -> OrderSide:
     upper = side.upper()
     if upper not in ("BUY", "SELL"):
         raise ValueError(f"side must be BUY or SELL, received {side!r}")
-    return upper
+    return OrderSide(upper)

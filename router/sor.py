@@ -512,10 +512,10 @@ class SmartOrderRouter:
     async def _dispatch(self, p: _Parent, child_plan: Plan, deadline: int) -> set[str]:
         """Send one round's children at once; returns venues to leave out of the next rounds."""
 
-        def tif(venue: str) -> str:
+        def tif(venue: str) -> TimeInForce:
             # FOK where the venue has it (Kraken has none: IOC there; the parent was checked fillable first)
             fok = p.order.tif == "FOK" and getattr(self.venues[venue], "supports_fok", True)
-            return "FOK" if fok else "IOC"
+            return TimeInForce.FOK if fok else TimeInForce.IOC
 
         children = [
             ChildOrder(
@@ -678,7 +678,7 @@ class SmartOrderRouter:
         return False
 
     def _terms(
-        self, symbol: str, side: str, policy: RoutingPolicy, live: Mapping[str, L2Book]
+        self, symbol: str, side: OrderSide, policy: RoutingPolicy, live: Mapping[str, L2Book]
     ) -> dict[str, VenueTerms]:
         out = {}
         for v in live:

@@ -20,10 +20,11 @@ from typing import Literal, NamedTuple
 
 from sqlalchemy import Connection, select
 
-from domain import now_ms
+from domain import OrderSide, now_ms
 from wallets import models
 from wallets.accounts import EXTERNAL, HOUSE_FEES, INTERNAL, Accounts
-from wallets.db import BalanceKey, BalanceValues, Batch, Store, Transfer
+from wallets.committer import BalanceKey, BalanceValues
+from wallets.db import Batch, Store, Transfer
 from wallets.errors import InsufficientBalance, WalletError
 
 ZERO = Decimal(0)
@@ -207,7 +208,7 @@ class Ledger:
         *,
         base: str,
         quote: str,
-        side: Literal["BUY", "SELL"],
+        side: OrderSide,
         qty: Decimal,
         price: Decimal,
         ref: str,

@@ -92,7 +92,7 @@ def _row(record: OrderRecord | TradeRecord) -> dict[str, Any]:
 
 def _order(r: Row[Any]) -> OrderRecord:
     m = r._mapping
-    fields = {f: m[f] for f in OrderRecord.__slots__}  # type: ignore[attr-defined]
+    fields = {f: m[f] for f in OrderRecord.__slots__}
     tif = fields["tif"]
     fields.update(
         side=_SIDES[fields["side"]],

@@ -14,7 +14,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from compliance.kyc import KycStore, now_ms
+from compliance.kyc import KycStore
+from domain import now_ms
 
 
 def webhook_signature(token: str, body: bytes) -> str:

@@ -23,9 +23,10 @@ from typing import Any
 import orjson
 import structlog
 
-from compliance.kyc import Kyc, now_ms
+from compliance.kyc import Kyc
 from compliance.providers.onfido import webhook_signature
 from compliance.providers.sumsub import DIGEST_ALGS, payload_digest
+from domain import now_ms
 
 log = structlog.get_logger(__name__)
 

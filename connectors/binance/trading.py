@@ -40,7 +40,7 @@ from connectors.trading import (
     fills_summary,
     place_once,
 )
-from domain import OrderStatus
+from domain import OrderSide, OrderStatus
 
 log = structlog.get_logger(__name__)
 
@@ -128,7 +128,7 @@ def parse_order(raw: Mapping[str, Any], inst: Instrument, fills: Iterable[Mappin
         symbol=inst.symbol,
         client_order_id=str(raw.get("origClientOrderId") or raw["clientOrderId"]),
         venue_order_id=str(raw["orderId"]),
-        side=str(raw["side"]),
+        side=OrderSide(str(raw["side"])),
         price=dec(raw["price"]),
         qty=dec(raw["origQty"]),
         status=status,

@@ -43,7 +43,7 @@ from connectors.trading import (
     fills_summary,
     place_once,
 )
-from domain import OrderStatus
+from domain import OrderSide, OrderStatus
 
 log = structlog.get_logger(__name__)
 
@@ -143,7 +143,7 @@ def _field(raw: Mapping[str, Any], name: str) -> Decimal:
 
 def parse_order(raw: Mapping[str, Any], inst: Instrument, fills: Iterable[Mapping[str, Any]] = ()) -> VenueOrder:
     kind = str(raw["type"])
-    side = "BUY" if kind.startswith("buy") else "SELL"
+    side = OrderSide.BUY if kind.startswith("buy") else OrderSide.SELL
     status = STATUS.get(str(raw["state"]), OrderStatus.UNKNOWN)
     if status is OrderStatus.CANCELED and kind.endswith(("-ioc", "-fok")):
         status = OrderStatus.EXPIRED  # the venue ended it for its time in force, not on our request

@@ -41,7 +41,7 @@ from connectors.trading import (
     decimal_text,
     place_once,
 )
-from domain import OrderStatus
+from domain import OrderSide, OrderStatus
 
 log = structlog.get_logger(__name__)
 
@@ -168,7 +168,7 @@ def parse_order(txid: str, raw: Mapping[str, Any], inst: Instrument, trades: Map
         symbol=inst.symbol,
         client_order_id=str(raw.get("cl_ord_id") or ""),
         venue_order_id=txid,
-        side="BUY" if descr.get("type") == "buy" else "SELL",
+        side=OrderSide.BUY if descr.get("type") == "buy" else OrderSide.SELL,
         price=dec(descr.get("price")),
         qty=dec(raw["vol"]),
         status=status,

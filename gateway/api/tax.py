@@ -41,7 +41,7 @@ async def tax_report(request: web.Request) -> web.Response:
         raise ApiError(-1100, f"Illegal characters found in parameter 'currency'; reports are in {s.tax_currency}.")
     symbols = [i.symbol for i in ctx.service.by_symbol.values()]
     account = int(key_of(request).account)
-    m: Method = method  # type: ignore[assignment]
+    m: Method = method
     try:
         report = await ctx.service.wallets.store.read(
             lambda conn: report_from_db(conn, account, year, m, currency=currency, cash_rates=rates, symbols=symbols)

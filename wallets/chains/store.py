@@ -50,7 +50,7 @@ class WatcherStore:
 
     def hash_at(self, height: int) -> str | None:
         with self.engine.connect() as conn:
-            return conn.execute(  # type: ignore[no-any-return]
+            return conn.execute(
                 select(chain_blocks.c.hash).where(chain_blocks.c.chain == self.chain, chain_blocks.c.height == height)
             ).scalar()
 

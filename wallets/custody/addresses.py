@@ -13,7 +13,7 @@ from typing import Literal
 
 from embit import base58
 from embit.bech32 import CHARSET, Encoding, bech32_decode, convertbits
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from wallets.custody.errors import InvalidAddress
 from wallets.custody.networks import BTC_PARAMS, BtcParams, Network, network_name

@@ -34,7 +34,7 @@ MAX_SAT = 21_000_000 * 100_000_000
 
 def native_secp256k1() -> bool:
     """True when embit signs through libsecp256k1 (constant time, RFC 6979), not its pure-Python fallback."""
-    return secp256k1.ecdsa_sign.__module__.endswith("ctypes_secp256k1")
+    return bool(secp256k1.ecdsa_sign.__module__.endswith("ctypes_secp256k1"))
 
 
 def _require_native() -> None:
@@ -127,7 +127,7 @@ def sign_p2wpkh_input(tx: Transaction, i: int, private_key: bytes, value_sat: in
     h = tx.sighash_segwit(i, script_code, value_sat, sighash=SIGHASH.ALL)
     sig = prv.sign(h).serialize() + bytes([SIGHASH.ALL])
     tx.vin[i].witness = Witness([sig, pub.sec()])
-    return h
+    return bytes(h)
 
 
 def sign_hot_btc(unsigned: UnsignedBtcTx, hot_key_file: str | os.PathLike[str], sealer: Sealer) -> bytes:
@@ -143,7 +143,7 @@ def sign_hot_btc(unsigned: UnsignedBtcTx, hot_key_file: str | os.PathLike[str], 
         if inp.wallet not in accounts:
             accounts[inp.wallet] = hd.parse_account_key(secrets_doc["keys"][f"BTC/{inp.wallet}"]["xprv"], versions)
         sign_p2wpkh_input(tx, n, hd.private_key_bytes(accounts[inp.wallet], inp.change, inp.index), inp.value_sat)
-    return tx.serialize()
+    return bytes(tx.serialize())
 
 
 # ---- cold wallet: 2-of-3 P2WSH PSBT ----

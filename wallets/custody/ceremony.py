@@ -182,7 +182,7 @@ def describe(result: CeremonyResult) -> str:
             "btc_network": pub.btc_network,
             "cold_descriptor": pub.cold_descriptor,
             "cold_evm_address": pub.cold_evm_address,
-            "hot": {n: pub.hot_address(n) for n in NETWORKS},  # type: ignore[arg-type]
+            "hot": {n: pub.hot_address(n) for n in NETWORKS},
         },
         indent=2,
     )

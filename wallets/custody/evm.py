@@ -15,7 +15,7 @@ from typing import Any
 import rlp
 from eth_account import Account
 from eth_account._utils.legacy_transactions import Transaction as LegacyTransaction
-from eth_account.typed_transactions import TypedTransaction
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from hexbytes import HexBytes
 
 from wallets.custody import hd

@@ -11,7 +11,7 @@ import os
 from decimal import Decimal
 from typing import Protocol
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from config.custody import CoinNetwork
 from wallets.custody.amounts import to_base_units

@@ -86,7 +86,7 @@ def network_name(value: str) -> Network:
     up = value.strip().upper()
     if up not in NETWORKS:
         raise ValueError(f"unknown network {value!r}: expected one of {', '.join(NETWORKS)}")
-    return up  # type: ignore[return-value]
+    return up
 
 
 def btc_params(name: str) -> BtcParams:

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import structlog
 from sqlalchemy import Connection, select
@@ -36,7 +36,7 @@ from wallets.custody.addresses import normalize, validate_address
 from wallets.custody.coins import Coins
 from wallets.custody.deposit_flow import account_freeze_scope, credited_not_unlocked
 from wallets.custody.errors import CustodyError, InvalidAddress
-from wallets.custody.networks import BtcParams
+from wallets.custody.networks import BtcParams, Network
 from wallets.db import Batch, Conflict, Insert, Store, Update, Upsert
 from wallets.errors import InsufficientBalance
 from wallets.ledger import Ledger
@@ -223,7 +223,7 @@ class Withdrawals:
 
     async def whitelist(self, account_id: int, network: str, address: str) -> int:
         """Add a withdrawal address for the account; returns when it becomes usable (ms)."""
-        net = network.upper()
+        net = cast(Network, network.upper())
         canonical = self._valid(net, address)
         ts = self.clock()
         batch = Batch()
@@ -232,7 +232,7 @@ class Withdrawals:
                 models.whitelist,
                 {"account_id": account_id, "network": net, "address": normalize(net, canonical), "added": ts},
             )
-        )  # type: ignore[arg-type]
+        )
         try:
             await self.store.write(batch)
         except Conflict:
@@ -243,7 +243,7 @@ class Withdrawals:
                         t.c.account_id == account_id, t.c.network == net, t.c.address == normalize(net, canonical)
                     )
                 ).scalar_one()
-            )  # type: ignore[arg-type]
+            )
         return int(ts) + self.flow.whitelist_cooloff_s * 1000
 
     async def request(
@@ -288,7 +288,7 @@ class Withdrawals:
             if scope in frozen:
                 raise WithdrawalRefused(f"withdrawals are frozen ({scope}): {frozen[scope]}", -4028)
         now = self.clock()
-        lookup = normalize(coin.network, canonical)  # type: ignore[arg-type]
+        lookup = normalize(coin.network, canonical)
         if self.flow.whitelist_required:
             t = models.whitelist
             added = await self.store.read(
@@ -351,7 +351,7 @@ class Withdrawals:
         if coin.approval_above > 0 and amount > coin.approval_above:
             reasons.append(f"amount above {coin.approval_above} {coin.coin}")
         if not any(
-            normalize(h.network, h.address) == lookup and h.status not in RELEASED  # type: ignore[arg-type]
+            normalize(h.network, h.address) == lookup and h.status not in RELEASED
             for h in history
             if h.network == coin.network
         ):

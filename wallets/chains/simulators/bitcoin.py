@@ -519,7 +519,7 @@ class RegtestNode:
         return fee, vsize
 
     def accept(self, tx: Transaction, max_fee_rate: int = MAX_FEERATE_SAT_PER_KVB) -> str:
-        txid = tx.txid().hex()
+        txid: str = tx.txid().hex()
         if txid in self.mempool:
             return txid  # as Core: already in the mempool is not an error
         fee, vsize = self.check(tx, max_fee_rate)
