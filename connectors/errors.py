@@ -10,7 +10,7 @@ Each venue's ``trading.py`` maps its own codes/texts onto these; ``from_ccxt`` m
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -73,7 +73,7 @@ class VenueUnavailable(VenueError):
 DEFAULT_RETRY_AFTER_S = 1.0
 
 
-def retry_after_s(headers: dict[str, str] | None, default: float = DEFAULT_RETRY_AFTER_S) -> float:
+def retry_after_s(headers: Mapping[str, str] | None, default: float = DEFAULT_RETRY_AFTER_S) -> float:
     """The Retry-After header in seconds (429/418), or ``default``."""
     for key, value in (headers or {}).items():
         if key.lower() == "retry-after":
@@ -128,3 +128,32 @@ async def call_ccxt(venue: str, fn: Callable[..., Awaitable[Any]], *args: Any, m
         raise
     except ccxt.BaseError as exc:
         raise from_ccxt(venue, exc, mutating=mutating) from exc
+
+
+VenueErrorOf = Callable[[int, Mapping[str, str] | None, Any], "VenueError | None"]
+
+
+def raising_venue_errors(exchange: type[Any], venue_error: VenueErrorOf) -> type[Any]:
+    """A subclass of the ccxt ``exchange`` class whose HTTP error hook raises the venue's own error first
+    (``venue_error(status, headers, body)``), and leaves the rest to ccxt: one hook for every venue."""
+
+    class Exchange(exchange):
+        def handle_errors(
+            self,
+            code: int,
+            reason: str,
+            url: str,
+            method: str,
+            headers: dict[str, str],
+            body: str,
+            response: Any,
+            request_headers: Any,
+            request_body: Any,
+        ) -> None:
+            err = venue_error(code, headers, response)
+            if err is not None:
+                raise err
+            super().handle_errors(code, reason, url, method, headers, body, response, request_headers, request_body)
+
+    Exchange.__name__ = Exchange.__qualname__ = f"Braid{exchange.__name__.capitalize()}"
+    return Exchange

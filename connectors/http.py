@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
 
+from connectors.errors import RateLimited, retry_after_s
+
 log = structlog.get_logger(__name__)
-
-
-class RateLimited(Exception):
-    """The venue said 429/418 and its Retry-After is longer than we are willing to wait."""
-
-    def __init__(self, status: int, retry_after: float) -> None:
-        super().__init__(f"HTTP {status}, retry after {retry_after}s")
-        self.status = status
-        self.retry_after = retry_after
 
 
 class HttpError(Exception):
@@ -25,14 +19,6 @@ class HttpError(Exception):
         super().__init__(f"HTTP {status}: {body[:200]}")
         self.status = status
         self.body = body
-
-
-def retry_after_s(headers: Mapping[str, str], default: float) -> float:
-    value = headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else default  # seconds, not money
-    except ValueError:
-        return default
 
 
 async def get_text(
@@ -54,7 +40,8 @@ async def get_text(
                     wait = retry_after_s(resp.headers, backoff)
                     log.warning("rest_rate_limited", url=url, status=resp.status, retry_after=wait, attempt=attempt)
                     if wait > max_wait_s or attempt == attempts:
-                        raise RateLimited(resp.status, wait)
+                        # the venue error the order path raises too (one RateLimited for all of connectors)
+                        raise RateLimited(urlsplit(url).hostname or url, wait, f"HTTP {resp.status}")
                     await asyncio.sleep(wait)
                     continue
                 if resp.status >= 500:

@@ -18,6 +18,7 @@ from domain.orders import (
     StpMode,
     TimeInForce,
 )
+from domain.signing import hmac_sha256_hex, same_signature
 
 __all__ = [
     "FINAL_STATUSES",
@@ -35,5 +36,7 @@ __all__ = [
     "StpMode",
     "TenantId",
     "TimeInForce",
+    "hmac_sha256_hex",
     "now_ms",
+    "same_signature",
 ]

@@ -11,8 +11,6 @@ Keys carry permissions (read, trade) and an IP allowlist; the API layer checks t
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import ipaddress
 import os
 import secrets
@@ -27,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, select
 
 from domain import now_ms
+from domain.signing import hmac_sha256_hex, same_signature
 from wallets import models
 from wallets.accounts import Accounts
 from wallets.db import Insert, Store, Update
@@ -290,8 +289,7 @@ class KeyVault:
         """Binance HMAC-SHA256 check: ``signature`` is the hex digest of ``payload`` under the key's secret."""
         if self.lookup(api_key) is None:
             return False
-        mac = hmac.new(self.secret(api_key).encode(), payload, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(mac, signature.lower())
+        return same_signature(hmac_sha256_hex(self.secret(api_key), payload), signature)
 
     def _scoped(self, tenant_id: int, account_id: int, api_key: str) -> ApiKey:
         self.accounts.account(account_id, tenant_id=tenant_id)

@@ -7,8 +7,6 @@ HMAC-SHA256 of the raw body with the webhook's token.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 from typing import Any
 
 import aiohttp
@@ -16,11 +14,12 @@ import orjson
 
 from compliance.kyc import KycStore
 from domain import now_ms
+from domain.signing import hmac_sha256_hex
 
 
 def webhook_signature(token: str, body: bytes) -> str:
     """``X-SHA2-Signature`` of a webhook body."""
-    return hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
+    return hmac_sha256_hex(token, body)
 
 
 class OnfidoError(Exception):

@@ -5,10 +5,11 @@ Pure functions, time injected. The fake venue verifies with the same functions (
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Iterable
 from urllib.parse import urlencode
+
+from domain.signing import hmac_sha256_hex
 
 API_KEY_HEADER = "X-MBX-APIKEY"
 DEFAULT_RECV_WINDOW_MS = 5000
@@ -17,7 +18,7 @@ MAX_RECV_WINDOW_MS = 60000
 
 def signature(secret: str, query: str, body: str = "") -> str:
     """Lowercase hex HMAC-SHA256(secret, query + body)."""
-    return hmac.new(secret.encode(), (query + body).encode(), hashlib.sha256).hexdigest()
+    return hmac_sha256_hex(secret, query + body)
 
 
 def signed_query(

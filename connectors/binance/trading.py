@@ -27,6 +27,7 @@ from connectors.errors import (
     Rejected,
     VenueError,
     call_ccxt,
+    raising_venue_errors,
     retry_after_s,
 )
 from connectors.symbols import SymbolRegistry, UnknownSymbol
@@ -91,23 +92,7 @@ def venue_error(status: int, headers: Mapping[str, str] | None, body: Any) -> Ve
     return None
 
 
-class _Binance(ccxt_async.binance):
-    def handle_errors(
-        self,
-        code: int,
-        reason: str,
-        url: str,
-        method: str,
-        headers: dict[str, str],
-        body: str,
-        response: Any,
-        request_headers: Any,
-        request_body: Any,
-    ) -> None:
-        err = venue_error(code, headers, response)
-        if err is not None:
-            raise err
-        super().handle_errors(code, reason, url, method, headers, body, response, request_headers, request_body)
+_Binance = raising_venue_errors(ccxt_async.binance, venue_error)
 
 
 def parse_fill(raw: Mapping[str, Any]) -> VenueFill:

@@ -28,6 +28,7 @@ from connectors.errors import (
     VenueError,
     VenueUnavailable,
     call_ccxt,
+    raising_venue_errors,
     retry_after_s,
 )
 from connectors.htx.constants import VENUE
@@ -101,23 +102,7 @@ def venue_error(status: int, headers: Mapping[str, str] | None, body: Any) -> Ve
     return None
 
 
-class _Htx(ccxt_async.htx):
-    def handle_errors(
-        self,
-        code: int,
-        reason: str,
-        url: str,
-        method: str,
-        headers: dict[str, str],
-        body: str,
-        response: Any,
-        request_headers: Any,
-        request_body: Any,
-    ) -> None:
-        err = venue_error(code, headers, response)
-        if err is not None:
-            raise err
-        super().handle_errors(code, reason, url, method, headers, body, response, request_headers, request_body)
+_Htx = raising_venue_errors(ccxt_async.htx, venue_error)
 
 
 def order_type(side: str, tif: str) -> str:

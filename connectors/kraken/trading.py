@@ -27,6 +27,7 @@ from connectors.errors import (
     Rejected,
     VenueError,
     call_ccxt,
+    raising_venue_errors,
     retry_after_s,
 )
 from connectors.kraken.constants import VENUE
@@ -122,23 +123,7 @@ def venue_error(status: int, headers: Mapping[str, str] | None, body: Any) -> Ve
     return None
 
 
-class _Kraken(ccxt_async.kraken):
-    def handle_errors(
-        self,
-        code: int,
-        reason: str,
-        url: str,
-        method: str,
-        headers: dict[str, str],
-        body: str,
-        response: Any,
-        request_headers: Any,
-        request_body: Any,
-    ) -> None:
-        err = venue_error(code, headers, response)
-        if err is not None:
-            raise err
-        super().handle_errors(code, reason, url, method, headers, body, response, request_headers, request_body)
+_Kraken = raising_venue_errors(ccxt_async.kraken, venue_error)
 
 
 def canonical_asset(code: str) -> str:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import itertools
 from collections.abc import Callable
 from decimal import Decimal
@@ -30,6 +28,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from domain import OPEN_STATUSES, OrderStatus, now_ms
+from domain.signing import hmac_sha256_hex, same_signature
 from gateway.api.auth import parse_recv_window_ms, parse_timestamp_ms
 from gateway.api.context import CTX, ApiContext
 from gateway.api.errors import ApiError
@@ -309,8 +308,7 @@ def _verify_ws_signature(ctx: ApiContext, params: dict[str, Any], ip: str | None
     if key is None or not key.allows_ip(ip):
         return -2015, "Invalid API-key, IP, or permissions for action."
     payload = urlencode(sorted((k, str(v)) for k, v in params.items()))
-    want = hmac.new(key.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
-    if not sig.isascii() or not hmac.compare_digest(want, sig.lower()):  # compare_digest refuses non-ASCII text
+    if not same_signature(hmac_sha256_hex(key.secret, payload), sig):
         return -1022, "Signature for this request is not valid."
     try:  # the REST rules for both (JSON numbers arrive as numbers)
         ts = parse_timestamp_ms(str(params.get("timestamp", "")))
