@@ -18,7 +18,6 @@ from gateway import (
     operators_commands,
     replay_commands,
     serve_command,
-    tax_commands,
     treasury_commands,
     wallet_commands,
 )
@@ -36,7 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
     wallet_commands.add_parsers(sub)
     operators_commands.add_parsers(sub)
     audit_commands.add_parsers(sub)
-    tax_commands.add_parsers(sub)  # `braid tax-report`; moves under `braid compliance` when that group exists
     compliance_commands.add_parsers(sub)
     chain_commands.add_parsers(sub)
     kyc_commands.add_parsers(sub)

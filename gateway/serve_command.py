@@ -95,6 +95,7 @@ async def _mount_api(
     from gateway.api import build_app
     from gateway.api.capital import custody_from_settings
     from gateway.api.stack import build_context, freeze_start_up_heap, internal_instrument
+    from gateway.custody_compliance import custody_compliance_from
     from wallets import Wallets
 
     wallets = Wallets.from_settings(settings)
@@ -105,7 +106,13 @@ async def _mount_api(
     published = {sym: internal_instrument(sym, instruments.get(("binance", sym))) for sym in settings.symbols}
     lookups = {v: (lambda sym, f=feed: f.books.get(sym)) for v, feed in md.feeds.items()}
     ctx = build_context(settings, md.market, lookups, instruments, wallets, published)
-    ctx.custody = custody_from_settings(settings, wallets)  # None until `braid wallet init` has run
+    kyc = ctx.kyc.kyc if ctx.kyc is not None else None
+
+    def price_of(asset: str) -> Decimal | None:
+        return md.market.book(f"{asset}/{settings.kyc.quote_asset}").mid()
+
+    compliance = custody_compliance_from(settings, ctx.backoffice, kyc, price_of)
+    ctx.custody = custody_from_settings(settings, wallets, compliance)  # None until `braid wallet init` has run
     await ctx.service.restore()
     build_app(ctx, app)
     task = asyncio.get_running_loop().create_task(ctx.service.watch())

@@ -17,9 +17,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from compliance import AuditLog, BackOffice
 from config.custody import custody_dir
 from config.settings import Settings
 from gateway.accounts_commands import emit_json
+from gateway.custody_compliance import CustodyCompliance
 from wallets import Wallets
 from wallets.custody import (
     ColdSpendRequest,
@@ -231,18 +233,27 @@ def verify_evm(args: argparse.Namespace, settings: Settings) -> None:
     print(json.dumps({"ok": True, "sender": tx.sender, "to": tx.to, "chain_id": tx.chain_id, "nonce": tx.nonce}))
 
 
-def _flow(settings: Settings, body: Callable[[Withdrawals, Wallets], Awaitable[None]]) -> None:
-    """Open the wallets and the withdrawal state machine (no chain clients: operator actions only)."""
+def _flow(settings: Settings, body: Callable[[Withdrawals, Wallets, AuditLog], Awaitable[None]]) -> None:
+    """Open the wallets and the withdrawal state machine (no chain clients: operator actions only). Operators act
+    through their roles (``compliance.operators.authorize``); each action goes into the audit log."""
 
     async def go() -> None:
         w = Wallets.from_settings(settings)
+        backoffice = BackOffice.from_settings(settings)
         try:
             await w.start()
-            await body(
-                Withdrawals(w.store, w.ledger, settings.custody.flow, btc=btc_params(settings.custody.btc_network)), w
+            checks = CustodyCompliance(operators=backoffice.operators, audit=backoffice.audit)
+            wd = Withdrawals(
+                w.store,
+                w.ledger,
+                settings.custody.flow,
+                btc=btc_params(settings.custody.btc_network),
+                authorize=checks.authorize,
             )
+            await body(wd, w, backoffice.audit)
         finally:
             await w.close()
+            backoffice.close()
 
     asyncio.run(go())
 
@@ -254,7 +265,7 @@ def _withdrawal_line(w: Withdrawal) -> dict[str, object]:
 
 
 def withdrawals_list(args: argparse.Namespace, settings: Settings) -> None:
-    async def body(wd: Withdrawals, w: Wallets) -> None:
+    async def body(wd: Withdrawals, w: Wallets, audit: AuditLog) -> None:
         for row in await wd.query(status=args.status, account_id=args.account, limit=args.limit):
             out = _withdrawal_line(row)
             out["approvals"] = await wd.approvals(row.id)
@@ -264,16 +275,23 @@ def withdrawals_list(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def withdrawals_act(args: argparse.Namespace, settings: Settings) -> None:
-    async def body(wd: Withdrawals, w: Wallets) -> None:
-        if args.action == "approve":
-            emit_json(sys.stdout, _withdrawal_line(await wd.approve(args.id, args.operator)))
-        elif args.action == "reject":
-            emit_json(sys.stdout, _withdrawal_line(await wd.reject(args.id, args.operator, args.reason or "")))
+    async def body(wd: Withdrawals, w: Wallets, audit: AuditLog) -> None:
+        if args.action in ("approve", "reject"):
+            if args.action == "approve":
+                done = await wd.approve(args.id, args.operator)
+            else:
+                done = await wd.reject(args.id, args.operator, args.reason or "")
+            audit.record(
+                args.operator, "local", f"withdrawal.{args.action}", f"withdrawal:{done.id}", {"status": done.status}
+            )
+            emit_json(sys.stdout, _withdrawal_line(done))
         elif args.action == "freeze":
             await wd.freeze(args.scope, args.operator, args.reason or "")
+            audit.record(args.operator, "local", "withdrawal.freeze", args.scope, {"reason": args.reason or ""})
             emit_json(sys.stdout, {"frozen": await wd.freezes()})
         else:
             found = await wd.unfreeze(args.scope, args.operator)
+            audit.record(args.operator, "local", "withdrawal.unfreeze", args.scope, {"found": found})
             emit_json(sys.stdout, {"unfrozen": found, "frozen": await wd.freezes()})
 
     _flow(settings, body)
@@ -283,7 +301,7 @@ def reserves_cmd(args: argparse.Namespace, settings: Settings) -> int:
     """Liabilities from the ledger against on-chain holdings; exit 1 when any asset is short."""
     held = _read_json(args.balances)
 
-    async def body(wd: Withdrawals, w: Wallets) -> None:
+    async def body(wd: Withdrawals, w: Wallets, audit: AuditLog) -> None:
         owed = await w.store.read(liabilities)
         lines.extend(reserves(owed, {a: {k: Decimal(str(v)) for k, v in d.items()} for a, d in held.items()}))
 

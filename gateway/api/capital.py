@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from config.custody import custody_dir
@@ -30,6 +31,7 @@ from gateway.api.auth import Security
 from gateway.api.context import CTX, ApiContext, endpoint, key_of, params_of
 from gateway.api.errors import ApiError, json_response
 from gateway.api.params import Params
+from gateway.custody_compliance import CustodyCompliance
 from wallets import Wallets
 from wallets.custody.coins import Coins
 from wallets.custody.deposit_flow import Deposit, deposit_history
@@ -39,10 +41,21 @@ from wallets.custody.public import FILE_NAME, PublicWallets
 from wallets.custody.withdrawals import Withdrawal, WithdrawalRefused, Withdrawals
 from wallets.models import canon
 
-DEPOSIT_STATUS = {"detected": 0, "confirming": 0, "credited": 6, "unlocked": 1, "dust": 7, "reversed": 7}
+DEPOSIT_STATUS = {
+    "detected": 0,
+    "confirming": 0,
+    "held": 0,  # waiting on a compliance case, not credited
+    "credited": 6,
+    "locked": 6,  # credited, kept from withdrawal by compliance (tier limit, Travel Rule details)
+    "unlocked": 1,
+    "dust": 7,
+    "reversed": 7,
+    "returned": 2,  # rejected: a compliance case returned it
+}
 WITHDRAW_STATUS = {
     "requested": 4,
     "pending_approval": 2,
+    "held": 2,  # held by compliance until its case is closed
     "approved": 4,
     "waiting_cold": 4,
     "signed": 4,
@@ -61,21 +74,27 @@ class Custody:
 
     addresses: CustodyAddresses
     withdrawals: Withdrawals
+    compliance: CustodyCompliance | None = None  # the hooks' services (deposit flows take its deposit_hooks())
 
     @property
     def coins(self) -> Coins:
         return self.withdrawals.coins
 
 
-def custody_from_settings(settings: Settings, wallets: Wallets) -> Custody | None:
+def custody_from_settings(
+    settings: Settings, wallets: Wallets, compliance: CustodyCompliance | None = None
+) -> Custody | None:
     """The capital endpoints' custody when the key ceremony's public file is there (``braid wallet init``), else
-    None (the endpoints then answer that deposits and withdrawals are not enabled)."""
+    None (the endpoints then answer that deposits and withdrawals are not enabled). ``compliance``: the tier
+    limits, Travel Rule, screening, AML and operator checks on its withdrawals (``braid serve`` gives them)."""
     public_dir = custody_dir(settings.custody, settings.data_dir) / "api"
     if not (public_dir / FILE_NAME).exists():
         return None
     public = PublicWallets.load(public_dir)
     addresses = CustodyAddresses.open(settings.database_url, public, schema=settings.database_schema)
-    return Custody(addresses, Withdrawals(wallets.store, wallets.ledger, settings.custody.flow, btc=public.btc))
+    hooks = compliance.withdrawal_hooks(settings.custody.flow) if compliance is not None else {}
+    withdrawals = Withdrawals(wallets.store, wallets.ledger, settings.custody.flow, btc=public.btc, **hooks)
+    return Custody(addresses, withdrawals, compliance)
 
 
 def _custody(request: web.Request) -> Custody:
@@ -125,7 +144,7 @@ def deposit_json(d: Deposit, custody: Custody) -> dict[str, object]:
         "addressTag": "",
         "txId": d.txid,
         "insertTime": d.created,
-        "completeTime": d.updated if d.status in ("credited", "unlocked") else 0,
+        "completeTime": d.updated if d.status in ("credited", "locked", "unlocked") else 0,
         "transferType": 0,
         "confirmTimes": f"{min(d.confirmations, credit)}/{credit}",
         "unlockConfirm": coin.unlock_confirmations if coin else 0,
@@ -260,9 +279,19 @@ async def withdraw_apply(request: web.Request) -> web.Response:
     assert amount is not None
     network = _network(custody, coin, p.get("network"))
     account = request.app[CTX].caller(key_of(request)).account_id
+    details: dict[str, Any] = {}
+    questionnaire = p.get("questionnaire")  # the Travel Rule beneficiary (IVMS 101 JSON), as Binance's local entities
+    if questionnaire:
+        try:
+            details["beneficiary"] = orjson.loads(questionnaire)
+        except orjson.JSONDecodeError:
+            raise ApiError(-1100, "Illegal characters found in parameter 'questionnaire'; JSON expected.") from None
+        if not isinstance(details["beneficiary"], dict):
+            raise ApiError(-1100, "Parameter 'questionnaire' must be a JSON object.")
+        details["hosted"] = (p.get("hostedWallet") or "true").lower() != "false"
     try:
         w = await custody.withdrawals.request(
-            account, coin, network, address, amount, client_id=p.get("withdrawOrderId")
+            account, coin, network, address, amount, client_id=p.get("withdrawOrderId"), details=details
         )
     except WithdrawalRefused as exc:
         raise ApiError(exc.code, exc.msg) from None
