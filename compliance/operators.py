@@ -183,7 +183,14 @@ class Operators:
         self.s = settings or BackOfficeSettings()
         self.clock = clock
         self.hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-        self._dummy = self.hasher.hash("not a password")  # checked for unknown names, so timing tells nothing
+        self._dummy_hash: str | None = None
+
+    @property
+    def _dummy(self) -> str:
+        """A hash checked for unknown names, so timing tells nothing (made on first use: hashing takes ~0.1 s)."""
+        if self._dummy_hash is None:
+            self._dummy_hash = self.hasher.hash("not a password")
+        return self._dummy_hash
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -209,10 +209,10 @@ class CustodyCompliance:
         if permission is None:
             raise WithdrawalRefused(f"unknown operator action {action}", -4034)
         try:
-            op = await asyncio.to_thread(ops.get, operator)
-            await asyncio.to_thread(ops.authorize, op, permission, self.ip)
             if requester is not None and action == "withdrawal.approve":
                 check_not_requester(requester, operator)
+            op = await asyncio.to_thread(ops.get, operator)
+            await asyncio.to_thread(ops.authorize, op, permission, self.ip)
         except NotAuthorized as exc:
             raise WithdrawalRefused(str(exc), -4033) from None
         except OperatorError as exc:
