@@ -129,6 +129,12 @@ class Env:
         return [(e.actor, e.action, e.target) for e in self.bo.audit.entries()]
 
 
+ROLES = (
+    ("alice", "compliance_officer"),
+    ("bob", "compliance_officer"),
+    ("tina", "treasury_approver"),
+    ("sam", "support"),
+)
 UNLIMITED = {"may_deposit": True, "max_deposit": None, "daily_withdrawal": None, "monthly_withdrawal": None}
 
 
