@@ -15,13 +15,11 @@ import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from compliance import AuditLog, BackOffice
 from config.custody import custody_dir
 from config.settings import Settings
 from gateway.accounts_commands import emit_json
-from gateway.custody_compliance import CustodyCompliance
 from wallets import Wallets
 from wallets.custody import (
     ColdSpendRequest,
@@ -51,6 +49,9 @@ from wallets.custody.reserves import Reserve, liabilities, reserves
 from wallets.custody.withdrawals import Withdrawal, Withdrawals
 from wallets.keys import load_master_key
 from wallets.models import canon
+
+if TYPE_CHECKING:
+    from compliance import AuditLog
 
 
 def sealer_from(settings: Settings) -> Sealer:
@@ -236,6 +237,9 @@ def verify_evm(args: argparse.Namespace, settings: Settings) -> None:
 def _flow(settings: Settings, body: Callable[[Withdrawals, Wallets, AuditLog], Awaitable[None]]) -> None:
     """Open the wallets and the withdrawal state machine (no chain clients: operator actions only). Operators act
     through their roles (``compliance.operators.authorize``); each action goes into the audit log."""
+
+    from compliance import BackOffice  # here: compliance pulls in scikit-learn, the other commands need none of it
+    from gateway.custody_compliance import CustodyCompliance
 
     async def go() -> None:
         w = Wallets.from_settings(settings)

@@ -31,6 +31,7 @@ from gateway.api.auth import Security
 from gateway.api.context import CTX, ApiContext, endpoint, key_of, params_of
 from gateway.api.errors import ApiError, json_response
 from gateway.api.params import Params
+from gateway.binance_errors import RequestError
 from gateway.custody_compliance import CustodyCompliance
 from wallets import Wallets
 from wallets.custody.coins import Coins
@@ -100,7 +101,7 @@ def custody_from_settings(
 def _custody(request: web.Request) -> Custody:
     c = request.app[CTX].custody
     if c is None:
-        raise ApiError(-4019, "Deposits and withdrawals are not enabled on this server.")
+        raise ApiError.of(RequestError.CAPITAL_DISABLED)
     return c  # type: ignore[no-any-return]
 
 
@@ -119,11 +120,11 @@ def _text(d: Decimal) -> str:
 def _network(custody: Custody, coin: str, network: str | None) -> str:
     if network:
         if custody.coins.get(network, coin) is None:
-            raise ApiError(-4019, f"{coin.upper()} is not supported on network {network.upper()}.")
+            raise ApiError.of(RequestError.COIN_NOT_ON_NETWORK, coin=coin.upper(), network=network.upper())
         return network.upper()
     nets = custody.coins.networks_of(coin)
     if not nets:
-        raise ApiError(-4019, f"{coin.upper()} cannot be deposited or withdrawn.")
+        raise ApiError.of(RequestError.COIN_DISABLED, coin=coin.upper())
     return nets[0].network  # the first configured network is the coin's default
 
 
@@ -249,7 +250,7 @@ async def deposit_address(request: web.Request) -> web.Response:
     try:
         found = await custody.addresses.deposit_address_async(account, network)
     except CustodyError as exc:
-        raise ApiError(-4019, str(exc)) from None
+        raise ApiError.of(RequestError.CAPITAL_REFUSED, reason=exc) from None
     return json_response({"address": found.address, "coin": coin, "tag": "", "url": ""})
 
 
@@ -285,9 +286,9 @@ async def withdraw_apply(request: web.Request) -> web.Response:
         try:
             details["beneficiary"] = orjson.loads(questionnaire)
         except orjson.JSONDecodeError:
-            raise ApiError(-1100, "Illegal characters found in parameter 'questionnaire'; JSON expected.") from None
+            raise ApiError.of(RequestError.ILLEGAL_BECAUSE, name="questionnaire", reason="JSON expected") from None
         if not isinstance(details["beneficiary"], dict):
-            raise ApiError(-1100, "Parameter 'questionnaire' must be a JSON object.")
+            raise ApiError.of(RequestError.ILLEGAL_BECAUSE, name="questionnaire", reason="a JSON object expected")
         details["hosted"] = (p.get("hostedWallet") or "true").lower() != "false"
     try:
         w = await custody.withdrawals.request(
