@@ -8,8 +8,9 @@
   the withdrawal with a case, an alert asks for an operator's approval), ``hold_state`` (what the hold's case
   decided), ``scorer`` (custody's own checks plus the IsolationForest anomaly score) and ``authorize`` (operator
   roles through ``compliance.operators.authorize``; the requester never approves);
-- deposits: ``screen`` (sanctions screening of the source addresses and the AML rules, before the credit) and
-  ``unlock_check`` (tier deposit limits and the Travel Rule originator, before the unlock).
+- deposits: ``screen`` (sanctions screening of the source addresses and the AML rules, before the credit),
+  ``unlock_check`` (tier deposit limits and the Travel Rule originator, before the unlock) and ``open_case``
+  (custody's own alarms, such as a reversed deposit the client had already spent, become cases).
 
 Compliance's calls are blocking (SQLAlchemy): each runs in a worker thread. Every hold is written to the audit
 log as it is placed; its release or return is written by the case close (``CaseService``).
@@ -288,6 +289,29 @@ class CustodyCompliance:
 
         return await asyncio.to_thread(check)
 
+    async def open_case(self, account_id: int, reason: str, details: dict[str, Any]) -> None:
+        """``DepositFlow(open_case=...)``: custody's own alarms (a reversed deposit already spent) become cases."""
+        if self.screening is None:
+            log.error("custody case (no case service)", account=account_id, reason=reason, **details)
+            return
+        cases = self.screening.cases
+
+        def open_it() -> int:
+            with cases.engine.begin() as conn:
+                case = cases.open_case(
+                    conn,
+                    kind="custody",
+                    account_id=account_id,
+                    summary=f"account {account_id}: {reason}",
+                    evidence={"rule": "custody", **details},
+                    dedupe_key=f"custody:{reason}:{details.get('deposit', '')}",
+                )
+            self._record("compliance.case", f"case:{case.case_id}", {"account": account_id, "reason": reason})
+            return case.case_id
+
+        case_id = await asyncio.to_thread(open_it)
+        log.warning("custody case opened", case_id=case_id, account=account_id, reason=reason)
+
     # ------------------------------------------------------------------------------------ wiring
 
     def withdrawal_hooks(self, flow: CustodyFlowSettings) -> dict[str, Any]:
@@ -301,7 +325,7 @@ class CustodyCompliance:
 
     def deposit_hooks(self) -> dict[str, Any]:
         """Keyword arguments for ``DepositFlow(...)``."""
-        return {"screen": self.screen_deposit, "unlock_check": self.unlock_check}
+        return {"screen": self.screen_deposit, "unlock_check": self.unlock_check, "open_case": self.open_case}
 
 
 def custody_compliance_from(

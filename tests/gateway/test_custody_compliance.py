@@ -107,6 +107,7 @@ class Env:
             account=str(account),
             sources=sources,
         )
+        self.last_payment = p
         await self.deposits.on_observed(p)
         await self.deposits.on_confirmations("ETH", Tip(111, "tip"), [(p, 12)])
         return await self.status(p.txid)
@@ -387,3 +388,16 @@ async def test_operator_actions_go_through_the_roles(make_env: Any) -> None:
     with pytest.raises(WithdrawalRefused, match="lacks permission"):
         await env.wd.freeze("ALL", "alice")  # compliance officers do not run the treasury
     assert (await env.wd.reject(w.id, "tina", "client asked by phone")).status == "rejected"
+
+
+async def test_a_reversed_deposit_already_spent_opens_a_case(make_env: Any) -> None:
+    env = await make_env()
+    a = await env.account(1)
+    assert await env.pay(a, "10000.5") == "locked"  # credited (tradeable), kept from withdrawal by the tier limit
+    did, txid = await env.last_deposit(a)
+    await env.w.ledger.debit(a, "USDT", Decimal(10000), "spent")  # traded away, say
+    await env.deposits.on_orphaned(env.last_payment)  # its block left the chain
+    assert await env.status(txid) == "reversed" and env.usdt(a) == (Decimal(0), Decimal(0))
+    [case] = [c for c in env.screening.cases.find(account_id=a) if c.kind == "custody"]  # (and a large-deposit alert)
+    assert case.evidence["deposit"] == did and case.evidence["shortfall"] == "10000"
+    assert ("system", "compliance.case", f"case:{case.case_id}") in env.audit()
