@@ -159,8 +159,8 @@ async def go(w: Withdrawal, history: list[Withdrawal], details: Mapping[str, Any
 
 
 async def never_held(w: Withdrawal) -> str:
-    """Default hold state: nothing is ever held, so anything asked about is released."""
-    return "release"
+    """Default hold state: the default gate holds nothing; a hold nobody can decide on stays held."""
+    return "held"
 
 
 def default_scorer(flow: CustodyFlowSettings) -> Scorer:
