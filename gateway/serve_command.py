@@ -93,7 +93,7 @@ async def _mount_api(
 ) -> tuple[Any, asyncio.Task[None], tuple[str, str] | None]:
     """The Binance-compatible API over the mirrored books (paper execution), wallets on the configured database."""
     from gateway.api import build_app
-    from gateway.api.capital import custody_from_settings
+    from gateway.api.capital import custody_enabled, custody_from_settings
     from gateway.api.stack import build_context, freeze_start_up_heap, internal_instrument
     from gateway.custody_compliance import custody_compliance_from
     from wallets import Wallets
@@ -111,8 +111,9 @@ async def _mount_api(
     def price_of(asset: str) -> Decimal | None:
         return md.market.book(f"{asset}/{settings.kyc.quote_asset}").mid()
 
-    compliance = custody_compliance_from(settings, ctx.backoffice, kyc, price_of)
-    ctx.custody = custody_from_settings(settings, wallets, compliance)  # None until `braid wallet init` has run
+    if custody_enabled(settings):  # else None until `braid wallet init` has run
+        compliance = custody_compliance_from(settings, ctx.backoffice, kyc, price_of)
+        ctx.custody = custody_from_settings(settings, wallets, compliance)
     await ctx.service.restore()
     build_app(ctx, app)
     task = asyncio.get_running_loop().create_task(ctx.service.watch())

@@ -82,15 +82,20 @@ class Custody:
         return self.withdrawals.coins
 
 
+def custody_enabled(settings: Settings) -> bool:
+    """The key ceremony's public file is there (``braid wallet init`` has run)."""
+    return (custody_dir(settings.custody, settings.data_dir) / "api" / FILE_NAME).exists()
+
+
 def custody_from_settings(
     settings: Settings, wallets: Wallets, compliance: CustodyCompliance | None = None
 ) -> Custody | None:
     """The capital endpoints' custody when the key ceremony's public file is there (``braid wallet init``), else
     None (the endpoints then answer that deposits and withdrawals are not enabled). ``compliance``: the tier
     limits, Travel Rule, screening, AML and operator checks on its withdrawals (``braid serve`` gives them)."""
-    public_dir = custody_dir(settings.custody, settings.data_dir) / "api"
-    if not (public_dir / FILE_NAME).exists():
+    if not custody_enabled(settings):
         return None
+    public_dir = custody_dir(settings.custody, settings.data_dir) / "api"
     public = PublicWallets.load(public_dir)
     addresses = CustodyAddresses.open(settings.database_url, public, schema=settings.database_schema)
     hooks = compliance.withdrawal_hooks(settings.custody.flow) if compliance is not None else {}

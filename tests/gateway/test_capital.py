@@ -199,24 +199,32 @@ async def _subscribed(server: Server, account: int) -> bool:
 
 def test_disabled_without_ceremony_and_enabled_with_it(server: Server, ceremony: Any, tmp_path: Any) -> None:  # noqa: F811
     from config.settings import Settings
-    from gateway.api.capital import custody_from_settings
+    from gateway.api.capital import custody_enabled, custody_from_settings
+    from gateway.custody_compliance import custody_compliance_from
+    from wallets.custody.withdrawals import WithdrawalRefused
 
-    _, key, secret = server.account("cap-carol", {})
+    carol, key, secret = server.account("cap-carol", {"USDT": "1000"})
     ex = ccxt_client(ccxt, server, key, secret)
     ex.load_markets()
     with pytest.raises(ccxt.BaseError, match="not enabled"):
         ex.fetch_deposit_address("BTC")
     assert custody_from_settings(Settings(data_dir=str(tmp_path)), server.wallets) is None
     settings = Settings(
-        data_dir=str(tmp_path), database_url=server.db_url, custody={"dir": str(ceremony.public_file.parent.parent)}
+        data_dir=str(tmp_path),
+        database_url=server.db_url,
+        custody={"dir": str(ceremony.public_file.parent.parent), "flow": {"whitelist_required": False}},
     )  # type: ignore[arg-type]
-    checks = CustodyCompliance()
-    custody = custody_from_settings(settings, server.wallets, checks)  # as `braid serve` builds it
+    assert custody_enabled(settings)
+    checks = custody_compliance_from(settings, server.ctx.backoffice, None, lambda asset: None)  # as `braid serve`
+    assert checks.screening is not None and checks.kyc is None and checks.operators is not None  # KYC not enforced
+    custody = custody_from_settings(settings, server.wallets, checks)
     assert custody is not None
     try:
         assert custody.addresses.deposit_address(7, "BTC").address.startswith("bcrt1q")
         wd = custody.withdrawals
         assert (wd.gate, wd.hold_state, wd.authorize) == (checks.gate, checks.hold_state, checks.authorize)
+        with pytest.raises(WithdrawalRefused, match="no sanctions list is loaded"):  # screening on, no list: paused
+            server.call(wd.request(carol, "USDT", "ETH", DEST, D(100)))
     finally:
         custody.addresses.close()
 
