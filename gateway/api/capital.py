@@ -16,6 +16,7 @@ on the account's user data stream (``balance_events``).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from sqlalchemy import select
 
+from compliance import TravelRuleError
 from config.custody import custody_dir
 from config.settings import Settings
 from gateway.api.auth import Security
@@ -34,6 +37,7 @@ from gateway.api.params import Params
 from gateway.binance_errors import RequestError
 from gateway.custody_compliance import CustodyCompliance
 from wallets import Wallets
+from wallets.custody import models
 from wallets.custody.coins import Coins
 from wallets.custody.deposit_flow import Deposit, deposit_history
 from wallets.custody.deposits import CustodyAddresses
@@ -288,12 +292,7 @@ async def withdraw_apply(request: web.Request) -> web.Response:
     details: dict[str, Any] = {}
     questionnaire = p.get("questionnaire")  # the Travel Rule beneficiary (IVMS 101 JSON), as Binance's local entities
     if questionnaire:
-        try:
-            details["beneficiary"] = orjson.loads(questionnaire)
-        except orjson.JSONDecodeError:
-            raise ApiError.of(RequestError.ILLEGAL_BECAUSE, name="questionnaire", reason="JSON expected") from None
-        if not isinstance(details["beneficiary"], dict):
-            raise ApiError.of(RequestError.ILLEGAL_BECAUSE, name="questionnaire", reason="a JSON object expected")
+        details["beneficiary"] = _questionnaire(questionnaire)
         details["hosted"] = (p.get("hostedWallet") or "true").lower() != "false"
     try:
         w = await custody.withdrawals.request(
@@ -328,6 +327,39 @@ async def withdraw_history(request: web.Request) -> web.Response:
     return json_response(out)
 
 
+@endpoint(weight=1, security=Security.TRADE)
+async def deposit_provide_info(request: web.Request) -> web.Response:
+    """The Travel Rule originator of one of the account's deposits (``questionnaire``: IVMS 101 JSON), as Binance's
+    local-entity ``deposit/provide-info``; a deposit at or above the threshold unlocks once it is on file."""
+    custody = _custody(request)
+    travel = custody.compliance.travel_rule if custody.compliance is not None else None
+    if travel is None:
+        raise ApiError.of(RequestError.TRAVEL_RULE_OFF)
+    p = params_of(request)
+    deposit = p.get("depositId") or p.required("tranId")
+    ivms = _questionnaire(p.required("questionnaire"))
+    account = request.app[CTX].caller(key_of(request)).account_id
+    t = models.deposits
+    q = select(t.c.id).where(t.c.id == deposit, t.c.account_id == account)
+    if await request.app[CTX].service.wallets.store.read(lambda c: c.execute(q).first()) is None:
+        raise ApiError.of(RequestError.DEPOSIT_UNKNOWN, deposit=deposit)
+    try:
+        await asyncio.to_thread(travel.attach_originator, deposit, ivms)
+    except TravelRuleError as exc:
+        raise ApiError.of(RequestError.TRAVEL_RULE_REFUSED, reason=exc) from None
+    return json_response({"depositId": deposit, "accepted": True, "info": "originator details on file"})
+
+
+def _questionnaire(text: str) -> dict[str, Any]:
+    try:
+        found = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise ApiError.of(RequestError.ILLEGAL_BECAUSE, name="questionnaire", reason="JSON expected") from None
+    if not isinstance(found, dict):
+        raise ApiError.of(RequestError.ILLEGAL_BECAUSE, name="questionnaire", reason="a JSON object expected")
+    return found
+
+
 def balance_events(
     ctx: ApiContext,
 ) -> tuple[Callable[[Deposit, str, Decimal], None], Callable[[Withdrawal, Decimal], None]]:
@@ -356,4 +388,5 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/sapi/v1/capital/deposit/address", deposit_address)
     r.add_get("/sapi/v1/capital/deposit/hisrec", deposit_hisrec)
     r.add_post("/sapi/v1/capital/withdraw/apply", withdraw_apply)
+    r.add_put("/sapi/v1/localentity/deposit/provide-info", deposit_provide_info)
     r.add_get("/sapi/v1/capital/withdraw/history", withdraw_history)

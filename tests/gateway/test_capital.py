@@ -235,7 +235,10 @@ def test_withdraw_apply_answers_compliance_refusals_binance_shaped(env: Env, tmp
     settings = KycSettings(enforce=True, travel_rule_threshold=D(500))
     kyc = Kyc(settings, store, lambda asset: None)
     flow = flow_settings(whitelist_required=False, approvals=1)
-    env.wd.gate = CustodyCompliance(kyc=kyc).gate  # tier limits and the Travel Rule, no screening
+    checks = CustodyCompliance(kyc=kyc)  # tier limits and the Travel Rule, no screening
+    env.wd.gate = checks.gate
+    env.flow.unlock_check = checks.unlock_check
+    server.ctx.custody.compliance = checks
     acct, key, secret = server.account("cap-dora", {"USDT": "5000"})
     kyc.set_tier(acct, 1, reason="id checked", actor="alice")
     env.wd.flow = flow
@@ -261,5 +264,21 @@ def test_withdraw_apply_answers_compliance_refusals_binance_shaped(env: Env, tmp
         assert ok.status_code == 200, ok.text
         assert TravelRule(store).travel_rule_satisfied("withdrawal", ok.json()["id"])
         assert server.balance(acct, "USDT") == (D(4395), D(605))
+
+        env.deposit(acct, "USDT", "ETH", 700_000_000, "dd" * 32, 12)  # 700 USDT: waits for its originator
+        [dep] = call(server, "GET", "/sapi/v1/capital/deposit/hisrec", key, secret, "coin=USDT").json()
+        assert dep["status"] == 6  # credited, not withdrawable
+
+        def provide(deposit: str, record: Any) -> Any:
+            body = f"depositId={deposit}&questionnaire={quote(json.dumps(record))}"
+            return call(server, "PUT", "/sapi/v1/localentity/deposit/provide-info", key, secret, body)
+
+        assert provide("nope", {}).json() == {"code": -4027, "msg": "No deposit nope on this account."}
+        refused = provide(dep["id"], {"originator": {}}).json()
+        assert refused["code"] == -4041 and "originator.originatorPersons" in refused["msg"]
+        assert provide(dep["id"], {"originator": {"originatorPersons": [PERSON]}}).json()["accepted"] is True
+        server.call(env.flow.recheck())
+        [dep] = call(server, "GET", "/sapi/v1/capital/deposit/hisrec", key, secret, "coin=USDT").json()
+        assert dep["status"] == 1
     finally:
         store.close()
