@@ -157,14 +157,19 @@ class CustodyCompliance:
         self, w: Withdrawal, value: Decimal | None, history: list[Withdrawal], details: Mapping[str, Any]
     ) -> Verdict | None:
         assert self.kyc is not None
+        past = [PastWithdrawal(h.created, h.coin, h.amount) for h in history if h.status not in RELEASED]
+        limits = self.kyc.withdrawal_allowed(w.account_id, w.coin, w.amount, w.created, past)
+        if not limits.allowed:
+            return Verdict(refuse=limits.reason, code=KYC_CODES.get(limits.code, KYC_LIMIT))
         travel = self.travel_rule
         beneficiary = details.get("beneficiary")
-        if travel is not None and beneficiary and value is not None and travel.required(value):
+        if travel is None or value is None or not travel.required(value):
+            return None
+        if beneficiary:  # stored (sealed) under the withdrawal's id before the withdrawal is written
             try:
                 travel.attach_beneficiary(w.id, dict(beneficiary), hosted=bool(details.get("hosted", True)))
             except TravelRuleError as exc:
                 return Verdict(refuse=f"Travel Rule details refused: {exc}", code=TRAVEL_RULE)
-        past = [PastWithdrawal(h.created, h.coin, h.amount) for h in history if h.status not in RELEASED]
         found = self.kyc.withdrawal_allowed(w.account_id, w.coin, w.amount, w.created, past, withdrawal_id=w.id)
         if found.allowed:
             return None
