@@ -52,7 +52,6 @@ class DevChainsSettings(BaseModel):
 
     # Off: serve watches the nodes at BRAID_CHAINS__<CHAIN>__RPC_URL instead (real bitcoind, geth, ...).
     enabled: bool = True
-    networks: list[Literal["BTC", "ETH", "BSC"]] = Field(default_factory=lambda: ["BTC", "ETH", "BSC"])  # type: ignore[arg-type]
     # Seconds between blocks: the simulator mines on this interval, anvil runs with --block-time.
     block_time_s: int = Field(default=1, ge=1)
     # Loopback ports (0: the OS picks; the URLs are written to <data_dir>/devchains/devchains.json).
@@ -69,6 +68,8 @@ class ChainsSettings(BaseModel):
     # `braid serve` runs the deposit watchers and the withdrawal loop when custody keys exist (`braid wallet
     # init`; created by serve itself on dev chains).
     watch: bool = True
+    # The networks followed (and, on dev chains, started).
+    networks: list[Literal["BTC", "ETH", "BSC"]] = Field(default_factory=lambda: ["BTC", "ETH", "BSC"])  # type: ignore[arg-type]
     # Seconds between withdrawal processing rounds (sign, broadcast, confirm).
     withdrawals_interval_s: float = Field(default=2.0, gt=0)
     dev: DevChainsSettings = Field(default_factory=DevChainsSettings)
