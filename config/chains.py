@@ -29,6 +29,8 @@ class BitcoinNodeSettings(ChainNodeSettings):
     # getblock verbosity: 3 (Bitcoin Core 23+) carries the inputs' prevouts, so deposits know their source
     # addresses; 2 for older nodes.
     block_verbosity: Literal[2, 3] = 3
+    # Report deposits still in the node's mempool as pending (deposit history status 0, 0 confirmations).
+    watch_mempool: bool = True
 
 
 class EvmNodeSettings(ChainNodeSettings):

@@ -94,7 +94,7 @@ class BitcoinRPC:
     async def getblock(self, blockhash: str, verbosity: int = 2) -> Any:
         return await self.call("getblock", blockhash, verbosity)
 
-    async def getrawtransaction(self, txid: str, verbose: bool = False, blockhash: str | None = None) -> Any:
+    async def getrawtransaction(self, txid: str, verbose: bool | int = False, blockhash: str | None = None) -> Any:
         params: list[Any] = [txid, verbose] + ([blockhash] if blockhash else [])
         return await self.call("getrawtransaction", *params)
 
@@ -182,6 +182,21 @@ class BitcoinSource:
             if exc.code == -8:  # Block height out of range
                 return None
             raise
+
+    async def pending(self, seen: set[str]) -> tuple[list[Observation], set[str]]:
+        """Payments to watched addresses in the mempool: ``seen`` holds txids already scanned (each is read once
+        with ``getrawtransaction`` verbosity 2); returns the new observations (block height 0, no block hash)
+        and the mempool's txids now."""
+        txids = set(await self.rpc.getrawmempool())
+        found: list[Observation] = []
+        for txid in txids - seen:
+            try:
+                tx = await self.rpc.getrawtransaction(txid, 2 if self.verbosity == 3 else 1)
+            except BitcoinRPCError:
+                continue  # mined or dropped meanwhile
+            block = {"height": 0, "hash": "", "tx": [tx]}
+            found.extend(scan_bitcoin_block(block, self.lookup, self.chain))
+        return found, txids
 
     async def fetch(self, start: int, end: int) -> list[ScannedBlock]:
         out: list[ScannedBlock] = []

@@ -63,6 +63,9 @@ class ChainConsumer(Protocol):
 
     async def on_orphaned(self, observation: Observation) -> None: ...
 
+    # Optional: ``async def on_pending(observation)`` for a payment seen in the mempool (block_height 0, block_hash
+    # ""), before any block; the watcher calls it when the consumer has it.
+
 
 class AddressBook(Protocol):
     """Which account a deposit address belongs to (custody implements ``account_for``)."""

@@ -50,4 +50,5 @@ def build_watcher(
         confirmations_window=common.confirmations_window,
         batch_blocks=common.batch_blocks,
         poll_interval_s=common.poll_interval_s,
+        watch_mempool=chain == "BTC" and settings.btc.watch_mempool,
     )
