@@ -21,8 +21,6 @@ from config.custody import custody_dir
 from config.settings import Settings
 from gateway.accounts_commands import emit_json
 from wallets import Wallets
-from wallets.chains.bitcoin import BitcoinRPCError
-from wallets.chains.devnet import INFO_FILE, DevChainError, DevChainInfo, dev_send
 from wallets.custody import (
     ColdSpendRequest,
     ColdUtxo,
@@ -321,6 +319,8 @@ def whitelist_cmd(args: argparse.Namespace, settings: Settings) -> None:
 def reserves_cmd(args: argparse.Namespace, settings: Settings) -> int:
     """Liabilities from the ledger against on-chain holdings (the nodes, or a --balances file); exit 1 when any
     asset is short, 2 when a node cannot be read."""
+    from wallets.chains.bitcoin import BitcoinRPCError
+    from wallets.chains.devnet import DevChainError
 
     async def body(wd: Withdrawals, w: Wallets) -> None:
         owed = await w.store.read(liabilities)
@@ -358,6 +358,8 @@ def reserves_cmd(args: argparse.Namespace, settings: Settings) -> int:
 def dev_send_cmd(args: argparse.Namespace, settings: Settings) -> None:
     """Pay ``--amount`` to ``--to`` on a dev chain that ``braid serve`` runs."""
     from gateway.custody_runtime import devchains_dir
+    from wallets.chains.bitcoin import BitcoinRPCError
+    from wallets.chains.devnet import INFO_FILE, DevChainError, DevChainInfo, dev_send
 
     try:
         amount = Decimal(args.amount)

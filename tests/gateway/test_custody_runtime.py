@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -28,15 +29,15 @@ from gateway.custody_runtime import CustodyRuntime, start_custody
 from gateway.wallet_commands import _holdings_from_nodes
 from tests.support import eventually
 from wallets import Wallets
+from wallets.chains.devchain import anvil_path
 from wallets.chains.devnet import dev_send, faucet_address
 from wallets.chains.models import chain_observations
 from wallets.custody import models
 from wallets.custody.deposit_flow import deposit_history
 
 pytestmark = pytest.mark.skipif(
-    not (Path(__file__).resolve().parents[2] / ".tools" / "node_modules" / ".bin" / "anvil").exists()
-    and not os.environ.get("CI"),
-    reason="anvil is not installed (scripts/bootstrap installs it from npm)",
+    shutil.which("npm") is None and not anvil_path().exists() and not os.environ.get("CI"),
+    reason="npm is not installed: anvil (Foundry) comes from the npm registry",
 )
 
 
