@@ -177,10 +177,13 @@ def _keys_dir(settings: Settings) -> Path:
     return custody_dir(settings.custody, settings.data_dir)
 
 
-async def start_custody(settings: Settings, wallets: Wallets, ctx: Any) -> CustodyRuntime | None:
+async def start_custody(
+    settings: Settings, wallets: Wallets, ctx: Any, compliance: Any = None
+) -> CustodyRuntime | None:
     """Start what custody needs while serving and set ``ctx.custody``; None when custody stays off (no keys
     and no dev chains, or ``BRAID_CHAINS__WATCH=false``: then the capital API only has its operator-side
-    state machine, as before)."""
+    state machine, as before). ``compliance``: an object with ``withdrawal_hooks(flow)`` and ``deposit_hooks()``
+    (keyword arguments for ``Withdrawals`` and ``DepositFlow``: screening, holds, operator checks)."""
     from gateway.api.capital import custody_from_settings
 
     chains = settings.chains
@@ -199,14 +202,16 @@ async def start_custody(settings: Settings, wallets: Wallets, ctx: Any) -> Custo
         )
         try:
             settings = dev_settings(settings, await devchains.start())
-            return await _start(settings, wallets, ctx, devchains)
+            return await _start(settings, wallets, ctx, devchains, compliance)
         except BaseException:
             await devchains.stop()
             raise
-    return await _start(settings, wallets, ctx, None)
+    return await _start(settings, wallets, ctx, None, compliance)
 
 
-async def _start(settings: Settings, wallets: Wallets, ctx: Any, devchains: DevChains | None) -> CustodyRuntime | None:
+async def _start(
+    settings: Settings, wallets: Wallets, ctx: Any, devchains: DevChains | None, compliance: Any
+) -> CustodyRuntime | None:
     from gateway.wallet_commands import sealer_from
 
     chains = settings.chains
@@ -235,6 +240,7 @@ async def _start(settings: Settings, wallets: Wallets, ctx: Any, devchains: DevC
             signers[net] = EvmHotSigner(node, public, coins, hot_file, sealer, chain_ids)
     on_deposit, on_withdrawal = balance_events(ctx)
     clients: dict[str, ChainClient] = dict(nodes)
+    hooks: dict[str, Any] = compliance.withdrawal_hooks(flow) if compliance is not None else {}
     withdrawals = Withdrawals(
         wallets.store,
         wallets.ledger,
@@ -243,11 +249,13 @@ async def _start(settings: Settings, wallets: Wallets, ctx: Any, devchains: DevC
         chains=clients,
         signers=signers,
         on_balance=on_withdrawal,
+        **hooks,
     )
     custody = Custody(addresses, withdrawals)
     runtime = CustodyRuntime(settings, custody, devchains, nodes=nodes)
     try:
-        deposits = DepositFlow(wallets.store, wallets.ledger, addresses, coins, on_step=on_deposit)
+        deposit_hooks: dict[str, Any] = compliance.deposit_hooks() if compliance is not None else {}
+        deposits = DepositFlow(wallets.store, wallets.ledger, addresses, coins, on_step=on_deposit, **deposit_hooks)
         await deposits.load()
         runtime.deposits = deposits
         engine = create_db_engine(settings.database_url, schema=settings.database_schema)

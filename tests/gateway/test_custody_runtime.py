@@ -6,7 +6,9 @@ nodes; a restart resumes on the same chains without crediting or reversing anyth
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -25,6 +27,7 @@ from sqlalchemy import select
 from config.chains import ChainsSettings, DevChainsSettings
 from config.custody import CustodyFlowSettings, CustodySettings
 from config.settings import Settings
+from gateway.cli import build_parser
 from gateway.custody_runtime import CustodyRuntime, start_custody
 from gateway.wallet_commands import _holdings_from_nodes
 from tests.support import eventually
@@ -74,7 +77,9 @@ async def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
         await wallets.close()
 
 
-async def test_serve_custody_deposit_withdraw_reserves_restart(served: dict[str, Any]) -> None:
+async def test_serve_custody_deposit_withdraw_reserves_restart(
+    served: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     wallets: Wallets = served["wallets"]
     runtime: CustodyRuntime = served["runtime"]
     info = runtime.devchains.info  # type: ignore[union-attr]
@@ -84,7 +89,10 @@ async def test_serve_custody_deposit_withdraw_reserves_restart(served: dict[str,
     btc_addr = (await custody.addresses.deposit_address_async(a, "BTC")).address
     eth_addr = (await custody.addresses.deposit_address_async(a, "ETH")).address
 
-    await dev_send(info, "BTC", btc_addr, Decimal("0.25"))
+    argv = ["wallet", "dev-send", "--network", "btc", "--to", btc_addr, "--amount", "0.25"]
+    args = build_parser("wallet").parse_args(argv)  # the CLI a newcomer runs beside `braid serve`
+    assert await asyncio.to_thread(args.run, args, served["settings"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["txid"]
     await dev_send(info, "ETH", eth_addr, Decimal(40), coin="USDT")
 
     async def credited() -> bool:
