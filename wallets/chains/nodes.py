@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import structlog
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.exceptions import TransactionNotFound
 
 from wallets.chains.bitcoin import BitcoinRPC, BitcoinRPCError, btc_to_sat
+
+log = structlog.get_logger(__name__)
 
 NOT_FOUND = -5  # Core: "No such mempool or blockchain transaction"
 # balanceOf(address) selector: keccak256("balanceOf(address)")[:4]
@@ -114,6 +117,11 @@ class EvmNode:
             return None
         height = tx.get("blockNumber")
         if height is None:
+            return 0
+        if await self.succeeded(txid) is False:
+            # Mined but reverted (a token transfer that failed): nothing was paid. Report it as never confirming,
+            # so the withdrawal is neither completed nor sent again; its funds stay locked for an operator.
+            log.error("transaction reverted on chain: withdrawal left for an operator", txid=txid, block=height)
             return 0
         return int(await self.w3.eth.block_number) - int(height) + 1
 

@@ -257,3 +257,13 @@ async def test_btc_crash_after_send_is_found_not_resent(
     await restarted.process()
     assert (await restarted.get(req.id)).status == "completed"
     assert (await node.balances([dest])) == {dest: 50_000_000}  # paid once
+
+
+async def test_reverted_token_transfer_never_counts_as_confirmed(evm: dict[str, Any]) -> None:
+    w3, token, node = evm["w3"], evm["token"], evm["node"]
+    poor = (await w3.eth.accounts)[1]  # holds no tokens: the transfer reverts once mined
+    tx = await token.functions.transfer(evm["hot"], 1).transact({"from": poor, "gas": 100_000})
+    txid = "0x" + bytes(tx).hex()
+    await w3.provider.make_request("anvil_mine", [5])  # type: ignore[arg-type]
+    assert await node.succeeded(txid) is False
+    assert await node.lookup("ETH", txid) == 0  # never completes a withdrawal, never resent (the node knows it)
