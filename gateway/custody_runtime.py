@@ -77,7 +77,9 @@ def dev_settings(settings: Settings, info: DevChainInfo) -> Settings:
         coins.append(c)
     flow = settings.custody.flow.model_copy(update={"coins": coins})
     custody = settings.custody.model_copy(update={"flow": flow})
-    return settings.model_copy(update={"chains": chains.model_copy(update={"btc": btc, **evm}), "custody": custody})
+    running = [n for n in chains.networks if (n == "BTC" and info.btc_url) or n in info.evm]  # started ones
+    update = {"btc": btc, "networks": running, **evm}
+    return settings.model_copy(update={"chains": chains.model_copy(update=update), "custody": custody})
 
 
 def dev_chains_on(settings: Settings) -> bool:
