@@ -77,6 +77,11 @@ class BitcoinNode:
             out.append(Utxo(u["txid"], int(u["vout"]), btc_to_sat(u["amount"]), address, int(u.get("height", 0))))
         return out
 
+    async def unspent(self, txid: str, vout: int) -> int | None:
+        """The output's satoshi if it is unspent, counting the mempool (``gettxout``); else None."""
+        out = await self.rpc.call("gettxout", txid, vout, True)
+        return None if out is None else btc_to_sat(out["value"])
+
     async def balances(self, addresses: Sequence[str]) -> dict[str, int]:
         """Confirmed satoshi per address (addresses holding nothing are absent)."""
         out: dict[str, int] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
@@ -113,6 +114,16 @@ class BtcNode(Protocol):
 
     async def fee_rate_sat_vb(self) -> int: ...
 
+    async def unspent(self, txid: str, vout: int) -> int | None:
+        """The output's satoshi if unspent (a mempool output counts), else None."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    txid: str
+    vout: int
+    value_sat: int
+
 
 def btc_fee(inputs: int, outputs: int, rate_sat_vb: int) -> int:
     return (TX_VBYTES + INPUT_VBYTES * inputs + OUTPUT_VBYTES * outputs) * rate_sat_vb
@@ -132,14 +143,27 @@ class BtcHotSigner:
         self.public = public
         self.hot_key_file = hot_key_file
         self.sealer = sealer
+        # Change of our own transactions not yet in a block: spendable at once (the node's mempool chains them),
+        # so a second withdrawal in the same block interval is not pushed to the cold path.
+        self._change: dict[tuple[str, int], int] = {}
 
     @property
     def hot_address(self) -> str:
         return self.public.hot_address("BTC")
 
+    async def _coins(self) -> list[BtcCoin]:
+        coins: list[BtcCoin] = list(await self.node.utxos([self.hot_address]))
+        confirmed = {(c.txid, c.vout) for c in coins}
+        for point, value in list(self._change.items()):
+            if point in confirmed or await self.node.unspent(*point) is None:
+                del self._change[point]  # in a block now (listed above), or spent / dropped
+            else:
+                coins.append(_Change(point[0], point[1], value))
+        return coins
+
     async def capacity(self, network: str, coin: str) -> Decimal:
         """What one withdrawal could pay now: every spendable hot coin, less the fee of spending them all."""
-        coins = await self.node.utxos([self.hot_address])
+        coins = await self._coins()
         if not coins:
             return Decimal(0)
         total = sum(c.value_sat for c in coins) - btc_fee(len(coins), 2, await self.node.fee_rate_sat_vb())
@@ -150,7 +174,7 @@ class BtcHotSigner:
         rate = await self.node.fee_rate_sat_vb()
         chosen: list[BtcCoin] = []
         total = 0
-        for c in sorted(await self.node.utxos([self.hot_address]), key=lambda c: (-c.value_sat, c.txid, c.vout)):
+        for c in sorted(await self._coins(), key=lambda c: (-c.value_sat, c.txid, c.vout)):
             chosen.append(c)
             total += c.value_sat
             if total >= amount + btc_fee(len(chosen), 2, rate):
@@ -164,4 +188,7 @@ class BtcHotSigner:
             outputs.append((self.hot_address, change))
         unsigned = UnsignedBtcTx(tuple(HotInput(c.txid, c.vout, c.value_sat) for c in chosen), tuple(outputs))
         raw = sign_hot_btc(unsigned, self.hot_key_file, self.sealer)
-        return SignedTx(raw, Transaction.parse(raw).txid().hex())
+        txid = Transaction.parse(raw).txid().hex()
+        if len(outputs) == 2:
+            self._change[(txid, 1)] = change
+        return SignedTx(raw, txid)

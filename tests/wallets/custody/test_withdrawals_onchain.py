@@ -267,3 +267,24 @@ async def test_reverted_token_transfer_never_counts_as_confirmed(evm: dict[str, 
     await w3.provider.make_request("anvil_mine", [5])  # type: ignore[arg-type]
     assert await node.succeeded(txid) is False
     assert await node.lookup("ETH", txid) == 0  # never completes a withdrawal, never resent (the node knows it)
+
+
+async def test_btc_second_withdrawal_in_one_block_spends_the_first_ones_change(
+    wallet: Wallets, btc: dict[str, Any], ceremony: CeremonyResult, public: PublicWallets
+) -> None:
+    sim, node = btc["sim"], btc["node"]
+    wd = _btc_withdrawals(wallet, node, node, ceremony, public)
+    a = await _account(wallet, "BTC", Decimal(5))
+    dest = _regtest_address()
+    await wd.whitelist(a, "BTC", dest)
+    first = await wd.request(a, "BTC", "BTC", dest, Decimal("1.5"))  # from the 2 BTC coin: 0.5 change
+    second = await wd.request(a, "BTC", "BTC", dest, Decimal("1.2"), client_id="second")
+    await _approve(wd, first.id)
+    await _approve(wd, second.id)  # above 1 BTC: approved too
+    await wd.process()  # one round, no block between: the 1 BTC coin alone cannot pay 1.2, with the change it can
+    assert [(await wd.get(r.id)).status for r in (first, second)] == ["broadcast", "broadcast"]
+    assert len(sim.node.mempool) == 2
+    sim.mine(3, faucet_address())
+    await wd.process()
+    assert [(await wd.get(r.id)).status for r in (first, second)] == ["completed", "completed"]
+    assert await node.balances([dest]) == {dest: 270_000_000}
