@@ -54,7 +54,7 @@ class DevChainsSettings(BaseModel):
 
     # Off: serve watches the nodes at BRAID_CHAINS__<CHAIN>__RPC_URL instead (real bitcoind, geth, ...).
     enabled: bool = True
-    # Seconds between blocks: the simulator mines on this interval, anvil runs with --block-time.
+    # Seconds between blocks while there is something to confirm (each chain then rests after 100 idle blocks).
     block_time_s: int = Field(default=1, ge=1)
     # Loopback ports (0: the OS picks; the URLs are written to <data_dir>/devchains/devchains.json).
     btc_port: int = Field(default=0, ge=0, le=65535)

@@ -35,6 +35,7 @@ log = structlog.get_logger(__name__)
 INFO_FILE = "devchains.json"
 BTC_USER = BTC_PASSWORD = "braid-dev"
 COINBASE_MATURITY = 100
+IDLE_BLOCKS = 100  # a dev chain mines this many blocks after its last transaction, then waits for one
 FEE_SAT = 1_000  # a dev transfer's fee (well above the simulator's relay minimum for a 1-2 input spend)
 TOKEN_SYMBOL = "USDT"
 TOKEN_DECIMALS = 6
@@ -107,6 +108,7 @@ class DevChains:
         self.anvils: dict[str, Anvil] = {}
         self.btc: Any = None  # the BitcoinSimulator
         self._miner: asyncio.Task[None] | None = None
+        self._miners: list[asyncio.Task[None]] = []
 
     @property
     def info_file(self) -> Path:
@@ -143,8 +145,18 @@ class DevChains:
         self._miner = asyncio.get_running_loop().create_task(self._mine_btc())
 
     async def _mine_btc(self) -> None:
+        """A block every ``block_time_s`` while there is something to confirm: a transaction in the mempool, or
+        one mined within the last ``IDLE_BLOCKS`` blocks (deep enough for every threshold); an idle chain stops
+        growing (its file and the simulator's per-block work stay small)."""
+        idle = 0
         while True:
             await asyncio.sleep(self.block_time_s)
+            if self.btc.node.mempool:
+                idle = 0
+            elif idle >= IDLE_BLOCKS:
+                continue
+            else:
+                idle += 1
             self.btc.mine(1, faucet_address())
 
     async def _start_evm(self, net: str) -> None:
@@ -153,7 +165,7 @@ class DevChains:
         anvil = Anvil(
             chain_id,
             port=self.ports.get(net, 0),
-            extra_args=["--block-time", str(self.block_time_s), "--state", str(state), "--state-interval", "1"],
+            extra_args=["--state", str(state), "--state-interval", "1"],  # mines each transaction at once
         )
         await asyncio.to_thread(anvil.start)
         self.anvils[net] = anvil
@@ -167,6 +179,31 @@ class DevChains:
         finally:
             await w3.provider.disconnect()
         self.info.evm[net] = EvmDevChain(anvil.url, chain_id, token)
+        self._miners.append(asyncio.get_running_loop().create_task(self._mine_evm(anvil.url)))
+
+    async def _mine_evm(self, url: str) -> None:
+        """Empty blocks every ``block_time_s`` after a block with transactions (anvil mines each one at once),
+        up to ``IDLE_BLOCKS``, so deposits and withdrawals reach their confirmations; then the chain rests."""
+        w3 = AsyncWeb3(AsyncHTTPProvider(url))
+        idle = IDLE_BLOCKS
+        try:
+            seen = int(await w3.eth.block_number)
+            while True:
+                await asyncio.sleep(self.block_time_s)
+                try:
+                    tip = int(await w3.eth.block_number)
+                    for height in range(seen + 1, tip + 1):
+                        if (await w3.eth.get_block(height))["transactions"]:
+                            idle = 0
+                    if idle < IDLE_BLOCKS:
+                        await w3.provider.make_request("evm_mine", [])
+                        idle += 1
+                        tip += 1
+                    seen = tip
+                except Exception as exc:  # noqa: BLE001 - a dev node hiccup: try again at the next tick
+                    log.warning("dev chain miner", url=url, error=repr(exc))
+        finally:
+            await w3.provider.disconnect()
 
     async def fund_hot(self, hot: dict[str, str], amounts: dict[str, str]) -> None:
         """Pay the hot wallets once per chain (``hot``: network -> address; ``amounts``: coin -> amount)."""
@@ -183,10 +220,11 @@ class DevChains:
         self.info.save(self.info_file)
 
     async def stop(self) -> None:
-        if self._miner is not None:
-            self._miner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._miner
+        for task in [self._miner, *self._miners]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         if self.btc is not None:
             await self.btc.stop()
         for anvil in self.anvils.values():
