@@ -237,11 +237,12 @@ async def test_btc_withdrawal_end_to_end_and_cold_above_hot_balance(
     assert (await wallet.ledger.balance_sheet()).ok
 
 
-async def test_btc_crash_after_send_is_found_not_resent(
-    wallet: Wallets, btc: dict[str, Any], ceremony: CeremonyResult, public: PublicWallets
+@pytest.mark.parametrize("where", ["before_send", "after_send"])
+async def test_btc_crash_around_broadcast_sends_exactly_once(
+    wallet: Wallets, btc: dict[str, Any], ceremony: CeremonyResult, public: PublicWallets, where: str
 ) -> None:
     sim, node = btc["sim"], btc["node"]
-    crashing = CrashingNode(node, "after_send")
+    crashing = CrashingNode(node, where)
     wd = _btc_withdrawals(wallet, crashing, node, ceremony, public)
     a = await _account(wallet, "BTC", Decimal(1))
     dest = _regtest_address()
@@ -250,13 +251,16 @@ async def test_btc_crash_after_send_is_found_not_resent(
     await _approve(wd, req.id)
     with pytest.raises(Crash):
         await wd.process()
-    assert crashing.sends == 1 and len(sim.node.mempool) == 1
+    stored = await wd.get(req.id)
+    assert stored.status == "signed" and stored.txid  # recorded before the broadcast
+    assert len(sim.node.mempool) == crashing.sends == (where == "after_send")
     restarted = _btc_withdrawals(wallet, node, node, ceremony, public)
     assert [r.status for r in await restarted.recover()] == ["broadcast"]
     sim.mine(3, faucet_address())
     await restarted.process()
     assert (await restarted.get(req.id)).status == "completed"
     assert (await node.balances([dest])) == {dest: 50_000_000}  # paid once
+    assert len(sim.node.blocks[sim.node.best[-3]].txs) == 2  # coinbase + the one withdrawal
 
 
 async def test_reverted_token_transfer_never_counts_as_confirmed(evm: dict[str, Any]) -> None:
