@@ -185,7 +185,18 @@ async def start_custody(
     """Start what custody needs while serving and set ``ctx.custody``; None when custody stays off (no keys
     and no dev chains, or ``BRAID_CHAINS__WATCH=false``: then the capital API only has its operator-side
     state machine, as before). ``compliance``: an object with ``withdrawal_hooks(flow)`` and ``deposit_hooks()``
-    (keyword arguments for ``Withdrawals`` and ``DepositFlow``: screening, holds, operator checks)."""
+    (keyword arguments for ``Withdrawals`` and ``DepositFlow``: screening, holds, operator checks). A failure
+    to start (a dev chain's port taken, a node refusing the chain id) is logged and serving goes on without
+    deposits and withdrawals, which the capital endpoints then say."""
+    try:
+        return await _start_custody(settings, wallets, ctx, compliance)
+    except Exception as exc:
+        log.error("custody not started: deposits and withdrawals are off", error=repr(exc), exc_info=True)
+        ctx.custody = None
+        return None
+
+
+async def _start_custody(settings: Settings, wallets: Wallets, ctx: Any, compliance: Any) -> CustodyRuntime | None:
     from gateway.api.capital import custody_from_settings
 
     chains = settings.chains

@@ -78,6 +78,8 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"                 secret  {demo[1]}", flush=True)
     if custody is not None:
         _print_custody(custody)
+    else:
+        print("  custody: deposits and withdrawals off (no keys from `braid wallet init`, or see the log)", flush=True)
     try:
         await _wait_for_signal()
     finally:
