@@ -74,6 +74,8 @@ class ChainsSettings(BaseModel):
     networks: list[Literal["BTC", "ETH", "BSC"]] = Field(default_factory=lambda: ["BTC", "ETH", "BSC"])  # type: ignore[arg-type]
     # Seconds between withdrawal processing rounds (sign, broadcast, confirm).
     withdrawals_interval_s: float = Field(default=2.0, gt=0)
+    # Seconds between sweeps of deposits (at least unlock_confirmations deep) into the hot wallet; 0: no sweeps.
+    sweep_interval_s: float = Field(default=30.0, ge=0)
     dev: DevChainsSettings = Field(default_factory=DevChainsSettings)
     btc: BitcoinNodeSettings = Field(default_factory=BitcoinNodeSettings)
     eth: EvmNodeSettings = Field(default_factory=EvmNodeSettings)

@@ -33,6 +33,7 @@ from wallets.custody.coins import Coins
 from wallets.custody.deposit_flow import DepositFlow
 from wallets.custody.hot_signers import BtcHotSigner, EvmHotSigner
 from wallets.custody.public import FILE_NAME
+from wallets.custody.sweeps import Sweeper
 from wallets.custody.withdrawals import ChainClient, Signer, Withdrawals
 from wallets.db import create_db_engine
 
@@ -129,6 +130,7 @@ class CustodyRuntime:
     nodes: dict[str, BitcoinNode | EvmNode] = field(default_factory=dict)
     engine: Engine | None = None
     deposits: DepositFlow | None = None
+    sweeper: Sweeper | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -159,6 +161,18 @@ class CustodyRuntime:
                 watcher._resumed = False
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), watcher.poll_interval_s)
+
+    async def _sweeps(self, interval_s: float) -> None:
+        assert self.sweeper is not None
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval_s)
+            if self._stop.is_set():
+                return
+            try:
+                await self.sweeper.sweep()
+            except Exception as exc:  # noqa: BLE001 - a node hiccup: try again next round
+                log.error("sweep round failed", error=repr(exc))
 
     async def _withdrawals(self, interval_s: float) -> None:
         wd = self.custody.withdrawals
@@ -266,6 +280,17 @@ async def _start(
     )
     custody = Custody(addresses, withdrawals)
     runtime = CustodyRuntime(settings, custody, devchains, nodes=nodes)
+    btc_node = nodes.get("BTC")
+    runtime.sweeper = Sweeper(
+        public,
+        addresses,
+        coins,
+        hot_file,
+        sealer,
+        btc=btc_node if isinstance(btc_node, BitcoinNode) else None,
+        evm={n: node for n, node in nodes.items() if isinstance(node, EvmNode)},
+        chain_ids=chain_ids,
+    )
     try:
         deposit_hooks: dict[str, Any] = compliance.deposit_hooks() if compliance is not None else {}
         deposits = DepositFlow(wallets.store, wallets.ledger, addresses, coins, on_step=on_deposit, **deposit_hooks)
@@ -286,6 +311,8 @@ async def _start(
     loop = asyncio.get_running_loop()
     runtime._tasks = [loop.create_task(runtime._watch(w)) for w in runtime.watchers]
     runtime._tasks.append(loop.create_task(runtime._withdrawals(chains.withdrawals_interval_s)))
+    if chains.sweep_interval_s > 0:
+        runtime._tasks.append(loop.create_task(runtime._sweeps(chains.sweep_interval_s)))
     ctx.custody = custody
     log.info("custody running", networks=networks, dev_chains=devchains is not None)
     return runtime

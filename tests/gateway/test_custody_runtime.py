@@ -54,6 +54,7 @@ def _settings(tmp: Path) -> Settings:
         chains=ChainsSettings(
             networks=["BTC", "ETH"],
             withdrawals_interval_s=0.2,
+            sweep_interval_s=0,  # swept by hand below, so the amounts checked before stay put
             dev=DevChainsSettings(block_time_s=1),
         ),
         custody=CustodySettings(flow=CustodyFlowSettings(coins=coins, whitelist_cooloff_s=0)),
@@ -138,3 +139,16 @@ async def test_serve_custody_deposit_withdraw_reserves_restart(
     assert rows == ["unlocked", "unlocked"]
     assert wallets.ledger.balance(a, "BTC").free == Decimal("0.1498")
     assert (await wallets.ledger.balance_sheet()).ok
+
+    # the deposits move into the hot wallet (deep enough already); the ledger does not change
+    assert again.sweeper is not None and len(await again.sweeper.sweep()) == 1  # BTC (USDT is not swept yet)
+    await eventually(_swept(again), timeout=10, interval=0.2, what="the BTC deposit swept into the hot wallet")
+    assert wallets.ledger.balance(a, "BTC").free == Decimal("0.1498")
+
+
+def _swept(runtime: CustodyRuntime) -> Any:
+    async def check() -> bool:
+        held = await _holdings_from_nodes(runtime.settings, 2)
+        return held["BTC"]["deposit"] == 0 and held["BTC"]["hot"] > Decimal("20.1")
+
+    return check

@@ -165,7 +165,8 @@ class DevChains:
         anvil = Anvil(
             chain_id,
             port=self.ports.get(net, 0),
-            extra_args=["--state", str(state), "--state-interval", "1"],  # mines each transaction at once
+            # mines each transaction at once; keeps past states across restarts (sweeps read deep balances)
+            extra_args=["--state", str(state), "--state-interval", "1", "--preserve-historical-states"],
         )
         await asyncio.to_thread(anvil.start)
         self.anvils[net] = anvil

@@ -50,6 +50,9 @@ class BitcoinNode:
     async def broadcast(self, network: str, raw: bytes) -> str:
         return await self.rpc.sendrawtransaction(raw.hex())
 
+    async def tip_height(self) -> int:
+        return await self.rpc.getblockcount()
+
     async def lookup(self, network: str, txid: str) -> int | None:
         """None if the node knows no such transaction; else its confirmations (0: in the mempool)."""
         try:
@@ -114,6 +117,9 @@ class EvmNode:
     async def broadcast(self, network: str, raw: bytes) -> str:
         return "0x" + bytes(await self.w3.eth.send_raw_transaction(raw)).hex()
 
+    async def tip_height(self) -> int:
+        return int(await self.w3.eth.block_number)
+
     async def lookup(self, network: str, txid: str) -> int | None:
         """None if the node knows no such transaction; else its confirmations (0: pending)."""
         try:
@@ -144,11 +150,13 @@ class EvmNode:
     async def gas_price(self, network: str) -> int:
         return int(await self.w3.eth.gas_price)
 
-    async def balance(self, network: str, address: str, token: str | None) -> int:
-        """Native balance in wei, or the ``token`` contract's ``balanceOf``."""
+    async def balance(self, network: str, address: str, token: str | None, block: int | str = "latest") -> int:
+        """Native balance in wei, or the ``token`` contract's ``balanceOf``, at ``block`` (a height, "latest",
+        "pending")."""
         owner = AsyncWeb3.to_checksum_address(address)
+        at: Any = block
         if not token:
-            return int(await self.w3.eth.get_balance(owner))
+            return int(await self.w3.eth.get_balance(owner, at))
         data = BALANCE_OF + bytes(12) + bytes.fromhex(owner[2:])
-        answer: Any = await self.w3.eth.call({"to": AsyncWeb3.to_checksum_address(token), "data": data})
+        answer: Any = await self.w3.eth.call({"to": AsyncWeb3.to_checksum_address(token), "data": data}, at)
         return int.from_bytes(bytes(answer)[:32], "big") if answer else 0

@@ -126,6 +126,12 @@ class CustodyAddresses:
         with self._lock:
             return [address for address, _ in self._by_account[net].values()]
 
+    def deposit_indexes(self, network: str) -> dict[str, int]:
+        """Every deposit address handed out on ``network`` -> its derivation index (for sweeps)."""
+        net = network_name(network)
+        with self._lock:
+            return {address: index for address, index in self._by_account[net].values()}
+
     def deposit_address(self, account_id: int, network: str) -> DepositAddress:
         """The account's deposit address on ``network`` (BTC, ETH, BSC), created on first use."""
         net = network_name(network)
