@@ -339,8 +339,9 @@ def custody_compliance_from(
     kyc: Kyc | None = None,
     price_of: Callable[[str], Decimal | None] | None = None,
 ) -> CustodyCompliance:
-    """The hooks' services from the settings: screening and AML when ``screening.custody_checks`` (cases decided
-    through the operators' roles and audited), tier limits and the Travel Rule when ``kyc.enforce`` (``kyc``),
+    """The hooks' services from the settings: screening and AML when ``screening.custody_checks`` and a sanctions
+    list is loaded, or in production (then without a list custody waits; cases decided through the operators'
+    roles and audited), tier limits and the Travel Rule when ``kyc.enforce`` (``kyc``),
     operators' roles for custody approvals when there is a back office. ``price_of``: an asset's price in the
     quote asset, for the AML rules' values when there is no ``kyc``."""
     audit = backoffice.audit if backoffice is not None else None
@@ -348,6 +349,12 @@ def custody_compliance_from(
     if settings.screening.custody_checks:
         authorizer = OperatorAuthorizer(backoffice.operators) if backoffice is not None else None
         screening = screening_from_settings(settings, authorizer=authorizer, audit=audit)
+        if screening.loaded is None and settings.env == "development":
+            log.warning(
+                "no sanctions list is loaded: custody runs unscreened in development "
+                "(in production withdrawals pause and deposits wait until `braid compliance sanctions load`)"
+            )
+            screening = None
 
     def value_of(asset: str, amount: Decimal) -> Decimal | None:
         if asset == settings.kyc.quote_asset:

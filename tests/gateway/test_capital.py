@@ -210,11 +210,14 @@ def test_disabled_without_ceremony_and_enabled_with_it(server: Server, ceremony:
         ex.fetch_deposit_address("BTC")
     assert custody_from_settings(Settings(data_dir=str(tmp_path)), server.wallets) is None
     settings = Settings(
+        env="production",
         data_dir=str(tmp_path),
         database_url=server.db_url,
         custody={"dir": str(ceremony.public_file.parent.parent), "flow": {"whitelist_required": False}},
     )  # type: ignore[arg-type]
     assert custody_enabled(settings)
+    dev = custody_compliance_from(settings.model_copy(update={"env": "development"}), server.ctx.backoffice)
+    assert dev.screening is None  # no sanctions list loaded: development runs unscreened (logged)
     checks = custody_compliance_from(settings, server.ctx.backoffice, None, lambda asset: None)  # as `braid serve`
     assert checks.screening is not None and checks.kyc is None and checks.operators is not None  # KYC not enforced
     custody = custody_from_settings(settings, server.wallets, checks)
