@@ -74,7 +74,9 @@ def refused(r: requests.Response, code: int, status: int) -> bool:
     return r.status_code == status and body.get("code") == code and bool(body.get("msg"))
 
 
-def test_operators_log_in_and_run_the_treasury_with_four_eyes(setup: tuple[Server, dict[str, str]], fake: FakeVenue) -> None:  # noqa: F811
+def test_operators_log_in_and_run_the_treasury_with_four_eyes(
+    setup: tuple[Server, dict[str, str]], fake: FakeVenue
+) -> None:  # noqa: F811
     server, secrets = setup
     assert refused(login(server, "carol", secrets["carol"], password="not the password"), -1099, 401)
     assert refused(login(server, "far", secrets["far"]), -1099, 401)  # not from an allowed address
