@@ -76,7 +76,7 @@ def refused(r: requests.Response, code: int, status: int) -> bool:
 
 def test_operators_log_in_and_run_the_treasury_with_four_eyes(
     setup: tuple[Server, dict[str, str]], fake: FakeVenue
-) -> None:  # noqa: F811
+) -> None:
     server, secrets = setup
     assert refused(login(server, "carol", secrets["carol"], password="not the password"), -1099, 401)
     assert refused(login(server, "far", secrets["far"]), -1099, 401)  # not from an allowed address
