@@ -158,7 +158,7 @@ class CustodyRuntime:
                 await watcher.run(self._stop)
             except Exception as exc:  # noqa: BLE001 - keep serving; the outbox re-delivers what was not acknowledged
                 log.error("chain watcher failed; resuming", chain=watcher.chain, error=repr(exc))
-                watcher._resumed = False
+                watcher.reload()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), watcher.poll_interval_s)
 
