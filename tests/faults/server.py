@@ -2,8 +2,9 @@
 ``DATA_DIR`` (SQLite) or on ``BRAID_FAULT_DB_URL`` (+ ``BRAID_FAULT_SCHEMA``). First start: a tenant, funded
 accounts and keys (DATA_DIR/creds.json). Every start: open orders restored. Prints ``READY <port> <restored>``.
 
-``BRAID_FAULT_FSIZE``: cap the size of any file the server (and its writer process) may grow, in bytes, after
-start-up; writes beyond it fail with EFBIG, as on a full disk (SIGXFSZ is ignored, so nothing is killed).
+``BRAID_FAULT_ROOM``: once started, the disk is nearly full: no file of the server (or of its writer process) may
+grow beyond the largest data file's size at that moment plus this many bytes; writes beyond fail with EFBIG, as
+on a full disk (SIGXFSZ is ignored, so nothing is killed).
 
     python -m tests.faults.server DATA_DIR
 """
@@ -98,8 +99,9 @@ async def main(data_dir: str) -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    fsize = int(os.environ.get("BRAID_FAULT_FSIZE") or 0)
-    if fsize:  # the disk is full from now on: this process and its writer process (by pid) may not grow files
+    room = os.environ.get("BRAID_FAULT_ROOM")
+    if room:  # the disk is full from now on: this process and its writer process (by pid) may not grow files
+        fsize = max(p.stat().st_size for p in Path(data_dir).iterdir()) + int(room)  # noqa: ASYNC240 - once
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, resource.RLIM_INFINITY))
         writer = getattr(wallets.store, "_proc", None)
         if writer is not None:

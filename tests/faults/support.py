@@ -190,8 +190,11 @@ async def all_locks(server: Server) -> list[str]:
 
 
 def accounts_check(data_dir: str, db_url: str = "", schema: str | None = None) -> dict[str, Any]:
-    """`braid accounts check` on the server's database; its JSON answer (asserted ok)."""
-    from gateway import cli
+    """`braid accounts check` on the server's database (the command's own function, without importing every
+    other command); its JSON answer, asserted ok."""
+    import argparse
+
+    from gateway.accounts_commands import check
 
     settings = Settings(
         database_url=db_url or f"sqlite:///{data_dir}/braid.db",
@@ -199,9 +202,8 @@ def accounts_check(data_dir: str, db_url: str = "", schema: str | None = None) -
         data_dir=data_dir,
         master_key=SecretStr(base64.b64encode(base64.b64decode(Path(data_dir, "master.b64").read_text())).decode()),
     )
-    args = cli.build_parser().parse_args(["accounts", "check"])
     out = io.StringIO()
-    code = args.run(args, settings, out)
+    code = check(argparse.Namespace(), settings, out)
     [sheet] = [orjson.loads(line) for line in out.getvalue().splitlines()]
     assert code == 0 and sheet["ok"], sheet
     assert sheet["transfers"] > 0
