@@ -10,8 +10,8 @@ the next order placement (``fail_next_order``):
 - ``rate_limit``: nothing is accepted; the venue's rate-limit answer with a Retry-After header;
 - ``garbage``: the order is accepted, then a 200 answer whose body is cut off mid-JSON.
 
-``fail_next_request(path, kind, method="GET")`` makes the next request to ``path`` (a query, a cancel: anything but an order
-placement) fail the same way *before* it is handled: ``timeout`` (held, then handled), ``http_5xx`` or
+``fail_next_request(path, kind, method="GET")`` makes the next such request (a query, a cancel: anything but an
+order placement) fail the same way *before* it is handled: ``timeout`` (held, then handled), ``http_5xx`` or
 ``garbage`` (nothing done).
 """
 
