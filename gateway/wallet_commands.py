@@ -45,7 +45,7 @@ from wallets.custody.ceremony import describe
 from wallets.custody.evm import transfer_data
 from wallets.custody.keyfile import write_private
 from wallets.custody.networks import btc_params
-from wallets.custody.reserves import Reserve, liabilities, reserves
+from wallets.custody.reserves import Reserve, liabilities, on_chain, reserves
 from wallets.custody.withdrawals import Withdrawal, Withdrawals
 from wallets.keys import load_master_key
 from wallets.models import canon
@@ -279,18 +279,62 @@ def withdrawals_act(args: argparse.Namespace, settings: Settings) -> None:
     _flow(settings, body)
 
 
+async def _holdings_from_nodes(settings: Settings, cold_gap: int) -> dict[str, dict[str, Decimal]]:
+    """What the nodes say custody holds (the dev chains' nodes when ``braid serve`` runs them)."""
+    from gateway.custody_runtime import chain_nodes, running_chain_settings
+    from wallets.chains.nodes import BitcoinNode, EvmNode
+
+    settings = running_chain_settings(settings)
+    public = _public(settings, None)
+    addrs = CustodyAddresses.open(settings.database_url, public, schema=settings.database_schema)
+    nodes = chain_nodes(settings)
+    try:
+        btc = nodes.get("BTC")
+        return await on_chain(
+            settings.custody.flow.coins,
+            public,
+            {n: addrs.all_addresses(n) for n in settings.chains.networks},
+            btc if isinstance(btc, BitcoinNode) else None,
+            {n: node for n, node in nodes.items() if isinstance(node, EvmNode)},
+            cold_gap=cold_gap,
+        )
+    finally:
+        addrs.close()
+        for node in nodes.values():
+            await node.close()
+
+
+def whitelist_cmd(args: argparse.Namespace, settings: Settings) -> None:
+    """Add a withdrawal address to an account's whitelist (usable after the cooling-off period)."""
+
+    async def body(wd: Withdrawals, w: Wallets) -> None:
+        usable = await wd.whitelist(args.account, args.network, args.address)
+        emit_json(
+            sys.stdout, {"account": args.account, "network": args.network, "address": args.address, "usable_ms": usable}
+        )
+
+    _flow(settings, body)
+
+
 def reserves_cmd(args: argparse.Namespace, settings: Settings) -> int:
-    """Liabilities from the ledger against on-chain holdings; exit 1 when any asset is short."""
-    held = _read_json(args.balances)
+    """Liabilities from the ledger against on-chain holdings (the nodes, or a --balances file); exit 1 when any
+    asset is short, 2 when a node cannot be read."""
+    from wallets.chains.bitcoin import BitcoinRPCError
+    from wallets.chains.devnet import DevChainError
 
     async def body(wd: Withdrawals, w: Wallets) -> None:
         owed = await w.store.read(liabilities)
-        lines.extend(reserves(owed, {a: {k: Decimal(str(v)) for k, v in d.items()} for a, d in held.items()}))
+        if args.balances:
+            doc = _read_json(args.balances)
+            held = {a: {k: Decimal(str(v)) for k, v in d.items()} for a, d in doc.items()}
+        else:
+            held = await _holdings_from_nodes(settings, args.cold_gap)
+        lines.extend(reserves(owed, held))
 
     lines: list[Reserve] = []
     try:
         _flow(settings, body)
-    except (CustodyError, ValueError, ArithmeticError) as exc:
+    except (CustodyError, ValueError, ArithmeticError, OSError, DevChainError, BitcoinRPCError) as exc:
         print(f"braid: {exc}", file=sys.stderr)
         return 2
     for r in lines:
@@ -309,6 +353,30 @@ def reserves_cmd(args: argparse.Namespace, settings: Settings) -> int:
         print(f"braid: RESERVES SHORT: liabilities exceed on-chain assets for {', '.join(short)}", file=sys.stderr)
         return 1
     return 0
+
+
+def dev_send_cmd(args: argparse.Namespace, settings: Settings) -> None:
+    """Pay ``--amount`` to ``--to`` on a dev chain that ``braid serve`` runs."""
+    from gateway.custody_runtime import devchains_dir
+    from wallets.chains.bitcoin import BitcoinRPCError
+    from wallets.chains.devnet import INFO_FILE, DevChainError, DevChainInfo, dev_send
+
+    try:
+        amount = Decimal(args.amount)
+    except ArithmeticError:
+        raise CustodyError(f"--amount is not a number: {args.amount!r}") from None
+    if not amount.is_finite() or amount <= 0:
+        raise CustodyError(f"--amount must be positive, was {args.amount}")
+    if args.network == "BTC":
+        validate_address("BTC", args.to, btc_params("regtest"))
+    else:
+        validate_address(args.network, args.to)
+    info = DevChainInfo.load(devchains_dir(settings) / INFO_FILE)
+    try:
+        txid = asyncio.run(dev_send(info, args.network, args.to, amount, coin=args.coin))
+    except (DevChainError, BitcoinRPCError, OSError) as exc:
+        raise CustodyError(f"dev-send failed: {exc}") from None
+    print(json.dumps({"network": args.network, "to": args.to, "amount": str(amount), "txid": txid}))
 
 
 def add_parsers(sub: Any) -> None:
@@ -412,10 +480,25 @@ def add_parsers(sub: Any) -> None:
             r.add_argument("--reason")
         r.set_defaults(run=_guard(withdrawals_act), action=action)
 
+    q = w.add_parser(
+        "whitelist", help="add a withdrawal address for an account (after BRAID_CUSTODY__FLOW__WHITELIST_COOLOFF_S)"
+    )
+    q.add_argument("--account", type=int, required=True)
+    q.add_argument("--network", required=True, type=str.upper, choices=["BTC", "ETH", "BSC"])
+    q.add_argument("address")
+    q.set_defaults(run=_guard(whitelist_cmd))
+
     q = w.add_parser("reserves", help="client liabilities per asset against on-chain holdings; exit 1 if short")
     q.add_argument(
         "--balances",
-        required=True,
-        help='JSON file of on-chain holdings: {"BTC": {"deposit": "1.2", "hot": "0.5", "cold": "10"}, ...}',
+        help='instead of asking the nodes, a JSON file of holdings: {"BTC": {"deposit": "1.2", "hot": "0.5"}, ...}',
     )
+    q.add_argument("--cold-gap", type=int, default=20, help="cold BTC addresses read per branch (default 20)")
     q.set_defaults(run=reserves_cmd)
+
+    q = w.add_parser("dev-send", help="send coins on the local dev chains (from their faucet) to an address")
+    q.add_argument("--network", required=True, type=str.upper, choices=["BTC", "ETH", "BSC"])
+    q.add_argument("--to", required=True, help="destination, e.g. a deposit address from the capital API")
+    q.add_argument("--amount", required=True, help="whole coins, e.g. 0.1")
+    q.add_argument("--coin", type=str.upper, help="USDT for the dev token (default: the network's own coin)")
+    q.set_defaults(run=_guard(dev_send_cmd))

@@ -160,6 +160,14 @@ class DepositFlow:
         async with self._lock:
             await self._observed(observation)
 
+    async def on_pending(self, observation: ObservationLike) -> None:
+        """A payment still in the mempool (no block: height 0, empty hash): recorded as ``detected`` with 0
+        confirmations, so the deposit history shows it pending; its block, when mined, replaces the empty one."""
+        async with self._lock:
+            did = deposit_id(observation.chain, observation.txid, str(observation.index))
+            if did not in self._final and did not in self._open:
+                await self._observed(observation)
+
     async def on_confirmations(self, chain: str, tip: Any, pending: list[tuple[ObservationLike, int]]) -> None:
         async with self._lock:
             counts = Batch()  # confirmation counts without a state change (shown in the deposit history)
