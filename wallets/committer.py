@@ -125,6 +125,9 @@ def _getter(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, .
     return get if len(columns) > 1 else lambda row: (get(row),)
 
 
+CONNECT_TIMEOUT_S = 3  # seconds the writer waits for PostgreSQL to take a (re)connection
+
+
 class Committer:
     """One connection and the SQL of the writer's transactions."""
 
@@ -171,7 +174,8 @@ class Committer:
     def _connect_pg(self) -> Any:
         import psycopg
 
-        conn = psycopg.connect(self.target, autocommit=False)
+        # bounded: a server in the middle of stopping may take the connection and never answer
+        conn = psycopg.connect(self.target, autocommit=False, connect_timeout=CONNECT_TIMEOUT_S)
         if self.schema:
             with conn.cursor() as cur:
                 cur.execute(f'SET search_path TO "{self.schema}"')
