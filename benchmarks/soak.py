@@ -284,6 +284,20 @@ async def user_subscriber(base: str, key: str, soak: Soak, stop: asyncio.Event) 
 
 
 # ------------------------------------------------------------------------------------------------ run
+async def open_orders(base: str, creds: list[list[str]]) -> int:
+    """How many orders rest, over every account (state the server rightly holds, unlike a leak)."""
+    import aiohttp
+
+    n = 0
+    async with aiohttp.ClientSession() as http:
+        for key, secret in creds:
+            answer = await call(
+                http, Soak(), "open", "GET", f"{base}/api/v3/openOrders", key, sign(secret, f"symbol={SYMBOL}")
+            )
+            n += len(answer or [])
+    return n
+
+
 def start_server(tmp: str, accounts: int) -> tuple[subprocess.Popen[str], int, list[list[str]]]:
     keys = os.path.join(tmp, "keys.json")
     proc = subprocess.Popen(
@@ -314,6 +328,7 @@ async def run(args: argparse.Namespace, pid: int, port: int, creds: list[list[st
     end = t0 + args.seconds
     warm = min(args.warmup, args.seconds / 2)
     start_fig: tuple[int, int] | None = None
+    open_start = 0
     print(
         f"{'t(s)':>6} {'req/s':>8} {'new/s':>7} {'cxl/s':>7} {'read/s':>7} {'p99 ms':>7} "
         f"{'ws msg/s':>9} {'errors':>6} {'RSS MiB':>8} {'FDs':>5}",
@@ -327,6 +342,7 @@ async def run(args: argparse.Namespace, pid: int, port: int, creds: list[list[st
             soak.take()  # the warm-up is not measured
             last = now
             start_fig = proc_figures(pid)
+            open_start = await open_orders(base, creds)
         if now >= next_report or now >= end:
             iv = soak.take()
             dt = max(now - last, 1e-9)
@@ -345,6 +361,7 @@ async def run(args: argparse.Namespace, pid: int, port: int, creds: list[list[st
             break
         await asyncio.sleep(min(0.2, max(0.0, min(next_report, end) - time.monotonic())))
     end_fig = proc_figures(pid)  # before the clients go: the connections are part of the steady state
+    open_end = await open_orders(base, creds)
     stop.set()
     soak.stopping = True
     await asyncio.wait(tasks, timeout=10)
@@ -369,6 +386,7 @@ async def run(args: argparse.Namespace, pid: int, port: int, creds: list[list[st
         f"({rss_growth:+.1f} MiB; bound {args.max_rss_growth_mb} MiB)"
     )
     print(f"  server FDs: {start_fig[1]} at start, {end_fig[1]} at end ({fd_growth:+d}; bound {args.max_fd_growth})")
+    print(f"  open orders (resting, all accounts): {open_start} at start, {open_end} at end")
     print(f"  errors: {soak.errors}")
     for e in soak.first_errors:
         print(f"    {e}")
