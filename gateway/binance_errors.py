@@ -62,6 +62,9 @@ class RequestError(Enum):
     OPERATOR_SESSION_REQUIRED = auto()
     OPERATOR_ACTION_REFUSED = auto()
     TREASURY_OFF = auto()
+    TRAVEL_RULE_OFF = auto()
+    DEPOSIT_UNKNOWN = auto()
+    TRAVEL_RULE_REFUSED = auto()
 
 
 # member -> (Binance code, message, HTTP status)
@@ -135,6 +138,9 @@ REQUEST_ERRORS: dict[RequestError, tuple[int, str, int]] = {
         "The treasury is not configured on this server (BRAID_TREASURY__ACCOUNTS).",
         404,
     ),
+    RequestError.TRAVEL_RULE_OFF: (-4019, "Travel Rule details are not taken on this server.", 400),
+    RequestError.DEPOSIT_UNKNOWN: (-4027, "No deposit {deposit} on this account.", 400),
+    RequestError.TRAVEL_RULE_REFUSED: (-4041, "Travel Rule details refused: {reason}.", 400),
 }
 
 # Order-flow reasons the gateway raises itself (the rest reach it inside router/engine rejections).

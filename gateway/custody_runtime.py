@@ -182,11 +182,18 @@ class CustodyRuntime:
                 if not recovered:
                     await wd.recover()  # in-flight transactions first: looked up by txid, resent only if missing
                     recovered = True
-                await wd.process()
+                await wd.process()  # held withdrawals whose compliance case was closed move on here too
+                if self.deposits is not None:
+                    await self.deposits.recheck()  # held and locked deposits: a case closed, a tier changed...
             except Exception as exc:  # noqa: BLE001 - a node hiccup: try again next round
                 log.error("withdrawal round failed", error=repr(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), interval_s)
+
+
+def custody_wanted(settings: Settings) -> bool:
+    """Custody will run (or its operator-side state machine exist): keys from ``braid wallet init``, or dev chains."""
+    return dev_chains_on(settings) or (_keys_dir(settings) / "api" / FILE_NAME).exists()
 
 
 def _keys_dir(settings: Settings) -> Path:
@@ -216,7 +223,7 @@ async def _start_custody(settings: Settings, wallets: Wallets, ctx: Any, complia
     chains = settings.chains
     dev_on = dev_chains_on(settings)
     if not chains.watch:
-        ctx.custody = custody_from_settings(settings, wallets)
+        ctx.custody = custody_from_settings(settings, wallets, compliance)
         return None
     devchains: DevChains | None = None
     if dev_on:
@@ -278,7 +285,7 @@ async def _start(
         on_balance=on_withdrawal,
         **hooks,
     )
-    custody = Custody(addresses, withdrawals)
+    custody = Custody(addresses, withdrawals, compliance)
     runtime = CustodyRuntime(settings, custody, devchains, nodes=nodes)
     btc_node = nodes.get("BTC")
     runtime.sweeper = Sweeper(

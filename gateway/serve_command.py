@@ -114,7 +114,8 @@ async def _mount_api(
     """The Binance-compatible API over the mirrored books (paper execution), wallets on the configured database."""
     from gateway.api import build_app
     from gateway.api.stack import build_context, freeze_start_up_heap, internal_instrument
-    from gateway.custody_runtime import start_custody
+    from gateway.custody_compliance import custody_compliance_from
+    from gateway.custody_runtime import custody_wanted, start_custody
     from wallets import Wallets
 
     wallets = Wallets.from_settings(settings)
@@ -125,8 +126,15 @@ async def _mount_api(
     published = {sym: internal_instrument(sym, instruments.get(("binance", sym))) for sym in settings.symbols}
     lookups = {v: (lambda sym, f=feed: f.books.get(sym)) for v, feed in md.feeds.items()}
     ctx = build_context(settings, md.market, lookups, instruments, wallets, published)
+    kyc = ctx.kyc.kyc if ctx.kyc is not None else None
+
+    def price_of(asset: str) -> Decimal | None:
+        return md.market.book(f"{asset}/{settings.kyc.quote_asset}").mid()
+
+    # tier limits, Travel Rule, sanctions screening, AML, operator roles on custody's paths
+    compliance = custody_compliance_from(settings, ctx.backoffice, kyc, price_of) if custody_wanted(settings) else None
     # dev chains, deposit watchers, withdrawal loop; sets ctx.custody (None: no keys and no dev chains)
-    custody = await start_custody(settings, wallets, ctx)
+    custody = await start_custody(settings, wallets, ctx, compliance)
     await ctx.service.restore()
     build_app(ctx, app)
     task = asyncio.get_running_loop().create_task(ctx.service.watch())

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config.custody import custody_dir
 from config.settings import Settings
@@ -49,6 +49,9 @@ from wallets.custody.reserves import Reserve, liabilities, on_chain, reserves
 from wallets.custody.withdrawals import Withdrawal, Withdrawals
 from wallets.keys import load_master_key
 from wallets.models import canon
+
+if TYPE_CHECKING:
+    from compliance import AuditLog
 
 
 def sealer_from(settings: Settings) -> Sealer:
@@ -231,18 +234,30 @@ def verify_evm(args: argparse.Namespace, settings: Settings) -> None:
     print(json.dumps({"ok": True, "sender": tx.sender, "to": tx.to, "chain_id": tx.chain_id, "nonce": tx.nonce}))
 
 
-def _flow(settings: Settings, body: Callable[[Withdrawals, Wallets], Awaitable[None]]) -> None:
-    """Open the wallets and the withdrawal state machine (no chain clients: operator actions only)."""
+def _flow(settings: Settings, body: Callable[[Withdrawals, Wallets, AuditLog], Awaitable[None]]) -> None:
+    """Open the wallets and the withdrawal state machine (no chain clients: operator actions only). Operators act
+    through their roles (``compliance.operators.authorize``); each action goes into the audit log."""
+
+    from compliance import BackOffice  # here: compliance pulls in scikit-learn, the other commands need none of it
+    from gateway.custody_compliance import CustodyCompliance
 
     async def go() -> None:
         w = Wallets.from_settings(settings)
+        backoffice = BackOffice.from_settings(settings)
         try:
             await w.start()
-            await body(
-                Withdrawals(w.store, w.ledger, settings.custody.flow, btc=btc_params(settings.custody.btc_network)), w
+            checks = CustodyCompliance(operators=backoffice.operators, audit=backoffice.audit)
+            wd = Withdrawals(
+                w.store,
+                w.ledger,
+                settings.custody.flow,
+                btc=btc_params(settings.custody.btc_network),
+                authorize=checks.authorize,
             )
+            await body(wd, w, backoffice.audit)
         finally:
             await w.close()
+            backoffice.close()
 
     asyncio.run(go())
 
@@ -254,7 +269,7 @@ def _withdrawal_line(w: Withdrawal) -> dict[str, object]:
 
 
 def withdrawals_list(args: argparse.Namespace, settings: Settings) -> None:
-    async def body(wd: Withdrawals, w: Wallets) -> None:
+    async def body(wd: Withdrawals, w: Wallets, audit: AuditLog) -> None:
         for row in await wd.query(status=args.status, account_id=args.account, limit=args.limit):
             out = _withdrawal_line(row)
             out["approvals"] = await wd.approvals(row.id)
@@ -264,16 +279,23 @@ def withdrawals_list(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def withdrawals_act(args: argparse.Namespace, settings: Settings) -> None:
-    async def body(wd: Withdrawals, w: Wallets) -> None:
-        if args.action == "approve":
-            emit_json(sys.stdout, _withdrawal_line(await wd.approve(args.id, args.operator)))
-        elif args.action == "reject":
-            emit_json(sys.stdout, _withdrawal_line(await wd.reject(args.id, args.operator, args.reason or "")))
+    async def body(wd: Withdrawals, w: Wallets, audit: AuditLog) -> None:
+        if args.action in ("approve", "reject"):
+            if args.action == "approve":
+                done = await wd.approve(args.id, args.operator)
+            else:
+                done = await wd.reject(args.id, args.operator, args.reason or "")
+            audit.record(
+                args.operator, "local", f"withdrawal.{args.action}", f"withdrawal:{done.id}", {"status": done.status}
+            )
+            emit_json(sys.stdout, _withdrawal_line(done))
         elif args.action == "freeze":
             await wd.freeze(args.scope, args.operator, args.reason or "")
+            audit.record(args.operator, "local", "withdrawal.freeze", args.scope, {"reason": args.reason or ""})
             emit_json(sys.stdout, {"frozen": await wd.freezes()})
         else:
             found = await wd.unfreeze(args.scope, args.operator)
+            audit.record(args.operator, "local", "withdrawal.unfreeze", args.scope, {"found": found})
             emit_json(sys.stdout, {"unfrozen": found, "frozen": await wd.freezes()})
 
     _flow(settings, body)
@@ -307,8 +329,24 @@ async def _holdings_from_nodes(settings: Settings, cold_gap: int) -> dict[str, d
 def whitelist_cmd(args: argparse.Namespace, settings: Settings) -> None:
     """Add a withdrawal address to an account's whitelist (usable after the cooling-off period)."""
 
-    async def body(wd: Withdrawals, w: Wallets) -> None:
+    from compliance import BackOffice, SecondFactorError
+    from gateway.operators_commands import cli_actor  # here: it pulls in compliance
+
+    # the account's own second factor, when it has one on: a whitelist change is a withdrawal's first step
+    bo = BackOffice.from_settings(settings)
+    try:
+        bo.factors.require_second_factor(args.account, args.totp)
+    except SecondFactorError as exc:
+        details = {"network": args.network, "address": args.address, "reason": str(exc)}
+        bo.audit.record(cli_actor(), "local", "whitelist.refused_2fa", f"account:{args.account}", details)
+        raise ValueError(f"whitelist change refused: {exc}") from None
+    finally:
+        bo.close()
+
+    async def body(wd: Withdrawals, w: Wallets, audit: AuditLog) -> None:
         usable = await wd.whitelist(args.account, args.network, args.address)
+        details = {"network": args.network, "address": args.address, "usableMs": usable}
+        audit.record(cli_actor(), "local", "whitelist.add", f"account:{args.account}", details)
         emit_json(
             sys.stdout, {"account": args.account, "network": args.network, "address": args.address, "usable_ms": usable}
         )
@@ -322,7 +360,7 @@ def reserves_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from wallets.chains.bitcoin import BitcoinRPCError
     from wallets.chains.devnet import DevChainError
 
-    async def body(wd: Withdrawals, w: Wallets) -> None:
+    async def body(wd: Withdrawals, w: Wallets, audit: AuditLog) -> None:
         owed = await w.store.read(liabilities)
         if args.balances:
             doc = _read_json(args.balances)
@@ -486,6 +524,7 @@ def add_parsers(sub: Any) -> None:
     q.add_argument("--account", type=int, required=True)
     q.add_argument("--network", required=True, type=str.upper, choices=["BTC", "ETH", "BSC"])
     q.add_argument("address")
+    q.add_argument("--totp", help="the account's current TOTP code (when it has two-factor authentication on)")
     q.set_defaults(run=_guard(whitelist_cmd))
 
     q = w.add_parser("reserves", help="client liabilities per asset against on-chain holdings; exit 1 if short")

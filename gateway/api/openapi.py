@@ -50,7 +50,9 @@ PARAMS: dict[str, str] = {
     "deposit_address": f"coin!,network,{_SIGNING}",
     "deposit_hisrec": f"coin,status:integer,startTime:integer,endTime:integer,offset:integer,limit:integer,txId,"
     f"{_SIGNING}",
-    "withdraw_apply": f"coin!,network,address!,amount!:decimal,withdrawOrderId,addressTag,{_SIGNING}",
+    "withdraw_apply": f"coin!,network,address!,amount!:decimal,withdrawOrderId,addressTag,questionnaire,"
+    f"hostedWallet:true|false,totpCode,{_SIGNING}",
+    "deposit_provide_info": f"depositId,tranId,questionnaire!,{_SIGNING}",
     "withdraw_history": f"coin,withdrawOrderId,status:integer,offset:integer,limit:integer,startTime:integer,"
     f"endTime:integer,idList,{_SIGNING}",
 }
@@ -182,14 +184,16 @@ SCHEMAS: dict[str, dict[str, object]] = {
         "trading:bool,networkList:[CoinNetwork]"
     ),
     "DepositAddress": _object("address:str,coin:str,tag:str,url:str"),
-    # status 0 pending, 6 credited but not yet withdrawable, 1 success, 7 not credited (dust, reversed)
+    # status 0 pending (or held by compliance), 6 credited but not yet withdrawable (or locked by compliance),
+    # 1 success, 7 not credited (dust, reversed), 2 rejected (returned by compliance)
     "Deposit": _object(
         "id:str,amount:dec,coin:str,network:str,status:int,address:str,addressTag:str,txId:str,"
         "insertTime:int,completeTime:int,transferType:int,confirmTimes:str,unlockConfirm:int,"
         "walletType:int"
     ),
     "WithdrawId": _object("id:str"),
-    # status 1 cancelled, 2 awaiting approval, 3 rejected, 4 processing, 5 failure, 6 completed
+    "DepositInfoAccepted": _object("depositId:str,accepted:bool,info:str"),
+    # status 1 cancelled, 2 awaiting approval (or held by compliance), 3 rejected, 4 processing, 5 failure, 6 completed
     "Withdrawal": _object(
         "id:str,amount:dec,transactionFee:dec,coin:str,status:int,address:str,txId:str,"
         "applyTime:str,network:str,transferType:int,withdrawOrderId:str,info:str,confirmNo:int,"
@@ -233,6 +237,7 @@ ANSWERS: dict[str, str] = {
     "deposit_address": "DepositAddress",
     "deposit_hisrec": "[Deposit]",
     "withdraw_apply": "WithdrawId",
+    "deposit_provide_info": "DepositInfoAccepted",
     "withdraw_history": "[Withdrawal]",
 }
 

@@ -20,7 +20,7 @@ from config.treasury import TreasuryAccount, TreasurySettings, VenueTarget
 from connectors.simulators.order_entry import FakeVenue
 from tests.connectors.trading.venues import VENUES
 from tests.gateway.conftest import Server
-from tests.gateway.test_treasury_commands import HOT, fake  # noqa: F401 - the fake Binance fixture
+from tests.gateway.test_treasury_commands import HOT
 
 D = Decimal
 ROW = VENUES["binance"]
@@ -28,7 +28,7 @@ PASSWORD = "a long enough password"
 
 
 @pytest.fixture
-def setup(fake: FakeVenue, tmp_path: Path) -> Iterator[tuple[Server, dict[str, str]]]:  # noqa: F811
+def setup(fake: FakeVenue, tmp_path: Path) -> Iterator[tuple[Server, dict[str, str]]]:
     settings = Settings(
         data_dir=str(tmp_path),
         api_orders_limit_10s=10_000,
