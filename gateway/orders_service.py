@@ -69,6 +69,7 @@ ParentTif = Literal["GTC", "IOC", "FOK"]  # a parent order's time in force (rout
 log = structlog.get_logger(__name__)
 ZERO = Decimal(0)
 Q8 = Decimal("0.00000001")
+QUOTE_PRECISION = 8  # decimals of a quote amount (exchangeInfo's quoteAssetPrecision)
 # text -> member for what a client sends (a dict lookup: an Enum call costs a microsecond per order)
 _SIDE_OF = dict(OrderSide.__members__)
 _TYPE_OF = {t: OrderType[t] for t in ("LIMIT", "LIMIT_MAKER", "MARKET")}  # the types Braid takes
@@ -321,8 +322,11 @@ class OrdersService:
             )
             if q <= 0 or (inst.min_qty and q < inst.min_qty) or (max_q and q > max_q) or (step and q % step):
                 raise _refuse(reason)
-        if req.quote_qty is not None and req.quote_qty <= 0:
-            raise _refuse(MatchingReason.MATCHING_NOTIONAL)
+        if req.quote_qty is not None:
+            if req.quote_qty <= 0:
+                raise _refuse(MatchingReason.MATCHING_NOTIONAL)
+            if -int(req.quote_qty.as_tuple().exponent) > QUOTE_PRECISION:  # what exchangeInfo publishes
+                raise _refuse(MatchingReason.MATCHING_BAD_PRECISION, QUOTE)
         notional = self._notional(req, inst)
         if notional is not None and (
             (inst.min_notional and notional < inst.min_notional and (not market or inst.apply_min_to_market))

@@ -31,7 +31,14 @@ from domain import OPEN_STATUSES, OrderStatus, now_ms
 from domain.signing import hmac_sha256_hex, same_signature
 from gateway.api.auth import parse_recv_window_ms, parse_timestamp_ms
 from gateway.api.context import CTX, ApiContext
-from gateway.api.errors import ApiError
+from gateway.api.errors import (
+    ApiError,
+    bad_signature,
+    rejected_key,
+    replayed,
+    stale_timestamp,
+    unknown_error,
+)
 from gateway.api.marketdata import fmt
 from gateway.api.userstream import ListenKeys
 from gateway.binance_errors import RequestError
@@ -235,38 +242,23 @@ async def ws_api(request: web.Request) -> web.WebSocketResponse:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 break
+            rid: object = None
+            method: object = None
             try:
-                req = orjson.loads(msg.data)
-            except orjson.JSONDecodeError:
-                conn.send_raw({"id": None, "status": 400, "error": {"code": -1102, "msg": "Invalid JSON."}})
-                continue
-            if not isinstance(req, dict) or not isinstance(req.get("params") or {}, dict):
-                rid = req.get("id") if isinstance(req, dict) else None
-                conn.send_raw(
-                    {
-                        "id": rid,
-                        "status": 400,
-                        "error": {"code": -1102, "msg": "Invalid request: a JSON object whose 'params' is an object."},
-                    }
-                )
-                continue
-            rid, method, params = req.get("id"), req.get("method"), dict(req.get("params") or {})
-            try:
+                try:
+                    req = orjson.loads(msg.data)
+                except orjson.JSONDecodeError:
+                    raise ApiError.of(RequestError.WS_INVALID_JSON) from None
+                if not isinstance(req, dict) or not isinstance(req.get("params") or {}, dict):
+                    rid = req.get("id") if isinstance(req, dict) else None
+                    raise ApiError.of(RequestError.WS_INVALID_REQUEST)
+                rid, method, params = req.get("id"), req.get("method"), dict(req.get("params") or {})
                 if method == "ping":
                     conn.send_raw({"id": rid, "status": 200, "result": {}})
                 elif method == "time":
                     conn.send_raw({"id": rid, "status": 200, "result": {"serverTime": now_ms()}})
                 elif method == "userDataStream.subscribe.signature":
                     account = _verify_ws_signature(ctx, params, request.remote)
-                    if isinstance(account, tuple):
-                        conn.send_raw(
-                            {
-                                "id": rid,
-                                "status": 400 if account[0] != -2015 else 401,
-                                "error": {"code": account[0], "msg": account[1]},
-                            }
-                        )
-                        continue
                     sub = next(ids)
                     cb = lambda payload, sub=sub: conn.send_raw({"subscriptionId": sub, "event": payload})  # noqa: E731
                     users.setdefault(account, set()).add(cb)
@@ -281,17 +273,14 @@ async def ws_api(request: web.Request) -> web.WebSocketResponse:
                         conn.drop(name)
                     conn.send_raw({"id": rid, "status": 200, "result": {}})
                 else:
-                    conn.send_raw(
-                        {"id": rid, "status": 400, "error": {"code": -1100, "msg": f"Unknown method {method}."}}
-                    )
+                    raise ApiError.of(RequestError.WS_UNKNOWN_METHOD, method=method)
+            except ApiError as err:
+                conn.send_raw({"id": rid, "status": err.status, "error": {"code": err.code, "msg": err.msg}})
             except Exception:  # one bad message is answered; it does not end the connection
                 log.exception("ws_api_request_failed", method=method)
+                unknown = unknown_error()
                 conn.send_raw(
-                    {
-                        "id": rid,
-                        "status": 500,
-                        "error": {"code": -1000, "msg": "An unknown error occurred while processing the request."},
-                    }
+                    {"id": rid, "status": unknown.status, "error": {"code": unknown.code, "msg": unknown.msg}}
                 )
     finally:
         conn.close()
@@ -302,25 +291,24 @@ async def ws_api(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-def _verify_ws_signature(ctx: ApiContext, params: dict[str, Any], ip: str | None) -> int | tuple[int, str]:
-    """WebSocket API signing: HMAC over the params sorted by name, url-encoded, without ``signature``."""
+def _verify_ws_signature(ctx: ApiContext, params: dict[str, Any], ip: str | None) -> int:
+    """WebSocket API signing: HMAC over the params sorted by name, url-encoded, without ``signature``; the key
+    needs the read permission and an allowed IP, as REST's USER_DATA endpoints. The account, or the ApiError."""
     sig = str(params.pop("signature", ""))
     key = ctx.auth.keys.lookup(str(params.get("apiKey", "")))
-    if key is None or not key.allows_ip(ip):
-        return -2015, "Invalid API-key, IP, or permissions for action."
+    if key is None or not key.allows_ip(ip) or "read" not in key.permissions:
+        raise rejected_key()
     payload = urlencode(sorted((k, str(v)) for k, v in params.items()))
     if not same_signature(hmac_sha256_hex(key.secret, payload), sig):
-        return -1022, "Signature for this request is not valid."
-    try:  # the REST rules for both (JSON numbers arrive as numbers)
-        ts = parse_timestamp_ms(str(params.get("timestamp", "")))
-        window = parse_recv_window_ms(None if params.get("recvWindow") is None else str(params["recvWindow"]))
-    except ApiError as err:
-        return err.code, err.msg
+        raise bad_signature()
+    # the REST rules for both (JSON numbers arrive as numbers)
+    ts = parse_timestamp_ms(str(params.get("timestamp", "")))
+    window = parse_recv_window_ms(None if params.get("recvWindow") is None else str(params["recvWindow"]))
     server = ctx.auth.clock_ms()
     if ts >= server + 1000 or server - ts > window:
-        return -1021, "Timestamp for this request is outside of the recvWindow."
+        raise stale_timestamp()
     if not ctx.auth.replays.first_use(f"{key.key}:{sig.lower()}", ts + int(window) + 1000, server):
-        return -1022, "Signature for this request was already used."
+        raise replayed()
     return int(key.account)
 
 

@@ -1,0 +1,204 @@
+"""Defects found by attacking the API (issue #16), each pinned: refusals are Binance-shaped 4xx that change
+nothing, never a 5xx; numbers are read with Binance's grammar; the WebSocket API checks key permissions.
+
+One server for the module (the checks only read, or refuse before anything changes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from collections.abc import Iterator
+from decimal import Decimal as D
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+import orjson
+import pytest
+import requests
+
+from connectors.binance.auth import signature
+from tests.gateway.conftest import Server
+
+Trader = tuple[int, str, str]
+SELL_150 = "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&price=150"
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: Any) -> Iterator[Server]:
+    s = Server(str(tmp_path_factory.mktemp("hardening"))).start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def trader(srv: Server) -> Trader:
+    return srv.account("hard-trader")
+
+
+def sign(secret: str, query: str) -> str:
+    return hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()
+
+
+def signed_get(srv: Server, key: str, secret: str, path: str, query: str) -> requests.Response:
+    q = f"{query}&timestamp={int(time.time() * 1000)}" if query else f"timestamp={int(time.time() * 1000)}"
+    return requests.get(f"{srv.url}{path}?{q}&signature={sign(secret, q)}", headers={"X-MBX-APIKEY": key}, timeout=5)
+
+
+def signed_post(srv: Server, key: str, secret: str, path: str, body: str) -> requests.Response:
+    b = f"{body}&timestamp={int(time.time() * 1000)}"
+    return requests.post(
+        f"{srv.url}{path}",
+        data=f"{b}&signature={sign(secret, b)}",
+        headers={"X-MBX-APIKEY": key, "Content-Type": "application/x-www-form-urlencoded"},
+        timeout=5,
+    )
+
+
+def assert_binance_4xx(r: requests.Response, code: int | None = None) -> dict[str, Any]:
+    assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    body = r.json()
+    assert set(body) == {"code", "msg"} and isinstance(body["code"], int) and body["code"] < 0, body
+    if code is not None:
+        assert body["code"] == code, body
+    return body  # type: ignore[no-any-return]
+
+
+# ----- 2. the WebSocket API checks the key's read permission -----
+async def test_ws_api_user_stream_needs_the_read_permission(srv: Server) -> None:
+    acc, _, _ = srv.account("ws-noread")
+    no_read, secret = srv.call(srv.wallets.keys.create_key(srv.tenant.tenant_id, acc, can_read=False, can_trade=True))
+    params = {"apiKey": no_read.api_key, "timestamp": int(time.time() * 1000)}
+    sig = sign(secret, urlencode(sorted((k, str(v)) for k, v in params.items())))
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"ws://127.0.0.1:{srv.port}/ws-api/v3") as ws:
+            await ws.send_str(
+                orjson.dumps(
+                    {"id": 7, "method": "userDataStream.subscribe.signature", "params": {**params, "signature": sig}}
+                ).decode()
+            )
+            reply = orjson.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+    assert reply["id"] == 7 and reply["status"] == 401
+    assert reply["error"] == {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}
+    # REST refuses the same key the same way
+    assert_binance_4xx(signed_get(srv, no_read.api_key, secret, "/api/v3/account", ""), -2015)
+
+
+# ----- 4. input that used to answer 500 -----
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/api/v3/order", "symbol=BTCUSDT&orderId=99999999999999999999"),
+        ("/api/v3/order", "symbol=BTCUSDT&orderId=-9999999999999999999"),
+        ("/api/v3/allOrders", "symbol=BTCUSDT&orderId=18446744073709551615"),
+        ("/api/v3/allOrders", "symbol=BTCUSDT&startTime=99999999999999999999"),
+        ("/api/v3/myTrades", "symbol=BTCUSDT&fromId=-9999999999999999999"),
+        ("/api/v3/myTrades", "symbol=BTCUSDT&startTime=-" + "9" * 19),
+        ("/api/v3/allOrders", "symbol=BTCUSDT&orderId=-" + "1" * 5000),
+    ],
+)
+def test_out_of_range_integers_are_refused_not_500(srv: Server, trader: Trader, path: str, query: str) -> None:
+    _, key, secret = trader
+    assert_binance_4xx(signed_get(srv, key, secret, path, query), -1100)
+
+
+def test_market_quote_amount_with_many_decimals_is_refused_not_500(srv: Server, trader: Trader) -> None:
+    acc, key, secret = trader
+    before = srv.balance(acc, "USDT")
+    for q in ("5." + "1" * 19, "5." + "0" * 19 + "1", "5.123456789"):
+        r = signed_post(srv, key, secret, "/api/v3/order", f"symbol=BTCUSDT&side=BUY&type=MARKET&quoteOrderQty={q}")
+        body = assert_binance_4xx(r, -1111)  # more decimals than exchangeInfo's quoteAssetPrecision (8)
+        assert body["msg"] == "Parameter 'quoteOrderQty' has too much precision."
+    assert srv.balance(acc, "USDT") == before
+
+
+def test_broker_commission_with_tiny_values_is_refused_not_500(srv: Server) -> None:
+    k, secret = srv.call(
+        srv.wallets.keys.create_key(srv.tenant.tenant_id, srv.tenant.broker_account_id, can_read=True, can_trade=True)
+    )
+    before = srv.wallets.accounts.tenant(srv.tenant.tenant_id).markup_rate
+    path = "/sapi/v1/broker/subAccountApi/commission"
+    assert_binance_4xx(signed_post(srv, k.api_key, secret, path, "makerCommission=1e-30"), -1100)
+    for rate in ("0.00000000000000000001", "0.0000000000000000001"):
+        body = assert_binance_4xx(signed_post(srv, k.api_key, secret, path, f"makerCommission={rate}"), -1111)
+        assert body["msg"] == "Parameter 'makerCommission' has too much precision."
+    assert srv.wallets.accounts.tenant(srv.tenant.tenant_id).markup_rate == before
+
+
+# ----- 5. numbers as strictly as Binance, duplicates refused -----
+@pytest.mark.parametrize(
+    "qty", ["١", "1_0", " 1", "+1", "1e0", "1E0", "0x1", ".5", "5.", "-1", "１", "1.0.0", "NaN", "Infinity"]
+)
+def test_numbers_outside_binance_grammar_are_refused(srv: Server, trader: Trader, qty: str) -> None:
+    acc, key, secret = trader
+    before = srv.balance(acc, "BTC"), srv.balance(acc, "USDT")
+    r = signed_post(
+        srv,
+        key,
+        secret,
+        "/api/v3/order",
+        f"symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&price=150&quantity={quote(qty, safe='')}",
+    )
+    assert_binance_4xx(r, -1100)
+    assert (srv.balance(acc, "BTC"), srv.balance(acc, "USDT")) == before
+
+
+@pytest.mark.parametrize("value", ["١", "1_0", " 5", "+5", "5e0", "٥"])
+def test_integers_outside_binance_grammar_are_refused(srv: Server, trader: Trader, value: str) -> None:
+    _, key, secret = trader
+    assert_binance_4xx(
+        signed_get(srv, key, secret, "/api/v3/allOrders", f"symbol=BTCUSDT&limit={quote(value, safe='')}"), -1100
+    )
+
+
+def test_timestamp_in_other_scripts_digits_is_refused(srv: Server, trader: Trader) -> None:
+    _, key, secret = trader
+    ts = str(int(time.time() * 1000)).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    q = f"timestamp={quote(ts)}"
+    r = requests.get(
+        f"{srv.url}/api/v3/account?{q}&signature={sign(secret, q)}", headers={"X-MBX-APIKEY": key}, timeout=5
+    )
+    assert_binance_4xx(r)
+
+
+def test_a_parameter_sent_twice_is_refused(srv: Server, trader: Trader) -> None:
+    acc, key, secret = trader
+    before = srv.balance(acc, "BTC")
+    r = signed_post(
+        srv,
+        key,
+        secret,
+        "/api/v3/order",
+        "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&price=150&quantity=0.01&quantity=2",
+    )
+    body = assert_binance_4xx(r, -1101)
+    assert body["msg"] == "Duplicate values for a parameter detected."
+    assert srv.balance(acc, "BTC") == before
+    # the query string and the body may both name a parameter: the query's wins (Binance), not a duplicate
+    q = f"symbol=BTCUSDT&timestamp={int(time.time() * 1000)}"
+    r = requests.get(
+        f"{srv.url}/api/v3/openOrders?{q}&signature={signature(secret, q, 'symbol=ETHUSDT')}",
+        data="symbol=ETHUSDT",
+        headers={"X-MBX-APIKEY": key, "Content-Type": "application/x-www-form-urlencoded"},
+        timeout=5,
+    )
+    assert r.status_code == 200, r.text
+
+
+def test_well_formed_numbers_still_work(srv: Server, trader: Trader) -> None:
+    acc, key, secret = trader
+    r = signed_post(
+        srv,
+        key,
+        secret,
+        "/api/v3/order",
+        "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&price=150.00&quantity=0.010",
+    )
+    assert r.status_code == 200, r.text
+    assert D(r.json()["origQty"]) == D("0.01")
+    assert signed_get(srv, key, secret, "/api/v3/allOrders", "symbol=BTCUSDT&limit=5&orderId=0").status_code == 200
