@@ -396,6 +396,21 @@ def account_position(balances: dict[str, Balance]) -> dict[str, object]:
 
 
 def _on_service_event(app: web.Application) -> Callable[[str, int, dict[str, Any]], None]:
+    positions_due: set[int] = set()  # accounts whose balances are being read for an outboundAccountPosition
+
+    running: set[asyncio.Task[None]] = set()
+
+    async def send_position(account_id: int) -> None:
+        positions_due.discard(account_id)  # a change from here on is read by the next one
+        try:
+            balances = await app[CTX].service.wallets.ledger.refresh(account_id)
+        except Exception:  # the store is unreachable: what this process knows, rather than nothing
+            log.exception("ws_balance_read_failed", account=account_id)
+            balances = app[CTX].service.wallets.ledger.balances(account_id)
+        payload = account_position(balances)
+        for cb in list(app[USERS].get(account_id, ())):
+            cb(payload)
+
     def deliver(kind: str, account_id: int, data: dict[str, Any]) -> None:
         subs = app[USERS].get(account_id)
         if not subs:
@@ -405,8 +420,13 @@ def _on_service_event(app: web.Application) -> Callable[[str, int, dict[str, Any
         elif kind == "balance_update":  # a deposit credited or reversed, a withdrawal requested or released
             t = now_ms()
             payloads = [{"e": "balanceUpdate", "E": t, "a": data["asset"], "d": fmt(data["delta"]), "T": t}]
-        else:
-            payloads = [account_position(app[CTX].service.wallets.ledger.balances(account_id))]
+        else:  # balances as stored (another process may have changed some): read, then told, once per burst
+            if account_id not in positions_due:
+                positions_due.add(account_id)
+                task = asyncio.get_running_loop().create_task(send_position(account_id))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            return
         for p in payloads:
             for cb in list(subs):
                 cb(p)

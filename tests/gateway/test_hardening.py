@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import os
+import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal as D
@@ -22,9 +24,11 @@ import requests
 
 from connectors.binance.auth import signature
 from tests.gateway.conftest import Server
+from wallets import Wallets
 
 Trader = tuple[int, str, str]
 SELL_150 = "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&price=150"
+BUY_50_1 = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&price=50&quantity=1"
 
 
 @pytest.fixture(scope="module")
@@ -202,3 +206,82 @@ def test_well_formed_numbers_still_work(srv: Server, trader: Trader) -> None:
     assert r.status_code == 200, r.text
     assert D(r.json()["origQty"]) == D("0.01")
     assert signed_get(srv, key, secret, "/api/v3/allOrders", "symbol=BTCUSDT&limit=5&orderId=0").status_code == 200
+
+
+# ----- 3. balances changed by another process are seen -----
+class Elsewhere:
+    """Another process's wallets on the server's database (what ``braid accounts fund`` opens), on its own loop."""
+
+    def __init__(self, srv: Server) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.wallets = self.call(self._open(srv))
+
+    @staticmethod
+    async def _open(srv: Server) -> Wallets:
+        w = Wallets.open(srv.db_url, master_key=os.urandom(32), schema=srv.schema)
+        await w.start()
+        return w
+
+    def call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+
+    def credit(self, account: int, asset: str, amount: str) -> None:
+        self.call(self.wallets.ledger.credit(account, asset, D(amount), "admin-fund"))
+
+    def close(self) -> None:
+        self.call(self.wallets.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def elsewhere(srv: Server) -> Iterator[Elsewhere]:
+    e = Elsewhere(srv)
+    try:
+        yield e
+    finally:
+        e.close()
+
+
+def account_balances(srv: Server, key: str, secret: str) -> dict[str, tuple[D, D]]:
+    r = signed_get(srv, key, secret, "/api/v3/account", "")
+    assert r.status_code == 200, r.text
+    return {b["asset"]: (D(b["free"]), D(b["locked"])) for b in r.json()["balances"]}
+
+
+def test_account_shows_balances_funded_by_another_process(srv: Server, elsewhere: Elsewhere) -> None:
+    acc, key, secret = srv.account("hard-funded", {})
+    assert account_balances(srv, key, secret) == {}
+    elsewhere.credit(acc, "USDT", "250")
+    assert account_balances(srv, key, secret) == {"USDT": (D(250), D(0))}
+    elsewhere.credit(acc, "USDT", "50")  # a balance this process has cached changes too
+    elsewhere.credit(acc, "BTC", "3")
+    assert account_balances(srv, key, secret) == {"USDT": (D(300), D(0)), "BTC": (D(3), D(0))}
+
+
+async def test_user_stream_balances_include_changes_by_another_process(srv: Server, elsewhere: Elsewhere) -> None:
+    acc, key, secret = srv.account("hard-stream", {"USDT": "1000", "BTC": "1"})
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{srv.url}/api/v3/userDataStream", headers={"X-MBX-APIKEY": key}) as r:
+            lk = (await r.json())["listenKey"]
+        async with http.ws_connect(f"ws://127.0.0.1:{srv.port}/ws/{lk}") as ws:
+            await asyncio.get_running_loop().run_in_executor(None, elsewhere.credit, acc, "BTC", "2")
+            r2 = await asyncio.get_running_loop().run_in_executor(
+                None,
+                lambda: signed_post(
+                    srv,
+                    key,
+                    secret,
+                    "/api/v3/order",
+                    "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&price=50&quantity=1",
+                ),
+            )
+            assert r2.status_code == 200, r2.text
+            while True:
+                event = orjson.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+                if event["e"] == "outboundAccountPosition":
+                    break
+    shown = {b["a"]: (D(b["f"]), D(b["l"])) for b in event["B"]}
+    assert shown == {"BTC": (D(3), D(0)), "USDT": (D(950), D(50))}
