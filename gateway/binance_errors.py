@@ -34,6 +34,10 @@ class RequestError(Enum):
     ILLEGAL_RANGE = auto()
     ILLEGAL_BECAUSE = auto()
     BODY_TOO_LARGE = auto()
+    HEADERS_TOO_LARGE = auto()
+    MALFORMED_REQUEST = auto()
+    READ_TIMEOUT = auto()
+    TOO_MANY_CONNECTIONS = auto()
     DUPLICATE_PARAM = auto()
     INVALID_INTERVAL = auto()
     INVALID_ORDER_TYPE = auto()
@@ -95,6 +99,14 @@ REQUEST_ERRORS: dict[RequestError, tuple[int, str, int]] = {
     ),
     RequestError.ILLEGAL_BECAUSE: (-1100, "Illegal characters found in parameter '{name}': {reason}.", 400),
     RequestError.BODY_TOO_LARGE: (-1104, "Request body too large.", 400),
+    RequestError.HEADERS_TOO_LARGE: (-1104, "Request URL or headers too large.", 431),
+    RequestError.MALFORMED_REQUEST: (-1104, "Malformed HTTP request.", 400),
+    RequestError.READ_TIMEOUT: (-1104, "Request not received in time.", 408),
+    RequestError.TOO_MANY_CONNECTIONS: (
+        -1003,
+        "Too many new WebSocket connections; current limit is {limit} connections per 5 MINUTE.",
+        429,
+    ),
     RequestError.DUPLICATE_PARAM: (-1101, "Duplicate values for a parameter detected.", 400),
     RequestError.INVALID_INTERVAL: (-1120, "Invalid interval.", 400),
     RequestError.INVALID_ORDER_TYPE: (-1116, "Invalid orderType.", 400),

@@ -126,7 +126,23 @@ def params_now(request: web.Request) -> Params | None:
 async def read_params(request: web.Request) -> Params:
     """Query and body parameters of a request (form-encoded bodies on any method, DELETE included)."""
     now = params_now(request)
-    return now if now is not None else _params(request, await request.read())
+    return now if now is not None else _params(request, await _read_body(request))
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The body, refused past ``_MAX_BODY`` as it arrives (a chunked body announces no length)."""
+    chunks: list[bytes] = []
+    size = 0
+    content = request.content
+    while not content.at_eof():
+        chunk = await content.read(_MAX_BODY + 1 - size)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > _MAX_BODY:
+            raise errors.ApiError.of(RequestError.BODY_TOO_LARGE)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _params(request: web.Request, data: bytes) -> Params:

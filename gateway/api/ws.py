@@ -47,6 +47,7 @@ from wallets import Balance, TradeRecord
 
 log = structlog.get_logger(__name__)
 _QUEUE_MAX = 10_000
+MAX_MESSAGE = 64 * 1024  # a client's message, on /ws and /ws-api/v3 alike (aiohttp closes with 1009 beyond it)
 UserCallback = Callable[[dict[str, object]], None]
 CONNECTIONS = web.AppKey[set["Connection"]]("braid_ws_connections")
 USERS = web.AppKey[dict[int, set[UserCallback]]]("braid_ws_users")
@@ -185,11 +186,12 @@ async def _accept(request: web.Request, ws: web.WebSocketResponse) -> None:
     """Upgrade to the WebSocket; a plain HTTP request gets a Binance-shaped 400 (aiohttp's own is plain text)."""
     if not ws.can_prepare(request).ok:
         raise ApiError.of(RequestError.WEBSOCKET_ONLY)
+    request.app[CTX].limiter.connect_ws(request.remote or "?")  # Binance: 300 new connections per 5 min per IP
     await ws.prepare(request)
 
 
 async def _serve(request: web.Request, streams: list[str], combined: bool) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(heartbeat=180, max_msg_size=1 << 16)
+    ws = web.WebSocketResponse(heartbeat=180, max_msg_size=MAX_MESSAGE)
     await _accept(request, ws)
     conn = Connection(request.app, ws, combined)
     request.app[CONNECTIONS].add(conn)
@@ -231,7 +233,7 @@ async def combined_stream(request: web.Request) -> web.WebSocketResponse:
 # ----- the WebSocket API subset for python-binance's user_socket() -----
 async def ws_api(request: web.Request) -> web.WebSocketResponse:
     ctx: ApiContext = request.app[CTX]
-    ws = web.WebSocketResponse(heartbeat=180)
+    ws = web.WebSocketResponse(heartbeat=180, max_msg_size=MAX_MESSAGE)
     await _accept(request, ws)
     conn = Connection(request.app, ws, combined=False)
     request.app[CONNECTIONS].add(conn)

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import hmac
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,18 +23,22 @@ import orjson
 import pytest
 import requests
 
+from config.settings import Settings
 from connectors.binance.auth import signature
+from gateway.api.ratelimit import Limits, RateLimiter
 from tests.gateway.conftest import Server
 from wallets import Wallets
 
 Trader = tuple[int, str, str]
+READ_TIMEOUT_S = 1.0  # the module's server: a request's headers, then its body, must arrive within it
 SELL_150 = "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&price=150"
 BUY_50_1 = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&price=50&quantity=1"
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: Any) -> Iterator[Server]:
-    s = Server(str(tmp_path_factory.mktemp("hardening"))).start()
+    settings = Settings(api_orders_limit_10s=10_000, api_read_timeout_s=READ_TIMEOUT_S)
+    s = Server(str(tmp_path_factory.mktemp("hardening")), settings=settings).start()
     try:
         yield s
     finally:
@@ -285,3 +290,139 @@ async def test_user_stream_balances_include_changes_by_another_process(srv: Serv
                     break
     shown = {b["a"]: (D(b["f"]), D(b["l"])) for b in event["B"]}
     assert shown == {"BTC": (D(3), D(0)), "USDT": (D(950), D(50))}
+
+
+# ----- 6. bounded resources -----
+def raw_exchange(srv: Server, *parts: bytes, pause_s: float = 0.0, timeout_s: float = 5.0) -> tuple[bytes, float]:
+    """Send ``parts`` on one connection (``pause_s`` apart), then read until the server closes it: (what it
+    answered, seconds from the first byte to the close)."""
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=timeout_s) as s:
+        start = time.monotonic()
+        try:
+            for p in parts:
+                s.sendall(p)
+                time.sleep(pause_s)
+        except OSError:  # closed by the server while we were still sending
+            pass
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+        return out, time.monotonic() - start
+
+
+def json_body(answer: bytes) -> tuple[int, dict[str, Any]]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    assert b"application/json" in head.lower(), head
+    return status, orjson.loads(body)
+
+
+def test_a_header_trickle_is_disconnected_after_the_read_timeout(srv: Server) -> None:
+    # one header byte every 0.2 s: the head would take minutes; the server drops it after READ_TIMEOUT_S
+    trickle = [b"GET /api/v3/time HTTP/1.1\r\n"] + [bytes([c]) for c in b"X-Slow: " + b"a" * 200]
+    answer, took = raw_exchange(srv, *trickle, pause_s=0.2, timeout_s=10)
+    assert answer == b"" and took < READ_TIMEOUT_S + 3
+    # a connection that sends nothing at all goes the same way
+    answer, took = raw_exchange(srv, timeout_s=10)
+    assert answer == b"" and took < READ_TIMEOUT_S + 3
+
+
+def test_a_body_trickle_is_answered_408(srv: Server, trader: Trader) -> None:
+    _, key, _ = trader
+    head = (
+        f"POST /api/v3/order HTTP/1.1\r\nHost: x\r\nX-MBX-APIKEY: {key}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+    ).encode()
+    answer, _ = raw_exchange(srv, head, *[b"a"] * 20, pause_s=0.2, timeout_s=10)
+    assert json_body(answer) == (408, {"code": -1104, "msg": "Request not received in time."})
+
+
+def test_websocket_connections_per_ip_are_capped(srv: Server) -> None:
+    normal = srv.ctx.limiter
+    srv.ctx.limiter = RateLimiter(Limits(weight_1m=100_000, ws_connections_5m=3))
+    try:
+
+        async def connect_all() -> list[int]:
+            statuses = []
+            async with aiohttp.ClientSession() as http:
+                for path in ("/ws", "/ws-api/v3", "/stream?streams=btcusdt@trade", "/ws", "/ws-api/v3"):
+                    try:
+                        async with http.ws_connect(f"ws://127.0.0.1:{srv.port}{path}") as ws:
+                            statuses.append(101)
+                            await ws.close()
+                    except aiohttp.WSServerHandshakeError as exc:
+                        statuses.append(exc.status)
+            return statuses
+
+        assert asyncio.run(connect_all()) == [101, 101, 101, 429, 429]
+        r = requests.get(
+            f"{srv.url}/ws",
+            headers={
+                "Connection": "Upgrade",
+                "Upgrade": "websocket",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            },
+            timeout=5,
+        )
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+        assert r.json() == {
+            "code": -1003,
+            "msg": "Too many new WebSocket connections; current limit is 3 connections per 5 MINUTE.",
+        }
+    finally:
+        srv.ctx.limiter = normal
+
+
+async def test_ws_api_messages_are_capped_at_64_kib(srv: Server) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"ws://127.0.0.1:{srv.port}/ws-api/v3") as ws:
+            await ws.send_str(orjson.dumps({"id": 1, "method": "ping", "params": {"pad": "x" * 60_000}}).decode())
+            assert orjson.loads((await asyncio.wait_for(ws.receive(), 5)).data)["status"] == 200
+            await ws.send_str(orjson.dumps({"id": 2, "method": "ping", "params": {"pad": "x" * 70_000}}).decode())
+            msg = await asyncio.wait_for(ws.receive(), 5)
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+            assert ws.close_code == 1009  # message too big
+
+
+# ----- 7. Binance-shaped errors where aiohttp wrote plain text -----
+@pytest.mark.parametrize(
+    ("request_bytes", "expected"),
+    [
+        (
+            b"GET /api/v3/time?" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            (431, {"code": -1104, "msg": "Request URL or headers too large."}),
+        ),
+        (
+            b"GET /api/v3/time HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",
+            (431, {"code": -1104, "msg": "Request URL or headers too large."}),
+        ),
+        (
+            b"GET /api/v3/time?a=\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
+            (400, {"code": -1104, "msg": "Malformed HTTP request."}),
+        ),
+        (b"GET /api/v3/\xff HTTP/1.1\r\nHost: x\r\n\r\n", (400, {"code": -1104, "msg": "Malformed HTTP request."})),
+        (b"NOT HTTP AT ALL\r\n\r\n", (400, {"code": -1104, "msg": "Malformed HTTP request."})),
+    ],
+    ids=["long-url", "long-header", "non-utf8-query", "non-utf8-path", "garbage"],
+)
+def test_unparseable_requests_get_binance_errors(srv: Server, request_bytes: bytes, expected: tuple[int, Any]) -> None:
+    answer, _ = raw_exchange(srv, request_bytes)
+    assert json_body(answer) == expected
+
+
+def test_an_oversized_chunked_body_gets_a_binance_error(srv: Server, trader: Trader) -> None:
+    acc, key, _ = trader
+    before = srv.balance(acc, "USDT")
+    chunk = b"a" * 8192
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(200)) + b"0\r\n\r\n"
+    head = (
+        f"POST /api/v3/order HTTP/1.1\r\nHost: x\r\nX-MBX-APIKEY: {key}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    answer, _ = raw_exchange(srv, head + body)
+    assert json_body(answer) == (400, {"code": -1104, "msg": "Request body too large."})
+    assert srv.balance(acc, "USDT") == before
