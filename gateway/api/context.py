@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from gateway.api.params import Params, params_now, read_params
 from gateway.api.ratelimit import RateLimiter
 from gateway.binance_errors import RequestError
 from gateway.orders_service import Caller, OrdersService
+from treasury import Treasury
 
 
 @dataclass
@@ -39,6 +41,8 @@ class ApiContext:
     custody: Any = None  # gateway.api.capital.Custody when deposits and withdrawals are enabled
     backoffice: BackOffice | None = None  # audit log and second factors (None: not audited, no 2FA)
     kyc: KycWebhooks | None = None  # provider webhooks (gateway.api.kyc); None: not configured
+    # opens the treasury for an operator acting from an address (gateway.treasury_access); None: not configured
+    treasury: Callable[[str], AbstractAsyncContextManager[Treasury]] | None = None
     read_timeout_s: float = 10.0  # a request body must arrive within it (settings.api_read_timeout_s)
     _callers: dict[tuple[str, str], Caller] = field(default_factory=dict, repr=False)  # one per account, reused
 

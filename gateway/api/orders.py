@@ -299,7 +299,7 @@ async def account(request: web.Request) -> web.Response:
     caller = ctx.caller(key)
     # read from the store: the CLI or another process may have changed them since this one last wrote them
     balances = await ctx.service.wallets.ledger.refresh(caller.account_id)
-    if params_of(request).get("omitZeroBalances") == "true":
+    if params_of(request).boolean("omitZeroBalances", False):
         balances = {a: b for a, b in balances.items() if b.free or b.locked}
     return json_response(account_json(balances, "trade" in key.permissions, caller.account_id))
 

@@ -40,6 +40,9 @@ def parse_integer(text: str, name: str) -> int:
     return n
 
 
+_BOOLEANS = {"true": True, "false": False}
+
+
 @dataclass(slots=True)
 class Params:
     raw_query: str
@@ -57,6 +60,16 @@ class Params:
         if not v:
             raise errors.mandatory(name)
         return v
+
+    def boolean(self, name: str, default: bool) -> bool:
+        """``true`` or ``false`` (any case), ``default`` when absent; anything else is refused."""
+        v = self.get(name)
+        if v is None:
+            return default
+        flag = _BOOLEANS.get(v.lower())
+        if flag is None:
+            raise errors.bad_value(name)
+        return flag
 
     def decimal(self, name: str, *, required: bool = False) -> Decimal | None:
         v = self.values.get(name)
