@@ -49,6 +49,12 @@ class RequestError(Enum):
     METHOD_NOT_ALLOWED = auto()
     WEBSOCKET_ONLY = auto()
     WS_INVALID_JSON = auto()
+    STREAM_INVALID_JSON = auto()
+    STREAM_NOT_AN_OBJECT = auto()
+    STREAM_BAD_PARAMS = auto()
+    STREAM_UNKNOWN = auto()
+    STREAM_UNKNOWN_METHOD = auto()
+    STREAM_INVALID_REQUEST = auto()
     WS_INVALID_REQUEST = auto()
     WS_UNKNOWN_METHOD = auto()
     BAD_KEY_FORMAT = auto()
@@ -128,6 +134,13 @@ REQUEST_ERRORS: dict[RequestError, tuple[int, str, int]] = {
     RequestError.METHOD_NOT_ALLOWED: (-1, "Method not allowed.", 405),
     RequestError.WEBSOCKET_ONLY: (-1, "This endpoint takes a WebSocket upgrade request.", 400),
     RequestError.WS_INVALID_JSON: (-1102, "Invalid JSON.", 400),
+    # /ws and /stream requests (SUBSCRIBE, ...) are answered with Binance's stream error codes (0-3)
+    RequestError.STREAM_INVALID_JSON: (3, "Invalid JSON: expected value at line 1 column 1", 400),
+    RequestError.STREAM_NOT_AN_OBJECT: (2, "Invalid request: a request is a JSON object", 400),
+    RequestError.STREAM_BAD_PARAMS: (1, "Invalid value type: params must be a list of stream names", 400),
+    RequestError.STREAM_UNKNOWN: (2, "Invalid request: unknown stream {stream}", 400),
+    RequestError.STREAM_UNKNOWN_METHOD: (1, "Invalid request: unknown method", 400),
+    RequestError.STREAM_INVALID_REQUEST: (2, "Invalid request.", 400),
     RequestError.WS_INVALID_REQUEST: (-1102, "Invalid request: a JSON object whose 'params' is an object.", 400),
     RequestError.WS_UNKNOWN_METHOD: (-1100, "Unknown method {method}.", 400),
     RequestError.BAD_KEY_FORMAT: (-2014, "API-key format invalid.", 401),

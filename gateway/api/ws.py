@@ -41,7 +41,7 @@ from gateway.api.errors import (
 )
 from gateway.api.marketdata import fmt
 from gateway.api.userstream import ListenKeys
-from gateway.binance_errors import RequestError
+from gateway.binance_errors import RequestError, binance_error
 from gateway.orders_service import OrderRow
 from wallets import Balance, TradeRecord
 
@@ -51,6 +51,18 @@ MAX_MESSAGE = 64 * 1024  # a client's message, on /ws and /ws-api/v3 alike (aioh
 UserCallback = Callable[[dict[str, object]], None]
 CONNECTIONS = web.AppKey[set["Connection"]]("braid_ws_connections")
 USERS = web.AppKey[dict[int, set[UserCallback]]]("braid_ws_users")
+
+
+_NO_ID = object()
+
+
+def stream_error(key: RequestError, rid: object = _NO_ID, **fields: object) -> dict[str, object]:
+    """A /ws or /stream request's error answer from the one table, with the request's ``id`` when given."""
+    code, msg, _ = binance_error(key, "", **fields)
+    body: dict[str, object] = {"error": {"code": code, "msg": msg}}
+    if rid is not _NO_ID:
+        body["id"] = rid
+    return body
 
 
 def _listen_keys(ctx: ApiContext) -> ListenKeys:
@@ -150,24 +162,22 @@ class Connection:
         try:
             msg = orjson.loads(text)
         except orjson.JSONDecodeError:
-            self.send_raw({"error": {"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"}})
+            self.send_raw(stream_error(RequestError.STREAM_INVALID_JSON))
             return
         if not isinstance(msg, dict):
-            self.send_raw({"error": {"code": 2, "msg": "Invalid request: a request is a JSON object"}})
+            self.send_raw(stream_error(RequestError.STREAM_NOT_AN_OBJECT))
             return
         method, rid = msg.get("method"), msg.get("id")
         params = msg.get("params") or []
         if method in ("SUBSCRIBE", "UNSUBSCRIBE") and (
             not isinstance(params, list) or not all(isinstance(s, str) for s in params)
         ):
-            self.send_raw(
-                {"error": {"code": 1, "msg": "Invalid value type: params must be a list of stream names"}, "id": rid}
-            )
+            self.send_raw(stream_error(RequestError.STREAM_BAD_PARAMS, rid))
             return
         if method == "SUBSCRIBE":
             bad = [s for s in params if not self.subscribe(s)]
             if bad:
-                self.send_raw({"error": {"code": 2, "msg": f"Invalid request: unknown stream {bad[0]}"}, "id": rid})
+                self.send_raw(stream_error(RequestError.STREAM_UNKNOWN, rid, stream=bad[0]))
             else:
                 self.send_raw({"result": None, "id": rid})
         elif method == "UNSUBSCRIBE":
@@ -179,7 +189,7 @@ class Connection:
         elif method in ("SET_PROPERTY", "GET_PROPERTY"):
             self.send_raw({"result": None if method == "SET_PROPERTY" else False, "id": rid})
         else:
-            self.send_raw({"error": {"code": 1, "msg": "Invalid request: unknown method"}, "id": rid})
+            self.send_raw(stream_error(RequestError.STREAM_UNKNOWN_METHOD, rid))
 
 
 async def _accept(request: web.Request, ws: web.WebSocketResponse) -> None:
@@ -207,7 +217,7 @@ async def _serve(request: web.Request, streams: list[str], combined: bool) -> we
                     await conn.handle_request(msg.data)
                 except Exception:  # one bad message is answered; it does not end the connection
                     log.exception("ws_request_failed")
-                    conn.send_raw({"error": {"code": 2, "msg": "Invalid request."}})
+                    conn.send_raw(stream_error(RequestError.STREAM_INVALID_REQUEST))
             elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
                 break
     finally:
