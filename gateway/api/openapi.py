@@ -51,7 +51,7 @@ PARAMS: dict[str, str] = {
     "deposit_hisrec": f"coin,status:integer,startTime:integer,endTime:integer,offset:integer,limit:integer,txId,"
     f"{_SIGNING}",
     "withdraw_apply": f"coin!,network,address!,amount!:decimal,withdrawOrderId,addressTag,questionnaire,"
-    f"hostedWallet:true|false,{_SIGNING}",
+    f"hostedWallet:true|false,totpCode,{_SIGNING}",
     "deposit_provide_info": f"depositId,tranId,questionnaire!,{_SIGNING}",
     "withdraw_history": f"coin,withdrawOrderId,status:integer,offset:integer,limit:integer,startTime:integer,"
     f"endTime:integer,idList,{_SIGNING}",
