@@ -58,7 +58,7 @@ class MarketGenerator:
     rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
+        self.rng = random.Random(self.seed)  # nosec B311 # seeded pseudo-random market simulation, not security
 
     def _qty(self) -> Decimal:
         return self.lot * self.rng.randint(1, 5000)

@@ -73,6 +73,7 @@ def limits_from(settings: Settings) -> Limits:
         orders_1d=settings.api_orders_limit_1d,
         ban_after=settings.api_ban_after,
         ban_s=settings.api_ban_s,
+        ws_connections_5m=settings.api_ws_connections_5m,
     )
 
 
@@ -131,6 +132,7 @@ def build_context(
         kyc=None if kyc is None else KycWebhooks(kyc),
         # the operators' treasury API, where venue accounts are configured (opened per action, as the CLI does)
         treasury=functools.partial(open_treasury, settings) if settings.treasury.accounts else None,
+        read_timeout_s=settings.api_read_timeout_s,
     )
 
 
