@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     api_commission_rate: Decimal = Field(default=Decimal("0.001"), ge=0, lt=Decimal("0.1"))
     api_depth_levels: int = Field(default=200, ge=5, le=5000)  # levels per side the depth book and streams carry
     api_depth_interval_s: float = Field(default=0.1, gt=0)  # how often depth diffs are published
+    # The book the API publishes (depth, bookTicker, their streams), never crossed or locked (router/published.py):
+    # "netted" (venue prices, the crossed overlap netted out) or "fee_inclusive" (venue taker fees folded in).
+    api_published_book: Literal["netted", "fee_inclusive"] = "netted"
     # `braid serve`: the demo tenant whose URL, key and secret are printed at start ("" turns it off).
     api_demo_tenant: str = "demo"
     # Custody keys and chains (config/custody.py; BRAID_CUSTODY__<KNOB>).

@@ -1,8 +1,9 @@
 """Market data as Binance publishes it: a numbered depth book per symbol, its diff events, public trades.
 
-The depth a client sees is the consolidated book's top ``levels`` per side. Each refresh compares the new
-top with the last published one; if anything changed, the update id goes up by one and a ``depthUpdate``
-with ``U == u == id`` carries exactly the changed levels (quantity 0: gone). REST ``depth`` answers from
+The depth a client sees is the published book's top ``levels`` per side: the consolidated book (every venue
+plus Braid's own resting orders) with any crossed or locked top netted out (router/published.py). Each
+refresh compares the new top with the last published one; if anything changed, the update id goes up by one
+and a ``depthUpdate`` with ``U == u == id`` carries exactly the changed levels (quantity 0: gone). REST ``depth`` answers from
 the same published state with ``lastUpdateId == id``, so a client that buffers the stream, fetches the
 snapshot and applies events with ``U <= lastUpdateId+1 <= u`` (Binance's own procedure) keeps an exact copy.
 """
@@ -19,7 +20,8 @@ from decimal import Decimal
 import structlog
 
 from domain import now_ms
-from router.consolidated import ConsolidatedBook, ConsolidatedLevel
+from router.consolidated import ConsolidatedBook
+from router.published import PublishedBook, published_levels
 
 log = structlog.get_logger(__name__)
 ZERO = Decimal(0)
@@ -36,23 +38,10 @@ def fmt(d: Decimal | None) -> str:
     return f"{d:.8f}" if d else _ZERO_TEXT  # zero (and -0, None) is the commonest field: no formatting
 
 
-def _side(levels: list[ConsolidatedLevel]) -> dict[Decimal, Decimal]:
-    return {lvl.price: lvl.qty for lvl in levels}
-
-
 def _diff(old: dict[Decimal, Decimal], new: dict[Decimal, Decimal]) -> list[list[str]]:
     out = [[fmt(p), fmt(q)] for p, q in new.items() if old.get(p) != q]
     out += [[fmt(p), fmt(ZERO)] for p in old if p not in new]
     return out
-
-
-def _merge(venues: dict[Decimal, Decimal], own: dict[Decimal, Decimal], bids: bool, n: int) -> dict[Decimal, Decimal]:
-    out = dict(venues)
-    for p, q in own.items():
-        out[p] = out.get(p, ZERO) + q
-    if len(out) <= n:
-        return out
-    return dict(sorted(out.items(), reverse=bids)[:n])
 
 
 @dataclass
@@ -68,19 +57,20 @@ class DepthFeed:
     last_top: tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None] = (None, None, None, None)
     version: object = None  # the venue books' update stamps (and the internal version) at the last refresh
     internal: InternalLevels | None = None  # Braid's own resting orders, shown with the venues' liquidity
+    mode: PublishedBook = "netted"  # which uncrossed book is published (router/published.py)
 
-    def refresh(self) -> dict[str, object] | None:
+    def refresh(self, now_ns: int | None = None) -> dict[str, object] | None:
         """Publish the book's changes since the last refresh as one diff event (None if nothing changed)."""
-        now = time.time_ns()
+        now = now_ns or time.time_ns()
         own = self.internal(self.symbol) if self.internal is not None else (0, {}, {})
         version = (own[0], tuple((v, b.last_update_ns) for v, b in self.book.live_venue_books(now).items()))
         if version == self.version:  # no venue book moved and none came or went: nothing to compare
             return None
         self.version = version
-        bids = _side(self.book.bids(self.levels, now_ns=now))
-        asks = _side(self.book.asks(self.levels, now_ns=now))
-        if own[1] or own[2]:
-            bids, asks = _merge(bids, own[1], True, self.levels), _merge(asks, own[2], False, self.levels)
+        bid_levels, ask_levels = published_levels(
+            self.book, self.levels, self.mode, own_bids=own[1], own_asks=own[2], now_ns=now
+        )
+        bids, asks = dict(bid_levels), dict(ask_levels)
         b, a = _diff(self.bids, bids), _diff(self.asks, asks)
         if not b and not a:
             return None
@@ -179,8 +169,9 @@ class MarketPublisher:
         levels: int = 200,
         interval_s: float = 0.1,
         internal: InternalLevels | None = None,
+        mode: PublishedBook = "netted",
     ) -> None:
-        self.feeds = {sym: DepthFeed(sym, book, levels, internal=internal) for sym, book in books.items()}
+        self.feeds = {sym: DepthFeed(sym, book, levels, internal=internal, mode=mode) for sym, book in books.items()}
         self.trades: dict[str, collections.deque[PublicTrade]] = {s: collections.deque(maxlen=5000) for s in books}
         self.trade_subscribers: dict[str, set[Subscriber]] = {s: set() for s in books}
         self.interval_s = interval_s

@@ -111,6 +111,7 @@ def build_context(
         levels=settings.api_depth_levels,
         interval_s=settings.api_depth_interval_s,
         internal=service.resting_levels,
+        mode=settings.api_published_book,
     )
     return ApiContext(
         service=service,
