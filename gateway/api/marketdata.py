@@ -1,11 +1,12 @@
 """Market data as Binance publishes it: a numbered depth book per symbol, its diff events, public trades.
 
-The depth a client sees is the published book's top ``levels`` per side: the consolidated book (every venue
-plus Braid's own resting orders) with any crossed or locked top netted out (router/published.py). Each
-refresh compares the new top with the last published one; if anything changed, the update id goes up by one
-and a ``depthUpdate`` with ``U == u == id`` carries exactly the changed levels (quantity 0: gone). REST ``depth`` answers from
-the same published state with ``lastUpdateId == id``, so a client that buffers the stream, fetches the
-snapshot and applies events with ``U <= lastUpdateId+1 <= u`` (Binance's own procedure) keeps an exact copy.
+The depth a client sees is the published book's top ``levels`` per side: the consolidated book (every
+venue plus Braid's own resting orders) with any crossed or locked top netted out (router/published.py).
+Each refresh compares the new top with the last published one; if anything changed, the update id goes up
+by one and a ``depthUpdate`` with ``U == u == id`` carries exactly the changed levels (quantity 0: gone).
+REST ``depth`` answers from the same published state with ``lastUpdateId == id``, so a client that buffers
+the stream, fetches the snapshot and applies events with ``U <= lastUpdateId+1 <= u`` (Binance's own
+procedure) keeps an exact copy.
 """
 
 from __future__ import annotations
