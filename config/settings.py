@@ -43,6 +43,7 @@ class VenueSettings(BaseModel):
     testnet: bool = False  # Binance only: use the testnet endpoints
     depth: int = 1000  # subscribed / snapshot depth
     priority: int = 0  # tie-break between venues at equal effective price: lower wins
+    trades: bool = True  # also mirror the venue's public trade stream, on the book's connection
 
 
 # Per-venue defaults live on subclasses so that overriding one field keeps the venue's other defaults.
