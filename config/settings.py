@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     # The book the API publishes (depth, bookTicker, their streams), never crossed or locked (router/published.py):
     # "netted" (venue prices, the crossed overlap netted out) or "fee_inclusive" (venue taker fees folded in).
     api_published_book: Literal["netted", "fee_inclusive"] = "netted"
+    # Public trades (venues' and Braid's own) kept per symbol for trades/historicalTrades/aggTrades, and the
+    # 1-second and 1-minute candles kept per symbol for klines and the rolling tickers (gateway/api/market_candles.py).
+    api_trades_kept: int = Field(default=10_000, ge=1)
+    api_candle_seconds_kept: int = Field(default=3_600, ge=60)
+    api_candle_minutes_kept: int = Field(default=10_080, ge=60)
     # `braid serve`: the demo tenant whose URL, key and secret are printed at start ("" turns it off).
     api_demo_tenant: str = "demo"
     # Custody keys and chains (config/custody.py; BRAID_CUSTODY__<KNOB>).

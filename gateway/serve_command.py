@@ -105,6 +105,7 @@ async def _mount_api(
     published = {sym: internal_instrument(sym, instruments.get(("binance", sym))) for sym in settings.symbols}
     lookups = {v: (lambda sym, f=feed: f.books.get(sym)) for v, feed in md.feeds.items()}
     ctx = build_context(settings, md.market, lookups, instruments, wallets, published)
+    md.trade_listeners.append(ctx.publisher.on_venue_trade)  # the venues' trades chart beside Braid's own
     ctx.custody = custody_from_settings(settings, wallets)  # None until `braid wallet init` has run
     await ctx.service.restore()
     build_app(ctx, app)
