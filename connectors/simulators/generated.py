@@ -340,10 +340,10 @@ class _Sim:
             if venue == "htx":
                 for s in SYMBOLS:
                     self.at(T0_NS + 100 * MS, self._htx_emit, s.symbol)
+                self.at(T0_NS + HTX_PING_NS, self._htx_ping)
             if venue in TRADE_RATE:
                 for s in SYMBOLS:
                     self.at(T0_NS + 500 * MS, self._trade, venue, s.symbol)
-                self.at(T0_NS + HTX_PING_NS, self._htx_ping)
         while self.heap:
             t, _, fn, args = heapq.heappop(self.heap)
             if t > self.end_ns:

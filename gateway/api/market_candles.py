@@ -100,6 +100,7 @@ class Candle:
         "taker_quote",
         "first_id",
         "last_id",
+        "first_time",
         "last_time",
     )
 
@@ -109,6 +110,7 @@ class Candle:
         self.volume = self.quote_volume = self.taker_base = self.taker_quote = ZERO
         self.count = 0
         self.first_id = self.last_id = first_id
+        self.first_time: int | None = None  # time of the trade that gave the open
         self.last_time = open_time
 
     def add(self, trade_id: int, price: Decimal, qty: Decimal, t: int, buyer_maker: bool) -> None:
@@ -116,7 +118,10 @@ class Candle:
             self.high = price
         if price < self.low:
             self.low = price
-        if t >= self.last_time:  # the close is the latest trade (venues' clocks may interleave)
+        # The open is the earliest trade, the close the latest: venues' trades arrive slightly out of time order.
+        if self.first_time is None or t < self.first_time:
+            self.open, self.first_time = price, t
+        if t >= self.last_time:
             self.close, self.last_time = price, t
         quote = price * qty
         self.volume += qty
@@ -134,6 +139,8 @@ class Candle:
         self.low = min(self.low, other.low)
         if other.last_time >= self.last_time:
             self.close, self.last_time = other.close, other.last_time
+        if other.first_time is not None and (self.first_time is None or other.first_time < self.first_time):
+            self.open, self.first_time = other.open, other.first_time
         self.volume += other.volume
         self.quote_volume += other.quote_volume
         self.count += other.count
