@@ -18,6 +18,9 @@ _MAX_BODY = 64 * 1024
 _FORM = "application/x-www-form-urlencoded"
 
 
+_BOOLEANS = {"true": True, "false": False}
+
+
 @dataclass(slots=True)
 class Params:
     raw_query: str
@@ -35,6 +38,16 @@ class Params:
         if not v:
             raise errors.mandatory(name)
         return v
+
+    def boolean(self, name: str, default: bool) -> bool:
+        """``true`` or ``false`` (any case), ``default`` when absent; anything else is refused."""
+        v = self.get(name)
+        if v is None:
+            return default
+        flag = _BOOLEANS.get(v.lower())
+        if flag is None:
+            raise errors.bad_value(name)
+        return flag
 
     def decimal(self, name: str, *, required: bool = False) -> Decimal | None:
         v = self.values.get(name)

@@ -40,7 +40,7 @@ class Served:
         self.md = ReplayMarketData(self.settings, [DEFAULT_REPLAY])
         await self.md.start()
         app = web.Application()
-        self.wallets, self.task, _ = await _mount_api(app, self.md, self.settings)
+        self.wallets, self.task, _, self.custody = await _mount_api(app, self.md, self.settings)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -48,6 +48,8 @@ class Served:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def _stop(self) -> None:
+        if self.custody is not None:
+            await self.custody.stop()
         self.task.cancel()
         await self.runner.cleanup()
         await self.wallets.close()
