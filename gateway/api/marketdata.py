@@ -22,7 +22,7 @@ import structlog
 
 from connectors.base import VenueTrade
 from domain import now_ms
-from gateway.api.market_candles import INTERVALS, Candle, CandleStore, aggregate, bucket_of
+from gateway.api.market_candles import INTERVALS, Candle, CandleStore, aggregate, bucket_of, parse_time_zone
 from router.consolidated import ConsolidatedBook
 from router.published import PublishedBook, published_levels
 
@@ -250,13 +250,14 @@ class MarketPublisher:
         return tr
 
     def _kline_trade(self, name: str, symbol: str, tr: PublicTrade, open_t: int, close_t: int, c: Candle) -> None:
-        interval = name.split("@kline_", 1)[1]
+        interval, _, zone = name.split("@kline_", 1)[1].partition("@")
+        tz = parse_time_zone(zone) or 0
         subs = self.streams.get(name, set())
         if tr.time < open_t:
             return  # a late venue trade for a candle already closed on the stream (REST klines have it)
         if tr.time > close_t:
             self._push(subs, _kline_event(symbol, interval, open_t, close_t, c, closed=True))
-            open_t, close_t = bucket_of(interval, tr.time)
+            open_t, close_t = bucket_of(interval, tr.time, tz)
             c = Candle(open_t, tr.price, tr.id)
         c.add(tr.id, tr.price, tr.qty, tr.time, tr.buyer_maker)
         self._running[name] = (open_t, close_t, c)
@@ -278,14 +279,15 @@ class MarketPublisher:
             if symbol not in self.feeds:
                 return None
             if kind.startswith("kline_"):
-                interval = kind[6:]
-                if interval not in INTERVALS:
+                interval, _, zone = kind[6:].partition("@")  # <s>@kline_1h, or in a time zone: @kline_1h@+08:00
+                tz = parse_time_zone(zone) if zone else 0
+                if interval not in INTERVALS or tz is None:
                     return None
-                name = f"{sym.lower()}@kline_{interval}"
+                name = f"{sym.lower()}@kline_{interval}" + (f"@{zone}" if zone else "")
                 if name not in self._running:
                     now = now_ms()
-                    open_t, close_t = bucket_of(interval, now)
-                    rows = aggregate(self.candles[symbol].base(interval), interval)
+                    open_t, close_t = bucket_of(interval, now, tz)
+                    rows = aggregate(self.candles[symbol].base(interval), interval, tz)
                     current = rows[-1][2] if rows and rows[-1][0] == open_t else Candle(open_t, self.price(symbol), 0)
                     self._running[name] = (open_t, close_t, current)
             elif kind in ("trade", "aggTrade", *_TIMED):

@@ -90,7 +90,12 @@ def test_a_fresh_server_has_trades_and_klines_within_seconds(served: Served) -> 
     assert Decimal(avg["price"]) > 0
     bad = requests.get(f"{served.url}/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m", "timeZone": "15"})
     assert bad.status_code == 400 and bad.json()["code"] == -1100
-    top = requests.get(f"{served.url}/api/v3/ticker/bookTicker", params={"symbol": "BTCUSDT"}).json()
+
+    def two_sided() -> Any:
+        top = requests.get(f"{served.url}/api/v3/ticker/bookTicker", params={"symbol": "BTCUSDT"}).json()
+        return Decimal(top["bidPrice"]) and Decimal(top["askPrice"]) and top
+
+    top = eventually_sync(two_sided, timeout=10, interval=0.1, what="a two-sided published top of book")
     assert Decimal(top["bidPrice"]) < Decimal(top["askPrice"])
 
 
@@ -111,12 +116,14 @@ def test_ccxt_and_python_binance_chart_it(served: Served) -> None:
 
 
 def test_streams_carry_trades_candles_and_tickers(served: Served) -> None:
-    wanted = ["btcusdt@trade", "btcusdt@aggTrade", "btcusdt@kline_1s", "btcusdt@ticker", "!miniTicker@arr"]
+    wanted = ["btcusdt@trade", "btcusdt@aggTrade", "btcusdt@kline_1s", "btcusdt@ticker", "!miniTicker@arr",
+              "btcusdt@kline_1d@+08:00"]  # fmt: skip
 
     async def listen() -> dict[str, Any]:
         seen: dict[str, Any] = {}
         async with aiohttp.ClientSession() as http:
-            async with http.ws_connect(f"{served.url}/stream?streams={'/'.join(wanted)}") as ws:
+            streams = "/".join(wanted).replace("+", "%2B")  # a "+" in a query string reads as a space
+            async with http.ws_connect(f"{served.url}/stream?streams={streams}") as ws:
                 async for msg in ws:
                     body = orjson.loads(msg.data)
                     seen.setdefault(body["stream"], body["data"])
@@ -130,3 +137,5 @@ def test_streams_carry_trades_candles_and_tickers(served: Served) -> None:
     assert k["i"] == "1s" and k["T"] == k["t"] + 999 and k["n"] >= 1
     assert seen["btcusdt@ticker"]["e"] == "24hrTicker" and seen["btcusdt@ticker"]["n"] >= 1
     assert {m["s"] for m in seen["!miniTicker@arr"]} == {"BTCUSDT", "ETHUSDT"}
+    day = seen["btcusdt@kline_1d@+08:00"]["k"]
+    assert (day["t"] + 8 * 3_600_000) % 86_400_000 == 0  # the day opens at midnight in UTC+8
