@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import ccxt
+import ccxt.pro as ccxtpro
 import orjson
 import pytest
 import requests
@@ -139,3 +140,20 @@ def test_streams_carry_trades_candles_and_tickers(served: Served) -> None:
     assert {m["s"] for m in seen["!miniTicker@arr"]} == {"BTCUSDT", "ETHUSDT"}
     day = seen["btcusdt@kline_1d@+08:00"]["k"]
     assert (day["t"] + 8 * 3_600_000) % 86_400_000 == 0  # the day opens at midnight in UTC+8
+
+
+def test_ccxt_pro_watches_trades_and_candles(served: Served) -> None:
+    async def watch() -> tuple[Any, Any]:
+        ex = ccxtpro.binance({"options": dict(CCXT_OPTIONS)})
+        ex.urls["api"]["public"] = ex.urls["api"]["private"] = f"{served.url}/api/v3"
+        ex.urls["api"]["ws"]["spot"] = f"ws://127.0.0.1:{served.port}/ws"
+        try:
+            trades = await asyncio.wait_for(ex.watch_trades("BTC/USDT"), 10)
+            candles = await asyncio.wait_for(ex.watch_ohlcv("BTC/USDT", "1m"), 10)
+            return trades, candles
+        finally:
+            await ex.close()
+
+    trades, candles = asyncio.run(watch())
+    assert trades and trades[-1]["price"] > 0 and trades[-1]["symbol"] == "BTC/USDT"
+    assert candles and candles[-1][5] > 0
