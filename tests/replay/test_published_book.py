@@ -34,7 +34,7 @@ def _own_orders(draw: st.DrawFn) -> tuple[dict[Decimal, Decimal], dict[Decimal, 
     return {Decimal(o) / 100: q for o, q in bids.items()}, {Decimal(o) / 100: q for o, q in asks.items()}
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     episode=st.integers(min_value=0, max_value=50),
     lead_ms=st.integers(min_value=0, max_value=1500),
