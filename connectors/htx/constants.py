@@ -19,6 +19,7 @@ MODES = ("mbp", "step0")
 # Topics; symbols are lower case (`btcusdt`).
 DEPTH_STEP0_TOPIC = "market.{symbol}.depth.step0"
 MBP_TOPIC = "market.{symbol}.mbp.{levels}"
+TRADE_TOPIC = "market.{symbol}.trade.detail"  # served on /ws, not on /feed
 
 # mbp.5 / mbp.20 are tick-by-tick (only the changed side is present); mbp.150 is a 100 ms diff with both sides.
 MBP_LEVELS = (5, 20, 150)

@@ -122,6 +122,10 @@ def build_context(
         levels=settings.api_depth_levels,
         interval_s=settings.api_depth_interval_s,
         internal=service.resting_levels,
+        mode=settings.api_published_book,
+        trades_kept=settings.api_trades_kept,
+        seconds_kept=settings.api_candle_seconds_kept,
+        minutes_kept=settings.api_candle_minutes_kept,
     )
     return ApiContext(
         service=service,
