@@ -270,8 +270,9 @@ class _Sim:
         self.instruments: dict[str, dict[str, Instrument]] = {}
         self.trade_subscribed: set[tuple[str, str]] = set()  # (venue, symbol) whose client asked for trades
         self.trade_ids: dict[tuple[str, str], int] = {}
-        self.trade_rng = {v: random.Random(f"{seed}:trades:{v}") for v in venues}
-        self.trade_net_rng = {v: random.Random(f"{seed}:trade-net:{v}") for v in venues}
+        # nosec B311 below: seeded, reproducible market simulation, not security
+        self.trade_rng = {v: random.Random(f"{seed}:trades:{v}") for v in venues}  # nosec B311
+        self.trade_net_rng = {v: random.Random(f"{seed}:trade-net:{v}") for v in venues}  # nosec B311
 
     def _dislocations(self) -> list[Dislocation]:
         rng, out = random.Random(self.rng.random()), []  # nosec B311 # seeded pseudo-random market simulation, not security
