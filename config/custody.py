@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class CustodySettings(BaseModel):
@@ -25,6 +25,24 @@ class CustodySettings(BaseModel):
     passphrase_env: str = "BRAID_WALLET_PASSPHRASE"
     # Deposits and withdrawals: confirmations, minimums, fees, limits, approvals (below).
     flow: CustodyFlowSettings = Field(default_factory=lambda: CustodyFlowSettings())
+    # Hot wallet band per coin on a network, keyed "COIN" (its only network) or "COIN@NETWORK", e.g.
+    # {"BTC": {"floor": "0.5", "target": "1", "ceiling": "2"}, "USDT@ETH": {...}}: above the ceiling the treasury
+    # plan proposes hot -> cold down to the target, below the floor a cold -> hot refill up to it. Empty: neither.
+    hot_limits: dict[str, HotLimit] = Field(default_factory=dict)
+
+
+class HotLimit(BaseModel):
+    """The hot wallet's band for one coin on one network (amounts in the coin)."""
+
+    floor: Decimal = Field(ge=0)
+    target: Decimal = Field(ge=0)
+    ceiling: Decimal = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HotLimit:
+        if not self.floor <= self.target <= self.ceiling:
+            raise ValueError(f"need floor <= target <= ceiling, was {self.floor}/{self.target}/{self.ceiling}")
+        return self
 
 
 def custody_dir(custody: CustodySettings, data_dir: str) -> Path:

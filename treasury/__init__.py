@@ -2,11 +2,13 @@
 
 Public face: ``Treasury`` (inventory, plan, propose, approve, execute, reconcile), its records
 (``Transfer``, ``Inventory``, ``Holding``), the approval hook (``ApprovalHook``, ``TableApprovals``,
-``ApprovalRefused``), the protocols it is given (``WalletBalances``, ``HotWalletSender``, ``Authorizer``,
+``ApprovalRefused``), the hot wallet's band keeper (``HotCold``: hot -> cold above the ceiling, cold -> hot
+below the floor), the protocols it is given (``WalletBalances``, ``HotWalletSender``, ``Authorizer``,
 ``AuditSink``), ``TreasuryError``.
 """
 
 from treasury.approvals import ApprovalHook, ApprovalRefused, TableApprovals
+from treasury.hotcold import COLD_TO_HOT, HOT_TO_COLD, Band, HotBalances, HotCold, NodeHotBalances, bands
 from treasury.service import (
     HOT_TO_VENUE,
     VENUE_TO_HOT,
@@ -22,6 +24,13 @@ from treasury.service import (
 )
 
 __all__ = [
+    "COLD_TO_HOT",
+    "HOT_TO_COLD",
+    "Band",
+    "HotBalances",
+    "HotCold",
+    "NodeHotBalances",
+    "bands",
     "HOT_TO_VENUE",
     "VENUE_TO_HOT",
     "ApprovalHook",

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from sqlalchemy import Engine, insert, select, update
@@ -34,12 +34,16 @@ from wallets.custody.errors import InvalidAddress
 from wallets.custody.networks import BTC_PARAMS, BtcParams, network_name
 from wallets.errors import WalletError
 
+if TYPE_CHECKING:
+    from treasury.hotcold import HotCold
+
 log = structlog.get_logger(__name__)
 
 ZERO = Decimal(0)
 VENUE_TO_HOT = "venue_to_hot"
 HOT_TO_VENUE = "hot_to_venue"
-OPEN_STATES = ("proposed", "approved", "sending", "sent")
+OPEN_STATES = ("proposed", "approved", "sending", "sent", "waiting_cold", "signed")
+HOT_COLD_KINDS = ("hot_to_cold", "cold_to_hot")  # planned and run by ``treasury.hotcold.HotCold``
 # How far before ``sending_at`` a venue's withdrawal time may be and still match (clocks differ; Kraken
 # reports whole seconds).
 MATCH_SLACK_MS = 5_000
@@ -124,6 +128,8 @@ class Transfer:
     updated: int
     sending_at: int | None
     approvers: tuple[str, ...] = ()
+    artefact: str | None = None  # cold -> hot: what the cold signers sign (JSON)
+    raw_tx: str | None = None  # hot <-> cold: the signed transaction (hex), stored before its broadcast
 
 
 def _row(r: Any, approvers: Sequence[str] = ()) -> Transfer:
@@ -146,6 +152,8 @@ def _row(r: Any, approvers: Sequence[str] = ()) -> Transfer:
         int(r.updated),
         None if r.sending_at is None else int(r.sending_at),
         tuple(approvers),
+        r.artefact,
+        r.raw_tx,
     )
 
 
@@ -172,6 +180,7 @@ class Treasury:
         authorize: Authorizer | None = None,
         audit: AuditSink | None = None,
         btc: BtcParams = BTC_PARAMS["regtest"],
+        hot_cold: HotCold | None = None,
         clock_ms: Callable[[], int] = now_ms,
     ) -> None:
         self.engine = engine
@@ -191,6 +200,7 @@ class Treasury:
         self.authorize = authorize
         self.audit = audit
         self.clock_ms = clock_ms
+        self.hot_cold = hot_cold
 
     # ----- inventory -----
     async def inventory(self) -> Inventory:
@@ -258,6 +268,8 @@ class Treasury:
                 hot_left[target.asset] = hot_left.get(target.asset, ZERO) - amount
                 reason = f"{target.venue} holds {held} {target.asset} < min {target.min}: up to {target.target}"
                 made.append(await self.propose(HOT_TO_VENUE, target.venue, target.asset, amount, proposer, reason))
+        if self.hot_cold is not None:
+            made += await self.hot_cold.plan(self, proposer)
         return made
 
     async def _destination(self, kind: str, venue: str, asset: str, network: str) -> str:
@@ -301,6 +313,30 @@ class Treasury:
         destination = await self._destination(kind, venue, asset, network)
         if address is not None:
             self._check_same(network, address, destination, kind, venue)
+        return self._insert(kind, venue, asset, network, amount, destination, proposer, reason)
+
+    async def record(
+        self, kind: str, venue: str, asset: str, network: str, amount: Decimal, address: str, proposer: str, reason: str
+    ) -> Transfer:
+        """Record a proposal whose destination the caller (the hot/cold planner) chose; the proposer is checked."""
+        if not isinstance(amount, Decimal) or amount <= 0:
+            raise TreasuryError(f"amount must be a positive Decimal, was {amount!r}")
+        if not proposer.strip():
+            raise TreasuryError("a proposal needs the proposing operator's name")
+        self._authorized(proposer, "propose", f"{kind}:{venue}:{asset}")
+        return self._insert(kind, venue, asset, network, amount, address, proposer, reason)
+
+    def _insert(
+        self,
+        kind: str,
+        venue: str,
+        asset: str,
+        network: str,
+        amount: Decimal,
+        destination: str,
+        proposer: str,
+        reason: str,
+    ) -> Transfer:
         now = self.clock_ms()
         with self.engine.begin() as conn:
             new_id = conn.execute(
@@ -353,6 +389,20 @@ class Treasury:
     def _subject(transfer_id: int) -> str:
         return f"treasury:{transfer_id}"
 
+    def set_state(self, transfer_id: int, expect: Sequence[str], **values: Any) -> bool:
+        """Move a row on only from one of the ``expect`` states (for the hot/cold runner)."""
+        return self._set(transfer_id, expect, **values)
+
+    def check_approved(self, t: Transfer) -> None:
+        """The approval hook's word, checked once more before money moves."""
+        if len(set(t.approvers) - {t.proposer}) < self.required_approvals:
+            raise TreasuryError(f"transfer {t.id} has {len(t.approvers)} approvals, needs {self.required_approvals}")
+
+    def check_destination(self, t: Transfer, expected: str) -> None:
+        """Refuse a hot/cold transfer whose stored destination is not the wallet Braid would pay now."""
+        if not _same_address(t.network, t.address, expected):
+            raise TreasuryError(f"transfer {t.id} pays {t.address}, Braid's own address there is {expected}")
+
     def _set(self, transfer_id: int, expect: Sequence[str], **values: Any) -> bool:
         """Move a row on only from one of the ``expect`` states (a second process doing the same loses)."""
         with self.engine.begin() as conn:
@@ -400,7 +450,9 @@ class Treasury:
 
     def reject(self, transfer_id: int, actor: str) -> Transfer:
         self._authorized(actor, "reject", self._subject(transfer_id))
-        if not self._set(transfer_id, ("proposed", "approved"), state="rejected", error=f"rejected by {actor}"[:300]):
+        if not self._set(
+            transfer_id, ("proposed", "approved", "waiting_cold"), state="rejected", error=f"rejected by {actor}"[:300]
+        ):
             raise TreasuryError(f"transfer {transfer_id} is {self.get(transfer_id).state}: too late to reject")
         done = self.get(transfer_id)
         self._audit(actor, "reject", done)
@@ -410,6 +462,8 @@ class Treasury:
     async def execute(self, transfer_id: int) -> Transfer:
         """Send an approved transfer (or settle one left ``sending`` by a crash, sending it only if it never left)."""
         t = self.get(transfer_id)
+        if t.kind in HOT_COLD_KINDS:
+            return await self._hot_cold().execute(self, t)
         if t.state == "sending":
             if t.kind == HOT_TO_VENUE and self.hot_sender is not None:
                 return await self._send(t)  # the sender's idempotency key answers a repeat with the first txid
@@ -422,10 +476,7 @@ class Treasury:
                 if t.state == "proposed"
                 else f"transfer {transfer_id} is {t.state}, not approved"
             )
-        if len(set(t.approvers) - {t.proposer}) < self.required_approvals:  # the hook's word, checked once more
-            raise TreasuryError(
-                f"transfer {transfer_id} has {len(t.approvers)} approvals, needs {self.required_approvals}"
-            )
+        self.check_approved(t)
         destination = await self._destination(t.kind, t.venue, t.asset, t.network)
         self._check_same(t.network, t.address, destination, t.kind, t.venue)
         if t.kind == HOT_TO_VENUE and self.hot_sender is None:
@@ -433,6 +484,16 @@ class Treasury:
         if not self._set(transfer_id, ("approved",), state="sending", sending_at=self.clock_ms(), error=None):
             raise TreasuryError(f"transfer {transfer_id} changed state while starting; look at it again")
         return await self._send(self.get(transfer_id))
+
+    def _hot_cold(self) -> HotCold:
+        if self.hot_cold is None:
+            raise TreasuryError("hot <-> cold transfers need the custody keys and nodes (custody.hot_limits)")
+        return self.hot_cold
+
+    async def attach_cold(self, transfer_id: int, signed: Sequence[str]) -> Transfer:
+        """The cold signers' PSBTs (BTC) or signed transaction (ETH/BSC) for a ``waiting_cold`` refill: checked
+        against the approved transfer, stored, broadcast."""
+        return await self._hot_cold().attach_cold(self, self.get(transfer_id), signed)
 
     async def _send(self, t: Transfer) -> Transfer:
         try:
@@ -461,6 +522,10 @@ class Treasury:
     async def reconcile(self) -> list[Transfer]:
         """Settle every ``sending`` transfer from the venue's history and update ``sent`` ones' final state."""
         out = []
+        if self.hot_cold is not None:
+            for t in self.list_transfers(states=("signed", "sent")):
+                if t.kind in HOT_COLD_KINDS:
+                    out.append(await self.hot_cold.settle(self, t))
         for t in self.list_transfers(states=("sending", "sent")):
             if t.kind != VENUE_TO_HOT:
                 continue  # the hot wallet sender's idempotency key settles these on the next execute
