@@ -19,6 +19,7 @@ from embit.transaction import Transaction
 from eth_utils.crypto import keccak
 
 from config.custody import CoinNetwork
+from wallets.custody.addresses import validate_address
 from wallets.custody.amounts import to_base_units
 from wallets.custody.btc import HotInput, UnsignedBtcTx, sign_hot_btc
 from wallets.custody.coins import Coins, from_base_units
@@ -32,6 +33,7 @@ NATIVE_GAS = 21_000
 TOKEN_GAS = 100_000
 # P2WPKH sizes in virtual bytes: overhead (with the segwit marker), per input, per output.
 TX_VBYTES, INPUT_VBYTES, OUTPUT_VBYTES = 11, 68, 31
+P2WPKH_SCRIPT_BYTES = 22
 DUST_SAT = 294  # a P2WPKH output below this is dust to Core's relay policy: it goes to the fee instead
 
 
@@ -172,14 +174,16 @@ class BtcHotSigner:
     async def sign(self, w: Withdrawal, coin: CoinNetwork) -> SignedTx:
         amount = to_base_units(w.amount, 8)
         rate = await self.node.fee_rate_sat_vb()
+        # OUTPUT_VBYTES is a P2WPKH output's size: a longer destination script (P2WSH, P2TR) costs more.
+        wider = max(0, len(validate_address("BTC", w.address, self.public.btc).script_pubkey) - P2WPKH_SCRIPT_BYTES)
         chosen: list[BtcCoin] = []
         total = 0
         for c in sorted(await self._coins(), key=lambda c: (-c.value_sat, c.txid, c.vout)):
             chosen.append(c)
             total += c.value_sat
-            if total >= amount + btc_fee(len(chosen), 2, rate):
+            if total >= amount + btc_fee(len(chosen), 2, rate) + wider * rate:
                 break
-        fee = btc_fee(len(chosen), 2, rate)
+        fee = btc_fee(len(chosen), 2, rate) + wider * rate
         if total < amount + fee:
             raise CustodyError(f"hot wallet holds {total} sat, the withdrawal needs {amount} + fee {fee}")
         outputs: list[tuple[str, int]] = [(w.address, amount)]

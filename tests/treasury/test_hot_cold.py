@@ -1,0 +1,196 @@
+"""The hot wallet's band on the Bitcoin regtest simulator: above the ceiling one hot -> cold proposal of exactly
+balance - target, approved by two operators (never the proposer), signed by the hot key, stored before its
+broadcast and paid once even when the process dies after the node got it; below the floor a cold -> hot refill
+drafted as a 2-of-3 PSBT that two cold cosigners sign, a tampered one refused, the genuine one broadcast;
+inside the band nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from embit.psbt import PSBT
+
+from config.custody import HotLimit
+from tests.wallets.custody.flow_helpers import Crash, coins
+from treasury import COLD_TO_HOT, HOT_TO_COLD, ApprovalRefused, HotCold, NodeHotBalances, TableApprovals, Treasury
+from treasury import bands as make_bands
+from treasury.hotcold import CUSTODY
+from wallets import migrations
+from wallets.chains import BitcoinRPC
+from wallets.chains.devnet import BTC_PASSWORD, BTC_USER, DevChainInfo, dev_send, faucet_address
+from wallets.chains.nodes import BitcoinNode
+from wallets.chains.simulators import BitcoinSimulator
+from wallets.custody import PublicWallets, Sealer
+from wallets.custody.btc import sign_cold_psbt
+from wallets.custody.ceremony import CeremonyResult
+from wallets.custody.errors import SpendMismatch
+from wallets.custody.hot_signers import BtcHotSigner
+from wallets.db import create_db_engine
+
+D = Decimal
+BAND = {"BTC": HotLimit(floor=D("0.5"), target=D(1), ceiling=D(2))}
+
+
+class CrashAfterSend:
+    """The node takes the transaction, then the process dies before Braid records the broadcast."""
+
+    def __init__(self, node: BitcoinNode) -> None:
+        self.node = node
+
+    async def broadcast(self, network: str, raw: bytes) -> str:
+        await self.node.broadcast(network, raw)
+        raise Crash
+
+    async def lookup(self, network: str, txid: str) -> int | None:
+        return await self.node.lookup(network, txid)
+
+
+@pytest_asyncio.fixture
+async def chain(public: PublicWallets) -> AsyncIterator[dict[str, Any]]:
+    sim = BitcoinSimulator(BTC_USER, BTC_PASSWORD)
+    await sim.start()
+    sim.mine(101, faucet_address())
+    node = BitcoinNode(BitcoinRPC(sim.url, BTC_USER, BTC_PASSWORD))
+
+    async def fund(address: str, amount: Decimal) -> None:
+        await dev_send(DevChainInfo(btc_url=sim.url), "BTC", address, amount)
+
+    yield {"sim": sim, "node": node, "fund": fund}
+    await node.close()
+    await sim.stop()
+
+
+def _treasury(
+    tmp_path: Path,
+    node: BitcoinNode,
+    ceremony: CeremonyResult,
+    public: PublicWallets,
+    sealer: Sealer,
+    client: Any = None,
+) -> Treasury:
+    url = f"sqlite:///{tmp_path}/braid.db"
+    migrations.upgrade(url)
+    engine = create_db_engine(url)
+    c = coins()
+    hot_cold = HotCold(
+        make_bands(BAND, c),
+        public,
+        c,
+        balances=NodeHotBalances(public, c, node, {}),
+        chains={"BTC": client or node},
+        signers={"BTC": BtcHotSigner(node, public, ceremony.hot_file, sealer)},
+        btc_node=node,
+    )
+    return Treasury(
+        engine,
+        balances={},
+        capital={},
+        wallets=None,
+        hot_addresses={},
+        approvals=TableApprovals(engine),
+        btc=public.btc,
+        hot_cold=hot_cold,
+    )
+
+
+def _approve(tr: Treasury, tid: int) -> None:
+    with pytest.raises(ApprovalRefused):
+        tr.approve(tid, "alice")  # the proposer never approves
+    assert tr.approve(tid, "bob").state == "proposed"
+    assert tr.approve(tid, "carol").state == "approved"
+
+
+async def _sat(node: BitcoinNode, address: str) -> int:
+    return (await node.balances([address])).get(address, 0)
+
+
+async def test_above_ceiling_moves_exactly_the_excess_to_cold_once(
+    tmp_path: Path, chain: dict[str, Any], ceremony: CeremonyResult, public: PublicWallets, sealer: Sealer
+) -> None:
+    sim, node = chain["sim"], chain["node"]
+    hot, cold = public.hot_address("BTC"), public.cold_address(0, 0)
+    await chain["fund"](hot, D(2))
+    await chain["fund"](hot, D("1.25"))
+    sim.mine(1, faucet_address())
+    tr = _treasury(tmp_path, node, ceremony, public, sealer, client=CrashAfterSend(node))
+
+    [t] = await tr.plan("alice")
+    assert (t.kind, t.venue, t.asset, t.network, t.amount, t.address) == (
+        HOT_TO_COLD,
+        CUSTODY,
+        "BTC",
+        "BTC",
+        D("2.25"),
+        cold,
+    )
+    assert t.state == "proposed" and await tr.plan("alice") == []  # one open proposal per band
+    with pytest.raises(Exception, match="approvals"):
+        await tr.execute(t.id)
+    _approve(tr, t.id)
+
+    with pytest.raises(Crash):  # the node got it; the process died before recording the broadcast
+        await tr.execute(t.id)
+    stored = tr.get(t.id)
+    assert stored.state == "signed" and stored.raw_tx and stored.tx_id in sim.node.mempool
+
+    restarted = _treasury(tmp_path, node, ceremony, public, sealer)
+    [settled] = await restarted.reconcile()
+    assert settled.state == "sent" and len(sim.node.mempool) == 1  # found by txid, not sent again
+    sim.mine(1, faucet_address())
+    assert (await restarted.execute(t.id)).state == "completed"
+    assert await _sat(node, cold) == 225_000_000
+    left = await _sat(node, hot)
+    assert 99_990_000 < left < 100_000_000  # 3.25 - 2.25, less the network fee
+    assert await restarted.plan("alice") == []  # back inside the band
+
+
+async def test_below_floor_drafts_a_cold_psbt_two_cosigners_sign(
+    tmp_path: Path, chain: dict[str, Any], ceremony: CeremonyResult, public: PublicWallets, sealer: Sealer
+) -> None:
+    sim, node = chain["sim"], chain["node"]
+    hot, cold = public.hot_address("BTC"), public.cold_address(0, 0)
+    await chain["fund"](hot, D("0.2"))
+    await chain["fund"](cold, D(5))
+    sim.mine(1, faucet_address())
+    tr = _treasury(tmp_path, node, ceremony, public, sealer)
+
+    [t] = await tr.plan("alice")
+    assert (t.kind, t.amount, t.address, t.state) == (COLD_TO_HOT, D("0.8"), hot, "proposed")
+    _approve(tr, t.id)
+    waiting = await tr.execute(t.id)
+    assert waiting.state == "waiting_cold" and waiting.artefact
+    assert not sim.node.mempool  # nothing moves without the cold signers
+    base = json.loads(waiting.artefact)["psbt"]
+    cosigners = [f for f in sorted(ceremony.cold_files) if f.name.startswith("cosigner-")][1:]
+
+    tampered = PSBT.from_string(base)  # an attacker sends the refill elsewhere before the cosigners sign
+    tampered.outputs[0].script_pubkey = PSBT.from_string(base).outputs[1].script_pubkey
+    bad = [sign_cold_psbt(tampered.to_string(), f, sealer)[0] for f in cosigners]
+    with pytest.raises(SpendMismatch):
+        await tr.attach_cold(t.id, bad)
+    assert tr.get(t.id).state == "waiting_cold" and not sim.node.mempool
+    with pytest.raises(Exception, match="2 signatures"):
+        await tr.attach_cold(t.id, [sign_cold_psbt(base, cosigners[0], sealer)[0]])
+
+    signed = [sign_cold_psbt(base, f, sealer)[0] for f in cosigners]
+    sent = await tr.attach_cold(t.id, signed)
+    assert sent.state == "sent" and sent.tx_id in sim.node.mempool
+    sim.mine(1, faucet_address())
+    assert (await tr.execute(t.id)).state == "completed"
+    assert await _sat(node, hot) == 100_000_000  # 0.2 + 0.8: exactly the target
+    assert await tr.plan("alice") == []
+
+
+async def test_inside_the_band_nothing_is_proposed(
+    tmp_path: Path, chain: dict[str, Any], ceremony: CeremonyResult, public: PublicWallets, sealer: Sealer
+) -> None:
+    await chain["fund"](public.hot_address("BTC"), D("1.5"))
+    chain["sim"].mine(1, faucet_address())
+    tr = _treasury(tmp_path, chain["node"], ceremony, public, sealer)
+    assert await tr.plan("alice") == [] and tr.list_transfers() == []
