@@ -4,8 +4,9 @@ operator's role from the address they act from, then written to the audit log.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from compliance import BackOffice
@@ -21,7 +22,17 @@ from connectors.kraken.capital import KrakenCapital
 from connectors.kraken.trading import KrakenTrading
 from connectors.trading import TradingVenue
 from connectors.trading import decimal_text as _s
-from treasury import AuditSink, Authorizer, TableApprovals, Transfer, Treasury, TreasuryError
+from treasury import (
+    AuditSink,
+    Authorizer,
+    HotCold,
+    NodeHotBalances,
+    TableApprovals,
+    Transfer,
+    Treasury,
+    TreasuryError,
+    bands,
+)
 from wallets import WalletError, migrations
 from wallets.custody import PublicWallets
 from wallets.custody.networks import BTC_PARAMS, NETWORKS
@@ -58,6 +69,50 @@ def _hot_addresses(settings: Settings) -> dict[str, str]:
         return {}
     public = PublicWallets.load(path)
     return {network: public.hot_address(network) for network in NETWORKS}
+
+
+async def _hot_cold(settings: Settings, stack: AsyncExitStack) -> HotCold | None:
+    """The hot wallet's band keeper when ``custody.hot_limits`` is set and the custody keys exist: hot balances,
+    the hot signers and broadcasts through the configured nodes (``braid serve``'s dev chains when they run)."""
+    from gateway.custody_runtime import chain_nodes, running_chain_settings
+    from gateway.wallet_commands import sealer_from
+    from wallets.chains.nodes import BitcoinNode, EvmNode
+    from wallets.custody.ceremony import HOT_FILE
+    from wallets.custody.coins import Coins
+    from wallets.custody.hot_signers import BtcHotSigner, EvmHotSigner
+    from wallets.custody.withdrawals import Signer
+
+    keys = custody_dir(settings.custody, settings.data_dir)
+    if not settings.custody.hot_limits or not (keys / "api").exists():
+        return None
+    settings = running_chain_settings(settings)
+    public = PublicWallets.load(keys / "api")
+    coins = Coins.from_settings(settings.custody.flow)
+    nodes = chain_nodes(settings)
+    for node in nodes.values():
+        stack.push_async_callback(node.close)
+    sealer = sealer_from(settings)
+    hot_file = keys / "hot-signer" / HOT_FILE
+    chain_ids = {"ETH": settings.custody.eth_chain_id, "BSC": settings.custody.bsc_chain_id}
+    btc = nodes.get("BTC")
+    btc_node = btc if isinstance(btc, BitcoinNode) else None
+    evm = {n: node for n, node in nodes.items() if isinstance(node, EvmNode)}
+    signers: dict[str, Signer] = {
+        n: EvmHotSigner(node, public, coins, hot_file, sealer, chain_ids) for n, node in evm.items()
+    }
+    if btc_node is not None:
+        signers["BTC"] = BtcHotSigner(btc_node, public, hot_file, sealer)
+    return HotCold(
+        bands(settings.custody.hot_limits, coins),
+        public,
+        coins,
+        balances=NodeHotBalances(public, coins, btc_node, evm),
+        chains=dict(nodes),
+        signers=signers,
+        btc_node=btc_node,
+        evm_nodes=evm,
+        chain_ids=chain_ids,
+    )
 
 
 # What each treasury action needs from the operator's role (the same permissions as client withdrawals).
@@ -100,9 +155,12 @@ async def open_treasury(settings: Settings, ip: str = CLI_IP) -> AsyncIterator[T
     trading, capital = _adapters(settings)
     t = settings.treasury
     bo = BackOffice.from_settings(settings)
+    stack = AsyncExitStack()
     try:
         # No chain-balance source is wired to the command line yet: wallets=None shows venues only, and refills
         # from the hot wallet are not planned; no hot wallet sender either, so hot -> venue transfers are refused.
+        # The hot wallet's own band (custody.hot_limits) is kept by ``HotCold`` against the nodes.
+        hot_cold = await _hot_cold(settings, stack)
         yield Treasury(
             engine,
             balances=trading,
@@ -117,8 +175,10 @@ async def open_treasury(settings: Settings, ip: str = CLI_IP) -> AsyncIterator[T
             btc=BTC_PARAMS[settings.custody.btc_network],
             authorize=operator_check(bo, ip),
             audit=audit_to(bo, ip),
+            hot_cold=hot_cold,
         )
     finally:
+        await stack.aclose()
         bo.close()
         for venue in trading.values():
             await venue.close()
@@ -144,4 +204,5 @@ def transfer_json(t: Transfer) -> dict[str, Any]:
         "error": t.error,
         "created": t.created,
         "updated": t.updated,
+        "coldArtefact": json.loads(t.artefact) if t.artefact else None,  # what the cold signers sign
     }

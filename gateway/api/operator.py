@@ -11,6 +11,8 @@ refusals are Binance-shaped ``{"code","msg"}`` errors from the one table.
 - ``DELETE /braid/v1/operator/session``, ``GET /braid/v1/operator/me``
 - ``GET /braid/v1/treasury/inventory``, ``POST /braid/v1/treasury/plan``, ``GET /braid/v1/treasury/transfers``
 - ``POST /braid/v1/treasury/transfers/{id}/approve`` | ``/reject`` | ``/execute``
+- ``POST /braid/v1/treasury/transfers/{id}/cold`` (``signed``: the cosigners' PSBTs, comma-separated, or the
+  signed EVM transaction) for a ``waiting_cold`` refill (its ``coldArtefact`` is in the transfer's JSON)
 """
 
 from __future__ import annotations
@@ -194,6 +196,26 @@ async def execute(request: web.Request, op: Operator, p: Params) -> web.Response
     return json_response(await _with_treasury(request, act))
 
 
+@operator_endpoint(APPROVE_WITHDRAWAL)  # the cold signers' work for an approved cold -> hot refill
+async def cold(request: web.Request, op: Operator, p: Params) -> web.Response:
+    tid = _transfer_id(request)
+    signed = [s for s in (p.get("signed") or "").split(",") if s]
+    if not signed:
+        raise ApiError.of(
+            RequestError.ILLEGAL_BECAUSE, name="signed", reason="the signed PSBTs or transaction are missing"
+        )
+    bo = _backoffice(request)
+    ip = request.remote or "?"
+
+    async def act(tr: Treasury) -> dict[str, Any]:
+        t = await tr.attach_cold(tid, signed)
+        details = {"state": t.state, "txid": t.tx_id or ""}
+        await asyncio.to_thread(bo.audit.record, op.username, ip, "treasury.cold_submit", f"transfer:{tid}", details)
+        return transfer_json(t)
+
+    return json_response(await _with_treasury(request, act))
+
+
 async def _sync(fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
     return transfer_json(await asyncio.to_thread(fn, *args))
 
@@ -208,3 +230,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/braid/v1/treasury/transfers/{id}/approve", approve)
     app.router.add_post("/braid/v1/treasury/transfers/{id}/reject", reject)
     app.router.add_post("/braid/v1/treasury/transfers/{id}/execute", execute)
+    app.router.add_post("/braid/v1/treasury/transfers/{id}/cold", cold)
