@@ -194,3 +194,57 @@ async def test_inside_the_band_nothing_is_proposed(
     chain["sim"].mine(1, faucet_address())
     tr = _treasury(tmp_path, chain["node"], ceremony, public, sealer)
     assert await tr.plan("alice") == [] and tr.list_transfers() == []
+
+
+async def test_eth_below_floor_refilled_by_the_offline_signed_cold_transaction(
+    tmp_path: Path, anvil_eth: Any, ceremony: CeremonyResult, public: PublicWallets, sealer: Sealer
+) -> None:
+    from web3 import AsyncHTTPProvider, AsyncWeb3
+
+    from wallets.chains.nodes import EvmNode
+    from wallets.custody.evm import sign_cold_evm
+
+    w3 = AsyncWeb3(AsyncHTTPProvider(anvil_eth.url))
+    funder = (await w3.eth.accounts)[0]
+    hot, cold = public.hot_address("ETH"), public.cold_evm_address
+    assert cold is not None
+    await w3.eth.send_transaction({"from": funder, "to": hot, "value": w3.to_wei("0.5", "ether")})
+    await w3.eth.send_transaction({"from": funder, "to": cold, "value": w3.to_wei(10, "ether")})
+    node = EvmNode(anvil_eth.url)
+    url = f"sqlite:///{tmp_path}/braid.db"
+    migrations.upgrade(url)
+    engine = create_db_engine(url)
+    c = coins()
+    hot_cold = HotCold(
+        make_bands({"ETH": HotLimit(floor=D(1), target=D(2), ceiling=D(3))}, c),
+        public,
+        c,
+        balances=NodeHotBalances(public, c, None, {"ETH": node}),
+        chains={"ETH": node},
+        signers={},
+        evm_nodes={"ETH": node},
+        chain_ids={"ETH": 31337},
+    )
+    tr = Treasury(
+        engine, balances={}, capital={}, wallets=None, hot_addresses={}, approvals=TableApprovals(engine),
+        hot_cold=hot_cold,
+    )  # fmt: skip
+    try:
+        [t] = await tr.plan("alice")
+        assert (t.kind, t.amount, t.address) == (COLD_TO_HOT, D("1.5"), hot)
+        _approve(tr, t.id)
+        waiting = await tr.execute(t.id)
+        assert waiting.state == "waiting_cold" and waiting.artefact
+        unsigned = json.loads(waiting.artefact)["unsigned"]
+        key = next(f for f in ceremony.cold_files if f.name.startswith("cold-evm"))
+        more = sign_cold_evm({**unsigned, "value": str(int(unsigned["value"]) * 2)}, key, sealer)
+        with pytest.raises(SpendMismatch):
+            await tr.attach_cold(t.id, ["0x" + more.hex()])
+        sent = await tr.attach_cold(t.id, ["0x" + sign_cold_evm(unsigned, key, sealer).hex()])
+        assert sent.state == "sent" and await node.succeeded(str(sent.tx_id)) is True
+        assert (await tr.execute(t.id)).state == "completed"
+        assert await w3.eth.get_balance(hot) == w3.to_wei(2, "ether")  # exactly the target
+    finally:
+        await node.close()
+        await w3.provider.disconnect()
+        engine.dispose()
