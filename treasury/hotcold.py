@@ -175,7 +175,8 @@ class HotCold:
 
     # ----- planning -----
     async def plan(self, tr: Treasury, proposer: str) -> list[Transfer]:
-        """One proposal per band the hot wallet is outside of; none where one is still open."""
+        """One proposal per band the hot wallet is outside of; none where one is still open, or whose hot balance
+        cannot be read now."""
         from treasury.service import OPEN_STATES
 
         busy = {(t.asset, t.network) for t in tr.list_transfers(states=OPEN_STATES) if t.kind in KINDS}
@@ -184,7 +185,11 @@ class HotCold:
             if (band.coin, band.network) in busy:
                 continue
             decimals = self.coins.require(band.network, band.coin).decimals
-            held = await self.balances.hot_balance(band.coin, band.network)
+            try:
+                held = await self.balances.hot_balance(band.coin, band.network)
+            except Exception as exc:  # noqa: BLE001 - a node that does not answer: this band waits, the rest go on
+                log.warning("treasury_hot_balance_unavailable", coin=band.coin, network=band.network, error=repr(exc))
+                continue
             if held > band.ceiling:
                 kind, amount = HOT_TO_COLD, _units(held - band.target, decimals)
                 reason = (

@@ -248,3 +248,23 @@ async def test_eth_below_floor_refilled_by_the_offline_signed_cold_transaction(
         await node.close()
         await w3.provider.disconnect()
         engine.dispose()
+
+
+def test_the_band_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from config.settings import Settings
+
+    monkeypatch.setenv(
+        "BRAID_CUSTODY__HOT_LIMITS",
+        '{"BTC": {"floor": "0.5", "target": "1", "ceiling": "2"}, "usdt@eth": {"floor": 1, "target": 5, "ceiling": 9}}',
+    )
+    limits = Settings().custody.hot_limits
+    assert [(b.coin, b.network, b.floor, b.target, b.ceiling) for b in make_bands(limits, coins())] == [
+        ("BTC", "BTC", D("0.5"), D(1), D(2)),
+        ("USDT", "ETH", D(1), D(5), D(9)),
+    ]
+    with pytest.raises(Exception, match="COIN@NETWORK"):
+        make_bands({"USDT": HotLimit(floor=D(1), target=D(2), ceiling=D(3))}, coins())  # on ETH and on BSC
+    with pytest.raises(ValidationError, match="floor <= target <= ceiling"):
+        HotLimit(floor=D(2), target=D(1), ceiling=D(3))
