@@ -69,6 +69,7 @@ ParentTif = Literal["GTC", "IOC", "FOK"]  # a parent order's time in force (rout
 log = structlog.get_logger(__name__)
 ZERO = Decimal(0)
 Q8 = Decimal("0.00000001")
+QUOTE_PRECISION = 8  # decimals of a quote amount (exchangeInfo's quoteAssetPrecision)
 # text -> member for what a client sends (a dict lookup: an Enum call costs a microsecond per order)
 _SIDE_OF = dict(OrderSide.__members__)
 _TYPE_OF = {t: OrderType[t] for t in ("LIMIT", "LIMIT_MAKER", "MARKET")}  # the types Braid takes
@@ -125,6 +126,9 @@ class OrderRow:
     canonical: str = ""  # BTC/USDT
     booked: int = 0  # router fills settled so far
     saved: bool = False
+    # for an order restored after a restart: its fills' references start anew (the engine's trade ids do), so
+    # they carry the restart's mark to stay apart from those booked before it
+    fill_epoch: str = ""
 
     @property
     def is_open(self) -> bool:
@@ -175,6 +179,7 @@ class OrderRow:
             self.canonical,
             self.booked,
             self.saved,
+            self.fill_epoch,
         )
 
     def record(self) -> OrderRecord:
@@ -321,8 +326,11 @@ class OrdersService:
             )
             if q <= 0 or (inst.min_qty and q < inst.min_qty) or (max_q and q > max_q) or (step and q % step):
                 raise _refuse(reason)
-        if req.quote_qty is not None and req.quote_qty <= 0:
-            raise _refuse(MatchingReason.MATCHING_NOTIONAL)
+        if req.quote_qty is not None:
+            if req.quote_qty <= 0:
+                raise _refuse(MatchingReason.MATCHING_NOTIONAL)
+            if -int(req.quote_qty.as_tuple().exponent) > QUOTE_PRECISION:  # what exchangeInfo publishes
+                raise _refuse(MatchingReason.MATCHING_BAD_PRECISION, QUOTE)
         notional = self._notional(req, inst)
         if notional is not None and (
             (inst.min_notional and notional < inst.min_notional and (not market or inst.apply_min_to_market))
@@ -571,7 +579,7 @@ class OrdersService:
             f.maker,
             t,
             f.source,
-            f"{f.ref}:{index}"[:64],
+            f"{f.ref}:{o.fill_epoch}{index}"[:64],
             s.markup,
         )
         # the row by hand, as for orders (OrderStore.add_fill's asdict deep-copies every Decimal)
@@ -773,6 +781,7 @@ class OrdersService:
         a GTC limit (so one the market has moved through fills, as the market watch would have routed it) and
         rests in the internal book; what it fills is booked as for any order. Returns how many were restored."""
         n = 0
+        epoch = f"r{time.time_ns()}:"
         for rec in self.wallets.orders.restore_open():
             inst = self.by_symbol.get(rec.symbol)
             if inst is None or rec.orig_qty is None or rec.price is None:
@@ -801,22 +810,25 @@ class OrdersService:
                 inst.symbol,
                 0,
                 True,
+                epoch,
             )
             self._track(o)
             # the order's own tenant, as when it was placed: (tenant, account) is its self-trade-prevention group
             tenant = self.wallets.accounts.account(o.account_id).tenant_id or 0
-            report = await self.router.execute(
-                ParentOrder(str(o.order_id), inst.symbol, o.side, left, _LIMIT, o.price, _GTC, tenant, o.account_id)
+            # what is left of an order accepted when it came in: the book takes it back even under the minimums
+            parent = ParentOrder(
+                str(o.order_id), inst.symbol, o.side, left, _LIMIT, o.price, _GTC, tenant, o.account_id, remainder=True
             )
+            report = await self.router.execute(parent)
             batch = Batch()
             changed: Changed = []
-            if report.status == "REJECTED":
+            if report.status == "REJECTED":  # it cannot work again: expired, its lock released, never left dead
                 log.warning("restore_refused", order_id=o.order_id, code=report.reject_code, msg=report.reject_msg)
-                await self._set_state(o, _CANCELED, batch)
-                changed.append((o, [], "CANCELED"))
+                await self._set_state(o, _EXPIRED, batch)
+                changed.append((o, [], "EXPIRED"))
             else:
                 fills = await self._book(o, report, batch)
-                if fills:
+                if fills or o.status == _EXPIRED:
                     changed.append((o, fills, "TRADE"))
             await self._touched(batch, changed, exclude=o.order_id)
             await self._commit(batch, changed)

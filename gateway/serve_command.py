@@ -61,7 +61,9 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     app = web.Application()
     add_routes(app, md)
     wallets, service_task, demo, custody = await _mount_api(app, md, settings)
-    runner = web.AppRunner(app, access_log=None)
+    from gateway.api.runner import ApiRunner
+
+    runner = ApiRunner(app, access_log=None, read_timeout_s=settings.api_read_timeout_s)
     await runner.setup()
     port = args.port if args.port is not None else settings.port
     site = web.TCPSite(runner, settings.host, port)

@@ -23,6 +23,9 @@ class NewOrder:
 
     ``protect_price``: match only against resting orders at prices no worse than this; whatever is
     left is released to the caller (event ``released``), never rested.
+    ``remainder``: what is left of an order that passed the entry filters when it first came in (the router's
+    remainder of a client order, an order restored after a restart): as on Binance, where a resting order's
+    remainder is never re-checked, the entry minimums (``minQty``, ``minNotional``) do not apply to it.
     """
 
     symbol: str
@@ -40,6 +43,7 @@ class NewOrder:
     tenant: Party = ""
     ts: int = 0
     protect_price: Decimal | None = None
+    remainder: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -251,7 +251,7 @@ class MatchingEngine:
                     cmd.ts,
                     None,
                 )
-            return (
+            new = (
                 OP_NEW,
                 s.index,
                 acct,
@@ -268,6 +268,7 @@ class MatchingEngine:
                 cmd.ts,
                 scale(cmd.protect_price, s.tick),
             )
+            return (*new, 1) if cmd.remainder else new  # the core reads a 16th item as the remainder flag
         if isinstance(cmd, CancelOrder):
             return (
                 OP_CANCEL,

@@ -225,7 +225,7 @@ def generate_flow(
     step: Decimal = Decimal("0.001"),
 ) -> list[FlowOrder]:
     """A seeded flow of IOC market and marketable-limit parents spread evenly over the replay."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # nosec B311 # seeded pseudo-random market simulation, not security
     sizes = sizes or {}
     out = []
     for i in range(count):

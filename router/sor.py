@@ -359,11 +359,14 @@ class SmartOrderRouter:
         """Submit ``qty`` as a GTC limit at the parent's price: it matches what it can and rests the rest."""
         assert self.engine is not None
         events = self.engine.submit(self._engine_order(p, qty, p.order.price, TimeInForce.GTC))
+        accepted = False
         for e in events:
             if e.kind == "accepted":
+                accepted = True
                 p.engine_id = e.order_id
                 self._by_engine_id[e.order_id] = p.order.parent_id
-        p.resting = qty - sum((e.quantity for e in events if e.kind == "trade"), ZERO)
+        # refused by the book: nothing rests (the parent ends EXPIRED with what it filled, its lock released)
+        p.resting = qty - sum((e.quantity for e in events if e.kind == "trade"), ZERO) if accepted else ZERO
         self._engine_events(events, taker=p)
         if p.resting <= 0:
             self._by_engine_id.pop(p.engine_id, None)  # type: ignore[arg-type]
@@ -386,6 +389,8 @@ class SmartOrderRouter:
         return cost / total
 
     def _engine_order(self, p: _Parent, qty: Decimal, price: Decimal | None, tif: TimeInForce) -> NewOrder:
+        """``qty`` of the parent for the engine; less than the whole order is the rest of one the gateway
+        accepted, which the entry minimums no longer apply to (as a resting remainder on Binance)."""
         return NewOrder(
             symbol=p.order.symbol,
             account=p.order.account,
@@ -397,6 +402,7 @@ class SmartOrderRouter:
             time_in_force=tif,
             client_order_id=p.order.parent_id,
             ts=self.clock(),
+            remainder=p.order.remainder or qty < p.order.qty,
         )
 
     def _internal_price(self, symbol: str, price: Decimal | None, side: str) -> Decimal | None:
@@ -570,8 +576,9 @@ class SmartOrderRouter:
         for attempt in range(_RECONCILE_ATTEMPTS):
             try:
                 found = await venue.query(child.symbol, child.client_order_id)
-            except VenueError as exc:
-                log.warning("reconcile_query_failed", venue=child.venue, attempt=attempt, error=str(exc))
+            except (VenueError, KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+                # a failed or unreadable answer tells nothing: ask again
+                log.warning("reconcile_query_failed", venue=child.venue, attempt=attempt, error=repr(exc))
                 found = None
             else:
                 if found is None:

@@ -241,15 +241,15 @@ class _Sim:
     ) -> None:
         # Separate streams, so that the market never depends on when the client asked for what.
         self.seed = seed
-        self.rng = random.Random(seed)
-        self.net_rng = {v: random.Random(f"{seed}:net:{v}") for v in venues}
+        self.rng = random.Random(seed)  # nosec B311 # seeded pseudo-random market simulation, not security
+        self.net_rng = {v: random.Random(f"{seed}:net:{v}") for v in venues}  # nosec B311 # seeded pseudo-random market simulation, not security
         self.activity = activity
         self.seconds = seconds
         self.end_ns = T0_NS + int(seconds * S)
         self.writer = writer
         self.kraken_version = kraken_version
         self.venues = venues
-        self.latent = Latent(random.Random(self.rng.random()), seconds, SYMBOLS)
+        self.latent = Latent(random.Random(self.rng.random()), seconds, SYMBOLS)  # nosec B311 # seeded pseudo-random market simulation, not security
         self.heap: list[tuple[int, int, Callable[..., None], tuple[Any, ...]]] = []
         self.seq = itertools.count()
         self.dislocations = self._dislocations()
@@ -270,11 +270,12 @@ class _Sim:
         self.instruments: dict[str, dict[str, Instrument]] = {}
         self.trade_subscribed: set[tuple[str, str]] = set()  # (venue, symbol) whose client asked for trades
         self.trade_ids: dict[tuple[str, str], int] = {}
-        self.trade_rng = {v: random.Random(f"{seed}:trades:{v}") for v in venues}
-        self.trade_net_rng = {v: random.Random(f"{seed}:trade-net:{v}") for v in venues}
+        # nosec B311 below: seeded, reproducible market simulation, not security
+        self.trade_rng = {v: random.Random(f"{seed}:trades:{v}") for v in venues}  # nosec B311
+        self.trade_net_rng = {v: random.Random(f"{seed}:trade-net:{v}") for v in venues}  # nosec B311
 
     def _dislocations(self) -> list[Dislocation]:
-        rng, out = random.Random(self.rng.random()), []
+        rng, out = random.Random(self.rng.random()), []  # nosec B311 # seeded pseudo-random market simulation, not security
         t = T0_NS + int(rng.uniform(15, 30) * S)
         while t < self.end_ns - 5 * S:
             kind = rng.choice(("lag", "jump"))
@@ -327,7 +328,7 @@ class _Sim:
             self._reference(venue)
         for sym in SYMBOLS:
             for venue in self.venues:
-                rng = random.Random(f"{self.seed}:book:{venue}:{sym.symbol}")
+                rng = random.Random(f"{self.seed}:book:{venue}:{sym.symbol}")  # nosec B311 # seeded pseudo-random market simulation, not security
                 self.books[(venue, sym.symbol)] = _Book(
                     PROFILES[venue], sym.symbol, rng, self.fair(venue, sym.symbol, T0_NS), self.activity
                 )

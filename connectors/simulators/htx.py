@@ -98,7 +98,7 @@ class HtxSimulator(SimServer):
         self.ping_interval_s = ping_interval_s
         self.max_missed_pings = max_missed_pings
         self.seq_steps = seq_steps
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # nosec B311 # seeded pseudo-random market simulation, not security
         self.seq: dict[str, int] = {sym: seq_start for sym in self.books}
         self.version: dict[str, int] = {sym: seq_start * 10 for sym in self.books}
         self.views: dict[tuple[str, int], _View] = {}

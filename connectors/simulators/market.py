@@ -69,8 +69,8 @@ class MarketGenerator:
     trade_rng: random.Random = field(init=False)  # its own stream: trades never change the book sequence
 
     def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
-        self.trade_rng = random.Random(f"{self.seed}:trades")
+        self.rng = random.Random(self.seed)  # nosec B311 # seeded pseudo-random market simulation, not security
+        self.trade_rng = random.Random(f"{self.seed}:trades")  # nosec B311 # the same, for public trades
 
     def trade(self, book: SimBook) -> SimTrade | None:
         """Maybe a public trade at the touch (the book is left as it is)."""

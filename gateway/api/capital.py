@@ -192,6 +192,7 @@ async def coin_config(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     account = ctx.caller(key_of(request)).account_id
     frozen = await custody.withdrawals.freezes()
+    await ctx.service.wallets.ledger.refresh(account)  # as stored: another process may have changed them
     out = []
     for coin in dict.fromkeys(c.coin for c in custody.coins.all):
         bal = ctx.service.wallets.ledger.balance(account, coin)

@@ -139,6 +139,8 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
         return error_response(err)
     except web.HTTPNotFound:
         return error_response(not_found_path())
+    except web.HTTPRequestEntityTooLarge:  # a body past aiohttp's client_max_size (a JSON or multipart read)
+        return error_response(ApiError.of(RequestError.BODY_TOO_LARGE))
     except web.HTTPMethodNotAllowed as exc:  # Allow names what the path takes (RFC 9110)
         return error_response(
             ApiError.of(RequestError.METHOD_NOT_ALLOWED, headers={"Allow": ", ".join(sorted(exc.allowed_methods))})

@@ -136,7 +136,7 @@ async def ping(request: web.Request) -> web.Response:
 
 @endpoint(weight=1)
 async def server_time(request: web.Request) -> web.Response:
-    return json_response({"serverTime": now_ms()})
+    return json_response({"serverTime": request.app[CTX].auth.clock_ms()})  # the clock signatures are checked on
 
 
 @endpoint(weight=20)

@@ -5,8 +5,9 @@ The raw texts are kept as received: the signature is checked over them, never ov
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from urllib.parse import unquote_plus
 
 from aiohttp import hdrs, web
@@ -16,6 +17,27 @@ from gateway.binance_errors import RequestError
 
 _MAX_BODY = 64 * 1024
 _FORM = "application/x-www-form-urlencoded"
+# Binance's grammar for numbers: ASCII digits only (no signs, spaces, exponents, "_" or other scripts' digits)
+DECIMAL_RE = re.compile(r"([0-9]{1,20})(\.[0-9]{1,20})?")
+INTEGER_RE = re.compile(r"-?[0-9]{1,20}")  # a minus is read here and refused by the caller's range if it must
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what the databases store; beyond it no id or time exists
+
+
+def parse_decimal(text: str, name: str) -> Decimal:
+    """``text`` as Binance reads a decimal parameter, or its -1100 error."""
+    if DECIMAL_RE.fullmatch(text) is None:
+        raise errors.bad_value(name)
+    return Decimal(text)
+
+
+def parse_integer(text: str, name: str) -> int:
+    """``text`` as Binance reads an integer parameter (within 64 bits), or its -1100 error."""
+    if INTEGER_RE.fullmatch(text) is None:
+        raise errors.illegal(name)
+    n = int(text)
+    if not INT64_MIN <= n <= INT64_MAX:
+        raise errors.illegal(name)
+    return n
 
 
 _BOOLEANS = {"true": True, "false": False}
@@ -55,13 +77,7 @@ class Params:
             if required:
                 raise errors.mandatory(name)
             return None
-        try:
-            d = Decimal(v)
-        except InvalidOperation:
-            raise errors.bad_value(name) from None
-        if not d.is_finite():
-            raise errors.bad_value(name)
-        return d
+        return parse_decimal(v, name)
 
     def integer(
         self,
@@ -75,13 +91,7 @@ class Params:
         v = self.required(name) if required else self.get(name)
         if v is None:
             return default
-        if not v.isdigit() or len(v) > 20:
-            if v.startswith("-") and v[1:].isdigit():
-                n = int(v)
-            else:
-                raise errors.illegal(name)
-        else:
-            n = int(v)
+        n = parse_integer(v, name)
         if (lo is not None and n < lo) or (hi is not None and n > hi):
             raise errors.ApiError.of(RequestError.ILLEGAL_RANGE, name=name, legal=f"{lo}..{hi}")
         return n
@@ -100,15 +110,16 @@ def parse_form(raw: str) -> list[tuple[str, str]]:
     return out
 
 
-def _add_form(values: dict[str, str], raw: str) -> None:
-    """``parse_form(raw)`` into ``values``, a later name winning; text with nothing escaped skips the checks."""
-    if "%" in raw or "+" in raw:
-        values.update(parse_form(raw))
-        return
-    for part in raw.split("&"):
-        if part:
-            k, _, v = part.partition("=")
-            values[k] = v
+def _form_values(raw: str) -> dict[str, str]:
+    """``parse_form(raw)`` as a dict; a name sent twice is Binance's -1101. Text with nothing escaped skips
+    the unescaping."""
+    values: dict[str, str] = {}
+    pairs = parse_form(raw) if "%" in raw or "+" in raw else (p.partition("=")[::2] for p in raw.split("&") if p)
+    for k, v in pairs:
+        if k in values:
+            raise errors.ApiError.of(RequestError.DUPLICATE_PARAM)
+        values[k] = v
+    return values
 
 
 def params_now(request: web.Request) -> Params | None:
@@ -128,7 +139,23 @@ def params_now(request: web.Request) -> Params | None:
 async def read_params(request: web.Request) -> Params:
     """Query and body parameters of a request (form-encoded bodies on any method, DELETE included)."""
     now = params_now(request)
-    return now if now is not None else _params(request, await request.read())
+    return now if now is not None else _params(request, await _read_body(request))
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The body, refused past ``_MAX_BODY`` as it arrives (a chunked body announces no length)."""
+    chunks: list[bytes] = []
+    size = 0
+    content = request.content
+    while not content.at_eof():
+        chunk = await content.read(_MAX_BODY + 1 - size)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > _MAX_BODY:
+            raise errors.ApiError.of(RequestError.BODY_TOO_LARGE)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _params(request: web.Request, data: bytes) -> Params:
@@ -137,9 +164,7 @@ def _params(request: web.Request, data: bytes) -> Params:
     # python-binance GETs claim JSON with no body; the raw header spares parsing the usual form's type
     if data and (request.headers.get(hdrs.CONTENT_TYPE) == _FORM or request.content_type != "application/json"):
         raw_body = data.decode("utf-8", "replace")
-    values: dict[str, str] = {}
-    if raw_body:
-        _add_form(values, raw_body)
+    values = _form_values(raw_body) if raw_body else {}
     if raw_query:
-        _add_form(values, raw_query)  # the query string wins
+        values.update(_form_values(raw_query))  # the query string wins over the body (not a duplicate)
     return Params(raw_query, raw_body, values)

@@ -265,3 +265,17 @@ def test_rejection_has_binance_code_and_text_and_changes_no_order(case: tuple, e
 def test_every_reject_reason_is_covered() -> None:
     assert {c[3] for c in CASES} == set(RejectReason)
     assert all(r.name.startswith("MATCHING_") for r in RejectReason)
+
+
+def test_a_remainder_is_exempt_from_the_entry_minimums_only(engine: Any) -> None:
+    """The rest of an order accepted earlier (``remainder=True``) rests under minQty and minNotional, as a
+    resting remainder does on Binance; the maximums, the tick and the step still apply to it."""
+    small = limit(SELL, "0.001", "100")  # 0.1 USDT: under the 5 USDT minimum
+    assert engine.apply(small)[-1].kind == "rejected"
+    kinds = [e.kind for e in engine.apply(limit(SELL, "0.001", "100", remainder=True))]
+    assert kinds == ["accepted"]
+    assert engine.apply(limit(SELL, "0.0005", "100", remainder=True))[-1].kind == "rejected"  # off the step
+    assert engine.apply(limit(SELL, "100", "20000", remainder=True))[-1].kind == "rejected"  # max notional
+    # and it trades like any resting order
+    trades = [e for e in engine.apply(limit(BUY, "0.06", "100", "b")) if e.kind == "trade"]
+    assert [t.quantity for t in trades] == [D("0.001")]

@@ -699,7 +699,7 @@ def _spk_json(spk: Script) -> dict[str, Any]:
     sj: dict[str, Any] = {"hex": spk.data.hex(), "type": script_type(spk.data)}
     try:
         sj["address"] = spk.address(REGTEST)
-    except Exception:  # noqa: BLE001 - scripts without an address form
+    except Exception:  # noqa: BLE001 - scripts without an address form  # nosec B110 # a script without an address form is skipped
         pass
     return sj
 
@@ -743,7 +743,7 @@ def _spk_for(address: Any) -> bytes:
 class BitcoinSimulator:
     """The HTTP JSON-RPC front of a ``RegtestNode`` (basic auth, single and batch requests, Core's shapes)."""
 
-    def __init__(
+    def __init__(  # nosec B107 # the regtest simulator's fixed test login
         self,
         user: str = "braid",
         password: str = "braid",
