@@ -71,7 +71,7 @@ static void prefetch_cmd(Engine *E, PyObject *t) {
     PyObject *op = PyTuple_GET_ITEM(t, 0), *clid = NULL, *acct = PyTuple_GET_ITEM(t, 2), *oid = NULL;
     if (!PyLong_CheckExact(op) || !PyLong_CheckExact(acct)) return;
     long o = PyLong_AsLong(op);
-    if (o == 1 && PyTuple_GET_SIZE(t) == 15) clid = PyTuple_GET_ITEM(t, 12);
+    if (o == 1 && PyTuple_GET_SIZE(t) >= 15) clid = PyTuple_GET_ITEM(t, 12);
     else if (o == 2 || o == 3 || o == 5) { clid = PyTuple_GET_ITEM(t, 4); oid = PyTuple_GET_ITEM(t, 3); }
     if (clid && PyUnicode_CheckExact(clid) && E->ccap) {
         uint64_t hh = clid_hh(get_i(t, 2), clid);

@@ -23,6 +23,10 @@ class NewOrder:
 
     ``protect_price``: match only against resting orders at prices no worse than this; whatever is
     left is released to the caller (event ``released``), never rested.
+
+    ``remainder``: the unfilled rest of an order accepted before (restored after a restart, or left over by
+    routing). It is exempt from the minimum quantity and minimum notional, as a resting remainder is on
+    Binance; every other check applies.
     """
 
     symbol: str
@@ -40,6 +44,7 @@ class NewOrder:
     tenant: Party = ""
     ts: int = 0
     protect_price: Decimal | None = None
+    remainder: bool = False
 
 
 @dataclass(frozen=True, slots=True)

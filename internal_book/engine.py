@@ -267,6 +267,7 @@ class MatchingEngine:
                 cmd.client_order_id,
                 cmd.ts,
                 scale(cmd.protect_price, s.tick),
+                *((True,) if cmd.remainder else ()),  # the core's optional 16th item
             )
         if isinstance(cmd, CancelOrder):
             return (

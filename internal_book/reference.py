@@ -203,16 +203,16 @@ class ReferenceEngine:
             or (inst.max_price > 0 and p > inst.max_price)
         )
 
-    def _qty_bad(self, inst: Instrument, q: Decimal) -> bool:
+    def _qty_bad(self, inst: Instrument, q: Decimal, remainder: bool = False) -> bool:
         return (
             q <= 0
             or q % inst.step_size != 0
-            or (inst.min_qty > 0 and q < inst.min_qty)
+            or (not remainder and inst.min_qty > 0 and q < inst.min_qty)
             or (inst.max_qty > 0 and q > inst.max_qty)
         )
 
-    def _notional_bad(self, inst: Instrument, n: Decimal, check_max: bool = True) -> bool:
-        return (inst.min_notional > 0 and n < inst.min_notional) or (
+    def _notional_bad(self, inst: Instrument, n: Decimal, check_max: bool = True, remainder: bool = False) -> bool:
+        return (not remainder and inst.min_notional > 0 and n < inst.min_notional) or (
             check_max and inst.max_notional > 0 and n > inst.max_notional
         )
 
@@ -248,7 +248,7 @@ class ReferenceEngine:
             if c.quote_order_qty <= 0:
                 return R.MATCHING_NOTIONAL, 0
         if c.quantity is not None:
-            if self._qty_bad(inst, c.quantity):
+            if self._qty_bad(inst, c.quantity, c.remainder):
                 return R.MATCHING_LOT_SIZE, 0
             if c.order_type in MARKET_LIKE:
                 mstep = inst.market_step_size or inst.step_size
@@ -258,7 +258,7 @@ class ReferenceEngine:
             return R.MATCHING_TRAILING_DELTA, 0
         if c.order_type in PRICED:
             assert c.price is not None and c.quantity is not None  # check_params requires both
-            if self._notional_bad(inst, c.price * c.quantity):
+            if self._notional_bad(inst, c.price * c.quantity, remainder=c.remainder):
                 return R.MATCHING_NOTIONAL, 0
         elif inst.apply_min_to_market:
             last = self.last[c.symbol]

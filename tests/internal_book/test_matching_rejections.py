@@ -7,7 +7,7 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
-from ib_fixtures import ENGINES, INSTRUMENTS, limit, market
+from ib_fixtures import ENGINES, INSTRUMENTS, kinds, limit, market
 
 from domain import OrderSide, OrderType, TimeInForce
 from internal_book import (
@@ -265,3 +265,16 @@ def test_rejection_has_binance_code_and_text_and_changes_no_order(case: tuple, e
 def test_every_reject_reason_is_covered() -> None:
     assert {c[3] for c in CASES} == set(RejectReason)
     assert all(r.name.startswith("MATCHING_") for r in RejectReason)
+
+
+def test_a_remainder_rests_below_the_minimums_but_not_above_the_maximums(engine: Any) -> None:
+    """The rest of an order accepted before (restored, or left by routing) is exempt from the minimum quantity
+    and notional, as a resting remainder is; the first order of the same size is not, and no remainder may
+    exceed the maximums or leave the grid."""
+    small = limit(SELL, "0.001", "100", "a")  # 0.1 USDT: under the 5 USDT minimum notional
+    assert kinds(engine.apply(small)) == ["rejected"]
+    assert kinds(engine.apply(limit(SELL, "0.001", "100", "a", remainder=True))) == ["accepted"]
+    assert kinds(engine.apply(limit(BUY, "0.001", "100", "b"))) == ["rejected"]
+    assert kinds(engine.apply(limit(BUY, "0.001", "100", "b", remainder=True))) == ["accepted", "trade"]
+    assert kinds(engine.apply(limit(SELL, "101", "100", "a", remainder=True))) == ["rejected"]  # over max_qty
+    assert kinds(engine.apply(limit(SELL, "0.0005", "100", "a", remainder=True))) == ["rejected"]  # off the step
