@@ -129,6 +129,18 @@ class Ledger:
         own = self._committed.get(account_id, {})
         return {asset: Balance(asset, *own[asset]) for asset in sorted(own)}
 
+    async def stored_balances(self, account_id: int) -> dict[str, Balance]:
+        """The account's balances as the database holds them now (what a client is shown): unlike
+        :meth:`balances`, this sees what another process committed (``braid accounts fund``, a second front)."""
+        b = models.balances
+
+        def read(conn: Connection) -> dict[str, Balance]:
+            rows = conn.execute(select(b.c.asset, b.c.free, b.c.locked).where(b.c.account_id == account_id))
+            return {r.asset: Balance(r.asset, Decimal(r.free), Decimal(r.locked)) for r in rows}
+
+        found = await self.store.read(read)
+        return {asset: found[asset] for asset in sorted(found)}
+
     def balance(self, account_id: int, asset: str) -> Balance:
         f, lk = self._committed.get(account_id, {}).get(asset.upper(), (ZERO, ZERO))
         return Balance(asset.upper(), f, lk)

@@ -30,7 +30,7 @@ from gateway.api.auth import Security
 from gateway.api.context import CTX, ApiContext, endpoint, key_of, params_of
 from gateway.api.errors import ApiError, json_response
 from gateway.api.params import Params
-from wallets import Wallets
+from wallets import Balance, Wallets
 from wallets.custody.coins import Coins
 from wallets.custody.deposit_flow import Deposit, deposit_history
 from wallets.custody.deposits import CustodyAddresses
@@ -164,8 +164,9 @@ async def coin_config(request: web.Request) -> web.Response:
     account = ctx.caller(key_of(request)).account_id
     frozen = await custody.withdrawals.freezes()
     out = []
+    stored = await ctx.service.wallets.ledger.stored_balances(account)  # another process's changes too
     for coin in dict.fromkeys(c.coin for c in custody.coins.all):
-        bal = ctx.service.wallets.ledger.balance(account, coin)
+        bal = stored.get(coin) or Balance(coin, Decimal(0), Decimal(0))
         nets = custody.coins.networks_of(coin)
         stopped = "ALL" in frozen or coin in frozen
         out.append(

@@ -296,7 +296,7 @@ async def account(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     key = key_of(request)
     caller = ctx.caller(key)
-    balances = ctx.service.wallets.ledger.balances(caller.account_id)
+    balances = await ctx.service.wallets.ledger.stored_balances(caller.account_id)  # another process's changes too
     if params_of(request).get("omitZeroBalances") == "true":
         balances = {a: b for a, b in balances.items() if b.free or b.locked}
     return json_response(account_json(balances, "trade" in key.permissions, caller.account_id))

@@ -407,9 +407,33 @@ def account_position(balances: dict[str, Balance]) -> dict[str, object]:
 
 
 def _on_service_event(app: web.Application) -> Callable[[str, int, dict[str, Any]], None]:
+    # an account's balances go out as the database holds them (another process's changes included), read after
+    # the events of the change that caused them; one read at a time per account, so they arrive in order, and
+    # changes that come while one is waiting share it
+    waiting: set[int] = set()
+    locks: dict[int, asyncio.Lock] = {}
+
+    async def push_balances(account_id: int) -> None:
+        lock = locks.setdefault(account_id, asyncio.Lock())
+        async with lock:
+            waiting.discard(account_id)
+            try:
+                balances = await app[CTX].service.wallets.ledger.stored_balances(account_id)
+            except Exception:  # the next change sends them again
+                log.exception("ws_balances_read_failed", account=account_id)
+                return
+        event = account_position(balances)
+        for cb in list(app[USERS].get(account_id, ())):
+            cb(event)
+
     def deliver(kind: str, account_id: int, data: dict[str, Any]) -> None:
         subs = app[USERS].get(account_id)
         if not subs:
+            return
+        if kind == "balance":
+            if account_id not in waiting:
+                waiting.add(account_id)
+                asyncio.get_running_loop().create_task(push_balances(account_id))
             return
         if kind == "order":
             payloads = execution_reports(data["order"], data["fills"], data["exec_type"])
@@ -417,7 +441,7 @@ def _on_service_event(app: web.Application) -> Callable[[str, int, dict[str, Any
             t = now_ms()
             payloads = [{"e": "balanceUpdate", "E": t, "a": data["asset"], "d": fmt(data["delta"]), "T": t}]
         else:
-            payloads = [account_position(app[CTX].service.wallets.ledger.balances(account_id))]
+            return
         for p in payloads:
             for cb in list(subs):
                 cb(p)
