@@ -21,11 +21,14 @@ import math
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from statistics import median
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.ensemble import IsolationForest
 
 from compliance.aml import DAY_MS, HOUR_MS, History, MoneyEvent
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import IsolationForest
 
 FEATURES = (
     "log_value",
@@ -82,6 +85,9 @@ class AnomalyModel:
     def fit(self, rows: Sequence[Sequence[float]]) -> AnomalyModel:
         if len(rows) < 2:
             raise ValueError(f"the anomaly model needs at least 2 withdrawals to learn from, had {len(rows)}")
+        # imported on first fit: scikit-learn takes over a second to import, and most commands never train
+        from sklearn.ensemble import IsolationForest
+
         self._forest = IsolationForest(
             n_estimators=self.n_estimators, random_state=self.random_state, contamination="auto"
         ).fit(np.asarray(rows, dtype=float))

@@ -36,11 +36,20 @@ from domain import (
     TimeInForce,
     now_ms,
 )
+from gateway.binance_errors import (
+    INSUFFICIENT_BALANCE,
+    INVALID_SYMBOL,
+    NO_REFERENCE_PRICE,
+    UNKNOWN_ORDER,
+    UNSUPPORTED_COMBINATION,
+    RequestError,
+    binance_error,
+)
 from internal_book import error_of as matching_error_of
 from internal_book.errors import RejectReason as MatchingReason
 from internal_book.filters import PRICE, QTY, QUOTE, STOP, TIF, TRAIL, check_params
 from internal_book.orders import STOP_TYPES
-from router.reasons import error_of
+from router.reasons import Reason, error_of
 from router.report import INTERNAL, ExecutionReport, ParentFill, ParentOrder
 from router.risk import PreTradeRisk
 from router.sor import SmartOrderRouter
@@ -71,7 +80,6 @@ _GTC, _IOC = TimeInForce.GTC, TimeInForce.IOC
 _NEW, _PARTIALLY_FILLED, _FILLED = OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED
 _CANCELED, _EXPIRED, _EXPIRED_IN_MATCH = OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.EXPIRED_IN_MATCH
 _CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
-INSUFFICIENT = (-2010, "Account has insufficient balance for requested action.")
 
 
 class OrderRefused(Exception):
@@ -81,6 +89,12 @@ class OrderRefused(Exception):
         super().__init__(msg)
         self.code = code
         self.msg = msg
+
+    @classmethod
+    def of(cls, key: RequestError | Reason, detail: str = "", **fields: object) -> OrderRefused:
+        """The one table's answer for ``key`` (:func:`gateway.binance_errors.binance_error`)."""
+        code, msg, _ = binance_error(key, detail, **fields)
+        return cls(code, msg)
 
 
 def _refuse(reason: MatchingReason, field_code: int = 0) -> OrderRefused:
@@ -252,7 +266,7 @@ class OrdersService:
     def instrument(self, symbol: str) -> Instrument:
         inst = self.by_symbol.get(symbol)
         if inst is None:
-            raise OrderRefused(-1121, "Invalid symbol.")
+            raise OrderRefused.of(INVALID_SYMBOL)
         return inst
 
     # ----- validation (also order/test) -----
@@ -260,18 +274,16 @@ class OrdersService:
         """Parameter and filter checks only; raises OrderRefused."""
         inst = self.instrument(req.symbol)
         if req.side not in _SIDE_OF:
-            raise OrderRefused(-1117, "Invalid side.")
+            raise OrderRefused.of(RequestError.INVALID_SIDE)
         if req.type not in _TYPE_OF:
             if req.type in STOP_TYPES:
-                raise OrderRefused(-1014, "Unsupported order combination.")
-            raise OrderRefused(-1116, "Invalid orderType.")
+                raise OrderRefused.of(UNSUPPORTED_COMBINATION)
+            raise OrderRefused.of(RequestError.INVALID_ORDER_TYPE)
         if req.tif is not None and req.tif not in _TIF_OF:
-            raise OrderRefused(-1115, "Invalid timeInForce.")
+            raise OrderRefused.of(RequestError.INVALID_TIME_IN_FORCE)
         if req.client_order_id is not None and not _CLIENT_ID.match(req.client_order_id):
-            raise OrderRefused(
-                -1100,
-                "Illegal characters found in parameter 'newClientOrderId'; legal range is "
-                "'^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
+            raise OrderRefused.of(
+                RequestError.ILLEGAL_RANGE, name="newClientOrderId", legal=r"^[\.A-Z\:/a-z0-9_-]{1,36}$"
             )
         present = {
             f
@@ -373,7 +385,7 @@ class OrdersService:
         try:
             await self.wallets.ledger.reserve(acct, asset, reserve, f"order:{order_id}", batch=batch)
         except InsufficientBalance:
-            raise OrderRefused(*INSUFFICIENT) from None
+            raise OrderRefused.of(INSUFFICIENT_BALANCE) from None
         t = self.clock_ms()
         side, order_type = _SIDE_OF[req.side], _TYPE_OF[req.type]
         tif = _GTC if order_type == "LIMIT_MAKER" else (_TIF_OF[req.tif] if req.tif and order_type == "LIMIT" else None)
@@ -415,7 +427,9 @@ class OrdersService:
             raise
         if report.status == "REJECTED" or (report.reject_code is not None and not report.filled):
             await self._unreserve(acct, asset, reserve, order_id, batch)
-            raise OrderRefused(report.reject_code or -2010, report.reject_msg or "Order rejected.")
+            if report.reject_code is None or report.reject_msg is None:
+                raise OrderRefused.of(RequestError.ORDER_REJECTED)
+            raise OrderRefused(report.reject_code, report.reject_msg)
         self._track(row)
         changed: Changed = []
         fills = await self._book(row, report, batch)
@@ -461,7 +475,7 @@ class OrdersService:
     def _protection_price(self, inst: Instrument, buy: bool) -> Decimal:
         mid = self._mid(inst.symbol)
         if mid is None:
-            raise OrderRefused(-2010, "No reference price is available for this symbol.")
+            raise OrderRefused.of(NO_REFERENCE_PRICE)
         band = self.router.policies.for_symbol(inst.symbol).market_protection_bps / Decimal(10_000)
         return mid * (1 + band) if buy else mid * (1 - band)
 
@@ -711,7 +725,7 @@ class OrdersService:
         self.instrument(symbol)
         o = self._find_live(caller.account_id, symbol, order_id, client_order_id)
         if o is None:
-            raise OrderRefused(-2011, "Unknown order sent.")
+            raise OrderRefused.of(UNKNOWN_ORDER)
         report = await self.router.cancel(str(o.order_id))
         batch = Batch()
         fills = await self._book(o, report, batch) if len(report.fills) > o.booked else []

@@ -156,7 +156,7 @@ class Authenticator:
         """The caller's key from the header (USER_STREAM / MARKET_DATA security), checked for IP and permission."""
         raw = headers.get(API_KEY_HEADER)  # type: ignore[attr-defined]
         if not raw:
-            raise errors.ApiError(-2014, "API-key format invalid.", status=401)
+            raise errors.bad_key_format()
         if len(raw) > 128 or not raw.isascii():
             raise errors.bad_key_format()
         key = self.keys.lookup(raw)

@@ -22,6 +22,7 @@ from gateway.api import errors
 from gateway.api.auth import Security
 from gateway.api.context import CTX, audit, endpoint, key_of, params_of
 from gateway.api.errors import ApiError, json_response
+from gateway.binance_errors import RequestError
 from wallets import WalletError, Wallets
 
 
@@ -34,7 +35,7 @@ def _broker(request: web.Request) -> tuple[Wallets, int]:
     except WalletError:
         acc = None
     if acc is None or acc.kind != "broker":
-        raise ApiError(-1002, "You are not authorized to execute this request.", status=401)
+        raise ApiError.of(RequestError.UNAUTHORIZED)
     return w, int(key.tenant)
 
 
@@ -42,9 +43,9 @@ def _sub(w: Wallets, tenant: int, sub: int) -> None:
     try:
         acc = w.accounts.account(sub, tenant_id=tenant)
     except WalletError:
-        raise ApiError(-1100, "Illegal characters found in parameter 'subAccountId'.") from None
+        raise ApiError.of(RequestError.ILLEGAL_CHARS, name="subAccountId") from None
     if acc.kind != "client":
-        raise ApiError(-1100, "Illegal characters found in parameter 'subAccountId'.")
+        raise ApiError.of(RequestError.ILLEGAL_CHARS, name="subAccountId")
 
 
 @endpoint(weight=1, security=Security.TRADE)
@@ -56,7 +57,7 @@ async def create_sub_account(request: web.Request) -> web.Response:
     try:
         acc = await w.accounts.create_account(tenant, tag)
     except WalletError as exc:
-        raise ApiError(-1100, str(exc)) from None
+        raise ApiError.of(RequestError.ILLEGAL_BECAUSE, name="tag", reason=exc) from None
     return json_response({"subaccountId": str(acc.account_id), "email": acc.name, "tag": tag})
 
 
@@ -76,11 +77,11 @@ async def create_api_key(request: web.Request) -> web.Response:
             await asyncio.to_thread(bo.factors.require_second_factor, sub, p.get("totpCode"))
         except SecondFactorError as exc:
             await audit(request, "apikey.create_refused", f"account:{sub}", {"reason": str(exc)})
-            raise ApiError(-1002, f"You are not authorized to execute this request: {exc}.", status=401) from None
+            raise ApiError.of(RequestError.UNAUTHORIZED_BECAUSE, reason=exc) from None
     try:
         key, secret = await w.keys.create_key(tenant, sub, can_read=True, can_trade=can_trade, ip_allowlist=ips)
     except WalletError as exc:
-        raise ApiError(-1100, str(exc)) from None
+        raise ApiError.of(RequestError.ILLEGAL_BECAUSE, name="ipAddress", reason=exc) from None
     await audit(
         request,
         "apikey.create",
@@ -124,7 +125,7 @@ async def set_commission(request: web.Request) -> web.Response:
     if rate is None:
         rate = p.decimal("takerCommission")
     if rate is None or rate < 0 or rate > Decimal("0.01"):
-        raise ApiError(-1100, "Illegal characters found in parameter 'makerCommission'; legal range is '0..0.01'.")
+        raise ApiError.of(RequestError.ILLEGAL_RANGE, name="makerCommission", legal="0..0.01")
     before = w.accounts.tenant(tenant).markup_rate
     await w.accounts.set_markup(tenant, rate)
     await audit(request, "markup.set", f"tenant:{tenant}", {"from": str(before), "to": str(rate)})

@@ -30,6 +30,7 @@ from gateway.api.auth import Security
 from gateway.api.context import CTX, ApiContext, endpoint, key_of, params_of
 from gateway.api.errors import ApiError, json_response
 from gateway.api.params import Params
+from gateway.binance_errors import RequestError
 from wallets import Balance, Wallets
 from wallets.custody.coins import Coins
 from wallets.custody.deposit_flow import Deposit, deposit_history
@@ -81,7 +82,7 @@ def custody_from_settings(settings: Settings, wallets: Wallets) -> Custody | Non
 def _custody(request: web.Request) -> Custody:
     c = request.app[CTX].custody
     if c is None:
-        raise ApiError(-4019, "Deposits and withdrawals are not enabled on this server.")
+        raise ApiError.of(RequestError.CAPITAL_DISABLED)
     return c  # type: ignore[no-any-return]
 
 
@@ -100,11 +101,11 @@ def _text(d: Decimal) -> str:
 def _network(custody: Custody, coin: str, network: str | None) -> str:
     if network:
         if custody.coins.get(network, coin) is None:
-            raise ApiError(-4019, f"{coin.upper()} is not supported on network {network.upper()}.")
+            raise ApiError.of(RequestError.COIN_NOT_ON_NETWORK, coin=coin.upper(), network=network.upper())
         return network.upper()
     nets = custody.coins.networks_of(coin)
     if not nets:
-        raise ApiError(-4019, f"{coin.upper()} cannot be deposited or withdrawn.")
+        raise ApiError.of(RequestError.COIN_DISABLED, coin=coin.upper())
     return nets[0].network  # the first configured network is the coin's default
 
 
@@ -231,7 +232,7 @@ async def deposit_address(request: web.Request) -> web.Response:
     try:
         found = await custody.addresses.deposit_address_async(account, network)
     except CustodyError as exc:
-        raise ApiError(-4019, str(exc)) from None
+        raise ApiError.of(RequestError.CAPITAL_REFUSED, reason=exc) from None
     return json_response({"address": found.address, "coin": coin, "tag": "", "url": ""})
 
 

@@ -1,8 +1,8 @@
 """Binance error answers: ``{"code": ..., "msg": ...}`` with ``Content-Type: application/json``.
 
-Texts follow Binance's errors.md where a client reacts to them (ccxt matches the message first, then the
-code; python-binance reads both). HTTP statuses follow Binance: 400 for bad requests, 401 for key and
-permission problems, 429/418 for rate limits, 404 for unknown paths.
+Codes, texts and HTTP statuses come from the one table in :mod:`gateway.binance_errors`; HTTP statuses
+follow Binance: 400 for bad requests, 401 for key and permission problems, 429/418 for rate limits, 404
+for unknown paths.
 """
 
 from __future__ import annotations
@@ -13,11 +13,18 @@ import orjson
 import structlog
 from aiohttp import web
 
+from gateway.binance_errors import INVALID_SYMBOL, MANDATORY, UNKNOWN_ORDER, RequestError, binance_error
+from router.reasons import Reason
+
 log = structlog.get_logger(__name__)
 
 
 class ApiError(Exception):
-    """An answer, not a failure: raised anywhere in a handler, turned into the JSON error by the middleware."""
+    """An answer, not a failure: raised anywhere in a handler, turned into the JSON error by the middleware.
+
+    Build it with :meth:`of` from the one table (:mod:`gateway.binance_errors`); the constructor is for
+    refusals that already carry a code and text (the order flow's, custody's, the KYC webhooks').
+    """
 
     def __init__(self, code: int, msg: str, status: int = 400, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(msg)
@@ -25,6 +32,19 @@ class ApiError(Exception):
         self.msg = msg
         self.status = status
         self.headers = dict(headers or {})
+
+    @classmethod
+    def of(
+        cls,
+        key: RequestError | Reason,
+        detail: str = "",
+        *,
+        headers: Mapping[str, str] | None = None,
+        **fields: object,
+    ) -> ApiError:
+        """The table's answer for ``key`` (see :func:`gateway.binance_errors.binance_error`)."""
+        code, msg, status = binance_error(key, detail, **fields)
+        return cls(code, msg, status=status, headers=headers)
 
 
 def json_response(body: object, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -35,78 +55,80 @@ def error_response(err: ApiError) -> web.Response:
     return json_response({"code": err.code, "msg": err.msg}, status=err.status, headers=err.headers)
 
 
-# --- the errors the API raises itself (order-flow errors come from router.reasons.error_of) ---
+# --- shorthands for the answers raised in many places ---
 def unknown_error() -> ApiError:
-    return ApiError(-1000, "An unknown error occurred while processing the request.", status=500)
+    return ApiError.of(RequestError.UNKNOWN)
 
 
 def mandatory(name: str) -> ApiError:
-    return ApiError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+    return ApiError.of(MANDATORY, name)
 
 
 def illegal(name: str) -> ApiError:
-    return ApiError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.")
+    return ApiError.of(RequestError.ILLEGAL_RANGE, name=name, legal="^[0-9]{1,20}$")
 
 
 def bad_value(name: str) -> ApiError:
-    return ApiError(-1100, f"Illegal characters found in parameter '{name}'.")
+    return ApiError.of(RequestError.ILLEGAL_CHARS, name=name)
+
+
+_ENUM_ERRORS = {
+    "type": RequestError.INVALID_ORDER_TYPE,
+    "side": RequestError.INVALID_SIDE,
+    "timeInForce": RequestError.INVALID_TIME_IN_FORCE,
+}
 
 
 def invalid_enum(name: str) -> ApiError:
-    return ApiError(
-        -1116 if name == "type" else -1117 if name == "side" else -1115 if name == "timeInForce" else -1118,
-        {"type": "Invalid orderType.", "side": "Invalid side.", "timeInForce": "Invalid timeInForce."}.get(
-            name, f"Invalid {name}."
-        ),
-    )
+    return ApiError.of(_ENUM_ERRORS.get(name, RequestError.INVALID_VALUE), name=name)
 
 
 def invalid_symbol() -> ApiError:
-    return ApiError(-1121, "Invalid symbol.")
+    return ApiError.of(INVALID_SYMBOL)
 
 
 def not_found_path() -> ApiError:
-    return ApiError(-1, "Not found.", status=404)
+    return ApiError.of(RequestError.NOT_FOUND)
 
 
 def bad_key_format() -> ApiError:
-    return ApiError(-2014, "API-key format invalid.", status=401)
+    return ApiError.of(RequestError.BAD_KEY_FORMAT)
 
 
 def rejected_key() -> ApiError:
-    return ApiError(-2015, "Invalid API-key, IP, or permissions for action.", status=401)
+    return ApiError.of(RequestError.REJECTED_KEY)
 
 
 def bad_signature() -> ApiError:
-    return ApiError(-1022, "Signature for this request is not valid.")
+    return ApiError.of(RequestError.BAD_SIGNATURE)
 
 
 def replayed() -> ApiError:
-    return ApiError(-1022, "Signature for this request was already used.")
+    return ApiError.of(RequestError.REPLAYED_SIGNATURE)
 
 
 def stale_timestamp() -> ApiError:
-    return ApiError(-1021, "Timestamp for this request is outside of the recvWindow.")
+    return ApiError.of(RequestError.STALE_TIMESTAMP)
 
 
 def future_timestamp() -> ApiError:
-    return ApiError(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+    return ApiError.of(RequestError.FUTURE_TIMESTAMP)
 
 
 def bad_recv_window() -> ApiError:
-    return ApiError(-1131, "recvWindow must be less than 60000")
+    return ApiError.of(RequestError.BAD_RECV_WINDOW)
 
 
 def unknown_order() -> ApiError:
-    return ApiError(-2013, "Order does not exist.")
+    return ApiError.of(RequestError.ORDER_DOES_NOT_EXIST)
 
 
 def unknown_cancel() -> ApiError:
-    return ApiError(-2011, "Unknown order sent.")
+    return ApiError.of(UNKNOWN_ORDER)
 
 
 def bad_listen_key() -> ApiError:
-    return ApiError(-1125, "This listenKey does not exist.")
+    return ApiError.of(RequestError.BAD_LISTEN_KEY)
 
 
 @web.middleware
@@ -119,7 +141,7 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
         return error_response(not_found_path())
     except web.HTTPMethodNotAllowed as exc:  # Allow names what the path takes (RFC 9110)
         return error_response(
-            ApiError(-1, "Method not allowed.", status=405, headers={"Allow": ", ".join(sorted(exc.allowed_methods))})
+            ApiError.of(RequestError.METHOD_NOT_ALLOWED, headers={"Allow": ", ".join(sorted(exc.allowed_methods))})
         )
     except web.HTTPException:
         raise

@@ -14,12 +14,13 @@ from aiohttp import web
 from compliance.providers import WebhookRefused
 from gateway.api.context import CTX
 from gateway.api.errors import ApiError, json_response
+from gateway.binance_errors import RequestError
 
 
 async def _receive(request: web.Request, provider: str) -> web.Response:
     hooks = request.app[CTX].kyc
     if hooks is None:
-        raise ApiError(-1000, "KYC webhooks are not configured on this server.", status=404)
+        raise ApiError.of(RequestError.KYC_WEBHOOKS_OFF)
     body = await request.read()
     try:
         out = await asyncio.to_thread(hooks.handle, provider, request.headers, body)

@@ -13,6 +13,7 @@ from gateway.api import errors
 from gateway.api.context import CTX, endpoint, params_of
 from gateway.api.errors import json_response
 from gateway.api.marketdata import fmt
+from gateway.binance_errors import RequestError
 
 ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET"]
 _DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
@@ -220,7 +221,7 @@ async def klines(request: web.Request) -> web.Response:
     sym = _symbol(request)
     interval = p.required("interval")
     if interval not in _INTERVALS:
-        raise errors.ApiError(-1120, "Invalid interval.")
+        raise errors.ApiError.of(RequestError.INVALID_INTERVAL)
     limit = p.integer("limit", default=500, lo=1, hi=1000)
     rows = ctx.publisher.klines(sym, _INTERVALS[interval], p.integer("startTime"), p.integer("endTime"), limit)  # type: ignore[arg-type]
     return json_response(rows)

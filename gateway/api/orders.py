@@ -13,6 +13,7 @@ from gateway.api.context import CTX, endpoint, key_of, params_of
 from gateway.api.errors import ApiError, json_response
 from gateway.api.marketdata import fmt
 from gateway.api.params import Params
+from gateway.binance_errors import RequestError
 from gateway.orders_service import NewOrderRequest, OrderRefused, OrderRow
 from wallets import Balance, OrderRecord, TradeRecord, UnknownOrder
 
@@ -133,7 +134,7 @@ async def new_order(request: web.Request) -> web.Response:
     req = _request(p)
     resp_type = req.resp_type or ("FULL" if req.type in ("MARKET", "LIMIT") else "ACK")
     if resp_type not in ("ACK", "RESULT", "FULL"):
-        raise ApiError(-1100, "Illegal characters found in parameter 'newOrderRespType'.")
+        raise ApiError.of(RequestError.ILLEGAL_CHARS, name="newOrderRespType")
     ctx.auth.still_fresh(p)
     try:
         placed = await ctx.service.place(ctx.caller(key_of(request)), req)
@@ -161,7 +162,7 @@ async def _find(request: web.Request) -> OrderRecord:
     oid = p.integer("orderId")
     cid = p.get("origClientOrderId")
     if oid is None and cid is None:
-        raise ApiError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+        raise ApiError.of(RequestError.ONE_OF_MANDATORY, first="origClientOrderId", second="orderId")
     try:
         o = await ctx.service.wallets.orders.get(
             ctx.caller(key_of(request)).account_id, order_id=oid, client_order_id=cid
@@ -186,7 +187,7 @@ async def cancel_order(request: web.Request) -> web.Response:
     oid = p.integer("orderId")
     cid = p.get("origClientOrderId")
     if oid is None and cid is None:
-        raise ApiError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+        raise ApiError.of(RequestError.ONE_OF_MANDATORY, first="origClientOrderId", second="orderId")
     try:
         o = await ctx.service.cancel(ctx.caller(key_of(request)), sym, oid, cid)
     except OrderRefused as exc:

@@ -12,6 +12,7 @@ from urllib.parse import unquote_plus
 from aiohttp import hdrs, web
 
 from gateway.api import errors
+from gateway.binance_errors import RequestError
 
 _MAX_BODY = 64 * 1024
 _FORM = "application/x-www-form-urlencoded"
@@ -69,9 +70,7 @@ class Params:
         else:
             n = int(v)
         if (lo is not None and n < lo) or (hi is not None and n > hi):
-            raise errors.ApiError(
-                -1100, f"Illegal characters found in parameter '{name}'; legal range is '{lo}..{hi}'."
-            )
+            raise errors.ApiError.of(RequestError.ILLEGAL_RANGE, name=name, legal=f"{lo}..{hi}")
         return n
 
 
@@ -107,7 +106,7 @@ def params_now(request: web.Request) -> Params | None:
         return _params(request, b"")
     length = request.content_length
     if length is not None and length > _MAX_BODY:
-        raise errors.ApiError(-1104, "Request body too large.")
+        raise errors.ApiError.of(RequestError.BODY_TOO_LARGE)
     if length is None or not content.is_eof():
         return None
     return _params(request, content.read_nowait())  # all buffered: read() would loop and copy it

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from domain import now_ms
 from gateway.api import errors
+from gateway.binance_errors import RequestError
 
 _MINUTE_MS = 60_000
 _TEN_S_MS = 10_000
@@ -115,12 +116,8 @@ class RateLimiter:
             until = banned.get(ip)
             if until is not None:
                 if now < until:
-                    raise errors.ApiError(
-                        -1003,
-                        f"Way too much request weight used; IP banned until {until}. Please use WebSocket "
-                        "Streams for live updates to avoid bans.",
-                        status=418,
-                        headers={"Retry-After": str(-(-(until - now) // 1000))},
+                    raise errors.ApiError.of(
+                        RequestError.IP_BANNED, until=until, headers={"Retry-After": str(-(-(until - now) // 1000))}
                     )
                 del banned[ip]
             while banned:  # bans all last ban_s, so the first one ends first
@@ -136,19 +133,13 @@ class RateLimiter:
                 if len(banned) >= self._max_banned:
                     del banned[next(iter(banned))]
                 banned[ip] = until
-                raise errors.ApiError(
-                    -1003,
-                    f"Way too much request weight used; IP banned until {until}. Please use WebSocket Streams "
-                    "for live updates to avoid bans.",
-                    status=418,
-                    headers={"Retry-After": str(self.limits.ban_s)},
+                raise errors.ApiError.of(
+                    RequestError.IP_BANNED, until=until, headers={"Retry-After": str(self.limits.ban_s)}
                 )
             retry = -(-((w.index + 1) * _MINUTE_MS - now) // 1000)
-            raise errors.ApiError(
-                -1003,
-                f"Too much request weight used; current limit is {self.limits.weight_1m} request weight per 1 "
-                "MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
-                status=429,
+            raise errors.ApiError.of(
+                RequestError.TOO_MUCH_WEIGHT,
+                limit=self.limits.weight_1m,
                 headers={"Retry-After": str(retry), "X-MBX-USED-WEIGHT-1M": str(w.used)},
             )
         w.used += weight
@@ -163,17 +154,17 @@ class RateLimiter:
         w10 = self._orders_10s.touch(account, now)
         w1d = self._orders_1d.touch(account, now)
         if w10.used + 1 > self.limits.orders_10s:
-            raise errors.ApiError(
-                -1015,
-                f"Too many new orders; current limit is {self.limits.orders_10s} orders per 10 SECOND.",
-                status=429,
+            raise errors.ApiError.of(
+                RequestError.TOO_MANY_ORDERS,
+                limit=self.limits.orders_10s,
+                interval="10 SECOND",
                 headers={"X-MBX-ORDER-COUNT-10S": str(w10.used)},
             )
         if w1d.used + 1 > self.limits.orders_1d:
-            raise errors.ApiError(
-                -1015,
-                f"Too many new orders; current limit is {self.limits.orders_1d} orders per DAY.",
-                status=429,
+            raise errors.ApiError.of(
+                RequestError.TOO_MANY_ORDERS,
+                limit=self.limits.orders_1d,
+                interval="DAY",
                 headers={"X-MBX-ORDER-COUNT-1D": str(w1d.used)},
             )
         w10.used += 1

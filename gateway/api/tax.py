@@ -18,6 +18,7 @@ from gateway.api import errors
 from gateway.api.auth import Security
 from gateway.api.context import CTX, endpoint, key_of, params_of
 from gateway.api.errors import ApiError, json_response
+from gateway.binance_errors import RequestError
 
 
 @endpoint(weight=10, security=Security.USER_DATA)
@@ -38,7 +39,7 @@ async def tax_report(request: web.Request) -> web.Response:
     rates = {**s.tax_cash_rates}
     rates.setdefault(s.tax_currency.upper(), Decimal(1))
     if currency != s.tax_currency.upper():
-        raise ApiError(-1100, f"Illegal characters found in parameter 'currency'; reports are in {s.tax_currency}.")
+        raise ApiError.of(RequestError.ILLEGAL_RANGE, name="currency", legal=s.tax_currency.upper())
     symbols = [i.symbol for i in ctx.service.by_symbol.values()]
     account = int(key_of(request).account)
     m: Method = method
@@ -47,7 +48,7 @@ async def tax_report(request: web.Request) -> web.Response:
             lambda conn: report_from_db(conn, account, year, m, currency=currency, cash_rates=rates, symbols=symbols)
         )
     except TaxError as exc:
-        raise ApiError(-1100, f"Tax report cannot be computed: {exc}.") from None
+        raise ApiError.of(RequestError.TAX_REPORT_UNAVAILABLE, reason=exc) from None
     if fmt == "CSV":
         return web.Response(
             text=report.to_csv(),

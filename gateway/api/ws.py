@@ -34,6 +34,7 @@ from gateway.api.context import CTX, ApiContext
 from gateway.api.errors import ApiError
 from gateway.api.marketdata import fmt
 from gateway.api.userstream import ListenKeys
+from gateway.binance_errors import RequestError
 from gateway.orders_service import OrderRow
 from wallets import Balance, TradeRecord
 
@@ -176,7 +177,7 @@ class Connection:
 async def _accept(request: web.Request, ws: web.WebSocketResponse) -> None:
     """Upgrade to the WebSocket; a plain HTTP request gets a Binance-shaped 400 (aiohttp's own is plain text)."""
     if not ws.can_prepare(request).ok:
-        raise ApiError(-1, "This endpoint takes a WebSocket upgrade request.")
+        raise ApiError.of(RequestError.WEBSOCKET_ONLY)
     await ws.prepare(request)
 
 
