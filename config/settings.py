@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     api_orders_limit_1d: int = Field(default=200_000, ge=1)  # new orders per account per day
     api_ban_after: int = Field(default=10, ge=0)  # requests refused with 429 in one minute before a 418 ban
     api_ban_s: int = Field(default=120, ge=1)  # length of a 418 ban
+    # new WebSocket connections per IP per 5 minutes (Binance's limit); over it the upgrade gets 429
+    api_ws_connections_per_5m: int = Field(default=300, ge=1)
+    api_header_timeout_s: float = Field(default=10.0, gt=0)  # a request head must arrive whole within this
     # Braid's commission on each client fill (fraction of the amount received; the broker's markup comes on top).
     api_commission_rate: Decimal = Field(default=Decimal("0.001"), ge=0, lt=Decimal("0.1"))
     api_depth_levels: int = Field(default=200, ge=5, le=5000)  # levels per side the depth book and streams carry

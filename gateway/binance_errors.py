@@ -59,6 +59,11 @@ class RequestError(Enum):
     CAPITAL_REFUSED = auto()
     KYC_WEBHOOKS_OFF = auto()
     TAX_REPORT_UNAVAILABLE = auto()
+    DUPLICATE_PARAMETER = auto()
+    TOO_MUCH_PRECISION = auto()
+    MALFORMED_HTTP = auto()
+    HTTP_TOO_LARGE = auto()
+    TOO_MANY_CONNECTIONS = auto()
 
 
 # member -> (Binance code, message, HTTP status)
@@ -120,6 +125,16 @@ REQUEST_ERRORS: dict[RequestError, tuple[int, str, int]] = {
     RequestError.CAPITAL_REFUSED: (-4019, "Deposit address cannot be given: {reason}.", 400),
     RequestError.KYC_WEBHOOKS_OFF: (-1000, "KYC webhooks are not configured on this server.", 404),
     RequestError.TAX_REPORT_UNAVAILABLE: (-1100, "Tax report cannot be computed: {reason}.", 400),
+    RequestError.DUPLICATE_PARAMETER: (-1101, "Duplicate values for a parameter detected.", 400),
+    RequestError.TOO_MUCH_PRECISION: (-1111, "Precision is over the maximum defined for this asset.", 400),
+    # refused by the HTTP layer before any handler (the status is the HTTP one: 400, 413, 414, 431)
+    RequestError.MALFORMED_HTTP: (-1000, "Malformed HTTP request: {reason}.", 400),
+    RequestError.HTTP_TOO_LARGE: (-1104, "Request too large: {reason}.", 413),
+    RequestError.TOO_MANY_CONNECTIONS: (
+        -1003,
+        "Too many new WebSocket connections; current limit is {limit} connections per {minutes} minutes per IP.",
+        429,
+    ),
 }
 
 # Order-flow reasons the gateway raises itself (the rest reach it inside router/engine rejections).

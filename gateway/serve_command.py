@@ -18,6 +18,7 @@ from connectors.replay import DEFAULT_REPLAY
 from connectors.simulators.launch import launch_simulators
 from connectors.simulators.server import SimServer
 from connectors.venues import known_venues
+from gateway.api.http import ApiRunner
 from gateway.status import add_routes
 from router.market import MarketData, ReplayMarketData
 
@@ -61,7 +62,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     app = web.Application()
     add_routes(app, md)
     wallets, service_task, demo = await _mount_api(app, md, settings)
-    runner = web.AppRunner(app, access_log=None)
+    runner = ApiRunner(app, access_log=None, header_timeout_s=settings.api_header_timeout_s)
     await runner.setup()
     port = args.port if args.port is not None else settings.port
     site = web.TCPSite(runner, settings.host, port)

@@ -5,8 +5,10 @@ The raw texts are kept as received: the signature is checked over them, never ov
 
 from __future__ import annotations
 
+import asyncio
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from urllib.parse import unquote_plus
 
 from aiohttp import hdrs, web
@@ -16,6 +18,7 @@ from gateway.binance_errors import RequestError
 
 _MAX_BODY = 64 * 1024
 _FORM = "application/x-www-form-urlencoded"
+_BODY_TIMEOUT_S = 10.0
 
 
 @dataclass(slots=True)
@@ -37,18 +40,14 @@ class Params:
         return v
 
     def decimal(self, name: str, *, required: bool = False) -> Decimal | None:
+        """A decimal parameter as Binance reads it (``^([0-9]{1,20})(\\.[0-9]{1,20})?$``: ASCII digits only, no
+        sign, exponent, space or ``_``), with at most 18 decimal places that matter (the ledger's precision)."""
         v = self.values.get(name)
         if not v:
             if required:
                 raise errors.mandatory(name)
             return None
-        try:
-            d = Decimal(v)
-        except InvalidOperation:
-            raise errors.bad_value(name) from None
-        if not d.is_finite():
-            raise errors.bad_value(name)
-        return d
+        return parse_decimal(name, v)
 
     def integer(
         self,
@@ -59,19 +58,40 @@ class Params:
         lo: int | None = None,
         hi: int | None = None,
     ) -> int | None:
+        """An integer parameter as Binance reads it (``^[0-9]{1,20}$``), at most a signed 64-bit integer."""
         v = self.required(name) if required else self.get(name)
         if v is None:
             return default
-        if not v.isdigit() or len(v) > 20:
-            if v.startswith("-") and v[1:].isdigit():
-                n = int(v)
-            else:
-                raise errors.illegal(name)
-        else:
-            n = int(v)
+        n = parse_integer(name, v)
         if (lo is not None and n < lo) or (hi is not None and n > hi):
-            raise errors.ApiError.of(RequestError.ILLEGAL_RANGE, name=name, legal=f"{lo}..{hi}")
+            raise errors.out_of_range(name, lo, hi)
         return n
+
+
+DECIMAL_FORM = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,20})?")
+INTEGER_FORM = re.compile(r"[0-9]{1,20}")
+_MAX_INT = 2**63 - 1  # what the database's BIGINT holds
+_LEDGER_PLACES = Decimal(1).scaleb(-18)
+
+
+def parse_decimal(name: str, text: str) -> Decimal:
+    """``text`` as a Binance decimal, or the Binance error naming ``name``."""
+    if DECIMAL_FORM.fullmatch(text) is None:
+        raise errors.illegal_decimal(name)
+    d = Decimal(text)
+    if d != d.quantize(_LEDGER_PLACES):
+        raise errors.too_much_precision()
+    return d
+
+
+def parse_integer(name: str, text: str) -> int:
+    """``text`` as a Binance integer (a non-negative 64-bit one), or the Binance error naming ``name``."""
+    if INTEGER_FORM.fullmatch(text) is None:
+        raise errors.illegal(name)
+    n = int(text)
+    if n > _MAX_INT:
+        raise errors.out_of_range(name, 0, _MAX_INT)
+    return n
 
 
 def parse_form(raw: str) -> list[tuple[str, str]]:
@@ -88,14 +108,23 @@ def parse_form(raw: str) -> list[tuple[str, str]]:
 
 
 def _add_form(values: dict[str, str], raw: str) -> None:
-    """``parse_form(raw)`` into ``values``, a later name winning; text with nothing escaped skips the checks."""
+    """``parse_form(raw)`` into ``values`` (a later text's names win over an earlier one's); a name twice in one
+    text is Binance's ``-1101``. Text with nothing escaped skips the unquoting."""
+    own: dict[str, str] = {}
+    n = 0
     if "%" in raw or "+" in raw:
-        values.update(parse_form(raw))
-        return
-    for part in raw.split("&"):
-        if part:
-            k, _, v = part.partition("=")
-            values[k] = v
+        for k, v in parse_form(raw):
+            own[k] = v
+            n += 1
+    else:
+        for part in raw.split("&"):
+            if part:
+                k, _, v = part.partition("=")
+                own[k] = v
+                n += 1
+    if len(own) != n:
+        raise errors.duplicate_parameter()
+    values.update(own)
 
 
 def params_now(request: web.Request) -> Params | None:
@@ -115,7 +144,22 @@ def params_now(request: web.Request) -> Params | None:
 async def read_params(request: web.Request) -> Params:
     """Query and body parameters of a request (form-encoded bodies on any method, DELETE included)."""
     now = params_now(request)
-    return now if now is not None else _params(request, await request.read())
+    return now if now is not None else _params(request, await _read_body(request))
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The body, at most ``_MAX_BODY`` bytes (a chunked one announces no length: it is counted as it comes), and
+    whole within ``_BODY_TIMEOUT_S``: a body trickled in slower than that holds nothing for long."""
+    data = bytearray()
+    try:
+        async with asyncio.timeout(_BODY_TIMEOUT_S):
+            while chunk := await request.content.read(_MAX_BODY + 1 - len(data)):
+                data += chunk
+                if len(data) > _MAX_BODY:
+                    raise errors.ApiError.of(RequestError.BODY_TOO_LARGE)
+    except TimeoutError:
+        raise errors.malformed_http("the body did not arrive in time", 408) from None
+    return bytes(data)
 
 
 def _params(request: web.Request, data: bytes) -> Params:

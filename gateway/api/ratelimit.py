@@ -1,4 +1,5 @@
-"""Binance's limits: request weight per IP per minute, new orders per account per 10 s and per day.
+"""Binance's limits: request weight per IP per minute, new orders per account per 10 s and per day, new
+WebSocket connections per IP per 5 minutes.
 
 Fixed windows aligned to the clock, as Binance counts them. Over the weight limit a request gets 429 with
 ``Retry-After`` (seconds to the window's end); an IP that keeps sending after that many refusals in one
@@ -18,6 +19,7 @@ from gateway.binance_errors import RequestError
 _MINUTE_MS = 60_000
 _TEN_S_MS = 10_000
 _DAY_MS = 86_400_000
+_FIVE_MIN_MS = 300_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,7 @@ class Limits:
     orders_1d: int = 200_000
     ban_after: int = 10  # refused requests in one window before the IP is banned
     ban_s: int = 120
+    ws_connections_5m: int = 300  # new WebSocket connections per IP per 5 minutes
 
 
 @dataclass(slots=True)
@@ -103,10 +106,24 @@ class RateLimiter:
         self._max_banned = max_entries
         self._orders_10s = _Windows(_TEN_S_MS, max_entries)
         self._orders_1d = _Windows(_DAY_MS, max_entries)
+        self._ws_connections = _Windows(_FIVE_MIN_MS, max_entries)
 
     def tracked(self) -> int:
         """How many clients the limiter holds state for (bounded by ``max_entries`` per table)."""
-        return len(self._weight) + len(self._banned) + len(self._orders_10s) + len(self._orders_1d)
+        return (
+            len(self._weight)
+            + len(self._banned)
+            + len(self._orders_10s)
+            + len(self._orders_1d)
+            + len(self._ws_connections)
+        )
+
+    def connect_ws(self, ip: str) -> None:
+        """Count one new WebSocket connection from ``ip``, or a 429 ``-1003`` ApiError over Binance's limit."""
+        w = self._ws_connections.touch(ip, self.clock_ms())
+        if w.used >= self.limits.ws_connections_5m:
+            raise errors.too_many_connections(self.limits.ws_connections_5m, 5)
+        w.used += 1
 
     def charge(self, ip: str, weight: int) -> int:
         """Add a request's weight for ``ip``; the weight used in this minute, or a 429/418 ApiError."""

@@ -69,6 +69,7 @@ def limits_from(settings: Settings) -> Limits:
         orders_1d=settings.api_orders_limit_1d,
         ban_after=settings.api_ban_after,
         ban_s=settings.api_ban_s,
+        ws_connections_5m=settings.api_ws_connections_per_5m,
     )
 
 

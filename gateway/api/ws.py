@@ -29,6 +29,7 @@ from aiohttp import WSMsgType, web
 
 from domain import OPEN_STATUSES, OrderStatus, now_ms
 from domain.signing import hmac_sha256_hex, same_signature
+from gateway.api import errors
 from gateway.api.auth import parse_recv_window_ms, parse_timestamp_ms
 from gateway.api.context import CTX, ApiContext
 from gateway.api.errors import ApiError
@@ -40,6 +41,7 @@ from wallets import Balance, TradeRecord
 
 log = structlog.get_logger(__name__)
 _QUEUE_MAX = 10_000
+_MAX_MESSAGE = 64 * 1024  # the largest message a client may send on any WebSocket endpoint
 UserCallback = Callable[[dict[str, object]], None]
 CONNECTIONS = web.AppKey[set["Connection"]]("braid_ws_connections")
 USERS = web.AppKey[dict[int, set[UserCallback]]]("braid_ws_users")
@@ -175,14 +177,16 @@ class Connection:
 
 
 async def _accept(request: web.Request, ws: web.WebSocketResponse) -> None:
-    """Upgrade to the WebSocket; a plain HTTP request gets a Binance-shaped 400 (aiohttp's own is plain text)."""
+    """Upgrade to the WebSocket; a plain HTTP request gets a Binance-shaped 400 (aiohttp's own is plain text),
+    an IP over the new-connection limit a 429."""
     if not ws.can_prepare(request).ok:
         raise ApiError.of(RequestError.WEBSOCKET_ONLY)
+    request.app[CTX].limiter.connect_ws(request.remote or "?")
     await ws.prepare(request)
 
 
 async def _serve(request: web.Request, streams: list[str], combined: bool) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(heartbeat=180, max_msg_size=1 << 16)
+    ws = web.WebSocketResponse(heartbeat=180, max_msg_size=_MAX_MESSAGE)
     await _accept(request, ws)
     conn = Connection(request.app, ws, combined)
     request.app[CONNECTIONS].add(conn)
@@ -224,7 +228,7 @@ async def combined_stream(request: web.Request) -> web.WebSocketResponse:
 # ----- the WebSocket API subset for python-binance's user_socket() -----
 async def ws_api(request: web.Request) -> web.WebSocketResponse:
     ctx: ApiContext = request.app[CTX]
-    ws = web.WebSocketResponse(heartbeat=180)
+    ws = web.WebSocketResponse(heartbeat=180, max_msg_size=_MAX_MESSAGE)  # as /ws: a request is small
     await _accept(request, ws)
     conn = Connection(request.app, ws, combined=False)
     request.app[CONNECTIONS].add(conn)
@@ -306,8 +310,10 @@ def _verify_ws_signature(ctx: ApiContext, params: dict[str, Any], ip: str | None
     """WebSocket API signing: HMAC over the params sorted by name, url-encoded, without ``signature``."""
     sig = str(params.pop("signature", ""))
     key = ctx.auth.keys.lookup(str(params.get("apiKey", "")))
-    if key is None or not key.allows_ip(ip):
-        return -2015, "Invalid API-key, IP, or permissions for action."
+    # as REST's user stream (USER_STREAM security): the key must be allowed to read the account
+    if key is None or not key.allows_ip(ip) or "read" not in key.permissions:
+        refused = errors.rejected_key()
+        return refused.code, refused.msg
     payload = urlencode(sorted((k, str(v)) for k, v in params.items()))
     if not same_signature(hmac_sha256_hex(key.secret, payload), sig):
         return -1022, "Signature for this request is not valid."
