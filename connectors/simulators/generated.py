@@ -238,15 +238,18 @@ class _Sim:
     ) -> None:
         # Separate streams, so that the market never depends on when the client asked for what.
         self.seed = seed
-        self.rng = random.Random(seed)
-        self.net_rng = {v: random.Random(f"{seed}:net:{v}") for v in venues}
+        # bandit B311: seeded simulation or resampling, reproducible by design; no secret or token comes from it
+        self.rng = random.Random(seed)  # nosec B311
+        # bandit B311: seeded simulation or resampling, reproducible by design; no secret or token comes from it
+        self.net_rng = {v: random.Random(f"{seed}:net:{v}") for v in venues}  # nosec B311
         self.activity = activity
         self.seconds = seconds
         self.end_ns = T0_NS + int(seconds * S)
         self.writer = writer
         self.kraken_version = kraken_version
         self.venues = venues
-        self.latent = Latent(random.Random(self.rng.random()), seconds, SYMBOLS)
+        # bandit B311: seeded simulation or resampling, reproducible by design; no secret or token comes from it
+        self.latent = Latent(random.Random(self.rng.random()), seconds, SYMBOLS)  # nosec B311
         self.heap: list[tuple[int, int, Callable[..., None], tuple[Any, ...]]] = []
         self.seq = itertools.count()
         self.dislocations = self._dislocations()
@@ -267,7 +270,8 @@ class _Sim:
         self.instruments: dict[str, dict[str, Instrument]] = {}
 
     def _dislocations(self) -> list[Dislocation]:
-        rng, out = random.Random(self.rng.random()), []
+        # bandit B311: seeded simulation or resampling, reproducible by design; no secret or token comes from it
+        rng, out = random.Random(self.rng.random()), []  # nosec B311
         t = T0_NS + int(rng.uniform(15, 30) * S)
         while t < self.end_ns - 5 * S:
             kind = rng.choice(("lag", "jump"))
@@ -319,7 +323,8 @@ class _Sim:
             self._reference(venue)
         for sym in SYMBOLS:
             for venue in self.venues:
-                rng = random.Random(f"{self.seed}:book:{venue}:{sym.symbol}")
+                # bandit B311: seeded simulation or resampling, reproducible by design; no secret or token comes from it
+                rng = random.Random(f"{self.seed}:book:{venue}:{sym.symbol}")  # nosec B311
                 self.books[(venue, sym.symbol)] = _Book(
                     PROFILES[venue], sym.symbol, rng, self.fair(venue, sym.symbol, T0_NS), self.activity
                 )

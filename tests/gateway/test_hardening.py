@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal as D
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
@@ -23,9 +24,11 @@ import requests
 from config.settings import Settings
 from connectors.binance.auth import signature
 from domain.signing import hmac_sha256_hex
+from gateway.api.ws import USERS
 from gateway.orders_service import Caller, NewOrderRequest
 from tests.gateway.conftest import Server
 
+LIMIT = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 WS_LIMIT = 8
 
@@ -92,17 +95,18 @@ async def test_ws_api_refuses_a_key_without_read_permission(srv: Server) -> None
         return k.api_key, secret
 
     key, secret = srv.call(trade_only_key())
-    refused(requests.post(f"{srv.url}/api/v3/userDataStream", headers={"X-MBX-APIKEY": key}), -2015, 401)
     params = {"apiKey": key, "timestamp": srv.ctx.auth.clock_ms()}
-    from urllib.parse import urlencode
-
     sig = hmac_sha256_hex(secret, urlencode(sorted((k, str(v)) for k, v in params.items())))
-    async with aiohttp.ClientSession() as http, http.ws_connect(f"ws://127.0.0.1:{srv.port}/ws-api/v3") as ws:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{srv.url}/api/v3/userDataStream", headers={"X-MBX-APIKEY": key}) as r:
+            assert r.status == 401 and (await r.json())["code"] == -2015  # REST refuses it
+        ws = await http.ws_connect(f"ws://127.0.0.1:{srv.port}/ws-api/v3")
         req = {"id": 1, "method": "userDataStream.subscribe.signature", "params": {**params, "signature": sig}}
         await ws.send_str(orjson.dumps(req).decode())
         reply = orjson.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+        await ws.close()
     assert reply["status"] == 401 and reply["error"]["code"] == -2015
-    assert not srv.runner.app[__import__("gateway.api.ws", fromlist=["USERS"]).USERS].get(account)
+    assert not srv.runner.app[USERS].get(account)  # no events for it
 
 
 # ----- 3: balances another process changed are shown -----
@@ -147,18 +151,18 @@ async def test_account_and_user_stream_show_another_process_credit(srv: Server) 
         ("/api/v3/myTrades", "GET", "symbol=BTCUSDT&fromId=12345678901234567890", -1100),
         ("/api/v3/order", "GET", "symbol=BTCUSDT&orderId=%D9%A1", -1100),  # an Arabic-Indic one
         ("/api/v3/order", "POST", "symbol=BTCUSDT&side=BUY&type=MARKET&quoteOrderQty=10.0000000000000000001", -1111),
-        ("/api/v3/order", "POST", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=%D9%A1&price=90", -1100),
-        ("/api/v3/order", "POST", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1_0&price=90", -1100),
-        ("/api/v3/order", "POST", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=%201&price=90", -1100),
-        ("/api/v3/order", "POST", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=%2B1&price=90", -1100),
-        ("/api/v3/order", "POST", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1e0&price=90", -1100),
+        ("/api/v3/order", "POST", LIMIT + "quantity=%D9%A1&price=90", -1100),
+        ("/api/v3/order", "POST", LIMIT + "quantity=1_0&price=90", -1100),
+        ("/api/v3/order", "POST", LIMIT + "quantity=%201&price=90", -1100),
+        ("/api/v3/order", "POST", LIMIT + "quantity=%2B1&price=90", -1100),
+        ("/api/v3/order", "POST", LIMIT + "quantity=1e0&price=90", -1100),
         (
             "/api/v3/order",
             "POST",
             "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=90&price=80",
             -1101,
         ),
-        ("/api/v3/order", "POST", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=-" + "1" * 5000, -1100),
+        ("/api/v3/order", "POST", LIMIT + "quantity=-" + "1" * 5000, -1100),
     ],
 )
 def test_bad_numbers_are_refused_as_binance_does(

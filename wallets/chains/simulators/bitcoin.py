@@ -686,7 +686,8 @@ def _spk_for(address: Any) -> bytes:
 class BitcoinSimulator:
     """The HTTP JSON-RPC front of a ``RegtestNode`` (basic auth, single and batch requests, Core's shapes)."""
 
-    def __init__(self, user: str = "braid", password: str = "braid", node: RegtestNode | None = None) -> None:
+    # bandit B107: the regtest simulator's fixed test credentials, never a real node's
+    def __init__(self, user: str = "braid", password: str = "braid", node: RegtestNode | None = None) -> None:  # nosec B107
         self.node = node or RegtestNode()
         self.user = user
         self.password = password
