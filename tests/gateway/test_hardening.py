@@ -24,6 +24,8 @@ import requests
 from config.settings import Settings
 from connectors.binance.auth import signature
 from domain.signing import hmac_sha256_hex
+from gateway.api.ratelimit import RateLimiter
+from gateway.api.stack import limits_from
 from gateway.api.ws import USERS
 from gateway.orders_service import Caller, NewOrderRequest
 from tests.gateway.conftest import Server
@@ -35,7 +37,7 @@ WS_LIMIT = 8
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    settings = Settings(api_orders_limit_10s=10_000, api_header_timeout_s=0.5, api_ws_connections_per_5m=WS_LIMIT)
+    settings = Settings(api_orders_limit_10s=10_000, api_header_timeout_s=0.5)
     s = Server(str(tmp_path_factory.mktemp("hardening")), settings=settings).start()
     try:
         yield s
@@ -217,6 +219,18 @@ async def test_ws_api_messages_are_capped_like_streams(srv: Server) -> None:
 
 
 async def test_new_websocket_connections_per_ip_are_limited(srv: Server) -> None:
+    # a limiter of its own for this test, so the module's other WebSocket tests keep their budget in any order
+    assert limits_from(Settings(api_ws_connections_per_5m=WS_LIMIT)).ws_connections_5m == WS_LIMIT  # the knob
+    assert limits_from(Settings()).ws_connections_5m == 300  # Binance's figure by default
+    shared = srv.ctx.limiter
+    srv.ctx.limiter = RateLimiter(limits_from(Settings(api_ws_connections_per_5m=WS_LIMIT)))
+    try:
+        await _connect_until_refused(srv)
+    finally:
+        srv.ctx.limiter = shared
+
+
+async def _connect_until_refused(srv: Server) -> None:
     async with aiohttp.ClientSession() as http:
         opened = []
         refusal = None
