@@ -7,7 +7,8 @@ Public face:
   returning a ``GateDecision`` and its ``Hold``), the SDN list readers (``load_files``), the AML rules and event
   type (``MoneyEvent``, ``load_rules``), the anomaly model, the backtest, and ``CaseService`` (cases, holds, the
   four-eyes close) with its ``Authorizer`` hook;
-- operators and roles (``Operators``, ``authorize``, the separation-of-duties checks), second factors
+- operators and roles (``Operators``, ``authorize``, the separation-of-duties checks, ``OperatorAuthorizer``
+  which puts case decisions through them), second factors
   (``SecondFactors``), the hash-chained ``AuditLog``, tax reports (``report_from_db``), and ``BackOffice``, which
   opens them together;
 - KYC: tiers and their limits (``Kyc``, ``KycStore``; the pre-trade, deposit and withdrawal checks), providers'
@@ -56,6 +57,7 @@ from compliance.operators import (
     LoginFailed,
     NotAuthorized,
     Operator,
+    OperatorAuthorizer,
     OperatorError,
     Operators,
     SeparationOfDuties,
@@ -123,6 +125,7 @@ __all__ = [
     "NoListLoaded",
     "NotAuthorized",
     "Operator",
+    "OperatorAuthorizer",
     "OperatorError",
     "Operators",
     "PastWithdrawal",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from compliance.audit import AuditLog
 from compliance.operator_models import open_engine
 from compliance.operators import Operators
+from compliance.sessions import OperatorSessions
 from compliance.totp import SecondFactors
 from config.backoffice import BackOfficeSettings
 from wallets.keys import load_master_key
@@ -22,6 +23,7 @@ class BackOffice:
     factors: SecondFactors
     operators: Operators
     settings: BackOfficeSettings
+    sessions: OperatorSessions
 
     @classmethod
     def open(
@@ -32,7 +34,8 @@ class BackOffice:
         engine = open_engine(url, schema)
         audit = AuditLog(engine)
         factors = SecondFactors(engine, master_key, s)
-        return cls(audit, factors, Operators(engine, factors, audit, s), s)
+        operators = Operators(engine, factors, audit, s)
+        return cls(audit, factors, operators, s, OperatorSessions(engine, operators, audit, s.session_ttl_s))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BackOffice:

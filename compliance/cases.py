@@ -7,7 +7,10 @@ Four eyes: a case is closed by someone other than the one who opened it. Automat
 ``system``; for them the operator who took the case into investigation stands in as the opener, so a
 hold is always seen by two people (one investigates, another decides). A case must be investigated before
 it is closed. Each operator action asks the ``Authorizer`` first (one call, ``authorize(actor, permission,
-case_id)``); the default allows everything and the operators' roles are wired in by the caller.
+case_id)``); the default allows everything; ``compliance.operators.OperatorAuthorizer`` checks the operators'
+roles through ``compliance.operators.authorize``. With an ``audit`` hook (the hash-chained audit log's
+``record``) every decision (assign, investigate, escalate, close, and each hold it releases or returns) is
+recorded there after it commits.
 """
 
 from __future__ import annotations
@@ -152,16 +155,32 @@ def _hold(r: Any) -> Hold:
 
 
 HoldListener = Callable[[Hold], None]
+# (actor, source ip, action, target, details): the audit log's ``record``
+AuditHook = Callable[[str, str, str, str, dict[str, Any]], object]
 
 
 class CaseService:
     """Opens cases and holds, and carries out operators' case decisions."""
 
-    def __init__(self, engine: Engine, authorizer: Authorizer | None = None, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        authorizer: Authorizer | None = None,
+        clock: Callable[[], int] = now_ms,
+        *,
+        audit: AuditHook | None = None,
+        ip: str = "local",
+    ) -> None:
         self.engine = engine
         self.authorizer: Authorizer = authorizer or AllowAll()
         self.clock = clock
+        self.audit = audit
+        self.ip = ip  # where operators act from (the command line: local), recorded with each decision
         self._hold_listeners: list[HoldListener] = []
+
+    def _audit(self, actor: str, action: str, case_id: int, details: dict[str, Any]) -> None:
+        if self.audit is not None:
+            self.audit(actor, self.ip, action, f"case:{case_id}", details)
 
     def on_hold_resolved(self, listener: HoldListener) -> None:
         """Call ``listener`` with each hold a case close releases or returns (after the commit)."""
@@ -288,7 +307,9 @@ class CaseService:
             case = self._open_case_for_update(conn, case_id)
             conn.execute(update(models.cases).where(models.cases.c.case_id == case.case_id).values(assignee=assignee))
             self._log(conn, case_id, actor, "assign", assignee, self.clock())
-            return self._get(conn, case_id)
+            done = self._get(conn, case_id)
+        self._audit(actor, "case.assign", case_id, {"assignee": assignee})
+        return done
 
     def note(self, case_id: int, text: str, actor: str) -> Case:
         self.authorizer.authorize(actor, "case.note", case_id)
@@ -311,7 +332,9 @@ class CaseService:
                 .values(state="investigating", investigator=actor, assignee=case.assignee or actor)
             )
             self._log(conn, case_id, actor, "investigate", "open -> investigating", self.clock())
-            return self._get(conn, case_id)
+            done = self._get(conn, case_id)
+        self._audit(actor, "case.investigate", case_id, {"from": "open", "to": "investigating"})
+        return done
 
     def escalate(self, case_id: int, actor: str, reason: str = "") -> Case:
         self.authorizer.authorize(actor, "case.escalate", case_id)
@@ -331,7 +354,9 @@ class CaseService:
                 f"{case.state} -> escalated{': ' + reason if reason else ''}",
                 self.clock(),
             )
-            return self._get(conn, case_id)
+            done = self._get(conn, case_id)
+        self._audit(actor, "case.escalate", case_id, {"from": case.state, "to": "escalated", "reason": reason})
+        return done
 
     def close(
         self, case_id: int, actor: str, *, resolution: str, funds: Funds | None = None, sar_filed: bool = False
@@ -391,6 +416,27 @@ class CaseService:
             closed = self._get(conn, case_id)
             resolved = [h for h in self._holds(conn, case_id) if h.hold_id in {x.hold_id for x in held}]
         log.info("case closed", case_id=case_id, by=actor, funds=funds, sar_filed=sar_filed)
+        self._audit(
+            actor,
+            "case.close",
+            case_id,
+            {"from": case.state, "resolution": resolution, "funds": funds, "sarFiled": sar_filed, "kind": case.kind},
+        )
+        for h in resolved:
+            self._audit(
+                actor,
+                f"hold.{funds}",
+                case_id,
+                {
+                    "hold": h.hold_id,
+                    "direction": h.direction,
+                    "ref": h.ref,
+                    "account": h.account_id,
+                    "asset": h.asset,
+                    "amount": format(h.amount, "f"),
+                    "status": h.status,
+                },
+            )
         for h in resolved:
             for listener in self._hold_listeners:
                 listener(h)

@@ -94,6 +94,21 @@ audit_head = Table(
 )
 
 
+# Operators' HTTP sessions: the SHA-256 of the bearer token (a 256-bit random string, so a slow hash adds
+# nothing), bound to the address that logged in. Ended by logout (revoked) or by time.
+operator_sessions = Table(
+    "braid_operator_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("ip", String(64), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Column("revoked", BigInteger, nullable=True),
+    Index("ix_braid_operator_sessions_username", "username"),
+)
+
+
 def create_tables(engine: Engine) -> None:
     """Bring the database, these tables included, to the newest schema revision (wallets.migrations)."""
     ensure_current(engine, engine.get_execution_options().get("schema_translate_map", {}).get(None))

@@ -13,6 +13,7 @@ evidence; the money is held when any of them holds. Shadow-mode alerts are only 
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -37,7 +38,8 @@ from compliance.aml import (
     load_rules,
 )
 from compliance.anomaly import AnomalyModel
-from compliance.cases import SYSTEM, Authorizer, Case, CaseService, Hold
+from compliance.audit import AuditLog
+from compliance.cases import SYSTEM, AuditHook, Authorizer, Case, CaseService, Hold
 from compliance.names import NameIndex, normalise
 from compliance.sanctions import SanctionsList, normalise_address
 from domain import now_ms
@@ -192,11 +194,13 @@ class Screening:
         high_risk_countries: Iterable[str] = (),
         anomaly_min_training: int = 50,
         clock: Callable[[], int] = now_ms,
+        audit: AuditHook | None = None,
     ) -> None:
         if not 0 < threshold <= 1:
             raise ValueError(f"name threshold must be in (0, 1], was {threshold}")
         self.engine = engine
-        self.cases = cases or CaseService(engine, clock=clock)
+        self.audit = audit  # list loads go into the audit log through it
+        self.cases = cases or CaseService(engine, clock=clock, audit=audit)
         self.threshold = threshold
         self.clock = clock
         self.anomaly = AnomalyModel(random_state=0)
@@ -245,6 +249,20 @@ class Screening:
             ).scalar_one()
         self._loaded = LoadedList.build(int(list_id), lst)
         log.info("sanctions list loaded", list_id=list_id, version=v.label, entries=len(lst.entries))
+        if self.audit is not None:
+            self.audit(
+                actor,
+                "local",
+                "sanctions.load",
+                f"list:{list_id}",
+                {
+                    "published": v.published,
+                    "sha256": v.sha256,
+                    "source": v.source,
+                    "entries": len(lst.entries),
+                    "addresses": sum(len(e.addresses) for e in lst.entries),
+                },
+            )
         return LoadResult(int(list_id), True, tuple(self.rescreen_customers()))
 
     def refresh(self) -> bool:
@@ -693,16 +711,58 @@ def _event_row(r: Any) -> MoneyEvent:
     return MoneyEvent(r.kind, r.account_id, r.asset, r.amount, r.value, r.time_ms, r.ref, r.chain, r.address, r.country)
 
 
-def screening_from_settings(settings: Any, *, authorizer: Authorizer | None = None) -> Screening:
-    """The screening service on the configured database (tables created if missing) with the configured rules."""
+def rules_digest(rules: RuleSet) -> str:
+    """SHA-256 over the rules' meaning (ids, kinds, modes, actions, what they apply to, their knobs)."""
+    body = [
+        {"id": r.id, "kind": r.kind, "mode": r.mode, "action": r.action, "on": list(r.applies_to), "params": r.params}
+        for r in rules.rules
+    ]
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+
+
+def audit_rules(audit: AuditLog, rules: RuleSet, actor: str = SYSTEM, ip: str = "local") -> bool:
+    """Record the AML rule set in the audit log when it differs from the last one recorded (a rule change);
+    True if it was recorded."""
+    digest = rules_digest(rules)
+    last = audit.entries(action="aml.rules")
+    if last and orjson.loads(last[-1].details).get("sha256") == digest:
+        return False
+    audit.record(
+        actor,
+        ip,
+        "aml.rules",
+        rules.source or "default",
+        {
+            "sha256": digest,
+            "previous": orjson.loads(last[-1].details).get("sha256") if last else None,
+            "rules": [{"id": r.id, "kind": r.kind, "mode": r.mode, "action": r.action} for r in rules.rules],
+        },
+    )
+    return True
+
+
+def screening_from_settings(
+    settings: Any,
+    *,
+    authorizer: Authorizer | None = None,
+    audit: AuditLog | None = None,
+    ip: str = "local",
+) -> Screening:
+    """The screening service on the configured database (tables created if missing) with the configured rules.
+    With ``audit``: list loads and case decisions are recorded there, and so is the rule set when it changed."""
     engine = models.open_engine(settings.database_url, settings.database_schema)
     models.create_screening_tables(engine, settings.database_schema)
     s = settings.screening
+    rules = load_rules(s.rules_file or None)
+    hook = audit.record if audit is not None else None
+    if audit is not None:
+        audit_rules(audit, rules)
     return Screening(
         engine,
-        cases=CaseService(engine, authorizer),
+        cases=CaseService(engine, authorizer, audit=hook, ip=ip),
         threshold=s.name_threshold,
-        rules=load_rules(s.rules_file or None),
+        rules=rules,
         high_risk_countries=s.high_risk_countries,
         anomaly_min_training=s.anomaly_min_training,
+        audit=hook,
     )

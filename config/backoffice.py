@@ -24,6 +24,8 @@ class BackOfficeSettings(BaseModel):
     # Operator logins: failed attempts in a row before the operator is locked, and for how long.
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_s: int = Field(default=900, ge=1)
+    # An operator's HTTP session (bearer token, bound to the address that logged in) lasts this long.
+    session_ttl_s: int = Field(default=8 * 3600, ge=60)
     # Tax reports: the reporting currency and what one unit of each cash-like asset is worth in it. Assets listed
     # here are money (no lots are kept for them); everything else is valued through recorded trade prices.
     tax_currency: str = "USD"

@@ -17,3 +17,9 @@ class ScreeningSettings(BaseModel):
     high_risk_countries: list[str] = Field(default_factory=lambda: ["KP", "IR", "MM"])
     # Withdrawals on record needed before the anomaly model is trained (below it, anomaly rules stay quiet).
     anomaly_min_training: int = Field(default=200, ge=2)
+    # Custody's deposits and withdrawals are screened (sanctioned sources and destinations, AML rules): a hit
+    # holds the money with a case. On, a sanctions list must be loaded or withdrawals pause and deposits wait.
+    custody_checks: bool = True
+    # A withdrawal whose IsolationForest anomaly score (about 0.5 ordinary, towards 1 isolated) reaches this
+    # needs an operator's approval (once the model is trained).
+    anomaly_review_score: float = Field(default=0.70, gt=0, le=1)

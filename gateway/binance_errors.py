@@ -59,6 +59,12 @@ class RequestError(Enum):
     CAPITAL_REFUSED = auto()
     KYC_WEBHOOKS_OFF = auto()
     TAX_REPORT_UNAVAILABLE = auto()
+    OPERATOR_SESSION_REQUIRED = auto()
+    OPERATOR_ACTION_REFUSED = auto()
+    TREASURY_OFF = auto()
+    TRAVEL_RULE_OFF = auto()
+    DEPOSIT_UNKNOWN = auto()
+    TRAVEL_RULE_REFUSED = auto()
     DUPLICATE_PARAMETER = auto()
     TOO_MUCH_PRECISION = auto()
     MALFORMED_HTTP = auto()
@@ -125,6 +131,21 @@ REQUEST_ERRORS: dict[RequestError, tuple[int, str, int]] = {
     RequestError.CAPITAL_REFUSED: (-4019, "Deposit address cannot be given: {reason}.", 400),
     RequestError.KYC_WEBHOOKS_OFF: (-1000, "KYC webhooks are not configured on this server.", 404),
     RequestError.TAX_REPORT_UNAVAILABLE: (-1100, "Tax report cannot be computed: {reason}.", 400),
+    # the operators' API (/braid/v1/...): Braid's own endpoints, answered in Binance's shape
+    RequestError.OPERATOR_SESSION_REQUIRED: (
+        -1099,
+        "Not found, unauthenticated, or unauthorized: {reason}.",
+        401,
+    ),
+    RequestError.OPERATOR_ACTION_REFUSED: (-4000, "Operator action refused: {reason}.", 400),
+    RequestError.TREASURY_OFF: (
+        -1000,
+        "The treasury is not configured on this server (BRAID_TREASURY__ACCOUNTS).",
+        404,
+    ),
+    RequestError.TRAVEL_RULE_OFF: (-4019, "Travel Rule details are not taken on this server.", 400),
+    RequestError.DEPOSIT_UNKNOWN: (-4027, "No deposit {deposit} on this account.", 400),
+    RequestError.TRAVEL_RULE_REFUSED: (-4041, "Travel Rule details refused: {reason}.", 400),
     RequestError.DUPLICATE_PARAMETER: (-1101, "Duplicate values for a parameter detected.", 400),
     RequestError.TOO_MUCH_PRECISION: (-1111, "Precision is over the maximum defined for this asset.", 400),
     # refused by the HTTP layer before any handler (the status is the HTTP one: 400, 413, 414, 431)

@@ -25,7 +25,6 @@ COMMANDS: dict[str, str] = {
     "wallet": "wallet_commands",
     "operators": "operators_commands",
     "audit": "audit_commands",
-    "tax-report": "tax_commands",  # moves under `braid compliance` when that group exists
     "compliance": "compliance_commands",
     "chain": "chain_commands",
     "kyc": "kyc_commands",

@@ -1,8 +1,10 @@
 """`braid compliance ...`: sanctions lists, name and address screening, AML backtests and cases.
 
 Each command works on the configured database and prints JSON lines (the backtest prints its report).
-Operators name themselves with ``--actor``; a case is closed by someone other than its opener and
-its investigator, and only closing releases or returns held money.
+Operators name themselves with ``--actor`` and act through their roles (``braid operators``); a case is closed
+by someone other than its opener and its investigator, and only closing releases or returns held money. Case
+decisions, list loads and AML rule changes go into the audit log (``braid audit verify``). ``tax-report``
+(``gateway.tax_commands``) writes an account's realised gains for a year.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, TextIO
 import orjson
 
 from compliance import (
+    BackOffice,
     CaseError,
     JsonlEventSource,
     NoListLoaded,
@@ -31,7 +34,9 @@ from compliance import (
     screening_from_settings,
 )
 from compliance.backtest import EventFileError, EventSource, format_backtest
+from compliance.operators import OperatorAuthorizer
 from config.settings import Settings
+from gateway import tax_commands
 
 
 def _date(text: str) -> date:
@@ -54,7 +59,10 @@ def _guard(body: Callable[[], int]) -> int:
 
 
 def _service(settings: Settings) -> Screening:
-    return screening_from_settings(settings)
+    """Screening on the configured database; case decisions go through the operators' roles and, with list
+    loads and rule changes, into the audit log."""
+    bo = BackOffice.from_settings(settings)
+    return screening_from_settings(settings, authorizer=OperatorAuthorizer(bo.operators), audit=bo.audit)
 
 
 # ------------------------------------------------------------------------------------------- sanctions
@@ -271,8 +279,9 @@ cases_close = _case_action(
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    comp = sub.add_parser("compliance", help="sanctions screening, AML backtests and cases")
+    comp = sub.add_parser("compliance", help="sanctions screening, AML backtests, cases and tax reports")
     csub = comp.add_subparsers(dest="compliance_command", required=True)
+    tax_commands.add_parser(csub)
 
     sanc = csub.add_parser("sanctions", help="the OFAC SDN list: load, status, screen a name or an address")
     ssub = sanc.add_subparsers(dest="sanctions_command", required=True)

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TextIO
 
-from compliance import BackOffice, Kyc, KycError, KycStore
+from compliance import BackOffice, Kyc, KycError, KycStore, OperatorError
+from compliance.operators import SET_TIER
 from config.settings import Settings
 from gateway.accounts_commands import emit_json
 from wallets import load_master_key
@@ -31,12 +32,17 @@ def open_kyc(settings: Settings, backoffice: BackOffice | None = None) -> Kyc:
     return Kyc(settings.kyc, store, no_price, audit=backoffice.audit.record)
 
 
-def _run(settings: Settings, body: Callable[[Kyc], None]) -> int:
+def _run(settings: Settings, body: Callable[[Kyc], None], *, actor: str | None = None, permission: str = "") -> int:
+    """Open KYC (audited in the back office) and run ``body``; with ``actor``, only if that operator's role holds
+    ``permission`` (``compliance.operators.authorize``, from this machine: ``local``)."""
     backoffice = BackOffice.from_settings(settings)
     kyc = open_kyc(settings, backoffice)
     try:
+        if actor is not None:
+            ops = backoffice.operators
+            ops.authorize(ops.get(actor), permission, "local")
         body(kyc)
-    except KycError as exc:
+    except (KycError, OperatorError) as exc:
         print(f"braid: {exc}", file=sys.stderr)
         return 2
     finally:
@@ -48,7 +54,10 @@ def _run(settings: Settings, body: Callable[[Kyc], None]) -> int:
 def set_tier(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     w = out or sys.stdout
     return _run(
-        settings, lambda k: emit_json(w, k.set_tier(args.account, args.tier, reason=args.reason, actor=args.actor))
+        settings,
+        lambda k: emit_json(w, k.set_tier(args.account, args.tier, reason=args.reason, actor=args.actor, ip="local")),
+        actor=args.actor,
+        permission=SET_TIER,
     )
 
 
@@ -92,7 +101,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--account", type=int, required=True)
     p.add_argument("--tier", type=int, required=True, choices=(0, 1, 2, 3))
     p.add_argument("--reason", required=True)
-    p.add_argument("--actor", required=True, help="the operator making the change")
+    p.add_argument("--actor", required=True, help="the operator making the change (a role that may set tiers)")
     p.set_defaults(run=set_tier)
     p = ksub.add_parser("show", help="an account's tier, its limits and the tier history")
     p.add_argument("--account", type=int, required=True)

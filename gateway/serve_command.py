@@ -61,7 +61,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     await md.start()
     app = web.Application()
     add_routes(app, md)
-    wallets, service_task, demo = await _mount_api(app, md, settings)
+    wallets, service_task, demo, custody = await _mount_api(app, md, settings)
     runner = ApiRunner(app, access_log=None, header_timeout_s=settings.api_header_timeout_s)
     await runner.setup()
     port = args.port if args.port is not None else settings.port
@@ -77,9 +77,15 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if demo is not None:
         print(f"  demo account ({settings.api_demo_tenant}): API key {demo[0]}", flush=True)
         print(f"                 secret  {demo[1]}", flush=True)
+    if custody is not None:
+        _print_custody(custody)
+    else:
+        print("  custody: deposits and withdrawals off (no keys from `braid wallet init`, or see the log)", flush=True)
     try:
         await _wait_for_signal()
     finally:
+        if custody is not None:
+            await custody.stop()
         service_task.cancel()
         await runner.cleanup()
         await wallets.close()
@@ -89,13 +95,28 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _print_custody(custody: Any) -> None:
+    s = custody.settings
+    print(f"  custody: deposit watchers and withdrawals on {', '.join(s.chains.networks)}", flush=True)
+    if custody.devchains is not None:
+        info = custody.devchains.info
+        urls = ([f"BTC {info.btc_url}"] if info.btc_url else []) + [f"{n} {c.url}" for n, c in info.evm.items()]
+        print(f"  dev chains: {', '.join(urls)}", flush=True)
+        print(
+            "    deposit: GET /sapi/v1/capital/deposit/address?coin=BTC, then "
+            "`braid wallet dev-send --network BTC --to ADDRESS --amount 0.1`",
+            flush=True,
+        )
+
+
 async def _mount_api(
     app: web.Application, md: MarketData | ReplayMarketData, settings: Settings
-) -> tuple[Any, asyncio.Task[None], tuple[str, str] | None]:
+) -> tuple[Any, asyncio.Task[None], tuple[str, str] | None, Any]:
     """The Binance-compatible API over the mirrored books (paper execution), wallets on the configured database."""
     from gateway.api import build_app
-    from gateway.api.capital import custody_from_settings
     from gateway.api.stack import build_context, freeze_start_up_heap, internal_instrument
+    from gateway.custody_compliance import custody_compliance_from
+    from gateway.custody_runtime import custody_wanted, start_custody
     from wallets import Wallets
 
     wallets = Wallets.from_settings(settings)
@@ -106,13 +127,21 @@ async def _mount_api(
     published = {sym: internal_instrument(sym, instruments.get(("binance", sym))) for sym in settings.symbols}
     lookups = {v: (lambda sym, f=feed: f.books.get(sym)) for v, feed in md.feeds.items()}
     ctx = build_context(settings, md.market, lookups, instruments, wallets, published)
-    ctx.custody = custody_from_settings(settings, wallets)  # None until `braid wallet init` has run
+    kyc = ctx.kyc.kyc if ctx.kyc is not None else None
+
+    def price_of(asset: str) -> Decimal | None:
+        return md.market.book(f"{asset}/{settings.kyc.quote_asset}").mid()
+
+    # tier limits, Travel Rule, sanctions screening, AML, operator roles on custody's paths
+    compliance = custody_compliance_from(settings, ctx.backoffice, kyc, price_of) if custody_wanted(settings) else None
+    # dev chains, deposit watchers, withdrawal loop; sets ctx.custody (None: no keys and no dev chains)
+    custody = await start_custody(settings, wallets, ctx, compliance)
     await ctx.service.restore()
     build_app(ctx, app)
     task = asyncio.get_running_loop().create_task(ctx.service.watch())
     freeze_start_up_heap()
     demo = await _demo_key(wallets, settings) if settings.api_demo_tenant else None
-    return wallets, task, demo
+    return wallets, task, demo, custody
 
 
 async def _demo_key(wallets: Any, settings: Settings) -> tuple[str, str]:

@@ -1,8 +1,7 @@
-"""`braid tax-report`: one account's realised gains and losses for a year (FIFO, HIFO or average cost).
+"""`braid compliance tax-report`: one account's realised gains and losses for a year (FIFO, HIFO or average cost).
 
-Registered as ``braid tax-report`` for now; it belongs under ``braid compliance`` once that command group
-exists. The disposal rows go to ``--out`` (CSV, or JSON with ``--format json``) or standard output; with
-``--out`` the per-asset summary is printed as JSON lines.
+The disposal rows go to ``--out`` (CSV, or JSON with ``--format json``) or standard output; with ``--out`` the
+per-asset summary is printed as JSON lines. ``gateway.compliance_commands`` registers it in its group.
 """
 
 from __future__ import annotations
@@ -99,7 +98,8 @@ def tax_report(args: argparse.Namespace, settings: Settings, out: TextIO | None 
     return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """``tax-report`` in the ``braid compliance`` group."""
     p = sub.add_parser("tax-report", help="an account's realised gains and losses for a year, one CSV row per disposal")
     p.add_argument("--account", type=int, required=True)
     p.add_argument("--year", type=int, required=True)

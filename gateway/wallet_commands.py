@@ -15,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config.custody import custody_dir
 from config.settings import Settings
@@ -45,10 +45,13 @@ from wallets.custody.ceremony import describe
 from wallets.custody.evm import transfer_data
 from wallets.custody.keyfile import write_private
 from wallets.custody.networks import btc_params
-from wallets.custody.reserves import Reserve, liabilities, reserves
+from wallets.custody.reserves import Reserve, liabilities, on_chain, reserves
 from wallets.custody.withdrawals import Withdrawal, Withdrawals
 from wallets.keys import load_master_key
 from wallets.models import canon
+
+if TYPE_CHECKING:
+    from compliance import AuditLog
 
 
 def sealer_from(settings: Settings) -> Sealer:
@@ -231,18 +234,30 @@ def verify_evm(args: argparse.Namespace, settings: Settings) -> None:
     print(json.dumps({"ok": True, "sender": tx.sender, "to": tx.to, "chain_id": tx.chain_id, "nonce": tx.nonce}))
 
 
-def _flow(settings: Settings, body: Callable[[Withdrawals, Wallets], Awaitable[None]]) -> None:
-    """Open the wallets and the withdrawal state machine (no chain clients: operator actions only)."""
+def _flow(settings: Settings, body: Callable[[Withdrawals, Wallets, AuditLog], Awaitable[None]]) -> None:
+    """Open the wallets and the withdrawal state machine (no chain clients: operator actions only). Operators act
+    through their roles (``compliance.operators.authorize``); each action goes into the audit log."""
+
+    from compliance import BackOffice  # here: compliance pulls in scikit-learn, the other commands need none of it
+    from gateway.custody_compliance import CustodyCompliance
 
     async def go() -> None:
         w = Wallets.from_settings(settings)
+        backoffice = BackOffice.from_settings(settings)
         try:
             await w.start()
-            await body(
-                Withdrawals(w.store, w.ledger, settings.custody.flow, btc=btc_params(settings.custody.btc_network)), w
+            checks = CustodyCompliance(operators=backoffice.operators, audit=backoffice.audit)
+            wd = Withdrawals(
+                w.store,
+                w.ledger,
+                settings.custody.flow,
+                btc=btc_params(settings.custody.btc_network),
+                authorize=checks.authorize,
             )
+            await body(wd, w, backoffice.audit)
         finally:
             await w.close()
+            backoffice.close()
 
     asyncio.run(go())
 
@@ -254,7 +269,7 @@ def _withdrawal_line(w: Withdrawal) -> dict[str, object]:
 
 
 def withdrawals_list(args: argparse.Namespace, settings: Settings) -> None:
-    async def body(wd: Withdrawals, w: Wallets) -> None:
+    async def body(wd: Withdrawals, w: Wallets, audit: AuditLog) -> None:
         for row in await wd.query(status=args.status, account_id=args.account, limit=args.limit):
             out = _withdrawal_line(row)
             out["approvals"] = await wd.approvals(row.id)
@@ -264,33 +279,88 @@ def withdrawals_list(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def withdrawals_act(args: argparse.Namespace, settings: Settings) -> None:
-    async def body(wd: Withdrawals, w: Wallets) -> None:
-        if args.action == "approve":
-            emit_json(sys.stdout, _withdrawal_line(await wd.approve(args.id, args.operator)))
-        elif args.action == "reject":
-            emit_json(sys.stdout, _withdrawal_line(await wd.reject(args.id, args.operator, args.reason or "")))
+    async def body(wd: Withdrawals, w: Wallets, audit: AuditLog) -> None:
+        if args.action in ("approve", "reject"):
+            if args.action == "approve":
+                done = await wd.approve(args.id, args.operator)
+            else:
+                done = await wd.reject(args.id, args.operator, args.reason or "")
+            audit.record(
+                args.operator, "local", f"withdrawal.{args.action}", f"withdrawal:{done.id}", {"status": done.status}
+            )
+            emit_json(sys.stdout, _withdrawal_line(done))
         elif args.action == "freeze":
             await wd.freeze(args.scope, args.operator, args.reason or "")
+            audit.record(args.operator, "local", "withdrawal.freeze", args.scope, {"reason": args.reason or ""})
             emit_json(sys.stdout, {"frozen": await wd.freezes()})
         else:
             found = await wd.unfreeze(args.scope, args.operator)
+            audit.record(args.operator, "local", "withdrawal.unfreeze", args.scope, {"found": found})
             emit_json(sys.stdout, {"unfrozen": found, "frozen": await wd.freezes()})
 
     _flow(settings, body)
 
 
-def reserves_cmd(args: argparse.Namespace, settings: Settings) -> int:
-    """Liabilities from the ledger against on-chain holdings; exit 1 when any asset is short."""
-    held = _read_json(args.balances)
+async def _holdings_from_nodes(settings: Settings, cold_gap: int) -> dict[str, dict[str, Decimal]]:
+    """What the nodes say custody holds (the dev chains' nodes when ``braid serve`` runs them)."""
+    from gateway.custody_runtime import chain_nodes, running_chain_settings
+    from wallets.chains.nodes import BitcoinNode, EvmNode
 
-    async def body(wd: Withdrawals, w: Wallets) -> None:
+    settings = running_chain_settings(settings)
+    public = _public(settings, None)
+    addrs = CustodyAddresses.open(settings.database_url, public, schema=settings.database_schema)
+    nodes = chain_nodes(settings)
+    try:
+        btc = nodes.get("BTC")
+        return await on_chain(
+            settings.custody.flow.coins,
+            public,
+            {n: addrs.all_addresses(n) for n in settings.chains.networks},
+            btc if isinstance(btc, BitcoinNode) else None,
+            {n: node for n, node in nodes.items() if isinstance(node, EvmNode)},
+            cold_gap=cold_gap,
+        )
+    finally:
+        addrs.close()
+        for node in nodes.values():
+            await node.close()
+
+
+def whitelist_cmd(args: argparse.Namespace, settings: Settings) -> None:
+    """Add a withdrawal address to an account's whitelist (usable after the cooling-off period)."""
+
+    from gateway.operators_commands import cli_actor  # here: it pulls in compliance
+
+    async def body(wd: Withdrawals, w: Wallets, audit: AuditLog) -> None:
+        usable = await wd.whitelist(args.account, args.network, args.address)
+        details = {"network": args.network, "address": args.address, "usableMs": usable}
+        audit.record(cli_actor(), "local", "whitelist.add", f"account:{args.account}", details)
+        emit_json(
+            sys.stdout, {"account": args.account, "network": args.network, "address": args.address, "usable_ms": usable}
+        )
+
+    _flow(settings, body)
+
+
+def reserves_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    """Liabilities from the ledger against on-chain holdings (the nodes, or a --balances file); exit 1 when any
+    asset is short, 2 when a node cannot be read."""
+    from wallets.chains.bitcoin import BitcoinRPCError
+    from wallets.chains.devnet import DevChainError
+
+    async def body(wd: Withdrawals, w: Wallets, audit: AuditLog) -> None:
         owed = await w.store.read(liabilities)
-        lines.extend(reserves(owed, {a: {k: Decimal(str(v)) for k, v in d.items()} for a, d in held.items()}))
+        if args.balances:
+            doc = _read_json(args.balances)
+            held = {a: {k: Decimal(str(v)) for k, v in d.items()} for a, d in doc.items()}
+        else:
+            held = await _holdings_from_nodes(settings, args.cold_gap)
+        lines.extend(reserves(owed, held))
 
     lines: list[Reserve] = []
     try:
         _flow(settings, body)
-    except (CustodyError, ValueError, ArithmeticError) as exc:
+    except (CustodyError, ValueError, ArithmeticError, OSError, DevChainError, BitcoinRPCError) as exc:
         print(f"braid: {exc}", file=sys.stderr)
         return 2
     for r in lines:
@@ -309,6 +379,30 @@ def reserves_cmd(args: argparse.Namespace, settings: Settings) -> int:
         print(f"braid: RESERVES SHORT: liabilities exceed on-chain assets for {', '.join(short)}", file=sys.stderr)
         return 1
     return 0
+
+
+def dev_send_cmd(args: argparse.Namespace, settings: Settings) -> None:
+    """Pay ``--amount`` to ``--to`` on a dev chain that ``braid serve`` runs."""
+    from gateway.custody_runtime import devchains_dir
+    from wallets.chains.bitcoin import BitcoinRPCError
+    from wallets.chains.devnet import INFO_FILE, DevChainError, DevChainInfo, dev_send
+
+    try:
+        amount = Decimal(args.amount)
+    except ArithmeticError:
+        raise CustodyError(f"--amount is not a number: {args.amount!r}") from None
+    if not amount.is_finite() or amount <= 0:
+        raise CustodyError(f"--amount must be positive, was {args.amount}")
+    if args.network == "BTC":
+        validate_address("BTC", args.to, btc_params("regtest"))
+    else:
+        validate_address(args.network, args.to)
+    info = DevChainInfo.load(devchains_dir(settings) / INFO_FILE)
+    try:
+        txid = asyncio.run(dev_send(info, args.network, args.to, amount, coin=args.coin))
+    except (DevChainError, BitcoinRPCError, OSError) as exc:
+        raise CustodyError(f"dev-send failed: {exc}") from None
+    print(json.dumps({"network": args.network, "to": args.to, "amount": str(amount), "txid": txid}))
 
 
 def add_parsers(sub: Any) -> None:
@@ -412,10 +506,25 @@ def add_parsers(sub: Any) -> None:
             r.add_argument("--reason")
         r.set_defaults(run=_guard(withdrawals_act), action=action)
 
+    q = w.add_parser(
+        "whitelist", help="add a withdrawal address for an account (after BRAID_CUSTODY__FLOW__WHITELIST_COOLOFF_S)"
+    )
+    q.add_argument("--account", type=int, required=True)
+    q.add_argument("--network", required=True, type=str.upper, choices=["BTC", "ETH", "BSC"])
+    q.add_argument("address")
+    q.set_defaults(run=_guard(whitelist_cmd))
+
     q = w.add_parser("reserves", help="client liabilities per asset against on-chain holdings; exit 1 if short")
     q.add_argument(
         "--balances",
-        required=True,
-        help='JSON file of on-chain holdings: {"BTC": {"deposit": "1.2", "hot": "0.5", "cold": "10"}, ...}',
+        help='instead of asking the nodes, a JSON file of holdings: {"BTC": {"deposit": "1.2", "hot": "0.5"}, ...}',
     )
+    q.add_argument("--cold-gap", type=int, default=20, help="cold BTC addresses read per branch (default 20)")
     q.set_defaults(run=reserves_cmd)
+
+    q = w.add_parser("dev-send", help="send coins on the local dev chains (from their faucet) to an address")
+    q.add_argument("--network", required=True, type=str.upper, choices=["BTC", "ETH", "BSC"])
+    q.add_argument("--to", required=True, help="destination, e.g. a deposit address from the capital API")
+    q.add_argument("--amount", required=True, help="whole coins, e.g. 0.1")
+    q.add_argument("--coin", type=str.upper, help="USDT for the dev token (default: the network's own coin)")
+    q.set_defaults(run=_guard(dev_send_cmd))

@@ -9,7 +9,7 @@ import asyncio
 
 from aiohttp import web
 
-from gateway.api import broker, capital, errors, kyc, market, openapi, orders, tax, userstream, ws
+from gateway.api import broker, capital, errors, kyc, market, openapi, operator, orders, tax, userstream, ws
 from gateway.api.context import CTX, ApiContext
 
 __all__ = ["build_app"]
@@ -28,6 +28,7 @@ def build_app(ctx: ApiContext, app: web.Application | None = None) -> web.Applic
     broker.add_routes(app)
     tax.add_routes(app)
     kyc.add_routes(app)
+    operator.add_routes(app)
     capital.add_routes(app)
     openapi.add_routes(app)
 

@@ -69,7 +69,7 @@ async def create_api_key(request: web.Request) -> web.Response:
     sub = p.integer("subAccountId", required=True)
     assert sub is not None
     _sub(w, tenant, sub)
-    can_trade = (p.get("canTrade") or "true").lower() == "true"
+    can_trade = p.boolean("canTrade", True)
     ips = tuple(x for x in (p.get("ipAddress") or "").split(",") if x)
     bo = request.app[CTX].backoffice
     if bo is not None:

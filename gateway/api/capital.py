@@ -16,14 +16,18 @@ on the account's user data stream (``balance_events``).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from aiohttp import web
+from sqlalchemy import select
 
+from compliance import TravelRuleError
 from config.custody import custody_dir
 from config.settings import Settings
 from gateway.api.auth import Security
@@ -31,7 +35,9 @@ from gateway.api.context import CTX, ApiContext, endpoint, key_of, params_of
 from gateway.api.errors import ApiError, json_response
 from gateway.api.params import Params
 from gateway.binance_errors import RequestError
+from gateway.custody_compliance import CustodyCompliance
 from wallets import Balance, Wallets
+from wallets.custody import models
 from wallets.custody.coins import Coins
 from wallets.custody.deposit_flow import Deposit, deposit_history
 from wallets.custody.deposits import CustodyAddresses
@@ -40,10 +46,21 @@ from wallets.custody.public import FILE_NAME, PublicWallets
 from wallets.custody.withdrawals import Withdrawal, WithdrawalRefused, Withdrawals
 from wallets.models import canon
 
-DEPOSIT_STATUS = {"detected": 0, "confirming": 0, "credited": 6, "unlocked": 1, "dust": 7, "reversed": 7}
+DEPOSIT_STATUS = {
+    "detected": 0,
+    "confirming": 0,
+    "held": 0,  # waiting on a compliance case, not credited
+    "credited": 6,
+    "locked": 6,  # credited, kept from withdrawal by compliance (tier limit, Travel Rule details)
+    "unlocked": 1,
+    "dust": 7,
+    "reversed": 7,
+    "returned": 2,  # rejected: a compliance case returned it
+}
 WITHDRAW_STATUS = {
     "requested": 4,
     "pending_approval": 2,
+    "held": 2,  # held by compliance until its case is closed
     "approved": 4,
     "waiting_cold": 4,
     "signed": 4,
@@ -62,21 +79,32 @@ class Custody:
 
     addresses: CustodyAddresses
     withdrawals: Withdrawals
+    compliance: CustodyCompliance | None = None  # the hooks' services (deposit flows take its deposit_hooks())
 
     @property
     def coins(self) -> Coins:
         return self.withdrawals.coins
 
 
-def custody_from_settings(settings: Settings, wallets: Wallets) -> Custody | None:
+def custody_enabled(settings: Settings) -> bool:
+    """The key ceremony's public file is there (``braid wallet init`` has run)."""
+    return (custody_dir(settings.custody, settings.data_dir) / "api" / FILE_NAME).exists()
+
+
+def custody_from_settings(
+    settings: Settings, wallets: Wallets, compliance: CustodyCompliance | None = None
+) -> Custody | None:
     """The capital endpoints' custody when the key ceremony's public file is there (``braid wallet init``), else
-    None (the endpoints then answer that deposits and withdrawals are not enabled)."""
-    public_dir = custody_dir(settings.custody, settings.data_dir) / "api"
-    if not (public_dir / FILE_NAME).exists():
+    None (the endpoints then answer that deposits and withdrawals are not enabled). ``compliance``: the tier
+    limits, Travel Rule, screening, AML and operator checks on its withdrawals (``braid serve`` gives them)."""
+    if not custody_enabled(settings):
         return None
+    public_dir = custody_dir(settings.custody, settings.data_dir) / "api"
     public = PublicWallets.load(public_dir)
     addresses = CustodyAddresses.open(settings.database_url, public, schema=settings.database_schema)
-    return Custody(addresses, Withdrawals(wallets.store, wallets.ledger, settings.custody.flow, btc=public.btc))
+    hooks = compliance.withdrawal_hooks(settings.custody.flow) if compliance is not None else {}
+    withdrawals = Withdrawals(wallets.store, wallets.ledger, settings.custody.flow, btc=public.btc, **hooks)
+    return Custody(addresses, withdrawals, compliance)
 
 
 def _custody(request: web.Request) -> Custody:
@@ -126,7 +154,7 @@ def deposit_json(d: Deposit, custody: Custody) -> dict[str, object]:
         "addressTag": "",
         "txId": d.txid,
         "insertTime": d.created,
-        "completeTime": d.updated if d.status in ("credited", "unlocked") else 0,
+        "completeTime": d.updated if d.status in ("credited", "locked", "unlocked") else 0,
         "transferType": 0,
         "confirmTimes": f"{min(d.confirmations, credit)}/{credit}",
         "unlockConfirm": coin.unlock_confirmations if coin else 0,
@@ -262,9 +290,14 @@ async def withdraw_apply(request: web.Request) -> web.Response:
     assert amount is not None
     network = _network(custody, coin, p.get("network"))
     account = request.app[CTX].caller(key_of(request)).account_id
+    details: dict[str, Any] = {}
+    questionnaire = p.get("questionnaire")  # the Travel Rule beneficiary (IVMS 101 JSON), as Binance's local entities
+    if questionnaire:
+        details["beneficiary"] = _questionnaire(questionnaire)
+        details["hosted"] = (p.get("hostedWallet") or "true").lower() != "false"
     try:
         w = await custody.withdrawals.request(
-            account, coin, network, address, amount, client_id=p.get("withdrawOrderId")
+            account, coin, network, address, amount, client_id=p.get("withdrawOrderId"), details=details
         )
     except WithdrawalRefused as exc:
         raise ApiError(exc.code, exc.msg) from None
@@ -295,6 +328,39 @@ async def withdraw_history(request: web.Request) -> web.Response:
     return json_response(out)
 
 
+@endpoint(weight=1, security=Security.TRADE)
+async def deposit_provide_info(request: web.Request) -> web.Response:
+    """The Travel Rule originator of one of the account's deposits (``questionnaire``: IVMS 101 JSON), as Binance's
+    local-entity ``deposit/provide-info``; a deposit at or above the threshold unlocks once it is on file."""
+    custody = _custody(request)
+    travel = custody.compliance.travel_rule if custody.compliance is not None else None
+    if travel is None:
+        raise ApiError.of(RequestError.TRAVEL_RULE_OFF)
+    p = params_of(request)
+    deposit = p.get("depositId") or p.required("tranId")
+    ivms = _questionnaire(p.required("questionnaire"))
+    account = request.app[CTX].caller(key_of(request)).account_id
+    t = models.deposits
+    q = select(t.c.id).where(t.c.id == deposit, t.c.account_id == account)
+    if await request.app[CTX].service.wallets.store.read(lambda c: c.execute(q).first()) is None:
+        raise ApiError.of(RequestError.DEPOSIT_UNKNOWN, deposit=deposit)
+    try:
+        await asyncio.to_thread(travel.attach_originator, deposit, ivms)
+    except TravelRuleError as exc:
+        raise ApiError.of(RequestError.TRAVEL_RULE_REFUSED, reason=exc) from None
+    return json_response({"depositId": deposit, "accepted": True, "info": "originator details on file"})
+
+
+def _questionnaire(text: str) -> dict[str, Any]:
+    try:
+        found = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise ApiError.of(RequestError.ILLEGAL_BECAUSE, name="questionnaire", reason="JSON expected") from None
+    if not isinstance(found, dict):
+        raise ApiError.of(RequestError.ILLEGAL_BECAUSE, name="questionnaire", reason="a JSON object expected")
+    return found
+
+
 def balance_events(
     ctx: ApiContext,
 ) -> tuple[Callable[[Deposit, str, Decimal], None], Callable[[Withdrawal, Decimal], None]]:
@@ -323,4 +389,5 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/sapi/v1/capital/deposit/address", deposit_address)
     r.add_get("/sapi/v1/capital/deposit/hisrec", deposit_hisrec)
     r.add_post("/sapi/v1/capital/withdraw/apply", withdraw_apply)
+    r.add_put("/sapi/v1/localentity/deposit/provide-info", deposit_provide_info)
     r.add_get("/sapi/v1/capital/withdraw/history", withdraw_history)

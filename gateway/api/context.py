@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from gateway.api.marketdata import MarketPublisher
 from gateway.api.params import Params, params_now, read_params
 from gateway.api.ratelimit import RateLimiter
 from gateway.orders_service import Caller, OrdersService
+from treasury import Treasury
 
 
 @dataclass
@@ -37,6 +39,8 @@ class ApiContext:
     custody: Any = None  # gateway.api.capital.Custody when deposits and withdrawals are enabled
     backoffice: BackOffice | None = None  # audit log and second factors (None: not audited, no 2FA)
     kyc: KycWebhooks | None = None  # provider webhooks (gateway.api.kyc); None: not configured
+    # opens the treasury for an operator acting from an address (gateway.treasury_access); None: not configured
+    treasury: Callable[[str], AbstractAsyncContextManager[Treasury]] | None = None
     _callers: dict[tuple[str, str], Caller] = field(default_factory=dict, repr=False)  # one per account, reused
 
     def caller(self, key: ApiKey) -> Caller:

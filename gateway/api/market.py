@@ -128,9 +128,12 @@ def _symbols(request: web.Request) -> list[str]:
     if raw is None:
         return list(ctx.publisher.feeds)
     try:
-        syms = [str(s).upper() for s in orjson.loads(raw)]
+        parsed = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise errors.bad_value("symbols") from None
+    if not isinstance(parsed, list) or not all(isinstance(s, str) for s in parsed):  # e.g. symbols=7
+        raise errors.bad_value("symbols")
+    syms = [s.upper() for s in parsed]
     for s in syms:
         if s not in ctx.publisher.feeds:
             raise errors.invalid_symbol()

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from aiohttp import web
 
+from connectors.binance.auth import MAX_RECV_WINDOW_MS
 from gateway.api.errors import json_response
 
 _SIGNED = ("TRADE", "USER_DATA")
@@ -16,8 +17,9 @@ _ORDER = (
     "symbol!,side!:BUY|SELL,type!:LIMIT|LIMIT_MAKER|MARKET,timeInForce:GTC|IOC|FOK,quantity:decimal,"
     "quoteOrderQty:decimal,price:decimal,newClientOrderId,newOrderRespType:ACK|RESULT|FULL"
 )
-_SIGNING = "recvWindow:decimal,timestamp!:integer,signature!"
-# Parameters per handler (name! = required; :integer / :decimal / :A|B|C give the type or the values).
+_SIGNING = "recvWindow:window,timestamp!:integer,signature!"
+# Parameters per handler (name! = required; :integer / :decimal / :window (recvWindow) / :A|B|C give the type or
+# the values).
 PARAMS: dict[str, str] = {
     "exchange_info": "symbol,symbols",
     "depth": "symbol!,limit:integer",
@@ -48,11 +50,16 @@ PARAMS: dict[str, str] = {
     "deposit_address": f"coin!,network,{_SIGNING}",
     "deposit_hisrec": f"coin,status:integer,startTime:integer,endTime:integer,offset:integer,limit:integer,txId,"
     f"{_SIGNING}",
-    "withdraw_apply": f"coin!,network,address!,amount!:decimal,withdrawOrderId,addressTag,{_SIGNING}",
+    "withdraw_apply": f"coin!,network,address!,amount!:decimal,withdrawOrderId,addressTag,questionnaire,"
+    f"hostedWallet:true|false,{_SIGNING}",
+    "deposit_provide_info": f"depositId,tranId,questionnaire!,{_SIGNING}",
     "withdraw_history": f"coin,withdrawOrderId,status:integer,offset:integer,limit:integer,startTime:integer,"
     f"endTime:integer,idList,{_SIGNING}",
 }
 
+
+# handlers that answer CSV when asked (`format=CSV`)
+CSV_ANSWERS = {"tax_report"}
 
 # --- answers: the 200 body of each handler, as the handlers build it (tests/gateway/test_openapi.py checks real ones)
 _DEC: dict[str, object] = {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$"}  # Binance's decimal strings
@@ -177,14 +184,16 @@ SCHEMAS: dict[str, dict[str, object]] = {
         "trading:bool,networkList:[CoinNetwork]"
     ),
     "DepositAddress": _object("address:str,coin:str,tag:str,url:str"),
-    # status 0 pending, 6 credited but not yet withdrawable, 1 success, 7 not credited (dust, reversed)
+    # status 0 pending (or held by compliance), 6 credited but not yet withdrawable (or locked by compliance),
+    # 1 success, 7 not credited (dust, reversed), 2 rejected (returned by compliance)
     "Deposit": _object(
         "id:str,amount:dec,coin:str,network:str,status:int,address:str,addressTag:str,txId:str,"
         "insertTime:int,completeTime:int,transferType:int,confirmTimes:str,unlockConfirm:int,"
         "walletType:int"
     ),
     "WithdrawId": _object("id:str"),
-    # status 1 cancelled, 2 awaiting approval, 3 rejected, 4 processing, 5 failure, 6 completed
+    "DepositInfoAccepted": _object("depositId:str,accepted:bool,info:str"),
+    # status 1 cancelled, 2 awaiting approval (or held by compliance), 3 rejected, 4 processing, 5 failure, 6 completed
     "Withdrawal": _object(
         "id:str,amount:dec,transactionFee:dec,coin:str,status:int,address:str,txId:str,"
         "applyTime:str,network:str,transferType:int,withdrawOrderId:str,info:str,confirmNo:int,"
@@ -228,6 +237,7 @@ ANSWERS: dict[str, str] = {
     "deposit_address": "DepositAddress",
     "deposit_hisrec": "[Deposit]",
     "withdraw_apply": "WithdrawId",
+    "deposit_provide_info": "DepositInfoAccepted",
     "withdraw_history": "[Withdrawal]",
 }
 
@@ -252,9 +262,14 @@ def _parameters(spec_text: str, method: str) -> list[dict[str, object]]:
             schema = {"type": "integer", "format": "int64"}
         elif kind == "decimal":
             schema = {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$"}
+        elif kind == "window":  # whole milliseconds as documented (up to 3 decimals are taken too)
+            schema = {"type": "integer", "minimum": 1, "maximum": MAX_RECV_WINDOW_MS}
         elif kind:
             schema = {"type": "string", "enum": kind.split("|")}
-        out.append({"name": name, "in": where, "required": required, "schema": schema})
+        param: dict[str, object] = {"name": name, "in": where, "required": required, "schema": schema}
+        if not required:  # `name=` with nothing after it is taken as not sent
+            param["allowEmptyValue"] = True
+        out.append(param)
     return out
 
 
@@ -280,6 +295,11 @@ def spec(app: web.Application) -> dict[str, object]:
         ok: dict[str, object] = {"description": "OK"}
         if name in ANSWERS:
             ok["content"] = {"application/json": {"schema": answer_schema(ANSWERS[name])}}
+        if name in CSV_ANSWERS:  # format=CSV
+            ok["content"] = {
+                **cast(dict[str, object], ok.get("content", {})),
+                "text/csv": {"schema": {"type": "string"}},
+            }
         upgrade = sec_name == "WEBSOCKET"
         responses = {"101": {"description": "Switching Protocols: the WebSocket"}} if upgrade else {"200": ok}
         responses["4XX"] = {"$ref": "#/components/responses/Error"}

@@ -298,7 +298,7 @@ async def account(request: web.Request) -> web.Response:
     key = key_of(request)
     caller = ctx.caller(key)
     balances = await ctx.service.wallets.ledger.stored_balances(caller.account_id)  # another process's changes too
-    if params_of(request).get("omitZeroBalances") == "true":
+    if params_of(request).boolean("omitZeroBalances", False):
         balances = {a: b for a, b in balances.items() if b.free or b.locked}
     return json_response(account_json(balances, "trade" in key.permissions, caller.account_id))
 

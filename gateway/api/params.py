@@ -21,6 +21,9 @@ _FORM = "application/x-www-form-urlencoded"
 _BODY_TIMEOUT_S = 10.0
 
 
+_BOOLEANS = {"true": True, "false": False}
+
+
 @dataclass(slots=True)
 class Params:
     raw_query: str
@@ -38,6 +41,16 @@ class Params:
         if not v:
             raise errors.mandatory(name)
         return v
+
+    def boolean(self, name: str, default: bool) -> bool:
+        """``true`` or ``false`` (any case), ``default`` when absent; anything else is refused."""
+        v = self.get(name)
+        if v is None:
+            return default
+        flag = _BOOLEANS.get(v.lower())
+        if flag is None:
+            raise errors.bad_value(name)
+        return flag
 
     def decimal(self, name: str, *, required: bool = False) -> Decimal | None:
         """A decimal parameter as Binance reads it (``^([0-9]{1,20})(\\.[0-9]{1,20})?$``: ASCII digits only, no

@@ -4,6 +4,7 @@ the orders service over wallets, and the API context. Used by ``braid serve``, t
 
 from __future__ import annotations
 
+import functools
 import gc
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -18,6 +19,7 @@ from gateway.api.context import ApiContext
 from gateway.api.marketdata import MarketPublisher
 from gateway.api.ratelimit import Limits, RateLimiter
 from gateway.orders_service import OrdersService
+from gateway.treasury_access import open_treasury
 from internal_book import MatchingEngine
 from router.consolidated import ConsolidatedMarket
 from router.killswitch import KillSwitch, Scope
@@ -120,6 +122,8 @@ def build_context(
         publisher=publisher,
         backoffice=backoffice,
         kyc=None if kyc is None else KycWebhooks(kyc),
+        # the operators' treasury API, where venue accounts are configured (opened per action, as the CLI does)
+        treasury=functools.partial(open_treasury, settings) if settings.treasury.accounts else None,
     )
 
 

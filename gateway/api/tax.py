@@ -2,7 +2,7 @@
 
 Parameters: ``year`` (required), ``method`` (FIFO, HIFO or AVERAGE; default FIFO), ``currency`` (the
 configured reporting currency unless the configured cash rates cover another), ``format`` (JSON, the default,
-or CSV: one row per disposal, as ``braid tax-report`` writes it). See :mod:`compliance.tax` for the rules.
+or CSV: one row per disposal, as ``braid compliance tax-report`` writes it). See :mod:`compliance.tax` for the rules.
 """
 
 from __future__ import annotations

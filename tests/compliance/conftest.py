@@ -122,3 +122,13 @@ def audit_log() -> list[tuple]:
 @pytest.fixture
 def kyc(store: KycStore, audit_log: list[tuple]) -> Kyc:
     return Kyc(KycSettings(), store, price_of, audit=lambda *entry: audit_log.append(entry))
+
+
+def make_operators(settings: Settings, **roles: str) -> None:
+    """Operators named by the keywords, with those roles, in the back office of ``settings``' database."""
+    bo = BackOffice.from_settings(settings)
+    try:
+        for name, role in roles.items():
+            bo.operators.create(name, "correct horse battery", role, actor="test", ip="local")
+    finally:
+        bo.close()

@@ -8,9 +8,11 @@ from pathlib import Path
 import orjson
 import pytest
 
+from compliance import AuditLog
+from compliance.operator_models import open_engine
 from config.settings import Settings
 from gateway.cli import build_parser
-from tests.compliance.conftest import OFAC
+from tests.compliance.conftest import OFAC, make_operators
 
 
 def run(settings: Settings, *argv: str) -> tuple[int, list[dict[str, object]]]:
@@ -43,6 +45,11 @@ def test_load_screen_and_close_a_case(tmp_path: Path, capsys: pytest.CaptureFixt
 
     code, out = run(settings, "cases", "list", "--state", "open")
     assert [c["case"] for c in out] == [case]
+    code, _ = run(settings, "cases", "investigate", str(case), "--actor", "alice")
+    assert code == 2 and "'alice' is not an operator" in capsys.readouterr().err  # roles are checked
+    make_operators(settings, alice="compliance_officer", bob="compliance_officer", sam="support")
+    code, _ = run(settings, "cases", "investigate", str(case), "--actor", "sam")
+    assert code == 2 and "lacks permission cases.decide" in capsys.readouterr().err  # support reads only
     assert run(settings, "cases", "investigate", str(case), "--actor", "alice")[1][0]["state"] == "investigating"
     assert run(settings, "cases", "note", str(case), "passport matches", "--actor", "alice")[0] == 0
     code, _ = run(settings, "cases", "close", str(case), "--resolution", "true match", "--actor", "alice")
@@ -54,3 +61,16 @@ def test_load_screen_and_close_a_case(tmp_path: Path, capsys: pytest.CaptureFixt
     code, out = run(settings, "cases", "show", str(case))
     assert [e["action"] for e in out[0]["log"]] == ["open", "investigate", "note", "close"]
     assert out[0]["evidence"]["listVersion"].startswith("OFAC-SDN 2024-05-03 advanced-xml")
+    audit = AuditLog(open_engine(settings.database_url))
+    try:
+        entries = [(e.actor, e.action, e.target) for e in audit.entries() if e.action.split(".")[0] != "operator"]
+        # the rule set in use, recorded when it first (or newly) differs, with where it came from
+        assert entries[0][:2] == ("system", "aml.rules") and entries[0][2].endswith("rules.default.toml")
+        assert entries[1:] == [
+            ("alice", "sanctions.load", "list:1"),
+            ("alice", "case.investigate", f"case:{case}"),
+            ("bob", "case.close", f"case:{case}"),
+        ]
+        assert audit.verify() == (len(audit.entries()), [])
+    finally:
+        audit.close()

@@ -1,6 +1,6 @@
 """Tax report: FIFO, HIFO and average cost on hand-computed multi-lot examples (published ones, with their
 source and reasoning), fees included, exact; crypto quotes (ETH/BTC) valued through recorded prices; the
-report from the database (SQLite and PostgreSQL) and `braid tax-report`."""
+report from the database (SQLite and PostgreSQL) and `braid compliance tax-report`."""
 
 from __future__ import annotations
 
@@ -296,7 +296,7 @@ def test_report_from_the_ledger_and_the_command(db: Db, tmp_path: Path) -> None:
     s = settings_for(db, tmp_path)
 
     def run(*argv: str) -> tuple[int, str]:
-        args = build_parser().parse_args(["tax-report", *argv])
+        args = build_parser().parse_args(["compliance", "tax-report", *argv])
         out = io.StringIO()
         return args.run(args, s, out), out.getvalue()
 

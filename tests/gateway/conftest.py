@@ -18,6 +18,7 @@ from aiohttp import web
 from config.instruments import Instrument
 from config.settings import Settings
 from connectors.book import VenueBook
+from connectors.simulators.order_entry import FakeVenue
 from gateway.api import ApiContext, build_app
 from gateway.api.http import ApiRunner
 from gateway.api.stack import build_context
@@ -180,3 +181,21 @@ def ccxt_client(module: Any, server: Server, key: str = "", secret: str = "") ->
     ex.urls["api"]["public"] = ex.urls["api"]["private"] = api
     ex.urls["api"]["sapi"] = f"{server.url}/sapi/v1"
     return ex
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeVenue]:
+    """The fake Binance (order entry and capital) on loopback, on its own event loop in a thread."""
+    from tests.connectors.trading.venues import VENUES
+
+    row = VENUES["binance"]
+    venue = row.make_fake({row.key: row.secret})
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(venue.start(), loop).result(10)
+    yield venue
+    asyncio.run_coroutine_threadsafe(venue.stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()

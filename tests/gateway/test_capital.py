@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal as D
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import ccxt
@@ -18,8 +19,13 @@ import pytest
 from binance import Client
 from binance.exceptions import BinanceAPIException
 
+from compliance import Kyc, KycStore, TravelRule
+from config.kyc import KycSettings
 from gateway.api.capital import Custody, balance_events
+from gateway.custody_compliance import CustodyCompliance
 from tests.gateway.conftest import Server, ccxt_client
+from tests.gateway.test_broker_and_orders import call
+from tests.wallets.conftest import MASTER
 from tests.wallets.custody.conftest import PASSPHRASE, ceremony, public, sealer  # noqa: F401 - fixtures
 from tests.wallets.custody.flow_helpers import (
     USDT_ETH,
@@ -36,6 +42,7 @@ from wallets.custody.keyfile import Sealer
 from wallets.custody.withdrawals import Withdrawals
 
 DEST = "0x" + "ab" * 20
+PERSON = {"naturalPerson": {"name": {"nameIdentifier": [{"primaryIdentifier": "Doe", "secondaryIdentifier": "Jo"}]}}}
 
 
 class Env:
@@ -192,20 +199,89 @@ async def _subscribed(server: Server, account: int) -> bool:
 
 def test_disabled_without_ceremony_and_enabled_with_it(server: Server, ceremony: Any, tmp_path: Any) -> None:  # noqa: F811
     from config.settings import Settings
-    from gateway.api.capital import custody_from_settings
+    from gateway.api.capital import custody_enabled, custody_from_settings
+    from gateway.custody_compliance import custody_compliance_from
+    from wallets.custody.withdrawals import WithdrawalRefused
 
-    _, key, secret = server.account("cap-carol", {})
+    carol, key, secret = server.account("cap-carol", {"USDT": "1000"})
     ex = ccxt_client(ccxt, server, key, secret)
     ex.load_markets()
     with pytest.raises(ccxt.BaseError, match="not enabled"):
         ex.fetch_deposit_address("BTC")
     assert custody_from_settings(Settings(data_dir=str(tmp_path)), server.wallets) is None
     settings = Settings(
-        data_dir=str(tmp_path), database_url=server.db_url, custody={"dir": str(ceremony.public_file.parent.parent)}
+        env="production",
+        data_dir=str(tmp_path),
+        database_url=server.db_url,
+        custody={"dir": str(ceremony.public_file.parent.parent), "flow": {"whitelist_required": False}},
     )  # type: ignore[arg-type]
-    custody = custody_from_settings(settings, server.wallets)
+    assert custody_enabled(settings)
+    dev = custody_compliance_from(settings.model_copy(update={"env": "development"}), server.ctx.backoffice)
+    assert dev.screening is None  # no sanctions list loaded: development runs unscreened (logged)
+    checks = custody_compliance_from(settings, server.ctx.backoffice, None, lambda asset: None)  # as `braid serve`
+    assert checks.screening is not None and checks.kyc is None and checks.operators is not None  # KYC not enforced
+    custody = custody_from_settings(settings, server.wallets, checks)
     assert custody is not None
     try:
         assert custody.addresses.deposit_address(7, "BTC").address.startswith("bcrt1q")
+        wd = custody.withdrawals
+        assert (wd.gate, wd.hold_state, wd.authorize) == (checks.gate, checks.hold_state, checks.authorize)
+        with pytest.raises(WithdrawalRefused, match="no sanctions list is loaded"):  # screening on, no list: paused
+            server.call(wd.request(carol, "USDT", "ETH", DEST, D(100)))
     finally:
         custody.addresses.close()
+
+
+def test_withdraw_apply_answers_compliance_refusals_binance_shaped(env: Env, tmp_path: Any) -> None:
+    server = env.server
+    store = KycStore(server.db_url, MASTER)
+    settings = KycSettings(enforce=True, travel_rule_threshold=D(500))
+    kyc = Kyc(settings, store, lambda asset: None)
+    flow = flow_settings(whitelist_required=False, approvals=1)
+    checks = CustodyCompliance(kyc=kyc)  # tier limits and the Travel Rule, no screening
+    env.wd.gate = checks.gate
+    env.flow.unlock_check = checks.unlock_check
+    server.ctx.custody.compliance = checks
+    acct, key, secret = server.account("cap-dora", {"USDT": "5000"})
+    kyc.set_tier(acct, 1, reason="id checked", actor="alice")
+    env.wd.flow = flow
+
+    def apply(params: str) -> Any:
+        return call(server, "POST", "/sapi/v1/capital/withdraw/apply", key, secret, f"coin=USDT&network=ETH&{params}")
+
+    try:
+        over = apply(f"address={DEST}&amount=2500")
+        assert over.status_code == 400 and over.json() == {
+            "code": -4040,
+            "msg": "daily withdrawal limit of tier 1 is 2000 USDT: 0 used, 2500 requested",
+        }
+        missing = apply(f"address={DEST}&amount=600")
+        assert missing.json()["code"] == -4041 and "beneficiary's details (IVMS 101)" in missing.json()["msg"]
+        bad = apply(f"address={DEST}&amount=600&questionnaire=%7Bnot-json")
+        assert bad.json() == {
+            "code": -1100,
+            "msg": "Illegal characters found in parameter 'questionnaire': JSON expected.",
+        }
+        record = {"beneficiary": {"beneficiaryPersons": [PERSON]}}
+        ok = apply(f"address={DEST}&amount=600&hostedWallet=false&questionnaire={quote(json.dumps(record))}")
+        assert ok.status_code == 200, ok.text
+        assert TravelRule(store).travel_rule_satisfied("withdrawal", ok.json()["id"])
+        assert server.balance(acct, "USDT") == (D(4395), D(605))
+
+        env.deposit(acct, "USDT", "ETH", 700_000_000, "dd" * 32, 12)  # 700 USDT: waits for its originator
+        [dep] = call(server, "GET", "/sapi/v1/capital/deposit/hisrec", key, secret, "coin=USDT").json()
+        assert dep["status"] == 6  # credited, not withdrawable
+
+        def provide(deposit: str, record: Any) -> Any:
+            body = f"depositId={deposit}&questionnaire={quote(json.dumps(record))}"
+            return call(server, "PUT", "/sapi/v1/localentity/deposit/provide-info", key, secret, body)
+
+        assert provide("nope", {}).json() == {"code": -4027, "msg": "No deposit nope on this account."}
+        refused = provide(dep["id"], {"originator": {}}).json()
+        assert refused["code"] == -4041 and "originator.originatorPersons" in refused["msg"]
+        assert provide(dep["id"], {"originator": {"originatorPersons": [PERSON]}}).json()["accepted"] is True
+        server.call(env.flow.recheck())
+        [dep] = call(server, "GET", "/sapi/v1/capital/deposit/hisrec", key, secret, "coin=USDT").json()
+        assert dep["status"] == 1
+    finally:
+        store.close()

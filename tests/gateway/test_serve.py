@@ -1,5 +1,6 @@
-"""`braid serve --source simulated`: the status page still works, and the printed demo key trades through
-the Binance-compatible API on the simulated venues' books."""
+"""`braid serve --source simulated`: the status page still works, the printed demo key trades through
+the Binance-compatible API on the simulated venues' books, and custody answers a deposit address (the
+dev chains of the embedded default; BTC only here, to start fast)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,12 @@ def free_port() -> int:
 @pytest.mark.slow
 def test_serve_prints_demo_key_that_trades(tmp_path):
     port = free_port()
-    env = {**os.environ, "BRAID_DATA_DIR": str(tmp_path / "var"), "BRAID_CONFIG_FILE": str(tmp_path / "none.toml")}
+    env = {
+        **os.environ,
+        "BRAID_DATA_DIR": str(tmp_path / "var"),
+        "BRAID_CONFIG_FILE": str(tmp_path / "none.toml"),
+        "BRAID_CHAINS__NETWORKS": '["BTC"]',
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--source", "simulated", "--port", str(port)],
         cwd=tmp_path,
@@ -51,7 +57,10 @@ def test_serve_prints_demo_key_that_trades(tmp_path):
         assert "Braid" in requests.get(f"{url}/").text
         ex = ccxt.binance({"apiKey": key, "secret": secret, "options": dict(CCXT_OPTIONS)})
         ex.urls["api"]["public"] = ex.urls["api"]["private"] = f"{url}/api/v3"
+        ex.urls["api"]["sapi"] = f"{url}/sapi/v1"
         ex.load_markets()
+        # custody on the embedded default: dev chains and a dev key ceremony, so deposit addresses are served
+        assert ex.fetch_deposit_address("BTC", {"network": "BTC"})["address"].startswith("bcrt1")
         # the simulated venues sync within a moment
         eventually_sync(
             lambda: (ob := ex.fetch_order_book("BTC/USDT"))["bids"] and ob["asks"],

@@ -3,16 +3,12 @@ another process), a SQLite database, the command line: inventory, plan, approval
 
 from __future__ import annotations
 
-import asyncio
 import io
-import threading
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
 from compliance import BackOffice
 from config.settings import Settings
@@ -24,20 +20,6 @@ from tests.connectors.trading.venues import VENUES
 D = Decimal
 HOT = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 ROW = VENUES["binance"]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeVenue]:
-    venue = ROW.make_fake({ROW.key: ROW.secret})
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(venue.start(), loop).result(10)
-    yield venue
-    asyncio.run_coroutine_threadsafe(venue.stop(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
 
 
 def braid(settings: Settings, *argv: str) -> tuple[int, list[dict[str, Any]]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from wallets import Wallets, drop_schema
+from wallets.chains.devchain import Anvil
 
 PG_URL = os.environ.get("BRAID_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MASTER = bytes(range(32))
@@ -55,3 +57,29 @@ def db(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Db]:
         yield Db(PG_URL, schema)
     finally:
         drop_schema(PG_URL, schema)
+
+
+def _start_anvil(chain_id: int) -> Anvil:
+    if shutil.which("npm") is None:
+        if os.environ.get("CI"):
+            pytest.fail("npm is required in CI (it installs anvil and solc-js for the EVM tests)")
+        pytest.skip("npm is not installed: anvil (Foundry) and solc-js come from the npm registry")
+    node = Anvil(chain_id)
+    node.start()
+    return node
+
+
+@pytest.fixture(scope="session")
+def anvil_eth() -> Iterator[Anvil]:
+    """One anvil per test run with its default (Ethereum dev) chain id 31337."""
+    node = _start_anvil(31337)
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="session")
+def anvil_bsc() -> Iterator[Anvil]:
+    """One anvil per test run with BNB Smart Chain's chain id."""
+    node = _start_anvil(56)
+    yield node
+    node.stop()

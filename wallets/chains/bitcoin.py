@@ -95,7 +95,7 @@ class BitcoinRPC:
     async def getblock(self, blockhash: str, verbosity: int = 2) -> Any:
         return await self.call("getblock", blockhash, verbosity)
 
-    async def getrawtransaction(self, txid: str, verbose: bool = False, blockhash: str | None = None) -> Any:
+    async def getrawtransaction(self, txid: str, verbose: bool | int = False, blockhash: str | None = None) -> Any:
         params: list[Any] = [txid, verbose] + ([blockhash] if blockhash else [])
         return await self.call("getrawtransaction", *params)
 
@@ -112,12 +112,25 @@ class BitcoinRPC:
         return await self.call("getrawmempool")  # type: ignore[no-any-return]
 
 
+def input_addresses(tx: dict[str, Any]) -> tuple[str, ...]:
+    """The addresses a transaction spends from: its inputs' ``prevout`` addresses (``getblock`` verbosity 3,
+    ``getrawtransaction`` verbosity 2), in input order without repeats; empty for a coinbase or without prevouts."""
+    seen: dict[str, None] = {}
+    for vin in tx.get("vin", ()):
+        address = vin.get("prevout", {}).get("scriptPubKey", {}).get("address")
+        if address:
+            seen.setdefault(address)
+    return tuple(seen)
+
+
 def scan_bitcoin_block(block: dict[str, Any], lookup: Lookup, chain: str = "BTC") -> list[Observation]:
-    """Outputs of a ``getblock`` (verbosity 2) block that pay watched addresses: one dict probe per output."""
+    """Outputs of a ``getblock`` (verbosity 2 or 3) block that pay watched addresses: one dict probe per output.
+    With verbosity 3 each observation carries the transaction's input addresses as its ``sources``."""
     found: list[Observation] = []
     height = block["height"]
     bhash = block["hash"]
     for tx in block["tx"]:
+        sources: tuple[str, ...] | None = None
         for out in tx["vout"]:
             address = out["scriptPubKey"].get("address")
             if address is None:
@@ -125,6 +138,8 @@ def scan_bitcoin_block(block: dict[str, Any], lookup: Lookup, chain: str = "BTC"
             account = lookup(address)
             if account is None:
                 continue
+            if sources is None:
+                sources = input_addresses(tx)
             found.append(
                 Observation(
                     chain=chain,
@@ -136,6 +151,7 @@ def scan_bitcoin_block(block: dict[str, Any], lookup: Lookup, chain: str = "BTC"
                     block_height=height,
                     block_hash=bhash,
                     account=account,
+                    sources=sources,
                 )
             )
     return found
@@ -146,8 +162,11 @@ class BitcoinSource:
 
     transient_errors: tuple[type[Exception], ...] = (aiohttp.ClientError, BitcoinRPCError)
 
-    def __init__(self, rpc: BitcoinRPC, lookup: Lookup, chain: str = "BTC") -> None:
+    def __init__(self, rpc: BitcoinRPC, lookup: Lookup, chain: str = "BTC", *, verbosity: int = 3) -> None:
+        """``verbosity`` 3 (Bitcoin Core 23+) brings each input's prevout, so deposits carry their source
+        addresses; 2 for older nodes (no sources)."""
         self.rpc = rpc
+        self.verbosity = verbosity
         self.lookup = lookup
         self.chain = chain
 
@@ -165,13 +184,28 @@ class BitcoinSource:
                 return None
             raise
 
+    async def pending(self, seen: set[str]) -> tuple[list[Observation], set[str]]:
+        """Payments to watched addresses in the mempool: ``seen`` holds txids already scanned (each is read once
+        with ``getrawtransaction`` verbosity 2); returns the new observations (block height 0, no block hash)
+        and the mempool's txids now."""
+        txids = set(await self.rpc.getrawmempool())
+        found: list[Observation] = []
+        for txid in txids - seen:
+            try:
+                tx = await self.rpc.getrawtransaction(txid, 2 if self.verbosity == 3 else 1)
+            except BitcoinRPCError:
+                continue  # mined or dropped meanwhile
+            block = {"height": 0, "hash": "", "tx": [tx]}
+            found.extend(scan_bitcoin_block(block, self.lookup, self.chain))
+        return found, txids
+
     async def fetch(self, start: int, end: int) -> list[ScannedBlock]:
         out: list[ScannedBlock] = []
         for height in range(start, end + 1):
             bhash = await self.block_hash(height)
             if bhash is None:
                 break
-            block = await self.rpc.getblock(bhash, 2)
+            block = await self.rpc.getblock(bhash, self.verbosity)
             # Bitcoin Core lowercases bech32 in its answers; the lookup dict holds normalised addresses.
             out.append(
                 ScannedBlock(

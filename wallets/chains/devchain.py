@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,15 +117,21 @@ def _free_port() -> int:
 class Anvil:
     """One anvil process on a free loopback port; ``url`` once started. Its ten dev accounts are unlocked."""
 
-    def __init__(self, chain_id: int = 31337, tools_dir: Path = TOOLS_DIR) -> None:
+    def __init__(
+        self, chain_id: int = 31337, tools_dir: Path = TOOLS_DIR, *, port: int = 0, extra_args: Sequence[str] = ()
+    ) -> None:
+        """``port`` 0: a free one; ``extra_args`` e.g. ``--block-time 1 --state FILE`` (``braid serve``'s dev
+        chains mine on an interval and keep their blocks across restarts)."""
         self.chain_id = chain_id
         self.tools_dir = tools_dir
+        self.port = port
+        self.extra_args = list(extra_args)
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
     def start(self, timeout_s: float = 30.0) -> str:
         install_tools(self.tools_dir)
-        port = _free_port()
+        port = self.port or _free_port()
         # bandit B603: fixed program and argument list, no shell; nothing comes from a request
         self.proc = subprocess.Popen(  # nosec B603
             [
@@ -136,6 +143,7 @@ class Anvil:
                 "--chain-id",
                 str(self.chain_id),
                 "--silent",
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -35,6 +35,10 @@ class Observation:
     block_hash: str
     account: str | None = None  # what the address book answered for the address
     token: str | None = None  # the token contract (EVM logs only)
+    # Where the money came from, for screening the deposit's source: Bitcoin, the addresses of the spent
+    # outputs (the inputs' prevouts; empty when the node gives no prevout data); EVM, the transaction's
+    # ``from`` (native) or the Transfer's ``from`` (tokens).
+    sources: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -58,6 +62,9 @@ class ChainConsumer(Protocol):
         its confirmations (tip height - block height + 1)."""
 
     async def on_orphaned(self, observation: Observation) -> None: ...
+
+    # Optional: ``async def on_pending(observation)`` for a payment seen in the mempool (block_height 0, block_hash
+    # ""), before any block; the watcher calls it when the consumer has it.
 
 
 class AddressBook(Protocol):

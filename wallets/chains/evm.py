@@ -1,6 +1,7 @@
 """Ethereum and BNB Smart Chain through their JSON-RPC (web3.py, async): native transfers to watched addresses
 (each transaction's ``to``) and ERC-20 / BEP-20 ``Transfer`` logs of the configured tokens (``eth_getLogs``
-over the block range, the recipient taken from the third topic)."""
+over the block range, the recipient taken from the third topic). Each observation's ``sources`` is the
+payer: the transaction's ``from``, or the Transfer's ``from`` (second topic)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ def scan_evm_block(
                     block_height=height,
                     block_hash=bhash,
                     account=account,
+                    sources=(AsyncWeb3.to_checksum_address(tx["from"]),) if tx.get("from") else (),
                 )
             )
     for entry in logs:
@@ -80,6 +82,7 @@ def scan_evm_block(
                 block_hash=bhash,
                 account=account,
                 token=entry["address"],
+                sources=(AsyncWeb3.to_checksum_address("0x" + bytes(topics[1])[-20:].hex()),),
             )
         )
     return found

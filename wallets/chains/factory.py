@@ -26,7 +26,7 @@ def build_watcher(
         rpc = BitcoinRPC(
             node.rpc_url, node.rpc_user, node.rpc_password.get_secret_value(), timeout_s=node.rpc_timeout_s
         )
-        source = BitcoinSource(rpc, lookup_for(book, chain), chain)
+        source = BitcoinSource(rpc, lookup_for(book, chain), chain, verbosity=node.block_verbosity)
         common = node
     elif chain in ("ETH", "BSC"):
         evm: EvmNodeSettings = settings.eth if chain == "ETH" else settings.bsc
@@ -50,4 +50,5 @@ def build_watcher(
         confirmations_window=common.confirmations_window,
         batch_blocks=common.batch_blocks,
         poll_interval_s=common.poll_interval_s,
+        watch_mempool=chain == "BTC" and settings.btc.watch_mempool,
     )

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -76,6 +77,8 @@ chain_observations = Table(
     Column("account", String(64)),
     Column("asset", String(32), nullable=False),
     Column("token", String(64)),
+    # The payer's addresses, space-separated (Observation.sources); NULL for rows written before 0006.
+    Column("sources", Text),
     Column("amount", BaseUnits, nullable=False),
     Column("block_height", BigInteger, nullable=False),
     Column("block_hash", String(80), nullable=False),

@@ -28,6 +28,7 @@ def _row_to_observation(row: object) -> Observation:
         block_hash=r["block_hash"],
         account=r["account"],
         token=r["token"],
+        sources=tuple((r["sources"] or "").split()),
     )
 
 
@@ -74,6 +75,7 @@ class WatcherStore:
                             "account": o.account,
                             "asset": o.asset,
                             "token": o.token,
+                            "sources": " ".join(o.sources) or None,
                             "amount": o.amount,
                             "block_height": o.block_height,
                             "block_hash": o.block_hash,

@@ -6,6 +6,10 @@ or the node's hash at the stored tip height differs, the watcher walks back comp
 the node's until they agree (any depth), tells the consumer ``on_orphaned`` for what it had reported above that
 point, newest first, and then applies the new branch. After a restart it first delivers whatever the outbox
 holds undelivered, then goes on from its stored tip.
+
+With ``watch_mempool`` (and a source that has ``pending``, Bitcoin's), each poll also reports payments still in
+the node's mempool through the consumer's optional ``on_pending``: not durable, not an observation of any
+block (height 0, no hash), only so a deposit shows as pending before its first confirmation.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class ChainWatcher:
         confirmations_window: int = 64,
         batch_blocks: int = 50,
         poll_interval_s: float = 1.0,
+        watch_mempool: bool = False,
     ) -> None:
         self.source = source
         self.store = store
@@ -74,6 +79,8 @@ class ChainWatcher:
         self.reorgs = 0
         self._active: list[Observation] = []
         self._resumed = False
+        self.watch_mempool = watch_mempool
+        self._mempool: set[str] = set()  # txids of the node's mempool already scanned
 
     @property
     def next_height(self) -> int:
@@ -117,7 +124,19 @@ class ChainWatcher:
                     break
                 await self._apply(block)
                 applied += 1
+        if self.watch_mempool:
+            await self._pending()
         return applied
+
+    async def _pending(self) -> None:
+        """Tell the consumer about unconfirmed payments (``on_pending``), once each, if both sides support it."""
+        scan = getattr(self.source, "pending", None)
+        tell = getattr(self.consumer, "on_pending", None)
+        if scan is None or tell is None:
+            return
+        found, self._mempool = await scan(self._mempool)
+        for observation in found:
+            await tell(observation)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set; node errors are logged and retried at the next poll."""

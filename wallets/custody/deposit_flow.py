@@ -5,6 +5,13 @@ balance, tradeable) -> unlocked (at ``unlock_confirmations``: withdrawable). "No
 ledger bucket (the ledger's ``locked`` bucket holds order and withdrawal reservations): it is this table's
 ``credited`` rows, which withdrawals subtract from the free balance (``credited_not_unlocked``).
 
+Compliance (wired by the gateway through two hooks): ``screen`` is asked before the credit (sanctioned source,
+AML rules) and answers ``credit``, ``hold`` (the deposit waits, uncredited, in ``held`` until its compliance case
+is closed) or ``return`` (closed with the money returned: ``returned``, never credited); ``unlock_check`` is asked
+before the unlock (tier limits, Travel Rule) and a reason keeps the credited deposit ``locked`` (tradeable, not
+withdrawable). ``recheck`` asks again for every held and locked deposit (after a case closes, a tier changes or
+the originator's details arrive).
+
 A payment below the coin's ``min_deposit`` is recorded as ``dust`` and never credited. Orphaned before its
 credit it becomes ``orphaned`` (and comes back if the replacement branch mines it again); orphaned after its
 credit it is ``reversed``: the credit is debited back in one transaction with the state change. If the
@@ -19,6 +26,7 @@ twice: the database refuses the whole batch.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -39,9 +47,23 @@ from wallets.models import canon
 log = structlog.get_logger(__name__)
 
 ZERO = Decimal(0)
-OPEN = ("detected", "confirming", "credited")  # still followed by the state machine
+OPEN = ("detected", "confirming", "credited", "held", "locked")  # still followed by the state machine
+CREDITED = ("credited", "locked")  # in the ledger, not yet withdrawable
 
 CaseHook = Callable[[int, str, dict[str, Any]], Awaitable[None]]  # (account, reason, details)
+# (deposit, its source addresses as the watcher saw them) -> "credit" | "hold" | "return"
+DepositScreen = Callable[["Deposit", tuple[str, ...]], Awaitable[str]]
+UnlockCheck = Callable[["Deposit"], Awaitable[str | None]]  # a reason to keep the deposit locked, or None
+
+
+async def credit_all(dep: Deposit, sources: tuple[str, ...]) -> str:
+    """The default screen: every deposit is credited (the gateway wires sanctions and AML screening here)."""
+    return "credit"
+
+
+async def unlock_all(dep: Deposit) -> str | None:
+    """The default unlock check: nothing stays locked (the gateway wires tier limits and the Travel Rule here)."""
+    return None
 
 
 async def no_case(account_id: int, reason: str, details: dict[str, Any]) -> None:
@@ -130,6 +152,8 @@ class DepositFlow:
         coins: Coins,
         *,
         open_case: CaseHook = no_case,
+        screen: DepositScreen = credit_all,
+        unlock_check: UnlockCheck = unlock_all,
         on_step: Callable[[Deposit, str, Decimal], None] | None = None,
     ) -> None:
         self.store = store
@@ -137,6 +161,8 @@ class DepositFlow:
         self.addresses = addresses
         self.coins = coins
         self.open_case = open_case
+        self.screen = screen
+        self.unlock_check = unlock_check
         self.on_step = on_step  # (deposit, step, change of free balance) after a step commits (user data stream)
         self._open: dict[str, Deposit] = {}  # deposits still followed, by id
         self._final: set[str] = set()  # ids seen finished (unlocked, dust) since start
@@ -160,6 +186,14 @@ class DepositFlow:
         async with self._lock:
             await self._observed(observation)
 
+    async def on_pending(self, observation: ObservationLike) -> None:
+        """A payment still in the mempool (no block: height 0, empty hash): recorded as ``detected`` with 0
+        confirmations, so the deposit history shows it pending; its block, when mined, replaces the empty one."""
+        async with self._lock:
+            did = deposit_id(observation.chain, observation.txid, str(observation.index))
+            if did not in self._final and did not in self._open:
+                await self._observed(observation)
+
     async def on_confirmations(self, chain: str, tip: Any, pending: list[tuple[ObservationLike, int]]) -> None:
         async with self._lock:
             counts = Batch()  # confirmation counts without a state change (shown in the deposit history)
@@ -172,7 +206,7 @@ class DepositFlow:
                 if dep is None:
                     continue
                 if (
-                    not await self._advance(dep, confirmations)
+                    not await self._advance(dep, confirmations, _sources(observation))
                     and dep.status in OPEN
                     and confirmations > dep.confirmations
                 ):
@@ -183,6 +217,18 @@ class DepositFlow:
                 await self.store.write(counts)
                 for dep in kept:
                     self._keep(dep)
+
+    async def recheck(self) -> list[Deposit]:
+        """Ask compliance again about every held and locked deposit (a case closed, a tier changed, details
+        arrived); returns the deposits that moved."""
+        async with self._lock:
+            moved = [
+                dep
+                for dep in [d for d in self._open.values() if d.status in ("held", "locked")]
+                if await self._advance(dep, dep.confirmations, ())
+            ]
+            found = [await self.store.read(functools.partial(_read_one, did=d.id)) for d in moved]
+            return [d for d in found if d is not None]
 
     async def on_orphaned(self, observation: ObservationLike) -> None:
         async with self._lock:
@@ -266,11 +312,22 @@ class DepositFlow:
         self._keep(dep)
         log.info("deposit detected", id=did, account=account, coin=coin.coin, amount=str(amount), status=dep.status)
 
-    async def _advance(self, dep: Deposit, confirmations: int) -> bool:
+    async def _advance(self, dep: Deposit, confirmations: int, sources: tuple[str, ...]) -> bool:
         """Make the transition ``confirmations`` calls for, if any; True if one was written."""
         coin = self.coins.require(dep.chain, dep.coin)
         ts = now_ms()
-        if dep.status in ("detected", "confirming") and confirmations >= coin.credit_confirmations:
+        if dep.status in ("detected", "confirming", "held") and confirmations >= coin.credit_confirmations:
+            verdict = await self.screen(dep, sources)
+            if verdict == "return":
+                await self._write(replace(dep, status="returned", confirmations=confirmations, updated=ts))
+                log.warning("held deposit returned by compliance", id=dep.id, account=dep.account_id)
+                return True
+            if verdict != "credit":
+                if dep.status == "held":
+                    return False
+                await self._write(replace(dep, status="held", confirmations=confirmations, updated=ts))
+                log.warning("deposit held by compliance", id=dep.id, account=dep.account_id, coin=dep.coin)
+                return True
             batch = Batch()
             await self.ledger.credit(dep.account_id, dep.coin, dep.amount, f"dep:{dep.id}", batch=batch)
             batch.add(
@@ -279,15 +336,23 @@ class DepositFlow:
             status = "credited"
             steps = ["credit"]
             if confirmations >= coin.unlock_confirmations:
-                batch.add(
-                    Insert(models.deposit_steps, {"deposit_id": dep.id, "step": f"unlock:{dep.generation}", "ts": ts})
-                )
-                status = "unlocked"
-                steps.append("unlock")
+                status = "locked" if await self._keep_locked(dep) else "unlocked"
+                if status == "unlocked":
+                    batch.add(
+                        Insert(
+                            models.deposit_steps, {"deposit_id": dep.id, "step": f"unlock:{dep.generation}", "ts": ts}
+                        )
+                    )
+                    steps.append("unlock")
             await self._step(
                 dep, replace(dep, status=status, confirmations=confirmations, updated=ts), batch, steps, dep.amount
             )
-        elif dep.status == "credited" and confirmations >= coin.unlock_confirmations:
+        elif dep.status in CREDITED and confirmations >= coin.unlock_confirmations:
+            if await self._keep_locked(dep):
+                if dep.status == "locked":
+                    return False
+                await self._write(replace(dep, status="locked", confirmations=confirmations, updated=ts))
+                return True
             batch = Batch()
             batch.add(
                 Insert(models.deposit_steps, {"deposit_id": dep.id, "step": f"unlock:{dep.generation}", "ts": ts})
@@ -301,9 +366,15 @@ class DepositFlow:
             return False
         return True
 
+    async def _keep_locked(self, dep: Deposit) -> bool:
+        reason = await self.unlock_check(dep)
+        if reason:
+            log.info("deposit kept locked by compliance", id=dep.id, account=dep.account_id, reason=reason)
+        return bool(reason)
+
     async def _orphaned(self, dep: Deposit) -> None:
         ts = now_ms()
-        if dep.status != "credited":
+        if dep.status not in CREDITED:
             # not credited yet: it simply disappears (until mined again)
             await self._write(replace(dep, status="orphaned", confirmations=0, updated=ts))
             log.warning("deposit orphaned before credit", id=dep.id, account=dep.account_id)
@@ -384,6 +455,12 @@ class DepositFlow:
                 self._final.add(dep.id)
 
 
+def _sources(o: ObservationLike) -> tuple[str, ...]:
+    """The observation's source addresses (``Observation.sources``; watchers that give none: empty)."""
+    found = getattr(o, "sources", None) or ()
+    return tuple(found) if not isinstance(found, str) else (found,)
+
+
 def _changes(d: Deposit) -> dict[str, Any]:
     return {
         "status": d.status,
@@ -409,7 +486,7 @@ def credited_not_unlocked(conn: Connection, account_id: int, coin: str) -> Decim
     """What the account was credited but may not withdraw yet (its ``credited`` deposits of ``coin``)."""
     t = models.deposits
     rows = conn.execute(
-        select(t.c.amount).where(t.c.account_id == account_id, t.c.coin == coin.upper(), t.c.status == "credited")
+        select(t.c.amount).where(t.c.account_id == account_id, t.c.coin == coin.upper(), t.c.status.in_(CREDITED))
     ).scalars()
     return sum(rows, ZERO)
 

@@ -120,6 +120,18 @@ class CustodyAddresses:
                 self._last_id = rows[-1][0]  # ordered by id
         return len(rows)
 
+    def all_addresses(self, network: str) -> list[str]:
+        """Every deposit address handed out on ``network`` (as written), for the reserves report."""
+        net = network_name(network)
+        with self._lock:
+            return [address for address, _ in self._by_account[net].values()]
+
+    def deposit_indexes(self, network: str) -> dict[str, int]:
+        """Every deposit address handed out on ``network`` -> its derivation index (for sweeps)."""
+        net = network_name(network)
+        with self._lock:
+            return {address: index for address, index in self._by_account[net].values()}
+
     def deposit_address(self, account_id: int, network: str) -> DepositAddress:
         """The account's deposit address on ``network`` (BTC, ETH, BSC), created on first use."""
         net = network_name(network)

@@ -1,15 +1,24 @@
 """Proof of reserves, the operator's check: what the ledger owes clients per asset against what custody holds
-on chain (deposit, hot and cold addresses). Short when liabilities exceed assets."""
+on chain (deposit, hot and cold addresses). Short when liabilities exceed assets.
+
+``on_chain`` asks the nodes: Bitcoin through ``scantxoutset`` over every deposit address, the hot address and
+the first ``cold_gap`` receive and change addresses of the cold 2-of-3 descriptor; Ethereum and BSC through
+``eth_getBalance`` and the token contracts' ``balanceOf`` for the deposit, hot and cold EVM addresses.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from sqlalchemy import Connection, select
 
+from config.custody import CoinNetwork
 from wallets import models
+from wallets.custody.coins import from_base_units
+from wallets.custody.public import PublicWallets
 
 ZERO = Decimal(0)
 
@@ -47,3 +56,60 @@ def reserves(owed: Mapping[str, Decimal], held: Mapping[str, Mapping[str, Decima
         Reserve(a, owed.get(a, ZERO), {k: Decimal(v) for k, v in held.get(a, {}).items()})
         for a in sorted(set(owed) | set(held))
     ]
+
+
+class BtcBalances(Protocol):
+    async def balances(self, addresses: Sequence[str]) -> dict[str, int]: ...
+
+
+class EvmBalances(Protocol):
+    async def balance(self, network: str, address: str, token: str | None) -> int: ...
+
+
+async def on_chain(
+    coins: Sequence[CoinNetwork],
+    public: PublicWallets,
+    deposit_addresses: Mapping[str, Sequence[str]],
+    btc: BtcBalances | None,
+    evm: Mapping[str, EvmBalances],
+    *,
+    cold_gap: int = 20,
+) -> dict[str, dict[str, Decimal]]:
+    """asset -> wallet ("deposit", "hot", "cold") -> holdings, summed over the networks whose node is given.
+    A token whose contract is not configured is skipped (its balance cannot be read)."""
+    held: dict[str, dict[str, Decimal]] = {}
+
+    def add(asset: str, wallet: str, amount: Decimal) -> None:
+        per = held.setdefault(asset, {"deposit": ZERO, "hot": ZERO, "cold": ZERO})
+        per[wallet] += amount
+
+    for coin in coins:
+        deposits = list(deposit_addresses.get(coin.network, ()))
+        if coin.network == "BTC":
+            if btc is None:
+                continue
+            cold = [public.cold_address(branch, i) for branch in (0, 1) for i in range(cold_gap)]
+            wallets = {"deposit": deposits, "hot": [public.hot_address("BTC")], "cold": cold}
+            for wallet, addresses in wallets.items():
+                sat = sum((await btc.balances(addresses)).values()) if addresses else 0
+                add(coin.coin, wallet, from_base_units(sat, coin.decimals))
+            continue
+        node = evm.get(coin.network)
+        if node is None or (coin.coin != _native(coin.network) and not coin.contract):
+            continue
+        token = coin.contract
+        wallets = {
+            "deposit": deposits,
+            "hot": [public.hot_address(coin.network)],
+            "cold": [public.cold_evm_address] if public.cold_evm_address else [],
+        }
+        for wallet, addresses in wallets.items():
+            units = 0
+            for address in addresses:
+                units += await node.balance(coin.network, address, token)
+            add(coin.coin, wallet, from_base_units(units, coin.decimals))
+    return held
+
+
+def _native(network: str) -> str:
+    return {"ETH": "ETH", "BSC": "BNB"}.get(network, network)

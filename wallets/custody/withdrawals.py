@@ -7,6 +7,11 @@ broadcast -> confirming -> completed; or rejected / cancelled / failed, which gi
   batch. Credited deposits not yet unlocked are not withdrawable.
 - Approval is needed above the coin's ``approval_above``, for an address the account never withdrew to, or
   when the anomaly scorer flags it; then ``approvals`` distinct operators approve (the requester never can).
+- The compliance ``gate`` (wired by the gateway: tier limits, Travel Rule, sanctions and AML) sees each new
+  withdrawal before it is written: it refuses it (nothing written), asks for review (approval), or holds it
+  (``held``: neither approvable nor cancellable). A held withdrawal leaves that state only when its compliance
+  case is closed: ``resolve_holds`` (run by ``process`` too) asks ``hold_state`` and moves a released one to
+  ``pending_approval`` (treasury still approves the sending) or gives a returned one's funds back (``rejected``).
 - ``process`` signs approved withdrawals with the network's hot signer when the hot wallet can cover them;
   otherwise they wait in ``waiting_cold`` for a cold spend (the PSBT / offline EVM flow of ``wallets.custody``),
   whose signed bytes ``attach_signed`` stores. The signed transaction and its txid are stored BEFORE it is
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Protocol, cast
@@ -106,10 +111,31 @@ class Signer(Protocol):
     async def sign(self, w: Withdrawal, coin: CoinNetwork) -> SignedTx: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Compliance's answer for a new withdrawal: refused (``refuse``, the client's error, with ``code``), held
+    until a case is closed (``hold``), in need of an operator's approval (``review``), or none of them (go)."""
+
+    refuse: str = ""
+    code: int = -4031
+    hold: str = ""
+    review: str = ""
+
+
+GO = Verdict()
+
 Screen = Callable[[str, str], Awaitable[str | None]]  # (network, address) -> refusal reason or None
-Authorize = Callable[[str, str], Awaitable[bool]]  # (operator, action) -> allowed
 Hold = Callable[["Withdrawal"], Awaitable[str | None]]  # compliance: a reason to hold for operators, or None
 Scorer = Callable[["Withdrawal", list["Withdrawal"]], Awaitable[str | None]]  # (new, account history) -> flag
+# (new withdrawal, the account's withdrawals of the last 32 days, what the client sent for compliance) -> verdict
+Gate = Callable[["Withdrawal", list["Withdrawal"], Mapping[str, Any]], Awaitable[Verdict]]
+HoldState = Callable[["Withdrawal"], Awaitable[str]]  # a held withdrawal: "held", "release" or "return"
+
+
+class Authorize(Protocol):
+    """May ``operator`` do ``action`` (on a withdrawal ``requester`` asked for)? May raise WithdrawalRefused."""
+
+    async def __call__(self, operator: str, action: str, requester: str | None = None) -> bool: ...
 
 
 async def allow_address(network: str, address: str) -> None:
@@ -122,9 +148,19 @@ async def no_hold(w: Withdrawal) -> None:
     return
 
 
-async def allow_operator(operator: str, action: str) -> bool:
+async def allow_operator(operator: str, action: str, requester: str | None = None) -> bool:
     """Default authorization: any named operator may act (the operators module wires roles and 2FA here)."""
     return bool(operator)
+
+
+async def go(w: Withdrawal, history: list[Withdrawal], details: Mapping[str, Any]) -> Verdict:
+    """Default compliance gate: every withdrawal may go (the gateway wires tier limits, screening and AML)."""
+    return GO
+
+
+async def never_held(w: Withdrawal) -> str:
+    """Default hold state: the default gate holds nothing; a hold nobody can decide on stays held."""
+    return "held"
 
 
 def default_scorer(flow: CustodyFlowSettings) -> Scorer:
@@ -159,6 +195,8 @@ class Withdrawals:
         hold: Hold = no_hold,
         authorize: Authorize = allow_operator,
         scorer: Scorer | None = None,
+        gate: Gate = go,
+        hold_state: HoldState = never_held,
         clock: Callable[[], int] = now_ms,
         on_change: Callable[[Withdrawal], None] | None = None,
         on_balance: Callable[[Withdrawal, Decimal], None] | None = None,
@@ -174,6 +212,8 @@ class Withdrawals:
         self.hold = hold
         self.authorize = authorize
         self.scorer = scorer or default_scorer(flow)
+        self.gate = gate
+        self.hold_state = hold_state
         self.clock = clock
         self.on_change = on_change  # after each committed change
         self.on_balance = on_balance  # (withdrawal, change of the free balance) at request and release
@@ -256,10 +296,14 @@ class Withdrawals:
         *,
         client_id: str | None = None,
         requested_by: str | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> Withdrawal:
-        """Check and record a withdrawal, reserving amount + fee; ``WithdrawalRefused`` changes nothing."""
+        """Check and record a withdrawal, reserving amount + fee; ``WithdrawalRefused`` changes nothing.
+        ``details``: what the client sent for compliance (e.g. the Travel Rule beneficiary), handed to the gate."""
         async with self._lock:
-            return await self._request(account_id, coin, network, address, amount, client_id, requested_by)
+            return await self._request(
+                account_id, coin, network, address, amount, client_id, requested_by, details or {}
+            )
 
     async def _request(
         self,
@@ -270,6 +314,7 @@ class Withdrawals:
         amount: Decimal,
         client_id: str | None,
         requested_by: str | None,
+        details: Mapping[str, Any],
     ) -> Withdrawal:
         coin = self.coins.get(network, coin_name)
         if coin is None:
@@ -305,7 +350,7 @@ class Withdrawals:
                 raise WithdrawalRefused(
                     f"{canonical} was whitelisted recently: usable in {(usable - now) // 1000} s", -4029
                 )
-        history = await self.query(account_id=account_id, start=now - 30 * DAY_MS)
+        history = await self.query(account_id=account_id, start=now - 32 * DAY_MS)  # a calendar month, at least
         if coin.daily_limit > 0:
             day = sum(
                 (
@@ -362,7 +407,17 @@ class Withdrawals:
             flag = await check
             if flag:
                 reasons.append(flag)
-        w = replace(w, status="pending_approval" if reasons else "approved", reason="; ".join(reasons))
+        if client_id is not None and await self._client_id_used(account_id, client_id):  # before the gate records
+            raise WithdrawalRefused(f"withdrawOrderId {client_id!r} was used before", -4032)
+        verdict = await self.gate(w, history, details)
+        if verdict.refuse:
+            raise WithdrawalRefused(verdict.refuse, verdict.code)
+        if verdict.review:
+            reasons.append(verdict.review)
+        if verdict.hold:
+            w = replace(w, status="held", reason="; ".join([verdict.hold, *reasons]))
+        else:
+            w = replace(w, status="pending_approval" if reasons else "approved", reason="; ".join(reasons))
         batch = Batch()
         try:
             await self.ledger.reserve(account_id, coin.coin, total, f"wd:{wid}", batch=batch)
@@ -394,6 +449,11 @@ class Withdrawals:
         except (InvalidAddress, ValueError) as exc:
             raise WithdrawalRefused(f"invalid {network} address: {exc}", -4007) from None
 
+    async def _client_id_used(self, account_id: int, client_id: str) -> bool:
+        t = models.withdrawals
+        q = select(t.c.id).where(t.c.account_id == account_id, t.c.client_id == client_id)
+        return await self.store.read(lambda c: c.execute(q).first() is not None)
+
     async def _used_before(self, account_id: int, network: str, address: str) -> bool:
         t = models.withdrawals
         rows = await self.store.read(
@@ -419,7 +479,8 @@ class Withdrawals:
     # -- the operators' side -------------------------------------------------------------------------
 
     async def approve(self, wid: str, operator: str) -> Withdrawal:
-        await self._authorized(operator, "withdrawal.approve")
+        w = await self.get(wid)
+        await self._authorized(operator, "withdrawal.approve", w.requested_by)
         async with self._lock:
             w = await self.get(wid)
             if operator in (w.requested_by, f"account:{w.account_id}"):
@@ -445,7 +506,7 @@ class Withdrawals:
             return new
 
     async def reject(self, wid: str, operator: str, reason: str = "") -> Withdrawal:
-        await self._authorized(operator, "withdrawal.reject")
+        await self._authorized(operator, "withdrawal.reject", (await self.get(wid)).requested_by)
         async with self._lock:
             return await self._release(
                 await self.get(wid), "rejected", f"rejected by {operator}: {reason}".rstrip(": ")
@@ -481,9 +542,33 @@ class Withdrawals:
         log.warning("withdrawals unfrozen", scope=key, operator=operator)
         return True
 
-    async def _authorized(self, operator: str, action: str) -> None:
-        if not await self.authorize(operator, action):
+    async def _authorized(self, operator: str, action: str, requester: str | None = None) -> None:
+        if not await self.authorize(operator, action, requester):
             raise WithdrawalRefused(f"operator {operator!r} may not {action}", -4034)
+
+    # -- compliance holds ----------------------------------------------------------------------------
+
+    async def resolve_holds(self) -> list[Withdrawal]:
+        """Move every held withdrawal whose compliance case was closed: released ones to ``pending_approval``,
+        returned ones back to the client (``rejected``, funds free again). Returns what changed."""
+        async with self._lock:
+            return await self._resolve_holds()
+
+    async def _resolve_holds(self) -> list[Withdrawal]:
+        out = []
+        for w in await self.query(status="held"):
+            state = await self.hold_state(w)
+            if state == "return":
+                out.append(await self._release(w, "rejected", "returned by compliance", held=True))
+            elif state == "release":
+                ts = self.clock()
+                new = replace(
+                    w, status="pending_approval", reason=_join(w.reason, "released by compliance"), updated=ts
+                )
+                await self._update(new, {"status": new.status, "reason": new.reason, "updated": ts})
+                log.info("withdrawal released by compliance", id=w.id)
+                out.append(new)
+        return out
 
     # -- moving money out ----------------------------------------------------------------------------
 
@@ -491,7 +576,8 @@ class Withdrawals:
         """Recover in-flight transactions, then sign and broadcast every approved withdrawal, and complete
         the confirmed ones. Returns what changed."""
         async with self._lock:
-            changed = await self._recover()
+            changed = await self._resolve_holds()
+            changed += await self._recover()
             for w in await self.query(status="approved"):
                 done = await self._send(w)
                 if done is not None:
@@ -598,8 +684,8 @@ class Withdrawals:
         self._changed(new)
         return new
 
-    async def _release(self, w: Withdrawal, status: str, reason: str) -> Withdrawal:
-        if w.status not in ("pending_approval", "approved", "waiting_cold", "requested"):
+    async def _release(self, w: Withdrawal, status: str, reason: str, *, held: bool = False) -> Withdrawal:
+        if w.status not in ("pending_approval", "approved", "waiting_cold", "requested") + (("held",) if held else ()):
             raise WithdrawalRefused(f"withdrawal {w.id} is {w.status}: too late to {status[:-2] or status}", -4027)
         ts = self.clock()
         batch = Batch()

@@ -56,6 +56,7 @@ async def test_two_outputs_seen_with_confirmations(rpc: BitcoinRPC, chain_engine
     got = {(o.account, o.amount, o.index) for o in consumer.observed}
     assert got == {("acct-a", COIN, "0"), ("acct-b", 2 * COIN, "1")}
     assert all(o.txid == txid and o.block_height == 102 and o.block_hash == bhash for o in consumer.observed)
+    assert all(o.sources == (miner.address,) for o in consumer.observed)  # the spent prevout's address
     assert consumer.confirmations == {("BTC", txid, "0"): 1, ("BTC", txid, "1"): 1}
     await rpc.call("generatetoaddress", 2, miner.address)
     await watcher.poll_once()
@@ -197,3 +198,30 @@ async def test_run_loop_survives_an_unreachable_node_and_follows_new_blocks(
     await task
     await watcher.close()
     assert [o.block_height for o in consumer.observed] == [1, 2, 3]
+
+
+class PendingConsumer(MemoryConsumer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[Any] = []
+
+    async def on_pending(self, observation: Any) -> None:
+        self.pending.append(observation)
+
+
+async def test_mempool_payment_reported_pending_once_then_mined(rpc: BitcoinRPC, chain_engine: Engine) -> None:
+    miner, a, b = Key("miner"), Key("a"), Key("b")
+    book = WatchedAddresses()
+    book.add("BTC", a.address, "acct-a")
+    consumer = PendingConsumer()
+    watcher = make_watcher(rpc, chain_engine, book, consumer, start_height=100, watch_mempool=True)
+    txid = await fund_two(rpc, miner, a, b)
+    await watcher.poll_once()
+    await watcher.poll_once()  # still in the mempool: not reported twice
+    assert [(o.txid, o.account, o.amount, o.block_hash, o.sources) for o in consumer.pending] == [
+        (txid, "acct-a", COIN, "", (miner.address,))
+    ]
+    assert consumer.observed == []  # nothing durable until it is in a block
+    await rpc.call("generatetoaddress", 1, miner.address)
+    await watcher.poll_once()
+    assert [o.txid for o in consumer.observed] == [txid] and len(consumer.pending) == 1

@@ -41,11 +41,21 @@ def test_btc_amounts_are_exact() -> None:
         raise AssertionError("sub-satoshi amount accepted")
 
 
-def test_outbox_keeps_256_bit_amounts_exactly(chain_engine: Engine) -> None:
+def test_outbox_keeps_256_bit_amounts_and_sources_exactly(chain_engine: Engine) -> None:
     store = WatcherStore(chain_engine, "ETH")
     big = 2**256 - 1
     obs = Observation(
-        "ETH", "0x" + "ab" * 32, "3", "0x" + "cd" * 20, "USDT", big, 7, "0x" + "01" * 32, "acct", "0x" + "ef" * 20
+        "ETH",
+        "0x" + "ab" * 32,
+        "3",
+        "0x" + "cd" * 20,
+        "USDT",
+        big,
+        7,
+        "0x" + "01" * 32,
+        "acct",
+        "0x" + "ef" * 20,
+        sources=("0x" + "12" * 20,),  # the payer travels through the outbox too (re-delivered after a restart)
     )
     store.apply_block(BlockRef(7, "0x" + "01" * 32), [obs])
     assert store.undelivered() == [(obs, False)]

@@ -103,6 +103,7 @@ async def test_native_and_erc20_deposits_on_ethereum(eth: AsyncWeb3, anvil_eth: 
     by_asset = {o.asset: o for o in consumer.observed}
     assert by_asset["ETH"].txid == "0x" + bytes(native_tx).hex()
     assert by_asset["USDT"].txid == "0x" + bytes(token_tx).hex() and by_asset["USDT"].token == token.address
+    assert by_asset["ETH"].sources == by_asset["USDT"].sources == (sender,)  # tx from, Transfer from
     tip = await eth.eth.block_number
     assert consumer.confirmations[by_asset["ETH"].key] == tip - by_asset["ETH"].block_height + 1
     await eth.provider.make_request("anvil_mine", [3])  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from tests.wallets.conftest import Db
 from tests.wallets.custody.flow_helpers import USDT_ETH, Obs, Tip, coins
 from wallets import Wallets
 from wallets.custody import models
-from wallets.custody.deposit_flow import DepositFlow, credited_not_unlocked
+from wallets.custody.deposit_flow import DepositFlow, credited_not_unlocked, deposit_history
 
 BTC_CREDIT = 30  # the default thresholds (BTC 30/30, ETH 12/12)
 
@@ -240,3 +240,20 @@ async def test_restart_mid_range_credits_once(env: dict[str, Any]) -> None:
     assert sorted(steps) == ["credit:0", "unlock:0"]
     sheet = await w.ledger.balance_sheet()
     assert sheet.ok and sheet.transfers == 1
+
+
+@pytest.mark.asyncio
+async def test_mempool_sighting_is_pending_then_its_block_takes_over(env: dict[str, Any]) -> None:
+    w, flow, a = env["w"], env["flow"], env["a"]
+    pending = _o(height=0, block="")
+    await flow.on_pending(pending)
+    await flow.on_pending(pending)  # told again: still one deposit
+    [dep] = await w.store.read(lambda c: deposit_history(c, a))
+    assert (dep.status, dep.confirmations, dep.block_hash) == ("detected", 0, "")  # shown as pending
+    mined = _o()
+    await flow.on_observed(mined)
+    await flow.on_pending(pending)  # a late mempool report never replaces the block
+    await _confirm(flow, mined, BTC_CREDIT)
+    [dep] = await w.store.read(lambda c: deposit_history(c, a))
+    assert (dep.status, dep.block_hash) == ("unlocked", "h100")
+    assert w.ledger.balance(a, "BTC").free == Decimal("1.5")

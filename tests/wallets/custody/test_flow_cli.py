@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from compliance import AuditLog, BackOffice
+from compliance.operator_models import open_engine
 from config.custody import CustodyFlowSettings
 from config.logging import configure_logging
 from config.settings import Settings
@@ -50,12 +52,18 @@ def test_withdrawal_commands_and_reserves(tmp_path: Path, capsys: pytest.Capture
         custody={"flow": CustodyFlowSettings(whitelist_cooloff_s=0)},
     )  # type: ignore[arg-type]
     account, wid = _seed(settings)
+    bo = BackOffice.from_settings(settings)
+    try:
+        for name, role in (("alice", "treasury_approver"), ("bob", "admin")):
+            bo.operators.create(name, "correct horse battery", role, actor="test", ip="local")
+    finally:
+        bo.close()
     capsys.readouterr()
     assert _cli(["wallet", "withdrawals", "list", "--status", "pending_approval"], settings) == 0
     [row] = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert row["id"] == wid and row["amount"] == "1" and row["approvals"] == []
     assert _cli(["wallet", "withdrawals", "approve", wid, "--operator", f"account:{account}"], settings) == 2
-    assert "cannot approve" in capsys.readouterr().err
+    assert "may not approve" in capsys.readouterr().err  # the requester never approves
     assert _cli(["wallet", "withdrawals", "approve", wid, "--operator", "alice"], settings) == 0
     assert _cli(["wallet", "withdrawals", "approve", wid, "--operator", "bob"], settings) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["status"] == "approved"
@@ -63,6 +71,18 @@ def test_withdrawal_commands_and_reserves(tmp_path: Path, capsys: pytest.Capture
     assert json.loads(capsys.readouterr().out) == {"frozen": {"ETH": "drill"}}
     assert _cli(["wallet", "withdrawals", "unfreeze", "ETH", "--operator", "alice"], settings) == 0
     assert json.loads(capsys.readouterr().out) == {"unfrozen": True, "frozen": {}}
+    audit = AuditLog(open_engine(settings.database_url))
+    try:
+        done = [(e.actor, e.action) for e in audit.entries() if e.action.startswith("withdrawal.")]
+        assert done == [
+            ("alice", "withdrawal.approve"),
+            ("bob", "withdrawal.approve"),
+            ("alice", "withdrawal.freeze"),
+            ("alice", "withdrawal.unfreeze"),
+        ]
+        assert audit.verify() == (len(audit.entries()), [])
+    finally:
+        audit.close()
 
     # reserves: 10 ETH owed (9 free + ~1 locked); enough on chain passes, too little fails loudly
     enough = tmp_path / "enough.json"

@@ -6,7 +6,8 @@ Bitcoin Core itself cannot be installed from the package registries Braid builds
 carry BIP-34 heights and BIP-141 witness commitments, txids and block hashes are double SHA-256.
 
 Implemented methods: getblockchaininfo, getblockcount, getbestblockhash, getblockhash, getblock (verbosity 0, 1,
-2), getblockheader, getrawtransaction (as with ``-txindex=1``), sendrawtransaction, testmempoolaccept,
+2, and 3 with each input's ``prevout``), getblockheader, getrawtransaction (as with ``-txindex=1``; verbosity 2
+adds prevouts), gettxout, scantxoutset (``addr(...)`` descriptors), sendrawtransaction, testmempoolaccept,
 getrawmempool, estimatesmartfee, generatetoaddress, generateblock, invalidateblock, reconsiderblock; plus the
 simulator-only ``simminebranch parent_hash nblocks address`` that mines a competing branch (a longer one
 becomes the best chain, as more work would on a real node).
@@ -27,12 +28,14 @@ import asyncio
 import base64
 import hashlib
 import json
+import os
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -384,6 +387,35 @@ class RegtestNode:
         self._activate_best()
         return block.hash
 
+    def block_from_raw(self, raw: bytes) -> SimBlock:
+        """A block as ``SimBlock.raw`` wrote it (its parent must be known, or be loaded before ``activate``)."""
+        stream = BytesIO(raw)
+        header = stream.read(80)
+        count = stream.read(1)[0]
+        if count == 0xFD:
+            count = int.from_bytes(stream.read(2), "little")
+        elif count == 0xFE:
+            count = int.from_bytes(stream.read(4), "little")
+        txs = [Transaction.read_from(stream) for _ in range(count)]
+        bhash = sha256d(header)[::-1].hex()
+        parent = header[4:36][::-1].hex()
+        height = self.blocks[parent].height + 1 if parent in self.blocks else 0
+        self._seq += 1
+        return SimBlock(
+            bhash,
+            height,
+            parent,
+            header,
+            txs,
+            int.from_bytes(header[68:72], "little"),
+            int.from_bytes(header[76:80], "little"),
+            self._seq,
+        )
+
+    def activate(self) -> None:
+        """Pick the best chain again (after blocks were added directly)."""
+        self._activate_best()
+
     def _fee_in_view(self, tx: Transaction) -> int:
         entry = self.mempool.get(tx.txid().hex())
         return entry.fee if entry else 0
@@ -581,7 +613,9 @@ class RegtestNode:
             out["nextblockhash"] = self.best[nxt]
         return out
 
-    def tx_json(self, tx: Transaction, *, blockhash: str | None = None, with_fee: bool = False) -> dict[str, Any]:
+    def tx_json(
+        self, tx: Transaction, *, blockhash: str | None = None, with_fee: bool = False, with_prevout: bool = False
+    ) -> dict[str, Any]:
         size, vsize, weight = tx_sizes(tx)
         vin: list[dict[str, Any]] = []
         value_in = 0
@@ -595,6 +629,10 @@ class RegtestNode:
                     "scriptSig": {"asm": "", "hex": inp.script_sig.data.hex() if inp.script_sig else ""},
                 }
                 value_in += self._prevout_value(inp)
+                if with_prevout:
+                    prevout = self._prevout_json(inp)
+                    if prevout is not None:
+                        entry["prevout"] = prevout
             if inp.witness and inp.witness.items:
                 entry["txinwitness"] = [item.hex() for item in inp.witness.items]
             entry["sequence"] = inp.sequence
@@ -602,12 +640,7 @@ class RegtestNode:
         vout = []
         for n, out in enumerate(tx.vout):
             spk = out.script_pubkey
-            sj: dict[str, Any] = {"hex": spk.data.hex(), "type": script_type(spk.data)}
-            try:
-                sj["address"] = spk.address(REGTEST)
-            except (ValueError, Exception):  # noqa: BLE001 - scripts without an address form
-                pass
-            vout.append({"value": _btc(out.value), "n": n, "scriptPubKey": sj})
+            vout.append({"value": _btc(out.value), "n": n, "scriptPubKey": _spk_json(spk)})
         out_json: dict[str, Any] = {
             "txid": tx.txid().hex(),
             "hash": wtxid(tx)[::-1].hex(),
@@ -628,6 +661,21 @@ class RegtestNode:
         out_json["hex"] = tx.serialize().hex()
         return out_json
 
+    def _prevout_json(self, inp: TransactionInput) -> dict[str, Any] | None:
+        """Core's ``prevout`` object (getblock verbosity 3, getrawtransaction verbosity 2)."""
+        txid = inp.txid.hex()
+        tx = self.find_tx(txid)
+        if tx is None or inp.vout >= len(tx.vout):
+            return None
+        bhash = self.tx_block.get(txid)
+        out = tx.vout[inp.vout]
+        return {
+            "generated": is_coinbase(tx),
+            "height": self.blocks[bhash].height if bhash else self.tip_height() + 1,
+            "value": _btc(out.value),
+            "scriptPubKey": _spk_json(out.script_pubkey),
+        }
+
     def _prevout_value(self, inp: TransactionInput) -> int:
         txid = inp.txid.hex()
         tx = self.find_tx(txid)
@@ -645,6 +693,16 @@ class RegtestNode:
 from embit.networks import NETWORKS  # noqa: E402
 
 REGTEST = NETWORKS["regtest"]
+
+
+def _spk_json(spk: Script) -> dict[str, Any]:
+    sj: dict[str, Any] = {"hex": spk.data.hex(), "type": script_type(spk.data)}
+    try:
+        sj["address"] = spk.address(REGTEST)
+    # bandit B110: a script without an address form is shown without one, as Core does
+    except Exception:  # noqa: BLE001 - scripts without an address form  # nosec B110
+        pass
+    return sj
 
 
 def _btc(sat: int) -> Decimal:
@@ -687,7 +745,14 @@ class BitcoinSimulator:
     """The HTTP JSON-RPC front of a ``RegtestNode`` (basic auth, single and batch requests, Core's shapes)."""
 
     # bandit B107: the regtest simulator's fixed test credentials, never a real node's
-    def __init__(self, user: str = "braid", password: str = "braid", node: RegtestNode | None = None) -> None:  # nosec B107
+    def __init__(
+        self,
+        user: str = "braid",
+        password: str = "braid",  # nosec B107
+        node: RegtestNode | None = None,
+        *,
+        state_file: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.node = node or RegtestNode()
         self.user = user
         self.password = password
@@ -710,7 +775,13 @@ class BitcoinSimulator:
             "invalidateblock": self._invalidateblock,
             "reconsiderblock": self._reconsiderblock,
             "simminebranch": self._simminebranch,
+            "gettxout": self._gettxout,
+            "scantxoutset": self._scantxoutset,
         }
+        self.state_file = state_file
+        self._saved_seq = 0
+        if state_file is not None:
+            self._load(state_file)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         app = web.Application()
@@ -759,7 +830,41 @@ class BitcoinSimulator:
             return 500, {"result": None, "error": {"code": exc.code, "message": exc.message}, "id": rid}
         except TypeError as exc:
             return 500, {"result": None, "error": {"code": -1, "message": str(exc)}, "id": rid}
+        if self.state_file is not None:
+            self._save_new_blocks()
         return 200, {"result": result, "error": None, "id": rid}
+
+    def mine(self, nblocks: int, address: str) -> list[str]:
+        """Mine ``nblocks`` blocks paying ``address`` (the mempool goes into the first); saved if persistent."""
+        hashes = self._generatetoaddress(nblocks, address)
+        if self.state_file is not None:
+            self._save_new_blocks()
+        return hashes
+
+    # -- persistence (``braid serve``'s dev chain keeps its blocks across restarts, as bitcoind's datadir) ----
+    def _load(self, path: str | os.PathLike[str]) -> None:
+        p = Path(path)
+        if not p.exists():
+            return
+        for line in p.read_text().split():
+            block = self.node.block_from_raw(bytes.fromhex(line))
+            self.node.blocks.setdefault(block.hash, block)
+        self.node.activate()
+        self._saved_seq = max(b.seq for b in self.node.blocks.values())
+
+    def _save_new_blocks(self) -> None:
+        assert self.state_file is not None
+        new = sorted(
+            (b for b in self.node.blocks.values() if b.seq > self._saved_seq and b.height > 0), key=lambda b: b.seq
+        )
+        if not new:
+            return
+        with open(self.state_file, "a") as f:
+            for block in new:
+                f.write(block.raw().hex() + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self._saved_seq = new[-1].seq
 
     # -- methods -------------------------------------------------------------------------------------------
     def _getblockchaininfo(self) -> dict[str, Any]:
@@ -810,7 +915,7 @@ class BitcoinSimulator:
         out["strippedsize"] = stripped
         out["weight"] = stripped * 3 + len(raw)
         if verbosity in (2, 3):
-            out["tx"] = [self.node.tx_json(tx, with_fee=True) for tx in block.txs]
+            out["tx"] = [self.node.tx_json(tx, with_fee=True, with_prevout=verbosity == 3) for tx in block.txs]
         else:
             out["tx"] = [tx.txid().hex() for tx in block.txs]
         return out
@@ -821,7 +926,8 @@ class BitcoinSimulator:
             raise RPCError(-5, "No such mempool or blockchain transaction. Use gettransaction for wallet transactions.")
         if not verbose:
             return tx.serialize().hex()
-        return self.node.tx_json(tx, blockhash=self.node.tx_block.get(str(txid)))
+        # verbosity 2 (Core 25+) adds each input's prevout
+        return self.node.tx_json(tx, blockhash=self.node.tx_block.get(str(txid)), with_prevout=verbose == 2)
 
     def _sendrawtransaction(self, hexstring: Any, maxfeerate: Any = None) -> str:
         rate = MAX_FEERATE_SAT_PER_KVB if maxfeerate is None else int(Decimal(str(maxfeerate)) * COIN)
@@ -872,6 +978,64 @@ class BitcoinSimulator:
 
     def _reconsiderblock(self, bhash: Any) -> None:
         self.node.reconsider(str(bhash))
+
+    def _gettxout(self, txid: Any, n: Any, include_mempool: Any = True) -> dict[str, Any] | None:
+        point = (str(txid), int(n))
+        if include_mempool and any(
+            (i.txid.hex(), i.vout) == point for e in self.node.mempool.values() for i in e.tx.vin
+        ):
+            return None  # spent by a mempool transaction
+        coin = self.node.utxo.get(point)
+        confirmations = 0
+        if coin is not None:
+            confirmations = self.node.tip_height() - coin.height + 1
+        elif include_mempool and point[0] in self.node.mempool and point[1] < len(self.node.mempool[point[0]].tx.vout):
+            coin = Coin(self.node.mempool[point[0]].tx.vout[point[1]], self.node.tip_height() + 1, False)
+        if coin is None:
+            return None
+        return {
+            "bestblock": self.node.best[-1],
+            "confirmations": confirmations,
+            "value": _btc(coin.out.value),
+            "scriptPubKey": _spk_json(coin.out.script_pubkey),
+            "coinbase": coin.coinbase,
+        }
+
+    def _scantxoutset(self, action: Any, scanobjects: Any = None) -> dict[str, Any]:
+        if action != "start":
+            raise RPCError(-8, "Invalid action, only 'start' is simulated")
+        wanted: dict[bytes, str] = {}
+        for item in scanobjects or []:
+            desc = item["desc"] if isinstance(item, dict) else str(item)
+            if not (desc.startswith("addr(") and desc.endswith(")")):
+                raise RPCError(-5, f"only addr(...) descriptors are simulated, got {desc!r}")
+            wanted[_spk_for(desc[5:-1])] = desc
+        unspents = []
+        total = 0
+        for (txid, n), coin in self.node.utxo.items():
+            desc = wanted.get(coin.out.script_pubkey.data)
+            if desc is None:
+                continue
+            total += coin.out.value
+            unspents.append(
+                {
+                    "txid": txid,
+                    "vout": n,
+                    "scriptPubKey": coin.out.script_pubkey.data.hex(),
+                    "desc": desc,
+                    "amount": _btc(coin.out.value),
+                    "coinbase": coin.coinbase,
+                    "height": coin.height,
+                }
+            )
+        return {
+            "success": True,
+            "txouts": len(self.node.utxo),
+            "height": self.node.tip_height(),
+            "bestblock": self.node.best[-1],
+            "unspents": unspents,
+            "total_amount": _btc(total),
+        }
 
     def _simminebranch(self, parent: Any, nblocks: Any, address: Any) -> list[str]:
         spk = _spk_for(address)
