@@ -7,21 +7,28 @@ touching this file), refused the Binance way when the caller is not entitled, wi
   (read for USER_DATA and the listen-key routes, trade for TRADE): ``-2015`` (401);
 - a key whose IP allowlist excludes the caller: ``-2015`` (401).
 
-After all of it, the victim's balances and orders are exactly what they were.
+After all of it, the victim's balances and orders are exactly what they were. The WebSocket API's
+``userDataStream.subscribe.signature`` gets the same refusals and subscribes nobody.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from decimal import Decimal as D
 from typing import Any
+from urllib.parse import urlencode
 
+import aiohttp
+import orjson
 import pytest
 import requests
 
 from config.settings import Settings
 from connectors.binance.auth import signature
+from domain.signing import hmac_sha256_hex
 from gateway.api.auth import Security
+from gateway.api.ws import USERS
 from gateway.orders_service import Caller, NewOrderRequest
 from tests.gateway.conftest import Server
 
@@ -150,3 +157,32 @@ def test_every_authenticated_route_refuses_the_unentitled(srv: Server, victim: d
     assert not wrong, "\n".join(wrong)
     assert _state(srv, victim["account"]) == before
     assert srv.wallets.ledger.balances(outsider.account_id) == {}
+
+
+async def test_the_websocket_api_refuses_the_unentitled(srv: Server, victim: dict[str, Any]) -> None:
+    """``userDataStream.subscribe.signature`` on ``/ws-api/v3``: the same refusals as REST, and no subscription."""
+    no_read = _key(srv, victim["account"], read=False, trade=True)
+    elsewhere = _key(srv, victim["account"], True, True, ips=("203.0.113.7",))
+
+    def request(key: str, secret: str, **extra: Any) -> dict[str, Any]:
+        params: dict[str, Any] = {"apiKey": key, "timestamp": srv.ctx.auth.clock_ms(), **extra}
+        sig = hmac_sha256_hex(secret, urlencode(sorted((k, str(v)) for k, v in params.items())))
+        return {"id": 1, "method": "userDataStream.subscribe.signature", "params": {**params, "signature": sig}}
+
+    cases = [
+        ("unknown key", request("no-such-key", "x"), -2015),
+        ("other secret", request(victim["key"], no_read[1]), -1022),
+        ("no read permission", request(*no_read), -2015),
+        ("wrong IP", request(*elsewhere), -2015),
+        ("stale", request(victim["key"], victim["secret"], recvWindow=1, timestamp=1), -1021),
+    ]
+    wrong = []
+    async with aiohttp.ClientSession() as http:
+        for what, req, code in cases:
+            async with http.ws_connect(f"ws://127.0.0.1:{srv.port}/ws-api/v3") as ws:
+                await ws.send_str(orjson.dumps(req).decode())
+                reply = orjson.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+                if reply.get("error", {}).get("code") != code:
+                    wrong.append(f"{what}: expected {code}, got {reply}")
+    assert not wrong, "\n".join(wrong)
+    assert not srv.runner.app[USERS].get(victim["account"])  # nobody receives the victim's events
