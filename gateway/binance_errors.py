@@ -34,6 +34,11 @@ class RequestError(Enum):
     ILLEGAL_RANGE = auto()
     ILLEGAL_BECAUSE = auto()
     BODY_TOO_LARGE = auto()
+    HEADERS_TOO_LARGE = auto()
+    MALFORMED_REQUEST = auto()
+    READ_TIMEOUT = auto()
+    TOO_MANY_CONNECTIONS = auto()
+    DUPLICATE_PARAM = auto()
     INVALID_INTERVAL = auto()
     INVALID_ORDER_TYPE = auto()
     INVALID_SIDE = auto()
@@ -43,6 +48,15 @@ class RequestError(Enum):
     NOT_FOUND = auto()
     METHOD_NOT_ALLOWED = auto()
     WEBSOCKET_ONLY = auto()
+    WS_INVALID_JSON = auto()
+    STREAM_INVALID_JSON = auto()
+    STREAM_NOT_AN_OBJECT = auto()
+    STREAM_BAD_PARAMS = auto()
+    STREAM_UNKNOWN = auto()
+    STREAM_UNKNOWN_METHOD = auto()
+    STREAM_INVALID_REQUEST = auto()
+    WS_INVALID_REQUEST = auto()
+    WS_UNKNOWN_METHOD = auto()
     BAD_KEY_FORMAT = auto()
     REJECTED_KEY = auto()
     BAD_SIGNATURE = auto()
@@ -65,11 +79,6 @@ class RequestError(Enum):
     TRAVEL_RULE_OFF = auto()
     DEPOSIT_UNKNOWN = auto()
     TRAVEL_RULE_REFUSED = auto()
-    DUPLICATE_PARAMETER = auto()
-    TOO_MUCH_PRECISION = auto()
-    MALFORMED_HTTP = auto()
-    HTTP_TOO_LARGE = auto()
-    TOO_MANY_CONNECTIONS = auto()
 
 
 # member -> (Binance code, message, HTTP status)
@@ -102,6 +111,15 @@ REQUEST_ERRORS: dict[RequestError, tuple[int, str, int]] = {
     ),
     RequestError.ILLEGAL_BECAUSE: (-1100, "Illegal characters found in parameter '{name}': {reason}.", 400),
     RequestError.BODY_TOO_LARGE: (-1104, "Request body too large.", 400),
+    RequestError.HEADERS_TOO_LARGE: (-1104, "Request URL or headers too large.", 431),
+    RequestError.MALFORMED_REQUEST: (-1104, "Malformed HTTP request.", 400),
+    RequestError.READ_TIMEOUT: (-1104, "Request not received in time.", 408),
+    RequestError.TOO_MANY_CONNECTIONS: (
+        -1003,
+        "Too many new WebSocket connections; current limit is {limit} connections per 5 MINUTE.",
+        429,
+    ),
+    RequestError.DUPLICATE_PARAM: (-1101, "Duplicate values for a parameter detected.", 400),
     RequestError.INVALID_INTERVAL: (-1120, "Invalid interval.", 400),
     RequestError.INVALID_ORDER_TYPE: (-1116, "Invalid orderType.", 400),
     RequestError.INVALID_SIDE: (-1117, "Invalid side.", 400),
@@ -115,6 +133,16 @@ REQUEST_ERRORS: dict[RequestError, tuple[int, str, int]] = {
     RequestError.NOT_FOUND: (-1, "Not found.", 404),
     RequestError.METHOD_NOT_ALLOWED: (-1, "Method not allowed.", 405),
     RequestError.WEBSOCKET_ONLY: (-1, "This endpoint takes a WebSocket upgrade request.", 400),
+    RequestError.WS_INVALID_JSON: (-1102, "Invalid JSON.", 400),
+    # /ws and /stream requests (SUBSCRIBE, ...) are answered with Binance's stream error codes (0-3)
+    RequestError.STREAM_INVALID_JSON: (3, "Invalid JSON: expected value at line 1 column 1", 400),
+    RequestError.STREAM_NOT_AN_OBJECT: (2, "Invalid request: a request is a JSON object", 400),
+    RequestError.STREAM_BAD_PARAMS: (1, "Invalid value type: params must be a list of stream names", 400),
+    RequestError.STREAM_UNKNOWN: (2, "Invalid request: unknown stream {stream}", 400),
+    RequestError.STREAM_UNKNOWN_METHOD: (1, "Invalid request: unknown method", 400),
+    RequestError.STREAM_INVALID_REQUEST: (2, "Invalid request.", 400),
+    RequestError.WS_INVALID_REQUEST: (-1102, "Invalid request: a JSON object whose 'params' is an object.", 400),
+    RequestError.WS_UNKNOWN_METHOD: (-1100, "Unknown method {method}.", 400),
     RequestError.BAD_KEY_FORMAT: (-2014, "API-key format invalid.", 401),
     RequestError.REJECTED_KEY: (-2015, "Invalid API-key, IP, or permissions for action.", 401),
     RequestError.BAD_SIGNATURE: (-1022, "Signature for this request is not valid.", 400),
@@ -146,16 +174,6 @@ REQUEST_ERRORS: dict[RequestError, tuple[int, str, int]] = {
     RequestError.TRAVEL_RULE_OFF: (-4019, "Travel Rule details are not taken on this server.", 400),
     RequestError.DEPOSIT_UNKNOWN: (-4027, "No deposit {deposit} on this account.", 400),
     RequestError.TRAVEL_RULE_REFUSED: (-4041, "Travel Rule details refused: {reason}.", 400),
-    RequestError.DUPLICATE_PARAMETER: (-1101, "Duplicate values for a parameter detected.", 400),
-    RequestError.TOO_MUCH_PRECISION: (-1111, "Precision is over the maximum defined for this asset.", 400),
-    # refused by the HTTP layer before any handler (the status is the HTTP one: 400, 413, 414, 431)
-    RequestError.MALFORMED_HTTP: (-1000, "Malformed HTTP request: {reason}.", 400),
-    RequestError.HTTP_TOO_LARGE: (-1104, "Request too large: {reason}.", 413),
-    RequestError.TOO_MANY_CONNECTIONS: (
-        -1003,
-        "Too many new WebSocket connections; current limit is {limit} connections per {minutes} minutes per IP.",
-        429,
-    ),
 }
 
 # Order-flow reasons the gateway raises itself (the rest reach it inside router/engine rejections).
@@ -164,6 +182,7 @@ UNKNOWN_ORDER = MatchingReason.MATCHING_UNKNOWN_ORDER
 MANDATORY = MatchingReason.MATCHING_MANDATORY_PARAM
 UNSUPPORTED_COMBINATION = MatchingReason.MATCHING_UNSUPPORTED_COMBINATION
 INSUFFICIENT_BALANCE = RejectReason.VENUE_REJECT_INSUFFICIENT_BALANCE
+BAD_PRECISION = MatchingReason.MATCHING_BAD_PRECISION
 NO_REFERENCE_PRICE = RejectReason.RISK_NO_REFERENCE_PRICE
 
 

@@ -69,6 +69,7 @@ ParentTif = Literal["GTC", "IOC", "FOK"]  # a parent order's time in force (rout
 log = structlog.get_logger(__name__)
 ZERO = Decimal(0)
 Q8 = Decimal("0.00000001")
+QUOTE_PRECISION = 8  # decimals of a quote amount (exchangeInfo's quoteAssetPrecision)
 # text -> member for what a client sends (a dict lookup: an Enum call costs a microsecond per order)
 _SIDE_OF = dict(OrderSide.__members__)
 _TYPE_OF = {t: OrderType[t] for t in ("LIMIT", "LIMIT_MAKER", "MARKET")}  # the types Braid takes
@@ -125,7 +126,9 @@ class OrderRow:
     canonical: str = ""  # BTC/USDT
     booked: int = 0  # router fills settled so far
     saved: bool = False
-    fill_base: int = 0  # trades before a restart: the router's fills of a restored order are numbered after them
+    # for an order restored after a restart: its fills' references start anew (the engine's trade ids do), so
+    # they carry the restart's mark to stay apart from those booked before it
+    fill_epoch: str = ""
 
     @property
     def is_open(self) -> bool:
@@ -176,7 +179,7 @@ class OrderRow:
             self.canonical,
             self.booked,
             self.saved,
-            self.fill_base,
+            self.fill_epoch,
         )
 
     def record(self) -> OrderRecord:
@@ -323,8 +326,11 @@ class OrdersService:
             )
             if q <= 0 or (inst.min_qty and q < inst.min_qty) or (max_q and q > max_q) or (step and q % step):
                 raise _refuse(reason)
-        if req.quote_qty is not None and req.quote_qty <= 0:
-            raise _refuse(MatchingReason.MATCHING_NOTIONAL)
+        if req.quote_qty is not None:
+            if req.quote_qty <= 0:
+                raise _refuse(MatchingReason.MATCHING_NOTIONAL)
+            if -int(req.quote_qty.as_tuple().exponent) > QUOTE_PRECISION:  # what exchangeInfo publishes
+                raise _refuse(MatchingReason.MATCHING_BAD_PRECISION, QUOTE)
         notional = self._notional(req, inst)
         if notional is not None and (
             (inst.min_notional and notional < inst.min_notional and (not market or inst.apply_min_to_market))
@@ -573,7 +579,7 @@ class OrdersService:
             f.maker,
             t,
             f.source,
-            f"{f.ref}:{index + o.fill_base}"[:64],
+            f"{f.ref}:{o.fill_epoch}{index}"[:64],
             s.markup,
         )
         # the row by hand, as for orders (OrderStore.add_fill's asdict deep-copies every Decimal)
@@ -773,49 +779,58 @@ class OrdersService:
     async def restore(self) -> int:
         """After a restart: the store's open orders work again. Each remainder goes back through the router as
         a GTC limit (so one the market has moved through fills, as the market watch would have routed it) and
-        rests in the internal book, exempt from the minimum quantity and notional as it was while it rested;
-        what it fills is booked as for any order. An order that cannot work again (its symbol is gone, or the
-        router refuses it) is EXPIRED with its lock released, never left open and dead. Returns how many were
-        restored."""
+        rests in the internal book; what it fills is booked as for any order. Returns how many were restored."""
         n = 0
+        epoch = f"r{time.time_ns()}:"
         for rec in self.wallets.orders.restore_open():
             inst = self.by_symbol.get(rec.symbol)
             if inst is None or rec.orig_qty is None or rec.price is None:
+                # no rules to work it by (its symbol is no longer configured): expired, never left open and dead
                 log.warning("restore_impossible_expired", order_id=rec.order_id, symbol=rec.symbol)
                 await self._expire_unrestorable(rec)
                 continue
             left = rec.orig_qty - rec.executed_qty
             buy = rec.side == "BUY"
-            o = self._row_of(rec, inst.quote if buy else inst.base, left * rec.price if buy else left, inst.symbol)
-            # the engine numbers its trades from 1 again: the fills' references must not repeat earlier ones
-            o.fill_base = self.wallets.orders.trade_count(o.order_id) if o.executed_qty else 0
+            o = OrderRow(
+                rec.order_id,
+                rec.account_id,
+                rec.symbol,
+                rec.client_order_id,
+                rec.side,
+                rec.type,
+                rec.tif,
+                rec.price,
+                rec.orig_qty,
+                rec.orig_quote_qty or ZERO,
+                rec.executed_qty,
+                rec.cum_quote,
+                rec.status,
+                rec.time,
+                rec.update_time,
+                inst.quote if buy else inst.base,
+                left * rec.price if buy else left,
+                inst.symbol,
+                0,
+                True,
+                epoch,
+            )
             self._track(o)
             # the order's own tenant, as when it was placed: (tenant, account) is its self-trade-prevention group
             tenant = self.wallets.accounts.account(o.account_id).tenant_id or 0
-            report = await self.router.execute(
-                ParentOrder(
-                    str(o.order_id),
-                    inst.symbol,
-                    o.side,
-                    left,
-                    _LIMIT,
-                    o.price,
-                    _GTC,
-                    tenant,
-                    o.account_id,
-                    restored=True,
-                )
+            # what is left of an order accepted when it came in: the book takes it back even under the minimums
+            parent = ParentOrder(
+                str(o.order_id), inst.symbol, o.side, left, _LIMIT, o.price, _GTC, tenant, o.account_id, remainder=True
             )
+            report = await self.router.execute(parent)
             batch = Batch()
             changed: Changed = []
-            if report.status == "REJECTED":
+            if report.status == "REJECTED":  # it cannot work again: expired, its lock released, never left dead
                 log.warning("restore_refused", order_id=o.order_id, code=report.reject_code, msg=report.reject_msg)
-                o.update_time = self.clock_ms()
                 await self._set_state(o, _EXPIRED, batch)
                 changed.append((o, [], "EXPIRED"))
             else:
                 fills = await self._book(o, report, batch)
-                if fills or not o.is_open:  # an order that could not rest again ended: that is committed too
+                if fills or o.status == _EXPIRED:
                     changed.append((o, fills, "TRADE"))
             await self._touched(batch, changed, exclude=o.order_id)
             await self._commit(batch, changed)
@@ -823,9 +838,12 @@ class OrdersService:
         log.info("orders_restored", count=n)
         return n
 
-    @staticmethod
-    def _row_of(rec: OrderRecord, reserved_asset: str, reserved_left: Decimal, canonical: str) -> OrderRow:
-        return OrderRow(
+    async def _expire_unrestorable(self, rec: OrderRecord) -> None:
+        """An open order that cannot work again: EXPIRED, and whatever it still holds locked released."""
+        batch = Batch()
+        for asset, amount in self.wallets.orders.still_locked(rec.account_id, rec.order_id).items():
+            await self.wallets.ledger.release(rec.account_id, asset, amount, f"order:{rec.order_id}", batch=batch)
+        o = OrderRow(
             rec.order_id,
             rec.account_id,
             rec.symbol,
@@ -838,26 +856,13 @@ class OrdersService:
             rec.orig_quote_qty or ZERO,
             rec.executed_qty,
             rec.cum_quote,
-            rec.status,
+            _EXPIRED,
             rec.time,
-            rec.update_time,
-            reserved_asset,
-            reserved_left,
-            canonical,
-            0,
-            True,
+            self.clock_ms(),
         )
-
-    async def _expire_unrestorable(self, rec: OrderRecord) -> None:
-        """An open order that cannot work again: EXPIRED, and whatever it still holds locked released."""
-        o = self._row_of(rec, "", ZERO, "")
-        batch = Batch()
-        for asset, amount in self.wallets.orders.still_locked(rec.account_id, rec.order_id).items():
-            await self.wallets.ledger.release(rec.account_id, asset, amount, f"order:{rec.order_id}", batch=batch)
-        o.status, o.update_time = _EXPIRED, self.clock_ms()
         batch.add(Upsert(models.orders, o.row()))
         await self.wallets.store.write(batch)
-        self._emit(o.snapshot(), [], "EXPIRED")
+        self._emit(o, [], "EXPIRED")
 
     # ----- user data events -----
     def _emit(self, o: OrderRow, fills: list[TradeRecord], exec_type: str) -> None:

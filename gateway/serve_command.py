@@ -18,7 +18,6 @@ from connectors.replay import DEFAULT_REPLAY
 from connectors.simulators.launch import launch_simulators
 from connectors.simulators.server import SimServer
 from connectors.venues import known_venues
-from gateway.api.http import ApiRunner
 from gateway.status import add_routes
 from router.market import MarketData, ReplayMarketData
 
@@ -62,7 +61,9 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     app = web.Application()
     add_routes(app, md)
     wallets, service_task, demo, custody = await _mount_api(app, md, settings)
-    runner = ApiRunner(app, access_log=None, header_timeout_s=settings.api_header_timeout_s)
+    from gateway.api.runner import ApiRunner
+
+    runner = ApiRunner(app, access_log=None, read_timeout_s=settings.api_read_timeout_s)
     await runner.setup()
     port = args.port if args.port is not None else settings.port
     site = web.TCPSite(runner, settings.host, port)
@@ -127,6 +128,7 @@ async def _mount_api(
     published = {sym: internal_instrument(sym, instruments.get(("binance", sym))) for sym in settings.symbols}
     lookups = {v: (lambda sym, f=feed: f.books.get(sym)) for v, feed in md.feeds.items()}
     ctx = build_context(settings, md.market, lookups, instruments, wallets, published)
+    md.trade_listeners.append(ctx.publisher.on_venue_trade)  # the venues' trades chart beside Braid's own
     kyc = ctx.kyc.kyc if ctx.kyc is not None else None
 
     def price_of(asset: str) -> Decimal | None:

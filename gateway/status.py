@@ -9,13 +9,20 @@ from typing import cast
 import orjson
 from aiohttp import web
 
+from gateway.binance_errors import INVALID_SYMBOL, RequestError, binance_error
 from router.market import MarketData, ReplayMarketData
+from router.reasons import Reason
 
 MARKET_KEY = web.AppKey[MarketData | ReplayMarketData]("market")
 
 
 def _json(body: object, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body, default=str), status=status, content_type="application/json")
+
+
+def _error(key: RequestError | Reason, **fields: object) -> web.Response:
+    code, msg, status = binance_error(key, "", **fields)
+    return _json({"code": code, "msg": msg}, status=status)
 
 
 async def status(request: web.Request) -> web.Response:
@@ -26,16 +33,13 @@ async def book(request: web.Request) -> web.Response:
     md = request.app[MARKET_KEY]
     symbol = request.query.get("symbol", "")
     if symbol not in md.market:
-        return _json({"code": -1121, "msg": "Invalid symbol."}, status=400)
+        return _error(INVALID_SYMBOL)
     try:
         depth = int(request.query.get("depth", "10"))
         if not 1 <= depth <= 1000:
             raise ValueError
     except ValueError:
-        return _json(
-            {"code": -1100, "msg": "Illegal characters found in parameter 'depth'; legal range is '1..1000'."},
-            status=400,
-        )
+        return _error(RequestError.ILLEGAL_RANGE, name="depth", legal="1..1000")
     fees = request.query.get("fees", "") in ("1", "true")
     cb = md.market[symbol]
     body = cb.snapshot(depth, fee_adjusted=fees)
@@ -47,7 +51,7 @@ async def book(request: web.Request) -> web.Response:
             if not size.is_finite() or size <= 0:
                 raise InvalidOperation
         except InvalidOperation:
-            return _json({"code": -1100, "msg": "Illegal characters found in parameter 'size'."}, status=400)
+            return _error(RequestError.ILLEGAL_CHARS, name="size")
         body["buy_vwap"] = cb.vwap("buy", size, fee_adjusted=fees)
         body["sell_vwap"] = cb.vwap("sell", size, fee_adjusted=fees)
     return _json(body)

@@ -329,7 +329,19 @@ async def _holdings_from_nodes(settings: Settings, cold_gap: int) -> dict[str, d
 def whitelist_cmd(args: argparse.Namespace, settings: Settings) -> None:
     """Add a withdrawal address to an account's whitelist (usable after the cooling-off period)."""
 
+    from compliance import BackOffice, SecondFactorError
     from gateway.operators_commands import cli_actor  # here: it pulls in compliance
+
+    # the account's own second factor, when it has one on: a whitelist change is a withdrawal's first step
+    bo = BackOffice.from_settings(settings)
+    try:
+        bo.factors.require_second_factor(args.account, args.totp)
+    except SecondFactorError as exc:
+        details = {"network": args.network, "address": args.address, "reason": str(exc)}
+        bo.audit.record(cli_actor(), "local", "whitelist.refused_2fa", f"account:{args.account}", details)
+        raise ValueError(f"whitelist change refused: {exc}") from None
+    finally:
+        bo.close()
 
     async def body(wd: Withdrawals, w: Wallets, audit: AuditLog) -> None:
         usable = await wd.whitelist(args.account, args.network, args.address)
@@ -512,6 +524,7 @@ def add_parsers(sub: Any) -> None:
     q.add_argument("--account", type=int, required=True)
     q.add_argument("--network", required=True, type=str.upper, choices=["BTC", "ETH", "BSC"])
     q.add_argument("address")
+    q.add_argument("--totp", help="the account's current TOTP code (when it has two-factor authentication on)")
     q.set_defaults(run=_guard(whitelist_cmd))
 
     q = w.add_parser("reserves", help="client liabilities per asset against on-chain holdings; exit 1 if short")

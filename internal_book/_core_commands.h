@@ -28,19 +28,23 @@ static inline int qty_bad(Sym *S, int64_t q) {
 static inline int notional_bad(Sym *S, __int128 n, int check_max) {
     return n < S->min_not || (check_max && S->max_not != NONE_V && n > S->max_not);
 }
+/* a remainder of an order checked when it entered: the entry minimums (minQty, minNotional) do not apply */
+static inline int remainder_qty_bad(Sym *S, int64_t q) {
+    return q == OFFGRID_V || q <= 0 || (S->max_q != NONE_V && q > S->max_q);
+}
 static int best_crosses(Engine *E, int sym, int side, int64_t px) {
     Book *b = &E->syms[sym].side[side ^ 1];
     return b->n && crosses(side, px, b->v[b->n - 1].px);
 }
 
-/* (1, sym, acct, side, type, tif, price, qty, quote, stop, trail, stp, clid, ts, protect[, remainder])
- * remainder (optional, truthy): the unfilled rest of an order accepted before (restored after a restart, or
- * left by routing); it is exempt from the minimum quantity and minimum notional, as a resting remainder is. */
+/* (1, sym, acct, side, type, tif, price, qty, quote, stop, trail, stp, clid, ts, protect[, remainder]) */
 static int cmd_new(Engine *E, PyObject *t) {
-    Py_ssize_t size = PyTuple_GET_SIZE(t);
-    if (size != 15 && size != 16) { PyErr_SetString(PyExc_ValueError, "new order tuple needs 15 or 16 items"); return -1; }
-    int remainder = size == 16 ? PyObject_IsTrue(PyTuple_GET_ITEM(t, 15)) : 0;
-    if (remainder < 0) return -1;
+    Py_ssize_t nitems = PyTuple_GET_SIZE(t);
+    if (nitems != 15 && nitems != 16) {
+        PyErr_SetString(PyExc_ValueError, "new order tuple needs 15 or 16 items");
+        return -1;
+    }
+    int remainder = nitems == 16 && get_i(t, 15) != 0;
     int64_t sym = get_i(t, 1), acct = get_i(t, 2), side = get_i(t, 3), type = get_i(t, 4), tif = get_i(t, 5);
     int64_t px = get_i(t, 6), qty = get_i(t, 7), quote = get_i(t, 8), stop = get_i(t, 9), trail = get_i(t, 10);
     int64_t stp = get_i(t, 11), ts = get_i(t, 13), protect = get_i(t, 14);
@@ -78,10 +82,7 @@ static int cmd_new(Engine *E, PyObject *t) {
         if (quote <= 0) { reason = R_NOTIONAL; goto reject; }
     }
     if (qty != NONE_V) {
-        if (remainder ? (qty == OFFGRID_V || qty <= 0 || (S->max_q != NONE_V && qty > S->max_q)) : qty_bad(S, qty)) {
-            reason = R_LOT_SIZE;
-            goto reject;
-        }
+        if (remainder ? remainder_qty_bad(S, qty) : qty_bad(S, qty)) { reason = R_LOT_SIZE; goto reject; }
         if (is_market_like(type) && (qty % S->mkt_step != 0 || (S->mkt_max != NONE_V && qty > S->mkt_max))) {
             reason = R_MARKET_LOT_SIZE;
             goto reject;
@@ -90,7 +91,10 @@ static int cmd_new(Engine *E, PyObject *t) {
     if (trail != NONE_V && (trail < MIN_TRAIL || trail > MAX_TRAIL)) { reason = R_TRAILING_DELTA; goto reject; }
     if (is_priced(type)) {
         __int128 n = (__int128)px * qty;
-        if (remainder ? (S->max_not != NONE_V && n > S->max_not) : notional_bad(S, n, 1)) { reason = R_NOTIONAL; goto reject; }
+        if (remainder ? (S->max_not != NONE_V && n > S->max_not) : notional_bad(S, n, 1)) {
+            reason = R_NOTIONAL;
+            goto reject;
+        }
     } else if (S->apply_min_mkt) {
         int have = 1;
         __int128 n = 0;

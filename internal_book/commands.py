@@ -23,10 +23,9 @@ class NewOrder:
 
     ``protect_price``: match only against resting orders at prices no worse than this; whatever is
     left is released to the caller (event ``released``), never rested.
-
-    ``remainder``: the unfilled rest of an order accepted before (restored after a restart, or left over by
-    routing). It is exempt from the minimum quantity and minimum notional, as a resting remainder is on
-    Binance; every other check applies.
+    ``remainder``: what is left of an order that passed the entry filters when it first came in (the router's
+    remainder of a client order, an order restored after a restart): as on Binance, where a resting order's
+    remainder is never re-checked, the entry minimums (``minQty``, ``minNotional``) do not apply to it.
     """
 
     symbol: str

@@ -251,7 +251,7 @@ class MatchingEngine:
                     cmd.ts,
                     None,
                 )
-            return (
+            new = (
                 OP_NEW,
                 s.index,
                 acct,
@@ -267,8 +267,8 @@ class MatchingEngine:
                 cmd.client_order_id,
                 cmd.ts,
                 scale(cmd.protect_price, s.tick),
-                *((True,) if cmd.remainder else ()),  # the core's optional 16th item
             )
+            return (*new, 1) if cmd.remainder else new  # the core reads a 16th item as the remainder flag
         if isinstance(cmd, CancelOrder):
             return (
                 OP_CANCEL,

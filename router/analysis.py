@@ -225,8 +225,7 @@ def generate_flow(
     step: Decimal = Decimal("0.001"),
 ) -> list[FlowOrder]:
     """A seeded flow of IOC market and marketable-limit parents spread evenly over the replay."""
-    # bandit B311: seeded simulation or resampling, reproducible by design; no secret or token comes from it
-    rng = random.Random(seed)  # nosec B311
+    rng = random.Random(seed)  # nosec B311 # seeded pseudo-random market simulation, not security
     sizes = sizes or {}
     out = []
     for i in range(count):

@@ -33,9 +33,9 @@ class ParentOrder:
     tif: TimeInForce = TimeInForce.GTC
     tenant: TenantId = 0  # with account: the self-trade-prevention group
     account: AccountId = 0
-    # the remainder of an order accepted before a restart: it rests exempt from the minimum quantity and
-    # notional (a resting remainder may be below them), as it did before
-    restored: bool = False
+    # the rest of an order accepted earlier (one restored after a restart): the internal book does not check it
+    # against the entry minimums again (minQty, minNotional), as Binance never re-checks a resting remainder
+    remainder: bool = False
 
     def __post_init__(self) -> None:
         if self.side not in ("BUY", "SELL"):

@@ -88,7 +88,6 @@ class _Parent:
     in_doubt: Decimal = ZERO
     engine_id: int | None = None  # while resting in the internal book
     resting: Decimal = ZERO
-    rest_refused: bool = False  # the internal book refused its remainder: it ends (EXPIRED), never rests dead
     status: OrderStatus = _NEW
     working: dict[str, ChildOrder] = field(default_factory=dict)  # client order id -> child in flight
     # venue -> (its book's last update when a child came back short, that child's limit): the levels up to
@@ -331,8 +330,7 @@ class SmartOrderRouter:
                 self._rest(p, qty)
                 return
         tif = TimeInForce.FOK if p.order.tif == "FOK" and not live else TimeInForce.IOC
-        remainder = p.order.restored or qty < p.order.qty
-        events = self.engine.submit(self._engine_order(p, qty, cap, tif, remainder=remainder))
+        events = self.engine.submit(self._engine_order(p, qty, cap, tif))
         self._engine_events(events, taker=p)
         self._drop_engine_ids(events)
 
@@ -358,27 +356,17 @@ class SmartOrderRouter:
         return False
 
     def _rest(self, p: _Parent, qty: Decimal) -> None:
-        """Submit ``qty`` as a GTC limit at the parent's price: it matches what it can and rests the rest.
-
-        Less than the whole order (routing filled some) or a restored order is a remainder: the engine exempts
-        it from the minimum quantity and notional. Should the engine refuse it all the same, nothing rests and
-        the parent ends (EXPIRED, its lock released by the caller): a remainder is never left working but dead.
-        """
+        """Submit ``qty`` as a GTC limit at the parent's price: it matches what it can and rests the rest."""
         assert self.engine is not None
-        remainder = p.order.restored or qty < p.order.qty
-        events = self.engine.submit(self._engine_order(p, qty, p.order.price, TimeInForce.GTC, remainder=remainder))
+        events = self.engine.submit(self._engine_order(p, qty, p.order.price, TimeInForce.GTC))
         accepted = False
         for e in events:
             if e.kind == "accepted":
                 accepted = True
                 p.engine_id = e.order_id
                 self._by_engine_id[e.order_id] = p.order.parent_id
-        if not accepted:
-            self._engine_events(events, taker=p)  # logs the refusal
-            p.rest_refused = True
-            p.resting, p.engine_id = ZERO, None
-            return
-        p.resting = qty - sum((e.quantity for e in events if e.kind == "trade"), ZERO)
+        # refused by the book: nothing rests (the parent ends EXPIRED with what it filled, its lock released)
+        p.resting = qty - sum((e.quantity for e in events if e.kind == "trade"), ZERO) if accepted else ZERO
         self._engine_events(events, taker=p)
         if p.resting <= 0:
             self._by_engine_id.pop(p.engine_id, None)  # type: ignore[arg-type]
@@ -400,9 +388,9 @@ class SmartOrderRouter:
         cost = sum((c.notional + c.fee if p.order.side == "BUY" else c.notional - c.fee for c in venues.children), ZERO)
         return cost / total
 
-    def _engine_order(
-        self, p: _Parent, qty: Decimal, price: Decimal | None, tif: TimeInForce, *, remainder: bool = False
-    ) -> NewOrder:
+    def _engine_order(self, p: _Parent, qty: Decimal, price: Decimal | None, tif: TimeInForce) -> NewOrder:
+        """``qty`` of the parent for the engine; less than the whole order is the rest of one the gateway
+        accepted, which the entry minimums no longer apply to (as a resting remainder on Binance)."""
         return NewOrder(
             symbol=p.order.symbol,
             account=p.order.account,
@@ -414,7 +402,7 @@ class SmartOrderRouter:
             time_in_force=tif,
             client_order_id=p.order.parent_id,
             ts=self.clock(),
-            remainder=remainder,
+            remainder=p.order.remainder or qty < p.order.qty,
         )
 
     def _internal_price(self, symbol: str, price: Decimal | None, side: str) -> Decimal | None:
@@ -588,8 +576,9 @@ class SmartOrderRouter:
         for attempt in range(_RECONCILE_ATTEMPTS):
             try:
                 found = await venue.query(child.symbol, child.client_order_id)
-            except VenueError as exc:
-                log.warning("reconcile_query_failed", venue=child.venue, attempt=attempt, error=str(exc))
+            except (VenueError, KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+                # a failed or unreadable answer tells nothing: ask again
+                log.warning("reconcile_query_failed", venue=child.venue, attempt=attempt, error=repr(exc))
                 found = None
             else:
                 if found is None:
@@ -637,7 +626,6 @@ class SmartOrderRouter:
             and p.order.order_type == "LIMIT"
             and self.engine is not None
             and p.engine_id is None
-            and not p.rest_refused
         ):
             if self.killswitch.check(p.order.symbol) is None:
                 self._rest(p, left)

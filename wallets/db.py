@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import pickle
+import pickle  # nosec B403 # pickle only between this process and its own committer
 import socket
-import subprocess
+import subprocess  # nosec B404 # runs fixed local programs only (see the calls)
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -66,6 +66,10 @@ SEQUENCES: dict[str, tuple[Table, str]] = {
 
 class StoreError(Exception):
     """A write was not committed (the database refused it or the store is closed)."""
+
+
+class _Failed(StoreError):
+    """The writer process answered that a request failed (e.g. the database is down); it is still running."""
 
 
 class Conflict(StoreError):
@@ -376,8 +380,7 @@ class Store:
         try:
             # Popen returns at once (fork and exec); the long-lived child is watched through its socket
             cmd = [sys.executable, committer.__file__, str(child.fileno())]
-            # bandit B603: fixed program and argument list, no shell; nothing comes from a request
-            self._proc = subprocess.Popen(cmd, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)  # noqa: ASYNC220  # nosec B603
+            self._proc = subprocess.Popen(cmd, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)  # noqa: ASYNC220  # nosec B603 # fixed argv of a local tool, no shell, no outside input
         finally:
             child.close()
         reader, writer = await asyncio.open_connection(sock=parent)
@@ -507,7 +510,7 @@ class Store:
         if answer is None:
             raise StoreError("the writer process exited")
         if answer[0] != "ok":
-            raise StoreError(f"the writer process failed: {answer[1]}")
+            raise _Failed(f"the writer process failed: {answer[1]}")
         return answer[1]
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, item: _Item) -> None:
@@ -516,6 +519,8 @@ class Store:
         except StoreError as exc:
             if not item.future.done():
                 item.future.set_exception(exc)
+            if isinstance(exc, _Failed):  # this read failed, the writer lives on: the next request may succeed
+                return
             raise
         if not item.future.done():
             item.future.set_result(values)
@@ -528,6 +533,8 @@ class Store:
             for item in items:
                 if not item.future.done():
                     item.future.set_exception(exc)
+            if isinstance(exc, _Failed):  # nothing committed, the writer lives on: the next batch may succeed
+                return
             raise
         if kind == "batch":
             self._notify(answer)
@@ -633,8 +640,7 @@ def _send(writer: asyncio.StreamWriter, message: Any) -> None:
 async def _receive(reader: asyncio.StreamReader) -> Any:
     try:
         head = await reader.readexactly(_HEADER.size)
-        # bandit B301: data from our own writer child process over a private socketpair, never from the network
-        return pickle.loads(await reader.readexactly(_HEADER.unpack(head)[0]))  # nosec B301
+        return pickle.loads(await reader.readexactly(_HEADER.unpack(head)[0]))  # nosec B301 # reads only what its own committer process wrote to it
     except asyncio.IncompleteReadError:
         return None
 

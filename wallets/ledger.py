@@ -107,6 +107,8 @@ class Ledger:
         self._committed: dict[int, dict[str, tuple[Decimal, Decimal]]] = {}  # account -> asset -> (free, locked)
         self._pending: dict[BalanceKey, list[Decimal]] = {}
         self._stale: set[BalanceKey] = set()
+        self._commits = 0  # commits seen; _committed_at[key] is the count when that key last changed
+        self._committed_at: dict[BalanceKey, int] = {}
         self.reload()
         store.on_balances = self._on_committed
 
@@ -129,18 +131,6 @@ class Ledger:
         own = self._committed.get(account_id, {})
         return {asset: Balance(asset, *own[asset]) for asset in sorted(own)}
 
-    async def stored_balances(self, account_id: int) -> dict[str, Balance]:
-        """The account's balances as the database holds them now (what a client is shown): unlike
-        :meth:`balances`, this sees what another process committed (``braid accounts fund``, a second front)."""
-        b = models.balances
-
-        def read(conn: Connection) -> dict[str, Balance]:
-            rows = conn.execute(select(b.c.asset, b.c.free, b.c.locked).where(b.c.account_id == account_id))
-            return {r.asset: Balance(r.asset, Decimal(r.free), Decimal(r.locked)) for r in rows}
-
-        found = await self.store.read(read)
-        return {asset: found[asset] for asset in sorted(found)}
-
     def balance(self, account_id: int, asset: str) -> Balance:
         f, lk = self._committed.get(account_id, {}).get(asset.upper(), (ZERO, ZERO))
         return Balance(asset.upper(), f, lk)
@@ -149,6 +139,24 @@ class Ledger:
         """Committed plus everything queued in this process (what the next check is made against)."""
         f, lk = self._avail((account_id, asset.upper()))
         return Balance(asset.upper(), f, lk)
+
+    async def refresh(self, account_id: int) -> dict[str, Balance]:
+        """The account's balances as stored now, cached values replaced: another process (the CLI, a second
+        front, a projection) may have changed them since this one last wrote them. A row one of our own
+        commits changed while the read ran keeps that commit's (newer) value."""
+        started = self._commits
+
+        def load(conn: Connection) -> dict[str, tuple[Decimal, Decimal]]:
+            q = select(models.balances).where(models.balances.c.account_id == account_id)
+            return {r.asset: (r.free, r.locked) for r in conn.execute(q)}
+
+        rows = await self.store.read(load)
+        own = self._committed.setdefault(account_id, {})
+        at = self._committed_at
+        for asset, value in rows.items():
+            if at.get((account_id, asset), -1) <= started:
+                own[asset] = value
+        return self.balances(account_id)
 
     # -- writes --------------------------------------------------------------------------------------
 
@@ -390,8 +398,10 @@ class Ledger:
                 p[1] -= dl
                 if p[0] == 0 and p[1] == 0:
                     del self._pending[key]
+        self._commits += 1
         for (acc, asset), value in values.items():
             self._committed.setdefault(acc, {})[asset] = value
+            self._committed_at[(acc, asset)] = self._commits
 
     async def _submit(self, own: Batch, given: Batch | None) -> None:
         if given is None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, select
 
 from domain import (
     FINAL_STATUSES,
@@ -132,17 +132,16 @@ class OrderStore:
 
     def still_locked(self, account_id: int, order_id: int) -> dict[str, Decimal]:
         """What the order still holds locked, by asset, from the ledger's own postings: its reservation and
-        releases (ref ``order:<id>``) and what its fills took from the locked balance (ref ``trade:<id>``).
+        releases (ref ``order:<id>``) less what its fills took from the locked balance (refs ``trade:<id>``).
         For an order the service cannot work again (its symbol is no longer configured): the amount to release.
         """
         p, t = models.postings, models.trades
 
         def read(conn: Connection) -> dict[str, Decimal]:
-            trade_refs = [
-                f"trade:{r.trade_id}" for r in conn.execute(select(t.c.trade_id).where(t.c.order_id == order_id))
-            ]
+            trades = conn.execute(select(t.c.trade_id).where(t.c.order_id == order_id))
+            refs = [f"order:{order_id}", *(f"trade:{r.trade_id}" for r in trades)]
             q = select(p.c.asset, p.c.amount).where(
-                p.c.account_id == account_id, p.c.bucket == "locked", p.c.ref.in_([f"order:{order_id}", *trade_refs])
+                p.c.account_id == account_id, p.c.bucket == "locked", p.c.ref.in_(refs)
             )
             out: dict[str, Decimal] = {}
             for r in conn.execute(q):
@@ -150,12 +149,6 @@ class OrderStore:
             return {a: v for a, v in out.items() if v > 0}
 
         return self.store.read_sync(read)
-
-    def trade_count(self, order_id: int) -> int:
-        """How many trades the order has had (a restored order numbers its later fills after them)."""
-        t = models.trades
-        q = select(func.count()).select_from(t).where(t.c.order_id == order_id)
-        return int(self.store.read_sync(lambda conn: conn.execute(q).scalar_one()))
 
     def is_open_client_id(self, account_id: int, client_order_id: str) -> bool:
         return self.store.read_sync(lambda conn: _open_with_client_id(conn, account_id, client_order_id)) is not None

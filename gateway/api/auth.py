@@ -27,7 +27,7 @@ from connectors.binance.auth import (
 )
 from domain import now_ms
 from gateway.api import errors
-from gateway.api.params import DECIMAL_FORM, INTEGER_FORM, Params
+from gateway.api.params import Params, parse_decimal
 
 
 class Security(Enum):
@@ -122,7 +122,7 @@ class ReplayGuard:
 
 def parse_timestamp_ms(text: str) -> int:
     """A request's ``timestamp`` (ms, or µs from clients that send them) or the Binance error."""
-    if INTEGER_FORM.fullmatch(text) is None:  # ASCII digits only (str.isdigit takes every script's digits)
+    if len(text) > 20 or not (text.isascii() and text.isdigit()):  # ASCII digits only, as Binance reads them
         raise errors.mandatory("timestamp")
     ts = int(text)
     return ts // 1000 if ts >= 10**14 else ts  # microseconds are allowed too
@@ -137,9 +137,7 @@ def parse_recv_window_ms(text: str | None) -> int | Decimal:
         if n <= 0 or n > MAX_RECV_WINDOW_MS:
             raise errors.bad_recv_window()
         return n
-    if DECIMAL_FORM.fullmatch(text) is None:
-        raise errors.illegal_decimal("recvWindow")
-    w = Decimal(text)
+    w = parse_decimal(text, "recvWindow")
     if w <= 0 or w > MAX_RECV_WINDOW_MS or w.as_tuple().exponent < -3:  # type: ignore[operator]
         raise errors.bad_recv_window()
     return w

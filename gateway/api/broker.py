@@ -22,8 +22,10 @@ from gateway.api import errors
 from gateway.api.auth import Security
 from gateway.api.context import CTX, audit, endpoint, key_of, params_of
 from gateway.api.errors import ApiError, json_response
-from gateway.binance_errors import RequestError
+from gateway.binance_errors import BAD_PRECISION, RequestError
 from wallets import WalletError, Wallets
+
+RATE_DECIMALS = 18  # what the ledger stores of a rate
 
 
 def _broker(request: web.Request) -> tuple[Wallets, int]:
@@ -121,11 +123,12 @@ async def set_commission(request: web.Request) -> web.Response:
     """Set the broker's commission markup on its sub-accounts' fills (a fraction of what they receive)."""
     w, tenant = _broker(request)
     p = params_of(request)
-    rate = p.decimal("makerCommission")
-    if rate is None:
-        rate = p.decimal("takerCommission")
+    name = "makerCommission" if p.get("makerCommission") is not None else "takerCommission"
+    rate = p.decimal(name)
     if rate is None or rate < 0 or rate > Decimal("0.01"):
-        raise ApiError.of(RequestError.ILLEGAL_RANGE, name="makerCommission", legal="0..0.01")
+        raise ApiError.of(RequestError.ILLEGAL_RANGE, name=name, legal="0..0.01")
+    if -int(rate.as_tuple().exponent) > RATE_DECIMALS:
+        raise ApiError.of(BAD_PRECISION, name)
     before = w.accounts.tenant(tenant).markup_rate
     await w.accounts.set_markup(tenant, rate)
     await audit(request, "markup.set", f"tenant:{tenant}", {"from": str(before), "to": str(rate)})

@@ -27,16 +27,16 @@ import orjson
 from aiohttp import web
 from sqlalchemy import select
 
-from compliance import TravelRuleError
+from compliance import SecondFactorError, TravelRuleError
 from config.custody import custody_dir
 from config.settings import Settings
 from gateway.api.auth import Security
-from gateway.api.context import CTX, ApiContext, endpoint, key_of, params_of
+from gateway.api.context import CTX, ApiContext, audit, endpoint, key_of, params_of
 from gateway.api.errors import ApiError, json_response
 from gateway.api.params import Params
 from gateway.binance_errors import RequestError
 from gateway.custody_compliance import CustodyCompliance
-from wallets import Balance, Wallets
+from wallets import Wallets
 from wallets.custody import models
 from wallets.custody.coins import Coins
 from wallets.custody.deposit_flow import Deposit, deposit_history
@@ -192,10 +192,10 @@ async def coin_config(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     account = ctx.caller(key_of(request)).account_id
     frozen = await custody.withdrawals.freezes()
+    await ctx.service.wallets.ledger.refresh(account)  # as stored: another process may have changed them
     out = []
-    stored = await ctx.service.wallets.ledger.stored_balances(account)  # another process's changes too
     for coin in dict.fromkeys(c.coin for c in custody.coins.all):
-        bal = stored.get(coin) or Balance(coin, Decimal(0), Decimal(0))
+        bal = ctx.service.wallets.ledger.balance(account, coin)
         nets = custody.coins.networks_of(coin)
         stopped = "ALL" in frozen or coin in frozen
         out.append(
@@ -290,6 +290,7 @@ async def withdraw_apply(request: web.Request) -> web.Response:
     assert amount is not None
     network = _network(custody, coin, p.get("network"))
     account = request.app[CTX].caller(key_of(request)).account_id
+    await _second_factor(request, account, p.get("totpCode"), f"{coin} {amount} to {address} on {network}")
     details: dict[str, Any] = {}
     questionnaire = p.get("questionnaire")  # the Travel Rule beneficiary (IVMS 101 JSON), as Binance's local entities
     if questionnaire:
@@ -302,6 +303,19 @@ async def withdraw_apply(request: web.Request) -> web.Response:
     except WithdrawalRefused as exc:
         raise ApiError(exc.code, exc.msg) from None
     return json_response({"id": w.id})
+
+
+async def _second_factor(request: web.Request, account: int, code: str | None, what: str) -> None:
+    """An account with two-factor authentication on sends a fresh TOTP code (``totpCode``) with each withdrawal;
+    a refusal is audited and moves nothing."""
+    bo = request.app[CTX].backoffice
+    if bo is None:
+        return
+    try:
+        await asyncio.to_thread(bo.factors.require_second_factor, account, code)
+    except SecondFactorError as exc:
+        await audit(request, "withdrawal.refused_2fa", f"account:{account}", {"withdrawal": what, "reason": str(exc)})
+        raise ApiError.of(RequestError.UNAUTHORIZED_BECAUSE, reason=exc) from None
 
 
 @endpoint(weight=1, security=Security.USER_DATA)

@@ -8,6 +8,7 @@ order counts. The route modules import this module; ``gateway.api.app`` imports 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -23,6 +24,7 @@ from gateway.api.auth import ApiKey, Authenticator, Security
 from gateway.api.marketdata import MarketPublisher
 from gateway.api.params import Params, params_now, read_params
 from gateway.api.ratelimit import RateLimiter
+from gateway.binance_errors import RequestError
 from gateway.orders_service import Caller, OrdersService
 from treasury import Treasury
 
@@ -41,6 +43,7 @@ class ApiContext:
     kyc: KycWebhooks | None = None  # provider webhooks (gateway.api.kyc); None: not configured
     # opens the treasury for an operator acting from an address (gateway.treasury_access); None: not configured
     treasury: Callable[[str], AbstractAsyncContextManager[Treasury]] | None = None
+    read_timeout_s: float = 10.0  # a request body must arrive within it (settings.api_read_timeout_s)
     _callers: dict[tuple[str, str], Caller] = field(default_factory=dict, repr=False)  # one per account, reused
 
     def caller(self, key: ApiKey) -> Caller:
@@ -74,7 +77,10 @@ def endpoint(
             used = ctx.limiter.charge(ip, weight)
             params = params_now(request)
             if params is None:  # a body still arriving: the only case worth a coroutine
-                params = await read_params(request)
+                try:
+                    params = await asyncio.wait_for(read_params(request), ctx.read_timeout_s)
+                except TimeoutError:
+                    raise errors.ApiError.of(RequestError.READ_TIMEOUT) from None
             request[PARAMS] = params
             if signed_perm is not None:
                 request[KEY] = ctx.auth.signed(request.headers, ip, params, signed_perm)

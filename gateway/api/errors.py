@@ -72,38 +72,6 @@ def bad_value(name: str) -> ApiError:
     return ApiError.of(RequestError.ILLEGAL_CHARS, name=name)
 
 
-def illegal_decimal(name: str) -> ApiError:
-    return ApiError.of(RequestError.ILLEGAL_RANGE, name=name, legal="^([0-9]{1,20})(\\.[0-9]{1,20})?$")
-
-
-def out_of_range(name: str, lo: int | None, hi: int | None) -> ApiError:
-    return ApiError.of(RequestError.ILLEGAL_RANGE, name=name, legal=f"{lo}..{hi}")
-
-
-def duplicate_parameter() -> ApiError:
-    return ApiError.of(RequestError.DUPLICATE_PARAMETER)
-
-
-def too_much_precision() -> ApiError:
-    return ApiError.of(RequestError.TOO_MUCH_PRECISION)
-
-
-def malformed_http(reason: str, status: int = 400) -> ApiError:
-    err = ApiError.of(RequestError.MALFORMED_HTTP, reason=reason)
-    err.status = status
-    return err
-
-
-def http_too_large(reason: str, status: int = 413) -> ApiError:
-    err = ApiError.of(RequestError.HTTP_TOO_LARGE, reason=reason)
-    err.status = status
-    return err
-
-
-def too_many_connections(limit: int, minutes: int) -> ApiError:
-    return ApiError.of(RequestError.TOO_MANY_CONNECTIONS, limit=limit, minutes=minutes)
-
-
 _ENUM_ERRORS = {
     "type": RequestError.INVALID_ORDER_TYPE,
     "side": RequestError.INVALID_SIDE,
@@ -171,15 +139,13 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
         return error_response(err)
     except web.HTTPNotFound:
         return error_response(not_found_path())
+    except web.HTTPRequestEntityTooLarge:  # a body past aiohttp's client_max_size (a JSON or multipart read)
+        return error_response(ApiError.of(RequestError.BODY_TOO_LARGE))
     except web.HTTPMethodNotAllowed as exc:  # Allow names what the path takes (RFC 9110)
         return error_response(
             ApiError.of(RequestError.METHOD_NOT_ALLOWED, headers={"Allow": ", ".join(sorted(exc.allowed_methods))})
         )
-    except web.HTTPException as exc:
-        if exc.status == 413:  # aiohttp's own refusals, answered the Binance way
-            return error_response(http_too_large("the body is too large"))
-        if 400 <= exc.status < 500:
-            return error_response(malformed_http(exc.reason.lower(), exc.status))
+    except web.HTTPException:
         raise
     except Exception:  # the execution status is unknown to the client: say so the Binance way (5xx)
         log.exception("api_unhandled", path=request.path)

@@ -297,7 +297,8 @@ async def account(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     key = key_of(request)
     caller = ctx.caller(key)
-    balances = await ctx.service.wallets.ledger.stored_balances(caller.account_id)  # another process's changes too
+    # read from the store: the CLI or another process may have changed them since this one last wrote them
+    balances = await ctx.service.wallets.ledger.refresh(caller.account_id)
     if params_of(request).boolean("omitZeroBalances", False):
         balances = {a: b for a, b in balances.items() if b.free or b.locked}
     return json_response(account_json(balances, "trade" in key.permissions, caller.account_id))

@@ -5,7 +5,6 @@ The raw texts are kept as received: the signature is checked over them, never ov
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,7 +17,27 @@ from gateway.binance_errors import RequestError
 
 _MAX_BODY = 64 * 1024
 _FORM = "application/x-www-form-urlencoded"
-_BODY_TIMEOUT_S = 10.0
+# Binance's grammar for numbers: ASCII digits only (no signs, spaces, exponents, "_" or other scripts' digits)
+DECIMAL_RE = re.compile(r"([0-9]{1,20})(\.[0-9]{1,20})?")
+INTEGER_RE = re.compile(r"-?[0-9]{1,20}")  # a minus is read here and refused by the caller's range if it must
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what the databases store; beyond it no id or time exists
+
+
+def parse_decimal(text: str, name: str) -> Decimal:
+    """``text`` as Binance reads a decimal parameter, or its -1100 error."""
+    if DECIMAL_RE.fullmatch(text) is None:
+        raise errors.bad_value(name)
+    return Decimal(text)
+
+
+def parse_integer(text: str, name: str) -> int:
+    """``text`` as Binance reads an integer parameter (within 64 bits), or its -1100 error."""
+    if INTEGER_RE.fullmatch(text) is None:
+        raise errors.illegal(name)
+    n = int(text)
+    if not INT64_MIN <= n <= INT64_MAX:
+        raise errors.illegal(name)
+    return n
 
 
 _BOOLEANS = {"true": True, "false": False}
@@ -53,14 +72,12 @@ class Params:
         return flag
 
     def decimal(self, name: str, *, required: bool = False) -> Decimal | None:
-        """A decimal parameter as Binance reads it (``^([0-9]{1,20})(\\.[0-9]{1,20})?$``: ASCII digits only, no
-        sign, exponent, space or ``_``), with at most 18 decimal places that matter (the ledger's precision)."""
         v = self.values.get(name)
         if not v:
             if required:
                 raise errors.mandatory(name)
             return None
-        return parse_decimal(name, v)
+        return parse_decimal(v, name)
 
     def integer(
         self,
@@ -71,40 +88,13 @@ class Params:
         lo: int | None = None,
         hi: int | None = None,
     ) -> int | None:
-        """An integer parameter as Binance reads it (``^[0-9]{1,20}$``), at most a signed 64-bit integer."""
         v = self.required(name) if required else self.get(name)
         if v is None:
             return default
-        n = parse_integer(name, v)
+        n = parse_integer(v, name)
         if (lo is not None and n < lo) or (hi is not None and n > hi):
-            raise errors.out_of_range(name, lo, hi)
+            raise errors.ApiError.of(RequestError.ILLEGAL_RANGE, name=name, legal=f"{lo}..{hi}")
         return n
-
-
-DECIMAL_FORM = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,20})?")
-INTEGER_FORM = re.compile(r"[0-9]{1,20}")
-_MAX_INT = 2**63 - 1  # what the database's BIGINT holds
-_LEDGER_PLACES = Decimal(1).scaleb(-18)
-
-
-def parse_decimal(name: str, text: str) -> Decimal:
-    """``text`` as a Binance decimal, or the Binance error naming ``name``."""
-    if DECIMAL_FORM.fullmatch(text) is None:
-        raise errors.illegal_decimal(name)
-    d = Decimal(text)
-    if d != d.quantize(_LEDGER_PLACES):
-        raise errors.too_much_precision()
-    return d
-
-
-def parse_integer(name: str, text: str) -> int:
-    """``text`` as a Binance integer (a non-negative 64-bit one), or the Binance error naming ``name``."""
-    if INTEGER_FORM.fullmatch(text) is None:
-        raise errors.illegal(name)
-    n = int(text)
-    if n > _MAX_INT:
-        raise errors.out_of_range(name, 0, _MAX_INT)
-    return n
 
 
 def parse_form(raw: str) -> list[tuple[str, str]]:
@@ -120,24 +110,16 @@ def parse_form(raw: str) -> list[tuple[str, str]]:
     return out
 
 
-def _add_form(values: dict[str, str], raw: str) -> None:
-    """``parse_form(raw)`` into ``values`` (a later text's names win over an earlier one's); a name twice in one
-    text is Binance's ``-1101``. Text with nothing escaped skips the unquoting."""
-    own: dict[str, str] = {}
-    n = 0
-    if "%" in raw or "+" in raw:
-        for k, v in parse_form(raw):
-            own[k] = v
-            n += 1
-    else:
-        for part in raw.split("&"):
-            if part:
-                k, _, v = part.partition("=")
-                own[k] = v
-                n += 1
-    if len(own) != n:
-        raise errors.duplicate_parameter()
-    values.update(own)
+def _form_values(raw: str) -> dict[str, str]:
+    """``parse_form(raw)`` as a dict; a name sent twice is Binance's -1101. Text with nothing escaped skips
+    the unescaping."""
+    values: dict[str, str] = {}
+    pairs = parse_form(raw) if "%" in raw or "+" in raw else (p.partition("=")[::2] for p in raw.split("&") if p)
+    for k, v in pairs:
+        if k in values:
+            raise errors.ApiError.of(RequestError.DUPLICATE_PARAM)
+        values[k] = v
+    return values
 
 
 def params_now(request: web.Request) -> Params | None:
@@ -161,18 +143,19 @@ async def read_params(request: web.Request) -> Params:
 
 
 async def _read_body(request: web.Request) -> bytes:
-    """The body, at most ``_MAX_BODY`` bytes (a chunked one announces no length: it is counted as it comes), and
-    whole within ``_BODY_TIMEOUT_S``: a body trickled in slower than that holds nothing for long."""
-    data = bytearray()
-    try:
-        async with asyncio.timeout(_BODY_TIMEOUT_S):
-            while chunk := await request.content.read(_MAX_BODY + 1 - len(data)):
-                data += chunk
-                if len(data) > _MAX_BODY:
-                    raise errors.ApiError.of(RequestError.BODY_TOO_LARGE)
-    except TimeoutError:
-        raise errors.malformed_http("the body did not arrive in time", 408) from None
-    return bytes(data)
+    """The body, refused past ``_MAX_BODY`` as it arrives (a chunked body announces no length)."""
+    chunks: list[bytes] = []
+    size = 0
+    content = request.content
+    while not content.at_eof():
+        chunk = await content.read(_MAX_BODY + 1 - size)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > _MAX_BODY:
+            raise errors.ApiError.of(RequestError.BODY_TOO_LARGE)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _params(request: web.Request, data: bytes) -> Params:
@@ -181,9 +164,7 @@ def _params(request: web.Request, data: bytes) -> Params:
     # python-binance GETs claim JSON with no body; the raw header spares parsing the usual form's type
     if data and (request.headers.get(hdrs.CONTENT_TYPE) == _FORM or request.content_type != "application/json"):
         raw_body = data.decode("utf-8", "replace")
-    values: dict[str, str] = {}
-    if raw_body:
-        _add_form(values, raw_body)
+    values = _form_values(raw_body) if raw_body else {}
     if raw_query:
-        _add_form(values, raw_query)  # the query string wins
+        values.update(_form_values(raw_query))  # the query string wins over the body (not a duplicate)
     return Params(raw_query, raw_body, values)

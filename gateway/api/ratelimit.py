@@ -29,7 +29,7 @@ class Limits:
     orders_1d: int = 200_000
     ban_after: int = 10  # refused requests in one window before the IP is banned
     ban_s: int = 120
-    ws_connections_5m: int = 300  # new WebSocket connections per IP per 5 minutes
+    ws_connections_5m: int = 300  # new WebSocket connections per IP per 5 minutes (Binance's number)
 
 
 @dataclass(slots=True)
@@ -106,24 +106,11 @@ class RateLimiter:
         self._max_banned = max_entries
         self._orders_10s = _Windows(_TEN_S_MS, max_entries)
         self._orders_1d = _Windows(_DAY_MS, max_entries)
-        self._ws_connections = _Windows(_FIVE_MIN_MS, max_entries)
+        self._ws = _Windows(_FIVE_MIN_MS, max_entries)
 
     def tracked(self) -> int:
         """How many clients the limiter holds state for (bounded by ``max_entries`` per table)."""
-        return (
-            len(self._weight)
-            + len(self._banned)
-            + len(self._orders_10s)
-            + len(self._orders_1d)
-            + len(self._ws_connections)
-        )
-
-    def connect_ws(self, ip: str) -> None:
-        """Count one new WebSocket connection from ``ip``, or a 429 ``-1003`` ApiError over Binance's limit."""
-        w = self._ws_connections.touch(ip, self.clock_ms())
-        if w.used >= self.limits.ws_connections_5m:
-            raise errors.too_many_connections(self.limits.ws_connections_5m, 5)
-        w.used += 1
+        return len(self._weight) + len(self._banned) + len(self._orders_10s) + len(self._orders_1d) + len(self._ws)
 
     def charge(self, ip: str, weight: int) -> int:
         """Add a request's weight for ``ip``; the weight used in this minute, or a 429/418 ApiError."""
@@ -187,6 +174,20 @@ class RateLimiter:
         w10.used += 1
         w1d.used += 1
         return w10.used, w1d.used
+
+    def connect_ws(self, ip: str) -> int:
+        """Count one new WebSocket connection from ``ip``; the count in this 5-minute window, or a 429 ApiError."""
+        now = self.clock_ms()
+        w = self._ws.touch(ip, now)
+        if w.used + 1 > self.limits.ws_connections_5m:
+            retry = -(-((w.index + 1) * _FIVE_MIN_MS - now) // 1000)
+            raise errors.ApiError.of(
+                RequestError.TOO_MANY_CONNECTIONS,
+                limit=self.limits.ws_connections_5m,
+                headers={"Retry-After": str(retry)},
+            )
+        w.used += 1
+        return w.used
 
     def order_counts(self, account: str) -> tuple[int, int]:
         now = self.clock_ms()

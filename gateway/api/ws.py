@@ -4,8 +4,10 @@
   connects to ``/ws/0``) or ``/ws`` with no stream: the client sends ``SUBSCRIBE``. Every request
   ``{"method","params","id"}`` gets ``{"result":...,"id":N}`` (ccxt pro fetches its snapshot on that reply).
 - Streams: ``<s>@depth`` / ``<s>@depth@100ms`` (diffs continuing REST ``lastUpdateId``), ``<s>@depth5|10|20``
-  (partial books), ``<s>@bookTicker``, ``<s>@trade``, and a listenKey (the user's ``executionReport`` and
-  ``outboundAccountPosition``).
+  (partial books), ``<s>@bookTicker`` (all from the uncrossed published book), ``<s>@trade``, ``<s>@aggTrade``,
+  ``<s>@kline_<interval>``, ``<s>@ticker``, ``<s>@miniTicker``, ``<s>@avgPrice``, ``!ticker@arr``,
+  ``!miniTicker@arr`` (the market's trades: venues' and Braid's own), and a listenKey (the user's
+  ``executionReport`` and ``outboundAccountPosition``).
 - ``/ws-api/v3``: the WebSocket API subset python-binance's ``user_socket()`` uses
   (``userDataStream.subscribe.signature``), events as ``{"subscriptionId","event"}``.
 
@@ -29,22 +31,40 @@ from aiohttp import WSMsgType, web
 
 from domain import OPEN_STATUSES, OrderStatus, now_ms
 from domain.signing import hmac_sha256_hex, same_signature
-from gateway.api import errors
 from gateway.api.auth import parse_recv_window_ms, parse_timestamp_ms
 from gateway.api.context import CTX, ApiContext
-from gateway.api.errors import ApiError
+from gateway.api.errors import (
+    ApiError,
+    bad_signature,
+    rejected_key,
+    replayed,
+    stale_timestamp,
+    unknown_error,
+)
 from gateway.api.marketdata import fmt
 from gateway.api.userstream import ListenKeys
-from gateway.binance_errors import RequestError
+from gateway.binance_errors import RequestError, binance_error
 from gateway.orders_service import OrderRow
 from wallets import Balance, TradeRecord
 
 log = structlog.get_logger(__name__)
 _QUEUE_MAX = 10_000
-_MAX_MESSAGE = 64 * 1024  # the largest message a client may send on any WebSocket endpoint
+MAX_MESSAGE = 64 * 1024  # a client's message, on /ws and /ws-api/v3 alike (aiohttp closes with 1009 beyond it)
 UserCallback = Callable[[dict[str, object]], None]
 CONNECTIONS = web.AppKey[set["Connection"]]("braid_ws_connections")
 USERS = web.AppKey[dict[int, set[UserCallback]]]("braid_ws_users")
+
+
+_NO_ID = object()
+
+
+def stream_error(key: RequestError, rid: object = _NO_ID, **fields: object) -> dict[str, object]:
+    """A /ws or /stream request's error answer from the one table, with the request's ``id`` when given."""
+    code, msg, _ = binance_error(key, "", **fields)
+    body: dict[str, object] = {"error": {"code": code, "msg": msg}}
+    if rid is not _NO_ID:
+        body["id"] = rid
+    return body
 
 
 def _listen_keys(ctx: ApiContext) -> ListenKeys:
@@ -64,7 +84,7 @@ class Connection:
         self.listen_keys: set[str] = set()  # user streams on this connection (they end when the key expires)
         self.closed = False
 
-    def push(self, stream: str, payload: dict[str, object]) -> None:
+    def push(self, stream: str, payload: dict[str, object] | list[dict[str, object]]) -> None:
         if self.closed:
             return
         body = {"stream": stream, "data": payload} if self.combined else payload
@@ -103,6 +123,14 @@ class Connection:
             users.setdefault(account, set()).add(cb)
             self.unsubscribe[stream] = lambda: users.get(account, set()).discard(cb)
             return True
+
+        def forward(event: dict[str, object], s: str = stream) -> None:
+            self.push(s, event)
+
+        undo = pub.subscribe(stream, forward)  # trades, klines, tickers
+        if undo is not None:
+            self.unsubscribe[stream] = undo
+            return True
         sym, _, kind = stream.partition("@")
         feed = pub.feeds.get(sym.upper())
         if feed is None:
@@ -121,11 +149,6 @@ class Connection:
             cb = lambda e, s=stream: self.push(s, e)  # noqa: E731
             feed.top_subscribers.add(cb)
             self.unsubscribe[stream] = lambda: feed.top_subscribers.discard(cb)
-        elif kind in ("trade", "aggTrade"):
-            subs = pub.trade_subscribers[feed.symbol]
-            cb = lambda e, s=stream: self.push(s, e)  # noqa: E731
-            subs.add(cb)
-            self.unsubscribe[stream] = lambda: subs.discard(cb)
         else:
             return False
         return True
@@ -144,24 +167,22 @@ class Connection:
         try:
             msg = orjson.loads(text)
         except orjson.JSONDecodeError:
-            self.send_raw({"error": {"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"}})
+            self.send_raw(stream_error(RequestError.STREAM_INVALID_JSON))
             return
         if not isinstance(msg, dict):
-            self.send_raw({"error": {"code": 2, "msg": "Invalid request: a request is a JSON object"}})
+            self.send_raw(stream_error(RequestError.STREAM_NOT_AN_OBJECT))
             return
         method, rid = msg.get("method"), msg.get("id")
         params = msg.get("params") or []
         if method in ("SUBSCRIBE", "UNSUBSCRIBE") and (
             not isinstance(params, list) or not all(isinstance(s, str) for s in params)
         ):
-            self.send_raw(
-                {"error": {"code": 1, "msg": "Invalid value type: params must be a list of stream names"}, "id": rid}
-            )
+            self.send_raw(stream_error(RequestError.STREAM_BAD_PARAMS, rid))
             return
         if method == "SUBSCRIBE":
             bad = [s for s in params if not self.subscribe(s)]
             if bad:
-                self.send_raw({"error": {"code": 2, "msg": f"Invalid request: unknown stream {bad[0]}"}, "id": rid})
+                self.send_raw(stream_error(RequestError.STREAM_UNKNOWN, rid, stream=bad[0]))
             else:
                 self.send_raw({"result": None, "id": rid})
         elif method == "UNSUBSCRIBE":
@@ -173,20 +194,19 @@ class Connection:
         elif method in ("SET_PROPERTY", "GET_PROPERTY"):
             self.send_raw({"result": None if method == "SET_PROPERTY" else False, "id": rid})
         else:
-            self.send_raw({"error": {"code": 1, "msg": "Invalid request: unknown method"}, "id": rid})
+            self.send_raw(stream_error(RequestError.STREAM_UNKNOWN_METHOD, rid))
 
 
 async def _accept(request: web.Request, ws: web.WebSocketResponse) -> None:
-    """Upgrade to the WebSocket; a plain HTTP request gets a Binance-shaped 400 (aiohttp's own is plain text),
-    an IP over the new-connection limit a 429."""
+    """Upgrade to the WebSocket; a plain HTTP request gets a Binance-shaped 400 (aiohttp's own is plain text)."""
     if not ws.can_prepare(request).ok:
         raise ApiError.of(RequestError.WEBSOCKET_ONLY)
-    request.app[CTX].limiter.connect_ws(request.remote or "?")
+    request.app[CTX].limiter.connect_ws(request.remote or "?")  # Binance: 300 new connections per 5 min per IP
     await ws.prepare(request)
 
 
 async def _serve(request: web.Request, streams: list[str], combined: bool) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(heartbeat=180, max_msg_size=_MAX_MESSAGE)
+    ws = web.WebSocketResponse(heartbeat=180, max_msg_size=MAX_MESSAGE)
     await _accept(request, ws)
     conn = Connection(request.app, ws, combined)
     request.app[CONNECTIONS].add(conn)
@@ -202,7 +222,7 @@ async def _serve(request: web.Request, streams: list[str], combined: bool) -> we
                     await conn.handle_request(msg.data)
                 except Exception:  # one bad message is answered; it does not end the connection
                     log.exception("ws_request_failed")
-                    conn.send_raw({"error": {"code": 2, "msg": "Invalid request."}})
+                    conn.send_raw(stream_error(RequestError.STREAM_INVALID_REQUEST))
             elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
                 break
     finally:
@@ -228,7 +248,7 @@ async def combined_stream(request: web.Request) -> web.WebSocketResponse:
 # ----- the WebSocket API subset for python-binance's user_socket() -----
 async def ws_api(request: web.Request) -> web.WebSocketResponse:
     ctx: ApiContext = request.app[CTX]
-    ws = web.WebSocketResponse(heartbeat=180, max_msg_size=_MAX_MESSAGE)  # as /ws: a request is small
+    ws = web.WebSocketResponse(heartbeat=180, max_msg_size=MAX_MESSAGE)
     await _accept(request, ws)
     conn = Connection(request.app, ws, combined=False)
     request.app[CONNECTIONS].add(conn)
@@ -239,38 +259,23 @@ async def ws_api(request: web.Request) -> web.WebSocketResponse:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 break
+            rid: object = None
+            method: object = None
             try:
-                req = orjson.loads(msg.data)
-            except orjson.JSONDecodeError:
-                conn.send_raw({"id": None, "status": 400, "error": {"code": -1102, "msg": "Invalid JSON."}})
-                continue
-            if not isinstance(req, dict) or not isinstance(req.get("params") or {}, dict):
-                rid = req.get("id") if isinstance(req, dict) else None
-                conn.send_raw(
-                    {
-                        "id": rid,
-                        "status": 400,
-                        "error": {"code": -1102, "msg": "Invalid request: a JSON object whose 'params' is an object."},
-                    }
-                )
-                continue
-            rid, method, params = req.get("id"), req.get("method"), dict(req.get("params") or {})
-            try:
+                try:
+                    req = orjson.loads(msg.data)
+                except orjson.JSONDecodeError:
+                    raise ApiError.of(RequestError.WS_INVALID_JSON) from None
+                if not isinstance(req, dict) or not isinstance(req.get("params") or {}, dict):
+                    rid = req.get("id") if isinstance(req, dict) else None
+                    raise ApiError.of(RequestError.WS_INVALID_REQUEST)
+                rid, method, params = req.get("id"), req.get("method"), dict(req.get("params") or {})
                 if method == "ping":
                     conn.send_raw({"id": rid, "status": 200, "result": {}})
                 elif method == "time":
                     conn.send_raw({"id": rid, "status": 200, "result": {"serverTime": now_ms()}})
                 elif method == "userDataStream.subscribe.signature":
                     account = _verify_ws_signature(ctx, params, request.remote)
-                    if isinstance(account, tuple):
-                        conn.send_raw(
-                            {
-                                "id": rid,
-                                "status": 400 if account[0] != -2015 else 401,
-                                "error": {"code": account[0], "msg": account[1]},
-                            }
-                        )
-                        continue
                     sub = next(ids)
                     cb = lambda payload, sub=sub: conn.send_raw({"subscriptionId": sub, "event": payload})  # noqa: E731
                     users.setdefault(account, set()).add(cb)
@@ -285,17 +290,14 @@ async def ws_api(request: web.Request) -> web.WebSocketResponse:
                         conn.drop(name)
                     conn.send_raw({"id": rid, "status": 200, "result": {}})
                 else:
-                    conn.send_raw(
-                        {"id": rid, "status": 400, "error": {"code": -1100, "msg": f"Unknown method {method}."}}
-                    )
+                    raise ApiError.of(RequestError.WS_UNKNOWN_METHOD, method=method)
+            except ApiError as err:
+                conn.send_raw({"id": rid, "status": err.status, "error": {"code": err.code, "msg": err.msg}})
             except Exception:  # one bad message is answered; it does not end the connection
                 log.exception("ws_api_request_failed", method=method)
+                unknown = unknown_error()
                 conn.send_raw(
-                    {
-                        "id": rid,
-                        "status": 500,
-                        "error": {"code": -1000, "msg": "An unknown error occurred while processing the request."},
-                    }
+                    {"id": rid, "status": unknown.status, "error": {"code": unknown.code, "msg": unknown.msg}}
                 )
     finally:
         conn.close()
@@ -306,27 +308,24 @@ async def ws_api(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-def _verify_ws_signature(ctx: ApiContext, params: dict[str, Any], ip: str | None) -> int | tuple[int, str]:
-    """WebSocket API signing: HMAC over the params sorted by name, url-encoded, without ``signature``."""
+def _verify_ws_signature(ctx: ApiContext, params: dict[str, Any], ip: str | None) -> int:
+    """WebSocket API signing: HMAC over the params sorted by name, url-encoded, without ``signature``; the key
+    needs the read permission and an allowed IP, as REST's USER_DATA endpoints. The account, or the ApiError."""
     sig = str(params.pop("signature", ""))
     key = ctx.auth.keys.lookup(str(params.get("apiKey", "")))
-    # as REST's user stream (USER_STREAM security): the key must be allowed to read the account
     if key is None or not key.allows_ip(ip) or "read" not in key.permissions:
-        refused = errors.rejected_key()
-        return refused.code, refused.msg
+        raise rejected_key()
     payload = urlencode(sorted((k, str(v)) for k, v in params.items()))
     if not same_signature(hmac_sha256_hex(key.secret, payload), sig):
-        return -1022, "Signature for this request is not valid."
-    try:  # the REST rules for both (JSON numbers arrive as numbers)
-        ts = parse_timestamp_ms(str(params.get("timestamp", "")))
-        window = parse_recv_window_ms(None if params.get("recvWindow") is None else str(params["recvWindow"]))
-    except ApiError as err:
-        return err.code, err.msg
+        raise bad_signature()
+    # the REST rules for both (JSON numbers arrive as numbers)
+    ts = parse_timestamp_ms(str(params.get("timestamp", "")))
+    window = parse_recv_window_ms(None if params.get("recvWindow") is None else str(params["recvWindow"]))
     server = ctx.auth.clock_ms()
     if ts >= server + 1000 or server - ts > window:
-        return -1021, "Timestamp for this request is outside of the recvWindow."
+        raise stale_timestamp()
     if not ctx.auth.replays.first_use(f"{key.key}:{sig.lower()}", ts + int(window) + 1000, server):
-        return -1022, "Signature for this request was already used."
+        raise replayed()
     return int(key.account)
 
 
@@ -414,40 +413,36 @@ def account_position(balances: dict[str, Balance]) -> dict[str, object]:
 
 
 def _on_service_event(app: web.Application) -> Callable[[str, int, dict[str, Any]], None]:
-    # an account's balances go out as the database holds them (another process's changes included), read after
-    # the events of the change that caused them; one read at a time per account, so they arrive in order, and
-    # changes that come while one is waiting share it
-    waiting: set[int] = set()
-    locks: dict[int, asyncio.Lock] = {}
+    positions_due: set[int] = set()  # accounts whose balances are being read for an outboundAccountPosition
 
-    async def push_balances(account_id: int) -> None:
-        lock = locks.setdefault(account_id, asyncio.Lock())
-        async with lock:
-            waiting.discard(account_id)
-            try:
-                balances = await app[CTX].service.wallets.ledger.stored_balances(account_id)
-            except Exception:  # the next change sends them again
-                log.exception("ws_balances_read_failed", account=account_id)
-                return
-        event = account_position(balances)
+    running: set[asyncio.Task[None]] = set()
+
+    async def send_position(account_id: int) -> None:
+        positions_due.discard(account_id)  # a change from here on is read by the next one
+        try:
+            balances = await app[CTX].service.wallets.ledger.refresh(account_id)
+        except Exception:  # the store is unreachable: what this process knows, rather than nothing
+            log.exception("ws_balance_read_failed", account=account_id)
+            balances = app[CTX].service.wallets.ledger.balances(account_id)
+        payload = account_position(balances)
         for cb in list(app[USERS].get(account_id, ())):
-            cb(event)
+            cb(payload)
 
     def deliver(kind: str, account_id: int, data: dict[str, Any]) -> None:
         subs = app[USERS].get(account_id)
         if not subs:
-            return
-        if kind == "balance":
-            if account_id not in waiting:
-                waiting.add(account_id)
-                asyncio.get_running_loop().create_task(push_balances(account_id))
             return
         if kind == "order":
             payloads = execution_reports(data["order"], data["fills"], data["exec_type"])
         elif kind == "balance_update":  # a deposit credited or reversed, a withdrawal requested or released
             t = now_ms()
             payloads = [{"e": "balanceUpdate", "E": t, "a": data["asset"], "d": fmt(data["delta"]), "T": t}]
-        else:
+        else:  # balances as stored (another process may have changed some): read, then told, once per burst
+            if account_id not in positions_due:
+                positions_due.add(account_id)
+                task = asyncio.get_running_loop().create_task(send_position(account_id))
+                running.add(task)
+                task.add_done_callback(running.discard)
             return
         for p in payloads:
             for cb in list(subs):
@@ -459,7 +454,7 @@ def _on_service_event(app: web.Application) -> Callable[[str, int, dict[str, Any
 def _on_trade(ctx: ApiContext) -> Callable[[str, TradeRecord], None]:
     def publish(symbol: str, t: TradeRecord) -> None:
         if t.symbol in ctx.publisher.trades:
-            ctx.publisher.add_trade(t.symbol, t.trade_id, t.price, t.qty, t.time, buyer_maker=not t.is_buyer)
+            ctx.publisher.add_braid_fill(t.symbol, t.trade_id, t.price, t.qty, t.time, maker=not t.is_buyer)
 
     return publish
 

@@ -20,7 +20,7 @@ from config.settings import Settings
 from connectors.book import VenueBook
 from connectors.simulators.order_entry import FakeVenue
 from gateway.api import ApiContext, build_app
-from gateway.api.http import ApiRunner
+from gateway.api.runner import ApiRunner
 from gateway.api.stack import build_context
 from router.consolidated import ConsolidatedMarket
 from wallets import UnknownAccount, Wallets
@@ -87,7 +87,7 @@ class Server:
         lookups = {v: (lambda s, b=b: b) for v, b in self.books.items()}
         self.ctx = build_context(self.settings, market, lookups, insts, self.wallets, published())
         app = build_app(self.ctx)
-        self.runner = ApiRunner(app, access_log=None, header_timeout_s=self.settings.api_header_timeout_s)
+        self.runner = ApiRunner(app, access_log=None, read_timeout_s=self.settings.api_read_timeout_s)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()

@@ -20,6 +20,7 @@ from binance import Client
 from binance.exceptions import BinanceAPIException
 
 from compliance import Kyc, KycStore, TravelRule
+from compliance.totp import account_subject, code_at
 from config.kyc import KycSettings
 from gateway.api.capital import Custody, balance_events
 from gateway.custody_compliance import CustodyCompliance
@@ -285,3 +286,27 @@ def test_withdraw_apply_answers_compliance_refusals_binance_shaped(env: Env, tmp
         assert dep["status"] == 1
     finally:
         store.close()
+
+
+def test_a_withdrawal_needs_a_fresh_code_when_2fa_is_on(env: Env) -> None:
+    server = env.server
+    acct, key, secret = server.account("cap-2fa", {})
+    env.deposit(acct, "USDT", "ETH", 1_000_000_000, "cc" * 32, 12)
+    server.call(env.wd.whitelist(acct, "ETH", DEST))
+    factors = server.ctx.backoffice.factors  # type: ignore[union-attr]
+    enrolment = factors.enrol(account_subject(acct), "cap-2fa")
+    factors.verify(account_subject(acct), code_at(enrolment.secret, int(time.time()) - 30))  # confirmed: 2FA on
+    ex = ccxt_client(ccxt, server, key, secret)
+    ex.load_markets()
+    with pytest.raises(ccxt.AuthenticationError, match="code is required"):
+        ex.withdraw("USDT", 100, DEST, {"network": "ETH"})
+    with pytest.raises(ccxt.AuthenticationError):
+        ex.withdraw("USDT", 100, DEST, {"network": "ETH", "totpCode": "000000"})
+    assert server.balance(acct, "USDT") == (D(1000), D(0)) and ex.fetch_withdrawals("USDT") == []  # nothing moved
+    code = code_at(enrolment.secret, int(time.time()))
+    assert ex.withdraw("USDT", 100, DEST, {"network": "ETH", "totpCode": code})["id"]
+    with pytest.raises(ccxt.AuthenticationError, match="already used"):  # the same code again
+        ex.withdraw("USDT", 100, DEST, {"network": "ETH", "totpCode": code})
+    assert server.balance(acct, "USDT") == (D(895), D(105))
+    refusals = [e for e in server.ctx.backoffice.audit.entries() if e.action == "withdrawal.refused_2fa"]  # type: ignore[union-attr]
+    assert len(refusals) == 3 and {e.target for e in refusals} == {f"account:{acct}"}

@@ -33,8 +33,21 @@ def literal_error_sites() -> list[str]:
     return found
 
 
+def literal_error_dicts() -> list[str]:
+    """``{"code": <int literal>, "msg": ...}`` dicts: an answer written outside the table."""
+    found = []
+    for path in sorted(GATEWAY.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Dict):
+                keys = {k.value: v for k, v in zip(node.keys, node.values, strict=True) if isinstance(k, ast.Constant)}
+                if "msg" in keys and isinstance(keys.get("code"), ast.UnaryOp | ast.Constant):
+                    found.append(f"{path.relative_to(GATEWAY.parent)}:{node.lineno}")
+    return found
+
+
 def test_no_gateway_module_writes_its_own_error_text() -> None:
     assert literal_error_sites() == []
+    assert literal_error_dicts() == []
 
 
 def test_every_request_error_has_one_entry_and_no_text_is_written_twice() -> None:

@@ -1,20 +1,22 @@
-"""Defects found by attacking the API (issue 16), each pinned: before the fixes these answers were a 5xx, plain
-text, a number Binance would refuse, stale balances, or events for a key that may not read them.
+"""Defects found by attacking the API (issue #16), each pinned: refusals are Binance-shaped 4xx that change
+nothing, never a 5xx; numbers are read with Binance's grammar; the WebSocket API checks key permissions.
 
-One server for the module (a short head timeout, a small WebSocket connection limit), requests signed over the
-exact bytes sent, so a refusal comes from the parameter rule under test and not from the signature.
+One server for the module (the checks only read, or refuse before anything changes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import os
 import socket
-import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal as D
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import orjson
@@ -23,21 +25,19 @@ import requests
 
 from config.settings import Settings
 from connectors.binance.auth import signature
-from domain.signing import hmac_sha256_hex
-from gateway.api.ratelimit import RateLimiter
-from gateway.api.stack import limits_from
-from gateway.api.ws import USERS
-from gateway.orders_service import Caller, NewOrderRequest
+from gateway.api.ratelimit import Limits, RateLimiter
 from tests.gateway.conftest import Server
+from wallets import Wallets
 
-LIMIT = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&"
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-WS_LIMIT = 8
+Trader = tuple[int, str, str]
+READ_TIMEOUT_S = 1.0  # the module's server: a request's headers, then its body, must arrive within it
+SELL_150 = "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&price=150"
+BUY_50_1 = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&price=50&quantity=1"
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    settings = Settings(api_orders_limit_10s=10_000, api_header_timeout_s=0.5)
+def srv(tmp_path_factory: Any) -> Iterator[Server]:
+    settings = Settings(api_orders_limit_10s=10_000, api_read_timeout_s=READ_TIMEOUT_S)
     s = Server(str(tmp_path_factory.mktemp("hardening")), settings=settings).start()
     try:
         yield s
@@ -46,244 +46,383 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def alice(srv: Server) -> tuple[int, str, str]:
-    return srv.account("alice@example.com")
+def trader(srv: Server) -> Trader:
+    return srv.account("hard-trader")
 
 
-def signed(srv: Server, method: str, path: str, key: str, secret: str, params: str) -> requests.Response:
-    """``params`` (already URL-encoded, sent byte for byte in the body) signed with a fresh timestamp."""
-    body = f"{params}&timestamp={srv.ctx.auth.clock_ms()}" if params else f"timestamp={srv.ctx.auth.clock_ms()}"
-    body = f"{body}&signature={signature(secret, body)}"
-    return requests.request(method, f"{srv.url}{path}", data=body.encode(), headers={"X-MBX-APIKEY": key, **FORM})
+def sign(secret: str, query: str) -> str:
+    return hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()
 
 
-def refused(r: requests.Response, code: int, status: int = 400) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["Content-Type"].startswith("application/json"), r.text
-    body: dict[str, Any] = r.json()
-    assert body["code"] == code, body
-    return body
+def signed_get(srv: Server, key: str, secret: str, path: str, query: str) -> requests.Response:
+    q = f"{query}&timestamp={int(time.time() * 1000)}" if query else f"timestamp={int(time.time() * 1000)}"
+    return requests.get(f"{srv.url}{path}?{q}&signature={sign(secret, q)}", headers={"X-MBX-APIKEY": key}, timeout=5)
 
 
-def raw_http(srv: Server, data: bytes, timeout: float = 5) -> bytes:
-    """Send ``data`` on a fresh connection; the server's first answer (up to its Content-Length, or its close)."""
-    with socket.create_connection(("127.0.0.1", srv.port), timeout=timeout) as s:
-        s.sendall(data)
+def signed_post(srv: Server, key: str, secret: str, path: str, body: str) -> requests.Response:
+    b = f"{body}&timestamp={int(time.time() * 1000)}"
+    return requests.post(
+        f"{srv.url}{path}",
+        data=f"{b}&signature={sign(secret, b)}",
+        headers={"X-MBX-APIKEY": key, "Content-Type": "application/x-www-form-urlencoded"},
+        timeout=5,
+    )
+
+
+def assert_binance_4xx(r: requests.Response, code: int | None = None) -> dict[str, Any]:
+    assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    body = r.json()
+    assert set(body) == {"code", "msg"} and isinstance(body["code"], int) and body["code"] < 0, body
+    if code is not None:
+        assert body["code"] == code, body
+    return body  # type: ignore[no-any-return]
+
+
+# ----- 2. the WebSocket API checks the key's read permission -----
+async def test_ws_api_user_stream_needs_the_read_permission(srv: Server) -> None:
+    acc, _, _ = srv.account("ws-noread")
+    no_read, secret = srv.call(srv.wallets.keys.create_key(srv.tenant.tenant_id, acc, can_read=False, can_trade=True))
+    params = {"apiKey": no_read.api_key, "timestamp": int(time.time() * 1000)}
+    sig = sign(secret, urlencode(sorted((k, str(v)) for k, v in params.items())))
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"ws://127.0.0.1:{srv.port}/ws-api/v3") as ws:
+            await ws.send_str(
+                orjson.dumps(
+                    {"id": 7, "method": "userDataStream.subscribe.signature", "params": {**params, "signature": sig}}
+                ).decode()
+            )
+            reply = orjson.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+    assert reply["id"] == 7 and reply["status"] == 401
+    assert reply["error"] == {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}
+    # REST refuses the same key the same way
+    assert_binance_4xx(signed_get(srv, no_read.api_key, secret, "/api/v3/account", ""), -2015)
+
+
+# ----- 4. input that used to answer 500 -----
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/api/v3/order", "symbol=BTCUSDT&orderId=99999999999999999999"),
+        ("/api/v3/order", "symbol=BTCUSDT&orderId=-9999999999999999999"),
+        ("/api/v3/allOrders", "symbol=BTCUSDT&orderId=18446744073709551615"),
+        ("/api/v3/allOrders", "symbol=BTCUSDT&startTime=99999999999999999999"),
+        ("/api/v3/myTrades", "symbol=BTCUSDT&fromId=-9999999999999999999"),
+        ("/api/v3/myTrades", "symbol=BTCUSDT&startTime=-" + "9" * 19),
+        ("/api/v3/allOrders", "symbol=BTCUSDT&orderId=-" + "1" * 5000),
+    ],
+)
+def test_out_of_range_integers_are_refused_not_500(srv: Server, trader: Trader, path: str, query: str) -> None:
+    _, key, secret = trader
+    assert_binance_4xx(signed_get(srv, key, secret, path, query), -1100)
+
+
+def test_market_quote_amount_with_many_decimals_is_refused_not_500(srv: Server, trader: Trader) -> None:
+    acc, key, secret = trader
+    before = srv.balance(acc, "USDT")
+    for q in ("5." + "1" * 19, "5." + "0" * 19 + "1", "5.123456789"):
+        r = signed_post(srv, key, secret, "/api/v3/order", f"symbol=BTCUSDT&side=BUY&type=MARKET&quoteOrderQty={q}")
+        body = assert_binance_4xx(r, -1111)  # more decimals than exchangeInfo's quoteAssetPrecision (8)
+        assert body["msg"] == "Parameter 'quoteOrderQty' has too much precision."
+    assert srv.balance(acc, "USDT") == before
+
+
+def test_broker_commission_with_tiny_values_is_refused_not_500(srv: Server) -> None:
+    k, secret = srv.call(
+        srv.wallets.keys.create_key(srv.tenant.tenant_id, srv.tenant.broker_account_id, can_read=True, can_trade=True)
+    )
+    before = srv.wallets.accounts.tenant(srv.tenant.tenant_id).markup_rate
+    path = "/sapi/v1/broker/subAccountApi/commission"
+    assert_binance_4xx(signed_post(srv, k.api_key, secret, path, "makerCommission=1e-30"), -1100)
+    for rate in ("0.00000000000000000001", "0.0000000000000000001"):
+        body = assert_binance_4xx(signed_post(srv, k.api_key, secret, path, f"makerCommission={rate}"), -1111)
+        assert body["msg"] == "Parameter 'makerCommission' has too much precision."
+    assert srv.wallets.accounts.tenant(srv.tenant.tenant_id).markup_rate == before
+
+
+# ----- 5. numbers as strictly as Binance, duplicates refused -----
+@pytest.mark.parametrize(
+    "qty", ["١", "1_0", " 1", "+1", "1e0", "1E0", "0x1", ".5", "5.", "-1", "１", "1.0.0", "NaN", "Infinity"]
+)
+def test_numbers_outside_binance_grammar_are_refused(srv: Server, trader: Trader, qty: str) -> None:
+    acc, key, secret = trader
+    before = srv.balance(acc, "BTC"), srv.balance(acc, "USDT")
+    r = signed_post(
+        srv,
+        key,
+        secret,
+        "/api/v3/order",
+        f"symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&price=150&quantity={quote(qty, safe='')}",
+    )
+    assert_binance_4xx(r, -1100)
+    assert (srv.balance(acc, "BTC"), srv.balance(acc, "USDT")) == before
+
+
+@pytest.mark.parametrize("value", ["١", "1_0", " 5", "+5", "5e0", "٥"])
+def test_integers_outside_binance_grammar_are_refused(srv: Server, trader: Trader, value: str) -> None:
+    _, key, secret = trader
+    assert_binance_4xx(
+        signed_get(srv, key, secret, "/api/v3/allOrders", f"symbol=BTCUSDT&limit={quote(value, safe='')}"), -1100
+    )
+
+
+def test_timestamp_in_other_scripts_digits_is_refused(srv: Server, trader: Trader) -> None:
+    _, key, secret = trader
+    ts = str(int(time.time() * 1000)).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    q = f"timestamp={quote(ts)}"
+    r = requests.get(
+        f"{srv.url}/api/v3/account?{q}&signature={sign(secret, q)}", headers={"X-MBX-APIKEY": key}, timeout=5
+    )
+    assert_binance_4xx(r)
+
+
+def test_a_parameter_sent_twice_is_refused(srv: Server, trader: Trader) -> None:
+    acc, key, secret = trader
+    before = srv.balance(acc, "BTC")
+    r = signed_post(
+        srv,
+        key,
+        secret,
+        "/api/v3/order",
+        "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&price=150&quantity=0.01&quantity=2",
+    )
+    body = assert_binance_4xx(r, -1101)
+    assert body["msg"] == "Duplicate values for a parameter detected."
+    assert srv.balance(acc, "BTC") == before
+    # the query string and the body may both name a parameter: the query's wins (Binance), not a duplicate
+    q = f"symbol=BTCUSDT&timestamp={int(time.time() * 1000)}"
+    r = requests.get(
+        f"{srv.url}/api/v3/openOrders?{q}&signature={signature(secret, q, 'symbol=ETHUSDT')}",
+        data="symbol=ETHUSDT",
+        headers={"X-MBX-APIKEY": key, "Content-Type": "application/x-www-form-urlencoded"},
+        timeout=5,
+    )
+    assert r.status_code == 200, r.text
+
+
+def test_well_formed_numbers_still_work(srv: Server, trader: Trader) -> None:
+    acc, key, secret = trader
+    r = signed_post(
+        srv,
+        key,
+        secret,
+        "/api/v3/order",
+        "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&price=150.00&quantity=0.010",
+    )
+    assert r.status_code == 200, r.text
+    assert D(r.json()["origQty"]) == D("0.01")
+    assert signed_get(srv, key, secret, "/api/v3/allOrders", "symbol=BTCUSDT&limit=5&orderId=0").status_code == 200
+
+
+# ----- 3. balances changed by another process are seen -----
+class Elsewhere:
+    """Another process's wallets on the server's database (what ``braid accounts fund`` opens), on its own loop."""
+
+    def __init__(self, srv: Server) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.wallets = self.call(self._open(srv))
+
+    @staticmethod
+    async def _open(srv: Server) -> Wallets:
+        w = Wallets.open(srv.db_url, master_key=os.urandom(32), schema=srv.schema)
+        await w.start()
+        return w
+
+    def call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+
+    def credit(self, account: int, asset: str, amount: str) -> None:
+        self.call(self.wallets.ledger.credit(account, asset, D(amount), "admin-fund"))
+
+    def close(self) -> None:
+        self.call(self.wallets.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def elsewhere(srv: Server) -> Iterator[Elsewhere]:
+    e = Elsewhere(srv)
+    try:
+        yield e
+    finally:
+        e.close()
+
+
+def account_balances(srv: Server, key: str, secret: str) -> dict[str, tuple[D, D]]:
+    r = signed_get(srv, key, secret, "/api/v3/account", "")
+    assert r.status_code == 200, r.text
+    return {b["asset"]: (D(b["free"]), D(b["locked"])) for b in r.json()["balances"]}
+
+
+def test_account_shows_balances_funded_by_another_process(srv: Server, elsewhere: Elsewhere) -> None:
+    acc, key, secret = srv.account("hard-funded", {})
+    assert account_balances(srv, key, secret) == {}
+    elsewhere.credit(acc, "USDT", "250")
+    assert account_balances(srv, key, secret) == {"USDT": (D(250), D(0))}
+    elsewhere.credit(acc, "USDT", "50")  # a balance this process has cached changes too
+    elsewhere.credit(acc, "BTC", "3")
+    assert account_balances(srv, key, secret) == {"USDT": (D(300), D(0)), "BTC": (D(3), D(0))}
+
+
+async def test_user_stream_balances_include_changes_by_another_process(srv: Server, elsewhere: Elsewhere) -> None:
+    acc, key, secret = srv.account("hard-stream", {"USDT": "1000", "BTC": "1"})
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{srv.url}/api/v3/userDataStream", headers={"X-MBX-APIKEY": key}) as r:
+            lk = (await r.json())["listenKey"]
+        async with http.ws_connect(f"ws://127.0.0.1:{srv.port}/ws/{lk}") as ws:
+            await asyncio.get_running_loop().run_in_executor(None, elsewhere.credit, acc, "BTC", "2")
+            r2 = await asyncio.get_running_loop().run_in_executor(
+                None,
+                lambda: signed_post(
+                    srv,
+                    key,
+                    secret,
+                    "/api/v3/order",
+                    "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&price=50&quantity=1",
+                ),
+            )
+            assert r2.status_code == 200, r2.text
+            while True:
+                event = orjson.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+                if event["e"] == "outboundAccountPosition":
+                    break
+    shown = {b["a"]: (D(b["f"]), D(b["l"])) for b in event["B"]}
+    assert shown == {"BTC": (D(3), D(0)), "USDT": (D(950), D(50))}
+
+
+# ----- 6. bounded resources -----
+def raw_exchange(srv: Server, *parts: bytes, pause_s: float = 0.0, timeout_s: float = 5.0) -> tuple[bytes, float]:
+    """Send ``parts`` on one connection (``pause_s`` apart), then read until the server closes it: (what it
+    answered, seconds from the first byte to the close)."""
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=timeout_s) as s:
+        start = time.monotonic()
+        try:
+            for p in parts:
+                s.sendall(p)
+                time.sleep(pause_s)
+        except OSError:  # closed by the server while we were still sending
+            pass
         out = b""
-        while chunk := s.recv(65536):
-            out += chunk
-            head, sep, body = out.partition(b"\r\n\r\n")
-            length = [int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")]
-            if sep and length and len(body) >= length[0]:
-                break
-        return out
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+        return out, time.monotonic() - start
 
 
-def json_of(answer: bytes) -> tuple[int, dict[str, Any]]:
+def json_body(answer: bytes) -> tuple[int, dict[str, Any]]:
     head, _, body = answer.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
-    assert b"application/json" in head, answer[:300]
+    assert b"application/json" in head.lower(), head
     return status, orjson.loads(body)
 
 
-# ----- 2: the WebSocket API checks the key's permission as REST does -----
-async def test_ws_api_refuses_a_key_without_read_permission(srv: Server) -> None:
-    account, _, _ = srv.account("trade-only@example.com")
-
-    async def trade_only_key() -> tuple[str, str]:
-        k, secret = await srv.wallets.keys.create_key(
-            srv.tenant.tenant_id, account, can_read=False, can_trade=True, ip_allowlist=()
-        )
-        return k.api_key, secret
-
-    key, secret = srv.call(trade_only_key())
-    params = {"apiKey": key, "timestamp": srv.ctx.auth.clock_ms()}
-    sig = hmac_sha256_hex(secret, urlencode(sorted((k, str(v)) for k, v in params.items())))
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{srv.url}/api/v3/userDataStream", headers={"X-MBX-APIKEY": key}) as r:
-            assert r.status == 401 and (await r.json())["code"] == -2015  # REST refuses it
-        ws = await http.ws_connect(f"ws://127.0.0.1:{srv.port}/ws-api/v3")
-        req = {"id": 1, "method": "userDataStream.subscribe.signature", "params": {**params, "signature": sig}}
-        await ws.send_str(orjson.dumps(req).decode())
-        reply = orjson.loads((await asyncio.wait_for(ws.receive(), 5)).data)
-        await ws.close()
-    assert reply["status"] == 401 and reply["error"]["code"] == -2015
-    assert not srv.runner.app[USERS].get(account)  # no events for it
+def test_a_header_trickle_is_disconnected_after_the_read_timeout(srv: Server) -> None:
+    # one header byte every 0.2 s: the head would take minutes; the server drops it after READ_TIMEOUT_S
+    trickle = [b"GET /api/v3/time HTTP/1.1\r\n"] + [bytes([c]) for c in b"X-Slow: " + b"a" * 200]
+    answer, took = raw_exchange(srv, *trickle, pause_s=0.2, timeout_s=10)
+    assert answer == b"" and took < READ_TIMEOUT_S + 3
+    # a connection that sends nothing at all goes the same way
+    answer, took = raw_exchange(srv, timeout_s=10)
+    assert answer == b"" and took < READ_TIMEOUT_S + 3
 
 
-# ----- 3: balances another process changed are shown -----
-def _fund_from_another_process(srv: Server, account: int, asset: str, amount: str) -> None:
-    """The database changed by another writer while the server runs (``braid accounts fund``, a second front):
-    the balance row written on a connection of its own, which shares nothing with the server's process state.
-    (The CLI itself would take seconds to start; what the server must notice is the committed row.)"""
-    with sqlite3.connect(srv.db_url.removeprefix("sqlite:///")) as db:
-        db.execute(
-            "INSERT INTO braid_balances (account_id, asset, free, locked) VALUES (?, ?, ?, '0')",
-            (account, asset, amount),
-        )
-
-
-async def test_account_and_user_stream_show_another_process_credit(srv: Server) -> None:
-    account, key, secret = srv.account("funded-elsewhere@example.com", {"USDT": "1000"})
-    _fund_from_another_process(srv, account, "ETH", "3")
-    r = signed(srv, "GET", "/api/v3/account", key, secret, "")
-    assert {b["asset"]: b["free"] for b in r.json()["balances"]}.get("ETH") == "3.00000000"
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{srv.url}/api/v3/userDataStream", headers={"X-MBX-APIKEY": key}) as resp:
-            lk = (await resp.json())["listenKey"]
-        async with http.ws_connect(f"ws://127.0.0.1:{srv.port}/ws/{lk}") as ws:
-            order = NewOrderRequest("BTCUSDT", "BUY", "LIMIT", "GTC", quantity=D("0.02"), price=D("90.00"))
-            srv.call(srv.ctx.service.place(Caller(srv.tenant.tenant_id, account), order))
-            positions = []
-            while not positions:
-                msg = orjson.loads((await asyncio.wait_for(ws.receive(), 5)).data)
-                if msg.get("e") == "outboundAccountPosition":
-                    positions.append(msg)
-    assert {b["a"]: b["f"] for b in positions[0]["B"]}.get("ETH") == "3.00000000"
-
-
-# ----- 4 and 5: numbers are parsed exactly as Binance parses them; nothing is a 5xx -----
-@pytest.mark.parametrize(
-    ("path", "method", "params", "code"),
-    [
-        ("/api/v3/order", "GET", "symbol=BTCUSDT&orderId=99999999999999999999", -1100),  # above int64
-        ("/api/v3/order", "GET", "symbol=BTCUSDT&orderId=-1", -1100),
-        ("/api/v3/allOrders", "GET", "symbol=BTCUSDT&startTime=-" + "9" * 5000, -1100),
-        ("/api/v3/allOrders", "GET", "symbol=BTCUSDT&startTime=-99999999999999999999", -1100),
-        ("/api/v3/myTrades", "GET", "symbol=BTCUSDT&fromId=12345678901234567890", -1100),
-        ("/api/v3/order", "GET", "symbol=BTCUSDT&orderId=%D9%A1", -1100),  # an Arabic-Indic one
-        ("/api/v3/order", "POST", "symbol=BTCUSDT&side=BUY&type=MARKET&quoteOrderQty=10.0000000000000000001", -1111),
-        ("/api/v3/order", "POST", LIMIT + "quantity=%D9%A1&price=90", -1100),
-        ("/api/v3/order", "POST", LIMIT + "quantity=1_0&price=90", -1100),
-        ("/api/v3/order", "POST", LIMIT + "quantity=%201&price=90", -1100),
-        ("/api/v3/order", "POST", LIMIT + "quantity=%2B1&price=90", -1100),
-        ("/api/v3/order", "POST", LIMIT + "quantity=1e0&price=90", -1100),
-        (
-            "/api/v3/order",
-            "POST",
-            "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=90&price=80",
-            -1101,
-        ),
-        ("/api/v3/order", "POST", LIMIT + "quantity=-" + "1" * 5000, -1100),
-    ],
-)
-def test_bad_numbers_are_refused_as_binance_does(
-    srv: Server, alice: tuple[int, str, str], path: str, method: str, params: str, code: int
-) -> None:
-    account, key, secret = alice
-    before = srv.wallets.ledger.balances(account)
-    refused(signed(srv, method, path, key, secret, params), code)
-    assert srv.wallets.ledger.balances(account) == before  # nothing reserved or changed
-
-
-def test_broker_commission_out_of_range_or_precision_is_a_400(srv: Server) -> None:
-    async def broker_key() -> tuple[str, str]:
-        k, secret = await srv.wallets.keys.create_key(
-            srv.tenant.tenant_id, srv.tenant.broker_account_id, can_read=True, can_trade=True
-        )
-        return k.api_key, secret
-
-    key, secret = srv.call(broker_key())
-    path = "/sapi/v1/broker/subAccountApi/commission"
-    refused(signed(srv, "POST", path, key, secret, "makerCommission=1e-30"), -1100)
-    refused(signed(srv, "POST", path, key, secret, "makerCommission=0.00000000000000000001"), -1111)
-    assert srv.wallets.accounts.tenant(srv.tenant.tenant_id).markup_rate == 0
-
-
-def test_query_wins_over_body_but_a_name_twice_in_one_is_refused(srv: Server) -> None:
-    r = requests.get(f"{srv.url}/api/v3/depth?symbol=BTCUSDT&limit=5&limit=10")
-    refused(r, -1101)
-    assert requests.get(f"{srv.url}/api/v3/depth?symbol=BTCUSDT&limit=5").status_code == 200
-
-
-# ----- 6: bounded connections -----
-def test_a_trickled_request_head_is_cut_off(srv: Server) -> None:
-    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
-        s.sendall(b"GET /api/v3/time HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
-        start = time.monotonic()
-        assert s.recv(100) == b""  # the server closed it
-        assert time.monotonic() - start < 3
-    # a whole request on a kept-alive connection is not cut off while idle between requests
-    with requests.Session() as http:
-        assert http.get(f"{srv.url}/api/v3/time").status_code == 200
-        time.sleep(0.7)  # longer than the head timeout, idle: allowed (the keep-alive timeout governs)
-        assert http.get(f"{srv.url}/api/v3/time").status_code == 200
-
-
-async def test_ws_api_messages_are_capped_like_streams(srv: Server) -> None:
-    async with aiohttp.ClientSession() as http, http.ws_connect(f"ws://127.0.0.1:{srv.port}/ws-api/v3") as ws:
-        await ws.send_str(orjson.dumps({"id": 1, "method": "ping", "params": {"x": "a" * 70_000}}).decode())
-        msg = await asyncio.wait_for(ws.receive(), 5)
-        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
-        assert ws.close_code == 1009  # message too big
-
-
-async def test_new_websocket_connections_per_ip_are_limited(srv: Server) -> None:
-    # a limiter of its own for this test, so the module's other WebSocket tests keep their budget in any order
-    assert limits_from(Settings(api_ws_connections_per_5m=WS_LIMIT)).ws_connections_5m == WS_LIMIT  # the knob
-    assert limits_from(Settings()).ws_connections_5m == 300  # Binance's figure by default
-    shared = srv.ctx.limiter
-    srv.ctx.limiter = RateLimiter(limits_from(Settings(api_ws_connections_per_5m=WS_LIMIT)))
-    try:
-        await _connect_until_refused(srv)
-    finally:
-        srv.ctx.limiter = shared
-
-
-async def _connect_until_refused(srv: Server) -> None:
-    async with aiohttp.ClientSession() as http:
-        opened = []
-        refusal = None
-        for _ in range(WS_LIMIT + 1):
-            try:
-                opened.append(await http.ws_connect(f"ws://127.0.0.1:{srv.port}/ws"))
-            except aiohttp.WSServerHandshakeError as exc:
-                refusal = exc
-                break
-        assert refusal is not None and refusal.status == 429
-        async with http.get(f"ws://127.0.0.1:{srv.port}/ws".replace("ws:", "http:"), headers=_upgrade()) as r:
-            assert r.status == 429 and (await r.json())["code"] == -1003
-        for ws in opened:
-            await ws.close()
-
-
-def _upgrade() -> dict[str, str]:
-    return {
-        "Connection": "Upgrade",
-        "Upgrade": "websocket",
-        "Sec-WebSocket-Version": "13",
-        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-    }
-
-
-# ----- 7: the HTTP layer's own refusals are Binance-shaped -----
-def test_over_long_url_and_header_get_json(srv: Server) -> None:
-    status, body = json_of(raw_http(srv, b"GET /api/v3/time?x=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"))
-    assert status == 414 and body["code"] == -1104
-    status, body = json_of(
-        raw_http(srv, b"GET /api/v3/time HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n")
-    )
-    assert status == 431 and body["code"] == -1104
-
-
-def test_non_utf8_url_and_garbage_get_json(srv: Server) -> None:
-    status, body = json_of(raw_http(srv, b"GET /api/v3/ticker/price?symbol=\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n"))
-    assert 400 <= status < 500 and isinstance(body["code"], int) and body["msg"]
-    status, body = json_of(raw_http(srv, b"\x16\x03\x01garbage\r\n\r\n"))
-    assert status == 400 and body["code"] == -1000
-
-
-def test_oversized_chunked_body_gets_json(srv: Server, alice: tuple[int, str, str]) -> None:
-    _, key, _ = alice
-    chunk = b"a=" + b"b" * 32_766
-    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(3)) + b"0\r\n\r\n"
+def test_a_body_trickle_is_answered_408(srv: Server, trader: Trader) -> None:
+    _, key, _ = trader
     head = (
-        b"POST /api/v3/order HTTP/1.1\r\nHost: x\r\nX-MBX-APIKEY: " + key.encode() + b"\r\n"
-        b"Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
-    )
-    status, answer = json_of(raw_http(srv, head + body))
-    assert status == 400 and answer["code"] == -1104
+        f"POST /api/v3/order HTTP/1.1\r\nHost: x\r\nX-MBX-APIKEY: {key}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+    ).encode()
+    answer, _ = raw_exchange(srv, head, *[b"a"] * 20, pause_s=0.2, timeout_s=10)
+    assert json_body(answer) == (408, {"code": -1104, "msg": "Request not received in time."})
 
 
-def test_the_server_still_answers(srv: Server) -> None:
-    assert requests.get(f"{srv.url}/api/v3/ping").status_code == 200
+def test_websocket_connections_per_ip_are_capped(srv: Server) -> None:
+    normal = srv.ctx.limiter
+    srv.ctx.limiter = RateLimiter(Limits(weight_1m=100_000, ws_connections_5m=3))
+    try:
+
+        async def connect_all() -> list[int]:
+            statuses = []
+            async with aiohttp.ClientSession() as http:
+                for path in ("/ws", "/ws-api/v3", "/stream?streams=btcusdt@trade", "/ws", "/ws-api/v3"):
+                    try:
+                        async with http.ws_connect(f"ws://127.0.0.1:{srv.port}{path}") as ws:
+                            statuses.append(101)
+                            await ws.close()
+                    except aiohttp.WSServerHandshakeError as exc:
+                        statuses.append(exc.status)
+            return statuses
+
+        assert asyncio.run(connect_all()) == [101, 101, 101, 429, 429]
+        r = requests.get(
+            f"{srv.url}/ws",
+            headers={
+                "Connection": "Upgrade",
+                "Upgrade": "websocket",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            },
+            timeout=5,
+        )
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+        assert r.json() == {
+            "code": -1003,
+            "msg": "Too many new WebSocket connections; current limit is 3 connections per 5 MINUTE.",
+        }
+    finally:
+        srv.ctx.limiter = normal
+
+
+async def test_ws_api_messages_are_capped_at_64_kib(srv: Server) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"ws://127.0.0.1:{srv.port}/ws-api/v3") as ws:
+            await ws.send_str(orjson.dumps({"id": 1, "method": "ping", "params": {"pad": "x" * 60_000}}).decode())
+            assert orjson.loads((await asyncio.wait_for(ws.receive(), 5)).data)["status"] == 200
+            await ws.send_str(orjson.dumps({"id": 2, "method": "ping", "params": {"pad": "x" * 70_000}}).decode())
+            msg = await asyncio.wait_for(ws.receive(), 5)
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+            assert ws.close_code == 1009  # message too big
+
+
+# ----- 7. Binance-shaped errors where aiohttp wrote plain text -----
+@pytest.mark.parametrize(
+    ("request_bytes", "expected"),
+    [
+        (
+            b"GET /api/v3/time?" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            (431, {"code": -1104, "msg": "Request URL or headers too large."}),
+        ),
+        (
+            b"GET /api/v3/time HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",
+            (431, {"code": -1104, "msg": "Request URL or headers too large."}),
+        ),
+        (
+            b"GET /api/v3/time?a=\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
+            (400, {"code": -1104, "msg": "Malformed HTTP request."}),
+        ),
+        (b"GET /api/v3/\xff HTTP/1.1\r\nHost: x\r\n\r\n", (400, {"code": -1104, "msg": "Malformed HTTP request."})),
+        (b"NOT HTTP AT ALL\r\n\r\n", (400, {"code": -1104, "msg": "Malformed HTTP request."})),
+    ],
+    ids=["long-url", "long-header", "non-utf8-query", "non-utf8-path", "garbage"],
+)
+def test_unparseable_requests_get_binance_errors(srv: Server, request_bytes: bytes, expected: tuple[int, Any]) -> None:
+    answer, _ = raw_exchange(srv, request_bytes)
+    assert json_body(answer) == expected
+
+
+def test_an_oversized_chunked_body_gets_a_binance_error(srv: Server, trader: Trader) -> None:
+    acc, key, _ = trader
+    before = srv.balance(acc, "USDT")
+    chunk = b"a" * 8192
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(200)) + b"0\r\n\r\n"
+    head = (
+        f"POST /api/v3/order HTTP/1.1\r\nHost: x\r\nX-MBX-APIKEY: {key}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    answer, _ = raw_exchange(srv, head + body)
+    assert json_body(answer) == (400, {"code": -1104, "msg": "Request body too large."})
+    assert srv.balance(acc, "USDT") == before

@@ -7,7 +7,7 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
-from ib_fixtures import ENGINES, INSTRUMENTS, kinds, limit, market
+from ib_fixtures import ENGINES, INSTRUMENTS, limit, market
 
 from domain import OrderSide, OrderType, TimeInForce
 from internal_book import (
@@ -267,14 +267,15 @@ def test_every_reject_reason_is_covered() -> None:
     assert all(r.name.startswith("MATCHING_") for r in RejectReason)
 
 
-def test_a_remainder_rests_below_the_minimums_but_not_above_the_maximums(engine: Any) -> None:
-    """The rest of an order accepted before (restored, or left by routing) is exempt from the minimum quantity
-    and notional, as a resting remainder is; the first order of the same size is not, and no remainder may
-    exceed the maximums or leave the grid."""
-    small = limit(SELL, "0.001", "100", "a")  # 0.1 USDT: under the 5 USDT minimum notional
-    assert kinds(engine.apply(small)) == ["rejected"]
-    assert kinds(engine.apply(limit(SELL, "0.001", "100", "a", remainder=True))) == ["accepted"]
-    assert kinds(engine.apply(limit(BUY, "0.001", "100", "b"))) == ["rejected"]
-    assert kinds(engine.apply(limit(BUY, "0.001", "100", "b", remainder=True))) == ["accepted", "trade"]
-    assert kinds(engine.apply(limit(SELL, "101", "100", "a", remainder=True))) == ["rejected"]  # over max_qty
-    assert kinds(engine.apply(limit(SELL, "0.0005", "100", "a", remainder=True))) == ["rejected"]  # off the step
+def test_a_remainder_is_exempt_from_the_entry_minimums_only(engine: Any) -> None:
+    """The rest of an order accepted earlier (``remainder=True``) rests under minQty and minNotional, as a
+    resting remainder does on Binance; the maximums, the tick and the step still apply to it."""
+    small = limit(SELL, "0.001", "100")  # 0.1 USDT: under the 5 USDT minimum
+    assert engine.apply(small)[-1].kind == "rejected"
+    kinds = [e.kind for e in engine.apply(limit(SELL, "0.001", "100", remainder=True))]
+    assert kinds == ["accepted"]
+    assert engine.apply(limit(SELL, "0.0005", "100", remainder=True))[-1].kind == "rejected"  # off the step
+    assert engine.apply(limit(SELL, "100", "20000", remainder=True))[-1].kind == "rejected"  # max notional
+    # and it trades like any resting order
+    trades = [e for e in engine.apply(limit(BUY, "0.06", "100", "b")) if e.kind == "trade"]
+    assert [t.quantity for t in trades] == [D("0.001")]

@@ -44,8 +44,7 @@ def _loads(text: str) -> Any:
 class BitcoinRPC:
     """``await rpc.call("getblockcount")`` or the named helpers. HTTP basic auth, one session per client."""
 
-    # bandit B107: an empty default, not a credential: the operator supplies the real one
-    def __init__(self, url: str, user: str = "", password: str = "", *, timeout_s: float = 30.0) -> None:  # nosec B107
+    def __init__(self, url: str, user: str = "", password: str = "", *, timeout_s: float = 30.0) -> None:  # nosec B107 # empty default: no RPC credentials configured
         self.url = url
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         self._headers = {"Content-Type": "application/json"}

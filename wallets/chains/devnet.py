@@ -33,13 +33,11 @@ from wallets.chains.devchain import Anvil, ToolsUnavailable, deploy_token
 log = structlog.get_logger(__name__)
 
 INFO_FILE = "devchains.json"
-# bandit B105: the local dev chain's fixed RPC credentials (loopback only), never a real node's
-BTC_USER = BTC_PASSWORD = "braid-dev"  # nosec B105
+BTC_USER = BTC_PASSWORD = "braid-dev"  # nosec B105 # the local dev network's fixed test login
 COINBASE_MATURITY = 100
 IDLE_BLOCKS = 100  # a dev chain mines this many blocks after its last transaction, then waits for one
 FEE_SAT = 1_000  # a dev transfer's fee (well above the simulator's relay minimum for a 1-2 input spend)
-# bandit B105: a token's ticker, not a secret
-TOKEN_SYMBOL = "USDT"  # nosec B105
+TOKEN_SYMBOL = "USDT"  # nosec B105 # a token symbol, not a secret
 TOKEN_DECIMALS = 6
 NATIVE = {"ETH": "ETH", "BSC": "BNB"}
 

@@ -41,8 +41,7 @@ def mnemonic_from_entropy(entropy: bytes) -> str:
     return str(Bip39MnemonicGenerator(Bip39Languages.ENGLISH).FromEntropy(entropy))
 
 
-# bandit B107: an empty default, not a credential: the operator supplies the real one
-def seed_from_mnemonic(mnemonic: str, passphrase: str = "") -> bytes:  # nosec B107
+def seed_from_mnemonic(mnemonic: str, passphrase: str = "") -> bytes:  # nosec B107 # BIP-39's empty passphrase default, not a secret
     """The 64-byte BIP-39 seed; ``CustodyError`` if a word or the checksum is wrong."""
     try:
         Bip39MnemonicValidator(Bip39Languages.ENGLISH).Validate(mnemonic)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -102,3 +103,35 @@ def test_withdrawal_commands_and_reserves(tmp_path: Path, capsys: pytest.Capture
     short.write_text(json.dumps({"ETH": {"deposit": "4", "hot": "1", "cold": "4.9"}}))
     assert _cli(["wallet", "reserves", "--balances", str(short)], settings) == 1
     assert "RESERVES SHORT" in capsys.readouterr().err
+
+
+def test_whitelist_change_needs_the_accounts_code_when_2fa_is_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from compliance.totp import account_subject, code_at
+
+    settings = Settings(
+        data_dir=str(tmp_path),
+        database_url=f"sqlite:///{tmp_path}/b.db",
+        custody={"flow": CustodyFlowSettings(whitelist_cooloff_s=0)},
+    )  # type: ignore[arg-type]
+    account, _ = _seed(settings)
+    bo = BackOffice.from_settings(settings)
+    try:
+        enrolment = bo.factors.enrol(account_subject(account), "client")
+        bo.factors.verify(account_subject(account), code_at(enrolment.secret, int(time.time()) - 30))
+    finally:
+        bo.close()
+    capsys.readouterr()
+    add = ["wallet", "whitelist", "--account", str(account), "--network", "ETH", "0x" + "cd" * 20]
+    assert _cli(add, settings) == 2
+    assert "a code is required" in capsys.readouterr().err
+    assert _cli([*add, "--totp", "000000"], settings) == 2
+    assert _cli([*add, "--totp", code_at(enrolment.secret, int(time.time()))], settings) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["address"] == "0x" + "cd" * 20
+    audit = AuditLog(open_engine(settings.database_url))
+    try:
+        actions = [e.action for e in audit.entries() if e.action.startswith("whitelist.")]
+    finally:
+        audit.engine.dispose()
+    assert actions == ["whitelist.refused_2fa", "whitelist.refused_2fa", "whitelist.add"]

@@ -699,8 +699,7 @@ def _spk_json(spk: Script) -> dict[str, Any]:
     sj: dict[str, Any] = {"hex": spk.data.hex(), "type": script_type(spk.data)}
     try:
         sj["address"] = spk.address(REGTEST)
-    # bandit B110: a script without an address form is shown without one, as Core does
-    except Exception:  # noqa: BLE001 - scripts without an address form  # nosec B110
+    except Exception:  # noqa: BLE001 - scripts without an address form  # nosec B110 # a script without an address form is skipped
         pass
     return sj
 
@@ -744,11 +743,10 @@ def _spk_for(address: Any) -> bytes:
 class BitcoinSimulator:
     """The HTTP JSON-RPC front of a ``RegtestNode`` (basic auth, single and batch requests, Core's shapes)."""
 
-    # bandit B107: the regtest simulator's fixed test credentials, never a real node's
-    def __init__(
+    def __init__(  # nosec B107 # the regtest simulator's fixed test login
         self,
         user: str = "braid",
-        password: str = "braid",  # nosec B107
+        password: str = "braid",
         node: RegtestNode | None = None,
         *,
         state_file: str | os.PathLike[str] | None = None,
