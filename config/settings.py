@@ -43,6 +43,7 @@ class VenueSettings(BaseModel):
     testnet: bool = False  # Binance only: use the testnet endpoints
     depth: int = 1000  # subscribed / snapshot depth
     priority: int = 0  # tie-break between venues at equal effective price: lower wins
+    trades: bool = True  # also mirror the venue's public trade stream, on the book's connection
 
 
 # Per-venue defaults live on subclasses so that overriding one field keeps the venue's other defaults.
@@ -138,6 +139,14 @@ class Settings(BaseSettings):
     api_commission_rate: Decimal = Field(default=Decimal("0.001"), ge=0, lt=Decimal("0.1"))
     api_depth_levels: int = Field(default=200, ge=5, le=5000)  # levels per side the depth book and streams carry
     api_depth_interval_s: float = Field(default=0.1, gt=0)  # how often depth diffs are published
+    # The book the API publishes (depth, bookTicker, their streams), never crossed or locked (router/published.py):
+    # "netted" (venue prices, the crossed overlap netted out) or "fee_inclusive" (venue taker fees folded in).
+    api_published_book: Literal["netted", "fee_inclusive"] = "netted"
+    # Public trades (venues' and Braid's own) kept per symbol for trades/historicalTrades/aggTrades, and the
+    # 1-second and 1-minute candles kept per symbol for klines and the rolling tickers (gateway/api/market_candles.py).
+    api_trades_kept: int = Field(default=10_000, ge=1)
+    api_candle_seconds_kept: int = Field(default=3_600, ge=60)
+    api_candle_minutes_kept: int = Field(default=10_080, ge=60)
     # `braid serve`: the demo tenant whose URL, key and secret are printed at start ("" turns it off).
     api_demo_tenant: str = "demo"
     # Custody keys and chains (config/custody.py; BRAID_CUSTODY__<KNOB>).

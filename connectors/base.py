@@ -1,11 +1,12 @@
-"""Shared market-data types: book messages, the actions a feed asks its transport for, counters, protocols."""
+"""Shared market-data types: book messages, public trades, feed actions, counters, protocols."""
 
 from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
 
 from connectors.book import VenueBook
@@ -31,6 +32,27 @@ class BookDelta(NamedTuple):
     bids: Sequence[Any]
     asks: Sequence[Any]
     checksum: int | None = None  # Kraken CRC32
+
+
+class VenueTrade(NamedTuple):
+    """One public trade on a venue, exact: the venue's own id and time, the taker's side as ``buyer_maker``."""
+
+    venue: str
+    symbol: str  # canonical
+    trade_id: str  # the venue's id, as text (Kraken and HTX ids are not Binance-shaped)
+    price: Decimal
+    qty: Decimal
+    time_ms: int  # the venue's trade time (a replay re-bases it with the rest of the recording)
+    buyer_maker: bool  # True when the seller took liquidity (Binance ``m``)
+
+
+TradeSink = Callable[[VenueTrade], None]
+
+
+def connect_trades(feed: object, sink: TradeSink | None) -> None:
+    """Hand a feed's public trades to ``sink`` (feeds without a trade stream ignore it)."""
+    if hasattr(feed, "trade_sink"):
+        feed.trade_sink = sink
 
 
 class Verdict(enum.Enum):

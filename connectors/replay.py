@@ -40,7 +40,7 @@ import structlog
 
 from config.instruments import Instrument
 from config.settings import Settings, get_settings
-from connectors.base import Action, FeedHandler, FetchSnapshot, Send
+from connectors.base import Action, FeedHandler, FetchSnapshot, Send, TradeSink, VenueTrade, connect_trades
 from connectors.capture import CaptureError, CaptureLine, LineKind, is_braid_file, read_capture
 from connectors.venues import VenueSpec, venue_for_url, venue_spec
 
@@ -93,6 +93,8 @@ class Replayer:
         Report bad lines (``errors``) and go on with the rest; otherwise the first one raises ``CaptureError``.
     market:
         Attach every feed's books to ``market.book(symbol)`` with the venue's taker fee and priority.
+    on_trade:
+        Called with every public venue trade the recording carries, its time re-based like the replay's.
     loop:
         Start over after the last event, ``loop_gap_ns`` later, as if every connection had dropped and reopened.
     start_ns:
@@ -110,6 +112,7 @@ class Replayer:
         loop_gap_ns: int = 1_000_000_000,
         start_ns: int | None = None,
         on_frame: FrameHook | None = None,
+        on_trade: TradeSink | None = None,
     ) -> None:
         from connectors.recording import expand_inputs  # recording imports the live transport; keep it lazy
 
@@ -119,6 +122,7 @@ class Replayer:
         self.loop = loop
         self.loop_gap_ns = loop_gap_ns
         self.on_frame = on_frame
+        self.on_trade = on_trade
         self.files = expand_inputs(files)
         self._streams: dict[tuple[Any, ...], _Stream] = {}
         self._snapshots: dict[tuple[str, str], list[CaptureLine]] = defaultdict(list)
@@ -242,6 +246,8 @@ class Replayer:
             instruments = [known.get(vs) or st.spec.bare_instrument(vs) for vs in wanted]
             vs_settings = self.settings.venue(st.spec.name)
             st.feed = st.spec.make_feed(instruments, vs_settings, st.url)
+            if self.on_trade is not None:
+                connect_trades(st.feed, self._trade)
             self.result.feeds.append(st.feed)
             if self.market is not None:
                 for sym, book in st.feed.books.items():
@@ -266,6 +272,11 @@ class Replayer:
             feed = self._streams[key].feed
             out.append((ts, code, feed, line.payload, line))
         return out
+
+    def _trade(self, trade: VenueTrade) -> None:
+        # A trade's venue time moves with the replay (re-based, and later on every loop pass).
+        if self.on_trade is not None:
+            self.on_trade(trade._replace(time_ms=trade.time_ms + self.offset_ns // 1_000_000))
 
     # ----- public state -----
     @property

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import structlog
 
+from connectors.errors import OrderStateUnknown, VenueError
 from domain import OrderSide, OrderStatus, TimeInForce
 
 log = structlog.get_logger(__name__)
@@ -153,7 +154,13 @@ async def place_once(
             log.info("place_deduplicated", venue=order.venue, client_order_id=order.client_order_id)
             return existing
     sent.add(order.client_order_id)  # before sending: a timeout must still count as sent
-    return await send(order)
+    try:
+        return await send(order)
+    except VenueError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        # the venue answered something that is not an order (cut off, HTML, another shape): it may have taken it
+        raise OrderStateUnknown(order.venue, f"unreadable answer: {exc!r}") from exc
 
 
 def decimal_text(value: Decimal) -> str:

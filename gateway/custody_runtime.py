@@ -158,25 +158,17 @@ class CustodyRuntime:
                 await watcher.run(self._stop)
             except Exception as exc:  # noqa: BLE001 - keep serving; the outbox re-delivers what was not acknowledged
                 log.error("chain watcher failed; resuming", chain=watcher.chain, error=repr(exc))
-                watcher._resumed = False
+                watcher.reload()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), watcher.poll_interval_s)
 
-    async def _sweeps(self, interval_s: float) -> None:
-        assert self.sweeper is not None
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), interval_s)
-            if self._stop.is_set():
-                return
-            try:
-                await self.sweeper.sweep()
-            except Exception as exc:  # noqa: BLE001 - a node hiccup: try again next round
-                log.error("sweep round failed", error=repr(exc))
-
-    async def _withdrawals(self, interval_s: float) -> None:
+    async def _withdrawals(self, interval_s: float, sweep_interval_s: float) -> None:
+        """Withdrawal rounds, and sweeps every ``sweep_interval_s`` in the same loop: a sweep's gas top-up uses
+        the hot wallet's nonce, so it never runs between a withdrawal's signing and its broadcast."""
         wd = self.custody.withdrawals
+        loop = asyncio.get_running_loop()
         recovered = False
+        next_sweep = loop.time() + sweep_interval_s
         while not self._stop.is_set():
             try:
                 if not recovered:
@@ -185,8 +177,11 @@ class CustodyRuntime:
                 await wd.process()  # held withdrawals whose compliance case was closed move on here too
                 if self.deposits is not None:
                     await self.deposits.recheck()  # held and locked deposits: a case closed, a tier changed...
+                if sweep_interval_s > 0 and self.sweeper is not None and loop.time() >= next_sweep:
+                    next_sweep = loop.time() + sweep_interval_s
+                    await self.sweeper.sweep()
             except Exception as exc:  # noqa: BLE001 - a node hiccup: try again next round
-                log.error("withdrawal round failed", error=repr(exc))
+                log.error("withdrawal or sweep round failed", error=repr(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), interval_s)
 
@@ -317,9 +312,9 @@ async def _start(
         raise
     loop = asyncio.get_running_loop()
     runtime._tasks = [loop.create_task(runtime._watch(w)) for w in runtime.watchers]
-    runtime._tasks.append(loop.create_task(runtime._withdrawals(chains.withdrawals_interval_s)))
-    if chains.sweep_interval_s > 0:
-        runtime._tasks.append(loop.create_task(runtime._sweeps(chains.sweep_interval_s)))
+    runtime._tasks.append(
+        loop.create_task(runtime._withdrawals(chains.withdrawals_interval_s, chains.sweep_interval_s))
+    )
     ctx.custody = custody
     log.info("custody running", networks=networks, dev_chains=devchains is not None)
     return runtime

@@ -128,6 +128,7 @@ async def _mount_api(
     published = {sym: internal_instrument(sym, instruments.get(("binance", sym))) for sym in settings.symbols}
     lookups = {v: (lambda sym, f=feed: f.books.get(sym)) for v, feed in md.feeds.items()}
     ctx = build_context(settings, md.market, lookups, instruments, wallets, published)
+    md.trade_listeners.append(ctx.publisher.on_venue_trade)  # the venues' trades chart beside Braid's own
     kyc = ctx.kyc.kyc if ctx.kyc is not None else None
 
     def price_of(asset: str) -> Decimal | None:

@@ -1,4 +1,5 @@
-"""Market data as the router sees it: one live feed session per venue feeding the consolidated books."""
+"""Market data as the router sees it: one live feed session per venue feeding the consolidated books, and
+the venues' public trades handed to ``trade_listeners``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import structlog
 
 from config.instruments import Instrument
 from config.settings import Settings
-from connectors.base import FeedHandler
+from connectors.base import FeedHandler, TradeSink, VenueTrade, connect_trades
 from connectors.http import get_text
 from connectors.venues import VenueSpec, venue_spec
 from connectors.ws import FeedSession
@@ -52,6 +53,7 @@ class MarketData:
         self.market = ConsolidatedMarket()
         self.feeds: dict[str, FeedHandler] = {}
         self.sessions: dict[str, FeedSession] = {}
+        self.trade_listeners: list[TradeSink] = []  # every venue's public trades (the API's market data)
         self._http: aiohttp.ClientSession | None = None
 
     async def start(self, instruments: Mapping[str, list[Instrument]] | None = None) -> None:
@@ -63,6 +65,7 @@ class MarketData:
                 spec, self.symbols, self.settings, self._http
             )
             feed = spec.make_feed(insts, vs, "")
+            connect_trades(feed, lambda trade: _fan_out(self.trade_listeners, trade))
             session = FeedSession(
                 feed,
                 spec.stream_url(feed),
@@ -98,13 +101,21 @@ class ReplayMarketData:
         self.speed = speed
         self.market = ConsolidatedMarket()
         self.feeds: dict[str, FeedHandler] = {}
+        self.trade_listeners: list[TradeSink] = []  # the recordings' public trades, re-based to now
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, instruments: Mapping[str, list[Instrument]] | None = None) -> None:
         from connectors.replay import Replayer  # the replayer pulls in the recorder; only needed here
 
-        replayer = Replayer(self.paths, settings=self.settings, market=self.market, loop=True, start_ns=time.time_ns())
+        replayer = Replayer(
+            self.paths,
+            settings=self.settings,
+            market=self.market,
+            loop=True,
+            start_ns=time.time_ns(),
+            on_trade=lambda trade: _fan_out(self.trade_listeners, trade),
+        )
         self.feeds = {feed.venue: feed for feed in replayer.feeds}
         self._task = asyncio.create_task(replayer.run_paced(self.speed, stop=self._stop), name="replay-market")
         log.info("replay_market_started", paths=[str(p) for p in self.paths], venues=sorted(self.feeds))
@@ -117,6 +128,14 @@ class ReplayMarketData:
 
     def status(self, now_ns: int | None = None) -> dict[str, Any]:
         return market_status(self.feeds, self.market, now_ns)
+
+
+def _fan_out(listeners: list[TradeSink], trade: VenueTrade) -> None:
+    for listener in listeners:
+        try:
+            listener(trade)
+        except Exception:  # one listener's failure must not stop the feed
+            log.exception("trade_listener_failed", venue=trade.venue, symbol=trade.symbol)
 
 
 def market_status(

@@ -576,8 +576,9 @@ class SmartOrderRouter:
         for attempt in range(_RECONCILE_ATTEMPTS):
             try:
                 found = await venue.query(child.symbol, child.client_order_id)
-            except VenueError as exc:
-                log.warning("reconcile_query_failed", venue=child.venue, attempt=attempt, error=str(exc))
+            except (VenueError, KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+                # a failed or unreadable answer tells nothing: ask again
+                log.warning("reconcile_query_failed", venue=child.venue, attempt=attempt, error=repr(exc))
                 found = None
             else:
                 if found is None:

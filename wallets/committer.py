@@ -125,6 +125,9 @@ def _getter(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, .
     return get if len(columns) > 1 else lambda row: (get(row),)
 
 
+CONNECT_TIMEOUT_S = 3  # seconds the writer waits for PostgreSQL to take a (re)connection
+
+
 class Committer:
     """One connection and the SQL of the writer's transactions."""
 
@@ -144,14 +147,11 @@ class Committer:
         self.specs = specs
         self.schema = schema
         self.pg = dialect == "postgresql"
+        self.target = target
         if self.pg:
             import psycopg
 
-            self.conn: Any = psycopg.connect(target, autocommit=False)
-            if schema:
-                with self.conn.cursor() as cur:
-                    cur.execute(f'SET search_path TO "{schema}"')
-                self.conn.commit()
+            self.conn: Any = self._connect_pg()
             self._errors: tuple[type[BaseException], ...] = (psycopg.errors.UniqueViolation,)
         else:
             import sqlite3
@@ -171,6 +171,27 @@ class Committer:
     def close(self) -> None:
         self.conn.close()
 
+    def _connect_pg(self) -> Any:
+        import psycopg
+
+        # bounded: a server in the middle of stopping may take the connection and never answer
+        conn = psycopg.connect(self.target, autocommit=False, connect_timeout=CONNECT_TIMEOUT_S)
+        if self.schema:
+            with conn.cursor() as cur:
+                cur.execute(f'SET search_path TO "{self.schema}"')
+            conn.commit()
+        return conn
+
+    def _usable(self) -> None:
+        """Reconnect if the server dropped the connection (PostgreSQL restarted): the writer resumes by itself
+        once the database is back; until then every write is refused and nothing is committed."""
+        if not self.pg or not self.conn.closed:
+            return
+        try:
+            self.conn = self._connect_pg()
+        except Exception as exc:  # noqa: BLE001 - the database is still away: refuse this write, try again next time
+            raise Refused("error", f"write was not committed: database unavailable: {exc!r}") from None
+
     # -- the transaction -----------------------------------------------------------------------------
 
     def commit(self, groups: Sequence[Sequence[Op]]) -> Result:
@@ -183,6 +204,7 @@ class Committer:
             if batch is None:
                 return None
             deltas, postings, transfers, inserts, updates, upserts = batch
+            self._usable()
             try:
                 cur = self.conn.cursor()
                 cur.execute("BEGIN" if self.pg else "BEGIN IMMEDIATE")
@@ -339,6 +361,7 @@ class Committer:
 
     def read_balances(self, keys: list[BalanceKey]) -> BalanceValues:
         """Balance rows as committed (on the writer's connection: ordered with its commits)."""
+        self._usable()
         cur = self.conn.cursor()
         try:
             if not self.pg:

@@ -68,6 +68,10 @@ class StoreError(Exception):
     """A write was not committed (the database refused it or the store is closed)."""
 
 
+class _Failed(StoreError):
+    """The writer process answered that a request failed (e.g. the database is down); it is still running."""
+
+
 class Conflict(StoreError):
     """A write was not committed because it repeats a row that must be unique (e.g. the same fill twice)."""
 
@@ -506,7 +510,7 @@ class Store:
         if answer is None:
             raise StoreError("the writer process exited")
         if answer[0] != "ok":
-            raise StoreError(f"the writer process failed: {answer[1]}")
+            raise _Failed(f"the writer process failed: {answer[1]}")
         return answer[1]
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, item: _Item) -> None:
@@ -515,6 +519,8 @@ class Store:
         except StoreError as exc:
             if not item.future.done():
                 item.future.set_exception(exc)
+            if isinstance(exc, _Failed):  # this read failed, the writer lives on: the next request may succeed
+                return
             raise
         if not item.future.done():
             item.future.set_result(values)
@@ -527,6 +533,8 @@ class Store:
             for item in items:
                 if not item.future.done():
                     item.future.set_exception(exc)
+            if isinstance(exc, _Failed):  # nothing committed, the writer lives on: the next batch may succeed
+                return
             raise
         if kind == "batch":
             self._notify(answer)

@@ -13,6 +13,7 @@ DEPTH_PATH = "/api/v3/depth"
 EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
 
 DEPTH_STREAM = "{symbol}@depth@100ms"
+TRADE_STREAM = "{symbol}@trade"
 MAX_STREAMS_PER_CONNECTION = 1024
 SNAPSHOT_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
 
@@ -20,6 +21,7 @@ SNAPSHOT_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
 DEPTH_WEIGHT = ((100, 5), (500, 25), (1000, 50), (5000, 250))
 
 EVENT_DEPTH = "depthUpdate"
+EVENT_TRADE = "trade"
 EVENT_SHUTDOWN = "serverShutdown"
 
 

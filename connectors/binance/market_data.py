@@ -1,4 +1,5 @@
-"""Binance diff-depth feed: combined ``@depth@100ms`` streams synced to REST snapshots (§1.4). No I/O here."""
+"""Binance diff-depth feed: combined ``@depth@100ms`` streams synced to REST snapshots (§1.4), and the
+``@trade`` streams on the same connection. No I/O here."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import structlog
 
 from config.instruments import Instrument
 from config.settings import VenueSettings
-from connectors.base import Action, FeedStats, FetchSnapshot, Reconnect, VenueHealth
+from connectors.base import Action, FeedStats, FetchSnapshot, Reconnect, TradeSink, VenueHealth
 from connectors.binance import parse
 from connectors.binance.constants import (
     COMBINED_PATH,
@@ -18,8 +19,10 @@ from connectors.binance.constants import (
     DEPTH_STREAM,
     EVENT_DEPTH,
     EVENT_SHUTDOWN,
+    EVENT_TRADE,
     REST_URL,
     SNAPSHOT_LIMITS,
+    TRADE_STREAM,
     VENUE,
     WS_URL,
 )
@@ -49,6 +52,7 @@ class BinanceFeed:
             self.books[inst.symbol] = book
             self.syncs[inst.symbol] = sync
             self._sync_by_venue_symbol[vs] = sync
+        self.trade_sink: TradeSink | None = None  # where public trades go (router/market.py sets it)
         self.snapshot_limit = max(x for x in SNAPSHOT_LIMITS if x <= max(self.settings.depth, 5))
 
     # ----- endpoints -----
@@ -59,7 +63,10 @@ class BinanceFeed:
         return self.settings.rest_url or REST_URL["testnet" if self.settings.testnet else "live"]
 
     def stream_url(self) -> str:
-        streams = "/".join(DEPTH_STREAM.format(symbol=vs.lower()) for vs in self.instruments)
+        names = [DEPTH_STREAM.format(symbol=vs.lower()) for vs in self.instruments]
+        if self.settings.trades:
+            names += [TRADE_STREAM.format(symbol=vs.lower()) for vs in self.instruments]
+        streams = "/".join(names)
         return f"{self.ws_base().rstrip('/')}{COMBINED_PATH}?streams={streams}"
 
     def snapshot_request(self, venue_symbol: str) -> tuple[str, dict[str, str]]:
@@ -94,10 +101,18 @@ class BinanceFeed:
                 if sync.on_delta(parse.depth_delta(data, sync.book.symbol), now_ns) is Outcome.RESYNC:
                     return [FetchSnapshot(sync.book.venue_symbol)]
                 return []
+            if event == EVENT_TRADE:
+                sync = self._sync_by_venue_symbol.get(data.get("s"))  # type: ignore[arg-type]
+                if sync is None:
+                    return []  # a recording may carry trades of symbols whose book it did not keep
+                trade = parse.trade(data, sync.book.symbol)
+                if self.trade_sink is not None:
+                    self.trade_sink(trade)
+                return []
             if event == EVENT_SHUTDOWN:
                 log.info("server_shutdown", venue=VENUE)
                 return [Reconnect("serverShutdown")]
-            return []  # acks, bookTicker, trades, klines: not book data
+            return []  # acks, bookTicker, klines: not mirrored
         except parse.FrameError as exc:
             stats.bad_frames += 1
             log.warning("bad_frame", venue=VENUE, error=str(exc), frame=_excerpt(frame))

@@ -8,11 +8,12 @@ the book parses them exactly.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import orjson
 
-from connectors.base import BookDelta, BookSnapshot
+from connectors.base import BookDelta, BookSnapshot, VenueTrade
 
 
 class FrameError(ValueError):
@@ -58,6 +59,19 @@ def depth_delta(data: dict[str, Any], symbol: str) -> BookDelta:
     if not isinstance(bids, list) or not isinstance(asks, list):
         raise FrameError("b and a must be lists")
     return BookDelta(symbol, first, last, None, bids, asks)
+
+
+def trade(data: dict[str, Any], symbol: str) -> VenueTrade:
+    """A ``<sym>@trade`` event: ``{"e": "trade", "s", "t": id, "p", "q", "T": time ms, "m": buyer is maker}``."""
+    try:
+        tid, price, qty, t, maker = data["t"], Decimal(data["p"]), Decimal(data["q"]), data["T"], data["m"]
+    except (KeyError, TypeError, ArithmeticError) as exc:
+        raise FrameError(f"bad trade: {exc!r}") from None
+    if type(tid) is not int or type(t) is not int or type(maker) is not bool:
+        raise FrameError(f"bad trade fields t={tid!r} T={t!r} m={maker!r}")
+    if not (price.is_finite() and qty.is_finite() and price > 0 and qty > 0):
+        raise FrameError(f"bad trade price {price} or qty {qty}")
+    return VenueTrade("binance", symbol, str(tid), price, qty, t, maker)
 
 
 def book_ticker(data: dict[str, Any]) -> BookTicker:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Sequence
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 import structlog
 
 from config.instruments import Instrument
 from config.settings import VenueSettings
-from connectors.base import Action, Send, VenueHealth
+from connectors.base import Action, Send, TradeSink, VenueHealth, VenueTrade
 from connectors.book import VenueBook
 from connectors.booksync import BookSync, Outcome
 from connectors.htx.constants import (
@@ -29,6 +30,7 @@ from connectors.htx.constants import (
     MODES,
     REQ_SPACING_NS,
     REQ_TIMEOUT_NS,
+    TRADE_TOPIC,
     VENUE,
     WS_HOSTS,
     WS_PATH,
@@ -42,6 +44,7 @@ from connectors.htx.parse import (
     HtxMbpUpdate,
     HtxMessage,
     HtxPing,
+    HtxTrades,
     parse_frame,
     split_topic,
     to_delta,
@@ -106,6 +109,7 @@ class HtxFeed:
             )
         self.error_answers = 0  # {"status":"error"} answers from the venue
         self.pongs_sent = 0
+        self.trade_sink: TradeSink | None = None  # where public trades go (router/market.py sets it)
         self.acked: set[str] = set()  # topics the venue confirmed
         self._ids = 0
         self._req_queue: deque[str] = deque()  # canonical symbols waiting for a REQ
@@ -120,6 +124,9 @@ class HtxFeed:
         actions: list[Action] = []
         for inst in self.instruments.values():
             actions.append(Send(_json_text({"sub": self._topic(inst.venue_symbol), "id": self._new_id("sub")})))
+            if self.mode == "step0" and self.settings.trades:  # /feed (mbp) does not serve trade.detail
+                topic = TRADE_TOPIC.format(symbol=inst.venue_symbol)
+                actions.append(Send(_json_text({"sub": topic, "id": self._new_id("sub")})))
             if self.mode == "mbp":
                 self._req_queue.append(inst.symbol)
         actions.extend(self._next_req(now_ns))
@@ -169,12 +176,22 @@ class HtxFeed:
             return self._after(symbol, outcome)
         if isinstance(msg, HtxDepth):
             return self._on_depth(msg, now_ns)
+        if isinstance(msg, HtxTrades):
+            inst = self.instruments.get(msg.venue_symbol)
+            if inst is not None and self.trade_sink is not None:
+                for tid, price, amount, ts, direction in msg.items:
+                    self.trade_sink(
+                        VenueTrade(
+                            VENUE, inst.symbol, str(tid), Decimal(price), Decimal(amount), ts, direction == "sell"
+                        )
+                    )
+            return []
         if isinstance(msg, HtxErrorAnswer):
             self._on_error(msg)
         elif isinstance(msg, HtxAck):
             self.acked.add(msg.topic)
             log.debug("htx_subscribed", topic=msg.topic, id=msg.id)
-        return []  # other topics (trade.detail, ...) are not mirrored
+        return []  # other topics (kline, ...) are not mirrored
 
     def _on_depth(self, msg: HtxDepth, now_ns: int) -> list[Action]:
         if self.mode != "step0":

@@ -78,12 +78,21 @@ class HtxMbpSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class HtxOther:
-    """A well-formed frame on a topic we do not mirror (``trade.detail``, ...)."""
+    """A well-formed frame on a topic we do not mirror (``kline``, ...)."""
 
     topic: str
 
 
-HtxMessage = HtxPing | HtxAck | HtxErrorAnswer | HtxDepth | HtxMbpUpdate | HtxMbpSnapshot | HtxOther
+@dataclass(frozen=True, slots=True)
+class HtxTrades:
+    """One ``market.<sym>.trade.detail`` push: ``tick.data`` items ``{"tradeId", "amount", "price", "ts",
+    "direction"}`` (the taker's side)."""
+
+    venue_symbol: str
+    items: list[tuple[int, Any, Any, int, str]]  # (tradeId, price, amount, ts ms, direction)
+
+
+HtxMessage = HtxPing | HtxAck | HtxErrorAnswer | HtxDepth | HtxMbpUpdate | HtxMbpSnapshot | HtxTrades | HtxOther
 
 
 _NUMBER_TYPES = (JsonNumber, int)
@@ -156,6 +165,22 @@ def parse_message(msg: Any) -> HtxMessage:
                 _levels(tick.get("bids", []), "bids"),
                 _levels(tick.get("asks", []), "asks"),
             )
+        if kind == "trade.detail":
+            trade_tick = _dict(msg.get("tick"), "tick")
+            rows = trade_tick.get("data")
+            if not isinstance(rows, list):
+                raise HtxFrameError("trade.detail tick.data was not a list")
+            items = []
+            for raw in rows:
+                d = _dict(raw, "trade")
+                price, amount = d.get("price"), d.get("amount")
+                if type(price) not in _NUMBER_TYPES or type(amount) not in _NUMBER_TYPES:
+                    raise HtxFrameError(f"trade was {d!r}, expected numeric price and amount")
+                direction = d.get("direction")
+                if direction not in ("buy", "sell"):
+                    raise HtxFrameError(f"trade direction was {direction!r}")
+                items.append((_int(d.get("tradeId"), "tradeId"), price, amount, _int(d.get("ts"), "ts"), direction))
+            return HtxTrades(sym, items)
         return HtxOther(topic)
     if msg.get("status") == "ok":
         return HtxAck(msg.get("id"), "")

@@ -12,6 +12,7 @@ ASSET_PAIRS_PATH = "/0/public/AssetPairs"
 CAPTURE_HOSTS: tuple[str, ...] = ("kraken.com",)
 
 BOOK_CHANNEL = "book"
+TRADE_CHANNEL = "trade"
 HEARTBEAT_CHANNEL = "heartbeat"
 STATUS_CHANNEL = "status"
 

@@ -18,11 +18,20 @@ import structlog
 
 from config.instruments import Instrument
 from config.settings import VenueSettings
-from connectors.base import Action, BookDelta, BookSnapshot, FeedStats, Send, VenueHealth
+from connectors.base import Action, BookDelta, BookSnapshot, FeedStats, Send, TradeSink, VenueHealth
 from connectors.book import VenueBook
 from connectors.booksync import BookSync, Checksum, Outcome
 from connectors.kraken.checksum import book_checksum
-from connectors.kraken.constants import BOOK_CHANNEL, BOOK_DEPTHS, PING_V1, PING_V2, VENUE, WS_URL_V1, WS_URL_V2
+from connectors.kraken.constants import (
+    BOOK_CHANNEL,
+    BOOK_DEPTHS,
+    PING_V1,
+    PING_V2,
+    TRADE_CHANNEL,
+    VENUE,
+    WS_URL_V1,
+    WS_URL_V2,
+)
 from connectors.kraken.parse import (
     KrakenEvent,
     KrakenParseError,
@@ -32,6 +41,7 @@ from connectors.kraken.parse import (
     parse_v1_event,
     parse_v2_book,
     parse_v2_event,
+    parse_v2_trades,
 )
 from connectors.kraken.sequencer import KrakenSequencer
 
@@ -95,6 +105,8 @@ class KrakenFeed:
         self._req_ids = itertools.count(1)
         self.checksums_ok = 0  # updates whose checksum validated
         self.errors = 0  # error answers from the venue (subscription refused, ...)
+        self.trade_sink: TradeSink | None = None  # where public trades go (v2 only; router/market.py sets it)
+        self._last_trade: dict[str, int] = {}  # per symbol, the last trade id passed on (a resubscribe repeats some)
         for inst in instruments:
             self._add(inst)
 
@@ -151,6 +163,11 @@ class KrakenFeed:
             {"event": method, "pair": wire, "subscription": {"name": BOOK_CHANNEL, "depth": self.depth}}
         ).decode()
 
+    def trade_subscribe_frame(self, symbols: Iterable[str]) -> str:
+        """The v2 subscribe frame for the ``trade`` channel (its snapshot: the last 50 trades)."""
+        params = {"channel": TRADE_CHANNEL, "symbol": [self.wire_symbols[s] for s in symbols], "snapshot": True}
+        return orjson.dumps({"method": "subscribe", "params": params, "req_id": next(self._req_ids)}).decode()
+
     # ----- the FeedHandler protocol -----
     def on_open(self, now_ns: int) -> list[Action]:
         for sym, sync in self.syncs.items():
@@ -161,7 +178,10 @@ class KrakenFeed:
         self.health.stats.connected = True
         if not self.books:
             return []
-        return [Send(self.subscribe_frame(self.books))]
+        actions: list[Action] = [Send(self.subscribe_frame(self.books))]
+        if self.version == 2 and self.settings.trades:
+            actions.append(Send(self.trade_subscribe_frame(self.books)))
+        return actions
 
     def on_close(self) -> None:
         self.health.stats.connected = False
@@ -214,6 +234,15 @@ class KrakenFeed:
                     self.wire_dp[item.symbol] = seen if old is None else (max(old[0], seen[0]), max(old[1], seen[1]))
                 actions += self._apply(item, now_ns)
             return actions
+        if msg.get("channel") == TRADE_CHANNEL:
+            for trade in parse_v2_trades(msg, self._by_wire):
+                tid = int(trade.trade_id)
+                if tid <= self._last_trade.get(trade.symbol, -1):
+                    continue  # already passed on (a snapshot after a resubscribe repeats recent trades)
+                self._last_trade[trade.symbol] = tid
+                if self.trade_sink is not None:
+                    self.trade_sink(trade)
+            return []
         return self._on_event(parse_v2_event(msg))
 
     # ----- shared -----

@@ -10,11 +10,13 @@ Anything malformed raises ``KrakenParseError``; nothing here touches a book.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import orjson
 
-from connectors.base import BookDelta, BookSnapshot
+from connectors.base import BookDelta, BookSnapshot, VenueTrade
 from connectors.numbers import JsonNumber, loads_exact, loads_numbers_as_text
 
 _UINT32_MAX = 2**32 - 1
@@ -204,6 +206,48 @@ def parse_v2_book(msg: Mapping[str, Any], symbols: Mapping[str, str]) -> list[Bo
         else:
             out.append(BookDelta(symbol, None, None, None, bids, asks, checksum))
     return out
+
+
+def parse_v2_trades(msg: Mapping[str, Any], symbols: Mapping[str, str]) -> list[VenueTrade]:
+    """A v2 ``trade`` message (snapshot or update) -> trades; ``{"symbol", "side", "price", "qty", "trade_id",
+    "timestamp"}`` per item, ``side`` the taker's."""
+    data = msg.get("data")
+    if msg.get("type") not in ("snapshot", "update") or not isinstance(data, list):
+        raise KrakenParseError(f"trade message had type {msg.get('type')!r}")
+    out = []
+    for item in data:
+        if not isinstance(item, dict):
+            raise KrakenParseError("trade data item was not an object")
+        symbol = _canonical(symbols, item.get("symbol"))
+        price, qty, side, tid = item.get("price"), item.get("qty"), item.get("side"), item.get("trade_id")
+        if not _is_number(price) or not _is_number(qty) or side not in ("buy", "sell") or type(tid) is not int:
+            raise KrakenParseError(f"trade was {item!r}, expected numeric price and qty, a side and a trade_id")
+        out.append(
+            VenueTrade(
+                "kraken",
+                symbol,
+                str(tid),
+                Decimal(str(price)),
+                Decimal(str(qty)),
+                _rfc3339_ms(item.get("timestamp")),
+                side == "sell",
+            )
+        )
+    return out
+
+
+def _rfc3339_ms(value: Any) -> int:
+    """``2026-01-01T00:00:01.234567Z`` -> epoch milliseconds (UTC), exact."""
+    if type(value) is not str or not value.endswith("Z") or len(value) < 20:
+        raise KrakenParseError(f"timestamp was {value!r}, expected RFC 3339 in UTC")
+    try:
+        whole = datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        raise KrakenParseError(f"timestamp was {value!r}, expected RFC 3339 in UTC") from None
+    frac = value[20:-1] if value[19] == "." else ""
+    if not frac.isdigit() and frac:
+        raise KrakenParseError(f"timestamp was {value!r}, expected RFC 3339 in UTC")
+    return int(whole.timestamp()) * 1000 + int((frac + "000")[:3])
 
 
 def parse_v2_event(msg: Mapping[str, Any]) -> KrakenEvent:

@@ -19,7 +19,7 @@ import orjson
 from aiohttp import web
 
 from connectors.capture import LineKind, read_capture
-from connectors.simulators.market import Change, MarketGenerator
+from connectors.simulators.market import Change, MarketGenerator, SimTrade
 from connectors.simulators.server import Client, SimServer
 
 
@@ -77,10 +77,13 @@ class BinanceSimulator(SimServer):
     async def _stream(self, request: web.Request, streams: list[str], *, combined: bool) -> web.StreamResponse:
         async def on_open(client: Client) -> None:
             client.state["combined"] = combined
+            client.state["trades"] = set()
             for name in streams:
                 sym, _, kind = name.partition("@")
                 if kind.startswith("depth"):
                     client.symbols.add(sym.upper())
+                elif kind == "trade":
+                    client.state["trades"].add(sym.upper())
             if self.capture_frames:
                 client.state["task"] = asyncio.create_task(
                     self.play_recorded(client, self.capture_frames, self.capture_speed)
@@ -95,8 +98,9 @@ class BinanceSimulator(SimServer):
                 await client.send(orjson.dumps({"error": {"code": 2, "msg": "Invalid request"}}).decode())
                 return
             for name in params:
-                sym = str(name).partition("@")[0].upper()
-                (client.symbols.add if method == "SUBSCRIBE" else client.symbols.discard)(sym)
+                sym, _, kind = str(name).partition("@")
+                target = client.state["trades"] if kind == "trade" else client.symbols
+                (target.add if method == "SUBSCRIBE" else target.discard)(sym.upper())
             await client.send(orjson.dumps({"result": None, "id": req_id}).decode())
 
         return await self.serve_ws(request, on_text, on_open)
@@ -195,6 +199,16 @@ class BinanceSimulator(SimServer):
         wrapped = orjson.dumps({"stream": stream, "data": data}).decode()
         for client in self.subscribers(symbol):
             await self.send_book_frame(client, wrapped if client.state.get("combined") else raw, symbol)
+
+    async def publish_trade(self, symbol: str, trade_id: int, trade: SimTrade) -> None:
+        t = time.time_ns() // 1_000_000
+        data = {"e": "trade", "E": t, "s": symbol, "t": trade_id, "p": _fmt(trade.price), "q": _fmt(trade.qty),
+                "T": t, "m": not trade.taker_buy, "M": True}  # fmt: skip
+        raw = orjson.dumps(data).decode()
+        wrapped = orjson.dumps({"stream": f"{symbol.lower()}@trade", "data": data}).decode()
+        for client in list(self.clients):
+            if symbol in client.state.get("trades", ()):
+                await client.send(wrapped if client.state.get("combined") else raw)
 
     async def server_shutdown(self) -> None:
         """Announce a shutdown the way Binance does before it closes connections."""

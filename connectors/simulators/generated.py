@@ -77,6 +77,9 @@ PROFILES = {
 }  # fmt: skip
 SETTINGS: dict[str, VenueSettings] = {"binance": BinanceSettings(), "kraken": KrakenSettings(), "htx": HtxSettings()}
 HTX_PING_NS = 5 * S
+# Public trades a second per symbol, on the venues whose feed subscribes to them on the book's connection
+# (Binance ``@trade`` on the combined stream, Kraken v2 ``trade``; HTX serves ``trade.detail`` on /ws, not /feed).
+TRADE_RATE = {"binance": 1.5, "kraken": 0.6}
 HTX_LEVELS = 150
 KRAKEN_DEPTH = 100
 
@@ -265,6 +268,11 @@ class _Sim:
         self.htx_seq: dict[str, int] = {}
         self.htx_subscribed: set[str] = set()
         self.instruments: dict[str, dict[str, Instrument]] = {}
+        self.trade_subscribed: set[tuple[str, str]] = set()  # (venue, symbol) whose client asked for trades
+        self.trade_ids: dict[tuple[str, str], int] = {}
+        # nosec B311 below: seeded, reproducible market simulation, not security
+        self.trade_rng = {v: random.Random(f"{seed}:trades:{v}") for v in venues}  # nosec B311
+        self.trade_net_rng = {v: random.Random(f"{seed}:trade-net:{v}") for v in venues}  # nosec B311
 
     def _dislocations(self) -> list[Dislocation]:
         rng, out = random.Random(self.rng.random()), []  # nosec B311 # seeded pseudo-random market simulation, not security
@@ -292,10 +300,11 @@ class _Sim:
     def at(self, t_ns: int, fn: Callable[..., None], *args: Any) -> None:
         heapq.heappush(self.heap, (t_ns, next(self.seq), fn, args))
 
-    def deliver(self, venue: str, t_server: int, frame: str | bytes) -> None:
+    def deliver(self, venue: str, t_server: int, frame: str | bytes, *, net: random.Random | None = None) -> None:
         """Send a frame from the venue: it reaches us after the latency, in order."""
         prof = PROFILES[venue]
-        t = t_server + int((prof.latency_ms + self.net_rng[venue].uniform(0, prof.jitter_ms)) * MS)
+        jitter = (net or self.net_rng[venue]).uniform(0, prof.jitter_ms)
+        t = t_server + int((prof.latency_ms + jitter) * MS)
         t = max(t, self.last_delivery.get(venue, 0) + 1000)
         self.last_delivery[venue] = t
         self.at(t, self._receive, venue, frame)
@@ -333,6 +342,9 @@ class _Sim:
                 for s in SYMBOLS:
                     self.at(T0_NS + 100 * MS, self._htx_emit, s.symbol)
                 self.at(T0_NS + HTX_PING_NS, self._htx_ping)
+            if venue in TRADE_RATE:
+                for s in SYMBOLS:
+                    self.at(T0_NS + 500 * MS, self._trade, venue, s.symbol)
         while self.heap:
             t, _, fn, args = heapq.heappop(self.heap)
             if t > self.end_ns:
@@ -359,6 +371,8 @@ class _Sim:
             else (_URLS[venue] if venue != "kraken" or self.kraken_version == 2 else "wss://ws.kraken.com")
         )
         self.writer.write(t, venue, f"{venue}-1", "open", "", url)
+        if venue == "binance" and "@trade" in url:
+            self.trade_subscribed |= {("binance", s.symbol) for s in SYMBOLS}
         self.last_delivery[venue] = t
         if venue == "kraken":
             status = ({"channel": "status", "type": "update",
@@ -391,6 +405,31 @@ class _Sim:
             self._kr_update(t, symbol)
         nxt = t + max(MS, int(book.rng.expovariate(1 / prof.update_ms) * MS))
         self.at(nxt, self._market, venue, symbol)
+
+    # ----- public trades: a taker lifts the best ask or hits the best bid (the book itself is not changed) -----
+    def _trade(self, t: int, venue: str, symbol: str) -> None:
+        rng, prof = self.trade_rng[venue], PROFILES[venue]
+        book = self.books[(venue, symbol)]
+        buy = rng.random() < 0.5
+        price = (min(book.asks) if buy else max(book.bids)) if (book.asks and book.bids) else None
+        lots = max(1, int(prof.base_qty[symbol] * 0.3 * rng.lognormvariate(0, 1) * book.lot_per_unit))
+        if price is not None and (venue, symbol) in self.trade_subscribed:
+            tid = self.trade_ids[(venue, symbol)] = self.trade_ids.get((venue, symbol), 5_000_000) + 1
+            pdp, qdp = prof.price_dp[symbol], prof.qty_dp[symbol]
+            if venue == "binance":
+                vs = self.instruments["binance"][symbol].venue_symbol
+                data = {"e": "trade", "E": t // MS, "s": vs, "t": tid, "p": _bn(price, pdp), "q": _bn(lots, qdp),
+                        "T": t // MS, "m": not buy, "M": True}  # fmt: skip
+                frame = orjson.dumps({"stream": f"{vs.lower()}@trade", "data": data}).decode()
+            else:
+                side = "buy" if buy else "sell"
+                frame = (
+                    f'{{"channel":"trade","type":"update","data":[{{"symbol":"{symbol}","side":"{side}",'
+                    f'"price":{_num(price, pdp)},"qty":{_num(lots, qdp)},"ord_type":"market","trade_id":{tid},'
+                    f'"timestamp":"{_rfc3339(t)}"}}]}}'
+                )
+            self.deliver(venue, t, frame, net=self.trade_net_rng[venue])
+        self.at(t + max(MS, int(rng.expovariate(TRADE_RATE[venue]) * S)), self._trade, venue, symbol)
 
     # ----- Binance -----
     def _bn_emit(self, t: int, symbol: str) -> None:
@@ -441,6 +480,17 @@ class _Sim:
     def _kr_request(self, t: int, msg: dict[str, Any]) -> None:
         if self.kraken_version == 2:
             params = msg.get("params") or {}
+            if params.get("channel") == "trade":
+                for wire in params.get("symbol", []):
+                    stamp = _rfc3339(t)
+                    ack = {"method": "subscribe", "req_id": msg.get("req_id"),
+                           "result": {"channel": "trade", "snapshot": True, "symbol": wire},
+                           "success": True, "time_in": stamp, "time_out": stamp}  # fmt: skip
+                    self.deliver("kraken", t, orjson.dumps(ack).decode())
+                    sym = self._kr_symbol(wire)
+                    if sym is not None:
+                        self.trade_subscribed.add(("kraken", sym))
+                return
             for wire in params.get("symbol", []):
                 sym = self._kr_symbol(wire)
                 stamp = _rfc3339(t)

@@ -34,7 +34,7 @@ from connectors.htx.constants import (
     SYMBOLS_PATH,
 )
 from connectors.numbers import loads_exact
-from connectors.simulators.market import Change, MarketGenerator
+from connectors.simulators.market import Change, MarketGenerator, SimTrade
 from connectors.simulators.server import Client, SimServer
 
 log = structlog.get_logger(__name__)
@@ -231,6 +231,11 @@ class HtxSimulator(SimServer):
                 client.state["replay"] = True
                 client.state["tasks"].append(asyncio.create_task(self._replay_capture(client)))
             return
+        parts = topic.split(".") if isinstance(topic, str) else []
+        if client.state["endpoint"] == "ws" and parts[2:] == ["trade", "detail"] and parts[1] in self.books:
+            client.state["topics"].add(topic)  # public trades: served on /ws only, as HTX does
+            await client.send(encode_frame({"id": msg.get("id"), "status": "ok", "subbed": topic, "ts": _ms()}))
+            return
         route = self._route(client, topic)
         if route is None:
             await self._error(client, msg.get("id"), "bad-request", f"invalid topic {topic}")
@@ -277,6 +282,16 @@ class HtxSimulator(SimServer):
             bids, asks = self.books[sym].top(levels)
             view = self.views[(sym, levels)] = _View(dict(bids), dict(asks), self.seq[sym])
         return view
+
+    async def publish_trade(self, symbol: str, trade_id: int, trade: SimTrade) -> None:
+        topic = f"market.{symbol}.trade.detail"
+        now = _ms()
+        item = {"id": trade_id * 1000, "ts": now, "tradeId": trade_id, "amount": trade.qty, "price": trade.price,
+                "direction": "buy" if trade.taker_buy else "sell"}  # fmt: skip
+        frame = encode_frame({"ch": topic, "ts": now, "tick": {"id": trade_id, "ts": now, "data": [item]}})
+        for client in list(self.clients):
+            if topic in client.state.get("topics", ()):
+                await client.send(frame)
 
     async def publish(self, symbol: str, changes: list[Change]) -> None:
         self.seq[symbol] += self.rng.randint(*self.seq_steps)

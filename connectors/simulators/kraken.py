@@ -27,7 +27,7 @@ from config.instruments import Instrument
 from connectors.capture import LineKind, read_capture
 from connectors.kraken.checksum import checksum_of_decimals, format_fixed
 from connectors.kraken.constants import ASSET_PAIRS_PATH, BOOK_CHANNEL, BOOK_DEPTHS, CHECKSUM_LEVELS
-from connectors.simulators.market import Change, MarketGenerator
+from connectors.simulators.market import Change, MarketGenerator, SimTrade
 from connectors.simulators.server import Client, SimServer
 
 Level = tuple[Decimal, Decimal]
@@ -215,6 +215,18 @@ class KrakenSimulator(SimServer):
             )
             return
         params = msg.get("params") or {}
+        if method in ("subscribe", "unsubscribe") and params.get("channel") == "trade":
+            trades: set[str] = client.state.setdefault("trades", set())
+            for symbol in params.get("symbol") or []:
+                base = {"method": method, "req_id": req_id, **stamp, "time_out": _now_rfc3339()}
+                if symbol not in self.generators:
+                    refusal = {"error": f"Currency pair not supported {symbol}", "success": False, "symbol": symbol}
+                    await client.send(orjson.dumps({**refusal, **base}).decode())
+                    continue
+                (trades.add if method == "subscribe" else trades.discard)(symbol)
+                result = {"channel": "trade", "snapshot": True, "symbol": symbol}
+                await client.send(orjson.dumps({**base, "result": result, "success": True}).decode())
+            return
         if method not in ("subscribe", "unsubscribe") or params.get("channel") != BOOK_CHANNEL:
             await client.send(
                 orjson.dumps(
@@ -337,6 +349,17 @@ class KrakenSimulator(SimServer):
             }
             frame = orjson.dumps([chan, body, f"book-{depth}", self.instruments[symbol].venue_symbol]).decode()
         await client.send(frame)  # snapshots bypass the drop/reorder plan: a lost one could never be noticed
+
+    async def publish_trade(self, symbol: str, trade_id: int, trade: SimTrade) -> None:
+        side = "buy" if trade.taker_buy else "sell"
+        price, qty = _num(trade.price), _num(trade.qty)
+        frame = (
+            f'{{"channel":"trade","type":"update","data":[{{"symbol":"{symbol}","side":"{side}","price":{price},'
+            f'"qty":{qty},"ord_type":"market","trade_id":{trade_id},"timestamp":"{_now_rfc3339()}"}}]}}'
+        )
+        for client in list(self.clients):
+            if client.state.get("version") == 2 and symbol in client.state.get("trades", ()):
+                await client.send(frame)
 
     async def publish(self, symbol: str, changes: list[Change]) -> None:
         if self.faults.is_stalled:

@@ -20,6 +20,15 @@ class Change:
     qty: Decimal  # absolute; zero removes the level
 
 
+@dataclass(frozen=True, slots=True)
+class SimTrade:
+    """A public trade: a taker lifting the best ask (``taker_buy``) or hitting the best bid."""
+
+    price: Decimal
+    qty: Decimal
+    taker_buy: bool
+
+
 @dataclass(slots=True)
 class SimBook:
     bids: dict[Decimal, Decimal] = field(default_factory=dict)
@@ -55,10 +64,21 @@ class MarketGenerator:
     levels: int = 50
     seed: int = 1
     changes_per_step: tuple[int, int] = (1, 6)
+    trade_chance: float = 0.3  # a public trade after a step, this often
     rng: random.Random = field(init=False)
+    trade_rng: random.Random = field(init=False)  # its own stream: trades never change the book sequence
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)  # nosec B311 # seeded pseudo-random market simulation, not security
+        self.trade_rng = random.Random(f"{self.seed}:trades")  # nosec B311 # the same, for public trades
+
+    def trade(self, book: SimBook) -> SimTrade | None:
+        """Maybe a public trade at the touch (the book is left as it is)."""
+        rng = self.trade_rng
+        if rng.random() >= self.trade_chance or not book.bids or not book.asks:
+            return None
+        buy = rng.random() < 0.5
+        return SimTrade(min(book.asks) if buy else max(book.bids), self.lot * rng.randint(1, 500), buy)
 
     def _qty(self) -> Decimal:
         return self.lot * self.rng.randint(1, 5000)

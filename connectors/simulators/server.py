@@ -20,7 +20,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from connectors.simulators.faults import Faults
-from connectors.simulators.market import Change, MarketGenerator, SimBook
+from connectors.simulators.market import Change, MarketGenerator, SimBook, SimTrade
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +59,7 @@ class SimServer:
         self.faults = Faults()
         self.clients: list[Client] = []
         self.ticks = 0
+        self.trade_ids: dict[str, int] = {}
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._tick_task: asyncio.Task[None] | None = None
@@ -72,6 +73,9 @@ class SimServer:
     async def publish(self, symbol: str, changes: list[Change]) -> None:
         """Send one market step's changes for ``symbol`` to its subscribers, in the venue's format."""
         raise NotImplementedError
+
+    async def publish_trade(self, symbol: str, trade_id: int, trade: SimTrade) -> None:
+        """Send one public trade to the clients following ``symbol``'s trades (venues without them: nothing)."""
 
     # ----- lifecycle -----
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -125,6 +129,10 @@ class SimServer:
                     changes = gen.step(self.books[sym])
                     if changes:
                         await self.publish(sym, changes)
+                    trade = gen.trade(self.books[sym])
+                    if trade is not None:
+                        self.trade_ids[sym] = self.trade_ids.get(sym, 0) + 1
+                        await self.publish_trade(sym, self.trade_ids[sym], trade)
 
     async def _tick_loop(self) -> None:
         while True:

@@ -1,4 +1,9 @@
-"""Public market endpoints: ping, time, exchangeInfo, depth, trades, klines, tickers, avgPrice."""
+"""Public market endpoints: ping, time, exchangeInfo, depth, trades, klines, tickers, avgPrice.
+
+Depth and bookTicker come from the published book (never crossed or locked, router/published.py). Trades,
+klines, tickers and avgPrice come from the market as a whole: the venues' public trades (Binance, Kraken,
+HTX, mirrored by the connectors) and Braid's own client fills, one id sequence per symbol (marketdata.py).
+"""
 
 from __future__ import annotations
 
@@ -12,28 +17,12 @@ from domain import now_ms
 from gateway.api import errors
 from gateway.api.context import CTX, endpoint, params_of
 from gateway.api.errors import json_response
+from gateway.api.market_candles import INTERVALS, parse_time_zone, parse_window
 from gateway.api.marketdata import fmt
 from gateway.binance_errors import RequestError
 
 ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET"]
 _DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
-_INTERVALS = {
-    "1s": 1_000,
-    "1m": 60_000,
-    "3m": 180_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "30m": 1_800_000,
-    "1h": 3_600_000,
-    "2h": 7_200_000,
-    "4h": 14_400_000,
-    "6h": 21_600_000,
-    "8h": 28_800_000,
-    "12h": 43_200_000,
-    "1d": 86_400_000,
-    "3d": 259_200_000,
-    "1w": 604_800_000,
-}
 
 
 def _dec(d: Decimal) -> str:
@@ -147,7 +136,7 @@ async def ping(request: web.Request) -> web.Response:
 
 @endpoint(weight=1)
 async def server_time(request: web.Request) -> web.Response:
-    return json_response({"serverTime": now_ms()})
+    return json_response({"serverTime": request.app[CTX].auth.clock_ms()})  # the clock signatures are checked on
 
 
 @endpoint(weight=20)
@@ -186,15 +175,20 @@ async def depth(request: web.Request) -> web.Response:
 
 @endpoint(weight=25)
 async def trades(request: web.Request) -> web.Response:
+    """``trades`` (the latest) and ``historicalTrades`` (from ``fromId`` on): venue trades and Braid's own."""
     ctx = request.app[CTX]
     sym = _symbol(request)
     p = params_of(request)
     limit = p.integer("limit", default=500, lo=1, hi=1000)
-    from_id = p.integer("fromId")  # historicalTrades pages forward from an id; without it, the latest trades
+    from_id = p.integer("fromId")
+    assert sym is not None and limit is not None
+    kept = ctx.publisher.trades[sym]
     if from_id is None:
-        rows = list(ctx.publisher.trades[sym])[-limit:]  # type: ignore[index,operator]
+        rows = list(kept)[-limit:]
     else:
-        rows = [t for t in ctx.publisher.trades[sym] if t.id >= from_id][:limit]  # type: ignore[index]
+        first = kept[0].id if kept else 0
+        start = max(0, from_id - first)  # ids are consecutive in the kept window
+        rows = [kept[i] for i in range(start, min(len(kept), start + limit))]
     return json_response([t.as_rest() for t in rows])
 
 
@@ -206,37 +200,75 @@ async def agg_trades(request: web.Request) -> web.Response:
     limit = p.integer("limit", default=500, lo=1, hi=1000)
     start, end = p.integer("startTime"), p.integer("endTime")
     from_id = p.integer("fromId")
+    assert sym is not None and limit is not None
     rows = [
         t
-        for t in ctx.publisher.trades[sym]  # type: ignore[index]
+        for t in ctx.publisher.trades[sym]
         if (start is None or t.time >= start)
         and (end is None or t.time <= end)
         and (from_id is None or t.id >= from_id)
     ]
-    picked = rows[:limit] if (from_id is not None or start is not None) else rows[-limit:]  # type: ignore[operator]
+    picked = rows[:limit] if (from_id is not None or start is not None) else rows[-limit:]
     return json_response([t.as_agg() for t in picked])
 
 
 @endpoint(weight=2)
 async def klines(request: web.Request) -> web.Response:
+    """``klines`` and ``uiKlines``: every Binance interval, ``timeZone`` shifting the buckets (not the times)."""
     ctx = request.app[CTX]
     p = params_of(request)
     sym = _symbol(request)
     interval = p.required("interval")
-    if interval not in _INTERVALS:
+    if interval not in INTERVALS:
         raise errors.ApiError.of(RequestError.INVALID_INTERVAL)
     limit = p.integer("limit", default=500, lo=1, hi=1000)
-    rows = ctx.publisher.klines(sym, _INTERVALS[interval], p.integer("startTime"), p.integer("endTime"), limit)  # type: ignore[arg-type]
+    tz = parse_time_zone(p.get("timeZone"))
+    if tz is None:
+        raise errors.bad_value("timeZone")
+    assert sym is not None and limit is not None
+    rows = ctx.publisher.klines(sym, interval, p.integer("startTime"), p.integer("endTime"), limit, tz)
     return json_response(rows)
+
+
+_MINI = ("symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume", "quoteVolume", "openTime",
+         "closeTime", "firstId", "lastId", "count")  # fmt: skip
+
+
+def _ticker_type(request: web.Request) -> str:
+    kind = params_of(request).get("type") or "FULL"
+    if kind not in ("FULL", "MINI"):
+        raise errors.bad_value("type")
+    return kind
 
 
 @endpoint(weight=2)
 async def ticker_24h(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     syms = _symbols(request)
+    kind = _ticker_type(request)
     rows = [ctx.publisher.ticker_24h(s) for s in syms]
+    if kind == "MINI":
+        rows = [{k: r[k] for k in _MINI} for r in rows]
     single = params_of(request).get("symbol") is not None
     return json_response(rows[0] if single else rows)
+
+
+@endpoint(weight=4)
+async def ticker_window(request: web.Request) -> web.Response:
+    """The rolling-window ticker (``windowSize`` 1m..59m, 1h..23h, 1d..7d; default 1d)."""
+    ctx = request.app[CTX]
+    p = params_of(request)
+    if p.get("symbol") is None and p.get("symbols") is None:
+        raise errors.mandatory("symbol")
+    syms = _symbols(request)
+    kind = _ticker_type(request)
+    window = parse_window(p.get("windowSize"))
+    if window is None:
+        raise errors.bad_value("windowSize")
+    rows = [ctx.publisher.window_stats(s, window) for s in syms]
+    if kind == "MINI":
+        rows = [{k: r[k] for k in _MINI} for r in rows]
+    return json_response(rows[0] if p.get("symbol") is not None else rows)
 
 
 @endpoint(weight=2)
@@ -249,6 +281,7 @@ async def ticker_price(request: web.Request) -> web.Response:
 
 @endpoint(weight=2)
 async def book_ticker(request: web.Request) -> web.Response:
+    """The top of the published book: never crossed or locked (router/published.py)."""
     ctx = request.app[CTX]
     syms = _symbols(request)
     rows = []
@@ -262,11 +295,9 @@ async def book_ticker(request: web.Request) -> web.Response:
 async def avg_price(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     sym = _symbol(request)
-    now = now_ms()
-    recent = [t for t in ctx.publisher.trades[sym] if t.time >= now - 300_000]  # type: ignore[index]
-    vol = sum((t.qty for t in recent), Decimal(0))
-    price = sum((t.qty * t.price for t in recent), Decimal(0)) / vol if vol else ctx.publisher.price(sym)  # type: ignore[arg-type]
-    return json_response({"mins": 5, "price": fmt(price), "closeTime": now})
+    assert sym is not None
+    price, last = ctx.publisher.avg_price(sym)
+    return json_response({"mins": 5, "price": fmt(price), "closeTime": last})
 
 
 def add_routes(app: web.Application) -> None:
@@ -281,7 +312,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/v3/klines", klines)
     r.add_get("/api/v3/uiKlines", klines)
     r.add_get("/api/v3/ticker/24hr", ticker_24h)
-    r.add_get("/api/v3/ticker", ticker_24h)
+    r.add_get("/api/v3/ticker", ticker_window)
     r.add_get("/api/v3/ticker/price", ticker_price)
     r.add_get("/api/v3/ticker/bookTicker", book_ticker)
     r.add_get("/api/v3/avgPrice", avg_price)

@@ -1,10 +1,12 @@
 """Market data as Binance publishes it: a numbered depth book per symbol, its diff events, public trades.
 
-The depth a client sees is the consolidated book's top ``levels`` per side. Each refresh compares the new
-top with the last published one; if anything changed, the update id goes up by one and a ``depthUpdate``
-with ``U == u == id`` carries exactly the changed levels (quantity 0: gone). REST ``depth`` answers from
-the same published state with ``lastUpdateId == id``, so a client that buffers the stream, fetches the
-snapshot and applies events with ``U <= lastUpdateId+1 <= u`` (Binance's own procedure) keeps an exact copy.
+The depth a client sees is the published book's top ``levels`` per side: the consolidated book (every
+venue plus Braid's own resting orders) with any crossed or locked top netted out (router/published.py).
+Each refresh compares the new top with the last published one; if anything changed, the update id goes up
+by one and a ``depthUpdate`` with ``U == u == id`` carries exactly the changed levels (quantity 0: gone).
+REST ``depth`` answers from the same published state with ``lastUpdateId == id``, so a client that buffers
+the stream, fetches the snapshot and applies events with ``U <= lastUpdateId+1 <= u`` (Binance's own
+procedure) keeps an exact copy.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from decimal import Decimal
 
 import structlog
 
+from connectors.base import VenueTrade
 from domain import now_ms
-from router.consolidated import ConsolidatedBook, ConsolidatedLevel
+from gateway.api.market_candles import INTERVALS, Candle, CandleStore, aggregate, bucket_of, parse_time_zone
+from router.consolidated import ConsolidatedBook
+from router.published import PublishedBook, published_levels
 
 log = structlog.get_logger(__name__)
 ZERO = Decimal(0)
@@ -36,23 +41,10 @@ def fmt(d: Decimal | None) -> str:
     return f"{d:.8f}" if d else _ZERO_TEXT  # zero (and -0, None) is the commonest field: no formatting
 
 
-def _side(levels: list[ConsolidatedLevel]) -> dict[Decimal, Decimal]:
-    return {lvl.price: lvl.qty for lvl in levels}
-
-
 def _diff(old: dict[Decimal, Decimal], new: dict[Decimal, Decimal]) -> list[list[str]]:
     out = [[fmt(p), fmt(q)] for p, q in new.items() if old.get(p) != q]
     out += [[fmt(p), fmt(ZERO)] for p in old if p not in new]
     return out
-
-
-def _merge(venues: dict[Decimal, Decimal], own: dict[Decimal, Decimal], bids: bool, n: int) -> dict[Decimal, Decimal]:
-    out = dict(venues)
-    for p, q in own.items():
-        out[p] = out.get(p, ZERO) + q
-    if len(out) <= n:
-        return out
-    return dict(sorted(out.items(), reverse=bids)[:n])
 
 
 @dataclass
@@ -68,19 +60,20 @@ class DepthFeed:
     last_top: tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None] = (None, None, None, None)
     version: object = None  # the venue books' update stamps (and the internal version) at the last refresh
     internal: InternalLevels | None = None  # Braid's own resting orders, shown with the venues' liquidity
+    mode: PublishedBook = "netted"  # which uncrossed book is published (router/published.py)
 
-    def refresh(self) -> dict[str, object] | None:
+    def refresh(self, now_ns: int | None = None) -> dict[str, object] | None:
         """Publish the book's changes since the last refresh as one diff event (None if nothing changed)."""
-        now = time.time_ns()
+        now = now_ns or time.time_ns()
         own = self.internal(self.symbol) if self.internal is not None else (0, {}, {})
         version = (own[0], tuple((v, b.last_update_ns) for v, b in self.book.live_venue_books(now).items()))
         if version == self.version:  # no venue book moved and none came or went: nothing to compare
             return None
         self.version = version
-        bids = _side(self.book.bids(self.levels, now_ns=now))
-        asks = _side(self.book.asks(self.levels, now_ns=now))
-        if own[1] or own[2]:
-            bids, asks = _merge(bids, own[1], True, self.levels), _merge(asks, own[2], False, self.levels)
+        bid_levels, ask_levels = published_levels(
+            self.book, self.levels, self.mode, own_bids=own[1], own_asks=own[2], now_ns=now
+        )
+        bids, asks = dict(bid_levels), dict(ask_levels)
         b, a = _diff(self.bids, bids), _diff(self.asks, asks)
         if not b and not a:
             return None
@@ -127,11 +120,18 @@ class DepthFeed:
 
 @dataclass(frozen=True, slots=True)
 class PublicTrade:
+    """One trade of the market as a whole: a venue's public trade or one of Braid's own fills.
+
+    ``id`` is Braid's public trade id for the symbol (one sequence over every source, in arrival order);
+    ``source`` says where it happened: ``binance``, ``kraken``, ``htx`` (the venues' public trade streams) or
+    ``braid`` (a fill of Braid's own clients)."""
+
     id: int
     price: Decimal
     qty: Decimal
     time: int
     buyer_maker: bool
+    source: str = "braid"
 
     def as_rest(self) -> dict[str, object]:
         return {
@@ -169,9 +169,20 @@ class PublicTrade:
             "M": True,
         }
 
+    def as_agg_event(self, symbol: str) -> dict[str, object]:
+        return {"e": "aggTrade", "E": now_ms(), "s": symbol, **self.as_agg()}
+
+
+_TIMED = ("ticker", "miniTicker", "avgPrice")  # streams pushed once a second, like Binance's
+_AVG_MINS = 5
+
 
 class MarketPublisher:
-    """Depth feeds and public trades of every symbol, refreshed every ``interval_s`` while running."""
+    """Depth feeds, and the market's public trades, candles and tickers, for every symbol.
+
+    Depth is refreshed every ``interval_s``; trades (venue trades and Braid's own fills) are pushed as they
+    come, with the kline streams of the intervals someone follows; tickers and average prices once a second.
+    """
 
     def __init__(
         self,
@@ -179,21 +190,147 @@ class MarketPublisher:
         levels: int = 200,
         interval_s: float = 0.1,
         internal: InternalLevels | None = None,
+        mode: PublishedBook = "netted",
+        *,
+        trades_kept: int = 10_000,
+        seconds_kept: int = 3_600,
+        minutes_kept: int = 10_080,
     ) -> None:
-        self.feeds = {sym: DepthFeed(sym, book, levels, internal=internal) for sym, book in books.items()}
-        self.trades: dict[str, collections.deque[PublicTrade]] = {s: collections.deque(maxlen=5000) for s in books}
-        self.trade_subscribers: dict[str, set[Subscriber]] = {s: set() for s in books}
+        self.feeds = {sym: DepthFeed(sym, book, levels, internal=internal, mode=mode) for sym, book in books.items()}
+        self.by_canonical = {book.symbol: sym for sym, book in books.items()}
+        self.trades: dict[str, collections.deque[PublicTrade]] = {
+            s: collections.deque(maxlen=trades_kept) for s in books
+        }
+        self.candles = {s: CandleStore(seconds_kept, minutes_kept) for s in books}
+        self.streams: dict[str, set[Subscriber]] = {}  # trade-driven and timed streams, by lower-case name
+        self._running: dict[str, tuple[int, int, Candle]] = {}  # kline stream -> its current candle
+        self._next_id = dict.fromkeys(books, 1)
+        self._braid_seen: collections.OrderedDict[tuple[str, object], None] = collections.OrderedDict()
         self.interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
+        self._last_timed = 0.0
 
-    def add_trade(self, symbol: str, trade_id: int, price: Decimal, qty: Decimal, t: int, buyer_maker: bool) -> None:
-        tr = PublicTrade(trade_id, price, qty, t, buyer_maker)
+    # ----- trades in -----
+    def on_venue_trade(self, trade: VenueTrade) -> None:
+        """A venue's public trade (router/market.py hands every one over)."""
+        sym = self.by_canonical.get(trade.symbol)
+        if sym is not None:
+            self.add_trade(sym, trade.price, trade.qty, trade.time_ms, trade.buyer_maker, source=trade.venue)
+
+    def add_braid_fill(self, symbol: str, fill_id: object, price: Decimal, qty: Decimal, t: int, maker: bool) -> None:
+        """One of Braid's own fills, once (both parties of an internal match report the same fill)."""
+        key = (symbol, fill_id)
+        if key in self._braid_seen:
+            return
+        self._braid_seen[key] = None
+        if len(self._braid_seen) > 10_000:
+            self._braid_seen.popitem(last=False)
+        self.add_trade(symbol, price, qty, t, maker, source="braid")
+
+    def add_trade(
+        self, symbol: str, price: Decimal, qty: Decimal, t: int, buyer_maker: bool, *, source: str = "braid"
+    ) -> PublicTrade:
+        tid = self._next_id[symbol]
+        self._next_id[symbol] = tid + 1
+        tr = PublicTrade(tid, price, qty, t, buyer_maker, source)
         self.trades[symbol].append(tr)
-        subs = self.trade_subscribers.get(symbol)
-        if subs:
-            event = tr.as_event(symbol)
-            for cb in list(subs):
-                cb(event)
+        self.candles[symbol].add(tid, price, qty, t, buyer_maker)
+        low = symbol.lower()
+        streams = self.streams
+        if streams:
+            subs = streams.get(f"{low}@trade")
+            if subs:
+                self._push(subs, tr.as_event(symbol))
+            subs = streams.get(f"{low}@aggtrade")
+            if subs:
+                self._push(subs, tr.as_agg_event(symbol))
+            for name, (open_t, close_t, candle) in list(self._running.items()):
+                if name.startswith(low + "@kline_"):
+                    self._kline_trade(name, symbol, tr, open_t, close_t, candle)
+        return tr
+
+    def _kline_trade(self, name: str, symbol: str, tr: PublicTrade, open_t: int, close_t: int, c: Candle) -> None:
+        interval, _, zone = name.split("@kline_", 1)[1].partition("@")
+        tz = parse_time_zone(zone) or 0
+        subs = self.streams.get(name, set())
+        if tr.time < open_t:
+            return  # a late venue trade for a candle already closed on the stream (REST klines have it)
+        if tr.time > close_t:
+            self._push(subs, _kline_event(symbol, interval, open_t, close_t, c, closed=True))
+            open_t, close_t = bucket_of(interval, tr.time, tz)
+            c = Candle(open_t, tr.price, tr.id)
+        c.add(tr.id, tr.price, tr.qty, tr.time, tr.buyer_maker)
+        self._running[name] = (open_t, close_t, c)
+        self._push(subs, _kline_event(symbol, interval, open_t, close_t, c, closed=False))
+
+    @staticmethod
+    def _push(subs: set[Subscriber], event: dict[str, object]) -> None:
+        for cb in list(subs):
+            cb(event)
+
+    # ----- streams -----
+    def subscribe(self, stream: str, cb: Subscriber) -> Callable[[], None] | None:
+        """Follow a trade, kline, ticker or average-price stream; None if this is not one of them."""
+        sym, _, kind = stream.partition("@")
+        if stream in ("!ticker@arr", "!miniTicker@arr"):
+            name = stream.lower()
+        else:
+            symbol = sym.upper()
+            if symbol not in self.feeds:
+                return None
+            if kind.startswith("kline_"):
+                interval, _, zone = kind[6:].partition("@")  # <s>@kline_1h, or in a time zone: @kline_1h@+08:00
+                tz = parse_time_zone(zone) if zone else 0
+                if interval not in INTERVALS or tz is None:
+                    return None
+                name = f"{sym.lower()}@kline_{interval}" + (f"@{zone}" if zone else "")
+                if name not in self._running:
+                    now = now_ms()
+                    open_t, close_t = bucket_of(interval, now, tz)
+                    rows = aggregate(self.candles[symbol].base(interval), interval, tz)
+                    current = rows[-1][2] if rows and rows[-1][0] == open_t else Candle(open_t, self.price(symbol), 0)
+                    self._running[name] = (open_t, close_t, current)
+            elif kind in ("trade", "aggTrade", *_TIMED):
+                name = f"{sym.lower()}@{kind.lower()}"
+            else:
+                return None
+        subs = self.streams.setdefault(name, set())
+        subs.add(cb)
+
+        def undo() -> None:
+            subs.discard(cb)
+            if not subs:
+                self.streams.pop(name, None)
+                self._running.pop(name, None)
+
+        return undo
+
+    def push_timed(self) -> None:
+        """The once-a-second streams: ``@ticker``, ``@miniTicker``, ``@avgPrice``, ``!ticker@arr``."""
+        for name, subs in list(self.streams.items()):
+            if not subs:
+                continue
+            if name == "!ticker@arr":
+                self._push_list(subs, [self.ticker_event(s) for s in self.feeds])
+                continue
+            if name == "!miniticker@arr":
+                self._push_list(subs, [self.mini_ticker_event(s) for s in self.feeds])
+                continue
+            sym, _, kind = name.partition("@")
+            symbol = sym.upper()
+            if kind == "ticker":
+                self._push(subs, self.ticker_event(symbol))
+            elif kind == "miniticker":
+                self._push(subs, self.mini_ticker_event(symbol))
+            elif kind == "avgprice":
+                price, last = self.avg_price(symbol)
+                self._push(subs, {"e": "avgPrice", "E": now_ms(), "s": symbol, "i": f"{_AVG_MINS}m",
+                                  "w": fmt(price), "T": last})  # fmt: skip
+
+    @staticmethod
+    def _push_list(subs: set[Subscriber], events: list[dict[str, object]]) -> None:
+        for cb in list(subs):
+            cb(events)  # type: ignore[arg-type]
 
     def refresh_all(self) -> None:
         for feed in self.feeds.values():
@@ -201,6 +338,13 @@ class MarketPublisher:
                 feed.refresh()
             except Exception:  # one symbol's bad pass must not stop the others
                 log.exception("depth_refresh_failed", symbol=feed.symbol)
+        now = time.monotonic()
+        if self.streams and now - self._last_timed >= 1.0:
+            self._last_timed = now
+            try:
+                self.push_timed()
+            except Exception:
+                log.exception("timed_streams_failed")
 
     async def run(self) -> None:
         while True:
@@ -221,44 +365,84 @@ class MarketPublisher:
                 pass
             self._task = None
 
-    # ----- tickers and candles from the published state and recent trades -----
-    def ticker_24h(self, symbol: str) -> dict[str, object]:
-        feed = self.feeds[symbol]
-        bp, bq, ap, aq = feed.top()
-        now = now_ms()
-        recent = [t for t in self.trades[symbol] if t.time >= now - 86_400_000]
-        mid = (bp + ap) / 2 if bp is not None and ap is not None else (bp or ap)
-        last = recent[-1].price if recent else (mid or ZERO)
-        open_ = recent[0].price if recent else last
-        high = max((t.price for t in recent), default=last)
-        low = min((t.price for t in recent), default=last)
-        vol = sum((t.qty for t in recent), ZERO)
-        qvol = sum((t.qty * t.price for t in recent), ZERO)
-        change = last - open_
-        pct = (change / open_ * 100) if open_ else ZERO
+    # ----- tickers, average price and candles -----
+    def window_stats(self, symbol: str, window_ms: int, now: int | None = None) -> dict[str, object]:
+        """The rolling-window figures Binance's ``ticker`` and ``ticker/24hr`` share (FULL minus the book)."""
+        now = now_ms() if now is None else now
+        c = self.candles[symbol].window(now, window_ms)
+        if c is None or not c.count:
+            last = self.price(symbol)
+            return {
+                "symbol": symbol, "priceChange": fmt(ZERO), "priceChangePercent": "0.000",
+                "weightedAvgPrice": fmt(ZERO), "openPrice": fmt(ZERO), "highPrice": fmt(ZERO),
+                "lowPrice": fmt(ZERO), "lastPrice": fmt(last), "volume": fmt(ZERO), "quoteVolume": fmt(ZERO),
+                "openTime": now - window_ms, "closeTime": now, "firstId": -1, "lastId": -1, "count": 0,
+            }  # fmt: skip
+        change = c.close - c.open
+        pct = change * 100 / c.open if c.open else ZERO
         return {
             "symbol": symbol,
             "priceChange": fmt(change),
             "priceChangePercent": f"{pct:.3f}",
-            "weightedAvgPrice": fmt(qvol / vol if vol else last),
-            "prevClosePrice": fmt(open_),
-            "lastPrice": fmt(last),
-            "lastQty": fmt(recent[-1].qty if recent else ZERO),
-            "bidPrice": fmt(bp),
-            "bidQty": fmt(bq),
-            "askPrice": fmt(ap),
-            "askQty": fmt(aq),
-            "openPrice": fmt(open_),
-            "highPrice": fmt(high),
-            "lowPrice": fmt(low),
-            "volume": fmt(vol),
-            "quoteVolume": fmt(qvol),
-            "openTime": now - 86_400_000,
+            "weightedAvgPrice": fmt(c.quote_volume / c.volume if c.volume else c.close),
+            "openPrice": fmt(c.open),
+            "highPrice": fmt(c.high),
+            "lowPrice": fmt(c.low),
+            "lastPrice": fmt(c.close),
+            "volume": fmt(c.volume),
+            "quoteVolume": fmt(c.quote_volume),
+            "openTime": now - window_ms,
             "closeTime": now,
-            "firstId": recent[0].id if recent else -1,
-            "lastId": recent[-1].id if recent else -1,
-            "count": len(recent),
+            "firstId": c.first_id,
+            "lastId": c.last_id,
+            "count": c.count,
         }
+
+    def ticker_24h(self, symbol: str) -> dict[str, object]:
+        stats = self.window_stats(symbol, 86_400_000)
+        bp, bq, ap, aq = self.feeds[symbol].top()
+        trades = self.trades[symbol]
+        out = dict(stats)
+        out.update(
+            prevClosePrice=stats["openPrice"],
+            lastQty=fmt(trades[-1].qty if trades else ZERO),
+            bidPrice=fmt(bp),
+            bidQty=fmt(bq),
+            askPrice=fmt(ap),
+            askQty=fmt(aq),
+        )
+        order = ("symbol", "priceChange", "priceChangePercent", "weightedAvgPrice", "prevClosePrice", "lastPrice",
+                 "lastQty", "bidPrice", "bidQty", "askPrice", "askQty", "openPrice", "highPrice", "lowPrice",
+                 "volume", "quoteVolume", "openTime", "closeTime", "firstId", "lastId", "count")  # fmt: skip
+        return {k: out[k] for k in order}
+
+    def ticker_event(self, symbol: str) -> dict[str, object]:
+        t = self.ticker_24h(symbol)
+        return {
+            "e": "24hrTicker", "E": now_ms(), "s": symbol, "p": t["priceChange"], "P": t["priceChangePercent"],
+            "w": t["weightedAvgPrice"], "x": t["prevClosePrice"], "c": t["lastPrice"], "Q": t["lastQty"],
+            "b": t["bidPrice"], "B": t["bidQty"], "a": t["askPrice"], "A": t["askQty"], "o": t["openPrice"],
+            "h": t["highPrice"], "l": t["lowPrice"], "v": t["volume"], "q": t["quoteVolume"], "O": t["openTime"],
+            "C": t["closeTime"], "F": t["firstId"], "L": t["lastId"], "n": t["count"],
+        }  # fmt: skip
+
+    def mini_ticker_event(self, symbol: str) -> dict[str, object]:
+        t = self.window_stats(symbol, 86_400_000)
+        return {
+            "e": "24hrMiniTicker", "E": now_ms(), "s": symbol, "c": t["lastPrice"], "o": t["openPrice"],
+            "h": t["highPrice"], "l": t["lowPrice"], "v": t["volume"], "q": t["quoteVolume"],
+        }  # fmt: skip
+
+    def avg_price(self, symbol: str) -> tuple[Decimal, int]:
+        """Binance's ``avgPrice``: volume-weighted over the last 5 minutes (the last price if none), and the
+        time of the last trade."""
+        now = now_ms()
+        c = self.candles[symbol].window(now, _AVG_MINS * 60_000)
+        trades = self.trades[symbol]
+        last_time = trades[-1].time if trades else now
+        if c is None or not c.volume:
+            return self.price(symbol), last_time
+        return c.quote_volume / c.volume, last_time
 
     def price(self, symbol: str) -> Decimal:
         trades = self.trades[symbol]
@@ -270,33 +454,22 @@ class MarketPublisher:
         return bp or ap or ZERO
 
     def klines(
-        self, symbol: str, interval_ms: int, start: int | None, end: int | None, limit: int
+        self, symbol: str, interval: str, start: int | None, end: int | None, limit: int, tz_ms: int = 0
     ) -> list[list[object]]:
-        buckets: dict[int, list[PublicTrade]] = {}
-        for t in self.trades[symbol]:
-            if (start is not None and t.time < start) or (end is not None and t.time > end):
-                continue
-            buckets.setdefault(t.time // interval_ms * interval_ms, []).append(t)
-        rows = []
-        for open_time in sorted(buckets)[-limit:]:
-            ts = buckets[open_time]
-            vol = sum((t.qty for t in ts), ZERO)
-            qvol = sum((t.qty * t.price for t in ts), ZERO)
-            taker_buy = [t for t in ts if not t.buyer_maker]
-            rows.append(
-                [
-                    open_time,
-                    fmt(ts[0].price),
-                    fmt(max(t.price for t in ts)),
-                    fmt(min(t.price for t in ts)),
-                    fmt(ts[-1].price),
-                    fmt(vol),
-                    open_time + interval_ms - 1,
-                    fmt(qvol),
-                    len(ts),
-                    fmt(sum((t.qty for t in taker_buy), ZERO)),
-                    fmt(sum((t.qty * t.price for t in taker_buy), ZERO)),
-                    "0",
-                ]
-            )
-        return rows
+        return self.candles[symbol].klines(interval, start, end, limit, tz_ms)
+
+
+def _kline_event(
+    symbol: str, interval: str, open_t: int, close_t: int, c: Candle, *, closed: bool
+) -> dict[str, object]:
+    return {
+        "e": "kline",
+        "E": now_ms(),
+        "s": symbol,
+        "k": {
+            "t": open_t, "T": close_t, "s": symbol, "i": interval, "f": c.first_id if c.count else -1,
+            "L": c.last_id if c.count else -1, "o": fmt(c.open), "c": fmt(c.close), "h": fmt(c.high),
+            "l": fmt(c.low), "v": fmt(c.volume), "n": c.count, "x": closed, "q": fmt(c.quote_volume),
+            "V": fmt(c.taker_base), "Q": fmt(c.taker_quote), "B": "0",
+        },
+    }  # fmt: skip

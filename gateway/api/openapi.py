@@ -25,8 +25,9 @@ PARAMS: dict[str, str] = {
     "depth": "symbol!,limit:integer",
     "trades": "symbol!,limit:integer,fromId:integer",
     "agg_trades": "symbol!,fromId:integer,startTime:integer,endTime:integer,limit:integer",
-    "klines": "symbol!,interval!,startTime:integer,endTime:integer,limit:integer",
-    "ticker_24h": "symbol,symbols",
+    "klines": "symbol!,interval!,startTime:integer,endTime:integer,limit:integer,timeZone",
+    "ticker_24h": "symbol,symbols,type:FULL|MINI",
+    "ticker_window": "symbol,symbols,windowSize,type:FULL|MINI",
     "ticker_price": "symbol,symbols",
     "book_ticker": "symbol,symbols",
     "avg_price": "symbol!",
@@ -131,6 +132,11 @@ SCHEMAS: dict[str, dict[str, object]] = {
         "items": {"oneOf": [{"type": "integer", "format": "int64"}, {"type": "string"}]},
     },
     "Ticker24h": _object(_TICKER),
+    "TickerWindow": _object(
+        "symbol:str,priceChange:dec,priceChangePercent:dec,weightedAvgPrice:dec,openPrice:dec,highPrice:dec,"
+        "lowPrice:dec,lastPrice:dec,volume:dec,quoteVolume:dec,openTime:int,closeTime:int,firstId:int,lastId:int,"
+        "count:int"
+    ),
     "TickerPrice": _object("symbol:str,price:dec"),
     "BookTicker": _object("symbol:str,bidPrice:dec,bidQty:dec,askPrice:dec,askQty:dec"),
     "AvgPrice": _object("mins:int,price:dec,closeTime:int"),
@@ -211,6 +217,7 @@ ANSWERS: dict[str, str] = {
     "agg_trades": "[AggTrade]",
     "klines": "[Kline]",
     "ticker_24h": "Ticker24h|[Ticker24h]",
+    "ticker_window": "TickerWindow|[TickerWindow]",
     "ticker_price": "TickerPrice|[TickerPrice]",
     "book_ticker": "BookTicker|[BookTicker]",
     "avg_price": "AvgPrice",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from compliance.providers import KycWebhooks
 from config.instruments import Instrument
 from config.settings import Settings
 from connectors.book import VenueBook
+from domain import now_ms
 from gateway.api.auth import Authenticator, WalletKeys
 from gateway.api.context import ApiContext
 from gateway.api.marketdata import MarketPublisher
@@ -82,9 +84,13 @@ def build_context(
     instruments: Mapping[tuple[str, str], Instrument],
     wallets: Wallets,
     published: Mapping[str, Instrument],
+    clock_ms: Callable[[], int] | None = None,
 ) -> ApiContext:
     """The API context over ``market``: ``books`` maps a venue to its mirrored-book lookup (paper execution),
-    ``instruments`` the venues' rules, ``published`` the rules clients see per canonical symbol."""
+    ``instruments`` the venues' rules, ``published`` the rules clients see per canonical symbol. ``clock_ms``
+    is the wall clock of the service (orders' times, the engine's, signatures' windows, rate-limit windows,
+    serverTime; None: the system clock): the fault suite steps it backwards."""
+    clock = clock_ms or now_ms
     venues = {v: PaperVenue(v, lookup, taker_fee=settings.venue(v).taker_fee) for v, lookup in books.items()}
     internal = {sym: inst for sym, inst in published.items()}
     engine = MatchingEngine(list(internal.values()))
@@ -95,6 +101,7 @@ def build_context(
         engine=engine,
         settings=settings,
         compare_venues=False,
+        clock=time.time_ns if clock_ms is None else (lambda: clock() * 1_000_000),
     )
     backoffice = BackOffice.open(
         wallets.store.url, master_key=wallets.keys.master_key, schema=wallets.store.schema, settings=settings.backoffice
@@ -108,17 +115,22 @@ def build_context(
         dict(internal),
         commission_rate=settings.api_commission_rate,
         risk=PreTradeRisk(RiskLimits.from_settings(settings), account_limits=account_limits),
+        clock_ms=clock,
     )
     publisher = MarketPublisher(
         {i.base + i.quote: market.book(s) for s, i in internal.items()},
         levels=settings.api_depth_levels,
         interval_s=settings.api_depth_interval_s,
         internal=service.resting_levels,
+        mode=settings.api_published_book,
+        trades_kept=settings.api_trades_kept,
+        seconds_kept=settings.api_candle_seconds_kept,
+        minutes_kept=settings.api_candle_minutes_kept,
     )
     return ApiContext(
         service=service,
-        auth=Authenticator(WalletKeys(wallets.keys)),
-        limiter=RateLimiter(limits_from(settings)),
+        auth=Authenticator(WalletKeys(wallets.keys), clock_ms=clock),
+        limiter=RateLimiter(limits_from(settings), clock_ms=clock),
         publisher=publisher,
         backoffice=backoffice,
         kyc=None if kyc is None else KycWebhooks(kyc),

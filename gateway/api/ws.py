@@ -4,8 +4,10 @@
   connects to ``/ws/0``) or ``/ws`` with no stream: the client sends ``SUBSCRIBE``. Every request
   ``{"method","params","id"}`` gets ``{"result":...,"id":N}`` (ccxt pro fetches its snapshot on that reply).
 - Streams: ``<s>@depth`` / ``<s>@depth@100ms`` (diffs continuing REST ``lastUpdateId``), ``<s>@depth5|10|20``
-  (partial books), ``<s>@bookTicker``, ``<s>@trade``, and a listenKey (the user's ``executionReport`` and
-  ``outboundAccountPosition``).
+  (partial books), ``<s>@bookTicker`` (all from the uncrossed published book), ``<s>@trade``, ``<s>@aggTrade``,
+  ``<s>@kline_<interval>``, ``<s>@ticker``, ``<s>@miniTicker``, ``<s>@avgPrice``, ``!ticker@arr``,
+  ``!miniTicker@arr`` (the market's trades: venues' and Braid's own), and a listenKey (the user's
+  ``executionReport`` and ``outboundAccountPosition``).
 - ``/ws-api/v3``: the WebSocket API subset python-binance's ``user_socket()`` uses
   (``userDataStream.subscribe.signature``), events as ``{"subscriptionId","event"}``.
 
@@ -82,7 +84,7 @@ class Connection:
         self.listen_keys: set[str] = set()  # user streams on this connection (they end when the key expires)
         self.closed = False
 
-    def push(self, stream: str, payload: dict[str, object]) -> None:
+    def push(self, stream: str, payload: dict[str, object] | list[dict[str, object]]) -> None:
         if self.closed:
             return
         body = {"stream": stream, "data": payload} if self.combined else payload
@@ -121,6 +123,14 @@ class Connection:
             users.setdefault(account, set()).add(cb)
             self.unsubscribe[stream] = lambda: users.get(account, set()).discard(cb)
             return True
+
+        def forward(event: dict[str, object], s: str = stream) -> None:
+            self.push(s, event)
+
+        undo = pub.subscribe(stream, forward)  # trades, klines, tickers
+        if undo is not None:
+            self.unsubscribe[stream] = undo
+            return True
         sym, _, kind = stream.partition("@")
         feed = pub.feeds.get(sym.upper())
         if feed is None:
@@ -139,11 +149,6 @@ class Connection:
             cb = lambda e, s=stream: self.push(s, e)  # noqa: E731
             feed.top_subscribers.add(cb)
             self.unsubscribe[stream] = lambda: feed.top_subscribers.discard(cb)
-        elif kind in ("trade", "aggTrade"):
-            subs = pub.trade_subscribers[feed.symbol]
-            cb = lambda e, s=stream: self.push(s, e)  # noqa: E731
-            subs.add(cb)
-            self.unsubscribe[stream] = lambda: subs.discard(cb)
         else:
             return False
         return True
@@ -449,7 +454,7 @@ def _on_service_event(app: web.Application) -> Callable[[str, int, dict[str, Any
 def _on_trade(ctx: ApiContext) -> Callable[[str, TradeRecord], None]:
     def publish(symbol: str, t: TradeRecord) -> None:
         if t.symbol in ctx.publisher.trades:
-            ctx.publisher.add_trade(t.symbol, t.trade_id, t.price, t.qty, t.time, buyer_maker=not t.is_buyer)
+            ctx.publisher.add_braid_fill(t.symbol, t.trade_id, t.price, t.qty, t.time, maker=not t.is_buyer)
 
     return publish
 

@@ -141,14 +141,16 @@ async def test_serve_custody_deposit_withdraw_reserves_restart(
     assert (await wallets.ledger.balance_sheet()).ok
 
     # the deposits move into the hot wallet (deep enough already); the ledger does not change
-    assert again.sweeper is not None and len(await again.sweeper.sweep()) == 1  # BTC (USDT is not swept yet)
-    await eventually(_swept(again), timeout=10, interval=0.2, what="the BTC deposit swept into the hot wallet")
+    assert again.sweeper is not None and len(await again.sweeper.sweep()) == 2  # BTC; gas for the USDT deposit
+    assert len(await again.sweeper.sweep()) == 1  # the USDT, now that its address has the gas
+    await eventually(_swept(again), timeout=10, interval=0.2, what="the deposits swept into the hot wallet")
     assert wallets.ledger.balance(a, "BTC").free == Decimal("0.1498")
 
 
 def _swept(runtime: CustodyRuntime) -> Any:
     async def check() -> bool:
         held = await _holdings_from_nodes(runtime.settings, 2)
-        return held["BTC"]["deposit"] == 0 and held["BTC"]["hot"] > Decimal("20.1")
+        btc, usdt = held["BTC"], held["USDT"]
+        return btc["deposit"] == usdt["deposit"] == 0 and btc["hot"] > Decimal("20.1") and usdt["hot"] == 100040
 
     return check

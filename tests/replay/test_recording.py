@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from config.settings import Settings
+from connectors.base import VenueTrade, connect_trades
 from connectors.capture import read_capture
 from connectors.recording import MANIFEST, CaptureWriter, Recorder, capture_files, verify_manifest
 from connectors.replay import Replayer
@@ -35,8 +36,11 @@ async def test_recording_of_the_simulators_replays_to_the_live_books_exactly(tmp
     settings = Settings(ws_backoff_initial_s=0.05, ws_backoff_max_s=0.2).with_venue_overrides(overrides)  # type: ignore[arg-type]
     writer = CaptureWriter(tmp_path / "rec", recording="sim-test", rotate_bytes=8 * 1024)
     recorder = Recorder(writer, settings)
+    live_trades: list[VenueTrade] = []
     try:
         await recorder.start(VENUES, SYMBOLS)
+        for feed in recorder.feeds.values():
+            connect_trades(feed, live_trades.append)
         await recorder.wait_synced(timeout=8)
         base = _messages(recorder)
         await eventually(
@@ -73,7 +77,11 @@ async def test_recording_of_the_simulators_replays_to_the_live_books_exactly(tmp
     assert len(manifest["files"]) >= 2  # rotated by size
     assert manifest["frames"] == sum(f["frames"] for f in manifest["files"])
 
-    result = Replayer([folder], settings=settings).run()
+    replayed_trades: list[VenueTrade] = []
+    result = Replayer([folder], settings=settings, on_trade=replayed_trades.append).run()
+    # the public trades travel in the same recording: a replay hands over exactly the trades seen live
+    assert {t.venue for t in live_trades} >= {"binance", "kraken"}
+    assert replayed_trades[-len(live_trades) :] == live_trades
     replayed = {(f.venue, s): b.to_json(10_000) for f in result.feeds for s, b in f.books.items()}
     assert replayed == live
     assert {f.venue: f.health.stats.messages for f in result.feeds} == live_messages

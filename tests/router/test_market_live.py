@@ -50,3 +50,14 @@ async def test_disconnected_venue_reconnects_and_rejoins(market):
     await sims["kraken"].apply_fault("disconnect")
     await eventually(lambda: md.feeds["kraken"].health.stats.reconnects >= 1, timeout=3)
     await eventually(lambda: book.live_venues() == VENUES, timeout=5)
+
+
+async def test_venue_trades_come_through_the_same_sessions(market):
+    """The simulators' public trades (Binance @trade on the combined stream, Kraken v2 trade) reach the
+    market data's trade listeners, parsed exactly; HTX serves trades on /ws only, so its /feed session has none."""
+    sims, md, book = market
+    got = []
+    md.trade_listeners.append(got.append)
+    await eventually(lambda: {"binance", "kraken"} <= {t.venue for t in got}, timeout=5)
+    assert all(t.symbol == "BTC/USDT" and t.price > 0 and t.qty > 0 for t in got)
+    assert all(str(t.price) == str(t.price.normalize()) or t.venue == "binance" for t in got)

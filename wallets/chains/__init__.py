@@ -4,7 +4,10 @@ observation interface the deposit state machine implements.
 Public face: ``Observation``/``BlockRef``/``ChainConsumer``/``MemoryConsumer`` (what watchers report),
 ``AddressBook``/``WatchedAddresses`` (which addresses are watched), ``ChainWatcher``/``WatcherStore`` (the
 reorg-safe, restartable loop and its tables), ``BitcoinRPC``/``BitcoinSource`` (Bitcoin Core's JSON-RPC),
-``EvmSource`` (Ethereum and BSC through web3.py), and ``create_chain_tables``.
+``EvmSource`` (Ethereum and BSC through web3.py), and ``create_chain_tables``. Beside them: ``nodes``
+(``BitcoinNode``/``EvmNode``: broadcast, look up by txid, hot coins, balances, for withdrawals, sweeps and the
+reserves report), ``devnet`` (the local dev chains ``braid serve`` starts, and ``dev_send``), ``devchain``
+(anvil and solc-js from npm) and ``simulators`` (the Bitcoin Core regtest simulator).
 """
 
 from wallets.chains.bitcoin import (

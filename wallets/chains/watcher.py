@@ -101,6 +101,11 @@ class ChainWatcher:
         self._resumed = True
         log.info("chain watcher resumed", chain=self.chain, tip=self.tip and self.tip.height)
 
+    def reload(self) -> None:
+        """After a failure (the consumer raised): the next poll resumes from the store, re-delivering what the
+        consumer did not acknowledge, as after a restart."""
+        self._resumed = False
+
     async def poll_once(self, max_blocks: int | None = None) -> int:
         """Catch up with the node (at most ``max_blocks`` blocks); returns the number of blocks applied."""
         if not self._resumed:

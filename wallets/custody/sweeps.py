@@ -5,12 +5,13 @@ Only coins at least the coin's ``unlock_confirmations`` deep are swept (a reorg 
 deposit, and the sweep with it). Bitcoin: one transaction spends every such output of every deposit address
 to the hot address, each input signed with its deposit key (``sign_hot_btc``, wallet "deposit"). Ethereum and
 BSC: each deposit address sends its native balance, less the gas, to the hot address (``sign_hot_evm``,
-wallet "deposit").
+wallet "deposit"); one holding tokens (ERC-20/BEP-20) first gets the gas of a token transfer from the hot wallet
+(a top-up, signed by the hot key), then, the next round, sends the tokens.
 
 A sweep is not recorded before it is broadcast: it moves money between Braid's own addresses, and the chain
 itself refuses a second spend of the same outputs (Bitcoin) or the same nonce (EVM), so a crash followed by a
-new sweep cannot pay twice. Token (ERC-20/BEP-20) deposits need gas on the deposit address first (a top-up from
-the hot wallet); they are not swept yet.
+new sweep cannot pay twice. A top-up uses the hot wallet's nonce, so sweeps run in the same loop as the hot
+withdrawals (never between a withdrawal's signing and its broadcast).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import structlog
 
 from wallets.custody.btc import HotInput, UnsignedBtcTx, sign_hot_btc
 from wallets.custody.coins import Coins
-from wallets.custody.evm import sign_hot_evm, unsigned_tx
-from wallets.custody.hot_signers import DUST_SAT, NATIVE_GAS, btc_fee
+from wallets.custody.evm import sign_hot_evm, transfer_data, unsigned_tx
+from wallets.custody.hot_signers import DUST_SAT, NATIVE_GAS, TOKEN_GAS, btc_fee
 from wallets.custody.keyfile import Sealer
 from wallets.custody.public import PublicWallets
 
@@ -138,33 +139,79 @@ class Sweeper:
         return txid
 
     async def sweep_evm(self, network: str) -> list[str]:
+        """Each deposit address holding deep enough tokens: gas first (a top-up from the hot wallet when it has
+        too little), their ``transfer`` to the hot wallet the round after; otherwise its native balance less
+        the gas. Returns the txids sent."""
         node = self.evm[network]
         coin = self.coins.get(network, NATIVE[network])
         indexes = self.addresses.deposit_indexes(network)
         if coin is None or not indexes:
             return []
-        safe_block = await node.tip_height() - coin.unlock_confirmations + 1
-        if safe_block < 0:
-            return []
+        tip = await node.tip_height()
         gas_price = await node.gas_price(network)
         hot = self.public.hot_address(network)  # type: ignore[arg-type]
+        tokens = [c for c in self.coins.all if c.network == network and c.contract]
         sent = []
         for address, index in indexes.items():
-            deep = await node.balance(network, address, None, safe_block)
-            now = await node.balance(network, address, None, "pending")  # a sweep still pending spent it
-            value = min(deep, now) - NATIVE_GAS * gas_price
-            if value <= 0:
+            native = await node.balance(network, address, None, "pending")  # a sweep still pending spent it
+            token_done = False
+            for token in tokens:
+                safe = tip - token.unlock_confirmations + 1
+                if safe < 0 or token.contract is None:
+                    continue
+                units = min(
+                    await node.balance(network, address, token.contract, safe),
+                    await node.balance(network, address, token.contract, "pending"),
+                )
+                if units <= 0:
+                    continue
+                token_done = True  # the native balance stays for the gas
+                if native < TOKEN_GAS * gas_price:
+                    sent.append(await self._send(network, hot, address, TOKEN_GAS * gas_price - native, gas_price))
+                    break  # the transfer goes out next round, when the gas is there
+                sent.append(
+                    await self._send(
+                        network, address, token.contract, 0, gas_price, index, transfer_data(hot, units), TOKEN_GAS
+                    )
+                )
+                native -= TOKEN_GAS * gas_price
+            if token_done:
                 continue
-            tx = unsigned_tx(
-                chain_id=self.chain_ids[network],
-                nonce=await node.nonce(network, address),
-                to=hot,
-                value_wei=value,
-                gas=NATIVE_GAS,
-                gas_price=gas_price,
-            )
-            raw = sign_hot_evm(tx, network, self.hot_key_file, self.sealer, wallet="deposit", index=index)
-            txid = await node.broadcast(network, raw)
-            log.info("deposit swept", network=network, address=address, wei=value, txid=txid)
-            sent.append(txid)
+            safe = tip - coin.unlock_confirmations + 1
+            if safe < 0:
+                continue
+            value = min(await node.balance(network, address, None, safe), native) - NATIVE_GAS * gas_price
+            if value > 0:
+                sent.append(await self._send(network, address, hot, value, gas_price, index))
         return sent
+
+    async def _send(
+        self,
+        network: str,
+        sender: str,
+        to: str,
+        value: int,
+        gas_price: int,
+        index: int | None = None,
+        data: bytes = b"",
+        gas: int = NATIVE_GAS,
+    ) -> str:
+        """Sign (the deposit key at ``index``, or the hot key when None) and broadcast; the txid."""
+        node = self.evm[network]
+        tx = unsigned_tx(
+            chain_id=self.chain_ids[network],
+            nonce=await node.nonce(network, sender),
+            to=to,
+            value_wei=value,
+            data=data,
+            gas=gas,
+            gas_price=gas_price,
+        )
+        if index is None:
+            raw = sign_hot_evm(tx, network, self.hot_key_file, self.sealer)
+        else:
+            raw = sign_hot_evm(tx, network, self.hot_key_file, self.sealer, wallet="deposit", index=index)
+        txid = await node.broadcast(network, raw)
+        what = "gas top-up" if index is None else ("token sweep" if data else "deposit swept")
+        log.info(what, network=network, sender=sender, to=to, wei=value, txid=txid)
+        return txid

@@ -7,7 +7,12 @@ the next order placement (``fail_next_order``):
 - ``http_5xx``: the order is accepted, then a bare HTTP 5xx page is returned;
 - ``venue_unknown``: the order is accepted, then the venue's own "status unknown" error is returned
   (Binance -1007, Kraken EService:Deadline elapsed, HTX gateway-internal-error);
-- ``rate_limit``: nothing is accepted; the venue's rate-limit answer with a Retry-After header.
+- ``rate_limit``: nothing is accepted; the venue's rate-limit answer with a Retry-After header;
+- ``garbage``: the order is accepted, then a 200 answer whose body is cut off mid-JSON.
+
+``fail_next_request(path, kind, method="GET")`` makes the next such request (a query, a cancel: anything but an
+order placement) fail the same way *before* it is handled: ``timeout`` (held, then handled), ``http_5xx`` or
+``garbage`` (nothing done).
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from connectors.simulators.order_entry.matching import MatchingEngine
 
 log = structlog.get_logger(__name__)
 
-FAULTS = ("timeout", "http_5xx", "venue_unknown", "rate_limit")
+FAULTS = ("timeout", "http_5xx", "venue_unknown", "rate_limit", "garbage")
+GARBAGE = '{"symbol": "BTCUSDT", "orderId": 12, "status": "FIL'  # an answer cut off mid-way
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class FakeVenue:
         self.clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         engine.clock_ms = self.clock_ms  # one clock for timestamps and order times
         self.faults: deque[OrderFault] = deque()
+        self.request_faults: dict[str, deque[OrderFault]] = {}  # "METHOD path" -> faults for its next requests
         self.requests: list[tuple[str, str]] = []  # (method, path) in arrival order
         self.auth_failures = 0
         self._runner: web.AppRunner | None = None
@@ -76,6 +83,13 @@ class FakeVenue:
             raise ValueError(f"fault was {kind!r}, expected one of {FAULTS}")
         self.faults.append(OrderFault(kind, delay_s, status, retry_after_s))
 
+    def fail_next_request(
+        self, path: str, kind: str, *, method: str = "GET", delay_s: float = 2.0, status: int = 502
+    ) -> None:
+        if kind not in ("timeout", "http_5xx", "garbage"):
+            raise ValueError(f"request fault was {kind!r}, expected timeout, http_5xx or garbage")
+        self.request_faults.setdefault(f"{method} {path}", deque()).append(OrderFault(kind, delay_s, status))
+
     def fault_before_accept(self) -> web.Response | None:
         """Call before matching an order: a queued rate-limit fault answers instead."""
         if self.faults and self.faults[0].kind == "rate_limit":
@@ -92,16 +106,30 @@ class FakeVenue:
         if fault.kind == "timeout":
             await asyncio.sleep(fault.delay_s)
             return None
-        if fault.kind == "http_5xx":
-            return web.Response(
-                status=fault.status, text="<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html"
-            )
+        if fault.kind in ("http_5xx", "garbage"):
+            return self._broken(fault)
         return self.unknown_state_response()
+
+    @staticmethod
+    def _broken(fault: OrderFault) -> web.Response:
+        if fault.kind == "garbage":
+            return web.Response(status=200, text=GARBAGE, content_type="application/json")
+        return web.Response(
+            status=fault.status, text="<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html"
+        )
 
     # ----- lifecycle -----
     @web.middleware
     async def _log_requests(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
+        pending = self.request_faults.get(f"{request.method} {request.path}")
+        if pending:
+            fault = pending.popleft()
+            log.info("fake_venue_request_fault", venue=self.venue, path=request.path, fault=fault.kind)
+            if fault.kind == "timeout":
+                await asyncio.sleep(fault.delay_s)
+            else:
+                return self._broken(fault)
         return await handler(request)
 
     def build_app(self) -> web.Application:

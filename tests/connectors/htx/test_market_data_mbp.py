@@ -7,6 +7,7 @@ import json
 from config.settings import HtxSettings
 from connectors.base import Send
 from connectors.htx import HtxFeed
+from connectors.htx.constants import REQ_SPACING_NS
 from connectors.htx.market_data import feed_url, mbp_levels
 from tests.connectors.htx.conftest import BTC, TRIO, D, mbp, rep
 
@@ -66,16 +67,20 @@ def test_buffer_align_duplicate_gap_and_resync() -> None:
     assert book.asks() == [(D("101.50"), D("0.000001")), (D("102.00"), D("5"))]
     assert reqs(feed.on_frame(mbp("btcusdt", 100, 98, asks=[["101.00", 9]]), 100 * MS)) == []  # old: skipped
     # Any frame after 100 ms (plus our margin) carries the TRIO REQ out.
-    actions = feed.on_frame(mbp("btcusdt", 104, 103, asks=[[D("101.00"), 0], [D("101.50"), D("0.000001")]]), 121 * MS)
+    after_spacing = REQ_SPACING_NS + MS
+    actions = feed.on_frame(
+        mbp("btcusdt", 104, 103, asks=[[D("101.00"), 0], [D("101.50"), D("0.000001")]]), after_spacing
+    )
     (trio_req,) = reqs(actions)
     assert trio_req["req"] == "market.trioeth.mbp.20"
     assert book.update_id == 104 and feed.health.stats.resyncs == 0  # the duplicate was skipped
     feed.on_frame(
-        rep("trioeth", trio_req["id"], 7, [[D("9.121E-7"), D("92730.24")]], [[D("9.2E-7"), D("1")]]), 120 * MS
+        rep("trioeth", trio_req["id"], 7, [[D("9.121E-7"), D("92730.24")]], [[D("9.2E-7"), D("1")]]),
+        after_spacing + 10 * MS,
     )
     assert feed.books["TRIO/ETH"].best_bid() == (D("9.121E-7"), D("92730.24"))
     # 104 -> 107 missing: the chain breaks, the book is dropped and a new REQ goes out.
-    actions = feed.on_frame(mbp("btcusdt", 110, 107, bids=[[D("100.00"), 0]]), 300 * MS)
+    actions = feed.on_frame(mbp("btcusdt", 110, 107, bids=[[D("100.00"), 0]]), after_spacing + REQ_SPACING_NS + MS)
     (again,) = reqs(actions)
     assert again["req"] == "market.btcusdt.mbp.20" and again["id"] != btc_req["id"]
     assert not book.synced and book.bids() == [] and feed.health.stats.resyncs == 1
@@ -128,7 +133,7 @@ def test_error_answer_to_a_req_is_counted_and_asked_again_later() -> None:
     assert reqs(feed.on_frame(err, 20 * MS)) == []
     assert feed.error_answers == 1 and feed.health.stats.bad_frames == 0
     assert reqs(feed.on_frame(encode_frame({"ping": 5}), 100 * MS)) == []
-    (again,) = reqs(feed.on_frame(encode_frame({"ping": 6}), 121 * MS))
+    (again,) = reqs(feed.on_frame(encode_frame({"ping": 6}), REQ_SPACING_NS + MS))
     assert again["req"] == "market.btcusdt.mbp.20"
 
 

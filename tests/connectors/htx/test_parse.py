@@ -12,6 +12,7 @@ from connectors.htx.parse import (
     HtxMbpUpdate,
     HtxOther,
     HtxPing,
+    HtxTrades,
     parse_frame,
     split_topic,
     to_delta,
@@ -66,7 +67,16 @@ def test_rep_snapshot_and_acks_and_errors() -> None:
     )
     err = parse_frame(gz('{"id":"x","status":"error","err-code":"bad-request","err-msg":"invalid topic","ts":1}'))
     assert err == HtxErrorAnswer("x", "bad-request", "invalid topic")
-    assert parse_frame(gz('{"ch":"market.btcusdt.trade.detail","tick":{}}')) == HtxOther("market.btcusdt.trade.detail")
+    assert parse_frame(gz('{"ch":"market.btcusdt.kline.1min","tick":{}}')) == HtxOther("market.btcusdt.kline.1min")
+    trades = parse_frame(
+        gz(
+            '{"ch":"market.btcusdt.trade.detail","ts":1,"tick":{"id":7,"ts":1,"data":[{"id":70,"ts":1618678027940,'
+            '"tradeId":100045088885,"amount":20995.88,"price":9.2E-7,"direction":"buy"}]}}'
+        )
+    )
+    assert trades == HtxTrades("btcusdt", [(100045088885, "9.2E-7", "20995.88", 1618678027940, "buy")])
+    with pytest.raises(HtxFrameError):
+        parse_frame(gz('{"ch":"market.btcusdt.trade.detail","tick":{}}'))
 
 
 def test_split_topic() -> None:

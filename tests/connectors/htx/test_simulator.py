@@ -124,8 +124,12 @@ async def test_step0_over_sockets() -> None:
     async with running(sim, lambda url: HtxFeed([BTC, TRIO], HtxSettings(ws_url=url), mode="step0")) as rig:
         feed = rig.feed
         assert feed.url.endswith("/ws")
-        await eventually(lambda: len(feed.acked) == 2)
+        await eventually(lambda: len(feed.acked) == 4)  # depth.step0 and trade.detail, for both symbols
+        trades = []
+        feed.trade_sink = trades.append
         await eventually(lambda: all(b.synced for b in feed.books.values()), step=sim.step)
+        await eventually(lambda: trades, step=sim.step, what="a trade.detail push on the /ws session")
+        assert trades[0].venue == "htx" and trades[0].price > 0 and trades[0].symbol in PAIRS
         await sim.step(3)
         await eventually(lambda: all(feed.books[s].update_id == sim.version[v] for s, v in PAIRS.items()))
         for sym, vs in PAIRS.items():

@@ -149,9 +149,10 @@ def test_bad_frames_are_counted_and_never_change_a_book(capture_lines, capture_i
 # ----------------------------------------------------------------------------------------- v2
 def test_v2_subscribe_frame_and_doc_example() -> None:
     feed = KrakenFeed([MATIC], VenueSettings(depth=10))
-    (sub,) = sent(feed.on_open(0))
+    sub, trades = sent(feed.on_open(0))
     assert sub["method"] == "subscribe" and isinstance(sub["req_id"], int)
     assert sub["params"] == {"channel": "book", "symbol": ["MATIC/USD"], "depth": 10, "snapshot": True}
+    assert trades["params"] == {"channel": "trade", "symbol": ["MATIC/USD"], "snapshot": True}
     assert feed.health.stats.connected
     assert feed.on_frame((FIXTURES / "ws_book_v2_matic_snapshot.json").read_text(), 1) == []
     book = feed.books["MATIC/USD"]

@@ -225,3 +225,34 @@ async def test_mempool_payment_reported_pending_once_then_mined(rpc: BitcoinRPC,
     await rpc.call("generatetoaddress", 1, miner.address)
     await watcher.poll_once()
     assert [o.txid for o in consumer.observed] == [txid] and len(consumer.pending) == 1
+
+
+class FailingOnce(MemoryConsumer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    async def on_observed(self, observation: Any) -> None:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("consumer down")
+        await super().on_observed(observation)
+
+
+async def test_consumer_failure_then_reload_redelivers_from_the_outbox(rpc: BitcoinRPC, chain_engine: Engine) -> None:
+    miner, a, b = Key("miner"), Key("a"), Key("b")
+    book = WatchedAddresses()
+    book.add("BTC", a.address, "acct-a")
+    consumer = FailingOnce()
+    watcher = make_watcher(rpc, chain_engine, book, consumer, start_height=100)
+    txid = await fund_two(rpc, miner, a, b)
+    await rpc.call("generatetoaddress", 1, miner.address)
+    try:
+        await watcher.poll_once()
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("the consumer's failure did not stop the poll")
+    watcher.reload()  # what `braid serve`'s supervisor does before polling again
+    await watcher.poll_once()
+    assert [(o.txid, o.account) for o in consumer.observed] == [(txid, "acct-a")]  # delivered once, after all

@@ -1,5 +1,6 @@
 """Sweeps on real nodes: deposits at least ``unlock_confirmations`` deep move from the deposit addresses into the
-hot wallet (BTC on the regtest simulator, ETH on anvil), signed by the deposit keys; shallower ones stay."""
+hot wallet (BTC on the regtest simulator; ETH and the repo's ERC-20 on anvil, the token after a gas top-up from
+the hot wallet), signed by the deposit keys; shallower ones stay."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from config.custody import CustodyFlowSettings
 from tests.wallets.custody.conftest import PASSPHRASE
 from wallets.chains import BitcoinRPC
-from wallets.chains.devchain import Anvil
+from wallets.chains.devchain import Anvil, deploy_token
 from wallets.chains.devnet import BTC_PASSWORD, BTC_USER, DevChainInfo, dev_send, faucet_address
 from wallets.chains.nodes import BitcoinNode, EvmNode
 from wallets.chains.simulators import BitcoinSimulator
@@ -107,6 +108,46 @@ async def test_eth_deep_deposit_swept_less_gas(
         assert await w3.eth.get_balance(deposit) == 0  # everything, the gas included
         gained = await w3.eth.get_balance(hot) - before
         assert 0 < 10**18 - gained == receipt["gasUsed"] * receipt["effectiveGasPrice"]
+        assert await sweeper.sweep_evm("ETH") == []
+    finally:
+        await node.close()
+        await w3.provider.disconnect()
+
+
+async def test_token_deposit_gets_gas_then_is_swept(
+    anvil_eth: Anvil, ceremony: CeremonyResult, public: PublicWallets
+) -> None:
+    w3 = AsyncWeb3(AsyncHTTPProvider(anvil_eth.url))
+    node = EvmNode(anvil_eth.url)
+    try:
+        funder = (await w3.eth.accounts)[0]
+        token = await deploy_token(w3, funder)
+        hot, deposit = public.hot_address("ETH"), public.deposit_address("ETH", 31)
+        await w3.eth.send_transaction({"from": funder, "to": hot, "value": w3.to_wei(1, "ether")})
+        await token.functions.transfer(deposit, 55 * 10**6).transact({"from": funder})
+        coins = Coins(
+            c.model_copy(update={"contract": token.address}) if c.coin == "USDT" and c.network == "ETH" else c
+            for c in _coins().all
+        )
+        sweeper = Sweeper(
+            public,
+            Indexes({"ETH": {deposit: 31}}),
+            coins,
+            ceremony.hot_file,
+            Sealer(passphrase=PASSPHRASE),
+            evm={"ETH": node},
+            chain_ids={"ETH": 31337},
+        )
+        assert await sweeper.sweep_evm("ETH") == []  # not deep enough yet
+        await w3.provider.make_request("anvil_mine", [UNLOCK])  # type: ignore[arg-type]
+        hot_tokens = await token.functions.balanceOf(hot).call()
+        [top_up] = await sweeper.sweep_evm("ETH")
+        assert (await w3.eth.get_transaction(top_up))["from"] == hot  # type: ignore[arg-type]
+        assert await w3.eth.get_balance(deposit) > 0 and await token.functions.balanceOf(deposit).call() == 55 * 10**6
+        [transfer] = await sweeper.sweep_evm("ETH")  # the next round: the gas is there
+        assert (await w3.eth.get_transaction_receipt(transfer))["status"] == 1  # type: ignore[arg-type]
+        assert await token.functions.balanceOf(deposit).call() == 0
+        assert await token.functions.balanceOf(hot).call() == hot_tokens + 55 * 10**6
         assert await sweeper.sweep_evm("ETH") == []
     finally:
         await node.close()

@@ -5,10 +5,14 @@ the node got it): the restarted state machine finds it by txid and rebroadcasts 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import signal
+import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +40,7 @@ from wallets.custody.keyfile import Sealer
 from wallets.custody.withdrawals import Withdrawals
 
 OPS = ("op1", "op2")
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class CrashingNode:
@@ -292,3 +297,50 @@ async def test_btc_second_withdrawal_in_one_block_spends_the_first_ones_change(
     await wd.process()
     assert [(await wd.get(r.id)).status for r in (first, second)] == ["completed", "completed"]
     assert await node.balances([dest]) == {dest: 270_000_000}
+
+
+async def test_btc_sigkill_after_the_node_got_it_pays_once(
+    tmp_path: Any, btc: dict[str, Any], ceremony: CeremonyResult, public: PublicWallets
+) -> None:
+    """A real SIGKILL of the process that signed, stored and sent the withdrawal, before it recorded the broadcast
+    (the child also dies ``before_send`` on request; that case is the exception-based test above, to save the
+    second child's start-up)."""
+    where = "after_send"
+    sim, node = btc["sim"], btc["node"]
+    db_url = f"sqlite:///{tmp_path}/braid.db"
+    w = Db(db_url, None).open()
+    await w.start()
+    try:
+        wd = _btc_withdrawals(w, node, node, ceremony, public)
+        a = await _account(w, "BTC", Decimal(1))
+        dest = _regtest_address()
+        await wd.whitelist(a, "BTC", dest)
+        req = await wd.request(a, "BTC", "BTC", dest, Decimal("0.4"))
+        await _approve(wd, req.id)
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(Path(__file__).with_name("withdraw_child.py")),
+            db_url,
+            sim.url,
+            str(ceremony.public_file),
+            str(ceremony.hot_file),
+            PASSPHRASE,
+            wd.flow.model_dump_json(),
+            where,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,
+        )
+        assert await asyncio.wait_for(child.wait(), 60) == -signal.SIGKILL
+        stored = await wd.get(req.id)
+        assert stored.status == "signed" and stored.txid  # stored before the broadcast; the broadcast never recorded
+        assert (stored.txid in sim.node.mempool) == (where == "after_send")
+        restarted = _btc_withdrawals(w, node, node, ceremony, public)
+        assert [r.status for r in await restarted.recover()] == ["broadcast"]
+        sim.mine(3, faucet_address())
+        await restarted.process()
+        assert (await restarted.get(req.id)).status == "completed"
+        assert await node.balances([dest]) == {dest: 40_000_000}  # exactly one payment
+        assert w.ledger.balance(a, "BTC").free == Decimal("0.5998")
+        assert (await w.ledger.balance_sheet()).ok
+    finally:
+        await w.close()
