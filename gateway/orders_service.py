@@ -785,7 +785,9 @@ class OrdersService:
         for rec in self.wallets.orders.restore_open():
             inst = self.by_symbol.get(rec.symbol)
             if inst is None or rec.orig_qty is None or rec.price is None:
-                log.warning("restore_skipped", order_id=rec.order_id, symbol=rec.symbol)
+                # no rules to work it by (its symbol is no longer configured): expired, never left open and dead
+                log.warning("restore_impossible_expired", order_id=rec.order_id, symbol=rec.symbol)
+                await self._expire_unrestorable(rec)
                 continue
             left = rec.orig_qty - rec.executed_qty
             buy = rec.side == "BUY"
@@ -835,6 +837,32 @@ class OrdersService:
             n += 1
         log.info("orders_restored", count=n)
         return n
+
+    async def _expire_unrestorable(self, rec: OrderRecord) -> None:
+        """An open order that cannot work again: EXPIRED, and whatever it still holds locked released."""
+        batch = Batch()
+        for asset, amount in self.wallets.orders.still_locked(rec.account_id, rec.order_id).items():
+            await self.wallets.ledger.release(rec.account_id, asset, amount, f"order:{rec.order_id}", batch=batch)
+        o = OrderRow(
+            rec.order_id,
+            rec.account_id,
+            rec.symbol,
+            rec.client_order_id,
+            rec.side,
+            rec.type,
+            rec.tif,
+            rec.price,
+            rec.orig_qty or ZERO,
+            rec.orig_quote_qty or ZERO,
+            rec.executed_qty,
+            rec.cum_quote,
+            _EXPIRED,
+            rec.time,
+            self.clock_ms(),
+        )
+        batch.add(Upsert(models.orders, o.row()))
+        await self.wallets.store.write(batch)
+        self._emit(o, [], "EXPIRED")
 
     # ----- user data events -----
     def _emit(self, o: OrderRow, fills: list[TradeRecord], exec_type: str) -> None:

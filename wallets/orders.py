@@ -130,6 +130,26 @@ class OrderStore:
         q = select(t).where(t.c.status.in_(models.OPEN_STATUSES)).order_by(t.c.order_id)
         return self.store.read_sync(lambda conn: [_order(r) for r in conn.execute(q)])
 
+    def still_locked(self, account_id: int, order_id: int) -> dict[str, Decimal]:
+        """What the order still holds locked, by asset, from the ledger's own postings: its reservation and
+        releases (ref ``order:<id>``) less what its fills took from the locked balance (refs ``trade:<id>``).
+        For an order the service cannot work again (its symbol is no longer configured): the amount to release.
+        """
+        p, t = models.postings, models.trades
+
+        def read(conn: Connection) -> dict[str, Decimal]:
+            trades = conn.execute(select(t.c.trade_id).where(t.c.order_id == order_id))
+            refs = [f"order:{order_id}", *(f"trade:{r.trade_id}" for r in trades)]
+            q = select(p.c.asset, p.c.amount).where(
+                p.c.account_id == account_id, p.c.bucket == "locked", p.c.ref.in_(refs)
+            )
+            out: dict[str, Decimal] = {}
+            for r in conn.execute(q):
+                out[r.asset] = out.get(r.asset, ZERO) + Decimal(r.amount)
+            return {a: v for a, v in out.items() if v > 0}
+
+        return self.store.read_sync(read)
+
     def is_open_client_id(self, account_id: int, client_order_id: str) -> bool:
         return self.store.read_sync(lambda conn: _open_with_client_id(conn, account_id, client_order_id)) is not None
 

@@ -256,7 +256,8 @@ class MarketPublisher:
         if tr.time < open_t:
             return  # a late venue trade for a candle already closed on the stream (REST klines have it)
         if tr.time > close_t:
-            self._push(subs, _kline_event(symbol, interval, open_t, close_t, c, closed=True))
+            if c.count:  # the candle the stream was showing closes (one that never traded is not shown)
+                self._push(subs, _kline_event(symbol, interval, open_t, close_t, c, closed=True))
             open_t, close_t = bucket_of(interval, tr.time, tz)
             c = Candle(open_t, tr.price, tr.id)
         c.add(tr.id, tr.price, tr.qty, tr.time, tr.buyer_maker)

@@ -132,6 +132,14 @@ SCHEMAS: dict[str, dict[str, object]] = {
         "items": {"oneOf": [{"type": "integer", "format": "int64"}, {"type": "string"}]},
     },
     "Ticker24h": _object(_TICKER),
+    # type=MINI: the mini ticker's fields only
+    "TickerMini": {
+        **_object(
+            "symbol:str,openPrice:dec,highPrice:dec,lowPrice:dec,lastPrice:dec,volume:dec,quoteVolume:dec,"
+            "openTime:int,closeTime:int,firstId:int,lastId:int,count:int"
+        ),
+        "additionalProperties": False,
+    },
     "TickerWindow": _object(
         "symbol:str,priceChange:dec,priceChangePercent:dec,weightedAvgPrice:dec,openPrice:dec,highPrice:dec,"
         "lowPrice:dec,lastPrice:dec,volume:dec,quoteVolume:dec,openTime:int,closeTime:int,firstId:int,lastId:int,"
@@ -216,8 +224,8 @@ ANSWERS: dict[str, str] = {
     "trades": "[Trade]",
     "agg_trades": "[AggTrade]",
     "klines": "[Kline]",
-    "ticker_24h": "Ticker24h|[Ticker24h]",
-    "ticker_window": "TickerWindow|[TickerWindow]",
+    "ticker_24h": "Ticker24h|[Ticker24h]|TickerMini|[TickerMini]",
+    "ticker_window": "TickerWindow|[TickerWindow]|TickerMini|[TickerMini]",
     "ticker_price": "TickerPrice|[TickerPrice]",
     "book_ticker": "BookTicker|[BookTicker]",
     "avg_price": "AvgPrice",
@@ -252,7 +260,7 @@ ANSWERS: dict[str, str] = {
 def answer_schema(text: str) -> dict[str, object]:
     """The schema an ``ANSWERS`` entry names."""
     if "|" in text:
-        return {"oneOf": [answer_schema(part) for part in text.split("|")]}
+        return {"anyOf": [answer_schema(part) for part in text.split("|")]}  # an empty list fits every [X]
     return _field(text)
 
 
@@ -369,8 +377,8 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 def _schema_name(schema: dict[str, object]) -> str:
     """A schema as the docs page names it: ``Order``, ``[Order]``, ``Ticker | [Ticker]``."""
-    if "oneOf" in schema:
-        return " | ".join(_schema_name(s) for s in schema["oneOf"])  # type: ignore[attr-defined]
+    if "anyOf" in schema:
+        return " | ".join(_schema_name(s) for s in schema["anyOf"])  # type: ignore[attr-defined]
     if schema.get("type") == "array":
         return f"[{_schema_name(schema['items'])}]"  # type: ignore[arg-type]
     return str(schema.get("$ref", schema.get("type", ""))).rsplit("/", 1)[-1]

@@ -11,6 +11,7 @@ deadline for reading a request.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -56,6 +57,17 @@ class ApiRequestHandler(RequestHandler):
         super().data_received(data)
         if self._request_count != before:  # a whole request line and headers arrived (or a parse error)
             self._disarm()
+
+    async def _handle_request(
+        self,
+        request: BaseRequest,
+        start_time: float | None,
+        request_handler: Callable[[BaseRequest], Awaitable[web.StreamResponse]],
+    ) -> tuple[web.StreamResponse, bool]:
+        # the head is in: body bytes that came before the handler started armed nothing that should still run
+        # (a body's own deadline is the handler's, gateway.api.context)
+        self._disarm()
+        return await super()._handle_request(request, start_time, request_handler)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm()

@@ -426,3 +426,25 @@ def test_an_oversized_chunked_body_gets_a_binance_error(srv: Server, trader: Tra
     answer, _ = raw_exchange(srv, head + body)
     assert json_body(answer) == (400, {"code": -1104, "msg": "Request body too large."})
     assert srv.balance(acc, "USDT") == before
+
+
+def test_a_kept_alive_connection_outlives_the_read_timeout_between_requests(srv: Server) -> None:
+    def answer(s: socket.socket) -> int:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += s.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int(next(h.split(b":")[1] for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")))
+        while len(body) < length:
+            body += s.recv(65536)
+        return int(head.split(b" ", 2)[1])
+
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        # head and body apart (the body lands before the handler starts): nothing is left armed after the answer
+        s.sendall(b"POST /api/v3/userDataStream HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n")
+        time.sleep(0.05)
+        s.sendall(b"a=1")
+        assert answer(s) == 401  # no key: refused, but answered
+        time.sleep(READ_TIMEOUT_S + 0.5)  # idle between requests is not a slow request
+        s.sendall(b"GET /api/v3/time HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert answer(s) == 200

@@ -79,6 +79,24 @@ def test_an_order_the_book_cannot_take_back_is_expired_with_its_lock_released(
         second.stop()
 
 
+def test_an_order_whose_symbol_is_no_longer_configured_is_expired_with_its_lock_released(tmp_path: Path) -> None:
+    """The symbol left the configuration: the service has no rules to work the order by. It was skipped with a
+    warning and stayed open with its 0.009 BTC locked for ever; it is expired and what it holds is released."""
+    seller, _, order_id = rest_a_small_remainder(tmp_path)
+    second = Server(str(tmp_path)).start()
+    try:
+        service = second.ctx.service
+        del service.by_symbol["BTCUSDT"]  # as a restart with BTCUSDT gone from the symbols would see it
+        free_before = second.balance(seller, "BTC")[0]
+        second.call(service.restore())
+        restored = second.call(second.wallets.orders.get(seller, order_id=order_id))
+        assert restored.status == "EXPIRED" and restored.executed_qty == D("0.012")
+        assert second.balance(seller, "BTC") == (free_before + D("0.009"), D(0))
+        assert second.call(second.wallets.ledger.balance_sheet()).ok
+    finally:
+        second.stop()
+
+
 def test_a_live_gtc_whose_routing_leaves_a_remainder_under_the_minimum_rests(tmp_path: Path) -> None:
     s = Server(str(tmp_path)).start()
     try:

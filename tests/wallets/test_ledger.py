@@ -224,3 +224,28 @@ async def _run(w: Wallets, seq: list[tuple], markup: D) -> None:
         assert w.ledger.balance(broker, "BTC").free >= 0
     finally:
         await w.store.stop()
+
+
+async def test_refresh_sees_another_process_and_keeps_a_newer_commit_of_its_own(db: Db) -> None:
+    w, other = db.open(), db.open()  # two processes' wallets on one database
+    try:
+        acc, _ = await _client(w)
+        await w.ledger.credit(acc, "USDT", D("100"), "fund-1")
+        await other.ledger.credit(acc, "USDT", D("50"), "cli-fund")  # `braid accounts fund` elsewhere
+        await other.ledger.credit(acc, "BTC", D("2"), "cli-fund")
+        assert w.ledger.balances(acc)["USDT"].free == D(100)  # cached: not seen yet
+        fresh = await w.ledger.refresh(acc)
+        assert {a: b.free for a, b in fresh.items()} == {"USDT": D(150), "BTC": D(2)}
+        # a commit of ours lands while the read is under way: the (older) value read does not overwrite it
+        read = w.store.read
+
+        async def read_then_commit(fn):  # type: ignore[no-untyped-def]
+            rows = await read(fn)
+            await w.ledger.credit(acc, "USDT", D("1"), "fund-2")
+            return rows
+
+        w.store.read = read_then_commit  # type: ignore[method-assign]
+        assert (await w.ledger.refresh(acc))["USDT"].free == D(151)
+    finally:
+        await w.close()
+        await other.close()
