@@ -143,3 +143,14 @@ def test_a_session_is_taken_only_from_its_address_and_until_it_ends(tmp_path: Pa
             bo.sessions.operator(token, "10.0.0.5")
     finally:
         bo.close()
+
+
+def test_cold_signatures_endpoint_refuses_bad_requests(setup: tuple[Server, dict[str, str]]) -> None:
+    """``POST /treasury/transfers/{id}/cold`` wants the signed PSBTs or transaction, and only for a hot <-> cold
+    refill waiting for the cold signers (the accepted path is tested at the command line and in the treasury)."""
+    server, secrets = setup
+    token = login(server, "bob", secrets["bob"]).json()["token"]
+    url, auth = f"{server.url}/braid/v1/treasury/transfers/1/cold", {"Authorization": f"Bearer {token}"}
+    assert refused(requests.post(url, headers=auth, timeout=10), -1100, 400)  # nothing signed given
+    r = requests.post(url, headers=auth, data={"signed": "cHNidP8B"}, timeout=10)
+    assert refused(r, -4000, 400) and "hot <-> cold" in r.json()["msg"]  # no band is configured here
