@@ -2,7 +2,8 @@
 balance - target, approved by two operators (never the proposer), signed by the hot key, stored before its
 broadcast and paid once even when the process dies after the node got it; below the floor a cold -> hot refill
 drafted as a 2-of-3 PSBT that two cold cosigners sign, a tampered one refused, the genuine one broadcast;
-inside the band nothing."""
+inside the band nothing. On anvil: an ETH refill offline-signed by the cold key (a changed amount refused), then
+the excess back to cold signed by the hot key."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from wallets.custody import PublicWallets, Sealer
 from wallets.custody.btc import sign_cold_psbt
 from wallets.custody.ceremony import CeremonyResult
 from wallets.custody.errors import SpendMismatch
-from wallets.custody.hot_signers import BtcHotSigner
+from wallets.custody.hot_signers import BtcHotSigner, EvmHotSigner
 from wallets.db import create_db_engine
 
 D = Decimal
@@ -196,7 +197,7 @@ async def test_inside_the_band_nothing_is_proposed(
     assert await tr.plan("alice") == [] and tr.list_transfers() == []
 
 
-async def test_eth_below_floor_refilled_by_the_offline_signed_cold_transaction(
+async def test_eth_refill_offline_signed_by_the_cold_key_then_excess_back_to_cold(
     tmp_path: Path, anvil_eth: Any, ceremony: CeremonyResult, public: PublicWallets, sealer: Sealer
 ) -> None:
     from web3 import AsyncHTTPProvider, AsyncWeb3
@@ -221,7 +222,7 @@ async def test_eth_below_floor_refilled_by_the_offline_signed_cold_transaction(
         c,
         balances=NodeHotBalances(public, c, None, {"ETH": node}),
         chains={"ETH": node},
-        signers={},
+        signers={"ETH": EvmHotSigner(node, public, c, ceremony.hot_file, sealer, {"ETH": 31337})},
         evm_nodes={"ETH": node},
         chain_ids={"ETH": 31337},
     )
@@ -244,6 +245,17 @@ async def test_eth_below_floor_refilled_by_the_offline_signed_cold_transaction(
         assert sent.state == "sent" and await node.succeeded(str(sent.tx_id)) is True
         assert (await tr.execute(t.id)).state == "completed"
         assert await w3.eth.get_balance(hot) == w3.to_wei(2, "ether")  # exactly the target
+
+        # then the hot wallet fills up above the ceiling: the excess goes to the cold address, signed by the hot key
+        await w3.eth.send_transaction({"from": funder, "to": hot, "value": w3.to_wei(5, "ether")})
+        cold_before = await w3.eth.get_balance(cold)
+        [up] = await tr.plan("alice")
+        assert (up.kind, up.amount, up.address) == (HOT_TO_COLD, D(5), cold)
+        _approve(tr, up.id)
+        assert (await tr.execute(up.id)).state == "sent"
+        assert (await tr.execute(up.id)).state == "completed"
+        assert await w3.eth.get_balance(cold) == cold_before + w3.to_wei(5, "ether")
+        assert w3.to_wei("1.99", "ether") < await w3.eth.get_balance(hot) < w3.to_wei(2, "ether")  # less the gas
     finally:
         await node.close()
         await w3.provider.disconnect()
