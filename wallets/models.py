@@ -185,6 +185,8 @@ orders = Table(
         postgresql_where=text(_OPEN_SQL),
     ),
     Index("ix_braid_orders_open", "status", sqlite_where=text(_OPEN_SQL), postgresql_where=text(_OPEN_SQL)),
+    # an account's open orders without reading its history (GET openOrders, the user stream, restore)
+    Index("ix_braid_orders_account_status", "account_id", "status"),
 )
 
 trades = Table(

@@ -136,3 +136,34 @@ async def test_a_discarded_batch_leaves_nothing_behind(db: Db) -> None:
         assert await w.orders.open_orders(acc) == []
     finally:
         await w.close()
+
+
+async def test_open_orders_are_found_without_reading_the_accounts_history(db: Db) -> None:
+    """GET openOrders must not slow down as an account's closed orders pile up (a soak run showed it did)."""
+    from sqlalchemy import event
+
+    w = db.open()
+    try:
+        t = await w.accounts.create_tenant("acme")
+        acc = (await w.accounts.create_account(t.tenant_id, "c@example.com")).account_id
+        for i in range(30):
+            o = await w.orders.save_new(_order(acc, f"h{i}"))
+            await w.orders.update(acc, o.order_id, status="CANCELED", executed_qty=D(0), cum_quote=D(0))
+        live = [await w.orders.save_new(_order(acc, f"o{i}", symbol=s)) for i, s in enumerate(["BTCUSDT", "ETHUSDT"])]
+        assert [o.order_id for o in await w.orders.open_orders(acc)] == [o.order_id for o in live]
+        assert [o.order_id for o in await w.orders.open_orders(acc, "ETHUSDT")] == [live[1].order_id]
+        if db.backend != "sqlite":
+            return
+        seen: list[tuple[str, object]] = []
+        engine = w.store._rengine  # the readers' engine: catch the statement open_orders sends
+        listen = lambda conn, cur, sql, params, ctx, many: seen.append((sql, params))  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listen)
+        try:
+            await w.orders.open_orders(acc, "BTCUSDT")
+        finally:
+            event.remove(engine, "before_cursor_execute", listen)
+        [(sql, params)] = [(s, p) for s, p in seen if "braid_orders" in s]
+        plan = w.store.read_sync(lambda conn: conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall())
+        assert any("ix_braid_orders_account_status" in str(row) for row in plan), plan
+    finally:
+        await w.close()
