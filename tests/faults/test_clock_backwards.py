@@ -27,8 +27,8 @@ from domain import now_ms
 from gateway.api import build_app
 from gateway.api.stack import build_context
 from router.consolidated import ConsolidatedMarket
-from tests.faults.server import SYMBOL, instruments
 from tests.faults.support import FORM, accounts_check
+from tests.gateway.kill_server import SYMBOL, instruments
 from wallets import Wallets
 
 HOUR_MS = 3_600_000
